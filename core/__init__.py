@@ -1,0 +1,1 @@
+"""CellSeg engine: plain Python, numpy, OpenCV and Keras. Never imports Streamlit."""

@@ -1,0 +1,1 @@
+"""Importing, validating and cataloguing the image/mask datasets users bring."""

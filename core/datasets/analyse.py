@@ -1,0 +1,144 @@
+"""Read and check one image/mask pair: decode, compare sizes, understand the mask, measure it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.config import ImportOptions
+from core.datasets.hashing import perceptual_hash, pixel_checksum
+from core.datasets.layouts import PairSource, Scan
+from core.datasets.report import Finding
+from core.io import ImageReadError, channels_of, read_image
+from core.mask_kinds import MaskKindError, MaskReading, interpret_mask, merge_object_masks
+
+_LOSSY_SUFFIXES = (".jpg", ".jpeg")
+_MIN_SIDE = 16
+_MOSTLY_FOREGROUND = 0.9
+
+
+@dataclass
+class PairResult:
+    """One analysed pair: its pixels (while needed), measurements and findings."""
+
+    source: PairSource
+    findings: list[Finding] = field(default_factory=list)
+    image: np.ndarray | None = None
+    mask: MaskReading | None = None
+    stats: dict = field(default_factory=dict)
+    image_modified: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.stats) and not any(f.severity == "error" for f in self.findings)
+
+    def release_pixels(self) -> None:
+        self.image = None
+        self.mask = None
+
+
+def _finding(result: PairResult, scan: Scan, severity, code, path, message, hint="") -> None:
+    result.findings.append(Finding(severity, code, scan.rel(path), message, hint, stem=result.source.stem))
+
+
+def _read_mask(pair: PairSource, scan: Scan, result: PairResult, options: ImportOptions,
+               shape: tuple[int, int]) -> MaskReading | None:
+    try:
+        if pair.per_object_masks:
+            objects = [read_image(p) for p in pair.masks]
+            wrong = [p for p, m in zip(pair.masks, objects) if m.shape[:2] != shape]
+            if wrong:
+                size = "×".join(map(str, objects[pair.masks.index(wrong[0])].shape[1::-1]))
+                _finding(result, scan, "error", "size-mismatch", wrong[0],
+                         f"is {size} but the image is {shape[1]}×{shape[0]}.",
+                         "Every object mask must have the image's exact size.")
+                return None
+            labels, overlap = merge_object_masks(objects)
+            if overlap:
+                _finding(result, scan, "warning", "overlapping-objects", pair.masks[0].parent,
+                         f"{overlap} pixels belong to more than one object mask; the later file wins there.")
+            return interpret_mask(labels)
+        mask_path = pair.masks[0]
+        reading = interpret_mask(read_image(mask_path), lossy=mask_path.suffix.lower() in _LOSSY_SUFFIXES,
+                                 threshold=options.mask_threshold)
+        if pair.instances is not None:
+            instances = interpret_mask(read_image(pair.instances))
+            if instances.instances is not None and instances.binary.shape == reading.binary.shape:
+                reading = MaskReading(reading.binary, instances.instances, reading.kind, reading.note)
+        return reading
+    except ImageReadError as exc:
+        _finding(result, scan, "error", "unreadable-mask", exc.path, exc.problem, exc.hint)
+    except MaskKindError as exc:
+        _finding(result, scan, "error", "not-a-mask", pair.masks[0], str(exc),
+                 "Masks must be 0/255 or 0/1 binary images, or integer instance ids (0 = background).")
+    return None
+
+
+def _check_image(result: PairResult, scan: Scan, image: np.ndarray, options: ImportOptions) -> np.ndarray:
+    path = result.source.image
+    height, width = image.shape[:2]
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]
+        _finding(result, scan, "info", "alpha-dropped", path, "has an alpha channel; it was dropped (RGB kept).")
+    elif image.ndim == 3 and image.shape[2] == 2:
+        image = image[..., 0]
+        _finding(result, scan, "info", "channel-dropped", path, "has two channels; the first was kept.")
+    if min(height, width) < _MIN_SIDE:
+        _finding(result, scan, "error", "tiny-image", path,
+                 f"is only {width}×{height} pixels; at least {_MIN_SIDE}×{_MIN_SIDE} is needed.", "Remove it.")
+    if height * width > options.large_image_pixels:
+        _finding(result, scan, "warning", "large-image", path,
+                 f"is very large ({width}×{height}).",
+                 "It will be imported as is; train on random crops (the default) or tile it first "
+                 "(e.g. 1024×1024 tiles) to keep previews and editing fast.")
+    if image.size and int(image.min()) == int(image.max()):
+        _finding(result, scan, "warning", "blank-image", path,
+                 f"has the same value ({int(image.min())}) everywhere.", "Check the export; it may be blank.")
+    return image
+
+
+def _check_mask(result: PairResult, scan: Scan, mask: MaskReading) -> None:
+    mask_file = result.source.masks[0] if not result.source.per_object_masks else result.source.masks[0].parent
+    fraction = mask.foreground_fraction
+    if fraction == 0:
+        _finding(result, scan, "warning", "empty-mask", mask_file, "is empty (no foreground pixels).",
+                 "Fine for images without cells; otherwise draw the mask in the editor after import.")
+    elif fraction > _MOSTLY_FOREGROUND:
+        _finding(result, scan, "warning", "mostly-foreground", mask_file,
+                 f"marks {fraction:.0%} of the image as cells; is it inverted (cells black, background white)?",
+                 "Masks must be white (or non-zero) where cells are.")
+    if mask.note:
+        _finding(result, scan, "info", "mask-converted", mask_file, mask.note + ".")
+
+
+def analyse_pair(pair: PairSource, scan: Scan, options: ImportOptions) -> PairResult:
+    """Decode and check one pair; keep the pixels in the result for writing."""
+    result = PairResult(pair)
+    try:
+        image = read_image(pair.image)
+    except ImageReadError as exc:
+        _finding(result, scan, "error", "unreadable-image", exc.path, exc.problem, exc.hint)
+        return result
+    checked = _check_image(result, scan, image, options)
+    result.image_modified = checked is not image
+    image = checked
+    mask = _read_mask(pair, scan, result, options, image.shape[:2])
+    if mask is None:
+        return result
+    if mask.binary.shape != image.shape[:2]:
+        h, w = mask.binary.shape
+        _finding(result, scan, "error", "size-mismatch", pair.masks[0],
+                 f"is {w}×{h} but its image {pair.image.name} is {image.shape[1]}×{image.shape[0]}.",
+                 "Masks must have exactly the image's size; re-export the mask at full resolution.")
+        return result
+    _check_mask(result, scan, mask)
+    result.image, result.mask = image, mask
+    result.stats = {
+        "width": int(image.shape[1]), "height": int(image.shape[0]), "dtype": str(image.dtype),
+        "channels": channels_of(image), "foreground_fraction": round(mask.foreground_fraction, 6),
+        "object_count": mask.object_count, "checksum": pixel_checksum(image), "phash": perceptual_hash(image),
+        "mask_kind": mask.kind, "has_instances": mask.instances is not None,
+        "source": scan.rel(pair.image),
+    }
+    return result

@@ -1,0 +1,241 @@
+"""Import a source folder or zip into ``<root>/datasets/<name>/{train,valid,test}/{images,masks,masks_instances}``.
+
+The user's files are only read. Everything is written into a hidden staging folder
+that is renamed into place at the very end; any error removes it, so a failed
+import leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from core.config import ImportOptions, to_dict
+from core.datasets.analyse import PairResult, analyse_pair
+from core.datasets.layouts import LayoutError, Scan, scan_source
+from core.datasets.manifest import (IMAGE_FIELDS, MANIFEST_FORMAT, REPORT_NAME, check_name, write_manifest)
+from core.datasets.report import ImportFailed, Report
+from core.datasets.splits import assign_splits, leakage_findings, similarity_groups
+from core.datasets.zipsafe import UnsafeArchive, extract_zip_safely
+from core.io import write_json_atomic, write_png
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+PENDING = "_pending"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    name: str
+    path: Path
+    report: Report
+    counts: dict[str, int]
+    seconds: float
+
+
+def _no_progress(done: int, total: int, text: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@contextmanager
+def _unpacked(source: Path, settings: Settings, report: Report) -> Iterator[Path]:
+    """Yield a folder with the source's files; a zip is unpacked into scratch space and removed afterwards."""
+    if source.is_dir():
+        yield source
+        return
+    if not source.exists():
+        report.add("error", "missing-source", str(source), "does not exist.", "Check the path.")
+        raise ImportFailed(report)
+    if source.suffix.lower() != ".zip":
+        report.add("error", "unsupported-source", source.name, "is neither a folder nor a .zip archive.",
+                   "Give a dataset folder, or a zip of one.")
+        raise ImportFailed(report)
+    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+    unpack_dir = settings.scratch_dir / f"unzip-{uuid.uuid4().hex[:12]}"
+    try:
+        extract_zip_safely(source, unpack_dir, max_total_bytes=settings.max_unzipped_bytes,
+                           max_members=settings.max_zip_members, label=source.name)
+        yield unpack_dir
+    except UnsafeArchive as exc:
+        report.add("error", "bad-zip", source.name, str(exc))
+        raise ImportFailed(report) from exc
+    finally:
+        shutil.rmtree(unpack_dir, ignore_errors=True)
+
+
+def _scan(folder: Path, options: ImportOptions, report: Report, label: str) -> Scan:
+    try:
+        scan = scan_source(folder, options.layout)
+    except LayoutError as exc:
+        report.add("error", "unknown-layout", label, str(exc))
+        raise ImportFailed(report) from exc
+    report.extend(scan.findings)
+    report.n_pairs = len(scan.pairs)
+    if not scan.pairs:
+        report.add("error", "no-pairs", label, f"contains no usable image/mask pairs (layout {scan.layout}).",
+                   "Check that images and masks sit in the expected folders with matching names.")
+        raise ImportFailed(report)
+    return scan
+
+
+def _write_pair(result: PairResult, staging: Path) -> None:
+    """Write the converted image, binary mask and instances of one analysed pair into staging."""
+    stem, pending = result.source.stem, staging / PENDING
+    image_target = pending / "images" / f"{stem}.png"
+    image_target.parent.mkdir(parents=True, exist_ok=True)
+    if result.source.image.suffix.lower() == ".png" and not result.image_modified:
+        shutil.copyfile(result.source.image, image_target)  # already a PNG as stored: keep its bytes
+    else:
+        write_png(image_target, result.image, atomic=False)
+    write_png(pending / "masks" / f"{stem}.png", result.mask.binary, atomic=False)
+    if result.mask.instances is not None:
+        write_png(pending / "masks_instances" / f"{stem}.png", result.mask.instances, atomic=False)
+
+
+def _analyse_all(scan: Scan, options: ImportOptions, staging: Path | None, progress: Progress) -> list[PairResult]:
+    total = len(scan.pairs)
+    started = time.monotonic()
+
+    def work(pair):
+        result = analyse_pair(pair, scan, options)
+        if staging is not None and result.ok:
+            _write_pair(result, staging)
+        result.release_pixels()
+        return result
+
+    results = []
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        for done, result in enumerate(pool.map(work, scan.pairs), start=1):
+            results.append(result)
+            if done == total or done % 4 == 0:
+                rate = done / max(time.monotonic() - started, 1e-6)
+                progress(done, total, f"{done}/{total} pairs checked, {rate:.0f}/s, "
+                                      f"about {max(total - done, 0) / rate:.0f} s left")
+    return results
+
+
+def _final_splits(results: list[PairResult], options: ImportOptions) -> dict[str, str]:
+    good = [r for r in results if r.stats]
+    if all(r.source.split for r in good):
+        return {r.source.stem: r.source.split for r in good}
+    groups = similarity_groups([r.stats["checksum"] for r in good], [r.stats["phash"] for r in good],
+                               options.near_duplicate_bits)
+    return assign_splits([r.source.stem for r in good], groups, options.split)
+
+
+def _check_all(scan: Scan, options: ImportOptions, staging: Path | None, report: Report,
+               progress: Progress) -> tuple[list[PairResult], dict[str, str]]:
+    results = _analyse_all(scan, options, staging, progress)
+    for result in results:
+        report.extend(result.findings)
+    splits = _final_splits(results, options)
+    measured = [r for r in results if r.stats]
+    report.extend(leakage_findings([r.stats["source"] for r in measured], [splits[r.source.stem] for r in measured],
+                                   [r.stats["checksum"] for r in measured], [r.stats["phash"] for r in measured],
+                                   options.near_duplicate_bits, stems=[r.source.stem for r in measured]))
+    return results, splits
+
+
+def check_source(source: Path, options: ImportOptions, settings: Settings,
+                 progress: Progress = _no_progress) -> Report:
+    """Validate ``source`` (folder or zip) as it would be imported; write nothing. Never raises ImportFailed."""
+    report = Report()
+    try:
+        with _unpacked(Path(source), settings, report) as folder:
+            scan = _scan(folder, options, report, Path(source).name)
+            _check_all(scan, options, None, report, progress)
+    except ImportFailed:
+        pass
+    return report
+
+
+def _place_files(staging: Path, kept: list[PairResult], splits: dict[str, str]) -> list[dict]:
+    rows = []
+    for result in kept:
+        stem, split = result.source.stem, splits[result.source.stem]
+        row = {"split": split, "stem": stem, "image": f"{split}/images/{stem}.png",
+               "mask": f"{split}/masks/{stem}.png",
+               "instances": f"{split}/masks_instances/{stem}.png" if result.stats["has_instances"] else None}
+        for kind in ("images", "masks", "masks_instances"):
+            pending = staging / PENDING / kind / f"{stem}.png"
+            if pending.exists():
+                (staging / split / kind).mkdir(parents=True, exist_ok=True)
+                os.rename(pending, staging / split / kind / f"{stem}.png")
+        row.update({k: v for k, v in result.stats.items() if k in IMAGE_FIELDS})
+        rows.append({k: row.get(k) for k in IMAGE_FIELDS})
+    shutil.rmtree(staging / PENDING, ignore_errors=True)
+    return rows
+
+
+def _manifest(options: ImportOptions, source: Path, layout: str, rows: list[dict], seeded: bool) -> dict:
+    counts = {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")}
+    return {
+        "format": MANIFEST_FORMAT, "name": options.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source": str(source),
+        "layout": layout, "split_from": "seeded" if seeded else "source",
+        "split": to_dict(options.split) if seeded else None, "options": to_dict(options),
+        "counts": counts, "images": rows,
+    }
+
+
+def import_dataset(source: Path, options: ImportOptions, settings: Settings,
+                   progress: Progress = _no_progress) -> ImportResult:
+    """Check and import ``source``; raise :class:`ImportFailed` (with the report) on errors.
+
+    With ``options.skip_invalid`` pairs that have errors are left out instead of stopping the import.
+    """
+    started = time.monotonic()
+    source = Path(source)
+    report = Report()
+    try:
+        check_name(options.name)
+    except ValueError as exc:
+        report.add("error", "bad-name", options.name, str(exc))
+        raise ImportFailed(report) from exc
+    target = settings.datasets_dir / options.name
+    if target.exists():
+        report.add("error", "name-taken", options.name, "is already a dataset.",
+                   "Choose another name, or delete or rename the existing dataset first.")
+        raise ImportFailed(report)
+    settings.datasets_dir.mkdir(parents=True, exist_ok=True)
+    staging = settings.datasets_dir / f".staging-{options.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        with _unpacked(source, settings, report) as folder:
+            scan = _scan(folder, options, report, source.name)
+            staging.mkdir()
+            results, splits = _check_all(scan, options, staging, report, progress)
+        bad_stems = report.stems_with_errors()
+        dataset_errors = [f for f in report.errors if f.stem is None]
+        if dataset_errors or (bad_stems and not options.skip_invalid):
+            raise ImportFailed(report)
+        kept = [r for r in results if r.ok and r.source.stem not in bad_stems]
+        if not kept:
+            report.add("error", "no-pairs", source.name, "has no valid image/mask pairs left to import.")
+            raise ImportFailed(report)
+        rows = _place_files(staging, kept, splits)
+        manifest = _manifest(options, source, scan.layout, rows, seeded=not all(r.source.split for r in kept))
+        write_json_atomic(staging / REPORT_NAME, {"summary": report.summary(), "findings": report.to_rows(),
+                                                  "skipped": sorted(bad_stems)})
+        write_manifest(staging, manifest)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("imported %s: %d pairs in %.1f s", options.name, len(rows), time.monotonic() - started)
+    return ImportResult(options.name, target, report, manifest["counts"], time.monotonic() - started)
+

@@ -1,0 +1,279 @@
+"""Find the image/mask pairs in the folder layouts labs use.
+
+Layouts:
+
+- ``splits``: ``{train,valid,test}/{images,masks}`` (optionally ``masks_instances``);
+- ``flat``: ``images/`` + ``masks/`` with matching names (split later by ratio and seed);
+- ``dsb``: Kaggle Data Science Bowl, ``<id>/images/<id>.png`` + ``<id>/masks/*.png`` (one file per object);
+- ``tif-pairs``: ``input/raw_NNN.tif`` + ``labels/instance_ids_NNN.tif`` (matched by number).
+
+Scanning only lists files; nothing is decoded here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.io import is_image_file
+from core.datasets.report import Finding
+
+SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "val": "valid",
+                 "validation": "valid", "test": "test", "testing": "test"}
+IMAGE_DIRS = ("images", "image", "imgs", "img", "input", "inputs", "raw", "x")
+MASK_DIRS = ("masks", "mask", "labels", "label", "gt", "ground_truth", "groundtruth", "annotations", "y")
+INSTANCE_DIRS = ("masks_instances", "instances", "instance_masks")
+LAYOUTS = ("splits", "flat", "dsb", "tif-pairs")
+_JUNK = re.compile(r"^(\.|__macosx$|thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
+_AFFIX = re.compile(
+    r"^(raw|image|img|input|mask|masks|label|labels|instance_ids|instances|man_seg|seg)[_-]"
+    r"|[_-](mask|masks|label|labels|gt|seg|instances|instance_ids)$",
+    re.IGNORECASE,
+)
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+
+class LayoutError(ValueError):
+    """The folder does not look like any supported layout."""
+
+
+@dataclass(frozen=True)
+class PairSource:
+    """Where one image and its mask(s) come from."""
+
+    stem: str
+    split: str | None
+    image: Path
+    masks: tuple[Path, ...]
+    instances: Path | None = None
+
+    @property
+    def per_object_masks(self) -> bool:
+        return len(self.masks) > 1
+
+
+@dataclass
+class Scan:
+    """The result of scanning a source folder: its layout, the pairs and any findings."""
+
+    root: Path
+    layout: str
+    pairs: list[PairSource] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+def _is_junk(path: Path) -> bool:
+    return bool(_JUNK.match(path.name))
+
+
+def _subdirs(folder: Path) -> dict[str, Path]:
+    return {p.name.lower(): p for p in sorted(folder.iterdir()) if p.is_dir() and not _is_junk(p)}
+
+
+def _find_dir(folder: Path, names: tuple[str, ...]) -> Path | None:
+    subdirs = _subdirs(folder)
+    return next((subdirs[n] for n in names if n in subdirs), None)
+
+
+def effective_root(root: Path) -> Path:
+    """Descend through wrapper folders (e.g. a zip's single top folder) to where the data starts."""
+    current = root
+    for _ in range(4):
+        entries = [p for p in current.iterdir() if not _is_junk(p)]
+        dirs = [p for p in entries if p.is_dir()]
+        files = [p for p in entries if p.is_file() and is_image_file(p)]
+        if len(dirs) == 1 and not files and detect_layout(current, descend=False) is None:
+            current = dirs[0]
+        else:
+            break
+    return current
+
+
+def detect_layout(root: Path, descend: bool = True) -> str | None:
+    """Name the layout of ``root`` or return ``None`` when nothing matches."""
+    if descend:
+        root = effective_root(root)
+    subdirs = _subdirs(root)
+    splits = [d for name, d in subdirs.items() if name in SPLIT_ALIASES]
+    if splits and any(_find_dir(d, IMAGE_DIRS) for d in splits):
+        return "splits"
+    image_dir, mask_dir = _find_dir(root, IMAGE_DIRS), _find_dir(root, MASK_DIRS)
+    if image_dir and mask_dir:
+        tifs = [p for p in image_dir.iterdir() if p.suffix.lower() in (".tif", ".tiff")]
+        return "tif-pairs" if image_dir.name.lower() == "input" and tifs else "flat"
+    candidates = list(subdirs.values())[:50]
+    if candidates and sum(bool(_find_dir(d, ("images",)) and _find_dir(d, ("masks",))) for d in candidates) >= max(
+        1, len(candidates) // 2
+    ):
+        return "dsb"
+    return None
+
+
+def match_key(stem: str) -> str:
+    """Normalise a file stem so that an image and its mask share a key.
+
+    >>> match_key("raw_000"), match_key("instance_ids_000"), match_key("cell7_mask")
+    ('000', '000', 'cell7')
+    """
+    return _AFFIX.sub("", stem).lower()
+
+
+def _image_files(folder: Path, scan: Scan) -> list[Path]:
+    files = []
+    for path in sorted(folder.iterdir()):
+        if _is_junk(path) or path.is_dir():
+            continue
+        if is_image_file(path):
+            files.append(path)
+        else:
+            scan.findings.append(Finding("warning", "not-an-image", scan.rel(path),
+                                         f"is not an image file (suffix {path.suffix or 'none'!r}) and was ignored.",
+                                         "Remove it, or convert it to PNG or TIFF if it is part of the data."))
+    return files
+
+
+def _by_stem(files: list[Path], scan: Scan) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in files:
+        if path.stem in found:
+            scan.findings.append(Finding("error", "duplicate-stem", scan.rel(path),
+                                         f"has the same name as {scan.rel(found[path.stem])} (only the suffix differs).",
+                                         "Keep one of the two files.", stem=path.stem))
+            continue
+        found[path.stem] = path
+    return found
+
+
+def _match(images: dict[str, Path], masks: dict[str, Path]) -> dict[str, Path]:
+    """Pair masks to image stems: exact name, then name without affixes, then trailing number."""
+    matched = {stem: masks[stem] for stem in images if stem in masks}
+    left_images = [s for s in images if s not in matched]
+    left_masks = {s: p for s, p in masks.items() if p not in matched.values()}
+    by_key = {}
+    for stem, path in left_masks.items():
+        by_key.setdefault(match_key(stem), []).append(path)
+    for stem in left_images:
+        candidates = by_key.get(match_key(stem), [])
+        if len(candidates) == 1:
+            matched[stem] = candidates[0]
+    left_images = [s for s in images if s not in matched]
+    used = set(matched.values())
+    by_number = {}
+    for stem, path in masks.items():
+        number = _TRAILING_NUMBER.search(stem)
+        if number and path not in used:
+            by_number.setdefault(int(number.group(1)), []).append(path)
+    for stem in left_images:
+        number = _TRAILING_NUMBER.search(stem)
+        if number and len(by_number.get(int(number.group(1)), [])) == 1:
+            matched[stem] = by_number[int(number.group(1))][0]
+    return matched
+
+
+def _scan_pair_folder(folder: Path, split: str | None, scan: Scan) -> None:
+    image_dir = _find_dir(folder, IMAGE_DIRS)
+    mask_dir = _find_dir(folder, MASK_DIRS)
+    if image_dir is None:
+        scan.findings.append(Finding("error", "no-images-folder", scan.rel(folder),
+                                     "has no images folder.", f"Expected one named {' or '.join(IMAGE_DIRS[:3])}."))
+        return
+    images = _by_stem(_image_files(image_dir, scan), scan)
+    masks = _by_stem(_image_files(mask_dir, scan), scan) if mask_dir else {}
+    instance_dir = _find_dir(folder, INSTANCE_DIRS)
+    instances = _by_stem(_image_files(instance_dir, scan), scan) if instance_dir else {}
+    matched = _match(images, masks)
+    matched_instances = _match(images, instances)
+    for stem, image in images.items():
+        if stem not in matched:
+            where = scan.rel(mask_dir) if mask_dir else f"a masks folder next to {scan.rel(image_dir)}"
+            scan.findings.append(Finding("error", "missing-mask", scan.rel(image),
+                                         f"has no mask in {where}.",
+                                         f"Add a mask named {stem}.png (same name as the image), or remove the image.",
+                                         stem=stem))
+            continue
+        scan.pairs.append(PairSource(stem, split, image, (matched[stem],), matched_instances.get(stem)))
+    used = set(matched.values())
+    for mask in masks.values():
+        if mask not in used:
+            scan.findings.append(Finding("warning", "orphan-mask", scan.rel(mask),
+                                         "has no image with a matching name and was ignored.",
+                                         "Check the file name, or remove the mask."))
+
+
+def _scan_dsb(root: Path, scan: Scan) -> None:
+    for folder in _subdirs(root).values():
+        image_dir, mask_dir = _find_dir(folder, ("images",)), _find_dir(folder, ("masks",))
+        if image_dir is None or mask_dir is None:
+            scan.findings.append(Finding("warning", "not-a-sample-folder", scan.rel(folder),
+                                         "has no images/ and masks/ folders and was ignored."))
+            continue
+        images = _image_files(image_dir, scan)
+        masks = tuple(_image_files(mask_dir, scan))
+        stem = folder.name
+        if len(images) != 1:
+            scan.findings.append(Finding("error", "dsb-image-count", scan.rel(image_dir),
+                                         f"holds {len(images)} images; the DSB layout has exactly one per folder.",
+                                         "Keep only the image of this sample in images/.", stem=stem))
+            continue
+        if not masks:
+            scan.findings.append(Finding("error", "missing-mask", scan.rel(images[0]),
+                                         f"has no mask: {scan.rel(mask_dir)} is empty.",
+                                         "Add one PNG per object (or remove the sample).", stem=stem))
+            continue
+        scan.pairs.append(PairSource(stem, None, images[0], masks))
+
+
+def scan_source(root: Path, layout: str = "auto") -> Scan:
+    """List the image/mask pairs of ``root`` in the given (or detected) layout.
+
+    Raises :class:`LayoutError` when the folder matches no supported layout.
+    """
+    if not root.is_dir():
+        raise LayoutError(f"{root} is not a folder.")
+    root = effective_root(root)
+    detected = detect_layout(root, descend=False)
+    if layout == "auto":
+        if detected is None:
+            found = ", ".join(sorted(_subdirs(root))[:8]) or "no sub-folders"
+            raise LayoutError(
+                f"Could not recognise the layout of {root.name}/ (found: {found}). Expected one of: "
+                "train/valid/test folders each with images/ and masks/; images/ + masks/; "
+                "Kaggle DSB <id>/images/<id>.png + <id>/masks/*.png; input/*.tif + labels/*.tif."
+            )
+        layout = detected
+    if layout not in LAYOUTS:
+        raise LayoutError(f"Unknown layout {layout!r}; choose auto, {', '.join(LAYOUTS)}.")
+    scan = Scan(root, layout)
+    if layout == "splits":
+        for name, folder in _subdirs(root).items():
+            if name in SPLIT_ALIASES:
+                _scan_pair_folder(folder, SPLIT_ALIASES[name], scan)
+    elif layout in ("flat", "tif-pairs"):
+        _scan_pair_folder(root, None, scan)
+    else:
+        _scan_dsb(root, scan)
+    _flag_stems_in_two_splits(scan)
+    return scan
+
+
+def _flag_stems_in_two_splits(scan: Scan) -> None:
+    seen: dict[str, PairSource] = {}
+    kept = []
+    for pair in scan.pairs:
+        if pair.stem in seen:
+            first = seen[pair.stem]
+            scan.findings.append(Finding("error", "duplicate-stem", scan.rel(pair.image),
+                                         f"has the same name as {scan.rel(first.image)} in split {first.split}.",
+                                         "Image names must be unique across splits; rename one of them.",
+                                         stem=pair.stem))
+            continue
+        seen[pair.stem] = pair
+        kept.append(pair)
+    scan.pairs = kept

@@ -1,0 +1,75 @@
+"""The dataset folder describes itself: ``dataset.json`` holds its settings and per-image facts.
+
+The DuckDB catalogue is an index over these manifests and can always be rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from core.io import write_json_atomic
+
+MANIFEST_NAME = "dataset.json"
+REPORT_NAME = "import_report.json"
+MANIFEST_FORMAT = 1
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+IMAGE_FIELDS = ("split", "stem", "image", "mask", "instances", "width", "height", "dtype", "channels",
+                "foreground_fraction", "object_count", "checksum", "phash", "mask_kind", "has_instances", "source")
+
+
+class ManifestError(ValueError):
+    """A dataset folder's manifest is missing or unreadable."""
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a usable dataset name, else raise ``ValueError`` saying why.
+
+    >>> check_name("nuclei-2024_v2")
+    'nuclei-2024_v2'
+    """
+    if not NAME_PATTERN.match(name or ""):
+        raise ValueError(f"Dataset name {name!r} is not allowed: use 1–64 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit (no spaces or slashes).")
+    return name
+
+
+def suggest_name(source: Path) -> str:
+    """A valid dataset name derived from a folder or zip name.
+
+    >>> suggest_name(Path("/tmp/My Nuclei (2024).zip"))
+    'My_Nuclei_2024'
+    """
+    stem = source.stem if source.suffix.lower() == ".zip" else source.name
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:64]
+    return cleaned or "dataset"
+
+
+def read_manifest(dataset_dir: Path) -> dict[str, Any]:
+    path = dataset_dir / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{dataset_dir.name}: no {MANIFEST_NAME}; the folder is not an imported dataset.") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{dataset_dir.name}/{MANIFEST_NAME} is unreadable ({exc}).") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"{dataset_dir.name}/{MANIFEST_NAME} has an unknown format.")
+    return manifest
+
+
+def write_manifest(dataset_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest atomically with a fresh ``revision``, so catalogues notice the change."""
+    manifest["revision"] = uuid.uuid4().hex
+    write_json_atomic(dataset_dir / MANIFEST_NAME, manifest)
+
+
+def list_dataset_dirs(datasets_dir: Path) -> list[Path]:
+    """Imported dataset folders (those with a manifest), skipping staging and hidden folders."""
+    if not datasets_dir.is_dir():
+        return []
+    return sorted(p for p in datasets_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST_NAME).is_file())

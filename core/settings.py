@@ -1,0 +1,108 @@
+"""Where the dashboard keeps its state and what it may read, from the environment.
+
+Everything the dashboard writes (the DuckDB catalogue, imported datasets, runs,
+caches) lives under one *data root*: ``data/`` in the repository unless the
+environment variable ``CELLSEG_DATA`` names another folder. The shipped sample
+dataset stays in the repository (``data/sample``) wherever the data root is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and limits of one installation, read once from the environment."""
+
+    data_root: Path
+    import_roots: tuple[Path, ...]
+    max_upload_mb: int
+    max_unzipped_mb: int
+    max_zip_members: int
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.data_root / "datasets"
+
+    @property
+    def catalogue_path(self) -> Path:
+        return self.data_root / "catalogue.duckdb"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_root / "cache"
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Temporary work (unpacked uploads, half-built imports); emptied safely."""
+        return self.data_root / "tmp"
+
+    @property
+    def max_unzipped_bytes(self) -> int:
+        return self.max_unzipped_mb * _MB
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * _MB
+
+
+def _int_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"Environment variable {name}={raw!r} must be a whole number.") from exc
+    if value <= 0:
+        raise ValueError(f"Environment variable {name}={raw!r} must be positive.")
+    return value
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (``CELLSEG_*`` variables).
+
+    - ``CELLSEG_DATA``: the data root (default ``<repo>/data``).
+    - ``CELLSEG_IMPORT_ROOTS``: folders (separated by ``os.pathsep``) from which the
+      browser may import server folders (default: the data root and the home folder).
+    - ``CELLSEG_MAX_UPLOAD_MB`` (default 2048), ``CELLSEG_MAX_UNZIPPED_MB`` (default 8192),
+      ``CELLSEG_MAX_ZIP_MEMBERS`` (default 100000): caps for uploads and zip archives.
+    """
+    data_root = Path(os.environ.get("CELLSEG_DATA") or REPO_ROOT / "data").expanduser().resolve()
+    raw_roots = os.environ.get("CELLSEG_IMPORT_ROOTS", "")
+    if raw_roots.strip():
+        roots = [Path(p).expanduser().resolve() for p in raw_roots.split(os.pathsep) if p.strip()]
+    else:
+        roots = [data_root, Path.home().resolve()]
+    return Settings(
+        data_root=data_root,
+        import_roots=tuple(dict.fromkeys(roots)),
+        max_upload_mb=_int_from_env("CELLSEG_MAX_UPLOAD_MB", 2048),
+        max_unzipped_mb=_int_from_env("CELLSEG_MAX_UNZIPPED_MB", 8192),
+        max_zip_members=_int_from_env("CELLSEG_MAX_ZIP_MEMBERS", 100_000),
+    )
+
+
+def resolve_inside_roots(path: str | Path, roots: tuple[Path, ...]) -> Path:
+    """Resolve ``path`` (symlinks included) and require it to lie inside one of ``roots``.
+
+    Raises ``PermissionError`` with a message naming the allowed folders otherwise.
+    """
+    resolved = Path(path).expanduser().resolve()
+    for root in roots:
+        if resolved == root or resolved.is_relative_to(root):
+            return resolved
+    allowed = ", ".join(str(r) for r in roots) or "(none configured)"
+    raise PermissionError(
+        f"{resolved} is outside the folders this server may import from ({allowed}). "
+        "Move the data under one of them, or ask the administrator to add its folder "
+        "to CELLSEG_IMPORT_ROOTS."
+    )

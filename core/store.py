@@ -1,0 +1,182 @@
+"""The DuckDB catalogue: schema, forward migrations, and ingest of dataset folders.
+
+Only one process may hold the catalogue file open (DuckDB locks it). The dashboard
+holds it; the command line opens it briefly and, when the dashboard has it, leaves
+the catalogue to be refreshed by the dashboard from the dataset folders themselves.
+All SQL takes values as parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core.datasets.manifest import IMAGE_FIELDS, ManifestError, list_dataset_dirs, read_manifest
+
+log = logging.getLogger(__name__)
+
+# Each migration moves the schema from version i to i + 1. Never edit one that has shipped: add another.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE datasets (
+        name VARCHAR PRIMARY KEY,
+        revision VARCHAR NOT NULL,
+        created TIMESTAMPTZ,
+        source VARCHAR,
+        layout VARCHAR,
+        split_from VARCHAR,
+        split_seed INTEGER,
+        path VARCHAR NOT NULL,
+        n_images INTEGER,
+        n_train INTEGER,
+        n_valid INTEGER,
+        n_test INTEGER,
+        has_instances BOOLEAN
+    );
+    CREATE TABLE images (
+        dataset VARCHAR NOT NULL,
+        split VARCHAR NOT NULL CHECK (split IN ('train', 'valid', 'test')),
+        stem VARCHAR NOT NULL,
+        image_path VARCHAR NOT NULL,
+        mask_path VARCHAR NOT NULL,
+        instances_path VARCHAR,
+        width INTEGER,
+        height INTEGER,
+        dtype VARCHAR,
+        channels INTEGER,
+        foreground_fraction DOUBLE,
+        object_count INTEGER,
+        checksum VARCHAR,
+        phash BIGINT,
+        mask_kind VARCHAR,
+        source VARCHAR,
+        PRIMARY KEY (dataset, stem)
+    );
+    CREATE INDEX images_by_split ON images (dataset, split);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
+
+
+class CatalogueBusy(RuntimeError):
+    """Another process (normally the running dashboard) holds the catalogue file."""
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied TIMESTAMPTZ)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply the migrations the file has not seen yet; return the resulting version."""
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"The catalogue has schema version {current}, newer than this program "
+                           f"({SCHEMA_VERSION}); update the dashboard.")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(MIGRATIONS[version - 1])
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+        log.info("catalogue migrated to schema version %d", version)
+    return SCHEMA_VERSION
+
+
+def connect(path: Path, *, retries: int = 0, wait_s: float = 0.2) -> duckdb.DuckDBPyConnection:
+    """Open (creating and migrating) the catalogue; raise :class:`CatalogueBusy` if it stays locked."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(retries + 1):
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if not any(marker in str(exc) for marker in _LOCK_MARKERS):
+                raise
+            if attempt == retries:
+                raise CatalogueBusy(f"The catalogue {path} is in use by another process "
+                                    "(normally the running dashboard).") from exc
+            time.sleep(wait_s)
+    migrate(con)
+    return con
+
+
+def _dataset_row(manifest: dict[str, Any], path: Path) -> list[Any]:
+    counts = manifest.get("counts", {})
+    images = manifest.get("images", [])
+    split = manifest.get("split") or {}
+    return [manifest["name"], manifest["revision"], manifest.get("created"), manifest.get("source"),
+            manifest.get("layout"), manifest.get("split_from"), split.get("seed"), str(path), len(images),
+            counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0),
+            any(row.get("has_instances") for row in images)]
+
+
+def _images_frame(manifest: dict[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(manifest.get("images", []), columns=list(IMAGE_FIELDS))
+    frame = frame.rename(columns={"image": "image_path", "mask": "mask_path", "instances": "instances_path"})
+    frame.insert(0, "dataset", manifest["name"])
+    return frame[["dataset", "split", "stem", "image_path", "mask_path", "instances_path", "width", "height",
+                  "dtype", "channels", "foreground_fraction", "object_count", "checksum", "phash", "mask_kind",
+                  "source"]]
+
+
+def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
+    """(Re-)ingest one dataset folder from its manifest; idempotent. Returns the dataset name."""
+    manifest = read_manifest(dataset_dir)
+    name = manifest["name"] = dataset_dir.name  # the folder name wins over a stale name inside
+    frame = _images_frame(manifest)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM images WHERE dataset = ?", [name])
+        con.execute("DELETE FROM datasets WHERE name = ?", [name])
+        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 13) + ")", _dataset_row(manifest, dataset_dir))
+        con.register("incoming_images", frame)
+        con.execute("INSERT INTO images SELECT * FROM incoming_images")
+        con.unregister("incoming_images")
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+    return name
+
+
+def forget_dataset(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute("DELETE FROM images WHERE dataset = ?", [name])
+    con.execute("DELETE FROM datasets WHERE name = ?", [name])
+
+
+def sync_datasets(con: duckdb.DuckDBPyConnection, datasets_dir: Path) -> dict[str, list[str]]:
+    """Make the catalogue match the dataset folders on disk (new, changed and removed ones).
+
+    Cheap when nothing changed: one directory listing and one small query.
+    """
+    known = dict(con.execute("SELECT name, revision FROM datasets").fetchall())
+    on_disk: dict[str, tuple[Path, str]] = {}
+    changes: dict[str, list[str]] = {"added": [], "removed": [], "broken": []}
+    for folder in list_dataset_dirs(datasets_dir):
+        try:
+            manifest = read_manifest(folder)
+        except ManifestError as exc:
+            log.warning("%s", exc)
+            changes["broken"].append(folder.name)
+            continue
+        on_disk[folder.name] = (folder, manifest.get("revision", ""))
+    for name, (folder, revision) in on_disk.items():
+        if known.get(name) != revision:
+            register_dataset(con, folder)
+            changes["added"].append(name)
+    for name in known:
+        if name not in on_disk:
+            forget_dataset(con, name)
+            changes["removed"].append(name)
+    return changes

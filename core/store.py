@@ -1,4 +1,4 @@
-"""The DuckDB catalogue: schema, forward migrations, and ingest of dataset folders.
+"""The DuckDB catalogue file: schema, forward migrations, opening with lock handling.
 
 Only one process may hold the catalogue file open (DuckDB locks it). The dashboard
 holds it; the command line opens it briefly and, when the dashboard has it, leaves
@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
-
-from core.datasets.manifest import IMAGE_FIELDS, ManifestError, list_dataset_dirs, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -109,74 +106,3 @@ def connect(path: Path, *, retries: int = 0, wait_s: float = 0.2) -> duckdb.Duck
             time.sleep(wait_s)
     migrate(con)
     return con
-
-
-def _dataset_row(manifest: dict[str, Any], path: Path) -> list[Any]:
-    counts = manifest.get("counts", {})
-    images = manifest.get("images", [])
-    split = manifest.get("split") or {}
-    return [manifest["name"], manifest["revision"], manifest.get("created"), manifest.get("source"),
-            manifest.get("layout"), manifest.get("split_from"), split.get("seed"), str(path), len(images),
-            counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0),
-            any(row.get("has_instances") for row in images)]
-
-
-def _images_frame(manifest: dict[str, Any]) -> pd.DataFrame:
-    frame = pd.DataFrame(manifest.get("images", []), columns=list(IMAGE_FIELDS))
-    frame = frame.rename(columns={"image": "image_path", "mask": "mask_path", "instances": "instances_path"})
-    frame.insert(0, "dataset", manifest["name"])
-    return frame[["dataset", "split", "stem", "image_path", "mask_path", "instances_path", "width", "height",
-                  "dtype", "channels", "foreground_fraction", "object_count", "checksum", "phash", "mask_kind",
-                  "source"]]
-
-
-def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
-    """(Re-)ingest one dataset folder from its manifest; idempotent. Returns the dataset name."""
-    manifest = read_manifest(dataset_dir)
-    name = manifest["name"] = dataset_dir.name  # the folder name wins over a stale name inside
-    frame = _images_frame(manifest)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM images WHERE dataset = ?", [name])
-        con.execute("DELETE FROM datasets WHERE name = ?", [name])
-        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 13) + ")", _dataset_row(manifest, dataset_dir))
-        con.register("incoming_images", frame)
-        con.execute("INSERT INTO images SELECT * FROM incoming_images")
-        con.unregister("incoming_images")
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
-    return name
-
-
-def forget_dataset(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    con.execute("DELETE FROM images WHERE dataset = ?", [name])
-    con.execute("DELETE FROM datasets WHERE name = ?", [name])
-
-
-def sync_datasets(con: duckdb.DuckDBPyConnection, datasets_dir: Path) -> dict[str, list[str]]:
-    """Make the catalogue match the dataset folders on disk (new, changed and removed ones).
-
-    Cheap when nothing changed: one directory listing and one small query.
-    """
-    known = dict(con.execute("SELECT name, revision FROM datasets").fetchall())
-    on_disk: dict[str, tuple[Path, str]] = {}
-    changes: dict[str, list[str]] = {"added": [], "removed": [], "broken": []}
-    for folder in list_dataset_dirs(datasets_dir):
-        try:
-            manifest = read_manifest(folder)
-        except ManifestError as exc:
-            log.warning("%s", exc)
-            changes["broken"].append(folder.name)
-            continue
-        on_disk[folder.name] = (folder, manifest.get("revision", ""))
-    for name, (folder, revision) in on_disk.items():
-        if known.get(name) != revision:
-            register_dataset(con, folder)
-            changes["added"].append(name)
-    for name in known:
-        if name not in on_disk:
-            forget_dataset(con, name)
-            changes["removed"].append(name)
-    return changes

@@ -53,26 +53,26 @@ def _workers() -> int:
 
 
 @contextmanager
-def _unpacked(source: Path, settings: Settings, report: Report) -> Iterator[Path]:
+def _unpacked(source: Path, settings: Settings, report: Report, label: str) -> Iterator[Path]:
     """Yield a folder with the source's files; a zip is unpacked into scratch space and removed afterwards."""
     if source.is_dir():
         yield source
         return
     if not source.exists():
-        report.add("error", "missing-source", str(source), "does not exist.", "Check the path.")
+        report.add("error", "missing-source", label, "does not exist.", "Check the path.")
         raise ImportFailed(report)
     if source.suffix.lower() != ".zip":
-        report.add("error", "unsupported-source", source.name, "is neither a folder nor a .zip archive.",
+        report.add("error", "unsupported-source", label, "is neither a folder nor a .zip archive.",
                    "Give a dataset folder, or a zip of one.")
         raise ImportFailed(report)
     settings.scratch_dir.mkdir(parents=True, exist_ok=True)
     unpack_dir = settings.scratch_dir / f"unzip-{uuid.uuid4().hex[:12]}"
     try:
         extract_zip_safely(source, unpack_dir, max_total_bytes=settings.max_unzipped_bytes,
-                           max_members=settings.max_zip_members, label=source.name)
+                           max_members=settings.max_zip_members, label=label)
         yield unpack_dir
     except UnsafeArchive as exc:
-        report.add("error", "bad-zip", source.name, str(exc))
+        report.add("error", "bad-zip", label, str(exc))
         raise ImportFailed(report) from exc
     finally:
         shutil.rmtree(unpack_dir, ignore_errors=True)
@@ -152,12 +152,16 @@ def _check_all(scan: Scan, options: ImportOptions, staging: Path | None, report:
 
 
 def check_source(source: Path, options: ImportOptions, settings: Settings,
-                 progress: Progress = _no_progress) -> Report:
-    """Validate ``source`` (folder or zip) as it would be imported; write nothing. Never raises ImportFailed."""
+                 progress: Progress = _no_progress, source_label: str | None = None) -> Report:
+    """Validate ``source`` (folder or zip) as it would be imported; write nothing but scratch files.
+
+    Never raises :class:`ImportFailed`: problems are in the returned report.
+    """
     report = Report()
+    label = Path(source_label).name if source_label else Path(source).name
     try:
-        with _unpacked(Path(source), settings, report) as folder:
-            scan = _scan(folder, options, report, Path(source).name)
+        with _unpacked(Path(source), settings, report, label) as folder:
+            scan = _scan(folder, options, report, label)
             _check_all(scan, options, None, report, progress)
     except ImportFailed:
         pass
@@ -182,11 +186,11 @@ def _place_files(staging: Path, kept: list[PairResult], splits: dict[str, str]) 
     return rows
 
 
-def _manifest(options: ImportOptions, source: Path, layout: str, rows: list[dict], seeded: bool) -> dict:
+def _manifest(options: ImportOptions, source: str, layout: str, rows: list[dict], seeded: bool) -> dict:
     counts = {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")}
     return {
         "format": MANIFEST_FORMAT, "name": options.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source": str(source),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source": source,
         "layout": layout, "split_from": "seeded" if seeded else "source",
         "split": to_dict(options.split) if seeded else None, "options": to_dict(options),
         "counts": counts, "images": rows,
@@ -194,13 +198,14 @@ def _manifest(options: ImportOptions, source: Path, layout: str, rows: list[dict
 
 
 def import_dataset(source: Path, options: ImportOptions, settings: Settings,
-                   progress: Progress = _no_progress) -> ImportResult:
+                   progress: Progress = _no_progress, source_label: str | None = None) -> ImportResult:
     """Check and import ``source``; raise :class:`ImportFailed` (with the report) on errors.
 
     With ``options.skip_invalid`` pairs that have errors are left out instead of stopping the import.
+    ``source_label`` is what the manifest records as the origin (e.g. the name of an uploaded zip).
     """
     started = time.monotonic()
-    source = Path(source)
+    source = Path(source).expanduser().resolve()
     report = Report()
     try:
         check_name(options.name)
@@ -214,9 +219,10 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
         raise ImportFailed(report)
     settings.datasets_dir.mkdir(parents=True, exist_ok=True)
     staging = settings.datasets_dir / f".staging-{options.name}-{uuid.uuid4().hex[:8]}"
+    label = Path(source_label).name if source_label else source.name
     try:
-        with _unpacked(source, settings, report) as folder:
-            scan = _scan(folder, options, report, source.name)
+        with _unpacked(source, settings, report, label) as folder:
+            scan = _scan(folder, options, report, label)
             staging.mkdir()
             results, splits = _check_all(scan, options, staging, report, progress)
         bad_stems = report.stems_with_errors()
@@ -225,10 +231,10 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
             raise ImportFailed(report)
         kept = [r for r in results if r.ok and r.source.stem not in bad_stems]
         if not kept:
-            report.add("error", "no-pairs", source.name, "has no valid image/mask pairs left to import.")
+            report.add("error", "no-pairs", label, "has no valid image/mask pairs left to import.")
             raise ImportFailed(report)
         rows = _place_files(staging, kept, splits)
-        manifest = _manifest(options, source, scan.layout, rows, seeded=not all(r.source.split for r in kept))
+        manifest = _manifest(options, source_label or str(source), scan.layout, rows, seeded=not all(r.source.split for r in kept))
         write_json_atomic(staging / REPORT_NAME, {"summary": report.summary(), "findings": report.to_rows(),
                                                   "skipped": sorted(bad_stems)})
         write_manifest(staging, manifest)

@@ -1,0 +1,37 @@
+# CellSeg Dashboard: `make run` starts the dashboard, `make test` runs every test.
+# Both create the project-local virtualenv .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test test-fast bench clean-venv
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.test: $(VENV)/.runtime requirements-test.txt
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	@touch $@
+
+## run: install (first time) and start the dashboard on http://localhost:8501 with the shipped sample
+run: $(VENV)/.runtime
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+## test: install test dependencies (first time) and run the whole suite, browser tests included
+test: $(VENV)/.test
+	$(PY) -m pytest
+
+## test-fast: everything except the slow and browser tests
+test-fast: $(VENV)/.test
+	$(PY) -m pytest -m "not slow and not e2e"
+
+## bench: run the benchmarks; figures are printed and written to bench-results/
+bench: $(VENV)/.test
+	$(PY) -m tests.bench
+
+clean-venv:
+	rm -rf $(VENV)

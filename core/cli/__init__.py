@@ -1,0 +1,32 @@
+"""The command line: ``python -m core <group> <verb> …``, a thin layer over the engine."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from core.cli import datasets_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="CellSeg engine: import datasets, train, evaluate and compare segmentation models.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    datasets_cli.add_commands(groups)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,69 @@
+"""Process-wide resources of the dashboard: settings, the catalogue connection, first-start work.
+
+The server process is the only one that holds the DuckDB file open; each script run
+takes its own cursor (a connection is not thread-safe) and writes go through one lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import duckdb
+import streamlit as st
+
+from core import catalogue, store
+from core.sample import ensure_sample
+from core.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Catalogue:
+    """The open catalogue and the lock that serialises writes from concurrent sessions."""
+
+    connection: duckdb.DuckDBPyConnection
+    write_lock: threading.Lock
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    return load_settings()
+
+
+@st.cache_resource(show_spinner="Opening the catalogue…")
+def _open_catalogue() -> Catalogue:
+    current = settings()
+    current.data_root.mkdir(parents=True, exist_ok=True)
+    if ensure_sample(current):
+        log.info("imported the shipped sample dataset into %s", current.datasets_dir)
+    connection = store.connect(current.catalogue_path, retries=25)
+    catalogue.sync_datasets(connection, current.datasets_dir)
+    return Catalogue(connection, threading.Lock())
+
+
+def cursor() -> duckdb.DuckDBPyConnection:
+    """A cursor for this script run (reads)."""
+    return _open_catalogue().connection.cursor()
+
+
+@contextmanager
+def writing() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor held under the write lock, so two tabs never write at once."""
+    opened = _open_catalogue()
+    with opened.write_lock:
+        cur = opened.connection.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+
+def refresh_datasets() -> dict[str, list[str]]:
+    """Pick up datasets imported, renamed or deleted by the command line while the dashboard runs."""
+    with writing() as cur:
+        return catalogue.sync_datasets(cur, settings().datasets_dir)

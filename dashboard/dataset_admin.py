@@ -1,0 +1,47 @@
+"""Rename and delete a dataset from the browser, with confirmation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.datasets.manage import DatasetNotFound, delete_dataset, rename_dataset
+from dashboard import context
+
+SELECTED_KEY = "datasets-selected"
+
+
+def manage_panel(name: str, source: str) -> None:
+    """Rename and delete controls for dataset ``name``."""
+    settings = context.settings()
+    st.caption(f"Stored in {settings.datasets_dir / name}. Imported from {source}. "
+               "Renaming or deleting here never touches the folder or zip it was imported from.")
+    left, right = st.columns(2)
+    with left.form(f"rename-{name}", border=True):
+        new_name = st.text_input("New name", value=name, help="Letters, digits, '.', '_' and '-'.")
+        if st.form_submit_button("Rename"):
+            if new_name.strip() and new_name.strip() != name:
+                try:
+                    rename_dataset(settings, name, new_name.strip())
+                except (DatasetNotFound, FileExistsError, ValueError) as exc:
+                    st.error(str(exc))
+                else:
+                    context.refresh_datasets()
+                    st.session_state[SELECTED_KEY] = new_name.strip()
+                    st.toast(f"Renamed {name} to {new_name.strip()}.")
+                    st.rerun()
+    with right.form(f"delete-{name}", border=True):
+        typed = st.text_input(f"Type **{name}** to confirm deletion",
+                              help="Deletes the dashboard's copy (images, masks, mask edits). Cannot be undone.")
+        if st.form_submit_button("Delete dataset", type="primary"):
+            if typed.strip() != name:
+                st.error(f"Type the dataset name ({name}) exactly to delete it.")
+            else:
+                try:
+                    delete_dataset(settings, name)
+                except DatasetNotFound as exc:
+                    st.error(str(exc))
+                else:
+                    context.refresh_datasets()
+                    st.session_state.pop(SELECTED_KEY, None)
+                    st.toast(f"Deleted {name}.")
+                    st.rerun()

@@ -1,0 +1,149 @@
+"""The thumbnail grid of a dataset: filters, sorting, paging and mask overlays.
+
+Only the images of the visible page are queried and drawn, so the grid stays fast
+at thousands of images; thumbnails are cached on disk by :mod:`core.thumbnails`.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import catalogue
+from core.io import ImageReadError
+from core.masks import overlay
+from core.thumbnails import THUMB_SIDE, load_or_build
+from dashboard import context
+
+log = logging.getLogger(__name__)
+COLUMNS = 6
+SORT_LABELS = {"name": "Name", "foreground": "Foreground fraction", "objects": "Object count", "size": "Image size"}
+
+
+@dataclass(frozen=True)
+class GridView:
+    """What the user chose to see: which images, in which order, drawn how."""
+
+    splits: tuple[str, ...]
+    sort: str
+    descending: bool
+    search: str
+    page_size: int
+    opacity: float
+    mode: str
+    show_mask: bool
+
+
+def grid_controls(key: str) -> GridView:
+    """Filter, sort and overlay controls; returns the chosen view."""
+    left, middle, right = st.columns([2, 2, 2])
+    splits = left.multiselect("Splits", ["train", "valid", "test"], default=["train", "valid", "test"],
+                              key=f"{key}-splits", help="Show images of these splits only.")
+    sort = middle.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key=f"{key}-sort",
+                            help="Foreground fraction: share of the image covered by cells. "
+                                 "Object count: number of separate cells in the mask.")
+    descending = middle.toggle("Largest first", key=f"{key}-desc")
+    search = right.text_input("Find by name", key=f"{key}-search", placeholder="part of a file name")
+    page_size = right.select_slider("Images per page", [12, 24, 48, 96], value=24, key=f"{key}-size")
+    a, b, c = st.columns([3, 2, 2])
+    opacity = a.slider("Mask opacity", 0.0, 1.0, 0.45, 0.05, key=f"{key}-opacity",
+                       help="How strongly the mask colour covers the image (0 = invisible, 1 = solid).")
+    mode = b.radio("Mask drawn as", ["fill", "contour"], horizontal=True, key=f"{key}-mode",
+                   format_func={"fill": "filled", "contour": "outline"}.get,
+                   help="Filled tints every cell; outline shows only cell borders, so the image stays visible.")
+    show_mask = c.toggle("Show mask", value=True, key=f"{key}-show")
+    return GridView(tuple(splits), sort, descending, search.strip(), page_size, opacity, mode, show_mask)
+
+
+def _pager(key: str, total: int, page_size: int, signature: tuple) -> int:
+    """Previous/next buttons and a page number; returns the 0-based offset of the page.
+
+    The page goes back to 1 whenever the filters (``signature``) change.
+    """
+    pages = max(1, -(-total // page_size))
+    state_key, signature_key = f"{key}-page", f"{key}-filters"
+    if st.session_state.get(signature_key) != signature:
+        st.session_state[signature_key] = signature
+        st.session_state[state_key] = 1
+    st.session_state[state_key] = min(max(1, int(st.session_state.get(state_key, 1))), pages)
+
+    def step(delta: int) -> None:
+        st.session_state[state_key] = min(max(1, int(st.session_state[state_key]) + delta), pages)
+
+    page = st.session_state[state_key]
+    prev_col, number_col, next_col, info_col = st.columns([1, 1.2, 1, 4], vertical_alignment="center")
+    prev_col.button("◀ Previous", key=f"{key}-prev", disabled=page <= 1, on_click=step, args=(-1,), width="stretch")
+    number_col.number_input("Page", min_value=1, max_value=pages, step=1, key=state_key,
+                            label_visibility="collapsed")
+    next_col.button("Next ▶", key=f"{key}-next", disabled=page >= pages, on_click=step, args=(1,), width="stretch")
+    first = (page - 1) * page_size
+    info_col.caption(f"Page {page} of {pages} · images {first + 1}–{min(first + page_size, total)} of {total}")
+    return first
+
+
+def _square(picture: np.ndarray) -> np.ndarray:
+    """Centre a thumbnail on a square grey card so that every grid cell has the same height."""
+    height, width = picture.shape[:2]
+    side = max(height, width, THUMB_SIDE)
+    card = np.full((side, side, 3), 40, np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    card[top:top + height, left:left + width] = picture
+    return card
+
+
+def _tile(dataset: str, dataset_dir: Path, row: pd.Series, view: GridView) -> np.ndarray:
+    cache_dir = context.settings().cache_dir
+    try:
+        rgb, mask = load_or_build(cache_dir, dataset, dataset_dir, row["stem"], row["checksum"],
+                                  row["image_path"], row["mask_path"])
+    except ImageReadError as exc:
+        log.warning("thumbnail of %s/%s: %s", dataset, row["stem"], exc)
+        return np.full((THUMB_SIDE, THUMB_SIDE, 3), 90, np.uint8)
+    if view.show_mask:
+        rgb = overlay(rgb, mask, opacity=view.opacity, mode=view.mode)
+    return _square(rgb)
+
+
+def short_stem(stem: str, limit: int = 16) -> str:
+    """Long names (hashes) shortened in the middle so that both ends stay recognisable.
+
+    >>> short_stem("0123456789abcdef0123456789")
+    '0123456…456789'
+    """
+    return stem if len(stem) <= limit else f"{stem[:7]}…{stem[-6:]}"
+
+
+def _caption(row: pd.Series) -> str:
+    return f"{row['split']} · {int(row['object_count'])} objects · {row['foreground_fraction']:.0%} cells"
+
+
+def render_grid(dataset: str, dataset_dir: Path, view: GridView, key: str) -> str | None:
+    """Draw the current page of thumbnails; return the stem whose "Open" button was pressed."""
+    cur = context.cursor()
+    total = catalogue.count_images(cur, dataset, list(view.splits), view.search)
+    if total == 0:
+        st.info("No images match these filters.")
+        return None
+    offset = _pager(key, total, view.page_size, (view.splits, view.sort, view.descending, view.search,
+                                                  view.page_size))
+    rows = catalogue.page_of_images(cur, dataset, list(view.splits), sort=view.sort, descending=view.descending,
+                                    limit=view.page_size, offset=offset, search=view.search)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # cold thumbnails decode in parallel
+        tiles = list(pool.map(lambda r: _tile(dataset, dataset_dir, r, view), (r for _, r in rows.iterrows())))
+    opened = None
+    for start in range(0, len(rows), COLUMNS):
+        columns = st.columns(COLUMNS)
+        for column, (_, row), tile in zip(columns, rows.iloc[start:start + COLUMNS].iterrows(),
+                                          tiles[start:start + COLUMNS]):
+            column.image(tile, caption=_caption(row), width="stretch", output_format="JPEG")
+            if column.button(short_stem(row["stem"]), key=f"{key}-open-{row['stem']}", width="stretch",
+                             icon=":material/zoom_in:",
+                             help=f"Open {row['stem']} large: image, mask and overlay side by side."):
+                opened = row["stem"]
+    return opened

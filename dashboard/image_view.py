@@ -1,0 +1,52 @@
+"""The large view of one image: image | mask | overlay, with its measurements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import catalogue
+from core.display import fit_within, to_display_rgb
+from core.io import ImageReadError, read_image
+from core.masks import colour_instances, overlay
+from dashboard import context
+
+MAX_SIDE = 1024  # enough for a dialog; a 1600×1200 slide is shown shrunk, the editor zooms
+
+
+def _load(dataset_dir: Path, row: dict):
+    image = read_image(dataset_dir / row["image_path"])
+    mask = read_image(dataset_dir / row["mask_path"])
+    instances = None
+    if row.get("instances_path") and isinstance(row["instances_path"], str):
+        instances = read_image(dataset_dir / row["instances_path"])
+    return image, mask, instances
+
+
+@st.dialog("Image", width="large")
+def show_image(dataset: str, dataset_dir: Path, stem: str, opacity: float, mode: str) -> None:
+    """Modal with the image, its mask (instances coloured when known) and the overlay."""
+    row = catalogue.image_row(context.cursor(), dataset, stem)
+    if row is None:
+        st.error(f"{stem} is no longer in {dataset}.")
+        return
+    try:
+        image, mask, instances = _load(dataset_dir, row)
+    except ImageReadError as exc:
+        st.error(f"Cannot show {stem}: {exc}")
+        return
+    st.markdown(f"**{stem}** · {row['split']} · {row['width']}×{row['height']} px · {row['dtype']} · "
+                f"{row['channels']} channel(s) · {int(row['object_count'])} objects · "
+                f"{row['foreground_fraction']:.1%} foreground")
+    picture = fit_within(to_display_rgb(image), MAX_SIDE)
+    small_mask = fit_within(mask, MAX_SIDE, nearest=True)
+    mask_picture = colour_instances(fit_within(instances, MAX_SIDE, nearest=True)) if instances is not None \
+        else to_display_rgb(small_mask)
+    left, middle, right = st.columns(3)
+    stretched = " (16-bit, contrast stretched for display)" if image.dtype.itemsize > 1 else ""
+    left.image(picture, caption=f"Image{stretched}", width="stretch")
+    middle.image(mask_picture, caption="Mask (each cell its own colour)" if instances is not None else "Mask",
+                 width="stretch")
+    right.image(overlay(picture, small_mask, opacity=opacity, mode=mode), caption="Overlay", width="stretch")
+    st.caption(f"Imported from: {row['source']}")

@@ -1,0 +1,170 @@
+"""The import form: a zip upload or a server folder, checked and imported with a progress bar."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import catalogue
+from core.config import ConfigError, ImportOptions, SplitOptions
+from core.datasets.importer import check_source, import_dataset
+from core.datasets.layouts import LAYOUTS
+from core.datasets.manifest import suggest_name
+from core.datasets.report import ImportFailed, Report
+from core.settings import resolve_inside_roots
+from dashboard import context
+
+LAYOUT_HELP = ("auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
+               "flat: images/ + masks/ (split automatically). dsb: Kaggle DSB <id>/images + <id>/masks (one PNG "
+               "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif.")
+SEVERITY_ICONS = {"error": "⛔ error", "warning": "⚠️ warning", "info": "ℹ️ note"}
+REPORT_KEY = "import-report"
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What the form asks for: a source file or folder, its label, the options, and check-only or import."""
+
+    source: Path
+    label: str
+    options: ImportOptions
+    check_only: bool
+    uploaded: bool
+
+
+def _save_upload(upload, settings) -> Path:
+    """Stream the uploaded zip into scratch space (removed again after the check or import)."""
+    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+    saved = settings.scratch_dir / f"upload-{uuid.uuid4().hex[:12]}.zip"
+    upload.seek(0)
+    with open(saved, "wb") as handle:
+        shutil.copyfileobj(upload, handle)
+    return saved
+
+
+def _source_widgets(settings):
+    """The source chooser; returns (uploaded file or server path or None, label, uploaded?)."""
+    kind = st.radio("Source", ["Upload a .zip", "Folder on this server"], horizontal=True, key="import-kind",
+                    help="A zip of any supported layout, or a folder the server can read.")
+    if kind == "Upload a .zip":
+        upload = st.file_uploader("Dataset zip", type=["zip"], key="import-upload",
+                                  max_upload_size=settings.max_upload_mb,
+                                  help=f"Up to {settings.max_upload_mb} MB. " + LAYOUT_HELP)
+        if upload is None:
+            return None, "", True
+        if upload.size > settings.max_upload_bytes:
+            st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB; uploads are limited to "
+                     f"{settings.max_upload_mb} MB. Copy the folder to the server and import it from there.")
+            return None, "", True
+        return upload, upload.name, True
+    roots = ", ".join(str(r) for r in settings.import_roots)
+    folder = st.text_input("Folder path", key="import-folder", placeholder=str(settings.import_roots[0]),
+                           help=f"A folder on the server, inside one of: {roots}.")
+    if not folder.strip():
+        return None, "", False
+    try:
+        resolved = resolve_inside_roots(folder.strip(), settings.import_roots)
+    except PermissionError as exc:
+        st.error(str(exc))
+        return None, "", False
+    if not resolved.exists():
+        st.error(f"{resolved} does not exist on the server.")
+        return None, "", False
+    return resolved, str(resolved), False
+
+
+def _option_widgets(label: str) -> ImportOptions | None:
+    left, right = st.columns(2)
+    name = left.text_input("Dataset name", value=suggest_name(Path(label)) if label else "",
+                           key=f"import-name-{label}", help="Letters, digits, '.', '_' and '-'; must be new.")
+    layout = right.selectbox("Layout", ("auto",) + LAYOUTS, key="import-layout", help=LAYOUT_HELP)
+    with st.expander("Automatic split (for data without train/valid/test folders)"):
+        a, b, c = st.columns(3)
+        valid = a.slider("Validation %", 0, 40, 15, key="import-valid",
+                         help="Share used to watch training (early stopping, best checkpoint).")
+        test = b.slider("Test %", 0, 40, 15, key="import-test",
+                        help="Share kept aside for the final evaluation; never seen in training.")
+        seed = c.number_input("Seed", 0, 2**31 - 1, 0, key="import-seed",
+                              help="The same seed gives the same split. Near-identical images stay together.")
+    skip = st.checkbox("Leave out pairs with errors instead of stopping", key="import-skip",
+                       help="Import the good pairs; the report lists the ones left out.")
+    try:
+        split = SplitOptions(train=(100 - valid - test) / 100, valid=valid / 100, test=test / 100, seed=int(seed))
+        return ImportOptions(name=name.strip(), layout=layout, split=split, skip_invalid=skip)
+    except ConfigError as exc:
+        st.error(str(exc))
+        return None
+
+
+def import_form() -> ImportRequest | None:
+    """Render the form; return a request when Check or Import was pressed."""
+    settings = context.settings()
+    source, label, uploaded = _source_widgets(settings)
+    options = _option_widgets(label)
+    left, right = st.columns(2)
+    ready = source is not None and options is not None
+    check = left.button("Check", disabled=not ready, width="stretch", key="import-check",
+                        help="Validate without importing: lists every problem with the file it concerns.")
+    start = right.button("Import", type="primary", disabled=not ready or not options.name, width="stretch",
+                         key="import-start", help="Validate, then copy into the dashboard's own storage. "
+                                                  "Your original files are never changed.")
+    if not (check or start):
+        return None
+    path = _save_upload(source, settings) if uploaded else source
+    return ImportRequest(path, label, options, check_only=check, uploaded=uploaded)
+
+
+def run_import(request: ImportRequest) -> str | None:
+    """Run a check or an import with a progress bar; return the new dataset's name on success."""
+    settings = context.settings()
+    bar = st.progress(0.0, text="Reading files…")
+
+    def progress(done: int, total: int, text: str) -> None:
+        bar.progress(done / max(total, 1), text=text)
+
+    try:
+        if request.check_only:
+            report = check_source(request.source, request.options, settings, progress, request.label)
+            st.session_state[REPORT_KEY] = ("check", request.label, report)
+            return None
+        try:
+            result = import_dataset(request.source, request.options, settings, progress, request.label)
+        except ImportFailed as exc:
+            st.session_state[REPORT_KEY] = ("failed", request.label, exc.report)
+            return None
+        with context.writing() as cur:
+            catalogue.register_dataset(cur, result.path)
+        st.session_state[REPORT_KEY] = ("imported", result.name, result.report)
+        return result.name
+    finally:
+        bar.empty()
+        if request.uploaded:
+            request.source.unlink(missing_ok=True)
+
+
+def show_last_report() -> None:
+    """The report of the last check or import of this session, errors first."""
+    if REPORT_KEY not in st.session_state:
+        return
+    outcome, label, report = st.session_state[REPORT_KEY]
+    show_report(outcome, label, report)
+
+
+def show_report(outcome: str, label: str, report: Report) -> None:
+    if outcome == "imported":
+        st.success(f"Imported **{label}**. {report.summary()}")
+    elif report.ok:
+        st.success(f"**{label}**: {report.summary()}")
+    else:
+        st.error(f"**{label}**: {report.summary()}" + (" Nothing was imported." if outcome == "failed" else ""))
+    if not report.findings:
+        return
+    frame = pd.DataFrame(report.to_rows())[["severity", "file", "message", "hint", "code"]]
+    frame["severity"] = frame["severity"].map(SEVERITY_ICONS)
+    frame = frame.rename(columns={"severity": "", "message": "problem", "hint": "what to do", "code": "kind"})
+    st.dataframe(frame, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)))

@@ -1,0 +1,71 @@
+"""Datasets: what is imported, a browsable grid with mask overlays, statistics, import and management."""
+
+import streamlit as st
+
+from core import catalogue
+from dashboard import context, figures
+from dashboard.dataset_admin import SELECTED_KEY, manage_panel
+from dashboard.grid import grid_controls, render_grid
+from dashboard.image_view import show_image
+from dashboard.import_form import import_form, run_import, show_last_report
+
+st.title("Datasets")
+st.caption("Import images with their masks, look at them, and check them before training.")
+context.refresh_datasets()
+cur = context.cursor()
+datasets = catalogue.list_datasets(cur)
+
+if datasets.empty:
+    st.info("No datasets yet. Import one below: a zip upload or a folder on this server.")
+else:
+    st.dataframe(
+        datasets[["name", "n_images", "n_train", "n_valid", "n_test", "has_instances", "layout", "created"]],
+        hide_index=True, width="stretch", height=min(300, 38 + 35 * len(datasets)),
+        column_config={"name": "Dataset", "n_images": "Images", "n_train": "Train", "n_valid": "Valid",
+                       "n_test": "Test", "layout": "Imported layout",
+                       "has_instances": st.column_config.CheckboxColumn("Instance ids",
+                                                                        help="Cells are told apart (one id each)."),
+                       "created": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm")},
+    )
+
+names = datasets["name"].tolist()
+wanted = st.query_params.get("dataset") or st.session_state.get(SELECTED_KEY)
+if names:
+    if wanted in names:
+        st.session_state[SELECTED_KEY] = wanted
+    elif st.session_state.get(SELECTED_KEY) not in names:
+        st.session_state[SELECTED_KEY] = names[0]
+    dataset = st.selectbox("Dataset", names, key=SELECTED_KEY, help="The dataset to browse and manage.")
+    st.query_params["dataset"] = dataset
+    info = datasets.set_index("name").loc[dataset]
+    dataset_dir = context.settings().datasets_dir / dataset
+
+browse, stats_tab, import_tab, manage_tab = st.tabs([":material/photo_library: Browse", ":material/bar_chart: Statistics",
+                                                    ":material/upload: Import", ":material/settings: Manage"])
+with browse:
+    if names:
+        view = grid_controls(key="grid")
+        opened = render_grid(dataset, dataset_dir, view, key=f"grid-{dataset}")
+        if opened:
+            show_image(dataset, dataset_dir, opened, view.opacity, view.mode)
+    else:
+        st.write("Nothing to browse yet.")
+with stats_tab:
+    if names:
+        stats = catalogue.image_stats(cur, dataset)
+        left, right = st.columns(2)
+        left.plotly_chart(figures.foreground_histogram(stats), width="stretch")
+        right.plotly_chart(figures.object_count_histogram(stats), width="stretch")
+        st.plotly_chart(figures.image_size_chart(stats), width="stretch")
+with import_tab:
+    request = import_form()
+    if request is not None:
+        new_name = run_import(request)
+        if new_name:
+            st.session_state[SELECTED_KEY] = new_name
+            st.query_params["dataset"] = new_name
+            st.rerun()
+    show_last_report()
+with manage_tab:
+    if names:
+        manage_panel(dataset, str(info["source"]))

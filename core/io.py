@@ -37,8 +37,9 @@ def is_image_file(path: Path) -> bool:
 
 def _read_tiff(path: Path) -> np.ndarray:
     with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        array = series.asarray()
+        if not tif.series:
+            raise ImageReadError(path, "could not be decoded: it holds no image data (damaged TIFF).", "Re-export the file.")
+        array = tif.series[0].asarray()
     squeezed = np.squeeze(array)
     if squeezed.ndim == 3 and squeezed.shape[0] in (3, 4) and squeezed.shape[-1] not in (3, 4):
         squeezed = np.moveaxis(squeezed, 0, -1)  # channels-first TIFF (C×H×W)
@@ -85,7 +86,7 @@ def read_image(path: Path | str) -> np.ndarray:
         array = _read_tiff(path) if path.suffix.lower() in TIFF_SUFFIXES else _read_with_opencv(path)
     except ImageReadError:
         raise
-    except (tifffile.TiffFileError, ValueError, OSError, RuntimeError, cv2.error) as exc:
+    except (tifffile.TiffFileError, ValueError, OSError, RuntimeError, IndexError, KeyError, cv2.error) as exc:
         raise ImageReadError(path, f"could not be decoded ({type(exc).__name__}: {exc}).",
                              "The file may be corrupt or truncated; re-export it.") from exc
     return _check_dtype(path, array)

@@ -178,6 +178,23 @@ def interpret_mask(array: np.ndarray, *, lossy: bool = False, threshold: int = 1
     return MaskReading(binary, instances, "instances")
 
 
+def read_as_instances(array: np.ndarray) -> MaskReading:
+    """Read an array known to hold instance ids (an instance file, merged object masks).
+
+    Unlike :func:`interpret_mask`, a map with a single object (or none) stays an instance map.
+
+    >>> read_as_instances(np.array([[0, 5], [5, 0]], dtype=np.uint16)).instances.tolist()
+    [[0, 1], [1, 0]]
+    """
+    if array.ndim == 3:
+        raise MaskKindError("is a colour image; instance ids must be a single-channel integer image.")
+    relabelled, _, _ = relabel_sequential(array.astype(np.int64))
+    if int(relabelled.max(initial=0)) > np.iinfo(np.uint16).max:
+        raise MaskKindError(f"has {int(relabelled.max())} objects; at most 65535 are supported.")
+    instances = relabelled.astype(np.uint16)
+    return MaskReading(np.where(instances > 0, 255, 0).astype(np.uint8), instances, "instances")
+
+
 def merge_object_masks(object_masks: list[np.ndarray]) -> tuple[np.ndarray, int]:
     """Merge one-object-per-file masks (Kaggle DSB layout) into an instance map.
 

@@ -7,7 +7,7 @@ import streamlit as st
 from core.datasets.manage import DatasetNotFound, delete_dataset, rename_dataset
 from dashboard import context
 
-SELECTED_KEY = "datasets-selected"
+SELECTED_KEY = "datasets-selected"  # the dataset selectbox; other widgets select via the ?dataset= URL
 
 
 def manage_panel(name: str, source: str) -> None:
@@ -26,7 +26,7 @@ def manage_panel(name: str, source: str) -> None:
                     st.error(str(exc))
                 else:
                     context.refresh_datasets()
-                    st.session_state[SELECTED_KEY] = new_name.strip()
+                    st.query_params["dataset"] = new_name.strip()
                     st.toast(f"Renamed {name} to {new_name.strip()}.")
                     st.rerun()
     with right.form(f"delete-{name}", border=True):
@@ -42,6 +42,6 @@ def manage_panel(name: str, source: str) -> None:
                     st.error(str(exc))
                 else:
                     context.refresh_datasets()
-                    st.session_state.pop(SELECTED_KEY, None)
+                    st.query_params.pop("dataset", None)
                     st.toast(f"Deleted {name}.")
                     st.rerun()

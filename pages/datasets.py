@@ -62,8 +62,7 @@ with import_tab:
     if request is not None:
         new_name = run_import(request)
         if new_name:
-            st.session_state[SELECTED_KEY] = new_name
-            st.query_params["dataset"] = new_name
+            st.query_params["dataset"] = new_name  # selected on the rerun, before the selectbox exists
             st.rerun()
     show_last_report()
 with manage_tab:

@@ -11,7 +11,7 @@ from core.datasets.hashing import perceptual_hash, pixel_checksum
 from core.datasets.layouts import PairSource, Scan
 from core.datasets.report import Finding
 from core.io import ImageReadError, channels_of, read_image
-from core.mask_kinds import MaskKindError, MaskReading, interpret_mask, merge_object_masks
+from core.mask_kinds import MaskKindError, MaskReading, interpret_mask, merge_object_masks, read_as_instances
 
 _LOSSY_SUFFIXES = (".jpg", ".jpeg")
 _MIN_SIDE = 16
@@ -58,13 +58,16 @@ def _read_mask(pair: PairSource, scan: Scan, result: PairResult, options: Import
             if overlap:
                 _finding(result, scan, "warning", "overlapping-objects", pair.masks[0].parent,
                          f"{overlap} pixels belong to more than one object mask; the later file wins there.")
-            return interpret_mask(labels)
+            return read_as_instances(labels)
         mask_path = pair.masks[0]
         reading = interpret_mask(read_image(mask_path), lossy=mask_path.suffix.lower() in _LOSSY_SUFFIXES,
                                  threshold=options.mask_threshold)
         if pair.instances is not None:
-            instances = interpret_mask(read_image(pair.instances))
-            if instances.instances is not None and instances.binary.shape == reading.binary.shape:
+            instances = read_as_instances(read_image(pair.instances))
+            if instances.binary.shape != reading.binary.shape:
+                _finding(result, scan, "warning", "instances-ignored", pair.instances,
+                         "has a different size from its mask and was ignored.")
+            else:
                 reading = MaskReading(reading.binary, instances.instances, reading.kind, reading.note)
         return reading
     except ImageReadError as exc:

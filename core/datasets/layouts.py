@@ -21,6 +21,7 @@ from core.datasets.report import Finding
 
 SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "val": "valid",
                  "validation": "valid", "test": "test", "testing": "test"}
+_SPLIT_RANK = {"train": 0, "valid": 1, "test": 2}
 IMAGE_DIRS = ("images", "image", "imgs", "img", "input", "inputs", "raw", "x")
 MASK_DIRS = ("masks", "mask", "labels", "label", "gt", "ground_truth", "groundtruth", "annotations", "y")
 INSTANCE_DIRS = ("masks_instances", "instances", "instance_masks")
@@ -109,11 +110,17 @@ def detect_layout(root: Path, descend: bool = True) -> str | None:
         tifs = [p for p in image_dir.iterdir() if p.suffix.lower() in (".tif", ".tiff")]
         return "tif-pairs" if image_dir.name.lower() == "input" and tifs else "flat"
     candidates = list(subdirs.values())[:50]
-    if candidates and sum(bool(_find_dir(d, ("images",)) and _find_dir(d, ("masks",))) for d in candidates) >= max(
-        1, len(candidates) // 2
-    ):
+    if candidates and sum(_is_dsb_sample(d) for d in candidates) >= max(1, len(candidates) // 2):
         return "dsb"
     return None
+
+
+def _is_dsb_sample(folder: Path) -> bool:
+    """``<id>/images/`` holding a single image, plus ``<id>/masks/``."""
+    image_dir, mask_dir = _find_dir(folder, ("images",)), _find_dir(folder, ("masks",))
+    if image_dir is None or mask_dir is None:
+        return False
+    return sum(1 for p in image_dir.iterdir() if is_image_file(p)) == 1
 
 
 def match_key(stem: str) -> str:
@@ -252,9 +259,9 @@ def scan_source(root: Path, layout: str = "auto") -> Scan:
         raise LayoutError(f"Unknown layout {layout!r}; choose auto, {', '.join(LAYOUTS)}.")
     scan = Scan(root, layout)
     if layout == "splits":
-        for name, folder in _subdirs(root).items():
-            if name in SPLIT_ALIASES:
-                _scan_pair_folder(folder, SPLIT_ALIASES[name], scan)
+        split_dirs = [(SPLIT_ALIASES[n], d) for n, d in _subdirs(root).items() if n in SPLIT_ALIASES]
+        for split, folder in sorted(split_dirs, key=lambda item: _SPLIT_RANK[item[0]]):  # train, valid, test
+            _scan_pair_folder(folder, split, scan)
     elif layout in ("flat", "tif-pairs"):
         _scan_pair_folder(root, None, scan)
     else:

@@ -1,0 +1,4 @@
+"""Repository-wide pytest settings."""
+
+# `python -m core` entry point: importing it would run the command line.
+collect_ignore = ["core/__main__.py"]

@@ -1,0 +1,111 @@
+"""The Datasets page, driven headless with Streamlit's AppTest against a temporary data root."""
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.helpers import REPO, make_flat, make_splits
+
+PAGE = str(REPO / "pages" / "datasets.py")
+
+
+@pytest.fixture
+def page(data_env):
+    """A fresh page run: process-wide caches cleared so each test gets its own data root."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    app = AppTest.from_file(PAGE, default_timeout=90).run()
+    assert not app.exception, app.exception
+    yield app
+    st.cache_resource.clear()
+
+
+def _captions(app):
+    return [caption for image in app.get("image") for caption in image.captions]
+
+
+def _open_buttons(app):
+    return [b for b in app.button if b.key and "-open-" in b.key]
+
+
+def _texts(app):
+    return " ".join(str(e.value) for kind in ("success", "error", "warning", "info", "caption", "markdown")
+                    for e in app.get(kind))
+
+
+def test_first_start_shows_the_shipped_sample(page):
+    assert page.selectbox(key="datasets-selected").value == "nuclei-sample"
+    assert page.dataframe[0].value["name"].tolist() == ["nuclei-sample"]
+    assert len(_open_buttons(page)) == 24 and len(_captions(page)) == 24
+    assert "Page 1 of 2" in _texts(page)
+    assert all(caption.startswith(("train ·", "valid ·", "test ·")) for caption in _captions(page))
+
+
+def test_paging_filtering_and_sorting(page):
+    page.button(key="grid-nuclei-sample-next").click().run()
+    assert "Page 2 of 2 · images 25–46 of 46" in _texts(page)
+    page.multiselect(key="grid-splits").set_value(["test"]).run()
+    assert "Page 1 of 1 · images 1–8 of 8" in _texts(page)
+    page.selectbox(key="grid-sort").set_value("objects").run()
+    page.toggle(key="grid-desc").set_value(True).run()
+    counts = [int(text.split(" · ")[1].split()[0]) for text in _captions(page)]
+    assert counts == sorted(counts, reverse=True) and len(counts) == 8
+    page.text_input(key="grid-search").set_value("zzzz-no-such-image").run()
+    assert any("No images match" in str(i.value) for i in page.info)
+
+
+def test_open_shows_image_mask_and_overlay(page):
+    first = _open_buttons(page)[0]
+    first.click().run()
+    dialog = page.get("dialog")[0]
+    shown = [caption for image in dialog.get("image") for caption in image.captions]
+    assert shown == ["Image", "Mask (each cell its own colour)", "Overlay"]
+    assert "objects" in page.markdown[-1].value and "foreground" in page.markdown[-1].value
+
+
+def test_import_a_server_folder(tmp_path, page):
+    make_splits(tmp_path / "lab data", {"train": 3, "valid": 1, "test": 1})
+    page.radio(key="import-kind").set_value("Folder on this server").run()
+    page.text_input(key="import-folder").set_value(str(tmp_path / "lab data")).run()
+    name_box = next(t for t in page.text_input if t.key and t.key.startswith("import-name-"))
+    assert name_box.value == "lab_data"
+    page.button(key="import-start").click().run()
+    assert not page.exception
+    assert page.selectbox(key="datasets-selected").value == "lab_data"
+    assert "Imported **lab_data**" in _texts(page)
+    assert len(_open_buttons(page)) == 5
+
+
+def test_folder_outside_the_allowed_roots_is_refused(page):
+    page.radio(key="import-kind").set_value("Folder on this server").run()
+    page.text_input(key="import-folder").set_value("/etc").run()
+    assert any("outside the folders this server may import from" in e.value for e in page.error)
+    assert page.button(key="import-start").disabled
+
+
+def test_check_shows_the_report_with_file_names(tmp_path, page):
+    source = make_flat(tmp_path / "flat", n=4)
+    (source / "masks" / "cell03.png").unlink()
+    page.radio(key="import-kind").set_value("Folder on this server").run()
+    page.text_input(key="import-folder").set_value(str(source)).run()
+    page.button(key="import-check").click().run()
+    assert any("1 errors" in e.value for e in page.error)
+    report = page.dataframe[-1].value
+    assert "images/cell03.png" in report["file"].tolist()
+    assert page.selectbox(key="datasets-selected").options == ["nuclei-sample"], "a check imports nothing"
+
+
+def test_rename_then_delete_with_confirmation(page):
+    rename_box = [t for t in page.text_input if t.label == "New name"][0]
+    rename_box.set_value("nuclei-2024")
+    page.button[[b.label for b in page.button].index("Rename")].click().run()
+    assert page.selectbox(key="datasets-selected").value == "nuclei-2024"
+    confirm = [t for t in page.text_input if t.label.startswith("Type")][0]
+    confirm.set_value("wrong name")
+    page.button[[b.label for b in page.button].index("Delete dataset")].click().run()
+    assert any("exactly" in e.value for e in page.error)
+    confirm = [t for t in page.text_input if t.label.startswith("Type")][0]
+    confirm.set_value("nuclei-2024")
+    page.button[[b.label for b in page.button].index("Delete dataset")].click().run()
+    assert page.get("selectbox") == [] or "datasets-selected" not in [s.key for s in page.selectbox]
+    assert any("No datasets yet" in i.value for i in page.info)

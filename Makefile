@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast bench clean-venv
+.PHONY: run test test-fast bench clean-venv chromium
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,8 +22,15 @@ run: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 ## test: install test dependencies (first time) and run the whole suite, browser tests included
-test: $(VENV)/.test
+test: $(VENV)/.test chromium
 	$(PY) -m pytest
+
+# Browser tests drive Debian's chromium; install it when we may (root with apt), otherwise they skip and say so.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium not installed (sudo apt-get install chromium); browser tests will be skipped"; fi; }
 
 ## test-fast: everything except the slow and browser tests
 test-fast: $(VENV)/.test

@@ -13,16 +13,22 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from core.datasets.manifest import IMAGE_FIELDS, ManifestError, list_dataset_dirs, read_manifest
+from core.datasets.manifest import IMAGE_FIELDS, MANIFEST_NAME, ManifestError, list_dataset_dirs, read_manifest
 
 log = logging.getLogger(__name__)
 
 
-def _dataset_row(manifest: dict[str, Any], path: Path) -> list[Any]:
+def manifest_stamp(dataset_dir: Path) -> str:
+    """Modification time and size of the manifest: a change is noticed without reading it."""
+    info = (dataset_dir / MANIFEST_NAME).stat()
+    return f"{info.st_mtime_ns}:{info.st_size}"
+
+
+def _dataset_row(manifest: dict[str, Any], path: Path, stamp: str) -> list[Any]:
     counts = manifest.get("counts", {})
     images = manifest.get("images", [])
     split = manifest.get("split") or {}
-    return [manifest["name"], manifest["revision"], manifest.get("created"), manifest.get("source"),
+    return [manifest["name"], manifest.get("revision", ""), stamp, manifest.get("created"), manifest.get("source"),
             manifest.get("layout"), manifest.get("split_from"), split.get("seed"), str(path), len(images),
             counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0),
             any(row.get("has_instances") for row in images)]
@@ -39,6 +45,7 @@ def _images_frame(manifest: dict[str, Any]) -> pd.DataFrame:
 
 def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
     """(Re-)ingest one dataset folder from its manifest; idempotent. Returns the dataset name."""
+    stamp = manifest_stamp(dataset_dir)
     manifest = read_manifest(dataset_dir)
     name = manifest["name"] = dataset_dir.name  # the folder name wins over a stale name inside
     frame = _images_frame(manifest)
@@ -46,7 +53,8 @@ def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
     try:
         con.execute("DELETE FROM images WHERE dataset = ?", [name])
         con.execute("DELETE FROM datasets WHERE name = ?", [name])
-        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 13) + ")", _dataset_row(manifest, dataset_dir))
+        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 14) + ")",
+                    _dataset_row(manifest, dataset_dir, stamp))
         con.register("incoming_images", frame)
         con.execute("INSERT INTO images SELECT * FROM incoming_images")
         con.unregister("incoming_images")
@@ -65,29 +73,26 @@ def forget_dataset(con: duckdb.DuckDBPyConnection, name: str) -> None:
 def sync_datasets(con: duckdb.DuckDBPyConnection, datasets_dir: Path) -> dict[str, list[str]]:
     """Make the catalogue match the dataset folders on disk (new, changed and removed ones).
 
-    Cheap when nothing changed: one directory listing and one small query.
+    Cheap when nothing changed: a directory listing, a ``stat`` per dataset and one small query;
+    a manifest is only read when its file changed.
     """
-    known = dict(con.execute("SELECT name, revision FROM datasets").fetchall())
-    on_disk: dict[str, tuple[Path, str]] = {}
+    known = dict(con.execute("SELECT name, manifest_stamp FROM datasets").fetchall())
     changes: dict[str, list[str]] = {"added": [], "removed": [], "broken": []}
+    present = set()
     for folder in list_dataset_dirs(datasets_dir):
+        present.add(folder.name)
         try:
-            manifest = read_manifest(folder)
-        except ManifestError as exc:
-            log.warning("%s", exc)
+            if known.get(folder.name) != manifest_stamp(folder):
+                register_dataset(con, folder)
+                changes["added"].append(folder.name)
+        except (ManifestError, OSError) as exc:
+            log.warning("dataset folder %s skipped: %s", folder.name, exc)
             changes["broken"].append(folder.name)
-            continue
-        on_disk[folder.name] = (folder, manifest.get("revision", ""))
-    for name, (folder, revision) in on_disk.items():
-        if known.get(name) != revision:
-            register_dataset(con, folder)
-            changes["added"].append(name)
     for name in known:
-        if name not in on_disk:
+        if name not in present:
             forget_dataset(con, name)
             changes["removed"].append(name)
     return changes
-
 
 SORT_KEYS = {"name": "stem", "foreground": "foreground_fraction", "objects": "object_count", "size": "width * height"}
 SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'valid' THEN 1 ELSE 2 END"

@@ -23,6 +23,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE datasets (
         name VARCHAR PRIMARY KEY,
         revision VARCHAR NOT NULL,
+        manifest_stamp VARCHAR NOT NULL,
         created TIMESTAMPTZ,
         source VARCHAR,
         layout VARCHAR,

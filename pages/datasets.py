@@ -11,6 +11,7 @@ from dashboard.import_form import import_form, run_import, show_last_report
 
 st.title("Datasets")
 st.caption("Import images with their masks, look at them, and check them before training.")
+context.require_catalogue()
 context.refresh_datasets()
 cur = context.cursor()
 datasets = catalogue.list_datasets(cur)

@@ -197,6 +197,18 @@ def _manifest(options: ImportOptions, source: str, layout: str, rows: list[dict]
     }
 
 
+def _move_into_place(staging: Path, target: Path, report: Report) -> None:
+    """Rename the finished staging folder to its final name; a dataset of that name appearing meanwhile wins."""
+    try:
+        os.rename(staging, target)
+    except OSError as exc:
+        if not target.exists():
+            raise
+        report.add("error", "name-taken", target.name, "was created by someone else while this import ran.",
+                   "Import again under another name.")
+        raise ImportFailed(report) from exc
+
+
 def import_dataset(source: Path, options: ImportOptions, settings: Settings,
                    progress: Progress = _no_progress, source_label: str | None = None) -> ImportResult:
     """Check and import ``source``; raise :class:`ImportFailed` (with the report) on errors.
@@ -238,7 +250,13 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
         write_json_atomic(staging / REPORT_NAME, {"summary": report.summary(), "findings": report.to_rows(),
                                                   "skipped": sorted(bad_stems)})
         write_manifest(staging, manifest)
-        os.rename(staging, target)
+        _move_into_place(staging, target, report)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        report.add("error", "io-failed", label, f"could not be imported: {exc.strerror or exc} "
+                   f"({exc.filename or 'data root'}).",
+                   "Check free disk space and that the data root is writable, then try again.")
+        raise ImportFailed(report) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -148,3 +148,33 @@ def test_rgba_image_is_stored_as_rgb(tmp_path, settings):
     result = import_dataset(tmp_path / "src", ImportOptions(name="rgba"), settings)
     row = next(r for r in read_manifest(result.path)["images"] if r["stem"] == "a")
     assert read_image(result.path / row["image"]).shape == (48, 48, 3) and row["channels"] == 3
+
+
+def test_full_disk_while_writing_leaves_nothing_and_says_why(tmp_path, settings, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device", "mask.png")
+
+    monkeypatch.setattr("core.datasets.importer.write_png", no_space)
+    with pytest.raises(ImportFailed) as raised:
+        import_dataset(make_flat(tmp_path / "src", n=3), ImportOptions(name="full"), settings)
+    error = raised.value.report.errors[-1]
+    assert error.code == "io-failed" and "No space left on device" in error.message
+    assert list(settings.datasets_dir.iterdir()) == []
+
+
+def test_dataset_created_meanwhile_under_the_same_name_is_not_overwritten(tmp_path, settings, monkeypatch):
+    import core.datasets.importer as importer
+
+    real_rename = importer.os.rename
+
+    def someone_else_first(src, dst):
+        if str(dst).endswith("/race"):
+            (settings.datasets_dir / "race" / "theirs").mkdir(parents=True)
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(importer.os, "rename", someone_else_first)
+    with pytest.raises(ImportFailed) as raised:
+        import_dataset(make_flat(tmp_path / "src", n=3), ImportOptions(name="race"), settings)
+    assert raised.value.report.errors[-1].code == "name-taken"
+    assert [p.name for p in (settings.datasets_dir / "race").iterdir()] == ["theirs"]
+    assert not list(settings.datasets_dir.glob(".staging-*"))

@@ -109,3 +109,14 @@ def test_rename_then_delete_with_confirmation(page):
     page.button[[b.label for b in page.button].index("Delete dataset")].click().run()
     assert page.get("selectbox") == [] or "datasets-selected" not in [s.key for s in page.selectbox]
     assert any("No datasets yet" in i.value for i in page.info)
+
+
+def test_unusable_data_root_gives_a_message_not_a_traceback(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data root should be")
+    monkeypatch.setenv("CELLSEG_DATA", str(blocker))
+    st.cache_resource.clear()
+    app = AppTest.from_file(PAGE, default_timeout=60).run()
+    st.cache_resource.clear()
+    assert not app.exception
+    assert any("cannot use its data root" in e.value and "CELLSEG_DATA" in e.value for e in app.error)

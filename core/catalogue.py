@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from core.datasets.manifest import IMAGE_FIELDS, MANIFEST_NAME, ManifestError, list_dataset_dirs, read_manifest
+from core.mask_versions import read_log, reviewed
 
 log = logging.getLogger(__name__)
 
@@ -34,40 +35,59 @@ def _dataset_row(manifest: dict[str, Any], path: Path, stamp: str) -> list[Any]:
             any(row.get("has_instances") for row in images)]
 
 
-def _images_frame(manifest: dict[str, Any]) -> pd.DataFrame:
+def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dict[str, str]) -> pd.DataFrame:
     frame = pd.DataFrame(manifest.get("images", []), columns=list(IMAGE_FIELDS))
     frame = frame.rename(columns={"image": "image_path", "mask": "mask_path", "instances": "instances_path"})
+    frame = frame.drop(columns=["has_instances"])
     frame.insert(0, "dataset", manifest["name"])
-    return frame[["dataset", "split", "stem", "image_path", "mask_path", "instances_path", "width", "height",
-                  "dtype", "channels", "foreground_fraction", "object_count", "checksum", "phash", "mask_kind",
-                  "source"]]
+    frame["mask_version"] = frame["stem"].map(versions).fillna(0).astype(int)
+    frame["reviewed_at"] = pd.to_datetime(frame["stem"].map(marks), utc=True)
+    return frame
+
+
+def _edits_frame(name: str, entries: list[dict]) -> pd.DataFrame:
+    columns = ["stem", "version", "time", "pixels_added", "pixels_removed", "tool", "note", "previous_path"]
+    frame = pd.DataFrame(entries, columns=columns).rename(columns={"time": "ts"})
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame = frame.drop_duplicates(subset=["stem", "version"], keep="last")
+    frame.insert(0, "dataset", name)
+    return frame
 
 
 def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
-    """(Re-)ingest one dataset folder from its manifest; idempotent. Returns the dataset name."""
+    """(Re-)ingest one dataset folder (manifest, mask edit log, review marks); idempotent. Returns its name."""
     stamp = manifest_stamp(dataset_dir)
     manifest = read_manifest(dataset_dir)
     name = manifest["name"] = dataset_dir.name  # the folder name wins over a stale name inside
-    frame = _images_frame(manifest)
+    entries = read_log(dataset_dir)
+    versions: dict[str, int] = {}
+    for entry in entries:
+        versions[entry["stem"]] = max(versions.get(entry["stem"], 0), int(entry["version"]))
+    images = _images_frame(manifest, versions, reviewed(dataset_dir))
+    edits = _edits_frame(name, entries)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM images WHERE dataset = ?", [name])
-        con.execute("DELETE FROM datasets WHERE name = ?", [name])
+        for table, column in (("images", "dataset"), ("mask_edits", "dataset"), ("datasets", "name")):
+            con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
         con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 14) + ")",
                     _dataset_row(manifest, dataset_dir, stamp))
-        con.register("incoming_images", frame)
-        con.execute("INSERT INTO images SELECT * FROM incoming_images")
-        con.unregister("incoming_images")
+        con.register("incoming_images", images)
+        con.execute("INSERT INTO images BY NAME SELECT * FROM incoming_images")
+        con.register("incoming_edits", edits)
+        con.execute("INSERT INTO mask_edits BY NAME SELECT * FROM incoming_edits")
         con.execute("COMMIT")
     except duckdb.Error:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.unregister("incoming_images")
+        con.unregister("incoming_edits")
     return name
 
 
 def forget_dataset(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    con.execute("DELETE FROM images WHERE dataset = ?", [name])
-    con.execute("DELETE FROM datasets WHERE name = ?", [name])
+    for table, column in (("images", "dataset"), ("mask_edits", "dataset"), ("datasets", "name")):
+        con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
 
 
 def sync_datasets(con: duckdb.DuckDBPyConnection, datasets_dir: Path) -> dict[str, list[str]]:
@@ -145,3 +165,42 @@ def image_stats(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:
 def image_row(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) -> dict[str, Any] | None:
     frame = con.execute("SELECT * FROM images WHERE dataset = ? AND stem = ?", [dataset, stem]).df()
     return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def editor_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str]) -> pd.DataFrame:
+    """The images the mask editor steps through, in a stable order, with their review state."""
+    return con.execute(
+        f"SELECT stem, split, foreground_fraction, object_count, mask_version, reviewed_at, width, height "
+        f"FROM images WHERE dataset = ? AND list_contains(?, split) ORDER BY {SPLIT_ORDER}, stem",
+        [dataset, list(splits)],
+    ).df()
+
+
+def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: Path, saved) -> None:
+    """Index one saved edit (a :class:`core.mask_versions.SavedEdit`) without re-reading the dataset."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [dataset, saved.stem, saved.version, saved.time, saved.pixels_added, saved.pixels_removed,
+                     saved.tool, saved.note, saved.previous_path])
+        con.execute("UPDATE images SET foreground_fraction = ?, object_count = ?, mask_version = ? "
+                    "WHERE dataset = ? AND stem = ?",
+                    [saved.foreground_fraction, saved.object_count, saved.version, dataset, saved.stem])
+        con.execute("UPDATE datasets SET manifest_stamp = ? WHERE name = ?", [manifest_stamp(dataset_dir), dataset])
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+
+
+def record_review(con: duckdb.DuckDBPyConnection, dataset: str, stem: str, when: str | None) -> None:
+    con.execute("UPDATE images SET reviewed_at = ? WHERE dataset = ? AND stem = ?", [when, dataset, stem])
+
+
+def mask_history(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) -> pd.DataFrame:
+    """Saved versions of one mask, newest first."""
+    return con.execute(
+        "SELECT version, ts, pixels_added, pixels_removed, tool, note FROM mask_edits "
+        "WHERE dataset = ? AND stem = ? ORDER BY version DESC",
+        [dataset, stem],
+    ).df()

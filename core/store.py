@@ -57,6 +57,22 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX images_by_split ON images (dataset, split);
     """,
+    """
+    CREATE TABLE mask_edits (
+        dataset VARCHAR NOT NULL,
+        stem VARCHAR NOT NULL,
+        version INTEGER NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,
+        pixels_added INTEGER,
+        pixels_removed INTEGER,
+        tool VARCHAR,
+        note VARCHAR,
+        previous_path VARCHAR,
+        PRIMARY KEY (dataset, stem, version)
+    );
+    ALTER TABLE images ADD COLUMN mask_version INTEGER DEFAULT 0;
+    ALTER TABLE images ADD COLUMN reviewed_at TIMESTAMPTZ;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

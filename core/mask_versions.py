@@ -1,0 +1,220 @@
+"""Saved mask versions: every save keeps the previous masks, and nobody overwrites anybody silently.
+
+Inside a dataset folder::
+
+    edits/<stem>/v0000.png            the mask as imported (kept at the first save)
+    edits/<stem>/v0001.png, ...       every saved version (…-instances.png beside it when ids exist)
+    edits/log.jsonl                   one line per save: version, time, pixels added/removed, tools, note
+    edits/reviewed.json               which images someone marked as reviewed, and when
+
+The live mask (``<split>/masks/<stem>.png``) is replaced atomically, after its history copy
+exists, under a per-dataset lock; a save whose starting version is no longer the current
+one is refused with :class:`MaskChanged` unless the caller forces it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from core.datasets.manifest import read_manifest, write_manifest
+from core.io import read_image, write_bytes_atomic, write_json_atomic, write_png
+from core.mask_kinds import count_objects
+from core.mask_undo import MaskState
+
+EDITS_DIR = "edits"
+LOG_NAME = "log.jsonl"
+REVIEWED_NAME = "reviewed.json"
+_VERSION_FILE = re.compile(r"^v(\d{4,})\.png$")
+
+
+class MaskChanged(RuntimeError):
+    """The mask was saved by someone else since this editor loaded it."""
+
+    def __init__(self, stem: str, loaded: int, current: int, last: dict | None):
+        self.loaded, self.current, self.last = loaded, current, last
+        when = f" at {last['time']}" if last else ""
+        super().__init__(f"{stem} was changed since you opened it: you started from version {loaded}, "
+                         f"version {current} was saved{when}. Reload to see it, or save yours as a new version.")
+
+
+class MaskSaveError(OSError):
+    """The mask could not be written (read-only folder, full disk); the previous version is intact."""
+
+
+@dataclass(frozen=True)
+class SavedEdit:
+    """What one save did, as recorded in ``log.jsonl`` and the catalogue's ``mask_edits``."""
+
+    stem: str
+    version: int
+    time: str
+    pixels_added: int
+    pixels_removed: int
+    tool: str
+    note: str
+    previous_path: str
+    foreground_fraction: float
+    object_count: int
+
+
+def _history_dir(dataset_dir: Path, stem: str) -> Path:
+    return dataset_dir / EDITS_DIR / stem
+
+
+def version_path(dataset_dir: Path, stem: str, version: int, instances: bool = False) -> Path:
+    suffix = "-instances" if instances else ""
+    return _history_dir(dataset_dir, stem) / f"v{version:04d}{suffix}.png"
+
+
+def current_version(dataset_dir: Path, stem: str) -> int:
+    """How many times the mask of ``stem`` has been saved (0: as imported)."""
+    folder = _history_dir(dataset_dir, stem)
+    if not folder.is_dir():
+        return 0
+    versions = [int(m.group(1)) for p in folder.iterdir() if (m := _VERSION_FILE.match(p.name))]
+    return max(versions, default=0)
+
+
+@contextmanager
+def dataset_lock(dataset_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the dataset folder, across threads and processes."""
+    with open(dataset_dir / ".lock", "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def read_log(dataset_dir: Path, stem: str | None = None) -> list[dict]:
+    """Saved edits, oldest first (a damaged line is skipped)."""
+    path = dataset_dir / EDITS_DIR / LOG_NAME
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and (stem is None or entry.get("stem") == stem):
+            entries.append(entry)
+    return entries
+
+
+def read_version(dataset_dir: Path, stem: str, version: int) -> MaskState:
+    """The mask (and instances, when kept) of a saved version; version 0 is the import."""
+    binary = read_image(version_path(dataset_dir, stem, version))
+    instances_file = version_path(dataset_dir, stem, version, instances=True)
+    return MaskState(binary, read_image(instances_file) if instances_file.is_file() else None)
+
+
+def _append_log(dataset_dir: Path, entry: dict) -> None:
+    path = dataset_dir / EDITS_DIR / LOG_NAME
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _keep_original(dataset_dir: Path, row: dict) -> None:
+    """Copy the mask as imported to version 0 before the first save replaces it."""
+    target = version_path(dataset_dir, row["stem"], 0)
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if row.get("instances"):
+        write_bytes_atomic(version_path(dataset_dir, row["stem"], 0, instances=True),
+                           (dataset_dir / row["instances"]).read_bytes())
+    write_bytes_atomic(target, (dataset_dir / row["mask"]).read_bytes())
+
+
+def _update_manifest_row(dataset_dir: Path, stem: str, stats: dict) -> None:
+    manifest = read_manifest(dataset_dir)
+    for image in manifest["images"]:
+        if image["stem"] == stem:
+            image.update(stats)
+            break
+    write_manifest(dataset_dir, manifest)
+
+
+def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int, *, tool: str, note: str = "",
+              force: bool = False) -> SavedEdit:
+    """Save ``state`` as the new mask of ``row["stem"]``; return what was recorded.
+
+    ``base_version`` is the version the editor started from. If another save happened
+    since, :class:`MaskChanged` is raised (nothing written) unless ``force``.
+    """
+    stem = row["stem"]
+    try:
+        with dataset_lock(dataset_dir):
+            current = current_version(dataset_dir, stem)
+            if current != base_version and not force:
+                entries = read_log(dataset_dir, stem)
+                raise MaskChanged(stem, base_version, current, entries[-1] if entries else None)
+            on_disk = read_image(dataset_dir / row["mask"])
+            _keep_original(dataset_dir, row)
+            version = current + 1
+            binary = np.where(state.binary > 0, 255, 0).astype(np.uint8)
+            write_png(version_path(dataset_dir, stem, version), binary)
+            if state.instances is not None and row.get("instances"):
+                write_png(version_path(dataset_dir, stem, version, instances=True), state.instances)
+                write_png(dataset_dir / row["instances"], state.instances)
+            write_png(dataset_dir / row["mask"], binary)
+            stats = {"foreground_fraction": round(float(np.count_nonzero(binary)) / binary.size, 6),
+                     "object_count": int(state.instances.max(initial=0)) if state.instances is not None
+                     and row.get("instances") else count_objects(binary)}
+            saved = SavedEdit(
+                stem=stem, version=version, time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                pixels_added=int(np.count_nonzero((binary > 0) & (on_disk == 0))),
+                pixels_removed=int(np.count_nonzero((binary == 0) & (on_disk > 0))),
+                tool=tool, note=note,
+                previous_path=version_path(dataset_dir, stem, current).relative_to(dataset_dir).as_posix(),
+                **stats)
+            _append_log(dataset_dir, asdict(saved))
+            _update_manifest_row(dataset_dir, stem, stats)
+            return saved
+    except PermissionError as exc:
+        raise MaskSaveError(f"Cannot save the mask of {stem}: {dataset_dir} is read-only ({exc.strerror}). "
+                            "The previous version is unchanged; ask for write access to the data folder.") from exc
+    except OSError as exc:
+        if isinstance(exc, MaskSaveError):
+            raise
+        raise MaskSaveError(f"Cannot save the mask of {stem}: {exc.strerror or exc}. "
+                            "The previous version is unchanged.") from exc
+
+
+def reviewed(dataset_dir: Path) -> dict[str, str]:
+    """``{stem: time}`` of the images marked as reviewed."""
+    try:
+        data = json.loads((dataset_dir / EDITS_DIR / REVIEWED_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def set_reviewed(dataset_dir: Path, stem: str, is_reviewed: bool) -> str | None:
+    """Mark or unmark ``stem`` as reviewed; returns the time stored (``None`` when unmarked)."""
+    try:
+        with dataset_lock(dataset_dir):
+            marks = reviewed(dataset_dir)
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds") if is_reviewed else None
+            if stamp:
+                marks[stem] = stamp
+            else:
+                marks.pop(stem, None)
+            (dataset_dir / EDITS_DIR).mkdir(exist_ok=True)
+            write_json_atomic(dataset_dir / EDITS_DIR / REVIEWED_NAME, marks)
+            return stamp
+    except PermissionError as exc:
+        raise MaskSaveError(f"Cannot record the review: {dataset_dir} is read-only.") from exc

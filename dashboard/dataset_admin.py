@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import streamlit as st
 
 from core.datasets.manage import DatasetNotFound, delete_dataset, rename_dataset
+from core.datasets.manifest import REPORT_NAME
 from dashboard import context
 
 SELECTED_KEY = "datasets-selected"  # the dataset selectbox; other widgets select via the ?dataset= URL
@@ -45,3 +49,22 @@ def manage_panel(name: str, source: str) -> None:
                     st.query_params.pop("dataset", None)
                     st.toast(f"Deleted {name}.")
                     st.rerun()
+
+
+def import_report_panel(name: str) -> None:
+    """What the checks found when this dataset was imported (warnings and notes, skipped pairs)."""
+    path = context.settings().datasets_dir / name / REPORT_NAME
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        st.caption("No import report was kept for this dataset.")
+        return
+    st.markdown(f"**Import report:** {saved.get('summary', '')}")
+    if saved.get("skipped"):
+        st.warning(f"{len(saved['skipped'])} pairs with errors were left out: {', '.join(saved['skipped'][:20])}"
+                   + (" …" if len(saved["skipped"]) > 20 else ""))
+    findings = pd.DataFrame(saved.get("findings", []))
+    if not findings.empty:
+        st.dataframe(findings[["severity", "file", "message", "hint"]], hide_index=True, width="stretch",
+                     height=min(320, 38 + 35 * len(findings)),
+                     column_config={"message": "problem", "hint": "what to do"})

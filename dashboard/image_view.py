@@ -11,6 +11,7 @@ from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
 from core.masks import colour_instances, overlay
 from dashboard import context
+from dashboard.pages_index import page_path
 
 MAX_SIDE = 1024  # enough for a dialog; a 1600×1200 slide is shown shrunk, the editor zooms
 
@@ -50,3 +51,5 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, opacity: float, mode:
                  width="stretch")
     right.image(overlay(picture, small_mask, opacity=opacity, mode=mode), caption="Overlay", width="stretch")
     st.caption(f"Imported from: {row['source']}")
+    st.page_link(page_path("annotate"), label="Edit this mask", icon=":material/brush:",
+                 query_params={"dataset": dataset, "stem": stem})

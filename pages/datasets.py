@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import catalogue
 from dashboard import context, figures
-from dashboard.dataset_admin import SELECTED_KEY, manage_panel
+from dashboard.dataset_admin import SELECTED_KEY, import_report_panel, manage_panel
 from dashboard.grid import grid_controls, render_grid
 from dashboard.image_view import show_image
 from dashboard.import_form import import_form, run_import, show_last_report
@@ -69,3 +69,4 @@ with import_tab:
 with manage_tab:
     if names:
         manage_panel(dataset, str(info["source"]))
+        import_report_panel(dataset)

@@ -1,0 +1,23 @@
+"""CellSeg Dashboard entry point: page setup and navigation, nothing else.
+
+Run with ``make run`` (``streamlit run dashboard/app.py``). The entry point lives in
+``dashboard/`` so that Streamlit does not mistake the ``pages/`` folder for its
+legacy automatic page list; the repository root is put on the import path here.
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import streamlit as st  # noqa: E402
+
+from dashboard.pages_index import PAGES  # noqa: E402
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+st.set_page_config(page_title="CellSeg Dashboard", page_icon=":material/biotech:", layout="wide")
+st.navigation([st.Page(str(page.path), title=page.title, icon=page.icon, default=page.default)
+               for page in PAGES.values()]).run()

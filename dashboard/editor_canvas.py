@@ -1,0 +1,167 @@
+"""The drawing canvas of the mask editor, its zoom, and the minimap used to move around big images.
+
+The canvas shows the current view window of the image with the working mask baked
+into its background. Each drawing is applied to the mask as soon as it arrives and
+the canvas is remounted empty (a new key), so what you see is always the mask itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from core.display import fit_within
+from core.mask_drawing import ViewWindow, click_positions, fit_view, zoom_view
+from core.mask_editor import apply_drawing
+from core.masks import overlay
+from dashboard.editor_session import EditSession, current
+
+CANVAS_SIDES = (512, 640, 800, 1024)
+MINIMAP_SIDE = 240
+MAGNIFICATIONS = (1, 2, 4, 8, 16)
+
+
+@dataclass(frozen=True)
+class Tool:
+    label: str
+    drawing_mode: str
+    action: str
+    help: str
+
+
+TOOLS = {
+    "paint": Tool("Paint", "freedraw", "add", "Draw cells in with a round brush."),
+    "erase": Tool("Erase", "freedraw", "erase", "Rub mask pixels out with a round brush."),
+    "polygon_fill": Tool("Polygon fill", "polygon", "add",
+                         "Click the outline of a cell point by point; click the first point again to fill it."),
+    "polygon_erase": Tool("Polygon erase", "polygon", "erase", "Outline an area point by point to clear it."),
+    "rect_fill": Tool("Rectangle fill", "rect", "add", "Drag a box to fill it."),
+    "rect_erase": Tool("Rectangle erase", "rect", "erase", "Drag a box to clear it."),
+    "delete": Tool("Delete object", "point", "delete",
+                   "Click inside a cell to remove that whole cell (its instance when ids exist)."),
+}
+_STROKE = {"add": "rgba(255, 64, 160, 0.55)", "erase": "rgba(0, 200, 255, 0.6)", "delete": "rgba(255, 200, 0, 1)"}
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    opacity: float
+    mode: str
+    show_mask: bool
+
+
+def zoom_choices(shape: tuple[int, int], canvas_side: int) -> list[str]:
+    """'fit' plus the magnifications that show more detail than fitting the whole image."""
+    fit_scale = canvas_side / max(shape)
+    return ["fit"] + [f"{m}×" for m in MAGNIFICATIONS if m > fit_scale * 1.05]
+
+
+def view_window(session: EditSession) -> ViewWindow:
+    if session.zoom == "fit" or session.zoom not in zoom_choices(session.shape, session.canvas_side):
+        return fit_view(session.shape, session.canvas_side)
+    return zoom_view(session.shape, session.centre, float(session.zoom.rstrip("×")), session.canvas_side)
+
+
+def background(session: EditSession, window: ViewWindow, view: ViewOptions) -> Image.Image:
+    """The canvas background: the window of the image at canvas size, the mask drawn on it."""
+    region = (slice(window.y0, window.y0 + window.height), slice(window.x0, window.x0 + window.width))
+    size = window.canvas_size
+    enlarge = window.scale >= 1
+    picture = cv2.resize(session.display[region], size, interpolation=cv2.INTER_NEAREST if enlarge
+                         else cv2.INTER_AREA)
+    if view.show_mask:
+        mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
+        thickness = max(1, round(window.scale / 2)) if enlarge else 1
+        picture = overlay(picture, mask, opacity=view.opacity, mode=view.mode, thickness=thickness)
+    return Image.fromarray(picture)
+
+
+def _objects(canvas_key: str) -> list[dict[str, Any]]:
+    """The objects the canvas component holds in session state (empty if none yet)."""
+    state = st.session_state.get(canvas_key)
+    drawing = state.get("drawing") if hasattr(state, "get") else None
+    raw = drawing.get("raw") if hasattr(drawing, "get") else None
+    return list(raw.get("objects") or []) if hasattr(raw, "get") else []
+
+
+def _apply_canvas(canvas_key: str, tool_name: str, brush_px: int) -> bool:
+    """Apply what the canvas holds to the open mask; True when something was applied."""
+    session = current()
+    objects = _objects(canvas_key)
+    if session is None or not objects:
+        return False
+    tool = TOOLS[tool_name]
+    session.apply(apply_drawing(session.state, objects, view_window(session), tool.action, brush_px), tool_name)
+    return True
+
+
+def draw_canvas(session: EditSession, tool_name: str, brush_px: int, view: ViewOptions) -> None:
+    """Show the canvas; a finished drawing is applied by the change callback before the next run."""
+    from streamlit_drawable_canvas import st_canvas  # only importable under a running Streamlit
+
+    window = view_window(session)
+    width, height = window.canvas_size
+    tool = TOOLS[tool_name]
+    key = f"canvas-{session.dataset}-{session.stem}-{session.nonce}"
+    st_canvas(
+        background_image=background(session, window, view), width=width, height=height,
+        drawing_mode=tool.drawing_mode, stroke_width=max(1, round(brush_px * window.scale)),
+        stroke_color=_STROKE[tool.action], fill_color=_STROKE[tool.action], point_display_radius=4,
+        update_streamlit=True, key=key, on_change=lambda: _apply_canvas(key, tool_name, brush_px),
+    )
+    if _apply_canvas(key, tool_name, brush_px):  # no change callback ran (e.g. headless tests): apply now
+        st.rerun()
+    st.caption(f"Showing x {window.x0}–{window.x0 + window.width}, y {window.y0}–{window.y0 + window.height} "
+               f"of {session.shape[1]}×{session.shape[0]} px at {window.scale:.2g}× · brush {brush_px} px")
+
+
+def _minimap_picture(session: EditSession, window: ViewWindow) -> tuple[Image.Image, float]:
+    small = fit_within(session.display, MINIMAP_SIDE)
+    factor = small.shape[1] / session.shape[1]
+    picture = overlay(small, fit_within(session.state.binary, MINIMAP_SIDE, nearest=True), opacity=0.35)
+    top_left = (int(window.x0 * factor), int(window.y0 * factor))
+    bottom_right = (int((window.x0 + window.width) * factor) - 1, int((window.y0 + window.height) * factor) - 1)
+    cv2.rectangle(picture, top_left, bottom_right, (255, 230, 0), 2)
+    return Image.fromarray(picture), factor
+
+
+def _on_minimap(key: str, factor: float) -> None:
+    session = current()
+    clicks = click_positions(_objects(key), ViewWindow(0, 0, MINIMAP_SIDE, MINIMAP_SIDE, 1.0))
+    if session is not None and clicks:
+        x, y = clicks[-1]
+        session.centre = (x / factor, y / factor)
+        st.session_state["minimap-nonce"] = st.session_state.get("minimap-nonce", 0) + 1
+
+
+def _pan(dx: float, dy: float) -> None:
+    session = current()
+    if session is not None:
+        window = view_window(session)
+        x, y = window.x0 + window.width / 2, window.y0 + window.height / 2
+        session.centre = (x + dx * window.width / 2, y + dy * window.height / 2)
+
+
+def minimap(session: EditSession) -> None:
+    """Where the zoomed view is: click the minimap to move there, or step with the arrows."""
+    from streamlit_drawable_canvas import st_canvas
+
+    window = view_window(session)
+    if window.width >= session.shape[1] and window.height >= session.shape[0]:
+        return
+    picture, factor = _minimap_picture(session, window)
+    key = f"minimap-{session.dataset}-{session.stem}-{st.session_state.get('minimap-nonce', 0)}"
+    st.caption("Click the map to move the zoomed view")
+    st_canvas(background_image=picture, width=picture.width, height=picture.height, drawing_mode="point",
+              point_display_radius=3, stroke_width=1, stroke_color="#ffe600", fill_color="#ffe600",
+              key=key, on_change=lambda: _on_minimap(key, factor))
+    left, up, down, right = st.columns(4)
+    left.button("←", key="pan-left", on_click=_pan, args=(-1, 0), help="Move the view left", width="stretch")
+    up.button("↑", key="pan-up", on_click=_pan, args=(0, -1), help="Move the view up", width="stretch")
+    down.button("↓", key="pan-down", on_click=_pan, args=(0, 1), help="Move the view down", width="stretch")
+    right.button("→", key="pan-right", on_click=_pan, args=(1, 0), help="Move the view right", width="stretch")

@@ -1,0 +1,135 @@
+"""The editor's side panels: tools, mask operations, saving (with conflicts) and version history."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import catalogue
+from core.io import ImageReadError
+from core.mask_editor import cleared, filled, replaced, without_small
+from core.mask_versions import read_version
+from core.masks import diff_overlay, overlay
+from dashboard import context
+from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, ViewOptions, zoom_choices
+from dashboard.editor_session import EditSession, current, reload_from_disk
+
+
+def _run(operation, label: str, *args) -> None:
+    session = current()
+    if session is not None:
+        session.apply(operation(session.state, *args), label)
+
+
+def _undo() -> None:
+    if current() is not None:
+        current().undo()
+
+
+def _redo() -> None:
+    if current() is not None:
+        current().redo()
+
+
+def tool_panel(session: EditSession) -> tuple[str, int, ViewOptions]:
+    """Tool, brush and display choices; the undo/redo and one-click operations."""
+    tool = st.radio("Tool", list(TOOLS), format_func=lambda name: TOOLS[name].label, key="editor-tool",
+                    help="\n\n".join(f"**{t.label}**: {t.help}" for t in TOOLS.values()))
+    brush = st.slider("Brush width (image pixels)", 1, 60, 6, key="editor-brush",
+                      help="Width of Paint and Erase strokes in pixels of the image, whatever the zoom.")
+    session.canvas_side = st.session_state.get("editor-canvas-side", 640)  # set in Display, used from here on
+    choices = zoom_choices(session.shape, session.canvas_side)
+    session.zoom = st.segmented_control("Zoom", choices, default="fit", key=f"editor-zoom-{session.stem}",
+                                        help="Fit shows the whole image; a magnification shows a region "
+                                             "(move it with the map below the canvas).") or "fit"
+    undo, redo = st.columns(2)
+    undo.button("Undo", icon=":material/undo:", on_click=_undo, disabled=not session.history.can_undo,
+                width="stretch", shortcut="Ctrl+Z", key="editor-undo")
+    redo.button("Redo", icon=":material/redo:", on_click=_redo, disabled=not session.history.can_redo,
+                width="stretch", shortcut="Ctrl+Y", key="editor-redo")
+    with st.expander("Whole-mask operations"):
+        st.button("Fill holes", on_click=_run, args=(filled, "fill-holes"), width="stretch", key="op-fill",
+                  help="Fill background pixels completely enclosed by a cell.")
+        smallest = st.number_input("Smallest object to keep (pixels)", 1, 100_000, 20, key="op-min",
+                                   help="Objects with fewer pixels are debris or noise.")
+        st.button(f"Remove objects under {smallest} px", on_click=_run, args=(without_small, "remove-small", smallest),
+                  width="stretch", key="op-small")
+        st.button("Clear mask", on_click=_run, args=(cleared, "clear"), width="stretch", key="op-clear",
+                  help="Remove everything (undo brings it back).")
+    with st.expander("Display", expanded=False):
+        opacity = st.slider("Mask opacity", 0.0, 1.0, 0.4, 0.05, key="editor-opacity",
+                            help="How strongly the mask colour covers the image.")
+        mode = st.radio("Mask drawn as", ["fill", "contour"], horizontal=True, key="editor-mode",
+                        format_func={"fill": "filled", "contour": "outline"}.get,
+                        help="An outline keeps the cell edges in the image visible.")
+        show = st.toggle("Show mask", value=True, key="editor-show")
+        st.select_slider("Canvas size (screen pixels)", CANVAS_SIDES, value=640, key="editor-canvas-side",
+                         help="Make the canvas fit your screen; zoom does not change it.")
+    return tool, brush, ViewOptions(opacity, mode, show)
+
+
+def _save(note_key: str, force: bool = False) -> None:
+    session = current()
+    if session is not None and session.save(st.session_state.get(note_key, ""), force=force):
+        st.session_state[note_key] = ""
+
+
+def save_panel(session: EditSession) -> None:
+    """Save (a new version every time), the unsaved-changes state, and the conflict dialogue."""
+    note_key = f"editor-note-{session.stem}"
+    st.text_input("Note for this save (optional)", key=note_key, placeholder="e.g. split touching nuclei")
+    st.button("Save", type="primary", icon=":material/save:", disabled=not session.dirty, width="stretch",
+              on_click=_save, args=(note_key,), shortcut="Ctrl+S", key="editor-save",
+              help="Write the mask as a new version; the previous one is kept in the history.")
+    if session.conflict is not None:
+        st.warning(str(session.conflict))
+        mine, theirs = st.columns(2)
+        mine.button("Save mine as a new version", on_click=_save, args=(note_key, True), key="conflict-force")
+        theirs.button("Load the saved version", on_click=reload_from_disk, key="conflict-reload",
+                      help="Discards your unsaved changes.")
+    if session.message is not None:
+        kind, text = session.message
+        (st.success if kind == "success" else st.error)(text)
+    status = f"Unsaved changes: {session.tool_summary()}" if session.dirty else f"Saved · version {session.base_version}"
+    st.caption(status + (" · instance ids kept in step with your edits" if session.has_instances else ""))
+
+
+def _revert(version: int) -> None:
+    session = current()
+    if session is None:
+        return
+    try:
+        target = read_version(session.dataset_dir, session.stem, version)
+    except ImageReadError as exc:
+        session.message = ("error", f"Version {version} cannot be read: {exc}")
+        return
+    session.apply(replaced(session.state, target), f"revert to v{version}")
+    session.save(f"reverted to version {version}")
+
+
+def history_panel(session: EditSession, view: ViewOptions) -> None:
+    """The saved versions of this mask; preview any, see what differs from now, revert."""
+    saved = catalogue.mask_history(context.cursor(), session.dataset, session.stem)
+    if saved.empty:
+        st.caption("No saved edits yet: the mask is as imported (version 0).")
+        return
+    original = pd.DataFrame([{"version": 0, "ts": None, "pixels_added": None, "pixels_removed": None,
+                              "tool": "import", "note": "as imported"}])
+    table = pd.concat([saved, original], ignore_index=True)
+    st.dataframe(table, hide_index=True, width="stretch", height=min(260, 38 + 35 * len(table)),
+                 column_config={"ts": st.column_config.DatetimeColumn("saved", format="YYYY-MM-DD HH:mm"),
+                                "pixels_added": "added px", "pixels_removed": "removed px"})
+    version = st.selectbox("Preview version", table["version"].tolist(), key=f"history-version-{session.stem}",
+                           help="Green: pixels the current mask has and this version lacks; red: the reverse.")
+    try:
+        old = read_version(session.dataset_dir, session.stem, int(version))
+    except ImageReadError as exc:
+        st.error(f"Version {version} cannot be read: {exc}")
+        return
+    left, right = st.columns(2)
+    left.image(overlay(session.display, old.binary, opacity=view.opacity, mode=view.mode),
+               caption=f"Version {version}", width="stretch")
+    right.image(diff_overlay(session.display, old.binary, session.state.binary),
+                caption="Difference to the current mask (green added, red removed)", width="stretch")
+    st.button(f"Revert to version {version}", on_click=_revert, args=(int(version),), key="history-revert",
+              help="Saves that version as a new version; nothing is lost.")

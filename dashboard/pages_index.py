@@ -1,0 +1,27 @@
+"""The dashboard's pages, in menu order; pages link to each other through these paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    path: Path
+    title: str
+    icon: str
+    default: bool = False
+
+
+PAGES = {
+    "datasets": PageEntry(PAGES_DIR / "datasets.py", "Datasets", ":material/photo_library:", default=True),
+    "annotate": PageEntry(PAGES_DIR / "annotate.py", "Annotate", ":material/brush:"),
+}
+
+
+def page_path(name: str) -> str:
+    """The path ``st.page_link`` and ``st.switch_page`` accept for page ``name``."""
+    return str(PAGES[name].path)

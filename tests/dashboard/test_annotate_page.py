@@ -1,0 +1,128 @@
+"""The Annotate page under AppTest: drawings injected into the canvas state, saves, undo, navigation."""
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from core.io import read_image
+from core.mask_versions import read_log
+from tests.dashboard.canvas_state import canvas_key, click, draw, rect, stroke
+from tests.helpers import REPO
+
+PAGE = str(REPO / "pages" / "annotate.py")
+
+
+@pytest.fixture
+def page(data_env):
+    st.cache_resource.clear()
+    app = AppTest.from_file(PAGE, default_timeout=90).run()
+    assert not app.exception, app.exception
+    yield app
+    st.cache_resource.clear()
+
+
+def session(app):
+    return app.session_state["editor-session"]
+
+
+def mask_file(app):
+    s = session(app)
+    return s.dataset_dir / s.row["mask"]
+
+
+def texts(app):
+    return " ".join(str(e.value) for kind in ("success", "error", "warning", "caption", "markdown")
+                    for e in app.get(kind))
+
+
+def test_opens_the_first_image_of_the_sample(page):
+    assert session(page).dataset == "nuclei-sample"
+    assert "Saved · version 0" in texts(page)
+    assert page.button(key="editor-save").disabled
+
+
+def test_paint_undo_redo_save(page):
+    before = read_image(mask_file(page))
+    draw(page, canvas_key(page), [rect(0, 0, 100, 100)])  # top-left 40×40 image px at 2.5×
+    s = session(page)
+    assert s.dirty and s.state.binary[:40, :40].all() and "Unsaved changes: paint" in texts(page)
+    page.button(key="editor-undo").click().run()
+    np.testing.assert_array_equal(session(page).state.binary, np.where(before > 0, 255, 0))
+    page.button(key="editor-redo").click().run()
+    assert session(page).state.binary[:40, :40].all()
+    page.text_input(key=f"editor-note-{s.stem}").set_value("filled a corner").run()
+    page.button(key="editor-save").click().run()
+    assert not page.exception
+    assert read_image(mask_file(page))[:40, :40].all()
+    log = read_log(s.dataset_dir, s.stem)
+    assert log[-1]["version"] == 1 and log[-1]["note"] == "filled a corner" and log[-1]["tool"] == "paint"
+    assert "Saved version 1" in texts(page)
+
+
+def test_erase_stroke_and_delete_object(page):
+    page.radio(key="editor-tool").set_value("erase").run()
+    s = session(page)
+    draw(page, canvas_key(page), [stroke([(0, 600), (640, 600)], width=10)])
+    assert session(page).state.binary[238:242, :].max() == 0
+    page.radio(key="editor-tool").set_value("delete").run()
+    instances = session(page).state.instances
+    ys, xs = np.nonzero(instances == instances.max())
+    count = int(instances.max())
+    draw(page, canvas_key(page), [click(xs[0] * 2.5 + 1, ys[0] * 2.5 + 1)])
+    assert int(session(page).state.instances.max()) == count - 1
+    assert s.tools_used["erase"] == 1 and s.tools_used["delete"] == 1
+
+
+def test_whole_mask_operations(page):
+    page.button(key="op-clear").click().run()
+    assert session(page).state.binary.max() == 0 and session(page).state.instances.max() == 0
+    page.button(key="editor-undo").click().run()
+    assert session(page).state.binary.max() == 255
+    page.button(key="op-small").click().run()
+    page.button(key="op-fill").click().run()
+    assert not page.exception
+
+
+def test_leaving_with_unsaved_changes_asks_first(page):
+    first = session(page).stem
+    draw(page, canvas_key(page), [rect(0, 0, 50, 50)])
+    page.button(key="nav-next").click().run()
+    assert session(page).stem == first, "must not leave silently"
+    assert "has unsaved changes" in texts(page)
+    page.button(key="pending-discard").click().run()
+    assert session(page).stem != first and not session(page).dirty
+    assert read_log(session(page).dataset_dir, first) == []
+
+
+def test_second_tab_conflict_is_never_silent(page, data_env):
+    other = AppTest.from_file(PAGE, default_timeout=90).run()  # a second tab on the same image
+    draw(page, canvas_key(page), [rect(0, 0, 50, 50)])
+    page.button(key="editor-save").click().run()
+    draw(other, canvas_key(other), [rect(300, 300, 50, 50)])
+    other.button(key="editor-save").click().run()
+    assert "was changed since you opened it" in texts(other)
+    assert read_image(mask_file(page))[:20, :20].all(), "the first tab's save is intact"
+    other.button(key="conflict-force").click().run()
+    assert session(other).base_version == 2
+
+
+def test_review_mark_and_next_unreviewed(page):
+    first = session(page).stem
+    page.checkbox(key=f"reviewed-{first}").check().run()
+    assert [bar.text for bar in page.get("progress")] == ["Reviewed 1 of 46"]
+    page.button(key="nav-unreviewed").click().run()
+    assert session(page).stem != first
+    from core.mask_versions import reviewed
+    assert first in reviewed(session(page).dataset_dir)
+
+
+def test_link_from_another_page_opens_that_image(data_env):
+    st.cache_resource.clear()
+    app = AppTest.from_file(PAGE, default_timeout=90).run()
+    target = sorted(session(app).dataset_dir.glob("test/masks/*.png"))[0].stem
+    app.query_params.update({"dataset": "nuclei-sample", "stem": target})  # as a link from Datasets or Results
+    app.run()
+    assert not app.exception and session(app).stem == target
+    app.run()  # the URL is now this page's own: it no longer forces anything
+    assert session(app).stem == target

@@ -22,7 +22,7 @@ from core.masks import overlay
 from dashboard.editor_session import EditSession, current
 
 CANVAS_SIDES = (512, 640, 800, 1024)
-MINIMAP_SIDE = 240
+MINIMAP_SIDE = 220
 MAGNIFICATIONS = (1, 2, 4, 8, 16)
 
 

@@ -31,8 +31,8 @@ def _redo() -> None:
         current().redo()
 
 
-def tool_panel(session: EditSession) -> tuple[str, int, ViewOptions]:
-    """Tool, brush and display choices; the undo/redo and one-click operations."""
+def tool_panel(session: EditSession) -> tuple[str, int]:
+    """Tool, brush and zoom choices."""
     tool = st.radio("Tool", list(TOOLS), format_func=lambda name: TOOLS[name].label, key="editor-tool",
                     help="\n\n".join(f"**{t.label}**: {t.help}" for t in TOOLS.values()))
     brush = st.slider("Brush width (image pixels)", 1, 60, 6, key="editor-brush",
@@ -41,7 +41,12 @@ def tool_panel(session: EditSession) -> tuple[str, int, ViewOptions]:
     choices = zoom_choices(session.shape, session.canvas_side)
     session.zoom = st.segmented_control("Zoom", choices, default="fit", key=f"editor-zoom-{session.stem}",
                                         help="Fit shows the whole image; a magnification shows a region "
-                                             "(move it with the map below the canvas).") or "fit"
+                                             "(move it with the map that appears below).") or "fit"
+    return tool, brush
+
+
+def action_panel(session: EditSession) -> ViewOptions:
+    """Undo/redo, one-click whole-mask operations, and display choices."""
     undo, redo = st.columns(2)
     undo.button("Undo", icon=":material/undo:", on_click=_undo, disabled=not session.history.can_undo,
                 width="stretch", shortcut="Ctrl+Z", key="editor-undo")
@@ -65,7 +70,7 @@ def tool_panel(session: EditSession) -> tuple[str, int, ViewOptions]:
         show = st.toggle("Show mask", value=True, key="editor-show")
         st.select_slider("Canvas size (screen pixels)", CANVAS_SIDES, value=640, key="editor-canvas-side",
                          help="Make the canvas fit your screen; zoom does not change it.")
-    return tool, brush, ViewOptions(opacity, mode, show)
+    return ViewOptions(opacity, mode, show)
 
 
 def _save(note_key: str, force: bool = False) -> None:

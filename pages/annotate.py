@@ -7,7 +7,7 @@ from dashboard import context
 from dashboard.editor_canvas import ViewOptions, draw_canvas, minimap
 from dashboard.editor_nav import (DATASET_KEY, choose_image, follow_link, on_pick, pending_switch, remember_link,
                                   review_box)
-from dashboard.editor_panels import history_panel, save_panel, tool_panel
+from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
 from dashboard.editor_session import open_image
 from dashboard.pages_index import page_path
 
@@ -41,11 +41,12 @@ if session is None:
 
 canvas_col, side_col = st.columns([2.6, 1.4])
 with side_col:
-    tool, brush, view = tool_panel(session)
+    tool, brush = tool_panel(session)
+    minimap(session)
+    view = action_panel(session)
     save_panel(session)
     review_box(images, stem)
 with canvas_col:
     draw_canvas(session, tool, brush, view)
-    minimap(session)
 with st.expander("History of this mask", icon=":material/history:"):
     history_panel(session, ViewOptions(view.opacity, view.mode, True))

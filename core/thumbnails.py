@@ -19,7 +19,7 @@ from core.display import fit_within, to_display_rgb
 from core.io import read_image, write_bytes_atomic
 
 log = logging.getLogger(__name__)
-THUMB_SIDE = 192
+THUMB_SIDE = 256
 _OWN_SUFFIX = re.compile(r"[0-9a-f]{1,12}-[0-9a-f]+\.png")
 
 
@@ -69,6 +69,9 @@ def _read_mask(path: Path) -> np.ndarray:
 
 def _remove_stale(folder: Path, stem: str) -> None:
     """Delete older thumbnails of ``stem`` (not those of a stem that merely starts the same)."""
-    for old in folder.glob(f"{stem}-*.png"):
-        if _OWN_SUFFIX.fullmatch(old.name[len(stem) + 1:]):
+    if not folder.is_dir():
+        return
+    prefix = f"{stem}-"  # not glob(): names may contain [ ] or * that glob would read as patterns
+    for old in folder.iterdir():
+        if old.name.startswith(prefix) and _OWN_SUFFIX.fullmatch(old.name[len(prefix):]):
             old.unlink(missing_ok=True)

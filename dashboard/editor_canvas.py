@@ -20,6 +20,7 @@ from core.mask_drawing import ViewWindow, click_positions, fit_view, zoom_view
 from core.mask_editor import apply_drawing
 from core.masks import overlay
 from dashboard.editor_session import EditSession, current
+from dashboard.mask_style import MaskStyle
 
 CANVAS_SIDES = (512, 640, 800, 1024)
 MINIMAP_SIDE = 220
@@ -48,13 +49,6 @@ TOOLS = {
 _STROKE = {"add": "rgba(255, 64, 160, 0.55)", "erase": "rgba(0, 200, 255, 0.6)", "delete": "rgba(255, 200, 0, 1)"}
 
 
-@dataclass(frozen=True)
-class ViewOptions:
-    opacity: float
-    mode: str
-    show_mask: bool
-
-
 def zoom_choices(shape: tuple[int, int], canvas_side: int) -> list[str]:
     """'fit' plus the magnifications that show more detail than fitting the whole image."""
     fit_scale = canvas_side / max(shape)
@@ -67,17 +61,16 @@ def view_window(session: EditSession) -> ViewWindow:
     return zoom_view(session.shape, session.centre, float(session.zoom.rstrip("×")), session.canvas_side)
 
 
-def background(session: EditSession, window: ViewWindow, view: ViewOptions) -> Image.Image:
+def background(session: EditSession, window: ViewWindow, style: MaskStyle) -> Image.Image:
     """The canvas background: the window of the image at canvas size, the mask drawn on it."""
     region = (slice(window.y0, window.y0 + window.height), slice(window.x0, window.x0 + window.width))
     size = window.canvas_size
     enlarge = window.scale >= 1
     picture = cv2.resize(session.display[region], size, interpolation=cv2.INTER_NEAREST if enlarge
                          else cv2.INTER_AREA)
-    if view.show_mask:
+    if style.show:
         mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
-        thickness = max(1, round(window.scale / 2)) if enlarge else 1
-        picture = overlay(picture, mask, opacity=view.opacity, mode=view.mode, thickness=thickness)
+        picture = style.draw(picture, mask, thickness=max(1, round(window.scale / 2)) if enlarge else 1)
     return Image.fromarray(picture)
 
 
@@ -100,7 +93,7 @@ def _apply_canvas(canvas_key: str, tool_name: str, brush_px: int) -> bool:
     return True
 
 
-def draw_canvas(session: EditSession, tool_name: str, brush_px: int, view: ViewOptions) -> None:
+def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: MaskStyle) -> None:
     """Show the canvas; a finished drawing is applied by the change callback before the next run."""
     from streamlit_drawable_canvas import st_canvas  # only importable under a running Streamlit
 
@@ -109,7 +102,7 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, view: ViewO
     tool = TOOLS[tool_name]
     key = f"canvas-{session.dataset}-{session.stem}-{session.nonce}"
     st_canvas(
-        background_image=background(session, window, view), width=width, height=height,
+        background_image=background(session, window, style), width=width, height=height,
         drawing_mode=tool.drawing_mode, stroke_width=max(1, round(brush_px * window.scale)),
         stroke_color=_STROKE[tool.action], fill_color=_STROKE[tool.action], point_display_radius=4,
         update_streamlit=True, key=key, on_change=lambda: _apply_canvas(key, tool_name, brush_px),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -9,10 +11,11 @@ from core import catalogue
 from core.io import ImageReadError
 from core.mask_editor import cleared, filled, replaced, without_small
 from core.mask_versions import read_version
-from core.masks import diff_overlay, overlay
+from core.masks import diff_overlay
 from dashboard import context
-from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, ViewOptions, zoom_choices
+from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, zoom_choices
 from dashboard.editor_session import EditSession, current, reload_from_disk
+from dashboard.mask_style import MaskStyle, mask_style_controls
 
 
 def _run(operation, label: str, *args) -> None:
@@ -45,7 +48,7 @@ def tool_panel(session: EditSession) -> tuple[str, int]:
     return tool, brush
 
 
-def action_panel(session: EditSession) -> ViewOptions:
+def action_panel(session: EditSession) -> MaskStyle:
     """Undo/redo, one-click whole-mask operations, and display choices."""
     undo, redo = st.columns(2)
     undo.button("Undo", icon=":material/undo:", on_click=_undo, disabled=not session.history.can_undo,
@@ -62,15 +65,10 @@ def action_panel(session: EditSession) -> ViewOptions:
         st.button("Clear mask", on_click=_run, args=(cleared, "clear"), width="stretch", key="op-clear",
                   help="Remove everything (undo brings it back).")
     with st.expander("Display", expanded=False):
-        opacity = st.slider("Mask opacity", 0.0, 1.0, 0.4, 0.05, key="editor-opacity",
-                            help="How strongly the mask colour covers the image.")
-        mode = st.radio("Mask drawn as", ["fill", "contour"], horizontal=True, key="editor-mode",
-                        format_func={"fill": "filled", "contour": "outline"}.get,
-                        help="An outline keeps the cell edges in the image visible.")
-        show = st.toggle("Show mask", value=True, key="editor-show")
+        style = mask_style_controls("editor", default_opacity=0.4, side_by_side=False)
         st.select_slider("Canvas size (screen pixels)", CANVAS_SIDES, value=640, key="editor-canvas-side",
                          help="Make the canvas fit your screen; zoom does not change it.")
-    return ViewOptions(opacity, mode, show)
+    return style
 
 
 def _save(note_key: str, force: bool = False) -> None:
@@ -112,7 +110,7 @@ def _revert(version: int) -> None:
     session.save(f"reverted to version {version}")
 
 
-def history_panel(session: EditSession, view: ViewOptions) -> None:
+def history_panel(session: EditSession, style: MaskStyle) -> None:
     """The saved versions of this mask; preview any, see what differs from now, revert."""
     saved = catalogue.mask_history(context.cursor(), session.dataset, session.stem)
     if saved.empty:
@@ -132,7 +130,7 @@ def history_panel(session: EditSession, view: ViewOptions) -> None:
         st.error(f"Version {version} cannot be read: {exc}")
         return
     left, right = st.columns(2)
-    left.image(overlay(session.display, old.binary, opacity=view.opacity, mode=view.mode),
+    left.image(replace(style, show=True).draw(session.display, old.binary),
                caption=f"Version {version}", width="stretch")
     right.image(diff_overlay(session.display, old.binary, session.state.binary),
                 caption="Difference to the current mask (green added, red removed)", width="stretch")

@@ -17,12 +17,12 @@ import streamlit as st
 
 from core import catalogue
 from core.io import ImageReadError
-from core.masks import overlay
 from core.thumbnails import THUMB_SIDE, load_or_build
 from dashboard import context
+from dashboard.mask_style import MaskStyle, mask_style_controls
 
 log = logging.getLogger(__name__)
-COLUMNS = 6
+COLUMNS = 4
 SORT_LABELS = {"name": "Name", "foreground": "Foreground fraction", "objects": "Object count", "size": "Image size"}
 
 
@@ -35,9 +35,7 @@ class GridView:
     descending: bool
     search: str
     page_size: int
-    opacity: float
-    mode: str
-    show_mask: bool
+    style: MaskStyle
 
 
 def grid_controls(key: str) -> GridView:
@@ -51,14 +49,8 @@ def grid_controls(key: str) -> GridView:
     descending = middle.toggle("Largest first", key=f"{key}-desc")
     search = right.text_input("Find by name", key=f"{key}-search", placeholder="part of a file name")
     page_size = right.select_slider("Images per page", [12, 24, 48, 96], value=24, key=f"{key}-size")
-    a, b, c = st.columns([3, 2, 2])
-    opacity = a.slider("Mask opacity", 0.0, 1.0, 0.45, 0.05, key=f"{key}-opacity",
-                       help="How strongly the mask colour covers the image (0 = invisible, 1 = solid).")
-    mode = b.radio("Mask drawn as", ["fill", "contour"], horizontal=True, key=f"{key}-mode",
-                   format_func={"fill": "filled", "contour": "outline"}.get,
-                   help="Filled tints every cell; outline shows only cell borders, so the image stays visible.")
-    show_mask = c.toggle("Show mask", value=True, key=f"{key}-show")
-    return GridView(tuple(splits), sort, descending, search.strip(), page_size, opacity, mode, show_mask)
+    style = mask_style_controls(key)
+    return GridView(tuple(splits), sort, descending, search.strip(), page_size, style)
 
 
 def _pager(key: str, total: int, page_size: int, signature: tuple) -> int:
@@ -105,18 +97,16 @@ def _tile(dataset: str, dataset_dir: Path, row: pd.Series, view: GridView) -> np
     except ImageReadError as exc:
         log.warning("thumbnail of %s/%s: %s", dataset, row["stem"], exc)
         return np.full((THUMB_SIDE, THUMB_SIDE, 3), 90, np.uint8)
-    if view.show_mask:
-        rgb = overlay(rgb, mask, opacity=view.opacity, mode=view.mode)
-    return _square(rgb)
+    return _square(view.style.draw(rgb, mask))
 
 
-def short_stem(stem: str, limit: int = 16) -> str:
-    """Long names (hashes) shortened in the middle so that both ends stay recognisable.
+def short_stem(stem: str, limit: int = 20) -> str:
+    """Long names (hashes, tile names) shortened in the middle so that both ends stay recognisable.
 
-    >>> short_stem("0123456789abcdef0123456789")
-    '0123456…456789'
+    >>> short_stem("2f9f400d-2d67-4118-aaa1-9094bc4b0e47_r0c0")
+    '2f9f40…4b0e47_r0c0'
     """
-    return stem if len(stem) <= limit else f"{stem[:7]}…{stem[-6:]}"
+    return stem if len(stem) <= limit else f"{stem[:6]}…{stem[-11:]}"
 
 
 def _caption(row: pd.Series) -> str:

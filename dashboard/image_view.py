@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
@@ -9,8 +10,9 @@ import streamlit as st
 from core import catalogue
 from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
-from core.masks import colour_instances, overlay
+from core.masks import colour_instances
 from dashboard import context
+from dashboard.mask_style import MaskStyle
 from dashboard.pages_index import page_path
 
 MAX_SIDE = 1024  # enough for a dialog; a 1600×1200 slide is shown shrunk, the editor zooms
@@ -26,7 +28,7 @@ def _load(dataset_dir: Path, row: dict):
 
 
 @st.dialog("Image", width="large")
-def show_image(dataset: str, dataset_dir: Path, stem: str, opacity: float, mode: str) -> None:
+def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, origin: str) -> None:
     """Modal with the image, its mask (instances coloured when known) and the overlay."""
     row = catalogue.image_row(context.cursor(), dataset, stem)
     if row is None:
@@ -49,7 +51,7 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, opacity: float, mode:
     left.image(picture, caption=f"Image{stretched}", width="stretch")
     middle.image(mask_picture, caption="Mask (each cell its own colour)" if instances is not None else "Mask",
                  width="stretch")
-    right.image(overlay(picture, small_mask, opacity=opacity, mode=mode), caption="Overlay", width="stretch")
-    st.caption(f"Imported from: {row['source']}")
+    right.image(replace(style, show=True).draw(picture, small_mask), caption="Overlay", width="stretch")
+    st.caption(f"Imported from {origin}: {row['source']}")
     st.page_link(page_path("annotate"), label="Edit this mask", icon=":material/brush:",
                  query_params={"dataset": dataset, "stem": stem})

@@ -37,6 +37,11 @@ class ImportRequest:
     uploaded: bool
 
 
+def _form_round() -> int:
+    """Bumped after each successful import so the form starts empty again."""
+    return st.session_state.get("import-round", 0)
+
+
 def _save_upload(upload, settings) -> Path:
     """Stream the uploaded zip into scratch space (removed again after the check or import)."""
     settings.scratch_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +57,7 @@ def _source_widgets(settings):
     kind = st.radio("Source", ["Upload a .zip", "Folder on this server"], horizontal=True, key="import-kind",
                     help="A zip of any supported layout, or a folder the server can read.")
     if kind == "Upload a .zip":
-        upload = st.file_uploader("Dataset zip", type=["zip"], key="import-upload",
+        upload = st.file_uploader("Dataset zip", type=["zip"], key=f"import-upload-{_form_round()}",
                                   max_upload_size=settings.max_upload_mb,
                                   help=f"Up to {settings.max_upload_mb} MB. " + LAYOUT_HELP)
         if upload is None:
@@ -63,7 +68,7 @@ def _source_widgets(settings):
             return None, "", True
         return upload, upload.name, True
     roots = ", ".join(str(r) for r in settings.import_roots)
-    folder = st.text_input("Folder path", key="import-folder", placeholder=str(settings.import_roots[0]),
+    folder = st.text_input("Folder path", key=f"import-folder-{_form_round()}", placeholder=str(settings.import_roots[0]),
                            help=f"A folder on the server, inside one of: {roots}.")
     if not folder.strip():
         return None, "", False
@@ -140,6 +145,7 @@ def run_import(request: ImportRequest) -> str | None:
         with context.writing() as cur:
             catalogue.register_dataset(cur, result.path)
         st.session_state[REPORT_KEY] = ("imported", result.name, result.report)
+        st.session_state["import-round"] = _form_round() + 1
         return result.name
     finally:
         bar.empty()
@@ -157,7 +163,10 @@ def show_last_report() -> None:
 
 def show_report(outcome: str, label: str, report: Report) -> None:
     if outcome == "imported":
-        st.success(f"Imported **{label}**. {report.summary()}")
+        skipped = len(report.stems_with_errors())
+        kept = report.n_pairs - skipped
+        left_out = f"; {skipped} pairs with errors were left out (listed below)" if skipped else ""
+        st.success(f"Imported **{label}**: {kept} image/mask pairs, {len(report.warnings)} warnings{left_out}.")
     elif report.ok:
         st.success(f"**{label}**: {report.summary()}")
     else:

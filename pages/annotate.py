@@ -4,7 +4,7 @@ import streamlit as st
 
 from core import catalogue
 from dashboard import context
-from dashboard.editor_canvas import ViewOptions, draw_canvas, minimap
+from dashboard.editor_canvas import draw_canvas, minimap
 from dashboard.editor_nav import (DATASET_KEY, choose_image, follow_link, on_pick, pending_switch, remember_link,
                                   review_box)
 from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
@@ -49,4 +49,4 @@ with side_col:
 with canvas_col:
     draw_canvas(session, tool, brush, view)
 with st.expander("History of this mask", icon=":material/history:"):
-    history_panel(session, ViewOptions(view.opacity, view.mode, True))
+    history_panel(session, view)

@@ -41,32 +41,35 @@ if names:
     info = datasets.set_index("name").loc[dataset]
     dataset_dir = context.settings().datasets_dir / dataset
 
-browse, stats_tab, import_tab, manage_tab = st.tabs([":material/photo_library: Browse", ":material/bar_chart: Statistics",
-                                                    ":material/upload: Import", ":material/settings: Manage"])
-with browse:
-    if names:
-        view = grid_controls(key="grid")
-        opened = render_grid(dataset, dataset_dir, view, key=f"grid-{dataset}")
-        if opened:
-            show_image(dataset, dataset_dir, opened, view.opacity, view.mode)
-    else:
-        st.write("Nothing to browse yet.")
-with stats_tab:
-    if names:
+browse, stats_tab, import_tab, manage_tab = st.tabs(
+    [":material/photo_library: Browse", ":material/bar_chart: Statistics", ":material/upload: Import",
+     ":material/settings: Manage"], key="datasets-tab", on_change="rerun")  # only the open tab runs
+if browse.open:
+    with browse:
+        if names:
+            view = grid_controls(key="grid")
+            opened = render_grid(dataset, dataset_dir, view, key=f"grid-{dataset}")
+            if opened:
+                show_image(dataset, dataset_dir, opened, view.style, str(info["source"]))
+        else:
+            st.write("Nothing to browse yet: import a dataset in the Import tab.")
+if stats_tab.open and names:
+    with stats_tab:
         stats = catalogue.image_stats(cur, dataset)
         left, right = st.columns(2)
         left.plotly_chart(figures.foreground_histogram(stats), width="stretch")
         right.plotly_chart(figures.object_count_histogram(stats), width="stretch")
         st.plotly_chart(figures.image_size_chart(stats), width="stretch")
-with import_tab:
-    request = import_form()
-    if request is not None:
-        new_name = run_import(request)
-        if new_name:
-            st.query_params["dataset"] = new_name  # selected on the rerun, before the selectbox exists
-            st.rerun()
-    show_last_report()
-with manage_tab:
-    if names:
+if import_tab.open:
+    with import_tab:
+        request = import_form()
+        if request is not None:
+            new_name = run_import(request)
+            if new_name:
+                st.query_params["dataset"] = new_name  # selected on the rerun, before the selectbox exists
+                st.rerun()
+        show_last_report()
+if manage_tab.open and names:
+    with manage_tab:
         manage_panel(dataset, str(info["source"]))
         import_report_panel(dataset)

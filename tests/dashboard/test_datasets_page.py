@@ -20,6 +20,17 @@ def page(data_env):
     st.cache_resource.clear()
 
 
+def open_tab(app, name):
+    """Switch the page's tabs (only the open tab's content runs)."""
+    label = next(tab.label for tab in app.tabs if tab.label.endswith(name))
+    app.session_state["datasets-tab"] = label
+    return app.run()
+
+
+def folder_input(app):
+    return next(t for t in app.text_input if t.key and t.key.startswith("import-folder-"))
+
+
 def _captions(app):
     return [caption for image in app.get("image") for caption in image.captions]
 
@@ -31,6 +42,11 @@ def _open_buttons(app):
 def _texts(app):
     return " ".join(str(e.value) for kind in ("success", "error", "warning", "info", "caption", "markdown")
                     for e in app.get(kind))
+
+
+def test_statistics_tab_draws_three_charts(page):
+    open_tab(page, "Statistics")
+    assert len(page.get("plotly_chart")) == 3 and not page.exception
 
 
 def test_first_start_shows_the_shipped_sample(page):
@@ -65,20 +81,24 @@ def test_open_shows_image_mask_and_overlay(page):
 
 def test_import_a_server_folder(tmp_path, page):
     make_splits(tmp_path / "lab data", {"train": 3, "valid": 1, "test": 1})
+    open_tab(page, "Import")
     page.radio(key="import-kind").set_value("Folder on this server").run()
-    page.text_input(key="import-folder").set_value(str(tmp_path / "lab data")).run()
+    folder_input(page).set_value(str(tmp_path / "lab data")).run()
     name_box = next(t for t in page.text_input if t.key and t.key.startswith("import-name-"))
     assert name_box.value == "lab_data"
     page.button(key="import-start").click().run()
     assert not page.exception
     assert page.selectbox(key="datasets-selected").value == "lab_data"
-    assert "Imported **lab_data**" in _texts(page)
+    assert "Imported **lab_data**: 5 image/mask pairs, 0 warnings." in _texts(page)
+    assert folder_input(page).value == "", "the form starts empty again"
+    open_tab(page, "Browse")
     assert len(_open_buttons(page)) == 5
 
 
 def test_folder_outside_the_allowed_roots_is_refused(page):
+    open_tab(page, "Import")
     page.radio(key="import-kind").set_value("Folder on this server").run()
-    page.text_input(key="import-folder").set_value("/etc").run()
+    folder_input(page).set_value("/etc").run()
     assert any("outside the folders this server may import from" in e.value for e in page.error)
     assert page.button(key="import-start").disabled
 
@@ -86,8 +106,9 @@ def test_folder_outside_the_allowed_roots_is_refused(page):
 def test_check_shows_the_report_with_file_names(tmp_path, page):
     source = make_flat(tmp_path / "flat", n=4)
     (source / "masks" / "cell03.png").unlink()
+    open_tab(page, "Import")
     page.radio(key="import-kind").set_value("Folder on this server").run()
-    page.text_input(key="import-folder").set_value(str(source)).run()
+    folder_input(page).set_value(str(source)).run()
     page.button(key="import-check").click().run()
     assert any("1 errors" in e.value for e in page.error)
     report = page.dataframe[-1].value
@@ -96,6 +117,7 @@ def test_check_shows_the_report_with_file_names(tmp_path, page):
 
 
 def test_rename_then_delete_with_confirmation(page):
+    open_tab(page, "Manage")
     rename_box = [t for t in page.text_input if t.label == "New name"][0]
     rename_box.set_value("nuclei-2024")
     page.button[[b.label for b in page.button].index("Rename")].click().run()

@@ -13,9 +13,9 @@ from typing import Any
 import cv2
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from core.display import fit_within
+from core.io import encode_png
 from core.mask_drawing import ViewWindow, click_positions, fit_view, zoom_view
 from core.mask_editor import apply_drawing
 from core.masks import overlay
@@ -61,8 +61,15 @@ def view_window(session: EditSession) -> ViewWindow:
     return zoom_view(session.shape, session.centre, float(session.zoom.rstrip("×")), session.canvas_side)
 
 
-def background(session: EditSession, window: ViewWindow, style: MaskStyle) -> Image.Image:
-    """The canvas background: the window of the image at canvas size, the mask drawn on it."""
+def background(session: EditSession, window: ViewWindow, style: MaskStyle) -> bytes:
+    """The canvas background as PNG bytes: the window of the image at canvas size, the mask drawn on it.
+
+    Remembered per tab until the mask, the view or the style changes, so reruns that change
+    nothing else (a review mark, a slider elsewhere) cost nothing here.
+    """
+    key = (session.nonce, window, style)
+    if session.background_key == key:
+        return session.background_png
     region = (slice(window.y0, window.y0 + window.height), slice(window.x0, window.x0 + window.width))
     size = window.canvas_size
     enlarge = window.scale >= 1
@@ -71,7 +78,8 @@ def background(session: EditSession, window: ViewWindow, style: MaskStyle) -> Im
     if style.show:
         mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
         picture = style.draw(picture, mask, thickness=max(1, round(window.scale / 2)) if enlarge else 1)
-    return Image.fromarray(picture)
+    session.background_key, session.background_png = key, encode_png(picture)
+    return session.background_png
 
 
 def _objects(canvas_key: str) -> list[dict[str, Any]]:
@@ -101,6 +109,10 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: Mask
     width, height = window.canvas_size
     tool = TOOLS[tool_name]
     key = f"canvas-{session.dataset}-{session.stem}-{session.nonce}"
+    # Above the canvas, so the component's floating toolbar does not cover the navigation row.
+    st.caption(f"{tool.label}: {tool.help} · showing x {window.x0}–{window.x0 + window.width}, "
+               f"y {window.y0}–{window.y0 + window.height} of {session.shape[1]}×{session.shape[0]} px at "
+               f"{window.scale:.2g}× · brush {brush_px} px")
     st_canvas(
         background_image=background(session, window, style), width=width, height=height,
         drawing_mode=tool.drawing_mode, stroke_width=max(1, round(brush_px * window.scale)),
@@ -109,18 +121,16 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: Mask
     )
     if _apply_canvas(key, tool_name, brush_px):  # no change callback ran (e.g. headless tests): apply now
         st.rerun()
-    st.caption(f"Showing x {window.x0}–{window.x0 + window.width}, y {window.y0}–{window.y0 + window.height} "
-               f"of {session.shape[1]}×{session.shape[0]} px at {window.scale:.2g}× · brush {brush_px} px")
 
 
-def _minimap_picture(session: EditSession, window: ViewWindow) -> tuple[Image.Image, float]:
+def _minimap_picture(session: EditSession, window: ViewWindow) -> tuple[np.ndarray, float]:
     small = fit_within(session.display, MINIMAP_SIDE)
     factor = small.shape[1] / session.shape[1]
     picture = overlay(small, fit_within(session.state.binary, MINIMAP_SIDE, nearest=True), opacity=0.35)
     top_left = (int(window.x0 * factor), int(window.y0 * factor))
     bottom_right = (int((window.x0 + window.width) * factor) - 1, int((window.y0 + window.height) * factor) - 1)
     cv2.rectangle(picture, top_left, bottom_right, (255, 230, 0), 2)
-    return Image.fromarray(picture), factor
+    return picture, factor
 
 
 def _on_minimap(key: str, factor: float) -> None:
@@ -150,7 +160,8 @@ def minimap(session: EditSession) -> None:
     picture, factor = _minimap_picture(session, window)
     key = f"minimap-{session.dataset}-{session.stem}-{st.session_state.get('minimap-nonce', 0)}"
     st.caption("Click the map to move the zoomed view")
-    st_canvas(background_image=picture, width=picture.width, height=picture.height, drawing_mode="point",
+    st_canvas(background_image=encode_png(picture), width=picture.shape[1], height=picture.shape[0],
+              drawing_mode="point",
               point_display_radius=3, stroke_width=1, stroke_color="#ffe600", fill_color="#ffe600",
               key=key, on_change=lambda: _on_minimap(key, factor))
     left, up, down, right = st.columns(4)

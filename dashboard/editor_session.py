@@ -44,6 +44,8 @@ class EditSession:
     centre: tuple[float, float] = (0.0, 0.0)
     message: tuple[str, str] | None = None
     conflict: MaskChanged | None = None
+    background_key: tuple | None = None
+    background_png: bytes = b""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -143,7 +145,5 @@ def open_image(dataset: str, dataset_dir: Path, row: dict) -> EditSession | None
 
 
 def reload_from_disk() -> None:
-    """Drop local changes and load the saved mask again (used after a conflict)."""
-    session = current()
-    if session is not None:
-        st.session_state.pop(SESSION_KEY)
+    """Drop local changes; the next run loads the saved mask again (used after a conflict)."""
+    st.session_state.pop(SESSION_KEY, None)

@@ -201,6 +201,19 @@ def test_interrupted_save_leaves_the_previous_mask_intact(dataset, monkeypatch):
     assert not [p for p in (folder / row["mask"]).parent.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_write_refused_by_the_file_system_gives_a_clear_message(dataset, monkeypatch):
+    folder, row = dataset
+    before = (folder / row["mask"]).read_bytes()
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("core.io.tempfile.mkstemp", refused)
+    with pytest.raises(MaskSaveError, match="is read-only .*previous version is unchanged"):
+        save_mask(folder, row, MaskState(np.zeros((48, 48), np.uint8)), 0, tool="clear")
+    assert (folder / row["mask"]).read_bytes() == before
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_dataset_gives_a_clear_message(dataset):
     folder, row = dataset

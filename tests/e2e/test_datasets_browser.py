@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.server import GRID_IMAGES_JS, GRID_PAINTED_JS, SHARED, full_page_screenshot
+from tests.e2e.ui import no_exception, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -33,26 +33,6 @@ def _zip_folder(folder: Path, target: Path) -> Path:
     return target
 
 
-def _wait_idle(page, timeout_s: float = 60.0) -> None:
-    """Wait until the script run that the last interaction started has finished.
-
-    While the script runs, Streamlit marks the previous run's elements ``data-stale="true"`` and, after
-    500 ms, shows a "Running..." icon; both can appear a moment after the interaction, so they must stay
-    absent for a short quiet period, not just once.
-    """
-    running = page.locator("[data-testid=stStatusWidgetRunningIcon], [data-testid=stElementContainer][data-stale=true]")
-    deadline, quiet_since = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        if running.count():
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 0.5:
-            return
-        page.wait_for_timeout(100)
-    raise TimeoutError(f"the dashboard was still running its script after {timeout_s:.0f} s")
-
-
 def _wait_grid(page, count: int, timeout_ms: int = 60_000) -> None:
     """Wait until exactly ``count`` thumbnails are in the grid, all decoded by the browser."""
     page.wait_for_function(GRID_PAINTED_JS, arg=count, timeout=timeout_ms)
@@ -60,11 +40,6 @@ def _wait_grid(page, count: int, timeout_ms: int = 60_000) -> None:
 
 def _grid_count(page) -> int:
     return page.evaluate(f"() => {GRID_IMAGES_JS}.length")
-
-
-def _no_exception(page) -> None:
-    shown = page.locator("[data-testid=stException]")
-    assert shown.count() == 0, f"the page shows an exception:\n{shown.first.inner_text()}"
 
 
 def _open_buttons(page, text: str):
@@ -88,7 +63,7 @@ def test_upload_import_browse_and_open_large(dashboard, page, artifacts, tmp_pat
     page.goto(dashboard.url)
     _wait_grid(page, SAMPLE_PAGE)
     page.get_by_text("Page 1 of 2").wait_for()
-    _no_exception(page)
+    no_exception(page)
     assert page.get_by_role("combobox", name="Dataset", exact=True).input_value() == "nuclei-sample"
     full_page_screenshot(page, artifacts / "01-grid-sample.png")
 
@@ -100,15 +75,15 @@ def test_upload_import_browse_and_open_large(dashboard, page, artifacts, tmp_pat
     expect(name_box).to_have_value("jpeg_masks", timeout=30_000)
     name_box.fill(NEW_NAME)
     name_box.press("Enter")
-    _wait_idle(page)
+    wait_idle(page)
     import_button = page.get_by_role("button", name="Import", exact=True)
     expect(import_button).to_be_enabled()
     import_button.click()
 
     success = page.locator("[data-testid=stAlert]").filter(has_text=re.compile(rf"Imported\s+{NEW_NAME}"))
     success.wait_for(timeout=60_000)
-    _wait_idle(page)
-    _no_exception(page)
+    wait_idle(page)
+    no_exception(page)
     assert "6 image/mask pairs" in success.inner_text()
     full_page_screenshot(page, artifacts / "02-import-result.png")
 
@@ -141,5 +116,5 @@ def test_upload_import_browse_and_open_large(dashboard, page, artifacts, tmp_pat
     assert NEW_STEM in text and "400×400 px" in text
     for caption in ("Image", "Mask", "Overlay"):
         assert dialog.get_by_text(caption, exact=True).count() >= 1, caption
-    _no_exception(page)
+    no_exception(page)
     full_page_screenshot(page, artifacts / "04-large-view.png")

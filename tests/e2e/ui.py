@@ -1,0 +1,30 @@
+"""Waiting for and checking the Streamlit page in the browser, shared by the browser tests."""
+
+from __future__ import annotations
+
+import time
+
+
+def wait_idle(page, timeout_s: float = 60.0) -> None:
+    """Wait until the script run that the last interaction started has finished.
+
+    While the script runs, Streamlit marks the previous run's elements ``data-stale="true"`` and, after
+    500 ms, shows a "Running..." icon; both can appear a moment after the interaction, so they must stay
+    absent for a short quiet period, not just once.
+    """
+    running = page.locator("[data-testid=stStatusWidgetRunningIcon], [data-testid=stElementContainer][data-stale=true]")
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if running.count():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.5:
+            return
+        page.wait_for_timeout(100)
+    raise TimeoutError(f"the dashboard was still running its script after {timeout_s:.0f} s")
+
+
+def no_exception(page) -> None:
+    shown = page.locator("[data-testid=stException]")
+    assert shown.count() == 0, f"the page shows an exception:\n{shown.first.inner_text()}"

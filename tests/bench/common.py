@@ -89,7 +89,7 @@ def table(results: Results) -> str:
     rows = []
     groups = list(dict.fromkeys(f.group for f in results.figures))
     for f in sorted(results.figures, key=lambda f: groups.index(f.group)):  # stable: measuring order in a group
-        ratio = f"{f.ratio:.2f}×" if f.ratio is not None else ""
+        ratio = "" if f.ratio is None else (f"1/{1 / f.ratio:,.0f}" if 0 < f.ratio < 0.01 else f"{f.ratio:.2f}×")
         baseline = f"{f.baseline} = {_fmt(f.baseline_value, f.unit)}" if f.baseline else ""
         rows.append((f"[{f.group}] {f.name}", _fmt(f.value, f.unit), f.unit, baseline, ratio, f.note))
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]

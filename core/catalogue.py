@@ -204,3 +204,12 @@ def mask_history(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) -> pd.
         "WHERE dataset = ? AND stem = ? ORDER BY version DESC",
         [dataset, stem],
     ).df()
+
+
+def image_files(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str]) -> pd.DataFrame:
+    """Stem, split and file paths (relative to the dataset folder) of a dataset's images."""
+    return con.execute(
+        f"SELECT stem, split, image_path, mask_path, instances_path FROM images "
+        f"WHERE dataset = ? AND list_contains(?, split) ORDER BY {SPLIT_ORDER}, stem",
+        [dataset, list(splits)],
+    ).df()

@@ -61,6 +61,8 @@ def _check_type(name: str, value: Any, annotation: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be text, got {value!r}.")
         return value
+    if dataclasses.is_dataclass(annotation) and not isinstance(value, annotation):
+        raise ConfigError(f"{name} must be a section of settings, got {value!r}.")
     return value
 
 
@@ -86,7 +88,9 @@ def from_dict(cls: type[T], data: dict[str, Any], *, section: str = "") -> T:
     values = {key: _check_type(f"{where}{key}", value, hints[key]) for key, value in data.items()}
     try:
         return cls(**values)
-    except ConfigError:
+    except ConfigError as exc:
+        if section and not str(exc).startswith(section):
+            raise ConfigError(f"{section}.{exc}") from exc
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {exc}") from exc

@@ -73,6 +73,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE images ADD COLUMN mask_version INTEGER DEFAULT 0;
     ALTER TABLE images ADD COLUMN reviewed_at TIMESTAMPTZ;
     """,
+    """
+    CREATE TABLE augment_presets (
+        name VARCHAR PRIMARY KEY,
+        config VARCHAR NOT NULL,
+        note VARCHAR,
+        saved TIMESTAMPTZ
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from core.cli import datasets_cli
+from core.cli import augment_cli, datasets_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     datasets_cli.add_commands(groups)
+    augment_cli.add_commands(groups)
     return parser
 
 

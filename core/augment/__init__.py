@@ -1,0 +1,1 @@
+"""Augmentation: transforms, the pipeline that chains them, presets and the seed INI import."""

@@ -1,0 +1,83 @@
+"""Presets on the Augment page: load one into the form, save the form as one, import a seed INI file."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.augment.presets import BUILTIN, DEFAULT_PRESET, HELP, list_presets, load_preset, save_preset
+from core.augment.seed_ini import import_seed_config
+from core.catalogue_presets import sync_presets
+from core.config import ConfigError
+from dashboard import context
+from dashboard.augment_form import put_in_form
+
+LOADED_KEY = "aug-loaded-preset"
+SEED_TRAINING_KEY = "seed-training-settings"  # read by the training form
+
+
+def _load(name: str) -> None:
+    try:
+        put_in_form(load_preset(context.settings().data_root, name))
+        st.session_state[LOADED_KEY] = name
+    except ConfigError as exc:
+        st.session_state["aug-message"] = ("error", str(exc))
+
+
+def ensure_form_initialised() -> None:
+    """On the first visit, fill the form with the default preset."""
+    if LOADED_KEY not in st.session_state:
+        _load(DEFAULT_PRESET)
+
+
+def preset_bar(current) -> None:
+    """Choose and load a preset; save the current settings under a name."""
+    data_root = context.settings().data_root
+    names = list_presets(data_root)
+    loaded = st.session_state.get(LOADED_KEY, DEFAULT_PRESET)
+    pick, load, name_col, save = st.columns([3, 1.2, 3, 1.2], vertical_alignment="bottom")
+    chosen = pick.selectbox("Preset", names, index=names.index(loaded) if loaded in names else 0, key="aug-preset",
+                            format_func=lambda n: f"{n} (built in)" if n in BUILTIN else n,
+                            help="\n\n".join(f"**{k}**: {v}" for k, v in HELP.items()))
+    load.button("Load", on_click=_load, args=(chosen,), width="stretch", key="aug-load",
+                help="Put this preset's settings in the form below.")
+    new_name = name_col.text_input("Save settings as", key="aug-save-name", placeholder="e.g. nuclei-mild",
+                                   help="Letters, digits, '.', '_' and '-'. The training form offers saved presets.")
+    if save.button("Save", width="stretch", key="aug-save", disabled=current is None or not new_name.strip()):
+        try:
+            save_preset(data_root, new_name.strip(), current)
+        except (ConfigError, ValueError) as exc:
+            st.error(str(exc))
+        else:
+            with context.writing() as cur:
+                sync_presets(cur, data_root)
+            st.session_state[LOADED_KEY] = new_name.strip()
+            st.toast(f"Saved preset {new_name.strip()}.")
+            st.rerun()
+    message = st.session_state.pop("aug-message", None)
+    if message:
+        st.error(message[1])
+
+
+def seed_config_import() -> None:
+    """Upload a Tensorflow-Image-Segmentation-API train_eval_infer.config and use its augmentation settings."""
+    upload = st.file_uploader("Import a train_eval_infer.config", type=["config", "ini", "cfg", "txt"],
+                              key="aug-ini", help="Reads the [augmentor], [deformation], [distortion], "
+                                                  "[barrdistortion], [pincdistortion], [sharpening] and "
+                                                  "[brightening] sections safely (no code is run).")
+    if upload is None:
+        return
+    try:
+        result = import_seed_config(upload.getvalue().decode("utf-8", errors="replace"), upload.name)
+    except ConfigError as exc:
+        st.error(str(exc))
+        return
+    counts = f"{len(result.errors)} errors, {sum(l.severity == 'warning' for l in result.report)} warnings"
+    if st.button(f"Use the settings of {upload.name}", key="aug-ini-use", type="primary"):
+        put_in_form(result.augment)
+        st.session_state[LOADED_KEY] = upload.name
+        st.session_state[SEED_TRAINING_KEY] = result.training
+        st.rerun()
+    with st.expander(f"What was read from {upload.name} ({counts})", expanded=bool(result.errors)):
+        st.dataframe([{"": {"error": "⛔", "warning": "⚠️", "info": "ℹ️"}[line.severity], "section": line.section,
+                       "key": line.key, "finding": line.message, "value used": line.effective}
+                      for line in result.report], hide_index=True, width="stretch")

@@ -68,7 +68,8 @@ def _transform_panel(name: str, transform) -> dict:
     on = st.session_state.get(_key(name, "enabled"), transform.enabled)
     chance = st.session_state.get(_key(name, "p"), transform.p)
     label = f"{TITLES[name]} · {f'on, {chance:.0%} of samples' if on else 'off'}"
-    with st.expander(label, icon=":material/check_circle:" if on else ":material/radio_button_unchecked:"):
+    with st.expander(label, key=f"{PREFIX}-panel-{name}",
+                     icon=":material/check_circle:" if on else ":material/radio_button_unchecked:"):
         st.caption(type(transform).describe())
         for item in dataclasses.fields(transform):
             key = _key(name, item.name)
@@ -89,9 +90,11 @@ def _transform_panel(name: str, transform) -> dict:
                 values[item.name] = _numbers(text, what)
             else:
                 low, high = meta["range"]
-                values[item.name] = st.slider(item.name.replace("_", " ").capitalize() + (
-                    f" ({meta['unit']})" if meta.get("unit") else ""), float(low), float(high),
-                    step=float(meta["step"]), key=key, help=meta["help"], **_initial(key, float(default)))
+                label = meta.get("label") or item.name.replace("_", " ").capitalize()
+                values[item.name] = st.slider(label + (f" ({meta['unit']})" if meta.get("unit") else ""),
+                                              float(low), float(high),
+                                              step=float(meta["step"]), key=key, help=meta["help"],
+                                              **_initial(key, float(default)))
     return values
 
 

@@ -44,8 +44,9 @@ def plan_sample(config: AugmentConfig, shape: tuple[int, int], rng: np.random.Ge
             continue
         if name in ("hflip", "vflip"):
             plan.add(name)
-        elif name == "rot90":
-            plan.add(name, quarter_turns=int(local.integers(1, 4)))
+        elif name == "rot90":  # a non-square image turns only by 180°, so its size never changes
+            turns = int(local.integers(1, 4))
+            plan.add(name, quarter_turns=turns if shape[0] == shape[1] else 2)
         elif name == "rotate":
             angle = float(local.choice(settings.angles)) if settings.angles else float(
                 local.uniform(settings.min_deg, settings.max_deg))

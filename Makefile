@@ -36,9 +36,13 @@ chromium:
 test-fast: $(VENV)/.test
 	$(PY) -m pytest -m "not slow and not e2e"
 
+$(VENV)/.bench: $(VENV)/.test requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	@touch $@
+
 ## bench: run the benchmarks; figures are printed and written to bench-results/
-bench: $(VENV)/.test
-	$(PY) -m tests.bench
+bench: $(VENV)/.bench chromium
+	$(PY) -m tests.bench $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

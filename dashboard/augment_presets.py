@@ -58,6 +58,12 @@ def preset_bar(current) -> None:
         st.error(message[1])
 
 
+def _use_seed(result, name: str) -> None:
+    put_in_form(result.augment)
+    st.session_state[LOADED_KEY] = name
+    st.session_state[SEED_TRAINING_KEY] = result.training
+
+
 def seed_config_import() -> None:
     """Upload a Tensorflow-Image-Segmentation-API train_eval_infer.config and use its augmentation settings."""
     upload = st.file_uploader("Import a train_eval_infer.config", type=["config", "ini", "cfg", "txt"],
@@ -72,11 +78,9 @@ def seed_config_import() -> None:
         st.error(str(exc))
         return
     counts = f"{len(result.errors)} errors, {sum(l.severity == 'warning' for l in result.report)} warnings"
-    if st.button(f"Use the settings of {upload.name}", key="aug-ini-use", type="primary"):
-        put_in_form(result.augment)
-        st.session_state[LOADED_KEY] = upload.name
-        st.session_state[SEED_TRAINING_KEY] = result.training
-        st.rerun()
+    st.button(f"Use the settings of {upload.name}", key="aug-ini-use", type="primary", on_click=_use_seed,
+              args=(result, upload.name), help="Puts them in the form (the preview updates); save them as a preset "
+                                               "to use them for training.")
     with st.expander(f"What was read from {upload.name} ({counts})", expanded=bool(result.errors)):
         st.dataframe([{"": {"error": "⛔", "warning": "⚠️", "info": "ℹ️"}[line.severity], "section": line.section,
                        "key": line.key, "finding": line.message, "value used": line.effective}

@@ -39,3 +39,36 @@ def test_slider_changes_the_preview(dashboard, page, artifacts):
     assert after != before and all("rotate" in c for c in after[1:])
     no_exception(page)
     full_page_screenshot(page, artifacts / "20-augment-rotation.png")
+
+
+SEED_CONFIG = """[augmentor]
+vflip    = True
+hflip    = False
+rotation = True
+angles   = [90. 180, 270,]
+shrinks  = [0.8]
+deformation = True
+[deformation]
+alpah     = 1300
+sigmoids  = [8.0,]
+"""
+
+
+def test_seed_config_upload_is_linted_and_applied(dashboard, page, artifacts, tmp_path):
+    config = tmp_path / "train_eval_infer.config"
+    config.write_text(SEED_CONFIG)
+    page.goto(f"{dashboard.url}/augment")
+    page.get_by_text("original", exact=True).wait_for(timeout=60_000)
+    wait_idle(page)
+    page.get_by_text("Import settings from a Tensorflow-Image-Segmentation-API config file").click()
+    page.locator("input[type=file]").set_input_files(config)
+    use = page.get_by_role("button", name="Use the settings of train_eval_infer.config")
+    use.wait_for(timeout=30_000)
+    report = page.get_by_text("What was read from train_eval_infer.config (1 errors, 1 warnings)")
+    expect(report).to_be_visible()
+    full_page_screenshot(page, artifacts / "21-augment-seed-import.png")
+    use.click()
+    wait_idle(page)
+    expect(page.get_by_text("Elastic bending · on, 50% of samples")).to_be_visible()
+    expect(page.get_by_text("Horizontal flip · off")).to_be_visible()
+    no_exception(page)

@@ -38,7 +38,8 @@ def is_image_file(path: Path) -> bool:
 def _read_tiff(path: Path) -> np.ndarray:
     with tifffile.TiffFile(path) as tif:
         if not tif.series:
-            raise ImageReadError(path, "could not be decoded: it holds no image data (damaged TIFF).", "Re-export the file.")
+            raise ImageReadError(path, "could not be decoded: it holds no image data (damaged TIFF).",
+                                 "Re-export the file.")
         array = tif.series[0].asarray()
     squeezed = np.squeeze(array)
     if squeezed.ndim == 3 and squeezed.shape[0] in (3, 4) and squeezed.shape[-1] not in (3, 4):

@@ -18,6 +18,7 @@ import streamlit as st
 from core import catalogue, store
 from core.sample import ensure_sample
 from core.settings import Settings, load_settings
+from dashboard.pages_index import page_path
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +83,13 @@ def refresh_datasets() -> dict[str, list[str]]:
     """Pick up datasets imported, renamed or deleted by the command line while the dashboard runs."""
     with writing() as cur:
         return catalogue.sync_datasets(cur, settings().datasets_dir)
+
+
+def dataset_names_or_stop() -> list[str]:
+    """Names of the imported datasets; with none, say where to import one and stop the page."""
+    names = catalogue.list_datasets(cursor())["name"].tolist()
+    if not names:
+        st.info("No datasets yet: import one on the Datasets page first.")
+        st.page_link(page_path("datasets"), label="Go to Datasets", icon=":material/photo_library:")
+        st.stop()
+    return names

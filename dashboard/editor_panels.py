@@ -93,7 +93,8 @@ def save_panel(session: EditSession) -> None:
     if session.message is not None:
         kind, text = session.message
         (st.success if kind == "success" else st.error)(text)
-    status = f"Unsaved changes: {session.tool_summary()}" if session.dirty else f"Saved · version {session.base_version}"
+    status = (f"Unsaved changes: {session.tool_summary()}" if session.dirty
+              else f"Saved · version {session.base_version}")
     st.caption(status + (" · instance ids kept in step with your edits" if session.has_instances else ""))
 
 

@@ -68,7 +68,8 @@ def _source_widgets(settings):
             return None, "", True
         return upload, upload.name, True
     roots = ", ".join(str(r) for r in settings.import_roots)
-    folder = st.text_input("Folder path", key=f"import-folder-{_form_round()}", placeholder=str(settings.import_roots[0]),
+    folder = st.text_input("Folder path", key=f"import-folder-{_form_round()}",
+                           placeholder=str(settings.import_roots[0]),
                            help=f"A folder on the server, inside one of: {roots}.")
     if not folder.strip():
         return None, "", False

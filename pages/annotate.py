@@ -9,17 +9,12 @@ from dashboard.editor_nav import (DATASET_KEY, choose_image, follow_link, on_pic
                                   review_box)
 from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
 from dashboard.editor_session import open_image
-from dashboard.pages_index import page_path
 
 st.title("Annotate")
 context.require_catalogue()
 context.refresh_datasets()
 cur = context.cursor()
-datasets = catalogue.list_datasets(cur)["name"].tolist()
-if not datasets:
-    st.info("No datasets yet: import one on the Datasets page first.")
-    st.page_link(page_path("datasets"), label="Go to Datasets", icon=":material/photo_library:")
-    st.stop()
+datasets = context.dataset_names_or_stop()
 
 follow_link(datasets)
 top_left, top_right = st.columns([2, 3])

@@ -9,7 +9,6 @@ from dashboard import context
 from dashboard.augment_form import augment_form
 from dashboard.augment_presets import ensure_form_initialised, preset_bar, seed_config_import
 from dashboard.augment_preview import preview_controls, render_preview
-from dashboard.pages_index import page_path
 
 st.title("Augment")
 st.caption("Training sees each image many times, changed a little every time. Choose how, and look at the result.")
@@ -18,11 +17,7 @@ context.refresh_datasets()
 with context.writing() as writer:
     sync_presets(writer, context.settings().data_root)
 cur = context.cursor()
-datasets = catalogue.list_datasets(cur)["name"].tolist()
-if not datasets:
-    st.info("No datasets yet: import one on the Datasets page first.")
-    st.page_link(page_path("datasets"), label="Go to Datasets", icon=":material/photo_library:")
-    st.stop()
+datasets = context.dataset_names_or_stop()
 
 ensure_form_initialised()
 settings_col, preview_col = st.columns([1.1, 2.4])

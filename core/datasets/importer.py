@@ -246,7 +246,8 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
             report.add("error", "no-pairs", label, "has no valid image/mask pairs left to import.")
             raise ImportFailed(report)
         rows = _place_files(staging, kept, splits)
-        manifest = _manifest(options, source_label or str(source), scan.layout, rows, seeded=not all(r.source.split for r in kept))
+        seeded = not all(r.source.split for r in kept)
+        manifest = _manifest(options, source_label or str(source), scan.layout, rows, seeded=seeded)
         write_json_atomic(staging / REPORT_NAME, {"summary": report.summary(), "findings": report.to_rows(),
                                                   "skipped": sorted(bad_stems)})
         write_manifest(staging, manifest)

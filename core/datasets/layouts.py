@@ -151,7 +151,8 @@ def _by_stem(files: list[Path], scan: Scan) -> dict[str, Path]:
     for path in files:
         if path.stem in found:
             scan.findings.append(Finding("error", "duplicate-stem", scan.rel(path),
-                                         f"has the same name as {scan.rel(found[path.stem])} (only the suffix differs).",
+                                         f"has the same name as {scan.rel(found[path.stem])} "
+                                         "(only the suffix differs).",
                                          "Keep one of the two files.", stem=path.stem))
             continue
         found[path.stem] = path

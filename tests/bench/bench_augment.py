@@ -40,7 +40,8 @@ def _pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     slide = sorted(p.name for p in (blood / "images").iterdir())[0]
     rgb, rgb_mask = read_image(blood / "images" / slide), read_image(blood / "masks" / slide)
     return {"grey 512×512": (read_image(phase / "images" / stem), read_image(phase / "masks" / stem)),
-            "RGB 512×512": (np.ascontiguousarray(rgb[300:812, 400:912]), np.ascontiguousarray(rgb_mask[300:812, 400:912]))}
+            "RGB 512×512": (np.ascontiguousarray(rgb[300:812, 400:912]),
+                            np.ascontiguousarray(rgb_mask[300:812, 400:912]))}
 
 
 def _albumentations():

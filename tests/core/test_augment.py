@@ -157,8 +157,10 @@ def test_masks_stay_masks_for_random_settings():
     (lambda: Rotate(min_deg=30, max_deg=10), "min_deg=30 must not exceed max_deg=10"),
     (lambda: Scale(min_factor=0.1), "min_factor=0.1 is out of range; allowed 0.3 to 3.0"),
     (lambda: Radial(centres=((0.5, 1.5),)), "centres contains (0.5, 1.5)"),
-    (lambda: AugmentConfig.from_dict({"elastic": {"alpah": 3}}), "Unknown setting elastic.'alpah' (did you mean 'alpha'?)"),
-    (lambda: AugmentConfig.from_dict({"elastic": {"sigma": 0}}), "elastic.sigma=0.0 is out of range; allowed 1.0 to 100.0"),
+    (lambda: AugmentConfig.from_dict({"elastic": {"alpah": 3}}),
+     "Unknown setting elastic.'alpah' (did you mean 'alpha'?)"),
+    (lambda: AugmentConfig.from_dict({"elastic": {"sigma": 0}}),
+     "elastic.sigma=0.0 is out of range; allowed 1.0 to 100.0"),
     (lambda: AugmentConfig.from_dict({"border": "wrap"}), "border='wrap' is not allowed"),
 ])
 def test_invalid_settings_are_refused_with_the_parameter_and_range(build, message):

@@ -16,7 +16,7 @@ from core.mask_undo import MaskState, UndoHistory
 from core.mask_versions import (MaskChanged, MaskSaveError, current_version, read_log, read_version, reviewed,
                                 save_mask, set_reviewed)
 from core.masks import apply_layers, diff_overlay, fill_holes, object_at, remove_small, update_instances
-from tests.helpers import make_dsb, make_flat
+from tests.helpers import make_dsb
 
 A = np.array
 

@@ -11,7 +11,7 @@ from core.display import percentile_stretch, to_display_rgb
 from core.masks import overlay
 from core.sample import SAMPLE_NAME, ensure_sample
 from core.thumbnails import THUMB_SIDE, load_or_build
-from tests.helpers import make_flat, make_tif_pairs, tree_fingerprint, write_image, binary, blobs
+from tests.helpers import make_flat, make_tif_pairs, tree_fingerprint, write_image
 
 
 def _first_row(path):

@@ -8,18 +8,14 @@ from streamlit.testing.v1 import AppTest
 from core.io import read_image
 from core.mask_versions import read_log
 from tests.dashboard.canvas_state import canvas_key, click, draw, rect, stroke
-from tests.helpers import REPO
+from tests.dashboard.conftest import page_file
 
-PAGE = str(REPO / "pages" / "annotate.py")
+PAGE = page_file("annotate")
 
 
 @pytest.fixture
-def page(data_env):
-    st.cache_resource.clear()
-    app = AppTest.from_file(PAGE, default_timeout=90).run()
-    assert not app.exception, app.exception
-    yield app
-    st.cache_resource.clear()
+def page(open_page):
+    return open_page("annotate")
 
 
 def session(app):

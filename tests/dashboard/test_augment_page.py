@@ -1,22 +1,16 @@
 """The Augment page under AppTest: preview reacts to settings, solo, refused settings, presets."""
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from core.augment.presets import load_preset
-from tests.helpers import REPO
+from tests.dashboard.conftest import page_file
 
-PAGE = str(REPO / "pages" / "augment.py")
+PAGE = page_file("augment")
 
 
 @pytest.fixture
-def page(data_env):
-    st.cache_resource.clear()
-    app = AppTest.from_file(PAGE, default_timeout=90).run()
-    assert not app.exception, app.exception
-    yield app
-    st.cache_resource.clear()
+def page(open_page):
+    return open_page("augment")
 
 
 def captions(app):

@@ -4,20 +4,15 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers import REPO, make_flat, make_splits
+from tests.dashboard.conftest import page_file
+from tests.helpers import make_flat, make_splits
 
-PAGE = str(REPO / "pages" / "datasets.py")
+PAGE = page_file("datasets")
 
 
 @pytest.fixture
-def page(data_env):
-    """A fresh page run: process-wide caches cleared so each test gets its own data root."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    app = AppTest.from_file(PAGE, default_timeout=90).run()
-    assert not app.exception, app.exception
-    yield app
-    st.cache_resource.clear()
+def page(open_page):
+    return open_page("datasets")
 
 
 def open_tab(app, name):

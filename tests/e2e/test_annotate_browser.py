@@ -36,7 +36,8 @@ def _drag(page, canvas, points):
 
 
 def _status(page):
-    return page.locator("[data-testid=stCaptionContainer]").filter(has_text=re.compile(r"^(Saved · version|Unsaved changes)"))
+    status = re.compile(r"^(Saved · version|Unsaved changes)")
+    return page.locator("[data-testid=stCaptionContainer]").filter(has_text=status)
 
 
 def test_paint_erase_save_reload(dashboard, page, artifacts):

@@ -80,6 +80,40 @@ MIGRATIONS: tuple[str, ...] = (
         saved TIMESTAMPTZ
     );
     """,
+    """
+    CREATE TABLE runs (
+        id VARCHAR PRIMARY KEY,
+        name VARCHAR,
+        status VARCHAR NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'stopped', 'failed')),
+        created TIMESTAMPTZ,
+        started TIMESTAMPTZ,
+        ended TIMESTAMPTZ,
+        dataset VARCHAR,
+        model VARCHAR,
+        preset VARCHAR,
+        device VARCHAR,
+        precision VARCHAR,
+        run_dir VARCHAR NOT NULL,
+        parent_run VARCHAR,
+        notes VARCHAR,
+        tags VARCHAR[],
+        error VARCHAR,
+        stamp VARCHAR
+    );
+    CREATE TABLE params (run_id VARCHAR NOT NULL, key VARCHAR NOT NULL, value VARCHAR, PRIMARY KEY (run_id, key));
+    CREATE TABLE metrics (run_id VARCHAR NOT NULL, epoch INTEGER NOT NULL, key VARCHAR NOT NULL, value DOUBLE,
+                          ts TIMESTAMPTZ);
+    CREATE INDEX metrics_by_run ON metrics (run_id, key);
+    CREATE TABLE run_summary (
+        run_id VARCHAR PRIMARY KEY,
+        best_val_dice DOUBLE,
+        best_epoch INTEGER,
+        epochs INTEGER,
+        test_dice DOUBLE,
+        duration_s DOUBLE,
+        images_per_s DOUBLE
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -46,3 +46,39 @@ def image_size_chart(stats: pd.DataFrame) -> go.Figure:
                          margin=dict(l=10, r=10, t=40, b=10), height=300, legend_title_text="split")
     figure.update_xaxes(categoryorder="array", categoryarray=list(order), type="category")
     return figure
+
+
+def training_curves(metrics: pd.DataFrame) -> go.Figure:
+    """Loss and Dice per epoch, training (dashed) against validation (solid), and the learning rate."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("Loss (lower is better)", "Dice (higher is better)",
+                                                           "Learning rate"))
+    styles = {"train": dict(dash="dash", color=SPLIT_COLOURS["train"]),
+              "validation": dict(dash="solid", color=SPLIT_COLOURS["valid"])}
+    for column, (key, label) in enumerate((("loss", "loss"), ("dice", "dice")), start=1):
+        for prefix, name in (("", "train"), ("val_", "validation")):
+            if f"{prefix}{key}" in metrics:
+                figure.add_trace(go.Scatter(x=metrics["epoch"], y=metrics[f"{prefix}{key}"], mode="lines+markers",
+                                            name=f"{name} {label}", line=styles[name],
+                                            legendgroup=name, showlegend=column == 1), row=1, col=column)
+    if "lr" in metrics:
+        figure.add_trace(go.Scatter(x=metrics["epoch"], y=metrics["lr"], mode="lines+markers", name="learning rate",
+                                    line=dict(color="#54A24B"), showlegend=False), row=1, col=3)
+        figure.update_yaxes(type="log", exponentformat="e", row=1, col=3)
+    figure.update_xaxes(title_text="epoch", dtick=max(1, len(metrics) // 8))
+    figure.update_yaxes(range=[0, 1], row=1, col=2)
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def lr_finder_figure(sweep: pd.DataFrame, suggested: float | None) -> go.Figure:
+    """Loss against learning rate (log scale), with the suggested rate marked."""
+    figure = go.Figure(go.Scatter(x=sweep["lr"], y=sweep["loss"], mode="lines", name="loss"))
+    if suggested:
+        figure.add_vline(x=suggested, line_dash="dash", line_color="#c2185b",
+                         annotation_text=f"suggested {suggested:.1e}")
+    figure.update_xaxes(type="log", title_text="learning rate")
+    figure.update_yaxes(title_text="training loss")
+    figure.update_layout(height=300, margin=dict(l=10, r=10, t=20, b=10))
+    return figure

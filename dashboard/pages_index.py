@@ -20,6 +20,7 @@ PAGES = {
     "datasets": PageEntry(PAGES_DIR / "datasets.py", "Datasets", ":material/photo_library:", default=True),
     "annotate": PageEntry(PAGES_DIR / "annotate.py", "Annotate", ":material/brush:"),
     "augment": PageEntry(PAGES_DIR / "augment.py", "Augment", ":material/auto_awesome_mosaic:"),
+    "train": PageEntry(PAGES_DIR / "train.py", "Train", ":material/model_training:"),
 }
 
 

@@ -11,20 +11,24 @@ import numpy as np
 
 
 def to_unit(image: np.ndarray) -> np.ndarray:
-    """uint8/uint16 → float32 on 0–1.
+    """uint8/uint16 → float32 on 0–1; float images (already normalised, as in training) pass through.
 
     >>> to_unit(np.array([0, 65535], np.uint16)).tolist()
     [0.0, 1.0]
     """
+    if np.issubdtype(image.dtype, np.floating):
+        return image.astype(np.float32, copy=False)
     return image.astype(np.float32) / float(np.iinfo(image.dtype).max)
 
 
 def from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """float 0–1 → ``dtype``, clipped and rounded.
+    """float 0–1 → ``dtype``, clipped (and rounded for integer types).
 
     >>> from_unit(np.array([-0.2, 0.5, 1.7]), np.uint8).tolist()
     [0, 128, 255]
     """
+    if np.issubdtype(dtype, np.floating):
+        return np.clip(values, 0.0, 1.0).astype(dtype)
     top = float(np.iinfo(dtype).max)
     return np.clip(values * top + 0.5, 0, top).astype(dtype)
 

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from core.cli import augment_cli, datasets_cli
+from core.cli import augment_cli, datasets_cli, train_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     datasets_cli.add_commands(groups)
     augment_cli.add_commands(groups)
+    train_cli.add_commands(groups)
     return parser
 
 

@@ -1,0 +1,129 @@
+"""Training runs in the catalogue: ``runs``, ``params`` (flattened settings), ``metrics`` (long format) and
+``run_summary``, ingested from run folders — idempotently, so re-ingesting a run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core.train.run_dir import RunDir, list_runs
+
+log = logging.getLogger(__name__)
+
+
+def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"model": {"depth": 4}}`` → ``{"model.depth": "4"}`` (values as JSON text).
+
+    >>> flatten({"model": {"depth": 4}, "loss": "bce"})
+    {'model.depth': '4', 'loss': '"bce"'}
+    """
+    flat: dict[str, str] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value)
+    return flat
+
+
+def _stamp(run: RunDir) -> str:
+    parts = []
+    for path in (run.status_path, run.metrics_path):
+        try:
+            info = path.stat()
+            parts.append(f"{info.st_mtime_ns}:{info.st_size}")
+        except OSError:
+            parts.append("-")
+    return "|".join(parts)
+
+
+def _metrics_frame(run: RunDir) -> pd.DataFrame:
+    rows = []
+    for row in run.read_metrics():
+        epoch, when = row.get("epoch"), row.get("time")
+        for key, value in row.items():
+            if key not in ("epoch", "time") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append((run.run_id, int(epoch), key, float(value), when))
+    frame = pd.DataFrame(rows, columns=["run_id", "epoch", "key", "value", "ts"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame
+
+
+def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
+    """(Re-)index one run folder."""
+    meta = run.read_config()
+    train = meta.get("train", {})
+    status = run.read_status()
+    metrics = run.read_metrics()
+    best = max(metrics, key=lambda m: m.get("val_dice", -1), default={})
+    duration = sum(float(m.get("seconds", 0)) for m in metrics)
+    speed = [float(m["images_per_s"]) for m in metrics if m.get("images_per_s")]
+    params = pd.DataFrame([(run.run_id, k, v) for k, v in flatten(train).items()], columns=["run_id", "key", "value"])
+    frame = _metrics_frame(run)
+    state = status.get("state") if status.get("state") in ("queued", "running", "finished", "stopped", "failed") \
+        else "failed"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"), ("run_summary", "run_id")):
+            con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
+        con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
+                    "precision, run_dir, parent_run, error, stamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, meta.get("name") or run.run_id, state, status.get("created"), status.get("started"),
+                     status.get("ended"), train.get("dataset"), train.get("model", {}).get("name"),
+                     train.get("preset"), status.get("device"), status.get("precision"), str(run.path),
+                     meta.get("parent_run"), status.get("error"), _stamp(run)])
+        con.register("incoming_params", params)
+        con.execute("INSERT INTO params SELECT * FROM incoming_params")
+        con.register("incoming_metrics", frame)
+        con.execute("INSERT INTO metrics SELECT * FROM incoming_metrics")
+        con.execute("INSERT INTO run_summary VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                    [run.run_id, best.get("val_dice"), best.get("epoch"), len(metrics), duration,
+                     sum(speed) / len(speed) if speed else None])
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("incoming_params")
+        con.unregister("incoming_metrics")
+
+
+def sync_runs(con: duckdb.DuckDBPyConnection, runs_dir: Path) -> list[str]:
+    """Ingest the runs whose folders changed since the last sync; drop runs whose folders are gone."""
+    known = dict(con.execute("SELECT id, stamp FROM runs").fetchall())
+    changed = []
+    present = set()
+    for run in list_runs(runs_dir):
+        present.add(run.run_id)
+        if known.get(run.run_id) != _stamp(run):
+            try:
+                ingest_run(con, run)
+                changed.append(run.run_id)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("run %s not indexed: %s", run.run_id, exc)
+    for run_id in set(known) - present:
+        con.execute("UPDATE runs SET status = 'failed', error = 'run folder missing' WHERE id = ?", [run_id])
+    return changed
+
+
+def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 50) -> pd.DataFrame:
+    return con.execute(
+        "SELECT r.id, r.status, r.dataset, r.model, r.preset, r.device, r.created, s.best_val_dice, s.epochs, "
+        "s.duration_s FROM runs r LEFT JOIN run_summary s ON s.run_id = r.id ORDER BY r.id DESC LIMIT ?", [limit]
+    ).df()
+
+
+def typical_speed(con: duckdb.DuckDBPyConnection, model: str, patch_size: int) -> float | None:
+    """Median training speed (images/s) of earlier runs of this model and patch size, for time estimates."""
+    row = con.execute(
+        "SELECT median(s.images_per_s) FROM run_summary s JOIN runs r ON r.id = s.run_id "
+        "JOIN params p ON p.run_id = r.id AND p.key = 'data.patch_size' "
+        "WHERE r.model = ? AND p.value = ? AND s.images_per_s IS NOT NULL", [model, json.dumps(patch_size)]
+    ).fetchone()
+    return float(row[0]) if row and row[0] is not None else None

@@ -1,0 +1,74 @@
+"""Model settings: which architecture, how wide and deep, and what the encoder starts from.
+
+Plain Python (no TensorFlow import), so the dashboard can validate a model choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from core.config import ConfigError, from_dict
+
+ModelName = Literal["unet", "attention_unet", "unet_plus_plus", "mobilenetv2_unet", "deeplabv3_plus"]
+MODEL_HELP = {
+    "unet": "The classic U-Net (as in the seed's TensorflowUNet): a good default for cells and nuclei.",
+    "attention_unet": "U-Net whose skip connections learn where to look; helps with small objects in clutter.",
+    "unet_plus_plus": "U-Net++: nested skip connections; often sharper borders, about twice the compute.",
+    "mobilenetv2_unet": "A light MobileNetV2 encoder with a U-Net-style decoder: fast, good with pretrained weights.",
+    "deeplabv3_plus": "DeepLabV3+ on MobileNetV2: multi-scale context; suits large, irregular regions.",
+}
+ENCODER_MODELS = ("mobilenetv2_unet", "deeplabv3_plus")
+LOSS_HELP = {
+    "bce_dice": "Cross-entropy + Dice (the seeds' bce_dice_loss): a robust default.",
+    "bce": "Plain cross-entropy: fine when cells cover a good share of the image.",
+    "dice": "Dice loss: optimises overlap directly; good for small foreground.",
+    "focal": "Focal loss: focuses on hard pixels; for very sparse cells.",
+    "tversky": "Tversky loss: penalises missed cells more than false alarms.",
+    "weighted_bce": "Cross-entropy with cell pixels weighted more; for sparse cells.",
+    "iou": "IoU (Jaccard) loss.",
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture and its size.
+
+    - ``depth``: number of down-sampling levels (the seed's ``num_layers`` minus one);
+    - ``first_kernel``: convolution size at the first level, shrinking by 2 per level down to 3
+      (the seed's ``base_kernels``);
+    - ``dropout``: dropout at the deepest level; shallower levels get proportionally less;
+    - ``encoder_weights``: ``"none"``, ``"imagenet"`` (needs internet once) or a path to a weights file
+      for the MobileNetV2 encoder.
+    """
+
+    name: ModelName = "unet"
+    base_filters: int = 16
+    depth: int = 4
+    first_kernel: int = 3
+    dilation: int = 1
+    dropout: float = 0.0
+    batch_norm: bool = True
+    encoder_weights: str = "none"
+    encoder_alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        checks = [("base_filters", 4, 128), ("depth", 2, 6), ("first_kernel", 3, 11), ("dilation", 1, 4),
+                  ("dropout", 0.0, 0.6)]
+        for name, low, high in checks:
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigError(f"{name}={value} is out of range; allowed {low} to {high}.")
+        if self.first_kernel % 2 == 0:
+            raise ConfigError(f"first_kernel={self.first_kernel} must be odd (3, 5, 7, …).")
+        if self.encoder_alpha not in (0.35, 0.5, 0.75, 1.0):
+            raise ConfigError(f"encoder_alpha={self.encoder_alpha} must be one of 0.35, 0.5, 0.75, 1.0.")
+
+    @property
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 32 if self.name in ENCODER_MODELS else 2 ** self.depth
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        return from_dict(cls, data, section="model")

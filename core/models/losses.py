@@ -1,0 +1,208 @@
+"""Losses and metrics for binary segmentation: the maths as pure functions, Keras wrappers that hold settings.
+
+The functions use ``keras.ops``, so they accept numpy arrays as well as tensors
+(shape ``(batch, height, width, 1)``, values 0–1).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from core.models.config import LOSS_HELP  # noqa: F401 - re-exported for callers that train
+
+EPSILON = 1e-7
+AXES = (1, 2, 3)
+
+
+def _prepare(y_true, y_pred):
+    y_pred = ops.cast(y_pred, "float32")
+    return ops.cast(y_true, "float32"), ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+
+
+def dice_per_image(y_true, y_pred, smooth: float = 1.0):
+    """Soft Dice of each image: 2|A∩B| / (|A| + |B|), with ``smooth`` keeping empty masks at 1.
+
+    >>> import numpy as np
+    >>> t = np.array([[[[1.], [0.]]]]); p = np.array([[[[1.], [0.]]]])
+    >>> round(float(dice_per_image(t, p)[0]), 3)
+    1.0
+    """
+    y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+    intersection = ops.sum(y_true * y_pred, axis=AXES)
+    total = ops.sum(y_true, axis=AXES) + ops.sum(y_pred, axis=AXES)
+    return (2.0 * intersection + smooth) / (total + smooth)
+
+
+def bce(y_true, y_pred):
+    """Mean binary cross-entropy."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    return -ops.mean(y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred))
+
+
+def dice_loss(y_true, y_pred):
+    return 1.0 - ops.mean(dice_per_image(y_true, y_pred))
+
+
+def bce_dice(y_true, y_pred):
+    """The seeds' ``bce_dice_loss``: cross-entropy plus Dice loss."""
+    return bce(y_true, y_pred) + dice_loss(y_true, y_pred)
+
+
+def focal(y_true, y_pred, gamma: float = 2.0, alpha: float = 0.25):
+    """Focal loss (Lin et al. 2017): easy pixels count less, so rare cells are not drowned by background."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    p_t = y_true * y_pred + (1 - y_true) * (1 - y_pred)
+    alpha_t = y_true * alpha + (1 - y_true) * (1 - alpha)
+    return -ops.mean(alpha_t * ops.power(1 - p_t, gamma) * ops.log(p_t))
+
+
+def tversky(y_true, y_pred, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0):
+    """Tversky loss: ``beta`` > ``alpha`` punishes missed cells more than false alarms."""
+    y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+    tp = ops.sum(y_true * y_pred, axis=AXES)
+    fp = ops.sum((1 - y_true) * y_pred, axis=AXES)
+    fn = ops.sum(y_true * (1 - y_pred), axis=AXES)
+    return 1.0 - ops.mean((tp + smooth) / (tp + alpha * fp + beta * fn + smooth))
+
+
+def weighted_bce(y_true, y_pred, foreground_weight: float = 5.0):
+    """Cross-entropy with cell pixels weighted ``foreground_weight`` times (for sparse cells)."""
+    y_true, y_pred = _prepare(y_true, y_pred)
+    weights = 1.0 + (foreground_weight - 1.0) * y_true
+    return -ops.mean(weights * (y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred)))
+
+
+def soft_iou(y_true, y_pred, smooth: float = 1.0):
+    """Soft intersection over union, averaged over images."""
+    y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+    intersection = ops.sum(y_true * y_pred, axis=AXES)
+    union = ops.sum(y_true, axis=AXES) + ops.sum(y_pred, axis=AXES) - intersection
+    return ops.mean((intersection + smooth) / (union + smooth))
+
+
+def iou_loss(y_true, y_pred):
+    return 1.0 - soft_iou(y_true, y_pred)
+
+
+LOSSES = {"bce": bce, "dice": dice_loss, "bce_dice": bce_dice, "focal": focal, "tversky": tversky,
+          "weighted_bce": weighted_bce, "iou": iou_loss}
+
+
+@keras.saving.register_keras_serializable(package="cellseg")
+class SegmentationLoss(keras.losses.Loss):
+    """A loss from :data:`LOSSES` by name, with its settings (serialisable with the model)."""
+
+    def __init__(self, kind: str = "bce_dice", settings: dict | None = None, name: str | None = None, **kwargs):
+        if kind not in LOSSES:
+            raise ValueError(f"Unknown loss {kind!r}; choose one of {', '.join(LOSSES)}.")
+        super().__init__(name=name or kind, **kwargs)
+        self.kind = kind
+        self.settings = dict(settings or {})
+
+    def call(self, y_true, y_pred):
+        return LOSSES[self.kind](y_true, y_pred, **self.settings)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "settings": self.settings}
+
+
+class _CountingMetric(keras.metrics.Metric):
+    """Accumulates pixel counts (true positives, predicted, actual) over everything seen."""
+
+    def __init__(self, name: str, threshold: float = 0.5, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.threshold = threshold
+        self.tp = self.add_weight(name="tp", initializer="zeros")
+        self.predicted = self.add_weight(name="predicted", initializer="zeros")
+        self.actual = self.add_weight(name="actual", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        truth = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
+        guess = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold), "float32")
+        self.tp.assign_add(ops.sum(truth * guess))
+        self.predicted.assign_add(ops.sum(guess))
+        self.actual.assign_add(ops.sum(truth))
+
+    def reset_state(self):
+        for variable in (self.tp, self.predicted, self.actual):
+            variable.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+@keras.saving.register_keras_serializable(package="cellseg")
+class PooledDice(_CountingMetric):
+    """Dice over all pixels seen (large images weigh more)."""
+
+    def __init__(self, name: str = "dice_pooled", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def result(self):
+        return (2 * self.tp + EPSILON) / (self.predicted + self.actual + EPSILON)
+
+
+@keras.saving.register_keras_serializable(package="cellseg")
+class PooledIoU(_CountingMetric):
+    def __init__(self, name: str = "iou", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def result(self):
+        return (self.tp + EPSILON) / (self.predicted + self.actual - self.tp + EPSILON)
+
+
+@keras.saving.register_keras_serializable(package="cellseg")
+class Precision(_CountingMetric):
+    """Of the pixels called cell, the share that are cell."""
+
+    def __init__(self, name: str = "precision", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def result(self):
+        return (self.tp + EPSILON) / (self.predicted + EPSILON)
+
+
+@keras.saving.register_keras_serializable(package="cellseg")
+class Recall(_CountingMetric):
+    """Of the cell pixels, the share found."""
+
+    def __init__(self, name: str = "recall", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def result(self):
+        return (self.tp + EPSILON) / (self.actual + EPSILON)
+
+
+@keras.saving.register_keras_serializable(package="cellseg")
+class MeanDice(keras.metrics.Metric):
+    """Dice of each image at the threshold, averaged over images (every image counts the same)."""
+
+    def __init__(self, name: str = "dice", threshold: float = 0.5, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.threshold = threshold
+        self.total = self.add_weight(name="total", initializer="zeros")
+        self.count = self.add_weight(name="count", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        truth = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
+        guess = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold), "float32")
+        intersection = ops.sum(truth * guess, axis=AXES)
+        total = ops.sum(truth, axis=AXES) + ops.sum(guess, axis=AXES)
+        per_image = ops.where(total > 0, 2 * intersection / ops.maximum(total, EPSILON), 1.0)
+        self.total.assign_add(ops.sum(per_image))
+        self.count.assign_add(ops.cast(ops.shape(per_image)[0], "float32"))
+
+    def result(self):
+        return self.total / ops.maximum(self.count, 1.0)
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+def standard_metrics() -> list[keras.metrics.Metric]:
+    return [MeanDice(), PooledDice(), PooledIoU(), Precision(), Recall()]

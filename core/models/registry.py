@@ -1,0 +1,27 @@
+"""Segmentation models by name: ``build_model(config, channels)`` returns a Keras model with one sigmoid output.
+
+Importing this package imports Keras/TensorFlow: only worker processes do (never the dashboard).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+
+from core.models.config import ModelConfig
+from core.models.encoders import build_deeplabv3_plus, build_mobilenetv2_unet
+from core.models.unets import build_attention_unet, build_unet, build_unet_plus_plus
+
+REGISTRY: dict[str, Callable[[ModelConfig, int], keras.Model]] = {
+    "unet": build_unet,
+    "attention_unet": build_attention_unet,
+    "unet_plus_plus": build_unet_plus_plus,
+    "mobilenetv2_unet": build_mobilenetv2_unet,
+    "deeplabv3_plus": build_deeplabv3_plus,
+}
+
+
+def build_model(config: ModelConfig, channels: int) -> keras.Model:
+    """The model named by ``config.name`` for images with ``channels`` channels."""
+    return REGISTRY[config.name](config, channels)

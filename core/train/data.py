@@ -1,0 +1,189 @@
+"""From a catalogued dataset to training batches: splits, normalisation, channels, caching, patches.
+
+Everything here is numpy/OpenCV; the Keras batch feeder lives in :mod:`core.train.feeding`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core.config import ConfigError
+from core.datasets.manifest import read_manifest
+from core.datasets.splits import assign_splits, similarity_groups
+from core.config import SplitOptions
+from core.io import read_image
+from core.train.config import DataConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Item:
+    stem: str
+    split: str
+    image: Path
+    mask: Path
+
+
+@dataclass
+class DatasetSplits:
+    """The training and validation images of a dataset (test is never seen here)."""
+
+    train: list[Item]
+    valid: list[Item]
+    notes: list[str] = field(default_factory=list)
+    channels_in_files: int = 1
+    colour: bool = False
+
+
+def _is_colour(path: Path) -> bool:
+    image = read_image(path)
+    return image.ndim == 3 and not (np.array_equal(image[..., 0], image[..., 1])
+                                    and np.array_equal(image[..., 0], image[..., 2]))
+
+
+def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) -> DatasetSplits:
+    """Read the dataset's manifest; carve a validation split out of train when there is none."""
+    manifest = read_manifest(dataset_dir)
+    rows = manifest["images"]
+    items = [Item(r["stem"], r["split"], dataset_dir / r["image"], dataset_dir / r["mask"]) for r in rows]
+    train = [i for i in items if i.split == "train"]
+    valid = [i for i in items if i.split == "valid"]
+    notes = []
+    if not train:
+        raise ConfigError(f"Dataset {dataset_dir.name} has no training images.")
+    if not valid:
+        by_stem = {r["stem"]: r for r in rows if r["split"] == "train"}
+        stems = sorted(by_stem)
+        groups = similarity_groups([by_stem[s]["checksum"] for s in stems], [by_stem[s]["phash"] for s in stems], 6)
+        options = SplitOptions(train=1 - valid_fraction, valid=valid_fraction, test=0.0, seed=seed)
+        chosen = assign_splits(stems, groups, options)
+        valid = [i for i in train if chosen[i.stem] == "valid"]
+        train = [i for i in train if chosen[i.stem] == "train"]
+        notes.append(f"The dataset has no validation images: {len(valid)} of its training images were set aside "
+                     "for validation (near-identical images kept together).")
+    channels = max(int(r.get("channels") or 1) for r in rows)
+    colour = channels >= 3 and any(_is_colour(i.image) for i in (train + valid)[:: max(1, len(train) // 20)])
+    return DatasetSplits(train, valid, notes, channels, colour)
+
+
+def input_channels(config: DataConfig, splits: DatasetSplits) -> int:
+    """How many channels the model sees."""
+    if config.merge_channels:
+        return 1
+    if config.channels:
+        return len(config.channels)
+    return 3 if splits.colour else 1
+
+
+def normalise(image: np.ndarray, config: DataConfig, colour: bool) -> np.ndarray:
+    """Image (any depth) → float32 H×W×C on 0–1, with the configured channels.
+
+    >>> normalise(np.array([[0, 50], [100, 200]], np.uint8), DataConfig(normalisation="minmax"), False)[..., 0]
+    array([[0.  , 0.25],
+           [0.5 , 1.  ]], dtype=float32)
+    """
+    data = image if image.ndim == 3 else image[..., None]
+    if data.shape[2] == 4:
+        data = data[..., :3]
+    if config.channels:
+        missing = [c for c in config.channels if c >= data.shape[2]]
+        if missing:
+            raise ConfigError(f"channels {missing} do not exist: the images have {data.shape[2]} channel(s).")
+        data = data[..., list(config.channels)]
+    elif not colour:
+        data = data[..., :1]
+    elif data.shape[2] == 1:
+        data = np.repeat(data, 3, axis=2)
+    data = data.astype(np.float32)
+    if config.merge_channels and data.shape[2] > 1:
+        data = data.mean(axis=2, keepdims=True)
+    if config.normalisation == "percentile":
+        step = max(1, data.size // 500_000)
+        low, high = np.percentile(data.ravel()[::step], [0.5, 99.8])
+    else:
+        low, high = float(data.min()), float(data.max())
+    scale = 1.0 / max(float(high - low), 1e-6)
+    return np.clip((data - np.float32(low)) * np.float32(scale), 0.0, 1.0).astype(np.float32)
+
+
+class ImageCache:
+    """Decoded, normalised images and binary masks, kept in memory up to a budget."""
+
+    def __init__(self, config: DataConfig, colour: bool):
+        self.config = config
+        self.colour = colour
+        self.budget = config.cache_mb * 2**20
+        self.used = 0
+        self.store: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, item: Item) -> tuple[np.ndarray, np.ndarray]:
+        cached = self.store.get(item.image)
+        if cached is not None:
+            return cached
+        image = normalise(read_image(item.image), self.config, self.colour).astype(np.float16)
+        mask = read_image(item.mask)
+        mask = ((mask if mask.ndim == 2 else mask.max(axis=2)) > 0).astype(np.uint8)
+        size = image.nbytes + mask.nbytes
+        if self.used + size <= self.budget:
+            self.store[item.image] = (image, mask)
+            self.used += size
+        return image, mask
+
+
+def _pad_to(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    height, width = mask.shape
+    bottom, right = max(0, size - height), max(0, size - width)
+    if not (bottom or right):
+        return image, mask
+    image = cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REFLECT_101)
+    mask = cv2.copyMakeBorder(mask, 0, bottom, 0, right, cv2.BORDER_REFLECT_101)
+    return (image if image.ndim == 3 else image[..., None]), mask
+
+
+def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One training patch: a (foreground-aware) random crop, or the whole image resized.
+
+    >>> image = np.zeros((64, 64, 1), np.float32); mask = np.zeros((64, 64), np.uint8); mask[:8, :8] = 1
+    >>> cfg = DataConfig(patch_size=32, min_foreground=0.05, foreground_crops=1.0)
+    >>> float(sample_patch(image, mask, cfg, np.random.default_rng(0))[1].mean()) >= 0.05
+    True
+    """
+    size = config.patch_size
+    if config.sampling == "resize":
+        resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        return resized if resized.ndim == 3 else resized[..., None], cv2.resize(mask, (size, size),
+                                                                             interpolation=cv2.INTER_NEAREST)
+    image, mask = _pad_to(image, mask, size)
+    height, width = mask.shape
+    cells = np.flatnonzero(mask) if rng.random() < config.foreground_crops else np.empty(0, np.int64)
+    best = None
+    for _ in range(10 if cells.size else 1):
+        if cells.size:  # put a random cell pixel somewhere inside the crop
+            cy, cx = divmod(int(cells[int(rng.integers(0, cells.size))]), width)
+            y = int(np.clip(cy - rng.integers(0, size), 0, height - size))
+            x = int(np.clip(cx - rng.integers(0, size), 0, width - size))
+        else:
+            y, x = int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
+        share = float(mask[y:y + size, x:x + size].mean())
+        if best is None or share > best[0]:
+            best = (share, y, x)
+        if share >= config.min_foreground:
+            break
+    _, y, x = best
+    return image[y:y + size, x:x + size], mask[y:y + size, x:x + size]
+
+
+def drop_a_channel(image: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
+    """Blank one random channel with ``probability`` (teaches the model not to rely on a single stain)."""
+    if image.shape[2] < 2 or rng.random() >= probability:
+        return image
+    out = image.copy()
+    out[..., int(rng.integers(0, image.shape[2]))] = 0
+    return out

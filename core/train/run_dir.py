@@ -1,0 +1,144 @@
+"""A training run's folder describes itself; the dashboard and the worker only meet here.
+
+::
+
+    runs/<run id>/config.json      the resolved TrainConfig (+ where it came from)
+    runs/<run id>/status.json      state, pid, heartbeat, device, current epoch, message, error
+    runs/<run id>/metrics.jsonl    one JSON object per epoch, appended and flushed
+    runs/<run id>/log.txt          the worker's log
+    runs/<run id>/checkpoints/     best.keras (highest validation Dice) and last.keras
+    runs/<run id>/previews/epoch_NNN/<stem>.png   predictions on fixed validation images
+    runs/<run id>/lr_find.jsonl    the learning-rate finder's sweep, when one was run
+
+Plain Python: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from core.io import write_json_atomic
+
+log = logging.getLogger(__name__)
+STATES = ("queued", "running", "finished", "stopped", "failed")
+ACTIVE = ("queued", "running")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id(model: str) -> str:
+    """Sortable and readable: ``20261122-101500-unet-3f2a``."""
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{model}-{uuid.uuid4().hex[:4]}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "log.txt"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def previews(self) -> Path:
+        return self.path / "previews"
+
+    @property
+    def lr_find_path(self) -> Path:
+        return self.path / "lr_find.jsonl"
+
+    def read_config(self) -> dict[str, Any]:
+        return json.loads(self.config_path.read_text(encoding="utf-8"))
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            status = json.loads(self.status_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {"state": "failed", "error": "status.json is missing or unreadable"}
+        return status if isinstance(status, dict) else {"state": "failed", "error": "status.json is not an object"}
+
+    def write_status(self, **changes: Any) -> dict[str, Any]:
+        """Merge ``changes`` into status.json (atomic) with a fresh heartbeat."""
+        status = self.read_status() if self.status_path.exists() else {}
+        status.update(changes)
+        status["updated"] = now()
+        write_json_atomic(self.status_path, status)
+        return status
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_jsonl(self, path: Path) -> list[dict[str, Any]]:
+        """Rows of a JSON-lines file; a damaged (e.g. half-written) line is skipped with a warning."""
+        if not path.is_file():
+            return []
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                log.warning("%s line %d is damaged and was skipped", path, number)
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+        return rows
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return self.read_jsonl(self.metrics_path)
+
+    def preview_epochs(self) -> list[int]:
+        if not self.previews.is_dir():
+            return []
+        return sorted(int(p.name.split("_")[1]) for p in self.previews.glob("epoch_*") if p.is_dir())
+
+
+def create_run(runs_dir: Path, config: dict[str, Any], model: str, extra: dict[str, Any] | None = None) -> RunDir:
+    """A new run folder with its config and a ``queued`` status."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    run = RunDir(runs_dir / new_run_id(model))
+    run.path.mkdir()
+    write_json_atomic(run.config_path, {**config, **(extra or {})})
+    run.write_status(state="queued", created=now(), message="waiting to start")
+    return run
+
+
+def list_runs(runs_dir: Path) -> list[RunDir]:
+    """Run folders, newest first."""
+    if not runs_dir.is_dir():
+        return []
+    return sorted((RunDir(p) for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()),
+                  key=lambda r: r.run_id, reverse=True)

@@ -1,0 +1,53 @@
+"""Creating runs for the page and the command line: config checks, dataset lineage, the run folder.
+
+Plain Python (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from core.config import ConfigError
+from core.datasets.manage import DatasetNotFound, dataset_dir
+from core.datasets.manifest import read_manifest
+from core.mask_versions import read_log
+from core.settings import Settings
+from core.train.config import TrainConfig
+from core.train.run_dir import RunDir, create_run
+
+
+def runs_dir(settings: Settings) -> Path:
+    return settings.data_root / "runs"
+
+
+def dataset_lineage(folder: Path) -> dict:
+    """What the run trains on: image counts, the manifest revision and how many masks were edited."""
+    manifest = read_manifest(folder)
+    counts = Counter(row["split"] for row in manifest["images"])
+    versions: dict[str, int] = {}
+    for entry in read_log(folder):
+        versions[entry["stem"]] = max(versions.get(entry["stem"], 0), int(entry["version"]))
+    return {"dataset_revision": manifest.get("revision"), "images": dict(counts),
+            "edited_masks": len(versions), "mask_versions": versions}
+
+
+def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None = None,
+                trigger: str = "") -> RunDir:
+    """Check the config against the dataset and create the run folder (state ``queued``)."""
+    try:
+        folder = dataset_dir(settings, config.dataset)
+    except DatasetNotFound as exc:
+        raise ConfigError(str(exc)) from exc
+    if parent and not (runs_dir(settings) / parent / "config.json").is_file():
+        raise ConfigError(f"No run named {parent!r} to continue from.")
+    meta = {"train": config.to_dict(), "dataset_dir": str(folder), "lineage": dataset_lineage(folder),
+            "parent_run": parent or (config.fine_tune_from or None), "trigger": trigger}
+    return create_run(runs_dir(settings), meta, config.model.name)
+
+
+def find_run(settings: Settings, run_id: str) -> RunDir:
+    run = RunDir(runs_dir(settings) / run_id) if "/" not in run_id else RunDir(Path(run_id))
+    if not run.config_path.is_file():
+        raise ConfigError(f"No run {run_id!r} under {runs_dir(settings)}.")
+    return run

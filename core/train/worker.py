@@ -1,0 +1,229 @@
+"""The training worker: reads a run folder, trains, and keeps the folder up to date until it ends.
+
+Runs as ``python -m core train --run-dir DIR`` (a separate process; it imports TensorFlow).
+One job runs at a time per data root: a worker waits for the job slot with status ``queued``.
+Whatever happens, the run ends with a status that says why: finished, stopped or failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from core.config import ConfigError
+from core.train.config import TrainConfig
+from core.train.run_dir import RunDir, now
+
+log = logging.getLogger(__name__)
+MIN_STEPS_PER_EPOCH = 16
+
+
+@contextlib.contextmanager
+def job_slot(runs_dir: Path, wants_to_stop: Callable[[], bool]) -> Iterator[bool]:
+    """Hold the data root's single job slot; yields False if asked to stop while waiting for it."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / ".slot", "a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if wants_to_stop():
+                    yield False
+                    return
+                time.sleep(1.0)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _log_to(run: RunDir) -> logging.Handler:
+    handler = logging.FileHandler(run.log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    return handler
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A sentence for the user about why the run failed.
+
+    >>> describe_failure(OSError(28, "No space left on device"))
+    'the disk is full (No space left on device): free space, then resume the run'
+    """
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, MemoryError) or "OOM" in text or "ResourceExhausted" in type(exc).__name__:
+        return f"out of memory ({type(exc).__name__}): use a smaller batch size, patch size or model"
+    if isinstance(exc, OSError) and exc.errno == 28:
+        return f"the disk is full ({exc.strerror}): free space, then resume the run"
+    if isinstance(exc, (ConfigError, FileNotFoundError)):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def run_worker(run_path: Path, *, resume: bool = False, lr_find: bool = False,
+               extra_callbacks: list | None = None) -> str:
+    """Train (or run the learning-rate finder for) the run in ``run_path``; return its final state."""
+    from core.train.recorder import Heartbeat, StatusWriter, StopRequests
+
+    run = RunDir(Path(run_path))
+    handler = _log_to(run)
+    status = StatusWriter(run)
+    stops = StopRequests(0.0, time.monotonic())
+    previous = {sig: signal.signal(sig, lambda *_: stops.signal.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    heartbeat = Heartbeat(status)
+    heartbeat.start()
+    status.write(state="queued", pid=os.getpid(), message="waiting for the job slot (another job is running)")
+    try:
+        meta = run.read_config()
+        config = TrainConfig.from_dict(meta["train"])
+        with job_slot(run.path.parent, stops.signal.is_set) as got_slot:
+            if not got_slot:
+                status.write(state="stopped", ended=now(), message="stopped before it started")
+                return "stopped"
+            status.write(state="running", started=now(), message="preparing data and model")
+            if lr_find:
+                return _lr_find(run, config, meta, status, stops)
+            return _train(run, config, meta, status, stops, resume, extra_callbacks or [])
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end with a readable status
+        log.exception("run %s failed", run.run_id)
+        status.write(state="failed", ended=now(), error=describe_failure(exc), message="failed")
+        return "failed"
+    finally:
+        heartbeat.done.set()
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def _setup(run: RunDir, config: TrainConfig, meta: dict, status):
+    """Environment, data and an untrained (or fine-tuned / resumed) model."""
+    from core.train.data import ImageCache, input_channels, load_splits
+    from core.train.environment import configure
+
+    env = configure(config.precision, config.threads, config.seed, config.deterministic,
+                    cache_dir=run.path.parent.parent / "cache")
+    status.write(device=env.device, precision=env.precision)
+    dataset_dir = Path(meta["dataset_dir"])
+    if not (dataset_dir / "dataset.json").is_file():
+        raise ConfigError(f"The dataset folder {dataset_dir} is gone (renamed or deleted?).")
+    splits = load_splits(dataset_dir, seed=config.seed)
+    for note in splits.notes:
+        log.info(note)
+        status.write(notes=splits.notes)
+    channels = input_channels(config.data, splits)
+    cache = ImageCache(config.data, splits.colour)
+    log.info("%d training and %d validation images, %d input channel(s)", len(splits.train), len(splits.valid),
+             channels)
+    return env, splits, channels, cache
+
+
+def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
+    import keras
+
+    from core.models.losses import MeanDice, PooledIoU, SegmentationLoss
+    from core.models.registry import build_model
+
+    last = run.checkpoints / "last.keras"
+    if resume:
+        if not last.is_file():
+            raise ConfigError(f"Run {run.run_id} has no checkpoint to resume from.")
+        return keras.models.load_model(last)
+    model = build_model(config.model, channels)
+    if config.fine_tune_from:
+        source = Path(config.fine_tune_from)
+        if source.suffix != ".keras":
+            source = run.path.parent / config.fine_tune_from / "checkpoints" / "best.keras"
+        if not source.is_file():
+            raise ConfigError(f"Cannot fine-tune from {config.fine_tune_from}: {source} does not exist.")
+        donor = keras.models.load_model(source, compile=False)
+        try:
+            model.set_weights(donor.get_weights())
+        except ValueError as exc:
+            raise ConfigError(f"Cannot fine-tune from {config.fine_tune_from}: its model has another shape "
+                              f"({exc}). Use the same model settings.") from exc
+        log.info("starting from the weights of %s", source)
+    clip = {"clipnorm": config.clip_norm} if config.clip_norm > 0 else {}
+    optimizer = {"adam": lambda: keras.optimizers.Adam(config.learning_rate, **clip),
+                 "adamw": lambda: keras.optimizers.AdamW(config.learning_rate, weight_decay=1e-4, **clip),
+                 "sgd": lambda: keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, **clip),
+                 }[config.optimizer]()
+    model.compile(optimizer=optimizer, loss=SegmentationLoss(config.loss, config.loss_settings),
+                  metrics=[MeanDice(), PooledIoU()])
+    return model
+
+
+def _train(run: RunDir, config: TrainConfig, meta: dict, status, stops, resume: bool, extra: list) -> str:
+    import keras
+
+    from core.train.feeding import PatchBatches
+    from core.train.recorder import RunRecorder
+    from core.train.validation import Validator
+
+    env, splits, channels, cache = _setup(run, config, meta, status)
+    model = _model(run, config, channels, resume)
+    done_epochs = max((int(r["epoch"]) for r in run.read_metrics()), default=0) if resume else 0
+    best = max((float(r.get("val_dice", -1)) for r in run.read_metrics()), default=-1.0) if resume else -1.0
+    steps = config.steps_per_epoch or max(MIN_STEPS_PER_EPOCH, math.ceil(len(splits.train) / config.batch_size))
+    valid_items = splits.valid[:config.data.max_validation_images]
+    validator = Validator(valid_items, cache, config.model.size_multiple,
+                          config.data.patch_size if config.data.validation == "tiles" else None)
+    stops.deadline = time.monotonic() + config.minutes * 60 if config.minutes > 0 else math.inf
+    recorder = RunRecorder(run, validator, status, stops, config.batch_size, config.epochs,
+                           [i.stem for i in valid_items[:config.preview_images]], best)
+    early = keras.callbacks.EarlyStopping(monitor="val_dice", mode="max", patience=config.early_stopping)
+    callbacks = [recorder, keras.callbacks.ReduceLROnPlateau(monitor="val_dice", mode="max", factor=config.lr_factor,
+                                                             patience=config.lr_patience,
+                                                             min_lr=config.min_learning_rate),
+                 early, *extra]
+    status.write(message=f"training: {steps} steps of {config.batch_size} patches per epoch", steps_per_epoch=steps,
+                 resumed_at_epoch=done_epochs if resume else None)
+    batches = PatchBatches(splits.train, cache, config, steps, workers=2)
+    model.fit(batches, epochs=config.epochs, initial_epoch=done_epochs, callbacks=callbacks, verbose=0)
+    reason = stops.reason or ("validation Dice stopped improving" if early.stopped_epoch else "all epochs done")
+    state = "stopped" if stops.signal.is_set() else "failed" if "NaN" in reason else "finished"
+    status.write(state=state, ended=now(), message=reason, best_val_dice=round(recorder.best, 6),
+                 **({"error": reason} if state == "failed" else {}))
+    log.info("run %s %s: %s (best validation Dice %.4f)", run.run_id, state, reason, recorder.best)
+    return state
+
+
+def _lr_find(run: RunDir, config: TrainConfig, meta: dict, status, stops, steps: int = 120) -> str:
+    import numpy as np
+
+    from core.train.feeding import PatchBatches
+    from core.train.lr_find import schedule, suggest
+
+    _, splits, channels, cache = _setup(run, config, meta, status)
+    model = _model(run, config, channels, resume=False)
+    batches = PatchBatches(splits.train, cache, config, steps, workers=2)
+    rates, losses = [], []
+    status.write(message=f"sweeping the learning rate over {steps} steps")
+    for step in range(steps):
+        if stops.signal.is_set():
+            break
+        rate = schedule(step, steps, 1e-6, 1.0)
+        model.optimizer.learning_rate.assign(rate)
+        x, y = batches[step]
+        loss = float(np.asarray(model.train_on_batch(x, y, return_dict=True)["loss"]))
+        rates.append(rate)
+        losses.append(loss)
+        with open(run.lr_find_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": step, "lr": rate, "loss": loss}) + "\n")
+        if not math.isfinite(loss) or (losses and loss > 4 * min(losses) and step > 10):
+            break
+    best = suggest(rates, losses)
+    state = "stopped" if stops.signal.is_set() else "finished"
+    status.write(state=state, ended=now(), suggested_lr=best,
+                 message=f"suggested learning rate {best:.2g}" if best else "no clear suggestion: try 1e-3")
+    return state

@@ -1,0 +1,166 @@
+"""Watching runs: the live view (a fragment polling the run folder), runs list, stop/resume, the LR finder."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs
+from core.catalogue_runs import ingest_run
+from core.config import ConfigError
+from core.train.config import TrainConfig
+from core.train.run_dir import ACTIVE, RunDir, list_runs
+from core.train.runs import prepare_run, runs_dir
+from dashboard import context, figures
+from dashboard.train_form import LR_KEY
+
+RUN_KEY = "train-run"
+
+
+def launch(config: TrainConfig, *, lr_find: bool = False) -> str | None:
+    """Create a run for ``config`` and start its worker; returns the run id."""
+    settings = context.settings()
+    try:
+        run = prepare_run(settings, config, trigger="lr-find" if lr_find else "dashboard")
+    except ConfigError as exc:
+        st.error(str(exc))
+        return None
+    jobs.launch(run, settings, *(["--lr-find"] if lr_find else []))
+    return run.run_id
+
+
+def select_run(run_id: str) -> None:
+    st.session_state[RUN_KEY] = run_id
+    st.query_params["run"] = run_id
+
+
+def _ingest_if_final(run: RunDir, status: dict) -> None:
+    """Index a run in the catalogue once it has ended (the dashboard process owns the catalogue)."""
+    if status.get("state") in ACTIVE or st.session_state.get(f"ingested-{run.run_id}") == status.get("updated"):
+        return
+    with context.writing() as cur:
+        ingest_run(cur, run)
+    st.session_state[f"ingested-{run.run_id}"] = status.get("updated")
+
+
+def runs_table() -> str | None:
+    """Recent runs with their state; returns the chosen run id."""
+    runs = list_runs(runs_dir(context.settings()))
+    if not runs:
+        st.caption("No runs yet.")
+        return None
+    rows = []
+    for run in runs[:30]:
+        status = jobs.current_status(run)
+        rows.append({"run": run.run_id, "state": status.get("state"),
+                     "epoch": status.get("epoch"), "best val Dice": status.get("best_val_dice"),
+                     "message": status.get("message", "")})
+    wanted = st.query_params.get("run") or st.session_state.get(RUN_KEY) or runs[0].run_id
+    ids = [r["run"] for r in rows]
+    chosen = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, key="train-run-pick",
+                          help="Runs are named by start time and model; the newest is first.")
+    with st.expander("All recent runs"):
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    select_run(chosen)
+    return chosen
+
+
+def _stop(run_id: str) -> None:
+    jobs.stop(RunDir(runs_dir(context.settings()) / run_id))
+
+
+def _resume(run_id: str) -> None:
+    run = RunDir(runs_dir(context.settings()) / run_id)
+    run.write_status(state="queued", message="resuming", error=None, ended=None)
+    jobs.launch(run, context.settings(), "--resume")
+
+
+def _header(run: RunDir, status: dict, config: dict) -> None:
+    state = status.get("state", "?")
+    train = config.get("train", {})
+    cols = st.columns(4)
+    cols[0].metric("State", state)
+    cols[1].metric("Epoch", f"{status.get('epoch', 0)} / {train.get('epochs', '?')}")
+    best = status.get("best_val_dice")
+    cols[2].metric("Best validation Dice", f"{best:.3f}" if isinstance(best, (int, float)) else "–")
+    eta = status.get("eta_seconds")
+    cols[3].metric("Time left (about)", f"{eta / 60:.1f} min" if isinstance(eta, (int, float)) and state in ACTIVE
+                   else "–")
+    where = " · ".join(v for v in (status.get("device"), status.get("precision")) if v)
+    st.caption(f"{train.get('dataset')} · {train.get('model', {}).get('name')} · preset {train.get('preset')}"
+               + (f" · {where}" if where else ""))
+    message = status.get("message", "")
+    if state == "failed":
+        st.error(f"The run failed: {status.get('error') or message}. The epochs recorded before are kept.")
+    elif message:
+        st.caption(message + ("" if not status.get("notes") else " · " + " ".join(status["notes"])))
+
+
+def _previews(run: RunDir) -> None:
+    epochs = run.preview_epochs()
+    if not epochs:
+        return
+    # no key: when a new epoch arrives the options change and the slider moves to the newest one
+    epoch = st.select_slider("Predictions at epoch", epochs, value=epochs[-1]) if len(epochs) > 1 else epochs[0]
+    pictures = sorted((run.previews / f"epoch_{epoch:03d}").glob("*.png"))
+    columns = st.columns(max(1, min(4, len(pictures))))
+    for column, picture in zip(columns * 4, pictures):
+        column.image(str(picture), caption=picture.stem[:16], width="stretch")
+    st.caption("Magenta: the true outline. Green: what the model predicts.")
+
+
+def _lr_finder(run: RunDir, status: dict) -> None:
+    sweep = pd.DataFrame(run.read_jsonl(run.lr_find_path))
+    if sweep.empty:
+        st.caption("Sweeping learning rates…")
+        return
+    suggested = status.get("suggested_lr")
+    st.plotly_chart(figures.lr_finder_figure(sweep, suggested), width="stretch")
+    if suggested:
+        st.button(f"Use {suggested:.1e} as the learning rate", key=f"use-lr-{run.run_id}",
+                  on_click=lambda: st.session_state.__setitem__(LR_KEY, float(suggested)),
+                  help="Puts it in the form (choose the custom preset to see it).")
+
+
+def show_run(run_id: str) -> None:
+    """The run's live view; re-draws every 2 s while the worker is active."""
+    run = RunDir(runs_dir(context.settings()) / run_id)
+    if not run.config_path.is_file():
+        st.warning(f"Run {run_id} is missing (its folder was moved or deleted).")
+        return
+    config = run.read_config()
+
+    @st.fragment(run_every=2.0 if jobs.current_status(run).get("state") in ACTIVE else None)
+    def live() -> None:
+        status = jobs.current_status(run)
+        _header(run, status, config)
+        state = status.get("state")
+        buttons = st.columns([1, 1, 4])
+        if state in ACTIVE:
+            buttons[0].button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}", on_click=_stop,
+                              args=(run_id,), help="Stops after the current step; checkpoints are kept.")
+        elif state in ("stopped", "failed") and (run.checkpoints / "last.keras").is_file() \
+                and config.get("trigger") != "lr-find":
+            buttons[0].button("Resume", icon=":material/play_circle:", key=f"resume-{run_id}", on_click=_resume,
+                              args=(run_id,), help="Continue from the last checkpoint.")
+        if config.get("trigger") == "lr-find":
+            _lr_finder(run, status)
+        else:
+            metrics = pd.DataFrame(run.read_metrics())
+            if not metrics.empty:
+                st.plotly_chart(figures.training_curves(metrics), width="stretch", key=f"curves-{run_id}")
+                last = metrics.iloc[-1]
+                st.caption(f"Last epoch: {last.get('seconds', 0):.0f} s, {last.get('images_per_s', 0):.1f} images/s")
+            _previews(run)
+        with st.expander("Log"):
+            lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:] \
+                if run.log_path.is_file() else []
+            st.code("\n".join(lines) or "(empty)", language=None)
+        _ingest_if_final(run, status)
+        if state not in ACTIVE and st.session_state.get(f"was-active-{run_id}"):
+            st.session_state[f"was-active-{run_id}"] = False
+            st.rerun()  # the whole page: the fragment stops polling
+        if state in ACTIVE:
+            st.session_state[f"was-active-{run_id}"] = True
+
+    live()

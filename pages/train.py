@@ -1,0 +1,46 @@
+"""Train: pick a dataset and a preset, press Launch, watch the model learn — the run survives closed tabs."""
+
+import streamlit as st
+
+from core import catalogue
+from core.catalogue_runs import typical_speed
+from core.train.estimates import class_balance_warning, epoch_estimate
+from dashboard import context
+from dashboard.train_form import train_form
+from dashboard.train_live import launch, runs_table, select_run, show_run
+
+st.title("Train")
+context.require_catalogue()
+context.refresh_datasets()
+datasets = context.dataset_names_or_stop()
+cur = context.cursor()
+
+form_col, run_col = st.columns([1.25, 2])
+with form_col:
+    st.subheader("New run")
+    config = train_form(datasets, st.query_params.get("dataset"))
+    if config is not None:
+        stats = catalogue.image_stats(cur, config.dataset)
+        warning = class_balance_warning(stats)
+        if warning:
+            st.warning(warning, icon=":material/warning:")
+        speed = typical_speed(cur, config.model.name, config.data.patch_size)
+        st.caption(epoch_estimate(config, len(stats[stats["split"] == "train"]), speed))
+        left, right = st.columns(2)
+        if left.button("Launch", type="primary", icon=":material/rocket_launch:", width="stretch",
+                       help="Starts training in the background; one job runs at a time, others wait their turn."):
+            run_id = launch(config)
+            if run_id:
+                select_run(run_id)
+                st.rerun()
+        if right.button("Find a learning rate", icon=":material/query_stats:", width="stretch",
+                        help="A two-minute sweep of learning rates on this setup; suggests one to use."):
+            run_id = launch(config, lr_find=True)
+            if run_id:
+                select_run(run_id)
+                st.rerun()
+with run_col:
+    st.subheader("Runs")
+    chosen = runs_table()
+    if chosen:
+        show_run(chosen)

@@ -1,0 +1,58 @@
+"""Training from the browser: launch a tiny custom run, watch the curve grow, stop it, see it stopped."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.server import full_page_screenshot
+from tests.e2e.ui import no_exception, wait_idle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
+
+
+def _to_smallest(page, label: str) -> None:
+    """Move the (select-)slider with this label to its first value, with the keyboard."""
+    slider = page.locator("[data-testid=stSlider]").filter(has_text=label).filter(visible=True).first
+    thumb = slider.locator("input").first
+    thumb.focus()
+    thumb.press("Home")
+    wait_idle(page)
+
+
+def _metric(page, label: str):
+    return page.locator("[data-testid=stMetric]").filter(has_text=label).locator("[data-testid=stMetricValue]")
+
+
+def test_launch_watch_and_stop(dashboard, page, artifacts):
+    page.goto(f"{dashboard.url}/train")
+    page.get_by_text("New run").wait_for(timeout=60_000)
+    wait_idle(page)
+    page.get_by_role("radio", name="custom").click()
+    wait_idle(page)
+    for label in ("Width (filters)", "Depth (levels)", "Patch size (px)", "Batch size"):
+        _to_smallest(page, label)
+    epochs = page.get_by_role("spinbutton", name="Most epochs")
+    epochs.fill("300")
+    epochs.press("Enter")
+    wait_idle(page)
+    no_exception(page)
+    page.get_by_role("button", name="Launch").click()
+
+    epoch = _metric(page, "Epoch")
+    expect(epoch).to_have_text(re.compile(r"^[1-9]\d* / 300$"), timeout=120_000)
+    expect(page.locator("[data-testid=stPlotlyChart]")).to_be_visible(timeout=60_000)
+    expect(epoch).to_have_text(re.compile(r"^([3-9]|\d\d+) / 300$"), timeout=120_000)  # the curve grows
+    full_page_screenshot(page, artifacts / "30-train-running.png")
+
+    page.get_by_role("button", name="Stop").click()
+    expect(_metric(page, "State")).to_have_text("stopped", timeout=60_000)
+    wait_idle(page)
+    no_exception(page)
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    full_page_screenshot(page, artifacts / "31-train-stopped.png")
+    runs = sorted((dashboard.data_root / "runs").iterdir())
+    run = [r for r in runs if r.is_dir()][0]
+    assert (run / "checkpoints" / "last.keras").is_file()

@@ -1,0 +1,166 @@
+"""The training worker as a real process: run, record, stop, resume, die, queue, find a learning rate."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from core import jobs, store
+from core.catalogue_runs import ingest_run
+from core.config import ConfigError, ImportOptions
+from core.datasets.importer import import_dataset
+from core.train.config import TrainConfig
+from core.train.runs import prepare_run
+from tests.helpers import REPO, make_splits
+
+pytestmark = pytest.mark.slow
+
+TINY = {"model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
+        "data": {"patch_size": 32, "max_validation_images": 2}, "batch_size": 2, "steps_per_epoch": 2,
+        "epochs": 2, "precision": "float32", "preview_images": 1, "early_stopping": 50, "learning_rate": 1e-3}
+
+
+@pytest.fixture
+def dataset(tmp_path, data_env):
+    import_dataset(make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"),
+                   data_env)
+    return data_env
+
+
+def tiny_run(settings, **changes):
+    return prepare_run(settings, TrainConfig.from_dict({**TINY, "dataset": "tiny", **changes}))
+
+
+def wait_for(predicate, timeout=120.0, every=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(every)
+    raise TimeoutError("condition not met in time")
+
+
+def finish(process, timeout=180):
+    process.wait(timeout=timeout)
+    jobs.reap()
+
+
+def test_a_run_records_everything(dataset):
+    run = tiny_run(dataset)
+    finish(jobs.launch(run, dataset))
+    status = run.read_status()
+    assert status["state"] == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
+    assert status["device"].startswith(("CPU", "GPU")) and status["precision"] == "float32"
+    rows = run.read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in ("loss", "val_loss", "dice", "val_dice", "iou", "lr", "seconds", "images_per_s"):
+        assert key in rows[0], key
+    assert (run.checkpoints / "best.keras").is_file() and (run.checkpoints / "last.keras").is_file()
+    assert run.preview_epochs() == [1, 2] and "finished" in run.log_path.read_text()
+    con = store.connect(dataset.catalogue_path)
+    ingest_run(con, run)
+    ingest_run(con, run)  # idempotent
+    assert con.execute("SELECT status, dataset, model FROM runs").fetchall() == [("finished", "tiny", "unet")]
+    assert con.execute("SELECT count(*) FROM metrics WHERE key = 'val_dice'").fetchone()[0] == 2
+    assert con.execute("SELECT value FROM params WHERE key = 'model.depth'").fetchone()[0] == "2"
+    assert con.execute("SELECT epochs FROM run_summary").fetchone()[0] == 2
+
+
+def test_sigterm_stops_gracefully_and_resume_continues(dataset):
+    run = tiny_run(dataset, epochs=200)
+    process = jobs.launch(run, dataset)
+    wait_for(lambda: len(run.read_metrics()) >= 1)
+    assert jobs.stop(run)
+    finish(process)
+    status = run.read_status()
+    assert status["state"] == "stopped" and status["message"] == "stopped on request"
+    stopped_at = len(run.read_metrics())
+    assert (run.checkpoints / "last.keras").is_file()
+    run.write_status(state="queued")
+    resumed = jobs.launch(run, dataset, "--resume")
+    wait_for(lambda: len(run.read_metrics()) >= stopped_at + 1)
+    jobs.stop(run)
+    finish(resumed)
+    epochs = [r["epoch"] for r in run.read_metrics()]
+    assert epochs[:stopped_at] == list(range(1, stopped_at + 1)) and epochs[stopped_at] == stopped_at + 1
+
+
+def test_killed_worker_is_reported_failed_within_seconds_and_keeps_its_epochs(dataset):
+    run = tiny_run(dataset, epochs=200)
+    process = jobs.launch(run, dataset)
+    wait_for(lambda: len(run.read_metrics()) >= 1)
+    os.kill(process.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    status = wait_for(lambda: (s := jobs.current_status(run))["state"] == "failed" and s, timeout=5)
+    assert time.monotonic() - killed < 5
+    assert "ended without saying why" in status["error"]
+    assert len(run.read_metrics()) >= 1 and (run.checkpoints / "last.keras").is_file()
+
+
+def test_second_job_waits_its_turn(dataset):
+    first = tiny_run(dataset, epochs=200)
+    second = tiny_run(dataset)
+    p1 = jobs.launch(first, dataset)
+    wait_for(lambda: first.read_status().get("state") == "running")
+    p2 = jobs.launch(second, dataset)
+    time.sleep(3)
+    assert second.read_status()["state"] == "queued"
+    jobs.stop(first)
+    finish(p1)
+    finish(p2)
+    assert second.read_status()["state"] == "finished"
+
+
+def test_learning_rate_finder_suggests_a_rate(dataset):
+    run = tiny_run(dataset)
+    run_meta = run.read_config()
+    run_meta["trigger"] = "lr-find"
+    run.config_path.write_text(json.dumps(run_meta))
+    finish(jobs.launch(run, dataset, "--lr-find"))
+    sweep = run.read_jsonl(run.lr_find_path)
+    assert len(sweep) > 10 and sweep[0]["lr"] < sweep[-1]["lr"]
+    assert run.read_status()["state"] == "finished"
+
+
+def test_fine_tune_from_another_run(dataset):
+    donor = tiny_run(dataset)
+    finish(jobs.launch(donor, dataset))
+    child = tiny_run(dataset, fine_tune_from=donor.run_id, epochs=1)
+    finish(jobs.launch(child, dataset))
+    assert child.read_status()["state"] == "finished"
+    assert child.read_config()["parent_run"] == donor.run_id
+    assert f"starting from the weights of" in child.log_path.read_text()
+
+
+def test_fine_tune_from_a_different_architecture_fails_clearly(dataset):
+    donor = tiny_run(dataset, epochs=1)
+    finish(jobs.launch(donor, dataset))
+    child = tiny_run(dataset, fine_tune_from=donor.run_id, epochs=1,
+                     model={**TINY["model"], "base_filters": 8})
+    finish(jobs.launch(child, dataset))
+    status = child.read_status()
+    assert status["state"] == "failed" and "has another shape" in status["error"]
+
+
+def test_unknown_dataset_is_refused_before_a_run_exists(dataset):
+    with pytest.raises(ConfigError, match="No dataset named 'nope'"):
+        prepare_run(dataset, TrainConfig.from_dict({**TINY, "dataset": "nope"}))
+
+
+def test_command_line_training_prints_one_json_object(dataset, tmp_path):
+    settings_file = tmp_path / "tiny.json"
+    settings_file.write_text(json.dumps({k: v for k, v in TINY.items()}))
+    done = subprocess.run([sys.executable, "-m", "core", "train", "--dataset", "tiny", "--config", str(settings_file),
+                           "--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"run_id", "run_dir", "status", "epochs", "best_val_dice", "seconds"} <= set(result)
+    assert result["status"] == "finished" and result["epochs"] == 2
+    con = duckdb.connect(str(dataset.catalogue_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1

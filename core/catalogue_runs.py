@@ -73,7 +73,8 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"), ("run_summary", "run_id")):
             con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
         con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
-                    "precision, run_dir, parent_run, error, stamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "precision, run_dir, parent_run, error, stamp) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run.run_id, meta.get("name") or run.run_id, state, status.get("created"), status.get("started"),
                      status.get("ended"), train.get("dataset"), train.get("model", {}).get("name"),
                      train.get("preset"), status.get("device"), status.get("precision"), str(run.path),

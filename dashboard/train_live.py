@@ -122,45 +122,52 @@ def _lr_finder(run: RunDir, status: dict) -> None:
                   help="Puts it in the form (choose the custom preset to see it).")
 
 
+def _epochs_seen(run: RunDir) -> int:
+    """How many epochs are recorded, without parsing them (a cheap poll)."""
+    try:
+        return run.metrics_path.read_bytes().count(b"\n")
+    except OSError:
+        return 0
+
+
 def show_run(run_id: str) -> None:
-    """The run's live view; re-draws every 2 s while the worker is active."""
+    """The run's view. While the worker is active, a small fragment polls every 2 s and redraws the page
+    only when something changed (a new epoch, a new state), so watching costs the training little."""
     run = RunDir(runs_dir(context.settings()) / run_id)
     if not run.config_path.is_file():
         st.warning(f"Run {run_id} is missing (its folder was moved or deleted).")
         return
     config = run.read_config()
+    status = jobs.current_status(run)
+    seen = (status.get("state"), _epochs_seen(run), status.get("message"))
 
-    @st.fragment(run_every=2.0 if jobs.current_status(run).get("state") in ACTIVE else None)
-    def live() -> None:
-        status = jobs.current_status(run)
-        _header(run, status, config)
-        state = status.get("state")
-        buttons = st.columns([1, 1, 4])
-        if state in ACTIVE:
-            buttons[0].button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}", on_click=_stop,
-                              args=(run_id,), help="Stops after the current step; checkpoints are kept.")
-        elif state in ("stopped", "failed") and (run.checkpoints / "last.keras").is_file() \
-                and config.get("trigger") != "lr-find":
-            buttons[0].button("Resume", icon=":material/play_circle:", key=f"resume-{run_id}", on_click=_resume,
-                              args=(run_id,), help="Continue from the last checkpoint.")
-        if config.get("trigger") == "lr-find":
-            _lr_finder(run, status)
-        else:
-            metrics = pd.DataFrame(run.read_metrics())
-            if not metrics.empty:
-                st.plotly_chart(figures.training_curves(metrics), width="stretch", key=f"curves-{run_id}")
-                last = metrics.iloc[-1]
-                st.caption(f"Last epoch: {last.get('seconds', 0):.0f} s, {last.get('images_per_s', 0):.1f} images/s")
-            _previews(run)
-        with st.expander("Log"):
-            lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:] \
-                if run.log_path.is_file() else []
-            st.code("\n".join(lines) or "(empty)", language=None)
-        _ingest_if_final(run, status)
-        if state not in ACTIVE and st.session_state.get(f"was-active-{run_id}"):
-            st.session_state[f"was-active-{run_id}"] = False
-            st.rerun()  # the whole page: the fragment stops polling
-        if state in ACTIVE:
-            st.session_state[f"was-active-{run_id}"] = True
+    @st.fragment(run_every=2.0 if status.get("state") in ACTIVE else None)
+    def live_header() -> None:
+        now_status = jobs.current_status(run)
+        if (now_status.get("state"), _epochs_seen(run), now_status.get("message")) != seen:
+            st.rerun()  # something new: redraw curves and previews once
+        _header(run, now_status, config)
+        if now_status.get("state") in ACTIVE:
+            st.button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}", on_click=_stop, args=(run_id,),
+                      help="Stops after the current step; checkpoints are kept.")
 
-    live()
+    live_header()
+    state = status.get("state")
+    if state in ("stopped", "failed") and (run.checkpoints / "last.keras").is_file() \
+            and config.get("trigger") != "lr-find":
+        st.button("Resume", icon=":material/play_circle:", key=f"resume-{run_id}", on_click=_resume, args=(run_id,),
+                  help="Continue from the last checkpoint.")
+    if config.get("trigger") == "lr-find":
+        _lr_finder(run, status)
+    else:
+        metrics = pd.DataFrame(run.read_metrics())
+        if not metrics.empty:
+            st.plotly_chart(figures.training_curves(metrics), width="stretch", key=f"curves-{run_id}")
+            last = metrics.iloc[-1]
+            st.caption(f"Last epoch: {last.get('seconds', 0):.0f} s, {last.get('images_per_s', 0):.1f} images/s")
+        _previews(run)
+    with st.expander("Log"):
+        lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:] \
+            if run.log_path.is_file() else []
+        st.code("\n".join(lines) or "(empty)", language=None)
+    _ingest_if_final(run, status)

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from core import catalogue
-from core.catalogue_runs import typical_speed
+from core.catalogue_runs import sync_runs, typical_speed
 from core.train.estimates import class_balance_warning, epoch_estimate
+from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.train_form import train_form
 from dashboard.train_live import launch, runs_table, select_run, show_run
@@ -13,6 +14,8 @@ st.title("Train")
 context.require_catalogue()
 context.refresh_datasets()
 datasets = context.dataset_names_or_stop()
+with context.writing() as writer:  # runs started from the command line, or ended while nobody watched
+    sync_runs(writer, runs_dir(context.settings()))
 cur = context.cursor()
 
 form_col, run_col = st.columns([1.25, 2])

@@ -121,6 +121,7 @@ class ImageCache:
         self.budget = config.cache_mb * 2**20
         self.used = 0
         self.store: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
+        self.cells_of: dict[Path, np.ndarray] = {}
 
     def get(self, item: Item) -> tuple[np.ndarray, np.ndarray]:
         cached = self.store.get(item.image)
@@ -135,6 +136,15 @@ class ImageCache:
             self.used += size
         return image, mask
 
+    def cells(self, item: Item) -> np.ndarray:
+        """Flat indices of the mask's cell pixels (for foreground-aware crops), computed once per image."""
+        found = self.cells_of.get(item.image)
+        if found is None:
+            found = np.flatnonzero(self.get(item)[1]).astype(np.int64)
+            if item.image in self.store:
+                self.cells_of[item.image] = found
+        return found
+
 
 def _pad_to(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     height, width = mask.shape
@@ -146,9 +156,11 @@ def _pad_to(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray,
     return (image if image.ndim == 3 else image[..., None]), mask
 
 
-def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One training patch: a (foreground-aware) random crop, or the whole image resized.
+def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig, rng: np.random.Generator,
+                 cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One float32 training patch: a (foreground-aware) random crop, or the whole image resized.
+
+    ``cells`` (flat indices of cell pixels) may be given to save finding them again.
 
     >>> image = np.zeros((64, 64, 1), np.float32); mask = np.zeros((64, 64), np.uint8); mask[:8, :8] = 1
     >>> cfg = DataConfig(patch_size=32, min_foreground=0.05, foreground_crops=1.0)
@@ -157,12 +169,18 @@ def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig,
     """
     size = config.patch_size
     if config.sampling == "resize":
-        resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(image.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
         return resized if resized.ndim == 3 else resized[..., None], cv2.resize(mask, (size, size),
                                                                              interpolation=cv2.INTER_NEAREST)
-    image, mask = _pad_to(image, mask, size)
+    if mask.shape[0] < size or mask.shape[1] < size:
+        image, mask = _pad_to(image.astype(np.float32), mask, size)
+        cells = None
     height, width = mask.shape
-    cells = np.flatnonzero(mask) if rng.random() < config.foreground_crops else np.empty(0, np.int64)
+    use_cells = rng.random() < config.foreground_crops
+    if use_cells and cells is None:
+        cells = np.flatnonzero(mask)
+    if not use_cells or cells is None:
+        cells = np.empty(0, np.int64)
     best = None
     for _ in range(10 if cells.size else 1):
         if cells.size:  # put a random cell pixel somewhere inside the crop
@@ -177,7 +195,7 @@ def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig,
         if share >= config.min_foreground:
             break
     _, y, x = best
-    return image[y:y + size, x:x + size], mask[y:y + size, x:x + size]
+    return image[y:y + size, x:x + size].astype(np.float32), mask[y:y + size, x:x + size]
 
 
 def drop_a_channel(image: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:

@@ -39,7 +39,7 @@ class PatchBatches(keras.utils.PyDataset):
         for k in range(self.config.batch_size):
             item = self.items[int(rng.integers(0, len(self.items)))]
             image, mask = self.cache.get(item)
-            patch, patch_mask = sample_patch(image.astype(np.float32), mask, self.config.data, rng)
+            patch, patch_mask = sample_patch(image, mask, self.config.data, rng, self.cache.cells(item))
             patch, patch_mask, _ = self.pipeline.sample(patch, patch_mask, int(rng.integers(0, 2**31)), k)
             if patch.ndim == 2:
                 patch = patch[..., None]

@@ -61,7 +61,8 @@ def test_encoder_weights_from_a_local_file(tmp_path):
     model = build_model(ModelConfig(name="mobilenetv2_unet", encoder_weights=str(tmp_path / "encoder.weights.h5"),
                                     **SMALL), 3)
     encoder = model.get_layer("mobilenetv2_encoder")
-    np.testing.assert_array_equal(encoder.get_layer("Conv1").get_weights()[0], donor.get_layer("Conv1").get_weights()[0])
+    np.testing.assert_array_equal(encoder.get_layer("Conv1").get_weights()[0],
+                                  donor.get_layer("Conv1").get_weights()[0])
 
 
 @pytest.mark.parametrize("weights, message", [

@@ -55,8 +55,10 @@ def test_unknown_seed_loss_is_noted_not_fatal():
 
 def test_class_balance_and_epoch_estimate():
     import pandas as pd
-    assert class_balance_warning(pd.DataFrame({"split": ["train"] * 2, "foreground_fraction": [0.3, 0.2]})) is None
-    assert "expect all-black" in class_balance_warning(pd.DataFrame({"split": ["train"], "foreground_fraction": [0.005]}))
+    balanced = pd.DataFrame({"split": ["train"] * 2, "foreground_fraction": [0.3, 0.2]})
+    assert class_balance_warning(balanced) is None
+    sparse = pd.DataFrame({"split": ["train"], "foreground_fraction": [0.005]})
+    assert "expect all-black" in class_balance_warning(sparse)
     assert "budget allows about" in epoch_estimate(TrainConfig(dataset="d", minutes=5), 100)
 
 

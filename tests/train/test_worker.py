@@ -135,7 +135,7 @@ def test_fine_tune_from_another_run(dataset):
     finish(jobs.launch(child, dataset))
     assert child.read_status()["state"] == "finished"
     assert child.read_config()["parent_run"] == donor.run_id
-    assert f"starting from the weights of" in child.log_path.read_text()
+    assert "starting from the weights of" in child.log_path.read_text()
 
 
 def test_fine_tune_from_a_different_architecture_fails_clearly(dataset):

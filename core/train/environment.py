@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,48 +40,86 @@ def choose_precision(requested: str, has_gpu: bool, cpu_bf16_faster: bool) -> st
 
 
 def _probe_step_time(policy: str) -> float:
-    """Seconds per training step of a small convolution stack under ``policy`` (after warm-up)."""
+    """Seconds per training step of a small U-Net under ``policy`` (after warm-up).
+
+    A real U-Net, not a plain convolution stack: on some CPUs only certain bfloat16 kernels
+    (e.g. transposed convolutions) hit the instructions the CPU refuses.
+    """
     import keras
     import numpy as np
 
+    from core.models.config import ModelConfig
+    from core.models.registry import build_model
+
     keras.mixed_precision.set_global_policy(policy)
-    inputs = keras.Input((128, 128, 1))
-    x = inputs
-    for _ in range(4):
-        x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
-    model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid", dtype="float32")(x))
+    model = build_model(ModelConfig(name="unet", base_filters=8, depth=2), 1)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     data = np.random.default_rng(0).random((4, 128, 128, 1), dtype=np.float32)
+    target = (data > 0.5).astype(np.float32)
     for _ in range(2):
-        model.train_on_batch(data, data)
+        model.train_on_batch(data, target)
     started = time.perf_counter()
     for _ in range(5):
-        model.train_on_batch(data, data)
+        model.train_on_batch(data, target)
     return (time.perf_counter() - started) / 5
 
 
-def bfloat16_is_faster(cache_dir: Path | None) -> bool:
-    """Measure once per machine whether bfloat16 trains faster than float32 here (remembered in the cache).
+def probe_report() -> None:
+    """Entry point of the probe's child process: print the step times of both precisions as JSON."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(json.dumps({"float32_s": _probe_step_time("float32"), "bfloat16_s": _probe_step_time("mixed_bfloat16")}))
+
+
+def _run_probe() -> dict:
+    """Time both precisions in a child process.
+
+    Some machines list bfloat16/AMX instructions that the (virtual) CPU then refuses: TensorFlow
+    dies with "illegal instruction". In a child, that crash only means "bfloat16 unusable here".
+    """
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    try:
+        done = subprocess.run([sys.executable, "-c", "from core.train.environment import probe_report; "
+                               "probe_report()"], capture_output=True, text=True, timeout=300, env=env, cwd=repo)
+    except subprocess.TimeoutExpired:
+        return {"bfloat16_usable": False, "reason": "the probe took over 5 minutes"}
+    if done.returncode != 0:
+        reason = (f"the probe crashed ({signal.Signals(-done.returncode).name})" if done.returncode < 0
+                  else f"the probe failed (exit {done.returncode})")
+        return {"bfloat16_usable": False, "reason": reason}
+    try:
+        times = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"bfloat16_usable": False, "reason": "the probe printed no result"}
+    return {**times, "bfloat16_usable": True}
+
+
+def precision_probe(cache_dir: Path | None) -> dict:
+    """Whether bfloat16 works on this CPU and trains faster than float32: measured once, remembered in the cache.
 
     CPUs with AMX gain about 3×; CPUs with only AVX-512 BF16 can be slower, hence a measurement.
     """
     if not cpu_supports_bfloat16():
-        return False
-    record = cache_dir / "precision-probe.json" if cache_dir else None
+        return {"bfloat16_usable": False, "bfloat16_faster": False, "reason": "no bfloat16 instructions"}
+    record = cache_dir / "precision-probe-v2.json" if cache_dir else None
     if record and record.is_file():
         try:
-            return bool(json.loads(record.read_text())["bfloat16_faster"])
-        except (OSError, ValueError, KeyError):
+            found = json.loads(record.read_text())
+            if "bfloat16_faster" in found:
+                return found
+        except (OSError, ValueError):
             pass
-    float32 = _probe_step_time("float32")
-    bfloat16 = _probe_step_time("mixed_bfloat16")
-    faster = bfloat16 * 1.15 < float32
-    log.info("precision probe: float32 %.3f s/step, bfloat16 %.3f s/step → %s", float32, bfloat16,
-             "bfloat16" if faster else "float32")
+    result = _run_probe()
+    result["bfloat16_faster"] = bool(result["bfloat16_usable"] and result["bfloat16_s"] * 1.15 < result["float32_s"])
+    log.info("precision probe: %s", result)
     if record:
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps({"float32_s": float32, "bfloat16_s": bfloat16, "bfloat16_faster": faster}))
-    return faster
+        record.write_text(json.dumps(result))
+    return result
+
+
+def bfloat16_is_faster(cache_dir: Path | None) -> bool:
+    return bool(precision_probe(cache_dir)["bfloat16_faster"])
 
 
 @dataclass(frozen=True)
@@ -114,6 +155,12 @@ def configure(requested_precision: str = "auto", threads: int = 0, seed: int | N
         device = f"CPU: {cores} thread(s)"
     fast_bf16 = requested_precision == "auto" and not gpus and bfloat16_is_faster(cache_dir)
     precision = choose_precision(requested_precision, bool(gpus), fast_bf16)
+    if precision == "bfloat16" and not gpus:
+        probe = precision_probe(cache_dir)
+        if not probe["bfloat16_usable"]:
+            log.warning("bfloat16 was asked for but does not work on this CPU (%s): training in float32",
+                        probe.get("reason"))
+            precision = "float32"
     keras.mixed_precision.set_global_policy("float32" if precision == "float32" else f"mixed_{precision}")
     if seed is not None:
         keras.utils.set_random_seed(seed)

@@ -127,6 +127,13 @@ def precision(results: Results, workdir: Path) -> None:
     from core.train.run_dir import RunDir
     from core.train.environment import cpu_supports_bfloat16
 
+    from core.train.environment import precision_probe
+
+    probe = precision_probe(None)
+    if not probe["bfloat16_usable"]:
+        results.add("train", "bfloat16 training on this CPU", 0.0, "usable",
+                    note=f"not usable: {probe['reason']}; workers fall back to float32")
+        return
     settings = _prepare_root(workdir, "dsb2018_nuclei")
     minutes = max(2.0, MINUTES / 2)
     figures = {}

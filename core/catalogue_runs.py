@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core.catalogue_evals import replace_evaluations, stamp as evaluations_stamp
 from core.train.run_dir import RunDir, list_runs
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def _stamp(run: RunDir) -> str:
             parts.append(f"{info.st_mtime_ns}:{info.st_size}")
         except OSError:
             parts.append("-")
+    parts.append(evaluations_stamp(run))
     return "|".join(parts)
 
 
@@ -70,7 +72,8 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         else "failed"
     con.execute("BEGIN TRANSACTION")
     try:
-        for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"), ("run_summary", "run_id")):
+        for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"),
+                              ("run_summary", "run_id")):
             con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
         con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
                     "precision, run_dir, parent_run, error, stamp) "
@@ -86,6 +89,7 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         con.execute("INSERT INTO run_summary VALUES (?, ?, ?, ?, NULL, ?, ?)",
                     [run.run_id, best.get("val_dice"), best.get("epoch"), len(metrics), duration,
                      sum(speed) / len(speed) if speed else None])
+        replace_evaluations(con, run)
         con.execute("COMMIT")
     except duckdb.Error:
         con.execute("ROLLBACK")

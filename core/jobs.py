@@ -82,3 +82,40 @@ def stop(run: RunDir) -> bool:
         os.kill(int(pid), signal.SIGTERM)
     run.write_status(message="stopping…", stop_requested=now())
     return True
+
+
+def launch_task(arguments: list[str], task, settings: Settings) -> subprocess.Popen:
+    """Start ``python -m core <arguments>`` (evaluate, predict, export) in the background, reporting in ``task``.
+
+    ``task`` is a :class:`core.task_dir.TaskDir`; its status says ``queued`` until the worker starts.
+    """
+    task.write_status(state="queued", pid=None, launched=now(), message="starting", error=None, done=0, total=0,
+                      ended=None)
+    command = [sys.executable, "-m", "core", *arguments]
+    env = {**os.environ, "CELLSEG_DATA": str(settings.data_root), "PYTHONUNBUFFERED": "1"}
+    with open(task.path / "worker.out", "wb") as output:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    _children[process.pid] = process
+    task.write_status(pid=process.pid)  # the worker may already have said 'running'; keep that
+    log.info("started task %d: %s", process.pid, " ".join(arguments))
+    return process
+
+
+def task_status(task) -> dict:
+    """A task's status, corrected (marked failed, once) when its worker process is gone."""
+    status = task.read_status()
+    if status.get("state") in ACTIVE and status.get("pid") and not pid_alive(status.get("pid")):
+        status = task.write_status(state="failed", ended=now(), error=_task_died(task),
+                                   message="worker stopped unexpectedly")
+    return status
+
+
+def _task_died(task) -> str:
+    """The last lines the worker printed (its error), or a general explanation."""
+    try:
+        lines = (task.path / "worker.out").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    errors = [line for line in lines if line.startswith("error:")]
+    return errors[-1][len("error:"):].strip() if errors else DEAD_MESSAGE

@@ -114,6 +114,39 @@ MIGRATIONS: tuple[str, ...] = (
         images_per_s DOUBLE
     );
     """,
+    """
+    CREATE TABLE evaluations (
+        run_id VARCHAR NOT NULL,
+        split VARCHAR NOT NULL,
+        stem VARCHAR NOT NULL,
+        dice DOUBLE,
+        iou DOUBLE,
+        precision DOUBLE,
+        recall DOUBLE,
+        n_true INTEGER,
+        n_pred INTEGER,
+        ap50 DOUBLE,
+        f1_50 DOUBLE,
+        ap DOUBLE,
+        count_error INTEGER,
+        PRIMARY KEY (run_id, split, stem)
+    );
+    CREATE TABLE evaluation_summary (
+        run_id VARCHAR NOT NULL,
+        split VARCHAR NOT NULL,
+        evaluated TIMESTAMPTZ,
+        checkpoint VARCHAR,
+        threshold DOUBLE,
+        n_images INTEGER,
+        dice DOUBLE,
+        dice_pooled DOUBLE,
+        iou DOUBLE,
+        f1_50 DOUBLE,
+        ap DOUBLE,
+        source VARCHAR,
+        PRIMARY KEY (run_id, split)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -82,3 +82,18 @@ def lr_finder_figure(sweep: pd.DataFrame, suggested: float | None) -> go.Figure:
     figure.update_yaxes(title_text="training loss")
     figure.update_layout(height=300, margin=dict(l=10, r=10, t=20, b=10))
     return figure
+
+
+def threshold_sweep_figure(sweep: pd.DataFrame, threshold: float) -> go.Figure:
+    """Dice (mean per image and pooled) against the probability threshold, with the chosen threshold marked."""
+    figure = go.Figure()
+    if not sweep.empty:
+        figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["dice"], mode="lines+markers",
+                                    name="mean per image", line=dict(color=SPLIT_COLOURS["test"])))
+        figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["dice_pooled"], mode="lines",
+                                    name="all pixels", line=dict(color=SPLIT_COLOURS["train"], dash="dash")))
+    figure.add_vline(x=threshold, line_dash="dot", line_color="#c2185b", annotation_text=f"now {threshold:.2f}")
+    figure.update_xaxes(title_text="threshold", range=[0, 1])
+    figure.update_yaxes(title_text="Dice (before post-processing)", range=[0, 1])
+    figure.update_layout(height=260, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.3))
+    return figure

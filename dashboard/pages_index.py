@@ -21,6 +21,8 @@ PAGES = {
     "annotate": PageEntry(PAGES_DIR / "annotate.py", "Annotate", ":material/brush:"),
     "augment": PageEntry(PAGES_DIR / "augment.py", "Augment", ":material/auto_awesome_mosaic:"),
     "train": PageEntry(PAGES_DIR / "train.py", "Train", ":material/model_training:"),
+    "results": PageEntry(PAGES_DIR / "results.py", "Results", ":material/fact_check:"),
+    "predict": PageEntry(PAGES_DIR / "predict.py", "Predict", ":material/center_focus_strong:"),
 }
 
 

@@ -12,6 +12,7 @@ from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir, list_runs
 from core.train.runs import prepare_run, runs_dir
 from dashboard import context, figures
+from dashboard.pages_index import page_path
 from dashboard.train_form import LR_KEY
 
 RUN_KEY = "train-run"
@@ -157,6 +158,10 @@ def show_run(run_id: str) -> None:
             and config.get("trigger") != "lr-find":
         st.button("Resume", icon=":material/play_circle:", key=f"resume-{run_id}", on_click=_resume, args=(run_id,),
                   help="Continue from the last checkpoint.")
+    if state in ("finished", "stopped") and config.get("trigger") != "lr-find" and \
+            any((run.checkpoints / f"{name}.keras").is_file() for name in ("best", "last")):
+        st.page_link(page_path("results"), label="Evaluate this model on the test images", icon=":material/fact_check:",
+                     query_params={"run": run_id})
     if config.get("trigger") == "lr-find":
         _lr_finder(run, status)
     else:

@@ -185,6 +185,16 @@ def _match(images: dict[str, Path], masks: dict[str, Path]) -> dict[str, Path]:
     return matched
 
 
+def pair_by_name(images: list[Path], masks: list[Path]) -> dict[Path, Path]:
+    """Pair image files with mask files the way an import does (same name, name without affixes, number).
+
+    >>> pair_by_name([Path("a/raw_001.tif")], [Path("b/instance_ids_001.tif")])
+    {PosixPath('a/raw_001.tif'): PosixPath('b/instance_ids_001.tif')}
+    """
+    by_stem = {p.stem: p for p in images}
+    return {by_stem[stem]: mask for stem, mask in _match(by_stem, {p.stem: p for p in masks}).items()}
+
+
 def _scan_pair_folder(folder: Path, split: str | None, scan: Scan) -> None:
     image_dir = _find_dir(folder, IMAGE_DIRS)
     mask_dir = _find_dir(folder, MASK_DIRS)

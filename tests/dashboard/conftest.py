@@ -21,8 +21,10 @@ def open_page(data_env):
     st.cache_data.clear()
 
     def run(name: str, **query) -> AppTest:
-        app = AppTest.from_file(page_file(name), default_timeout=90)
+        # through the real entry point, so navigation exists and page links resolve as in the browser
+        app = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=90)
         app.query_params.update(query)
+        app.switch_page(f"../pages/{name}.py")
         app.run()
         assert not app.exception, app.exception
         return app

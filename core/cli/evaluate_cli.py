@@ -1,0 +1,195 @@
+"""``python -m core evaluate|predict|export``: score a run on a test set, segment new images, export a model.
+
+The dashboard starts the same commands as background workers; each reports progress in a
+``status.json`` (see :mod:`core.task_dir`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from core.config import ConfigError
+from core.datasets.manage import DatasetNotFound, dataset_dir
+from core.datasets.manifest import MANIFEST_NAME
+from core.settings import load_settings
+from core.task_dir import TaskDir
+from core.train.run_dir import RunDir
+from core.train.runs import find_run
+
+log = logging.getLogger(__name__)
+SUMMARY_KEYS = ("dice", "dice_pooled", "iou", "iou_pooled", "precision", "recall", "f1_50", "ap",
+                "count_error_mean_abs", "n_true", "n_pred")
+# What can go wrong with the user's input or the run: reported in one line, never as a traceback.
+EXPECTED = (ConfigError, DatasetNotFound, FileNotFoundError, ValueError, OSError)
+
+
+def _fail(message: str, task: TaskDir | None = None, code: int = 2) -> int:
+    if task is not None:
+        task.fail(message)
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _run(settings, run_id: str) -> RunDir:
+    return find_run(settings, run_id)
+
+
+def _dataset_folder(settings, name: str) -> Path:
+    path = Path(name).expanduser()
+    if (path / MANIFEST_NAME).is_file():
+        return path
+    return dataset_dir(settings, name)
+
+
+def _ingest(settings, run: RunDir) -> None:
+    """Index the run (with its evaluations) unless the dashboard holds the catalogue; it then does so itself."""
+    from core import store
+    from core.catalogue_runs import ingest_run
+
+    try:
+        con = store.connect(settings.catalogue_path, retries=10)
+    except store.CatalogueBusy:
+        return
+    try:
+        ingest_run(con, run)
+    finally:
+        con.close()
+
+
+def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:
+    from core.eval_job import evaluation_dir
+
+    print(f"Run {run.run_id} on {label}: {summary['n_images']} images")
+    for key in SUMMARY_KEYS:
+        if summary.get(key) is not None:
+            value = summary[key]
+            print(f"  {key:<22} {value:.4f}" if isinstance(value, float) else f"  {key:<22} {value}")
+    print(f"  best threshold         {summary.get('best_threshold')} (in use: {summary.get('threshold')})")
+    for note in summary.get("notes", []):
+        print(f"  note: {note}")
+    print(f"Per-image results: {evaluation_dir(run, label) / 'per_image.csv'}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.eval_job import (EvaluationError, dataset_items, evaluate_run, evaluation_dir, folder_items,
+                               set_label)
+
+    settings = load_settings()
+    try:
+        run = _run(settings, args.run_id)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if bool(args.dataset) == bool(args.images):
+        return _fail("give either --dataset NAME [--split test] or --images DIR --masks DIR.")
+    if args.images and not args.masks:
+        return _fail("--images needs --masks DIR (the true masks, named like the images).")
+    label = set_label(args.split if args.dataset else None, Path(args.images) if args.images else None)
+    task = TaskDir(evaluation_dir(run, label))
+    try:
+        if args.dataset:
+            folder = _dataset_folder(settings, args.dataset)
+            items = dataset_items(folder, args.split)
+            source = {"dataset": folder.name, "split": args.split}
+        else:
+            items = folder_items(Path(args.images), Path(args.masks))
+            source = {"images": str(Path(args.images).resolve()), "masks": str(Path(args.masks).resolve())}
+        summary = evaluate_run(run, items, label, checkpoint=args.checkpoint, tta=args.tta, source=source)
+    except (EvaluationError, *EXPECTED) as exc:
+        return _fail(str(exc), task)
+    _ingest(settings, run)
+    if args.json:
+        print(json.dumps({"run_id": run.run_id, **summary}))
+    else:
+        _print_evaluation(summary, label, run)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.predict_job import PredictionError, PredictOptions, predict_files
+
+    settings = load_settings()
+    try:
+        run = _run(settings, args.run_id)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    out_dir = Path(args.out)
+    task = TaskDir(out_dir)
+    options = PredictOptions(tile=args.tile, overlap=args.overlap, tta=args.tta, threshold=args.threshold,
+                             checkpoint=args.checkpoint)
+    try:
+        summary = predict_files(run, [Path(p) for p in args.inputs], out_dir, options)
+    except (PredictionError, *EXPECTED) as exc:
+        return _fail(str(exc), task)
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "per_image"}))
+    else:
+        for row in summary["per_image"]:
+            print(f"{row['image']}: {row['cells']} cells ({row['width']}×{row['height']})"
+                  + (f" — {row['notes']}" if row["notes"] else ""))
+        print(f"{summary['cells']} cells in {summary['images']} images → {out_dir} (cells.csv, images.csv, masks/, "
+              "labels/, overlays/)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.export_model import export_run
+
+    settings = load_settings()
+    try:
+        run = _run(settings, args.run_id)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        out_dir = export_run(run, Path(args.out), args.checkpoint, saved_model=not args.keras_only)
+    except EXPECTED as exc:
+        return _fail(str(exc), TaskDir(run.path / "export"))
+    if args.json:
+        print(json.dumps({"run_id": run.run_id, "out_dir": str(out_dir),
+                          "files": sorted(p.name for p in out_dir.iterdir())}))
+    else:
+        print(f"Exported run {run.run_id} to {out_dir}: " + ", ".join(sorted(p.name for p in out_dir.iterdir())))
+    return 0
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: the threshold must be between 0 and 1")
+    return value
+
+
+def add_commands(groups: argparse._SubParsersAction) -> None:
+    evaluate = groups.add_parser("evaluate", help="score a run on a dataset split or on folders of images and masks")
+    evaluate.add_argument("run_id", metavar="RUN_ID", help="the run (its folder name under runs/, or a path)")
+    evaluate.add_argument("--dataset", help="catalogued dataset name (or a dataset folder)")
+    evaluate.add_argument("--split", default="test", choices=("test", "valid", "train"), help="default: test")
+    evaluate.add_argument("--images", help="folder of images (instead of --dataset)")
+    evaluate.add_argument("--masks", help="folder of true masks named like the images (binary or instance ids)")
+    evaluate.add_argument("--checkpoint", default="best", choices=("best", "last"), help="default: best")
+    evaluate.add_argument("--tta", action="store_true", help="average over flipped copies (4× slower)")
+    evaluate.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = groups.add_parser("predict", help="segment new images with a trained run")
+    predict.add_argument("run_id", metavar="RUN_ID")
+    predict.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or folders of images")
+    predict.add_argument("--out", required=True, help="output folder (masks, labels, overlays, CSVs)")
+    predict.add_argument("--tile", type=int, help="tile side in pixels (default: twice the training patch)")
+    predict.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles (default 64)")
+    predict.add_argument("--tta", action="store_true", help="average over flipped copies (4× slower)")
+    predict.add_argument("--threshold", type=_threshold, help="probability threshold (default: the run's)")
+    predict.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    predict.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    predict.set_defaults(handler=cmd_predict)
+
+    export = groups.add_parser("export", help="export a run's model (.keras, SavedModel, model.json)")
+    export.add_argument("run_id", metavar="RUN_ID")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    export.add_argument("--keras-only", action="store_true", help="skip the TensorFlow SavedModel")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(handler=cmd_export)

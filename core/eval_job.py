@@ -1,0 +1,174 @@
+"""Evaluating a run on a test set: predict every image, keep the probability maps, score, write the results.
+
+::
+
+    runs/<run>/predictions/<set>/<stem>.png   8-bit probability maps (× 255), what the Results page re-scores
+    runs/<run>/eval/<set>/status.json         progress while it runs
+    runs/<run>/eval/<set>/per_image.csv       one row per image
+    runs/<run>/eval/<set>/summary.json        summary, threshold sweep, the images and their true masks
+
+``<set>`` is a split name (``test``, ``valid``) or ``folder-<name>`` for images and masks from folders.
+Loading the model imports TensorFlow: this runs in a worker or the command line, never in the dashboard.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.datasets.layouts import pair_by_name
+from core.datasets.manifest import read_manifest
+from core.evaluate import best_threshold, probability_histograms, threshold_sweep
+from core.infer import TilePlan, predict_image
+from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
+from core.review import Case, read_truth, score_cases
+from core.run_model import inference_settings, load_run_model
+from core.task_dir import TaskDir
+from core.train.run_dir import RunDir, now
+
+log = logging.getLogger(__name__)
+PER_IMAGE_COLUMNS = ("stem", "dice", "iou", "precision", "recall", "n_true", "n_pred", "tp50", "fp50", "fn50",
+                     "f1_50", "ap", "count_error")
+
+
+class EvaluationError(ValueError):
+    """The images to evaluate on cannot be found or paired."""
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    stem: str
+    image: Path
+    mask: Path
+    instances: Path | None = None
+
+
+def set_label(split: str | None = None, images_dir: Path | None = None) -> str:
+    """The name of an evaluation set: a split, or ``folder-<folder name>``.
+
+    >>> set_label("test"), set_label(images_dir=Path("/data/New images"))
+    ('test', 'folder-new-images')
+    """
+    if split:
+        return split
+    name = re.sub(r"[^a-z0-9]+", "-", Path(images_dir).name.lower()).strip("-") or "images"
+    return f"folder-{name}"
+
+
+def dataset_items(dataset_dir: Path, split: str) -> list[EvalItem]:
+    rows = [r for r in read_manifest(dataset_dir)["images"] if r["split"] == split]
+    if not rows:
+        raise EvaluationError(f"Dataset {dataset_dir.name} has no {split!r} images.")
+    return [EvalItem(r["stem"], dataset_dir / r["image"], dataset_dir / r["mask"],
+                     dataset_dir / r["instances"] if r.get("instances") else None) for r in rows]
+
+
+def folder_items(images_dir: Path, masks_dir: Path) -> list[EvalItem]:
+    """Images paired with masks by name (``raw_001.tif`` ↔ ``instance_ids_001.tif`` works too)."""
+    for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
+        if not Path(folder).is_dir():
+            raise EvaluationError(f"{folder} is not a folder (expected the {what}).")
+    images = sorted(p for p in Path(images_dir).iterdir() if p.is_file() and is_image_file(p))
+    masks = sorted(p for p in Path(masks_dir).iterdir() if p.is_file() and is_image_file(p))
+    pairs = pair_by_name(images, masks)
+    unpaired = [p.name for p in images if p not in pairs]
+    if unpaired:
+        log.warning("no mask for %d image(s), left out: %s", len(unpaired), ", ".join(unpaired[:5]))
+    if not pairs:
+        raise EvaluationError(f"No image in {images_dir} has a mask of the same name in {masks_dir}.")
+    return [EvalItem(image.stem, image, mask) for image, mask in sorted(pairs.items())]
+
+
+def evaluation_dir(run: RunDir, label: str) -> Path:
+    return run.path / "eval" / label
+
+
+def probabilities_dir(run: RunDir, label: str) -> Path:
+    return run.path / "predictions" / label
+
+
+def _per_image_csv(rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=PER_IMAGE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in PER_IMAGE_COLUMNS})
+    return buffer.getvalue().encode("utf-8")
+
+
+def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: str = "best",
+                 tta: bool = False, source: dict | None = None) -> dict:
+    """Predict and score ``items``; write the results under the run; return the summary."""
+    task = TaskDir(evaluation_dir(run, label))
+    task.start(len(items), "loading the model")
+    model = load_run_model(run, checkpoint)
+    settings = inference_settings(run)
+    plan = TilePlan(tile=model.tile, overlap=min(64, model.tile // 4), tta=tta)
+    out_dir = probabilities_dir(run, label)
+    cases, notes, histograms = [], set(), []
+    for index, item in enumerate(items, start=1):
+        image = read_image(item.image)
+        probability, image_notes = predict_image(model.predict, image, model.spec, plan, model.multiple,
+                                                 out_dtype=np.uint8)
+        notes.update(image_notes)
+        truth, labels = read_truth(item.mask, item.instances)
+        if truth.shape != probability.shape:
+            raise EvaluationError(f"{item.mask.name} is {truth.shape[1]}×{truth.shape[0]} but its image "
+                                  f"{item.image.name} is {probability.shape[1]}×{probability.shape[0]}.")
+        write_png(out_dir / f"{item.stem}.png", probability)
+        cases.append(Case(item.stem, truth, probability, labels))
+        histograms.append(probability_histograms(truth, probability))
+        task.progress(index, len(items), f"predicted {index} of {len(items)} images")
+    per_image, summary = score_cases(cases, settings)
+    sweep = threshold_sweep(histograms)
+    summary.update(run_id=run.run_id, set=label, checkpoint=model.checkpoint.name, threshold=settings.threshold,
+                   postprocessing=settings.to_dict(), best_threshold=float(best_threshold(histograms)), tta=tta,
+                   evaluated=now(), notes=sorted(notes))
+    items_meta = [{"stem": i.stem, "image": str(i.image), "mask": str(i.mask),
+                   "instances": str(i.instances) if i.instances else None} for i in items]
+    write_bytes_atomic(task.path / "per_image.csv", _per_image_csv([s.to_dict() for s in per_image]))
+    write_json_atomic(task.path / "summary.json", {"summary": summary, "sweep": sweep, "items": items_meta,
+                                                   "source": source or {}})
+    task.finish(f"Dice {summary['dice']:.3f} on {len(items)} images", summary=summary)
+    return summary
+
+
+def read_evaluation(run: RunDir, label: str) -> dict | None:
+    """The saved results of one evaluation set (``None`` if it has not finished)."""
+    path = evaluation_dir(run, label) / "summary.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def evaluation_sets(run: RunDir) -> list[str]:
+    """The sets this run has been evaluated on (finished ones), test first."""
+    folder = run.path / "eval"
+    if not folder.is_dir():
+        return []
+    labels = [p.name for p in folder.iterdir() if (p / "summary.json").is_file()]
+    return sorted(labels, key=lambda name: (name != "test", name != "valid", name))
+
+
+def load_cases(run: RunDir, label: str) -> list[Case]:
+    """The saved probability maps of a finished evaluation with their true masks (for re-scoring)."""
+    saved = read_evaluation(run, label)
+    if saved is None:
+        return []
+    cases = []
+    for item in saved["items"]:
+        path = probabilities_dir(run, label) / f"{item['stem']}.png"
+        if not path.is_file():
+            log.warning("probability map %s is missing; image left out", path)
+            continue
+        truth, labels = read_truth(Path(item["mask"]), Path(item["instances"]) if item.get("instances") else None)
+        cases.append(Case(item["stem"], truth, read_image(path), labels))
+    return cases

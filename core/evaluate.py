@@ -1,0 +1,634 @@
+"""Score a model's segmentation against ground truth: pixel metrics, threshold sweeps and instance matching.
+
+Three layers, from cheapest to richest:
+
+* **Pixel counts** (:class:`PixelCounts`) give Dice, IoU, precision and recall of a binary mask.
+* **Probability histograms** (:func:`probability_histograms`) summarise one image as two 256-bin
+  histograms, so the counts at *any* threshold follow from a cumulative sum
+  (:func:`counts_at`, :func:`counts_for_thresholds`). The Results page keeps one pair per image and
+  re-scores a whole evaluation set each time the threshold slider moves, without touching pixels.
+* **Instance matching** (:func:`match_instances`) pairs true and predicted objects one-to-one by
+  IoU and reports detection precision, recall, F1 and the Data Science Bowl 2018 average precision.
+
+:func:`score_image` and :func:`summarise` assemble these into per-image rows and a set-level summary
+made of plain Python numbers, ready for JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+LEVELS = 256
+DEFAULT_PIXEL_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.linspace(0.05, 0.95, 19), 2))
+DSB_IOU_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.arange(0.5, 1.0, 0.05), 2))
+_INSTANCE_THRESHOLD = 0.5
+# Two thresholds closer than this count as the same when breaking ties in best_threshold.
+_SCORE_TIE = 1e-12
+
+
+def _ratio(numerator: float, denominator: float, if_empty: float) -> float:
+    return float(numerator) / float(denominator) if denominator else if_empty
+
+
+@dataclass(frozen=True)
+class PixelCounts:
+    """Confusion counts of a binary prediction, pixel by pixel, and the scores made from them.
+
+    Conventions for empty sets, chosen so that predicting nothing where there is nothing is perfect:
+
+    * ``dice = 2·tp / (2·tp + fp + fn)``, 1.0 when the denominator is 0 (both masks empty);
+    * ``iou = tp / (tp + fp + fn)``, 1.0 when the denominator is 0;
+    * ``precision = tp / (tp + fp)``; with no predicted foreground it is 1.0 if there was no true
+      foreground to find (``fn == 0``), else 0.0;
+    * ``recall = tp / (tp + fn)``; with no true foreground it is 1.0 if nothing was predicted
+      either (``fp == 0``), else 0.0.
+
+    Examples
+    --------
+    >>> counts = PixelCounts(tp=3, fp=1, fn=2, tn=10)
+    >>> counts.dice, counts.iou, counts.precision, counts.recall
+    (0.6666666666666666, 0.5, 0.75, 0.6)
+    >>> empty = PixelCounts(tp=0, fp=0, fn=0, tn=4)
+    >>> empty.dice, empty.iou, empty.precision, empty.recall
+    (1.0, 1.0, 1.0, 1.0)
+    """
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def dice(self) -> float:
+        """Dice coefficient (F1 of pixels); 1.0 when truth and prediction are both empty."""
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, 1.0)
+
+    @property
+    def iou(self) -> float:
+        """Intersection over union (Jaccard index); 1.0 when truth and prediction are both empty."""
+        return _ratio(self.tp, self.tp + self.fp + self.fn, 1.0)
+
+    @property
+    def precision(self) -> float:
+        """Share of predicted foreground that is true; see the class notes for empty predictions."""
+        return _ratio(self.tp, self.tp + self.fp, 1.0 if self.fn == 0 else 0.0)
+
+    @property
+    def recall(self) -> float:
+        """Share of true foreground that was predicted; see the class notes for empty truth."""
+        return _ratio(self.tp, self.tp + self.fn, 1.0 if self.fp == 0 else 0.0)
+
+
+def _check_same_shape(first: np.ndarray, second: np.ndarray, what: str) -> None:
+    if first.shape != second.shape:
+        raise ValueError(f"{what} shapes differ: {first.shape} vs {second.shape}")
+
+
+def pixel_counts(truth: np.ndarray, predicted: np.ndarray) -> PixelCounts:
+    """Count true/false positives and negatives of ``predicted`` against ``truth``.
+
+    Parameters
+    ----------
+    truth, predicted : ndarray
+        ``H×W`` masks of the same shape; any value above 0 is foreground.
+
+    Returns
+    -------
+    PixelCounts
+
+    Examples
+    --------
+    >>> pixel_counts(np.array([[0, 255], [255, 0]]), np.array([[0, 1], [0, 1]]))
+    PixelCounts(tp=1, fp=1, fn=1, tn=1)
+    """
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    _check_same_shape(truth, predicted, "truth and prediction")
+    true_fg, predicted_fg = truth > 0, predicted > 0
+    tp = int(np.count_nonzero(true_fg & predicted_fg))
+    n_true, n_predicted = int(np.count_nonzero(true_fg)), int(np.count_nonzero(predicted_fg))
+    fp, fn = n_predicted - tp, n_true - tp
+    return PixelCounts(tp=tp, fp=fp, fn=fn, tn=int(true_fg.size) - tp - fp - fn)
+
+
+def pooled(counts: Sequence[PixelCounts]) -> PixelCounts:
+    """Sum counts over images, for scores of the whole set as if it were one big image.
+
+    Examples
+    --------
+    >>> pooled([PixelCounts(1, 2, 3, 4), PixelCounts(10, 0, 0, 5)])
+    PixelCounts(tp=11, fp=2, fn=3, tn=9)
+    >>> pooled([])
+    PixelCounts(tp=0, fp=0, fn=0, tn=0)
+    """
+    return PixelCounts(tp=sum(c.tp for c in counts), fp=sum(c.fp for c in counts),
+                       fn=sum(c.fn for c in counts), tn=sum(c.tn for c in counts))
+
+
+# ----------------------------------------------------------------------------------------------
+# Threshold-fast path
+# ----------------------------------------------------------------------------------------------
+
+def quantise_probability(probability: np.ndarray) -> np.ndarray:
+    """Probabilities as ``uint8`` levels 0..255.
+
+    Floats (0..1) are scaled by 255, rounded to the nearest level and clipped; NaN counts as 0.
+    ``uint8`` input is taken as already quantised.
+
+    Examples
+    --------
+    >>> quantise_probability(np.array([0.0, 0.5, 0.999, 1.7, np.nan])).tolist()
+    [0, 128, 255, 255, 0]
+    >>> quantise_probability(np.array([3, 200], np.uint8)).tolist()
+    [3, 200]
+    """
+    probability = np.asarray(probability)
+    if probability.dtype == np.uint8:
+        return probability
+    if not np.issubdtype(probability.dtype, np.floating):
+        raise TypeError(f"probability must be float (0..1) or uint8 (0..255), got {probability.dtype}")
+    # A NaN from a diverged model must not turn into an arbitrary level when cast.
+    finite = np.nan_to_num(probability, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(np.rint(finite * (LEVELS - 1)), 0, LEVELS - 1).astype(np.uint8)
+
+
+def threshold_level(threshold: float) -> int:
+    """The lowest quantised level predicted as foreground at ``threshold``.
+
+    The rule is ``level = ceil(threshold · 255)``, clipped to 0..256, and a pixel is foreground when
+    its quantised probability is ``>= level`` (level 256: nothing is foreground). The product is
+    rounded to 6 decimals first, so that a decimal threshold landing exactly on a level
+    (0.2 · 255 = 51) is not pushed up one level by binary floating-point error.
+
+    Examples
+    --------
+    >>> threshold_level(0.5), threshold_level(0.2), threshold_level(0.0), threshold_level(1.0), threshold_level(1.5)
+    (128, 51, 0, 255, 256)
+    """
+    level = math.ceil(round(float(threshold) * (LEVELS - 1), 6))
+    return min(max(level, 0), LEVELS)
+
+
+def probability_histograms(truth: np.ndarray, probability: np.ndarray) -> np.ndarray:
+    """Histograms of quantised probability over background (row 0) and foreground (row 1) pixels.
+
+    Parameters
+    ----------
+    truth : ndarray
+        ``H×W`` ground-truth mask; any value above 0 is foreground.
+    probability : ndarray
+        ``H×W`` foreground probability, float 0..1 or ``uint8`` 0..255 (see :func:`quantise_probability`).
+
+    Returns
+    -------
+    ndarray
+        ``(2, 256)`` int64 counts.
+
+    Examples
+    --------
+    >>> h = probability_histograms(np.array([[0, 1, 1]]), np.array([[0.0, 0.0, 1.0]]))
+    >>> h.shape, int(h[0, 0]), int(h[1, 0]), int(h[1, 255]), int(h.sum())
+    ((2, 256), 1, 1, 1, 3)
+    """
+    truth = np.asarray(truth)
+    levels = quantise_probability(probability)
+    _check_same_shape(truth, levels, "truth and probability")
+    # One bincount over (class, level) pairs is a single pass over the pixels.
+    combined = levels.ravel().astype(np.int64) + LEVELS * (truth.ravel() > 0)
+    return np.bincount(combined, minlength=2 * LEVELS).reshape(2, LEVELS).astype(np.int64)
+
+
+def counts_for_thresholds(histograms: np.ndarray, thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Pixel counts at many thresholds at once, from one or many images' histograms.
+
+    Parameters
+    ----------
+    histograms : ndarray
+        ``(2, 256)`` for one image, or ``(N, 2, 256)`` for N images, as from :func:`probability_histograms`.
+    thresholds : sequence of float
+        Probability thresholds, applied with the rule of :func:`threshold_level`.
+
+    Returns
+    -------
+    ndarray
+        int64 of shape ``(..., len(thresholds), 4)``; the last axis holds ``tp, fp, fn, tn``.
+
+    Examples
+    --------
+    >>> h = probability_histograms(np.array([[0, 0, 1, 1]]), np.array([[0.1, 0.6, 0.4, 0.9]]))
+    >>> counts_for_thresholds(h, [0.0, 0.5, 1.0]).tolist()
+    [[2, 2, 0, 0], [1, 1, 1, 1], [0, 0, 2, 2]]
+    """
+    histograms = np.asarray(histograms, dtype=np.int64)
+    if histograms.shape[-2:] != (2, LEVELS):
+        raise ValueError(f"histograms must end in shape (2, {LEVELS}), got {histograms.shape}")
+    levels = np.array([threshold_level(t) for t in np.atleast_1d(thresholds)], dtype=np.intp)
+    # at_or_above[..., k] = pixels with level >= k; the extra zero column serves level 256.
+    at_or_above = np.zeros(histograms.shape[:-1] + (LEVELS + 1,), dtype=np.int64)
+    at_or_above[..., :LEVELS] = np.cumsum(histograms[..., ::-1], axis=-1)[..., ::-1]
+    totals = histograms.sum(axis=-1)
+    predicted = at_or_above[..., levels]
+    tp, fp = predicted[..., 1, :], predicted[..., 0, :]
+    fn = totals[..., 1, None] - tp
+    tn = totals[..., 0, None] - fp
+    return np.stack([tp, fp, fn, tn], axis=-1)
+
+
+def counts_at(histograms: np.ndarray, threshold: float) -> PixelCounts:
+    """Pixel counts of one image at ``threshold``, from its histograms.
+
+    Equal to ``pixel_counts(truth, quantise_probability(probability) >= threshold_level(threshold))``.
+
+    Examples
+    --------
+    >>> h = probability_histograms(np.array([[0, 0, 1, 1]]), np.array([[0.1, 0.6, 0.4, 0.9]]))
+    >>> counts_at(h, 0.5)
+    PixelCounts(tp=1, fp=1, fn=1, tn=1)
+    """
+    histograms = np.asarray(histograms)
+    if histograms.shape != (2, LEVELS):
+        raise ValueError(f"histograms of one image must have shape (2, {LEVELS}), got {histograms.shape}")
+    tp, fp, fn, tn = (int(v) for v in counts_for_thresholds(histograms, [threshold])[0])
+    return PixelCounts(tp=tp, fp=fp, fn=fn, tn=tn)
+
+
+def _dice_of(counts: np.ndarray) -> np.ndarray:
+    """Dice along the last axis of ``(..., 4)`` counts, with the empty-set convention of PixelCounts."""
+    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+    denominator = 2 * tp + fp + fn
+    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 1.0)
+
+
+def _stacked(histograms_list: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    if len(histograms_list) == 0:
+        raise ValueError("no histograms to sweep")
+    stacked = np.asarray(histograms_list) if isinstance(histograms_list, np.ndarray) else np.stack(histograms_list)
+    if stacked.ndim != 3:
+        raise ValueError(f"expected a list of (2, {LEVELS}) histograms, got shape {stacked.shape}")
+    return stacked
+
+
+def threshold_sweep(histograms_list: Sequence[np.ndarray] | np.ndarray,
+                    thresholds: Sequence[float] | np.ndarray = DEFAULT_PIXEL_THRESHOLDS) -> list[dict]:
+    """Dice of a set of images at each threshold: mean over images and pooled over all pixels.
+
+    Parameters
+    ----------
+    histograms_list : sequence of ndarray
+        One ``(2, 256)`` histogram pair per image, or an ``(N, 2, 256)`` array.
+    thresholds : sequence of float
+        Probability thresholds to try.
+
+    Returns
+    -------
+    list of dict
+        One row per threshold: ``{"threshold", "dice", "dice_pooled"}``, where ``dice`` is the mean of
+        the per-image Dice and ``dice_pooled`` the Dice of all pixels counted together.
+
+    Examples
+    --------
+    >>> h = probability_histograms(np.array([[0, 0, 1, 1]]), np.array([[0.1, 0.6, 0.4, 0.9]]))
+    >>> [round(row["dice"], 3) for row in threshold_sweep([h], [0.3, 0.5, 0.7])]
+    [0.8, 0.5, 0.667]
+    """
+    stacked = _stacked(histograms_list)
+    thresholds = [float(t) for t in np.atleast_1d(thresholds)]
+    per_image = counts_for_thresholds(stacked, thresholds)
+    mean_dice = _dice_of(per_image).mean(axis=0)
+    pooled_dice = _dice_of(per_image.sum(axis=0))
+    return [{"threshold": round(t, 6), "dice": float(mean), "dice_pooled": float(pool)}
+            for t, mean, pool in zip(thresholds, mean_dice, pooled_dice)]
+
+
+def best_threshold(histograms_list: Sequence[np.ndarray] | np.ndarray,
+                   thresholds: Sequence[float] | np.ndarray = DEFAULT_PIXEL_THRESHOLDS) -> float:
+    """The threshold with the highest mean per-image Dice.
+
+    Ties go to the threshold closest to 0.5 (the usual default), and then to the lower one.
+
+    Examples
+    --------
+    >>> h = probability_histograms(np.array([[0, 0, 1, 1]]), np.array([[0.1, 0.6, 0.4, 0.9]]))
+    >>> best_threshold([h], [0.3, 0.5, 0.7])
+    0.3
+    """
+    rows = threshold_sweep(histograms_list, thresholds)
+    top = max(row["dice"] for row in rows)
+    tied = [row["threshold"] for row in rows if row["dice"] >= top - _SCORE_TIE]
+    return min(tied, key=lambda t: (abs(t - 0.5), t))
+
+
+# ----------------------------------------------------------------------------------------------
+# Instance matching
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InstanceMatch:
+    """Object-level detection counts at one IoU threshold.
+
+    A true and a predicted object match (``tp``) when paired one-to-one with IoU ``>= iou_threshold``;
+    unmatched predictions are ``fp``, unmatched true objects ``fn``. Scores follow the empty-set
+    conventions of :class:`PixelCounts`: no objects on either side gives precision = recall = F1 = 1.0.
+
+    Examples
+    --------
+    >>> m = InstanceMatch(n_true=4, n_pred=3, tp=2, fp=1, fn=2)
+    >>> m.precision, m.recall, m.f1, m.count_error
+    (0.6666666666666666, 0.5, 0.5714285714285714, -1)
+    """
+
+    n_true: int
+    n_pred: int
+    tp: int
+    fp: int
+    fn: int
+    iou_threshold: float = _INSTANCE_THRESHOLD
+
+    @property
+    def precision(self) -> float:
+        """Share of predicted objects that matched a true one."""
+        return _ratio(self.tp, self.tp + self.fp, 1.0 if self.fn == 0 else 0.0)
+
+    @property
+    def recall(self) -> float:
+        """Share of true objects that were found."""
+        return _ratio(self.tp, self.tp + self.fn, 1.0 if self.fp == 0 else 0.0)
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall: ``2·tp / (2·tp + fp + fn)``."""
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, 1.0)
+
+    @property
+    def count_error(self) -> int:
+        """Predicted minus true object count: positive when over-segmenting or hallucinating."""
+        return self.n_pred - self.n_true
+
+
+def _object_index(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """Flat per-pixel index 0 (background) or 1..n (objects in id order), and n."""
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+        raise TypeError(f"label maps must hold integer ids, got {labels.dtype}")
+    ids, inverse = np.unique(labels.ravel(), return_inverse=True)
+    if ids.size and ids[0] < 0:
+        raise ValueError(f"label ids must be >= 0 (0 = background), found {ids[0]}")
+    has_background = bool(ids.size) and ids[0] == 0
+    # Index 0 is reserved for background even in a map that has none, so object i is always i + 1.
+    return inverse.ravel() + (0 if has_background else 1), int(ids.size - has_background)
+
+
+def iou_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray) -> np.ndarray:
+    """IoU of every true object with every predicted object.
+
+    Parameters
+    ----------
+    true_labels, predicted_labels : ndarray
+        ``H×W`` integer label maps of the same shape; 0 is background, each positive id one object.
+        Ids need not be consecutive; rows and columns follow the ids in increasing order.
+
+    Returns
+    -------
+    ndarray
+        float ``(n_true, n_pred)``.
+
+    Examples
+    --------
+    >>> iou_matrix(np.array([[1, 1, 0, 7]]), np.array([[5, 0, 0, 5]])).tolist()
+    [[0.3333333333333333], [0.5]]
+    """
+    true_labels, predicted_labels = np.asarray(true_labels), np.asarray(predicted_labels)
+    _check_same_shape(true_labels, predicted_labels, "label map")
+    true_index, n_true = _object_index(true_labels)
+    predicted_index, n_pred = _object_index(predicted_labels)
+    # The joint histogram of (true id, predicted id) pairs holds every intersection in one pass.
+    joint = np.bincount(true_index * (n_pred + 1) + predicted_index,
+                        minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
+    intersection = joint[1:, 1:]
+    true_area, predicted_area = joint[1:, :].sum(axis=1), joint[:, 1:].sum(axis=0)
+    union = true_area[:, None] + predicted_area[None, :] - intersection
+    return intersection / np.maximum(union, 1)
+
+
+def _matched_count(iou: np.ndarray, iou_threshold: float) -> int:
+    """Largest number of one-to-one pairs with IoU >= ``iou_threshold``."""
+    eligible = iou >= iou_threshold
+    rows, cols = np.flatnonzero(eligible.any(axis=1)), np.flatnonzero(eligible.any(axis=0))
+    if rows.size == 0:
+        return 0
+    eligible = eligible[np.ix_(rows, cols)]
+    if eligible.sum() == rows.size == cols.size:
+        # Each object has at most one candidate partner (always so above IoU 0.5): nothing to choose.
+        return int(rows.size)
+    # Maximising total IoU alone could trade one pair above the threshold for two just below it, so the
+    # number of eligible pairs dominates the objective and IoU only decides among equally many.
+    tie_break = iou[np.ix_(rows, cols)] / (min(eligible.shape) + 1)
+    weight = np.where(eligible, 1.0 + tie_break, 0.0)
+    row_pick, col_pick = linear_sum_assignment(weight, maximize=True)
+    return int(eligible[row_pick, col_pick].sum())
+
+
+def _match_from_iou(iou: np.ndarray, iou_threshold: float) -> InstanceMatch:
+    # np.arange(0.5, 1.0, 0.05) yields 0.6000000000000001, which would reject an IoU of exactly 0.6.
+    iou_threshold = round(float(iou_threshold), 6)
+    n_true, n_pred = iou.shape
+    tp = _matched_count(iou, iou_threshold)
+    return InstanceMatch(n_true=n_true, n_pred=n_pred, tp=tp, fp=n_pred - tp, fn=n_true - tp,
+                         iou_threshold=iou_threshold)
+
+
+def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
+                    iou_threshold: float = _INSTANCE_THRESHOLD) -> InstanceMatch:
+    """Pair true and predicted objects one-to-one and count matches with IoU ``>= iou_threshold``.
+
+    Pairs are chosen with :func:`scipy.optimize.linear_sum_assignment` to give the most matches, and
+    among those the highest total IoU. Above 0.5 each object can overlap at most one partner that well,
+    so the pairing is unique; at exactly 0.5 an object split into two equal halves matches one of them.
+
+    Parameters
+    ----------
+    true_labels, predicted_labels : ndarray
+        Integer label maps of the same shape (0 = background; ids need not be consecutive).
+    iou_threshold : float
+        Lowest IoU that counts as a match, rounded to 6 decimals so that a threshold from a float range
+        (0.6000000000000001) still accepts an IoU of exactly 0.6.
+
+    Returns
+    -------
+    InstanceMatch
+
+    Examples
+    --------
+    >>> truth = np.array([[1, 1, 0, 2, 2]])
+    >>> match_instances(truth, np.array([[3, 3, 0, 0, 4]]))
+    InstanceMatch(n_true=2, n_pred=2, tp=2, fp=0, fn=0, iou_threshold=0.5)
+    >>> match_instances(truth, np.array([[3, 3, 0, 0, 4]]), iou_threshold=0.75).tp
+    1
+    """
+    return _match_from_iou(iou_matrix(true_labels, predicted_labels), iou_threshold)
+
+
+def instance_sweep(true_labels: np.ndarray, predicted_labels: np.ndarray,
+                   thresholds: Sequence[float] | np.ndarray = DSB_IOU_THRESHOLDS) -> list[InstanceMatch]:
+    """:func:`match_instances` at several IoU thresholds, computing the IoU matrix once.
+
+    Examples
+    --------
+    >>> sweep = instance_sweep(np.array([[1, 1, 1, 1]]), np.array([[1, 1, 1, 0]]), [0.5, 0.75, 0.8])
+    >>> [m.tp for m in sweep]
+    [1, 1, 0]
+    """
+    iou = iou_matrix(true_labels, predicted_labels)
+    return [_match_from_iou(iou, float(t)) for t in np.atleast_1d(thresholds)]
+
+
+def average_precision(matches: Sequence[InstanceMatch]) -> float:
+    """Data Science Bowl 2018 average precision: the mean over thresholds of ``tp / (tp + fp + fn)``.
+
+    A threshold with no objects on either side scores 1.0.
+
+    Examples
+    --------
+    >>> average_precision([InstanceMatch(2, 2, 2, 0, 0), InstanceMatch(2, 2, 1, 1, 1)])
+    0.6666666666666666
+    """
+    if len(matches) == 0:
+        raise ValueError("average precision needs at least one threshold")
+    return float(np.mean([_ratio(m.tp, m.tp + m.fp + m.fn, 1.0) for m in matches]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-image scores and set summary
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImageScores:
+    """Scores of one image. Instance fields are None when the image has no instance ground truth."""
+
+    stem: str
+    dice: float
+    iou: float
+    precision: float
+    recall: float
+    n_true: int | None = None
+    n_pred: int | None = None
+    tp50: int | None = None
+    fp50: int | None = None
+    fn50: int | None = None
+    f1_50: float | None = None
+    ap: float | None = None
+    count_error: int | None = None
+
+    @property
+    def has_instances(self) -> bool:
+        """Whether the instance fields are filled."""
+        return self.tp50 is not None
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-ready field values.
+
+        >>> ImageScores("a", 1.0, 1.0, 1.0, 1.0).to_dict()["ap"] is None
+        True
+        """
+        return asdict(self)
+
+
+def score_image(stem: str, truth_mask: np.ndarray, probability: np.ndarray, threshold: float = 0.5,
+                true_labels: np.ndarray | None = None,
+                predicted_labels: np.ndarray | None = None) -> ImageScores:
+    """Pixel scores of one image at ``threshold``, plus instance scores when both label maps are given.
+
+    The probability is quantised and thresholded exactly as on the threshold-fast path
+    (:func:`quantise_probability`, :func:`threshold_level`), so a score here equals the one the Results
+    page computes from histograms. Instance fields stay None unless both ``true_labels`` and
+    ``predicted_labels`` are given; ``tp50``/``fp50``/``fn50``/``f1_50`` are at IoU 0.5 and ``ap`` is the
+    Data Science Bowl 2018 average precision over IoU 0.5, 0.55, …, 0.95.
+
+    Parameters
+    ----------
+    stem : str
+        Image name, carried into the result.
+    truth_mask : ndarray
+        ``H×W`` ground-truth mask; above 0 is foreground.
+    probability : ndarray
+        ``H×W`` foreground probability, float 0..1 or ``uint8`` 0..255.
+    threshold : float
+        Probability threshold for the pixel scores.
+    true_labels, predicted_labels : ndarray, optional
+        Instance label maps for object-level scores.
+
+    Returns
+    -------
+    ImageScores
+
+    Examples
+    --------
+    >>> s = score_image("x", np.array([[0, 1, 1]]), np.array([[0.1, 0.8, 0.3]]))
+    >>> s.dice, s.precision, s.recall, s.ap
+    (0.6666666666666666, 1.0, 0.5, None)
+    """
+    predicted = quantise_probability(probability) >= threshold_level(threshold)
+    counts = pixel_counts(truth_mask, predicted)
+    pixel_scores = dict(stem=stem, dice=counts.dice, iou=counts.iou, precision=counts.precision,
+                        recall=counts.recall)
+    if true_labels is None or predicted_labels is None:
+        return ImageScores(**pixel_scores)
+    sweep = instance_sweep(true_labels, predicted_labels, DSB_IOU_THRESHOLDS)
+    at_half = sweep[DSB_IOU_THRESHOLDS.index(_INSTANCE_THRESHOLD)]
+    return ImageScores(**pixel_scores, n_true=at_half.n_true, n_pred=at_half.n_pred, tp50=at_half.tp,
+                       fp50=at_half.fp, fn50=at_half.fn, f1_50=at_half.f1, ap=average_precision(sweep),
+                       count_error=at_half.count_error)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def summarise(scores: Sequence[ImageScores], pooled_counts: PixelCounts) -> dict:
+    """Set-level summary of per-image scores.
+
+    Parameters
+    ----------
+    scores : sequence of ImageScores
+        One row per image.
+    pooled_counts : PixelCounts
+        Pixel counts summed over the same images (see :func:`pooled`), for the pooled scores.
+
+    Returns
+    -------
+    dict
+        ``n_images``; ``dice`` and ``iou`` (means over images, None for no images); ``dice_pooled``,
+        ``iou_pooled``, ``precision``, ``recall`` (pooled). When any image has instance scores, also
+        ``f1_50`` (from the summed tp50/fp50/fn50), ``ap`` (mean), ``count_error_mean_abs``, ``n_true``
+        and ``n_pred`` (sums), over the images that have them. All values are plain Python numbers.
+
+    Examples
+    --------
+    >>> rows = [ImageScores("a", 1.0, 1.0, 1.0, 1.0), ImageScores("b", 0.5, 0.25, 1.0, 0.25)]
+    >>> summary = summarise(rows, PixelCounts(tp=5, fp=0, fn=5, tn=10))
+    >>> summary["dice"], summary["dice_pooled"], "ap" in summary
+    (0.75, 0.6666666666666666, False)
+    """
+    summary: dict = {
+        "n_images": len(scores),
+        "dice": _mean([s.dice for s in scores]),
+        "dice_pooled": pooled_counts.dice,
+        "iou": _mean([s.iou for s in scores]),
+        "iou_pooled": pooled_counts.iou,
+        "precision": pooled_counts.precision,
+        "recall": pooled_counts.recall,
+    }
+    with_instances = [s for s in scores if s.has_instances]
+    if with_instances:
+        tp, fp, fn = (sum(getattr(s, name) for s in with_instances) for name in ("tp50", "fp50", "fn50"))
+        summary.update(
+            f1_50=_ratio(2 * tp, 2 * tp + fp + fn, 1.0),
+            ap=_mean([s.ap for s in with_instances]),
+            count_error_mean_abs=_mean([abs(s.count_error) for s in with_instances]),
+            n_true=int(sum(s.n_true for s in with_instances)),
+            n_pred=int(sum(s.n_pred for s in with_instances)),
+        )
+    return summary

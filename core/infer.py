@@ -1,0 +1,246 @@
+"""Prediction of images of any size: overlapping tiles blended smoothly, optional flips, bounded memory.
+
+The model is any callable taking a batch ``N×h×w×C`` (float32, 0–1) and returning ``N×h×w×1``
+probabilities, so everything here is numpy and is tested with stand-in models. Images are
+normalised the way the model was trained (see :class:`InputSpec`), one tile at a time, and the
+blended result is assembled strip by strip: a 10,000 × 10,000 slide never needs more than a few
+tile rows of floating-point memory besides its own pixels and the 8-bit probability map.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.train.config import DataConfig
+
+log = logging.getLogger(__name__)
+Predict = Callable[[np.ndarray], np.ndarray]
+Progress = Callable[[int, int], None]
+WHOLE_IMAGE_PIXELS = 1024 * 1024  # up to this size an image is predicted in one piece when it fits a tile
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start positions of tiles of ``tile`` pixels, ``overlap`` apart, covering ``length``; the last moves back.
+
+    >>> tile_starts(1000, 512, 64)
+    [0, 448, 488]
+    >>> tile_starts(300, 512, 64)
+    [0]
+    """
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def blend_window(tile: int, overlap: int) -> np.ndarray:
+    """Tile weights that fade linearly over ``overlap`` pixels at every edge, never reaching zero.
+
+    Overlapping tiles are averaged with these weights, so a tile's edge — where the model sees
+    the least context — counts for little and no seam shows.
+
+    >>> [round(float(v), 2) for v in blend_window(4, 2)[0]]
+    [0.06, 0.19, 0.19, 0.06]
+    >>> float(blend_window(8, 0).min())
+    1.0
+    """
+    if overlap <= 0:
+        return np.ones((tile, tile), np.float32)
+    position = np.arange(tile, dtype=np.float32) + 0.5
+    ramp = np.minimum(1.0, np.minimum(position, tile - position) / overlap).astype(np.float32)
+    return np.outer(ramp, ramp)
+
+
+def pad_symmetric(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Mirror-pad an H×W(×C) image at the bottom and right to at least ``height`` × ``width``.
+
+    >>> pad_symmetric(np.array([[1, 2]]), 2, 4).tolist()
+    [[1, 2, 2, 1], [1, 2, 2, 1]]
+    """
+    bottom, right = max(0, height - image.shape[0]), max(0, width - image.shape[1])
+    if not (bottom or right):
+        return image
+    widths = [(0, bottom), (0, right)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, widths, mode="symmetric")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a model wants its input: the training run's data settings and whether it saw colour.
+
+    ``colour`` is True when the model reads three colour channels picked by default (not by
+    ``data.channels``); ``channels`` is the model's number of input channels.
+    """
+
+    data: DataConfig
+    channels: int
+    colour: bool
+    trained_dtype: str = ""  # the number type of the training images (e.g. uint8), when known
+
+    def depth_note(self, image: np.ndarray) -> list[str]:
+        """A note when the image's bit depth differs from the training images' (it is rescaled per image anyway).
+
+        >>> InputSpec(DataConfig(), 1, False, "uint8").depth_note(np.zeros((2, 2), np.uint16))
+        ['uint16 image, model trained on uint8 images: intensities were rescaled per image as in training']
+        """
+        if self.trained_dtype and str(image.dtype) != self.trained_dtype:
+            return [f"{image.dtype} image, model trained on {self.trained_dtype} images: intensities were rescaled "
+                    "per image as in training"]
+        return []
+
+    def select(self, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The image's channels as the model reads them (still in the file's number type), and notes on changes.
+
+        >>> spec = InputSpec(DataConfig(), channels=3, colour=True)
+        >>> view, notes = spec.select(np.zeros((2, 2), np.uint8))
+        >>> view.shape, notes[0].startswith("grey image")
+        ((2, 2, 3), True)
+        """
+        data = image if image.ndim == 3 else image[..., None]
+        notes = []
+        if data.shape[2] == 4:
+            data = data[..., :3]
+        if self.data.channels:
+            missing = [c for c in self.data.channels if c >= data.shape[2]]
+            if missing:
+                raise ValueError(f"the model reads channel(s) {list(self.data.channels)} but the image has "
+                                 f"{data.shape[2]} channel(s)")
+            return data[..., list(self.data.channels)], notes
+        if self.colour and data.shape[2] == 1:
+            notes.append("grey image given to a colour model: the grey values were copied to red, green and blue")
+            return np.repeat(data, 3, axis=2), notes
+        if not self.colour and data.shape[2] > 1 and not self.data.merge_channels:
+            if data.shape[2] >= 3 and not (np.array_equal(data[..., 0], data[..., 1])
+                                           and np.array_equal(data[..., 0], data[..., 2])):
+                notes.append("colour image given to a grey model: the channels were averaged")
+                return data.mean(axis=2, keepdims=True).astype(np.float32), notes
+            return data[..., :1], notes
+        return data, notes
+
+    def intensity_range(self, view: np.ndarray) -> tuple[float, float]:
+        """The low and high intensities that map to 0 and 1 (percentiles on a sample, or min and max)."""
+        pixels = view.reshape(-1, view.shape[2])
+        if self.data.normalisation == "percentile":
+            step = max(1, pixels.size // 500_000)
+            sample = pixels[::step].astype(np.float32)
+            if self.data.merge_channels and sample.shape[1] > 1:
+                sample = sample.mean(axis=1)
+            low, high = np.percentile(sample.ravel(), [0.5, 99.8])
+            return float(low), float(high)
+        if self.data.merge_channels and view.shape[2] > 1:
+            merged = np.concatenate([view[y:y + 256].astype(np.float32).mean(axis=2).ravel()
+                                     for y in range(0, view.shape[0], 256)])
+            return float(merged.min()), float(merged.max())
+        return float(view.min()), float(view.max())
+
+    def scale(self, block: np.ndarray, low: float, high: float) -> np.ndarray:
+        """A block of the selected view as float32 on 0–1 (merged to one channel when asked)."""
+        data = block.astype(np.float32)
+        if self.data.merge_channels and data.shape[2] > 1:
+            data = data.mean(axis=2, keepdims=True)
+        factor = np.float32(1.0 / max(high - low, 1e-6))
+        return np.clip((data - np.float32(low)) * factor, 0.0, 1.0)
+
+
+def _with_flips(predict: Predict, batch: np.ndarray) -> np.ndarray:
+    """Mean probability over the batch as given and flipped left-right, up-down and both (flips undone)."""
+    total = np.asarray(predict(batch), np.float32)[..., 0].copy()
+    for axes in ((2,), (1,), (1, 2)):
+        flipped = np.ascontiguousarray(np.flip(batch, axis=axes))
+        total += np.flip(np.asarray(predict(flipped), np.float32)[..., 0], axis=tuple(a for a in axes))
+    return total / 4.0
+
+
+def _predict_batch(predict: Predict, batch: np.ndarray, tta: bool) -> np.ndarray:
+    return _with_flips(predict, batch) if tta else np.asarray(predict(batch), np.float32)[..., 0]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    tile: int
+    overlap: int
+    batch_size: int = 4
+    tta: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tile < 16:
+            raise ValueError(f"tile={self.tile}: tiles must be at least 16 pixels")
+        if not 0 <= self.overlap < self.tile // 2 + 1:
+            raise ValueError(f"overlap={self.overlap}: must be between 0 and half the tile ({self.tile // 2})")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size}: must be at least 1")
+
+
+def _tile_rows(view: np.ndarray, plan: TilePlan) -> Iterator[tuple[int, list[int]]]:
+    for y in tile_starts(view.shape[0], plan.tile, plan.overlap):
+        yield y, tile_starts(view.shape[1], plan.tile, plan.overlap)
+
+
+def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: TilePlan, multiple: int = 16,
+                  progress: Progress | None = None, out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
+    """Probability map (H×W) of one raw image (any size, any depth), and notes on input conversions.
+
+    Images that fit in one tile are predicted whole (padded to a multiple of the model's
+    down-sampling factor); larger ones by overlapping tiles blended with :func:`blend_window`.
+    ``out_dtype`` ``np.uint8`` gives probabilities × 255, a quarter of the memory.
+    """
+    if plan.tile % multiple:
+        raise ValueError(f"tile={plan.tile}: must be a multiple of {multiple} for this model")
+    view, notes = spec.select(image)
+    notes = spec.depth_note(image) + notes
+    low, high = spec.intensity_range(view)
+    height, width = view.shape[:2]
+    if height <= plan.tile and width <= plan.tile and height * width <= WHOLE_IMAGE_PIXELS:
+        padded = pad_symmetric(view, height + (-height % multiple), width + (-width % multiple))
+        probability = _predict_batch(predict, spec.scale(padded, low, high)[None], plan.tta)[0, :height, :width]
+        if progress:
+            progress(1, 1)
+        return _as(probability, out_dtype), notes
+    view = pad_symmetric(view, max(height, plan.tile), max(width, plan.tile))
+    return _as_blended(predict, view, spec, plan, (low, high), (height, width), progress, out_dtype), notes
+
+
+def _as(probability: np.ndarray, out_dtype) -> np.ndarray:
+    if np.dtype(out_dtype) == np.uint8:
+        return np.clip(np.rint(probability * 255), 0, 255).astype(np.uint8)
+    return probability.astype(out_dtype, copy=False)
+
+
+def _as_blended(predict: Predict, view: np.ndarray, spec: InputSpec, plan: TilePlan, limits: tuple[float, float],
+                size: tuple[int, int], progress: Progress | None, out_dtype) -> np.ndarray:
+    """Blend tiles row by row: rows no later tile touches are finished and leave the float buffers."""
+    tile, (padded_height, padded_width) = plan.tile, view.shape[:2]
+    window = blend_window(tile, plan.overlap)
+    out = np.empty((size[0], size[1]), out_dtype)
+    total = np.zeros((tile, padded_width), np.float32)  # buffer rows [base, base + tile) of the padded image
+    weight = np.zeros((tile, padded_width), np.float32)
+    rows = list(_tile_rows(view, plan))
+    done, count = 0, sum(len(xs) for _, xs in rows)
+    base = 0
+    for index, (y, xs) in enumerate(rows):
+        shift = y - base
+        if shift:  # rows above y are finished: move the rest to the top of the buffer
+            total[:tile - shift], weight[:tile - shift] = total[shift:].copy(), weight[shift:].copy()
+            total[tile - shift:], weight[tile - shift:] = 0, 0
+            base = y
+        for start in range(0, len(xs), plan.batch_size):
+            chunk = xs[start:start + plan.batch_size]
+            batch = np.stack([spec.scale(view[y:y + tile, x:x + tile], *limits) for x in chunk])
+            for x, probability in zip(chunk, _predict_batch(predict, batch, plan.tta)):
+                total[:, x:x + tile] += probability * window
+                weight[:, x:x + tile] += window
+            done += len(chunk)
+            if progress:
+                progress(done, count)
+        finished = rows[index + 1][0] if index + 1 < len(rows) else padded_height
+        top, bottom = y, min(finished, size[0])
+        if bottom > top:
+            out[top:bottom] = _as(total[:bottom - top, :size[1]] / weight[:bottom - top, :size[1]], out_dtype)
+    return out

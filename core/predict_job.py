@@ -1,0 +1,157 @@
+"""Predicting new images with a trained run: masks, cell instances, outlines and per-cell measurements.
+
+Writes into an output folder::
+
+    masks/<name>.png          0/255 cell mask
+    labels/<name>.tif         cell ids (uint16, or uint32 beyond 65,535 cells)
+    probabilities/<name>.png  8-bit probability map (× 255)
+    overlays/<name>.png       the image with each cell outlined (at most 4,096 px a side)
+    cells.csv                 one row per cell: image, label, area, centroid, eccentricity, mean intensity
+    images.csv                one row per image: size, cell count, covered share, notes
+    prediction.json           the run, its settings and the summary;  status.json  progress
+
+Loading the model imports TensorFlow: a worker or the command line runs this, never the dashboard.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from core.display import fit_within, to_display_rgb
+from core.infer import TilePlan, predict_image
+from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
+from core.masks import overlay
+from core.postprocess import PostProcessing, instances, measure_cells, outline
+from core.run_model import inference_settings, load_run_model
+from core.task_dir import TaskDir
+from core.train.run_dir import RunDir, now
+
+log = logging.getLogger(__name__)
+OVERLAY_MAX_SIDE = 4096
+CELL_COLUMNS = ("image", "label", "area", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
+IMAGE_COLUMNS = ("image", "width", "height", "cells", "covered_fraction", "mean_cell_area", "notes")
+
+
+class PredictionError(ValueError):
+    """The inputs cannot be read as images."""
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    tile: int | None = None  # None: the run's default
+    overlap: int = 64
+    tta: bool = False
+    threshold: float | None = None  # None: the threshold saved with the run
+    checkpoint: str = "best"
+
+
+def collect_inputs(inputs: list[Path]) -> list[Path]:
+    """Image files named directly or found (not recursively) in named folders, in order, each once."""
+    found: list[Path] = []
+    for path in map(Path, inputs):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and is_image_file(p)))
+        elif path.is_file():
+            if not is_image_file(path):
+                raise PredictionError(f"{path} is not an image file (expected PNG, JPEG, TIFF or BMP).")
+            found.append(path)
+        else:
+            raise PredictionError(f"{path} does not exist.")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise PredictionError("No image files found in " + ", ".join(str(p) for p in inputs) + ".")
+    return unique
+
+
+def output_names(paths: list[Path]) -> list[str]:
+    """File stems made unique (``a``, ``a_2``, …) so images from two folders never overwrite each other.
+
+    >>> output_names([Path("x/a.png"), Path("y/a.tif"), Path("y/b.png")])
+    ['a', 'a_2', 'b']
+    """
+    seen: dict[str, int] = {}
+    names = []
+    for path in paths:
+        count = seen.get(path.stem, 0) + 1
+        seen[path.stem] = count
+        names.append(path.stem if count == 1 else f"{path.stem}_{count}")
+    return names
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _write_labels(path: Path, labels: np.ndarray) -> None:
+    dtype = np.uint16 if labels.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, labels.astype(dtype), compression="zlib")
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _outlined(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    rgb = to_display_rgb(image)
+    edges = outline(labels).astype(np.uint8) * 255
+    if max(rgb.shape[:2]) > OVERLAY_MAX_SIDE:
+        rgb = fit_within(rgb, OVERLAY_MAX_SIDE)
+        edges = fit_within(edges, OVERLAY_MAX_SIDE, nearest=True)
+    return overlay(rgb, edges, opacity=1.0, mode="fill", colour=(60, 230, 60))
+
+
+def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = PredictOptions()) -> dict:
+    """Predict every input image with the run's model; write masks, labels, overlays and CSVs to ``out_dir``."""
+    paths = collect_inputs(inputs)
+    task = TaskDir(out_dir)
+    task.start(len(paths), "loading the model")
+    model = load_run_model(run, options.checkpoint)
+    saved = inference_settings(run)
+    settings = saved if options.threshold is None else PostProcessing.from_dict(
+        {**saved.to_dict(), "threshold": options.threshold})
+    tile = options.tile or model.tile
+    plan = TilePlan(tile=tile, overlap=min(options.overlap, tile // 2), tta=options.tta)
+    cells, images = [], []
+    for index, (path, name) in enumerate(zip(paths, output_names(paths)), start=1):
+        try:
+            image = read_image(path)
+        except (OSError, ValueError) as exc:
+            raise PredictionError(f"{path.name} cannot be read as an image: {exc}") from exc
+
+        def report(done: int, total: int, index=index, name=path.name) -> None:
+            task.progress(index - 1, len(paths), f"{name}: tile {done} of {total}")
+
+        probability, notes = predict_image(model.predict, image, model.spec, plan, model.multiple, report,
+                                           out_dtype=np.uint8)
+        labels = instances(probability, settings)  # touching cells split when the settings say so
+        mask = labels > 0
+        write_png(out_dir / "probabilities" / f"{name}.png", probability)
+        write_png(out_dir / "masks" / f"{name}.png", mask.astype(np.uint8) * 255)
+        _write_labels(out_dir / "labels" / f"{name}.tif", labels)
+        write_png(out_dir / "overlays" / f"{name}.png", _outlined(image, labels))
+        measured = measure_cells(labels, image)
+        cells.extend({"image": path.name, **row} for row in measured)
+        areas = [row["area"] for row in measured]
+        images.append({"image": path.name, "width": image.shape[1], "height": image.shape[0],
+                       "cells": len(measured), "covered_fraction": round(float(mask.mean()), 5),
+                       "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
+                       "output": name})
+        task.progress(index, len(paths), f"predicted {index} of {len(paths)} images")
+    write_bytes_atomic(out_dir / "cells.csv", _csv(CELL_COLUMNS, cells))
+    write_bytes_atomic(out_dir / "images.csv", _csv(IMAGE_COLUMNS, images))
+    summary = {"run_id": run.run_id, "images": len(images), "cells": len(cells), "threshold": settings.threshold,
+               "postprocessing": settings.to_dict(), "tile": plan.tile, "overlap": plan.overlap, "tta": plan.tta,
+               "finished": now(), "per_image": images}
+    write_json_atomic(out_dir / "prediction.json", summary)
+    task.finish(f"{len(cells)} cells in {len(images)} images", summary={k: v for k, v in summary.items()
+                                                                         if k != "per_image"})
+    return summary

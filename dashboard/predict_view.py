@@ -1,0 +1,142 @@
+"""Parts of the Predict page: choosing images (uploads or a server folder), starting, showing and packing results.
+
+Each prediction gets its own folder under ``<data root>/predictions/`` (its uploaded inputs in
+``inputs/``, the outputs beside them), so results survive reloads and can be reopened later.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.io import is_image_file, write_bytes_atomic
+from core.settings import resolve_inside_roots
+from core.task_dir import TaskDir
+from core.train.run_dir import RunDir
+from dashboard import context
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
+OUTPUT_PARTS = ("masks", "labels", "overlays", "probabilities", "cells.csv", "images.csv", "prediction.json")
+
+
+def predictions_root() -> Path:
+    return context.settings().data_root / "predictions"
+
+
+def safe_name(name: str) -> str:
+    """A file name without folders or odd characters (uploads name their own files).
+
+    >>> safe_name("../../etc/cells 1.TIF")
+    'cells_1.TIF'
+    """
+    cleaned = re.sub(r"[^\w.\-]+", "_", Path(name).name).strip("._")
+    return cleaned or "image"
+
+
+def choose_inputs() -> tuple[list, Path | None]:
+    """Uploaded files, or a server folder (inside the allowed roots); shows problems and returns nothing then."""
+    settings = context.settings()
+    source = st.radio("Images from", ["Upload", "A folder on the server"], horizontal=True, key="predict-source",
+                      help="Upload a few images from this computer, or name a folder on the server for many.")
+    if source == "Upload":
+        uploads = st.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True, key="predict-upload",
+                                   max_upload_size=settings.max_upload_mb,
+                                   help=f"PNG, JPEG, TIFF (8 or 16 bit) or BMP, any size; up to "
+                                        f"{settings.max_upload_mb} MB each.")
+        too_big = [u.name for u in uploads or [] if u.size > settings.max_upload_bytes]
+        if too_big:
+            st.error(f"Too large to upload (over {settings.max_upload_mb} MB): {', '.join(too_big)}. "
+                     "Copy them to the server and choose their folder instead.")
+            return [], None
+        return list(uploads or []), None
+    typed = st.text_input("Folder on the server", key="predict-folder",
+                          help="Every image file directly in this folder is predicted. It must lie inside: "
+                               + ", ".join(str(r) for r in settings.import_roots))
+    if not typed.strip():
+        return [], None
+    try:
+        folder = resolve_inside_roots(typed.strip(), settings.import_roots)
+    except PermissionError as exc:
+        st.error(str(exc))
+        return [], None
+    if not folder.is_dir():
+        st.error(f"{folder} is not a folder on the server.")
+        return [], None
+    count = sum(1 for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    if not count:
+        st.error(f"{folder} holds no image files (PNG, JPEG, TIFF or BMP).")
+        return [], None
+    st.caption(f"{count} image(s) in {folder}.")
+    return [], folder
+
+
+def new_prediction_folder(run: RunDir, uploads: list) -> tuple[TaskDir, list[Path]]:
+    """A fresh folder for one prediction, with the uploads saved into its ``inputs/``."""
+    folder = predictions_root() / f"{datetime.now():%Y%m%d-%H%M%S}-{run.run_id.split('-')[-1]}"
+    inputs = folder / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    paths, used = [], set()
+    for upload in uploads:
+        name = safe_name(upload.name)
+        while name in used:
+            name = f"{Path(name).stem}_1{Path(name).suffix}"
+        used.add(name)
+        write_bytes_atomic(inputs / name, upload.getvalue())
+        paths.append(inputs / name)
+    return TaskDir(folder), paths
+
+
+def past_predictions() -> list[str]:
+    root = predictions_root()
+    if not root.is_dir():
+        return []
+    return sorted((p.name for p in root.iterdir() if (p / "status.json").is_file()), reverse=True)
+
+
+@st.cache_data(max_entries=8, show_spinner="Packing the results…")
+def results_zip(folder: str, stamp: str) -> bytes:
+    """Masks, cell labels, overlays, probability maps and the CSVs of one prediction, as a zip."""
+    root = Path(folder)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in OUTPUT_PARTS:
+            target = root / part
+            for path in sorted(target.rglob("*") if target.is_dir() else [target]):
+                if path.is_file():
+                    archive.write(path, path.relative_to(root).as_posix())
+    return buffer.getvalue()
+
+
+def show_results(task: TaskDir) -> None:
+    """Counts per image, outlined overlays, the per-cell table and the download."""
+    images_csv, cells_csv = task.path / "images.csv", task.path / "cells.csv"
+    if not images_csv.is_file():
+        return
+    images = pd.read_csv(images_csv, dtype={"image": str, "notes": str}).fillna({"notes": ""})
+    cells = pd.read_csv(cells_csv) if cells_csv.stat().st_size else pd.DataFrame()
+    st.success(f"{len(cells)} cells in {len(images)} image(s).", icon=":material/check_circle:")
+    st.dataframe(images, hide_index=True, width="stretch",
+                 column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f"),
+                                "mean_cell_area": st.column_config.NumberColumn("mean cell area (px)")})
+    overlays = sorted((task.path / "overlays").glob("*.png"))
+    shown = st.slider("Overlays shown", 1, max(1, len(overlays)), min(8, max(1, len(overlays))),
+                      key="predict-shown") if len(overlays) > 1 else 1
+    counts = dict(zip(images.get("output", images["image"]).astype(str), images["cells"]))
+    columns = st.columns(4)
+    for index, path in enumerate(overlays[:shown]):
+        columns[index % 4].image(str(path), caption=f"{path.stem} · {counts.get(path.stem, '?')} cells",
+                                 width="stretch")
+    st.caption("Each detected cell is outlined in green.")
+    if not cells.empty:
+        with st.expander(f"Cells ({len(cells)} rows: area, centre, eccentricity, mean intensity)"):
+            st.dataframe(cells.head(2000), hide_index=True, width="stretch")
+    stamp = task.read_status().get("updated", "")
+    st.download_button("Download masks, cell labels and tables (zip)", results_zip(str(task.path), stamp),
+                       f"{task.path.name}-cells.zip", "application/zip", icon=":material/download:",
+                       key="predict-download", type="primary")

@@ -1,0 +1,206 @@
+"""Parts of the Results page: evaluation launcher, live controls, summary cards, table, worst-first gallery."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs
+from core.config import ConfigError
+from core.datasets.manage import DatasetNotFound, dataset_dir
+from core.eval_job import evaluation_dir, read_evaluation
+from core.postprocess import HELP, PostProcessing
+from core.run_model import inference_settings, save_inference_settings
+from core.task_dir import TaskDir
+from core.train.config import TrainConfig
+from core.train.run_dir import ACTIVE, RunDir
+from core.train.runs import dataset_lineage, prepare_run
+from dashboard import context, figures
+from dashboard.grid import short_stem
+from dashboard.pages_index import page_path
+from dashboard.results_data import error_thumbnail, evaluation_stamp, cases
+from dashboard.task_progress import start_task, task_progress
+
+
+def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
+    """Start an evaluation of ``run`` on a split of its dataset (a background worker)."""
+    left, right = st.columns([3, 1])
+    tta = left.toggle("Also average over flipped copies (test-time augmentation)", key="results-tta",
+                      help="Predicts each image four times (as is and mirrored) and averages: often a little "
+                           "better, four times slower.")
+    if right.button("Evaluate", type="primary", icon=":material/fact_check:", key=f"evaluate-{label}",
+                    help=f"Predicts every {label} image of {dataset} with this model and scores it against the "
+                         "true masks (in the background; the page shows progress)."):
+        task = TaskDir(evaluation_dir(run, label))
+        start_task(["evaluate", run.run_id, "--dataset", dataset, "--split", label] + (["--tta"] if tta else []),
+                   task)
+        st.rerun()
+
+
+def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
+    """Threshold and post-processing controls, starting from what is saved with the run."""
+    saved = inference_settings(run)
+    prefix = f"pp-{run.run_id}-"
+    if saved_best is not None and st.session_state.get(prefix + "use-best"):
+        st.session_state[prefix + "threshold"] = float(saved_best)
+        st.session_state[prefix + "use-best"] = False
+    a, b, c, d, e = st.columns([3, 1.2, 1.2, 1.3, 1.3])
+    threshold = a.slider("Threshold", 0.05, 0.95, float(saved.threshold), 0.01, key=prefix + "threshold",
+                         help=HELP["threshold"])
+    fill = b.toggle("Fill holes", saved.fill_holes, key=prefix + "fill", help=HELP["fill_holes"])
+    split = c.toggle("Split touching", saved.split_touching, key=prefix + "split", help=HELP["split_touching"])
+    min_size = d.number_input("Smallest cell (px)", 0, 100_000, saved.min_size, key=prefix + "min",
+                              help=HELP["min_size"])
+    distance = e.number_input("Cell spacing (px)", 1, 200, saved.min_distance, key=prefix + "dist",
+                              help=HELP["min_distance"], disabled=not split)
+    chosen = PostProcessing(threshold=threshold, fill_holes=fill, min_size=int(min_size), split_touching=split,
+                            min_distance=int(distance))
+    left, right = st.columns(2)
+    if saved_best is not None:
+        left.button(f"Use the best threshold by Dice ({saved_best:.2f})", key=prefix + "best-btn",
+                    on_click=lambda: st.session_state.__setitem__(prefix + "use-best", True),
+                    help="The threshold where the mean Dice over these images was highest.")
+    if chosen != saved:
+        if right.button("Save these settings with the model", icon=":material/save:", key=prefix + "save",
+                        help="Prediction and export will use this threshold and post-processing."):
+            save_inference_settings(run, chosen)
+            st.toast("Saved with the run: prediction and export use these settings now.")
+            st.rerun()
+    else:
+        right.caption("These are the settings saved with the model.")
+    return chosen
+
+
+def summary_cards(summary: dict, evaluated: dict) -> None:
+    def number(value) -> str:
+        return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
+
+    def delta(key: str):
+        now, then = summary.get(key), evaluated.get(key)
+        if not isinstance(now, (int, float)) or not isinstance(then, (int, float)) or abs(now - then) < 5e-4:
+            return None
+        return f"{now - then:+.3f} vs saved settings"
+
+    cols = st.columns(5)
+    cols[0].metric("Dice (mean per image)", number(summary.get("dice")), delta("dice"),
+                   help="Overlap of predicted and true cells, 0 to 1, averaged over images.")
+    cols[1].metric("Dice (all pixels)", number(summary.get("dice_pooled")), delta("dice_pooled"),
+                   help="Dice over all images pooled together: big images weigh more.")
+    cols[2].metric("IoU (mean)", number(summary.get("iou")), delta("iou"),
+                   help="Intersection over union: stricter than Dice.")
+    cols[3].metric("F1 at IoU 0.5", number(summary.get("f1_50")), delta("f1_50"),
+                   help="Cells found: a predicted cell counts when it overlaps a true cell by IoU ≥ 0.5.")
+    if summary.get("n_true") is not None:
+        cols[4].metric("Cells predicted / true", f"{summary['n_pred']} / {summary['n_true']}",
+                       help="Counts over all images, after post-processing.")
+    else:
+        cols[4].metric("Images", summary.get("n_images", 0))
+        st.caption("This dataset has no per-cell masks, so cell-level scores (F1, counts) are not available.")
+
+
+def per_image_table(table: pd.DataFrame) -> None:
+    st.dataframe(table, hide_index=True, width="stretch", height=280,
+                 column_config={"stem": st.column_config.TextColumn("image"),
+                                "dice": st.column_config.ProgressColumn("Dice", min_value=0.0, max_value=1.0,
+                                                                        format="%.3f"),
+                                "iou": st.column_config.NumberColumn("IoU", format="%.3f"),
+                                "precision": st.column_config.NumberColumn(format="%.3f"),
+                                "recall": st.column_config.NumberColumn(format="%.3f"),
+                                "f1_50": st.column_config.NumberColumn("F1@0.5", format="%.3f"),
+                                "ap": st.column_config.NumberColumn("AP 0.5–0.95", format="%.3f")})
+    st.download_button("Download this table (CSV)", table.to_csv(index=False).encode(), "per_image.csv",
+                       "text/csv", icon=":material/download:")
+
+
+def gallery(run: RunDir, label: str, table: pd.DataFrame, items: dict, settings: PostProcessing,
+            dataset: str | None) -> None:
+    """The worst images first, with their errors coloured; each can be opened in the mask editor."""
+    count = st.slider("Images shown (worst first)", 4, 24, 8, 4, key="results-gallery-n",
+                      help="Sorted by Dice, lowest first: these are the images to look at (and fix) first.")
+    stamp = evaluation_stamp(run, label)
+    loaded = cases(str(run.path), label, stamp)
+    columns = st.columns(4)
+    for index, row in enumerate(table.head(count).itertuples()):
+        case, item = loaded.get(row.stem), items.get(row.stem)
+        if case is None or item is None:
+            continue
+        column = columns[index % 4]
+        column.image(error_thumbnail(case, item["image"], settings), width="stretch",
+                     caption=f"{short_stem(row.stem)} · Dice {row.dice:.2f}")
+        if dataset:
+            column.page_link(page_path("annotate"), label="Fix this mask", icon=":material/brush:",
+                             query_params={"dataset": dataset, "stem": row.stem})
+    st.caption("Green: cells found. Magenta: predicted where there is no cell. Orange: cells missed.")
+
+
+def edited_since(run: RunDir, folder: Path) -> int:
+    """How many masks of the dataset were edited since the run was trained."""
+    trained = run.read_config().get("lineage", {}).get("mask_versions", {})
+    now = dataset_lineage(folder)["mask_versions"]
+    return sum(1 for stem, version in now.items() if int(version) > int(trained.get(stem, 0)))
+
+
+def retrain_panel(run: RunDir) -> None:
+    """Fine-tune from this run on the dataset as it is now (with the masks fixed since)."""
+    meta = run.read_config()
+    config = TrainConfig.from_dict(meta["train"])
+    try:
+        folder = dataset_dir(context.settings(), config.dataset)
+    except DatasetNotFound:
+        st.caption(f"The dataset {config.dataset} is gone, so this run cannot be retrained.")
+        return
+    changed = edited_since(run, folder)
+    st.caption(f"{changed} mask(s) of {config.dataset} were edited since this run was trained."
+               if changed else "No mask was edited since this run was trained: fix some first (links above).")
+    if st.button("Retrain with fixes", icon=":material/replay:", key="results-retrain", disabled=not changed,
+                 help="Starts a new run that continues from this model (fine-tuning) on the current masks; it is "
+                      "linked to this run and records which mask versions it used."):
+        fine_tune = config.replace(fine_tune_from=run.run_id, learning_rate=config.learning_rate / 2)
+        try:
+            new_run = prepare_run(context.settings(), fine_tune, parent=run.run_id, trigger="retrain with fixes")
+        except ConfigError as exc:
+            st.error(str(exc))
+            return
+        jobs.launch(new_run, context.settings())
+        st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
+
+
+def export_panel(run: RunDir) -> None:
+    """Export the model (.keras, SavedModel, model.json) in the background, then offer it as a zip."""
+    task = TaskDir(run.path / "export")
+    out = task.path / "model"
+    status = task_progress(task, "Export")
+    if status.get("state") in ACTIVE:
+        return
+    if st.button("Export the model", icon=":material/deployed_code:", key="results-export",
+                 help="Writes model.keras, a TensorFlow SavedModel and model.json (input channels, normalisation, "
+                      "threshold, training data, scores) for use outside the dashboard."):
+        start_task(["export", run.run_id, "--out", str(out)], task)
+        st.rerun()
+    if status.get("state") == "finished" and (out / "model.json").is_file():
+        st.download_button("Download the exported model (zip)", _zip_folder(str(out), status.get("updated", "")),
+                           f"{run.run_id}-model.zip", "application/zip", icon=":material/download:",
+                           key="results-export-download")
+
+
+@st.cache_data(max_entries=4, show_spinner="Packing the model…")
+def _zip_folder(folder: str, stamp: str) -> bytes:
+    buffer = io.BytesIO()
+    root = Path(folder)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(root.parent).as_posix())
+    return buffer.getvalue()
+
+
+def saved_evaluation(run: RunDir, label: str) -> dict | None:
+    return read_evaluation(run, label)
+
+
+def sweep_figure(saved: dict, threshold: float):
+    return figures.threshold_sweep_figure(pd.DataFrame(saved.get("sweep", [])), threshold)

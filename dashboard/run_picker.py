@@ -1,0 +1,42 @@
+"""Choosing a trained run (one with a checkpoint) on the Results and Predict pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import jobs
+from core.train.run_dir import RunDir, list_runs
+from core.train.runs import runs_dir
+from dashboard import context
+from dashboard.pages_index import page_path
+
+
+def _label(run: RunDir, status: dict, config: dict) -> str:
+    train = config.get("train", {})
+    best = status.get("best_val_dice")
+    dice = f" · val Dice {best:.3f}" if isinstance(best, (int, float)) else ""
+    return f"{run.run_id} · {train.get('dataset')} · {status.get('state')}{dice}"
+
+
+def trained_runs() -> list[RunDir]:
+    """Runs with a saved model, newest first."""
+    return [run for run in list_runs(runs_dir(context.settings()))
+            if (run.checkpoints / "best.keras").is_file() or (run.checkpoints / "last.keras").is_file()]
+
+
+def pick_run(key: str) -> RunDir:
+    """A select box of trained runs (the ``run`` query parameter preselects one); stops the page if none."""
+    runs = trained_runs()
+    if not runs:
+        st.info("No trained model yet: train one on the Train page first.")
+        st.page_link(page_path("train"), label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    labels = {run.run_id: _label(run, jobs.current_status(run), run.read_config()) for run in runs}
+    ids = list(labels)
+    wanted = st.query_params.get("run")
+    chosen = st.selectbox("Model (training run)", ids, index=ids.index(wanted) if wanted in ids else 0,
+                          format_func=labels.get, key=key,
+                          help="Runs that saved a model, newest first; the best checkpoint (highest validation "
+                               "Dice) is used.")
+    st.query_params["run"] = chosen
+    return RunDir(runs_dir(context.settings()) / chosen)

@@ -1,0 +1,393 @@
+"""Segmentation scores against hand-computed answers: pixel counts, the histogram threshold path,
+instance matching, average precision and the set summary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.evaluate import (
+    DSB_IOU_THRESHOLDS,
+    ImageScores,
+    InstanceMatch,
+    PixelCounts,
+    average_precision,
+    best_threshold,
+    counts_at,
+    counts_for_thresholds,
+    instance_sweep,
+    iou_matrix,
+    match_instances,
+    pixel_counts,
+    pooled,
+    probability_histograms,
+    quantise_probability,
+    score_image,
+    summarise,
+    threshold_level,
+    threshold_sweep,
+)
+
+
+def square(size: int, top: int, left: int, side: int, value: int = 1) -> np.ndarray:
+    canvas = np.zeros((size, size), np.int32)
+    canvas[top:top + side, left:left + side] = value
+    return canvas
+
+
+EMPTY = np.zeros((4, 4), np.uint8)
+FULL = np.full((4, 4), 255, np.uint8)
+LEFT_HALF = np.kron([[1, 0]], np.ones((4, 2), np.uint8))
+TOP_HALF = np.kron([[1], [0]], np.ones((2, 4), np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------- pixels
+
+@pytest.mark.parametrize(
+    "truth, predicted, expected_counts, dice, iou, precision, recall",
+    [
+        pytest.param(EMPTY, EMPTY, (0, 0, 0, 16), 1.0, 1.0, 1.0, 1.0, id="empty-vs-empty"),
+        pytest.param(EMPTY, FULL, (0, 16, 0, 0), 0.0, 0.0, 0.0, 0.0, id="empty-truth-full-prediction"),
+        pytest.param(FULL, EMPTY, (0, 0, 16, 0), 0.0, 0.0, 0.0, 0.0, id="full-truth-empty-prediction"),
+        pytest.param(FULL, FULL, (16, 0, 0, 0), 1.0, 1.0, 1.0, 1.0, id="full-vs-full"),
+        # 3×3 square moved one column: 6 shared pixels, 3 missed, 3 extra -> Dice 12/18, IoU 6/12.
+        pytest.param(square(6, 1, 1, 3), square(6, 1, 2, 3), (6, 3, 3, 24), 2 / 3, 0.5, 2 / 3, 2 / 3,
+                     id="one-pixel-shift"),
+        # Left half against top half of a 4×4 image: each quadrant is one of tp, fp, fn, tn.
+        pytest.param(LEFT_HALF, TOP_HALF, (4, 4, 4, 4), 0.5, 1 / 3, 0.5, 0.5, id="half-overlap"),
+        # Prediction inside the truth: perfect precision, half the recall.
+        pytest.param(LEFT_HALF, LEFT_HALF * np.kron([[1], [0]], np.ones((2, 4), np.uint8)), (4, 0, 4, 8),
+                     2 / 3, 0.5, 1.0, 0.5, id="prediction-inside-truth"),
+    ],
+)
+def test_pixel_counts_and_scores(truth, predicted, expected_counts, dice, iou, precision, recall):
+    counts = pixel_counts(truth, predicted)
+    assert (counts.tp, counts.fp, counts.fn, counts.tn) == expected_counts
+    assert counts.dice == pytest.approx(dice)
+    assert counts.iou == pytest.approx(iou)
+    assert counts.precision == pytest.approx(precision)
+    assert counts.recall == pytest.approx(recall)
+
+
+@pytest.mark.parametrize(
+    "counts, precision, recall",
+    [
+        (PixelCounts(tp=0, fp=0, fn=5, tn=3), 0.0, 0.0),  # nothing predicted, something missed
+        (PixelCounts(tp=0, fp=5, fn=0, tn=3), 0.0, 0.0),  # nothing to find, something predicted
+        (PixelCounts(tp=0, fp=0, fn=0, tn=3), 1.0, 1.0),  # nothing to find, nothing predicted
+    ],
+)
+def test_precision_recall_conventions_for_empty_sets(counts, precision, recall):
+    assert (counts.precision, counts.recall) == (precision, recall)
+
+
+def test_any_positive_value_is_foreground():
+    assert pixel_counts(np.array([[0, 1, 200]]), np.array([[0, 255, 3]])) == PixelCounts(tp=2, fp=0, fn=0, tn=1)
+
+
+def test_pooled_sums_counts_and_scores_differ_from_per_image_mean():
+    small_miss = PixelCounts(tp=0, fp=0, fn=1, tn=3)
+    big_hit = PixelCounts(tp=99, fp=0, fn=0, tn=1)
+    total = pooled([small_miss, big_hit])
+    assert total == PixelCounts(tp=99, fp=0, fn=1, tn=4)
+    assert total.dice == pytest.approx(198 / 199)
+    assert (small_miss.dice + big_hit.dice) / 2 == pytest.approx(0.5)
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="shapes differ"):
+        pixel_counts(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+# ------------------------------------------------------------------------------ threshold-fast path
+
+@pytest.mark.parametrize(
+    "threshold, level",
+    [(0.5, 128), (0.2, 51), (51 / 255, 51), (50.5 / 255, 51), (0.3, 77), (0.0, 0), (-0.2, 0), (1.0, 255),
+     (1.2, 256),
+     (np.linspace(0.05, 0.95, 19)[7], 102),  # 0.39999999999999997
+     (np.arange(0.5, 1.0, 0.05)[2], 153)],  # 0.6000000000000001, whose product with 255 is 153.00000000000003
+)
+def test_threshold_level(threshold, level):
+    assert threshold_level(threshold) == level
+
+
+def test_quantisation_of_floats_and_uint8():
+    assert quantise_probability(np.array([0.0, 0.2, 0.5, 1.0, -1.0, 2.0])).tolist() == [0, 51, 128, 255, 0, 255]
+    assert quantise_probability(np.array([0, 17, 255], np.uint8)).tolist() == [0, 17, 255]
+    with pytest.raises(TypeError):
+        quantise_probability(np.array([0, 300], np.int16))
+
+
+def test_histograms_count_each_pixel_once_by_class():
+    truth = np.array([[0, 0, 1], [1, 1, 0]])
+    probability = np.array([[0, 10, 10], [255, 10, 0]], np.uint8)
+    histograms = probability_histograms(truth, probability)
+    assert histograms.shape == (2, 256) and histograms.dtype == np.int64
+    assert {int(k): int(v) for k, v in enumerate(histograms[0]) if v} == {0: 2, 10: 1}
+    assert {int(k): int(v) for k, v in enumerate(histograms[1]) if v} == {10: 2, 255: 1}
+
+
+RANDOM_THRESHOLDS = [0.0, 0.05, 0.2, 0.3, 0.333, 0.5, 0.5001, 0.73, 0.95, 1.0]
+
+
+@pytest.mark.parametrize("as_uint8", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_histogram_path_equals_direct_counts(seed, as_uint8):
+    rng = np.random.default_rng(seed)
+    truth = rng.random((17, 23)) < 0.4
+    probability = np.clip(truth * 0.3 + rng.random(truth.shape) * 0.7, 0, 1)
+    if as_uint8:
+        probability = (probability * 255).astype(np.uint8)
+    histograms = probability_histograms(truth, probability)
+    quantised = quantise_probability(probability)
+    for threshold in RANDOM_THRESHOLDS:
+        direct = pixel_counts(truth, quantised >= threshold_level(threshold))
+        assert counts_at(histograms, threshold) == direct, threshold
+
+
+def test_counts_for_thresholds_on_a_stack_match_each_image():
+    rng = np.random.default_rng(5)
+    stack = np.stack([probability_histograms(rng.random((9, 9)) < 0.5, rng.random((9, 9))) for _ in range(4)])
+    table = counts_for_thresholds(stack, RANDOM_THRESHOLDS)
+    assert table.shape == (4, len(RANDOM_THRESHOLDS), 4)
+    for image, histograms in enumerate(stack):
+        for column, threshold in enumerate(RANDOM_THRESHOLDS):
+            expected = counts_at(histograms, threshold)
+            assert table[image, column].tolist() == [expected.tp, expected.fp, expected.fn, expected.tn]
+            assert table[image, column].sum() == 81
+
+
+def test_score_image_agrees_with_the_histogram_path():
+    rng = np.random.default_rng(11)
+    truth = rng.random((20, 20)) < 0.3
+    probability = rng.random((20, 20)).astype(np.float32)
+    scores = score_image("img", truth, probability, threshold=0.37)
+    counts = counts_at(probability_histograms(truth, probability), 0.37)
+    assert scores.dice == counts.dice and scores.iou == counts.iou
+    assert scores.precision == counts.precision and scores.recall == counts.recall
+    assert 0.0 < scores.dice < 1.0
+
+
+def constructed_histograms() -> np.ndarray:
+    """Foreground at 0.42 and 0.8, background at 0.1 and 0.31: perfect only for thresholds 0.35 and 0.4."""
+    truth = np.repeat([1, 1, 0, 0], 10).reshape(4, 10)
+    probability = np.repeat([0.42, 0.8, 0.1, 0.31], 10).reshape(4, 10)
+    return probability_histograms(truth, probability)
+
+
+def test_threshold_sweep_values_and_best_threshold():
+    rows = threshold_sweep([constructed_histograms()], [0.3, 0.35, 0.4, 0.45, 0.9])
+    assert [row["threshold"] for row in rows] == [0.3, 0.35, 0.4, 0.45, 0.9]
+    # 0.3 lets the 0.31 background in (Dice 40/50); 0.45 loses the 0.42 foreground (20/30); 0.9 keeps nothing.
+    assert [row["dice"] for row in rows] == pytest.approx([0.8, 1.0, 1.0, 2 / 3, 0.0])
+    assert best_threshold([constructed_histograms()]) == 0.4  # 0.35 ties, but 0.4 is closer to 0.5
+
+
+def test_sweep_reports_mean_and_pooled_dice_separately():
+    half_found = probability_histograms(np.array([[1, 1, 0, 0]]), np.array([[0.9, 0.2, 0.1, 0.1]]))
+    nothing_there = probability_histograms(np.zeros((1, 4)), np.full((1, 4), 0.1))
+    (row,) = threshold_sweep([half_found, nothing_there], [0.5])
+    assert row["dice"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert row["dice_pooled"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("thresholds, best", [([0.2, 0.6, 0.9], 0.6), ([0.45, 0.55], 0.45), ([0.1, 0.95], 0.1)])
+def test_best_threshold_ties_go_closest_to_half(thresholds, best):
+    perfect = probability_histograms(np.array([[0, 1, 1]]), np.array([[0.0, 1.0, 1.0]]))
+    assert best_threshold([perfect], thresholds) == best
+
+
+def test_sweep_needs_histograms():
+    with pytest.raises(ValueError):
+        threshold_sweep([])
+
+
+# -------------------------------------------------------------------------------- instance matching
+
+ROW_OF_FIVE = np.array([[1, 1, 1, 1, 1]] * 2)
+THREE_OBJECTS = np.array([[1, 1, 0, 2], [1, 1, 0, 2], [0, 0, 0, 0], [3, 3, 3, 0]])
+# Used for the case where maximising total IoU alone would lose a match: true object 1 overlaps predicted
+# object 1 at IoU 22/40 = 0.55, while the crossed pairs score 9/31 each (together 0.58).
+CROSSED_TRUTH = np.array([[1] * 31 + [2] * 9])
+CROSSED_PREDICTION = np.array([[2] * 9 + [1] * 31])
+
+
+@pytest.mark.parametrize(
+    "truth, predicted, threshold, expected",  # expected: n_true, n_pred, tp, fp, fn
+    [
+        pytest.param(THREE_OBJECTS, THREE_OBJECTS, 0.5, (3, 3, 3, 0, 0), id="identical"),
+        pytest.param(THREE_OBJECTS, THREE_OBJECTS * 7 + 100 * (THREE_OBJECTS > 0), 0.95, (3, 3, 3, 0, 0),
+                     id="identical-other-ids"),
+        # Pieces of 4 out of 10 pixels, gap between: IoU 0.4 each.
+        pytest.param(ROW_OF_FIVE, np.array([[1, 1, 0, 2, 2]] * 2), 0.5, (1, 2, 0, 2, 1), id="split-under-half"),
+        # Exact halves have IoU exactly 0.5, which counts (>=): one half matches, the other is extra.
+        pytest.param(np.ones((2, 4), int), np.array([[1, 1, 2, 2]] * 2), 0.5, (1, 2, 1, 1, 0), id="split-halves"),
+        pytest.param(np.ones((2, 4), int), np.array([[1, 1, 2, 2]] * 2), 0.51, (1, 2, 0, 2, 1),
+                     id="split-halves-stricter"),
+        pytest.param(np.array([[1, 1, 0, 2, 2]] * 2), ROW_OF_FIVE, 0.5, (2, 1, 0, 1, 2), id="merged-under-half"),
+        pytest.param(np.array([[1, 1, 2, 2]] * 2), np.ones((2, 4), int), 0.5, (2, 1, 1, 0, 1), id="merged-halves"),
+        # 4×4 square moved one column: 12 shared of 20 -> IoU 0.6.
+        pytest.param(square(8, 2, 2, 4), square(8, 2, 3, 4), 0.5, (1, 1, 1, 0, 0), id="shift-1-iou-0.6"),
+        pytest.param(square(8, 2, 2, 4), square(8, 2, 3, 4), 0.6, (1, 1, 1, 0, 0), id="shift-1-at-0.6"),
+        pytest.param(square(8, 2, 2, 4), square(8, 2, 3, 4), 0.65, (1, 1, 0, 1, 1), id="shift-1-above"),
+        # Moved two columns: 8 shared of 24 -> IoU 1/3.
+        pytest.param(square(8, 2, 2, 4), square(8, 2, 4, 4), 0.5, (1, 1, 0, 1, 1), id="shift-2-iou-third"),
+        pytest.param(CROSSED_TRUTH, CROSSED_PREDICTION, 0.5, (2, 2, 1, 1, 1), id="crossed-keeps-best-match"),
+        pytest.param(CROSSED_TRUTH, CROSSED_PREDICTION, 0.25, (2, 2, 2, 0, 0), id="crossed-low-threshold"),
+        # One strong pair (IoU 9/11) against two weak crossed pairs (1/10 and 1/12): at a low threshold the
+        # most matches come from the weak pairs, though their IoU sum is smaller.
+        pytest.param(np.array([[1] * 10 + [2] * 3]), np.array([[2] + [1] * 10 + [0] * 2]), 0.08, (2, 2, 2, 0, 0),
+                     id="most-matches-beat-highest-iou-sum"),
+        pytest.param(np.zeros((3, 3), int), np.zeros((3, 3), int), 0.5, (0, 0, 0, 0, 0), id="both-empty"),
+        pytest.param(np.zeros((2, 5), int), np.array([[1, 0, 2, 0, 0]] * 2), 0.5, (0, 2, 0, 2, 0),
+                     id="empty-truth"),
+        pytest.param(ROW_OF_FIVE, np.zeros((2, 5), int), 0.5, (1, 0, 0, 0, 1), id="empty-prediction"),
+    ],
+)
+def test_match_instances(truth, predicted, threshold, expected):
+    match = match_instances(truth, predicted, iou_threshold=threshold)
+    assert (match.n_true, match.n_pred, match.tp, match.fp, match.fn) == expected
+    assert match.count_error == expected[1] - expected[0]
+
+
+@pytest.mark.parametrize(
+    "match, precision, recall, f1",
+    [
+        (InstanceMatch(0, 0, 0, 0, 0), 1.0, 1.0, 1.0),
+        (InstanceMatch(0, 2, 0, 2, 0), 0.0, 0.0, 0.0),
+        (InstanceMatch(1, 0, 0, 0, 1), 0.0, 0.0, 0.0),
+        (InstanceMatch(1, 2, 1, 1, 0), 0.5, 1.0, 2 / 3),
+        (InstanceMatch(4, 3, 2, 1, 2), 2 / 3, 0.5, 4 / 7),
+    ],
+)
+def test_instance_scores(match, precision, recall, f1):
+    assert match.precision == pytest.approx(precision)
+    assert match.recall == pytest.approx(recall)
+    assert match.f1 == pytest.approx(f1)
+
+
+def test_iou_matrix_with_non_consecutive_ids():
+    truth = np.array([[3, 3, 0, 250, 250]], np.uint16)
+    predicted = np.array([[9000, 0, 0, 17, 17]], np.int32)
+    # Rows: true ids 3, 250; columns: predicted ids 17, 9000.
+    assert iou_matrix(truth, predicted).tolist() == [[0.0, 0.5], [1.0, 0.0]]
+    assert match_instances(truth, predicted).tp == 2
+    assert match_instances(truth, predicted, 0.6).tp == 1
+
+
+def test_iou_matrix_shapes_when_a_side_is_empty():
+    assert iou_matrix(np.zeros((2, 2), int), np.array([[0, 1], [2, 0]])).shape == (0, 2)
+    assert iou_matrix(np.array([[0, 1], [2, 0]]), np.zeros((2, 2), int)).shape == (2, 0)
+
+
+def test_label_maps_without_background_pixels():
+    assert iou_matrix(np.array([[1, 2]]), np.array([[5, 5]])).tolist() == [[0.5], [0.5]]
+
+
+@pytest.mark.parametrize(
+    "truth, error",
+    [(np.array([[0.0, 1.5]]), TypeError), (np.array([[0, -1]]), ValueError), (np.zeros((1, 3), int), ValueError)],
+)
+def test_bad_label_maps_are_refused(truth, error):
+    with pytest.raises(error):
+        iou_matrix(truth, np.zeros((1, 2), int))
+
+
+def test_instance_sweep_matches_single_threshold_calls():
+    truth, predicted = square(8, 2, 2, 4), square(8, 2, 3, 4)
+    sweep = instance_sweep(truth, predicted)
+    assert [m.iou_threshold for m in sweep] == list(DSB_IOU_THRESHOLDS)
+    assert [m.tp for m in sweep] == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    assert sweep == [match_instances(truth, predicted, t) for t in DSB_IOU_THRESHOLDS]
+
+
+def test_float_range_thresholds_still_accept_exact_iou():
+    # np.arange gives 0.6000000000000001 here; an IoU of exactly 0.6 must still match.
+    sweep = instance_sweep(square(8, 2, 2, 4), square(8, 2, 3, 4), np.arange(0.5, 1.0, 0.05))
+    assert [m.tp for m in sweep[:4]] == [1, 1, 1, 0]
+
+
+def test_average_precision_of_known_matches():
+    matches = [InstanceMatch(2, 2, 2, 0, 0), InstanceMatch(2, 2, 1, 1, 1), InstanceMatch(2, 2, 0, 2, 2),
+               InstanceMatch(0, 0, 0, 0, 0)]
+    assert average_precision(matches) == pytest.approx((1 + 1 / 3 + 0 + 1) / 4)
+
+
+def test_average_precision_of_shifted_square():
+    # IoU 0.6 matches at 0.5, 0.55 and 0.6 and fails at the seven higher thresholds.
+    assert average_precision(instance_sweep(square(8, 2, 2, 4), square(8, 2, 3, 4))) == pytest.approx(0.3)
+
+
+def test_average_precision_needs_thresholds():
+    with pytest.raises(ValueError):
+        average_precision([])
+
+
+# ------------------------------------------------------------------------------ images and summary
+
+def test_score_image_without_instances_leaves_instance_fields_empty():
+    scores = score_image("a", LEFT_HALF, LEFT_HALF.astype(float))
+    assert (scores.dice, scores.iou, scores.precision, scores.recall) == (1.0, 1.0, 1.0, 1.0)
+    row = scores.to_dict()
+    instance_fields = ["n_true", "n_pred", "tp50", "fp50", "fn50", "f1_50", "ap", "count_error"]
+    assert [row[name] for name in instance_fields] == [None] * 8
+    assert score_image("a", LEFT_HALF, LEFT_HALF.astype(float), true_labels=LEFT_HALF).ap is None
+
+
+def test_score_image_with_instances():
+    truth_labels = square(8, 2, 2, 4) + square(8, 0, 7, 1, value=2)
+    predicted_labels = square(8, 2, 3, 4)
+    probability = (predicted_labels > 0).astype(np.float64) * 0.9
+    scores = score_image("b", truth_labels > 0, probability, 0.5, truth_labels, predicted_labels)
+    # Pixels: 12 shared, 4 extra, 4 + 1 missed -> Dice 24 / 33.
+    assert scores.dice == pytest.approx(24 / 33)
+    assert (scores.n_true, scores.n_pred, scores.tp50, scores.fp50, scores.fn50) == (2, 1, 1, 0, 1)
+    assert scores.f1_50 == pytest.approx(2 / 3)
+    # AP per threshold: 1/2 at 0.5, 0.55, 0.6; 0 above -> 1.5 / 10.
+    assert scores.ap == pytest.approx(0.15)
+    assert scores.count_error == -1
+    assert json.loads(json.dumps(scores.to_dict()))["stem"] == "b"
+
+
+def instance_rows() -> list[ImageScores]:
+    return [
+        ImageScores("a", dice=0.8, iou=0.6, precision=0.9, recall=0.7, n_true=4, n_pred=3, tp50=3, fp50=0,
+                    fn50=1, f1_50=6 / 7, ap=0.5, count_error=-1),
+        ImageScores("b", dice=0.4, iou=0.2, precision=0.5, recall=0.3, n_true=1, n_pred=3, tp50=1, fp50=2,
+                    fn50=0, f1_50=0.5, ap=0.2, count_error=2),
+        ImageScores("c", dice=0.3, iou=0.1, precision=0.2, recall=0.2),
+    ]
+
+
+def test_summarise_with_instances():
+    summary = summarise(instance_rows(), PixelCounts(tp=30, fp=10, fn=20, tn=40))
+    assert summary == pytest.approx({
+        "n_images": 3,
+        "dice": 0.5,
+        "dice_pooled": 60 / 90,
+        "iou": 0.3,
+        "iou_pooled": 0.5,
+        "precision": 0.75,
+        "recall": 0.6,
+        "f1_50": 8 / 11,  # from summed tp 4, fp 2, fn 1
+        "ap": 0.35,
+        "count_error_mean_abs": 1.5,
+        "n_true": 5,
+        "n_pred": 6,
+    })
+    assert type(summary["n_images"]) is int and type(summary["n_true"]) is int
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_summarise_pixels_only():
+    summary = summarise(instance_rows()[2:], PixelCounts(tp=1, fp=1, fn=0, tn=2))
+    assert sorted(summary) == sorted(["n_images", "dice", "dice_pooled", "iou", "iou_pooled", "precision", "recall"])
+    assert (summary["n_images"], summary["dice"], summary["dice_pooled"]) == (1, 0.3, pytest.approx(2 / 3))
+
+
+def test_summarise_no_images():
+    summary = summarise([], pooled([]))
+    assert summary["n_images"] == 0 and summary["dice"] is None and summary["dice_pooled"] == 1.0

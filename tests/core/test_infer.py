@@ -1,0 +1,123 @@
+"""Tiled prediction with stand-in models: identity round trips, seams, sizes, channels, flips."""
+
+import numpy as np
+import pytest
+
+from core.infer import InputSpec, TilePlan, blend_window, predict_image, tile_starts
+from core.train.config import DataConfig
+
+GREY = InputSpec(DataConfig(normalisation="minmax"), channels=1, colour=False)
+
+
+def identity(batch: np.ndarray) -> np.ndarray:
+    return batch[..., :1].copy()
+
+
+def scaled(image: np.ndarray) -> np.ndarray:
+    data = image.astype(np.float32)
+    return (data - data.min()) / (data.max() - data.min())
+
+
+@pytest.mark.parametrize("length, tile, overlap, expected", [
+    (100, 32, 0, [0, 32, 64, 68]),
+    (100, 32, 8, [0, 24, 48, 68]),
+    (32, 32, 8, [0]),
+    (10, 32, 8, [0]),
+])
+def test_tile_starts_cover_everything(length, tile, overlap, expected):
+    starts = tile_starts(length, tile, overlap)
+    assert starts == expected
+    covered = np.zeros(length, bool)
+    for start in starts:
+        covered[start:start + tile] = True
+    assert covered.all()
+
+
+def test_blend_window_is_symmetric_and_positive():
+    window = blend_window(64, 16)
+    assert window.min() > 0
+    assert window.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(window, window.T)
+    np.testing.assert_allclose(window, window[::-1, ::-1])
+
+
+@pytest.mark.parametrize("shape, tile, overlap", [
+    ((300, 250), 64, 16),   # many tiles, last row and column moved back
+    ((37, 53), 32, 8),      # barely bigger than a tile
+    ((20, 20), 32, 8),      # smaller than a tile: predicted whole, padded
+    ((5, 3), 32, 0),        # tiny
+    ((129, 64), 64, 0),     # no overlap
+])
+@pytest.mark.parametrize("tta", [False, True])
+def test_identity_model_gives_the_image_back(shape, tile, overlap, tta):
+    image = np.random.default_rng(1).integers(0, 255, shape).astype(np.uint8)
+    probability, notes = predict_image(identity, image, GREY, TilePlan(tile, overlap, batch_size=3, tta=tta))
+    assert probability.shape == shape
+    assert notes == []
+    np.testing.assert_allclose(probability, scaled(image), atol=1e-6)
+
+
+def test_constant_model_has_no_seams():
+    image = np.zeros((200, 170), np.uint8)
+    image[0, 0] = 255
+    probability, _ = predict_image(lambda b: np.full(b.shape[:3] + (1,), 0.3, np.float32), image, GREY,
+                                   TilePlan(48, 16))
+    np.testing.assert_allclose(probability, 0.3, atol=1e-6)
+
+
+def test_tiles_agree_with_whole_image_for_a_local_model():
+    """A model that only looks at each pixel (like a 1×1 convolution) gives the same map tiled or whole."""
+    image = np.random.default_rng(2).integers(0, 65535, (160, 210)).astype(np.uint16)
+
+    def local(batch):
+        return 1 / (1 + np.exp(-(batch[..., :1] * 8 - 4)))
+
+    whole, _ = predict_image(local, image, GREY, TilePlan(256, 0))
+    tiled, _ = predict_image(local, image, GREY, TilePlan(64, 16))
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+
+
+def test_eight_bit_output_is_probability_times_255():
+    image = np.tile(np.arange(0, 256, 1, np.uint8), (40, 1))
+    probability, _ = predict_image(identity, image, GREY, TilePlan(32, 8), out_dtype=np.uint8)
+    assert probability.dtype == np.uint8
+    np.testing.assert_array_equal(probability, image)
+
+
+def test_progress_is_reported_per_tile():
+    calls = []
+    predict_image(identity, np.zeros((100, 100), np.uint8), GREY, TilePlan(32, 0, batch_size=2),
+                  progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (16, 16)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+@pytest.mark.parametrize("spec, image, channels, note", [
+    (InputSpec(DataConfig(), 3, True), np.zeros((8, 8), np.uint8), 3, "grey image given to a colour model"),
+    (InputSpec(DataConfig(), 1, False), np.dstack([np.zeros((8, 8)), np.ones((8, 8)), np.ones((8, 8))]), 1,
+     "colour image given to a grey model"),
+    (InputSpec(DataConfig(), 1, False), np.zeros((8, 8, 3), np.uint8), 1, None),
+    (InputSpec(DataConfig(), 3, True), np.zeros((8, 8, 4), np.uint8), 3, None),
+    (InputSpec(DataConfig(channels=(1,)), 1, False), np.zeros((8, 8, 3), np.uint16), 1, None),
+])
+def test_channels_are_converted_with_a_note(spec, image, channels, note):
+    view, notes = spec.select(image)
+    assert view.shape[2] == channels
+    assert (notes[0].startswith(note) if note else notes == [])
+
+
+def test_missing_channel_is_refused_with_a_message():
+    with pytest.raises(ValueError, match=r"channel\(s\) \[2\].*has 1 channel"):
+        InputSpec(DataConfig(channels=(2,)), 1, False).select(np.zeros((8, 8), np.uint8))
+
+
+@pytest.mark.parametrize("tile, overlap, message", [(8, 0, "at least 16"), (64, 40, "half the tile"),
+                                                    (64, -1, "between 0")])
+def test_bad_tile_plans_are_refused(tile, overlap, message):
+    with pytest.raises(ValueError, match=message):
+        TilePlan(tile, overlap)
+
+
+def test_tile_must_suit_the_model():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        predict_image(identity, np.zeros((100, 100), np.uint8), GREY, TilePlan(48, 8), multiple=32)

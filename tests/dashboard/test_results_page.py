@@ -1,0 +1,111 @@
+"""The Results and Predict pages under AppTest, on a run evaluated by the real evaluation code."""
+
+import json
+
+import pytest
+
+from core.run_model import inference_settings
+from core.task_dir import TaskDir
+from tests.evaluation_helpers import evaluated_run, trained_run
+
+
+@pytest.fixture
+def evaluated(data_env, tmp_path, monkeypatch):
+    return evaluated_run(data_env, tmp_path, monkeypatch)
+
+
+def metric_values(app) -> dict:
+    return {m.label: m.value for m in app.metric}
+
+
+def test_results_show_cards_table_sweep_and_worst_first(evaluated, open_page):
+    app = open_page("results", run=evaluated.run_id)
+    metrics = metric_values(app)
+    saved = json.loads((evaluated.path / "eval" / "test" / "summary.json").read_text())["summary"]
+    assert metrics["Dice (mean per image)"] == f"{saved['dice']:.3f}"
+    assert metrics["Cells predicted / true"] == f"{saved['n_pred']} / {saved['n_true']}"
+    table = app.dataframe[0].value
+    assert len(table) == 4 and list(table["dice"]) == sorted(table["dice"])  # worst first
+    assert len(app.get("plotly_chart")) == 1
+    captions = [c for image in app.get("image") for c in image.captions]
+    assert len(captions) == 4 and captions[0].endswith(f"Dice {table['dice'][0]:.2f}")
+    links = [link for link in app.get("page_link") if "Fix this mask" in str(link.proto.label)]
+    assert len(links) == 4
+    assert f"stem={table['stem'][0]}" in links[0].proto.page or table["stem"][0] in str(links[0].proto)
+
+
+def test_moving_the_threshold_rescores_and_saving_keeps_it(evaluated, open_page):
+    app = open_page("results", run=evaluated.run_id)
+    before = metric_values(app)["Dice (mean per image)"]
+    app.slider(key=f"pp-{evaluated.run_id}-threshold").set_value(0.95).run()
+    after = metric_values(app)
+    assert after["Dice (mean per image)"] != before
+    assert [m for m in app.metric if m.label == "Dice (mean per image)"][0].delta.endswith("vs saved settings")
+    save = [b for b in app.button if b.label == "Save these settings with the model"][0]
+    save.click().run()
+    assert inference_settings(evaluated).threshold == pytest.approx(0.95)
+
+
+def test_best_threshold_button_moves_the_slider(evaluated, open_page):
+    app = open_page("results", run=evaluated.run_id)
+    best = json.loads((evaluated.path / "eval" / "test" / "summary.json").read_text())["summary"]["best_threshold"]
+    [b for b in app.button if b.label.startswith("Use the best threshold")][0].click().run()
+    assert app.slider(key=f"pp-{evaluated.run_id}-threshold").value == pytest.approx(best)
+
+
+def test_unevaluated_split_offers_to_evaluate(evaluated, open_page):
+    app = open_page("results", run=evaluated.run_id, set="valid")
+    assert any("has not been evaluated on the valid images" in i.value for i in app.info)
+    assert any(b.label == "Evaluate" for b in app.button)
+
+
+def test_a_failed_evaluation_says_why(data_env, tmp_path, monkeypatch, open_page):
+    run = trained_run(data_env, tmp_path)
+    TaskDir(run.path / "eval" / "test").fail("the model has 3 input channels but the images have 1")
+    app = open_page("results", run=run.run_id)
+    assert any("Evaluation failed: the model has 3 input channels" in e.value for e in app.error)
+
+
+def test_no_trained_run_points_to_train(open_page):
+    app = open_page("results")
+    assert any("No trained model yet" in i.value for i in app.info)
+
+
+def test_retrain_is_offered_once_masks_were_edited(evaluated, data_env, open_page):
+    app = open_page("results", run=evaluated.run_id)
+    retrain = [b for b in app.button if b.label == "Retrain with fixes"][0]
+    assert retrain.disabled
+    from core.datasets.manifest import read_manifest
+    from core.io import read_image
+    from core.mask_versions import MaskState, save_mask
+
+    folder = data_env.datasets_dir / "cells"
+    row = read_manifest(folder)["images"][0]
+    edited = read_image(folder / row["mask"]).copy()
+    edited[:3, :3] = 255
+    save_mask(folder, row, MaskState(edited, read_image(folder / row["instances"])), 0, tool="paint")
+    app = open_page("results", run=evaluated.run_id)
+    assert not [b for b in app.button if b.label == "Retrain with fixes"][0].disabled
+    assert any("1 mask(s) of cells were edited" in c.value for c in app.caption)
+
+
+def test_predict_page_lists_a_finished_prediction(evaluated, data_env, tmp_path, open_page, monkeypatch):
+    from core.predict_job import predict_files
+    from tests.helpers import blobs, write_image
+
+    write_image(tmp_path / "new" / "slide.png", blobs(3, 96, n=5)[0])
+    out = data_env.data_root / "predictions" / "20261123-120000-test"
+    predict_files(evaluated, [tmp_path / "new"], out)
+    app = open_page("predict", run=evaluated.run_id)
+    assert any("cells in 1 image(s)" in s.value for s in app.success)
+    captions = [c for image in app.get("image") for c in image.captions]
+    assert len(captions) == 1 and captions[0].startswith("slide ·") and captions[0].endswith("cells")
+    assert app.get("download_button")
+
+
+def test_predict_page_refuses_a_folder_outside_the_allowed_roots(evaluated, open_page):
+    app = open_page("predict", run=evaluated.run_id)
+    app.radio(key="predict-source").set_value("A folder on the server").run()
+    app.text_input(key="predict-folder").set_value("/etc").run()
+    assert any("outside the folders this server may import from" in e.value for e in app.error)
+    assert [b for b in app.button if b.label == "Predict"][0].disabled

@@ -120,12 +120,14 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         {**saved.to_dict(), "threshold": options.threshold})
     tile = options.tile or model.tile
     plan = TilePlan(tile=tile, overlap=min(options.overlap, tile // 2), tta=options.tta)
-    cells, images = [], []
+    cells, images, skipped = [], [], []
     for index, (path, name) in enumerate(zip(paths, output_names(paths)), start=1):
         try:
             image = read_image(path)
-        except (OSError, ValueError) as exc:
-            raise PredictionError(f"{path.name} cannot be read as an image: {exc}") from exc
+        except (OSError, ValueError) as exc:  # one unreadable file does not cost the others their results
+            log.warning("%s skipped: %s", path, exc)
+            skipped.append(f"{path.name}: cannot be read as an image ({exc})")
+            continue
 
         def report(done: int, total: int, index=index, name=path.name) -> None:
             task.progress(index - 1, len(paths), f"{name}: tile {done} of {total}")
@@ -146,11 +148,13 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
                        "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
                        "output": name})
         task.progress(index, len(paths), f"predicted {index} of {len(paths)} images")
+    if not images:
+        raise PredictionError("No image could be read: " + "; ".join(skipped))
     write_bytes_atomic(out_dir / "cells.csv", _csv(CELL_COLUMNS, cells))
     write_bytes_atomic(out_dir / "images.csv", _csv(IMAGE_COLUMNS, images))
     summary = {"run_id": run.run_id, "images": len(images), "cells": len(cells), "threshold": settings.threshold,
                "postprocessing": settings.to_dict(), "tile": plan.tile, "overlap": plan.overlap, "tta": plan.tta,
-               "finished": now(), "per_image": images}
+               "finished": now(), "skipped": skipped, "per_image": images}
     write_json_atomic(out_dir / "prediction.json", summary)
     task.finish(f"{len(cells)} cells in {len(images)} images", summary={k: v for k, v in summary.items()
                                                                          if k != "per_image"})

@@ -7,6 +7,7 @@ Each prediction gets its own folder under ``<data root>/predictions/`` (its uplo
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from datetime import datetime
@@ -121,6 +122,12 @@ def show_results(task: TaskDir) -> None:
     images = pd.read_csv(images_csv, dtype={"image": str, "notes": str}).fillna({"notes": ""})
     cells = pd.read_csv(cells_csv) if cells_csv.stat().st_size else pd.DataFrame()
     st.success(f"{len(cells)} cells in {len(images)} image(s).", icon=":material/check_circle:")
+    try:
+        skipped = json.loads((task.path / "prediction.json").read_text(encoding="utf-8")).get("skipped", [])
+    except (OSError, ValueError):
+        skipped = []
+    for problem in skipped:
+        st.warning(f"Skipped {problem}", icon=":material/warning:")
     st.dataframe(images, hide_index=True, width="stretch",
                  column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f"),
                                 "mean_cell_area": st.column_config.NumberColumn("mean cell area (px)")})

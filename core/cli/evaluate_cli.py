@@ -130,6 +130,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for row in summary["per_image"]:
             print(f"{row['image']}: {row['cells']} cells ({row['width']}×{row['height']})"
                   + (f" — {row['notes']}" if row["notes"] else ""))
+        for problem in summary["skipped"]:
+            print(f"skipped {problem}")
         print(f"{summary['cells']} cells in {summary['images']} images → {out_dir} (cells.csv, images.csv, masks/, "
               "labels/, overlays/)")
     return 0

@@ -128,6 +128,18 @@ def test_prediction_writes_masks_labels_overlays_and_tables(settings, tmp_path, 
     assert json.loads((out / "status.json").read_text())["state"] == "finished"
 
 
+def test_an_unreadable_image_is_skipped_and_named(settings, tmp_path, monkeypatch):
+    use_brightness_model(monkeypatch)
+    run = trained_run(settings, tmp_path)
+    write_image(tmp_path / "in" / "good.png", blobs(1, 64)[0])
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    summary = predict_files(run, [tmp_path / "in"], tmp_path / "out")
+    assert summary["images"] == 1 and summary["skipped"][0].startswith("broken.png: cannot be read")
+    (tmp_path / "in" / "good.png").unlink()
+    with pytest.raises(PredictionError, match="No image could be read: broken.png"):
+        predict_files(run, [tmp_path / "in"], tmp_path / "out2")
+
+
 def test_prediction_inputs_are_checked(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(PredictionError, match="not an image file"):

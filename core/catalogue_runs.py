@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from core.catalogue_evals import replace_evaluations, stamp as evaluations_stamp
+from core.run_notes import notes_path, read_notes
 from core.train.run_dir import RunDir, list_runs
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 def _stamp(run: RunDir) -> str:
     parts = []
-    for path in (run.status_path, run.metrics_path):
+    # notes.json is part of the stamp so that editing a run's name, notes or tags gets it re-indexed.
+    for path in (run.status_path, run.metrics_path, notes_path(run)):
         try:
             info = path.stat()
             parts.append(f"{info.st_mtime_ns}:{info.st_size}")
@@ -62,6 +64,7 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     meta = run.read_config()
     train = meta.get("train", {})
     status = run.read_status()
+    notes = read_notes(run)
     metrics = run.read_metrics()
     best = max(metrics, key=lambda m: m.get("val_dice", -1), default={})
     duration = sum(float(m.get("seconds", 0)) for m in metrics)
@@ -76,12 +79,13 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
                               ("run_summary", "run_id")):
             con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
         con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
-                    "precision, run_dir, parent_run, error, stamp) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run.run_id, meta.get("name") or run.run_id, state, status.get("created"), status.get("started"),
-                     status.get("ended"), train.get("dataset"), train.get("model", {}).get("name"),
-                     train.get("preset"), status.get("device"), status.get("precision"), str(run.path),
-                     meta.get("parent_run"), status.get("error"), _stamp(run)])
+                    "precision, run_dir, parent_run, notes, tags, deleted, error, stamp) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, notes.name or meta.get("name") or run.run_id, state, status.get("created"),
+                     status.get("started"), status.get("ended"), train.get("dataset"),
+                     train.get("model", {}).get("name"), train.get("preset"), status.get("device"),
+                     status.get("precision"), str(run.path), meta.get("parent_run"), notes.notes, list(notes.tags),
+                     notes.deleted, status.get("error"), _stamp(run)])
         con.register("incoming_params", params)
         con.execute("INSERT INTO params SELECT * FROM incoming_params")
         con.register("incoming_metrics", frame)

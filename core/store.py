@@ -147,6 +147,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, split)
     );
     """,
+    # Runs can be hidden ("deleted") from lists while their folders stay; the mark comes from notes.json.
+    """
+    ALTER TABLE runs ADD COLUMN deleted BOOLEAN DEFAULT false;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -97,3 +97,104 @@ def threshold_sweep_figure(sweep: pd.DataFrame, threshold: float) -> go.Figure:
     figure.update_yaxes(title_text="Dice (before post-processing)", range=[0, 1])
     figure.update_layout(height=260, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.3))
     return figure
+
+
+# ----- comparing runs (Runs page) -----
+
+RUN_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC",
+               "#EECA3B")
+WINNER_COLOURS = {"A better": "#4C78A8", "B better": "#F58518", "tie": "#9E9E9E"}
+
+
+def run_colour(index: int) -> str:
+    """The colour of the ``index``-th compared run (the palette repeats after ten runs).
+
+    >>> run_colour(0) == run_colour(10)
+    True
+    """
+    return RUN_COLOURS[index % len(RUN_COLOURS)]
+
+
+def compare_curves(curves: pd.DataFrame, labels: dict[str, str], by_time: bool = False) -> go.Figure:
+    """Validation Dice, loss (training dashed, validation solid) and learning rate of several runs, overlaid.
+
+    ``curves`` is long: run_id, epoch, key, value, elapsed_s. With ``by_time`` the x axis is minutes since the
+    run started (``elapsed_s``), so a fast run and a slow run are compared at equal wall-clock time.
+    """
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("Validation Dice (higher is better)",
+                                                           "Loss (lower is better)", "Learning rate"))
+    panels = (("val_dice", 1, "solid"), ("loss", 2, "dash"), ("val_loss", 2, "solid"), ("lr", 3, "solid"))
+    for index, (run_id, label) in enumerate(labels.items()):
+        run = curves[curves["run_id"] == run_id]
+        for key, column, dash in panels:
+            part = run[run["key"] == key].sort_values("epoch")
+            if part.empty:
+                continue
+            x = part["elapsed_s"] / 60 if by_time else part["epoch"]
+            name = label if key == "val_dice" else f"{label} · {key.replace('_', ' ')}"
+            figure.add_trace(go.Scatter(x=x, y=part["value"], mode="lines+markers", name=name, legendgroup=run_id,
+                                        line=dict(color=run_colour(index), dash=dash), marker=dict(size=4),
+                                        showlegend=key == "val_dice"), row=1, col=column)
+    figure.update_xaxes(title_text="minutes since start" if by_time else "epoch")
+    figure.update_yaxes(range=[0, 1], row=1, col=1)
+    figure.update_yaxes(type="log", exponentformat="e", row=1, col=3)
+    figure.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def _dimension(values: pd.Series, label: str) -> dict:
+    """One parallel-coordinates axis; learning rates are spread on a log scale with readable ticks."""
+    import numpy as np
+
+    if label.lower().startswith("learning rate") and (values > 0).all():
+        logs = np.log10(values.astype(float))
+        ticks = np.arange(np.floor(logs.min()), np.ceil(logs.max()) + 1)
+        return dict(label=label, values=logs, tickvals=ticks, ticktext=[f"1e{int(t)}" for t in ticks])
+    return dict(label=label, values=values.astype(float))
+
+
+def parameter_coordinates(runs: pd.DataFrame, dimensions: dict[str, str], score: str = "test_dice") -> go.Figure:
+    """Parallel coordinates: one line per run through its settings (``dimensions``: column → axis label) to
+    its score, coloured by the score, so settings that go with good scores stand out."""
+    axes = [_dimension(runs[column], label) for column, label in dimensions.items()]
+    axes.append(dict(label="Test Dice", values=runs[score].astype(float), range=[0, 1]))
+    figure = go.Figure(go.Parcoords(dimensions=axes, line=dict(color=runs[score].astype(float),
+                                                               colorscale="Viridis", cmin=0, cmax=1,
+                                                               showscale=True, colorbar=dict(title="Dice"))))
+    figure.update_layout(height=360, margin=dict(l=60, r=40, t=50, b=20))
+    return figure
+
+
+def winner(dice_a: pd.Series, dice_b: pd.Series, tie: float = 1e-3) -> pd.Series:
+    """Which run scores better on each image: ``"A better"``, ``"B better"`` or ``"tie"`` (within ``tie``).
+
+    >>> winner(pd.Series([0.9, 0.5, 0.7]), pd.Series([0.8, 0.6, 0.7])).tolist()
+    ['A better', 'B better', 'tie']
+    """
+    import numpy as np
+
+    difference = dice_b - dice_a
+    return pd.Series(np.where(difference > tie, "B better", np.where(difference < -tie, "A better", "tie")),
+                     index=dice_a.index)
+
+
+def per_image_scatter(pairs: pd.DataFrame, label_a: str, label_b: str) -> go.Figure:
+    """Dice of run A (x) against run B (y) per image, with the diagonal; points above it are images where B is
+    better. One trace per outcome; each point carries its image name as ``customdata``."""
+    outcome = winner(pairs["dice_a"], pairs["dice_b"])
+    figure = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#9E9E9E", dash="dot"),
+                                  hoverinfo="skip", showlegend=False))
+    for name, colour in WINNER_COLOURS.items():
+        part = pairs[outcome == name]
+        if part.empty:
+            continue
+        figure.add_trace(go.Scatter(x=part["dice_a"], y=part["dice_b"], mode="markers", name=name,
+                                    customdata=part["stem"].tolist(), marker=dict(color=colour, size=9),
+                                    hovertemplate="%{customdata}<br>A %{x:.3f} · B %{y:.3f}<extra></extra>"))
+    figure.update_xaxes(title_text=f"Dice of A ({label_a})", range=[-0.02, 1.02])
+    figure.update_yaxes(title_text=f"Dice of B ({label_b})", range=[-0.02, 1.02])
+    figure.update_layout(height=420, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.2),
+                         clickmode="event+select")
+    return figure

@@ -23,6 +23,7 @@ PAGES = {
     "train": PageEntry(PAGES_DIR / "train.py", "Train", ":material/model_training:"),
     "results": PageEntry(PAGES_DIR / "results.py", "Results", ":material/fact_check:"),
     "predict": PageEntry(PAGES_DIR / "predict.py", "Predict", ":material/center_focus_strong:"),
+    "runs": PageEntry(PAGES_DIR / "runs.py", "Runs", ":material/compare_arrows:"),
 }
 
 

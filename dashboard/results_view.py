@@ -45,12 +45,13 @@ def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
     """Threshold and post-processing controls, starting from what is saved with the run."""
     saved = inference_settings(run)
     prefix = f"pp-{run.run_id}-"
+    if prefix + "threshold" not in st.session_state:  # set through the state only: the best-threshold button moves it
+        st.session_state[prefix + "threshold"] = float(saved.threshold)
     if saved_best is not None and st.session_state.get(prefix + "use-best"):
         st.session_state[prefix + "threshold"] = float(saved_best)
         st.session_state[prefix + "use-best"] = False
     a, b, c, d, e = st.columns([3, 1.2, 1.2, 1.3, 1.3])
-    threshold = a.slider("Threshold", 0.05, 0.95, float(saved.threshold), 0.01, key=prefix + "threshold",
-                         help=HELP["threshold"])
+    threshold = a.slider("Threshold", 0.05, 0.95, step=0.01, key=prefix + "threshold", help=HELP["threshold"])
     fill = b.toggle("Fill holes", saved.fill_holes, key=prefix + "fill", help=HELP["fill_holes"])
     split = c.toggle("Split touching", saved.split_touching, key=prefix + "split", help=HELP["split_touching"])
     min_size = d.number_input("Smallest cell (px)", 0, 100_000, saved.min_size, key=prefix + "min",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -131,9 +133,23 @@ def _epochs_seen(run: RunDir) -> int:
         return 0
 
 
+def poll_seconds(run: RunDir) -> float:
+    """How often the live view looks for news: every 2 s until the first epoch, then about eight times an
+    epoch, at most every 5 s — a dead worker still shows within seconds, and watching costs the training little."""
+    try:
+        with open(run.metrics_path, "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - 4096))
+            last = handle.read().splitlines()[-1]
+        seconds = float(json.loads(last).get("seconds", 0))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 2.0
+    return max(2.0, min(5.0, seconds / 8))
+
+
 def show_run(run_id: str) -> None:
-    """The run's view. While the worker is active, a small fragment polls every 2 s and redraws the page
-    only when something changed (a new epoch, a new state), so watching costs the training little."""
+    """The run's view. While the worker is active, a small fragment polls every 2–5 s (see :func:`poll_seconds`)
+    and redraws the page only when something changed (a new epoch, a new state)."""
     run = RunDir(runs_dir(context.settings()) / run_id)
     if not run.config_path.is_file():
         st.warning(f"Run {run_id} is missing (its folder was moved or deleted).")
@@ -142,7 +158,7 @@ def show_run(run_id: str) -> None:
     status = jobs.current_status(run)
     seen = (status.get("state"), _epochs_seen(run), status.get("message"))
 
-    @st.fragment(run_every=2.0 if status.get("state") in ACTIVE else None)
+    @st.fragment(run_every=poll_seconds(run) if status.get("state") in ACTIVE else None)
     def live_header() -> None:
         now_status = jobs.current_status(run)
         if (now_status.get("state"), _epochs_seen(run), now_status.get("message")) != seen:

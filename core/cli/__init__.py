@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from core.cli import augment_cli, datasets_cli, evaluate_cli, train_cli
+from core.cli import augment_cli, datasets_cli, evaluate_cli, runs_cli, train_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     augment_cli.add_commands(groups)
     train_cli.add_commands(groups)
     evaluate_cli.add_commands(groups)
+    runs_cli.add_commands(groups)
     return parser
 
 

@@ -35,5 +35,6 @@ def test_fix_the_worst_mask_from_results(dashboard, page, artifacts, tmp_path, m
     wait_idle(page)
     no_exception(page)
     assert "dataset=cells" in page.url and f"stem={stem}" in page.url
-    expect(page.locator("iframe").first).to_be_visible(timeout=60_000)  # the drawing canvas
+    page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)  # the drawing canvas
+    expect(page.get_by_role("combobox", name="Image")).to_have_value(re.compile(rf"^{stem} · test"))  # the worst
     full_page_screenshot(page, artifacts / "41-results-fix-in-editor.png")

@@ -1,0 +1,257 @@
+"""Comparing training runs: is B really better than A, what changed between them, and on which data.
+
+Pure numpy/pandas. The statistics are paired: both runs were scored on the same test images, so the
+question is about the per-image differences, whose spread is usually far smaller than either run's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MISSING = "—"
+# Resamples are drawn in blocks of at most this many indices, so memory stays bounded for large test sets.
+_BLOCK_ELEMENTS = 4_000_000
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """The mean per-image difference B − A with a bootstrap confidence interval and p-value.
+
+    >>> d = PairedDifference(40, 0.80, 0.831, 0.031, 0.012, 0.050, 0.95, 0.001)
+    >>> d.verdict
+    'B is better than A by 0.031 Dice (95 % CI 0.012 to 0.050, 40 images).'
+    >>> PairedDifference(40, 0.8, 0.804, 0.004, -0.01, 0.018, 0.95, 0.6).verdict.split(":")[0]
+    'No clear difference'
+    """
+
+    n: int
+    mean_a: float
+    mean_b: float
+    mean_difference: float
+    low: float
+    high: float
+    confidence: float
+    p_value: float
+    metric: str = "Dice"
+
+    @property
+    def verdict(self) -> str:
+        """One plain-English sentence reading the interval."""
+        level = f"{self.confidence * 100:g} % CI"
+        if self.low > 0:
+            return (f"B is better than A by {self.mean_difference:.3f} {self.metric} "
+                    f"({level} {self.low:.3f} to {self.high:.3f}, {self.n} images).")
+        if self.high < 0:
+            return (f"A is better than B by {-self.mean_difference:.3f} {self.metric} "
+                    f"({level} {-self.high:.3f} to {-self.low:.3f}, {self.n} images).")
+        return (f"No clear difference: B − A = {self.mean_difference:+.3f} {self.metric} on {self.n} images "
+                f"({level} {self.low:+.3f} to {self.high:+.3f}); the interval includes 0.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields and the verdict, JSON-ready."""
+        return {**asdict(self), "verdict": self.verdict}
+
+
+def _paired_arrays(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    first, second = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if first.size != second.size:
+        raise ValueError(f"Paired scores need equal lengths; got {first.size} for A and {second.size} for B.")
+    if first.size < 2:
+        raise ValueError(f"A paired comparison needs at least 2 images scored by both runs; got {first.size}.")
+    if not (np.isfinite(first).all() and np.isfinite(second).all()):
+        raise ValueError("Paired scores must be finite numbers; drop the images with missing scores first.")
+    return first, second
+
+
+def bootstrap_means(differences: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """Means of ``n_resamples`` resamples (with replacement) of ``differences``, vectorised in blocks.
+
+    >>> bootstrap_means(np.array([1.0, 1.0, 1.0]), 4, seed=0).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    rng = np.random.default_rng(seed)
+    n = differences.size
+    block = max(1, _BLOCK_ELEMENTS // n)
+    means = np.empty(n_resamples, dtype=np.float64)
+    for start in range(0, n_resamples, block):  # blocks of resamples, each block one numpy draw
+        stop = min(n_resamples, start + block)
+        means[start:stop] = differences[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    return means
+
+
+def two_sided_p(means: np.ndarray, observed: float) -> float:
+    """Twice the share of bootstrap means on the other side of 0 from ``observed``, at most 1.
+
+    >>> two_sided_p(np.array([0.1, 0.2, -0.1, 0.3]), 0.15)
+    0.5
+    >>> two_sided_p(np.array([0.1, 0.2]), 0.0)
+    1.0
+    """
+    if observed == 0:
+        return 1.0
+    other_side = means <= 0 if observed > 0 else means >= 0
+    return float(min(1.0, 2.0 * other_side.mean()))
+
+
+def paired_bootstrap(a: Any, b: Any, n_resamples: int = 10_000, confidence: float = 0.95,
+                     seed: int = 0) -> PairedDifference:
+    """Mean of the per-image differences ``b - a`` with a percentile bootstrap interval.
+
+    Parameters
+    ----------
+    a, b : array-like
+        The two runs' scores on the same images, in the same order.
+    n_resamples : int
+        Bootstrap resamples of the images (with replacement).
+    confidence : float
+        Coverage of the interval, between 0 and 1.
+    seed : int
+        Seed of the resampling: the same inputs and seed give the same result.
+
+    Returns
+    -------
+    PairedDifference
+
+    Examples
+    --------
+    >>> d = paired_bootstrap([0.5, 0.6, 0.7, 0.8], [0.6, 0.7, 0.8, 0.9], n_resamples=200)
+    >>> round(d.mean_difference, 3), round(d.low, 3), round(d.high, 3), d.p_value
+    (0.1, 0.1, 0.1, 0.0)
+    """
+    first, second = _paired_arrays(a, b)
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}.")
+    differences = second - first
+    observed = float(differences.mean())
+    means = bootstrap_means(differences, n_resamples, seed)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return PairedDifference(n=int(first.size), mean_a=float(first.mean()), mean_b=float(second.mean()),
+                            mean_difference=observed, low=float(low), high=float(high), confidence=confidence,
+                            p_value=two_sided_p(means, observed))
+
+
+def compare_pairs(pairs: pd.DataFrame, metric: str = "dice", **options: Any) -> PairedDifference:
+    """:func:`paired_bootstrap` on ``<metric>_a``/``<metric>_b`` of :func:`core.run_queries.per_image_pairs`.
+
+    Images missing a score in either run are left out.
+
+    >>> pairs = pd.DataFrame({"dice_a": [0.5, 0.6, None], "dice_b": [0.7, 0.8, 0.9]})
+    >>> compare_pairs(pairs, n_resamples=10).n
+    2
+    """
+    scored = pairs[[f"{metric}_a", f"{metric}_b"]].dropna()
+    label = {"dice": "Dice", "iou": "IoU"}.get(metric, metric)
+    result = paired_bootstrap(scored[f"{metric}_a"], scored[f"{metric}_b"], **options)
+    return PairedDifference(**{**asdict(result), "metric": label})
+
+
+def gains_and_losses(pairs: pd.DataFrame, k: int = 3, metric: str = "dice") -> tuple[list[str], list[str]]:
+    """The stems where B gained most over A, and where it lost most (at most ``k`` each, no overlap).
+
+    >>> pairs = pd.DataFrame({"stem": list("wxyz"), "dice_a": [.5, .5, .5, .5], "dice_b": [.9, .6, .4, .1]})
+    >>> gains_and_losses(pairs, k=1)
+    (['w'], ['z'])
+    """
+    delta = (pairs[f"{metric}_b"] - pairs[f"{metric}_a"]).dropna()
+    stems = pairs.loc[delta.index, "stem"]
+    order = np.argsort(-delta.to_numpy(), kind="stable")
+    gained = [stems.iloc[i] for i in order[:k] if delta.iloc[i] > 0]
+    lost = [stems.iloc[i] for i in order[::-1][:k] if delta.iloc[i] < 0]
+    return gained, lost
+
+
+def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys (an empty dict is kept as a value).
+
+    >>> flatten_config({"model": {"depth": 4, "extra": {}}, "loss": "bce"})
+    {'model.depth': 4, 'model.extra': {}, 'loss': 'bce'}
+    """
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def readable(value: Any) -> str:
+    """A setting as short text for a table.
+
+    >>> readable("bce"), readable(0.001), readable(True), readable([1, 2]), readable(None)
+    ('bce', '0.001', 'true', '[1, 2]', 'null')
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:g}"
+    return json.dumps(value)
+
+
+def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
+    """The settings that differ between runs: rows = key (sorted), columns = run ids, readable text.
+
+    A setting one run lacks counts as different and shows as ``—``.
+
+    >>> diff = config_diff({"a": {"lr": 0.001, "model": {"depth": 4}}, "b": {"lr": 0.01, "model": {"depth": 4}}})
+    >>> diff.to_dict(orient="index")
+    {'lr': {'a': '0.001', 'b': '0.01'}}
+    """
+    flat = {run_id: flatten_config(config) for run_id, config in configs.items()}
+    keys = sorted(set().union(*flat.values())) if flat else []
+    rows = {}
+    for key in keys:
+        texts = [readable(values[key]) if key in values else MISSING for values in flat.values()]
+        present = [key in values for values in flat.values()]
+        if len(set(texts)) > 1 or not all(present):
+            rows[key] = texts
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(flat)) if rows else \
+        pd.DataFrame(columns=list(flat), dtype=object)
+    frame.index.name = "key"
+    return frame
+
+
+def masks_changed(first: dict[str, int], other: dict[str, int]) -> int:
+    """How many stems have a different mask version in ``other`` than in ``first`` (absent = version 0).
+
+    >>> masks_changed({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 1})
+    2
+    """
+    return sum(1 for stem in set(first) | set(other) if int(first.get(stem, 0)) != int(other.get(stem, 0)))
+
+
+def lineage_rows(run_configs: dict[str, dict]) -> pd.DataFrame:
+    """What each run trained on, from its ``config.json`` (``train``, ``lineage``, ``parent_run``).
+
+    Columns: run_id, dataset, dataset_revision, n_train, n_valid, n_test, edited_masks, parent_run and
+    masks_changed_vs_first (stems whose mask version differs from the first run's).
+
+    >>> rows = lineage_rows({"a": {"train": {"dataset": "cells"}, "lineage": {"mask_versions": {"x": 1}}},
+    ...                      "b": {"train": {"dataset": "cells"}, "lineage": {"mask_versions": {"x": 2, "y": 1}}}})
+    >>> rows["masks_changed_vs_first"].tolist()
+    [0, 2]
+    """
+    rows = []
+    first_versions: dict[str, int] | None = None
+    for run_id, config in run_configs.items():
+        lineage = config.get("lineage") or {}
+        images = lineage.get("images") or {}
+        versions = lineage.get("mask_versions") or {}
+        first_versions = versions if first_versions is None else first_versions
+        rows.append({"run_id": run_id, "dataset": (config.get("train") or {}).get("dataset"),
+                     "dataset_revision": lineage.get("dataset_revision"), "n_train": images.get("train"),
+                     "n_valid": images.get("valid"), "n_test": images.get("test"),
+                     "edited_masks": lineage.get("edited_masks"), "parent_run": config.get("parent_run"),
+                     "masks_changed_vs_first": masks_changed(first_versions, versions)})
+    columns = ["run_id", "dataset", "dataset_revision", "n_train", "n_valid", "n_test", "edited_masks",
+               "parent_run", "masks_changed_vs_first"]
+    return pd.DataFrame(rows, columns=columns)

@@ -116,8 +116,10 @@ def sync_runs(con: duckdb.DuckDBPyConnection, runs_dir: Path) -> list[str]:
                 changed.append(run.run_id)
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("run %s not indexed: %s", run.run_id, exc)
-    for run_id in set(known) - present:
-        con.execute("UPDATE runs SET status = 'failed', error = 'run folder missing' WHERE id = ?", [run_id])
+    gone = sorted(set(known) - present)
+    if gone:  # one statement, and only for rows not marked yet: this runs on every load of a runs page
+        con.execute("UPDATE runs SET status = 'failed', error = 'run folder missing' "
+                    "WHERE list_contains(?, id) AND error IS DISTINCT FROM 'run folder missing'", [gone])
     return changed
 
 

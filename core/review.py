@@ -17,7 +17,7 @@ import numpy as np
 from core.evaluate import ImageScores, PixelCounts, pixel_counts, pooled, score_image, summarise
 from core.io import read_image
 from core.mask_kinds import interpret_mask
-from core.postprocess import PostProcessing, binary_mask, instances
+from core.postprocess import PostProcessing, binary_mask, cells_of
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,28 @@ def read_truth(mask_path: Path, instances_path: Path | None = None) -> tuple[np.
     return reading.binary > 0, labels
 
 
-def score_case(case: Case, settings: PostProcessing) -> tuple[ImageScores, PixelCounts, np.ndarray]:
-    """Scores of one case under ``settings``; also its pixel counts and the predicted mask."""
+def score_case(case: Case, settings: PostProcessing, cells: bool = True
+               ) -> tuple[ImageScores, PixelCounts, np.ndarray]:
+    """Scores of one case under ``settings``; also its pixel counts and the predicted mask.
+
+    ``cells=False`` skips the cell-level scores (splitting and matching cells is most of the time).
+    """
     predicted = binary_mask(case.probability, settings)
-    predicted_labels = instances(case.probability, settings) if case.true_labels is not None else None
-    scores = score_image(case.stem, case.truth, predicted.astype(np.float32), 0.5, case.true_labels,
-                         predicted_labels)
+    with_cells = cells and case.true_labels is not None
+    predicted_labels = cells_of(predicted, settings) if with_cells else None
+    scores = score_image(case.stem, case.truth, predicted.astype(np.float32), 0.5,
+                         case.true_labels if with_cells else None, predicted_labels)
     return scores, pixel_counts(case.truth, predicted), predicted
 
 
-def score_cases(cases: list[Case], settings: PostProcessing) -> tuple[list[ImageScores], dict]:
-    """Per-image scores and the summary (mean and pooled values, instance figures where known)."""
+def score_cases(cases: list[Case], settings: PostProcessing, cells: bool = True) -> tuple[list[ImageScores], dict]:
+    """Per-image scores and the summary (mean and pooled values; cell-level figures where known and asked)."""
     if len(cases) > 4 and (os.cpu_count() or 1) > 1:
         # labelling, distance transforms and watershed release the GIL: threads use every core
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            results = list(pool.map(lambda case: score_case(case, settings), cases))
+            results = list(pool.map(lambda case: score_case(case, settings, cells), cases))
     else:
-        results = [score_case(case, settings) for case in cases]
+        results = [score_case(case, settings, cells) for case in cases]
     per_image = [r[0] for r in results]
     summary = summarise(per_image, pooled([r[1] for r in results])) if results else {"n_images": 0}
     return per_image, summary

@@ -76,7 +76,7 @@ def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
     return chosen
 
 
-def summary_cards(summary: dict, evaluated: dict) -> None:
+def summary_cards(summary: dict, evaluated: dict, cells_pending: bool = False) -> None:
     def number(value) -> str:
         return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
 
@@ -93,9 +93,12 @@ def summary_cards(summary: dict, evaluated: dict) -> None:
                    help="Dice over all images pooled together: big images weigh more.")
     cols[2].metric("IoU (mean)", number(summary.get("iou")), delta("iou"),
                    help="Intersection over union: stricter than Dice.")
-    cols[3].metric("F1 at IoU 0.5", number(summary.get("f1_50")), delta("f1_50"),
+    cols[3].metric("F1 at IoU 0.5", "…" if cells_pending else number(summary.get("f1_50")),
+                   None if cells_pending else delta("f1_50"),
                    help="Cells found: a predicted cell counts when it overlaps a true cell by IoU ≥ 0.5.")
-    if summary.get("n_true") is not None:
+    if cells_pending:
+        cols[4].metric("Cells predicted / true", "…", help="Splitting and matching cells…")
+    elif summary.get("n_true") is not None:
         cols[4].metric("Cells predicted / true", f"{summary['n_pred']} / {summary['n_true']}",
                        help="Counts over all images, after post-processing.")
     else:
@@ -103,7 +106,7 @@ def summary_cards(summary: dict, evaluated: dict) -> None:
         st.caption("This dataset has no per-cell masks, so cell-level scores (F1, counts) are not available.")
 
 
-def per_image_table(table: pd.DataFrame) -> None:
+def per_image_table(table: pd.DataFrame, stage: str) -> None:
     st.dataframe(table, hide_index=True, width="stretch", height=280,
                  column_config={"stem": st.column_config.TextColumn("image"),
                                 "dice": st.column_config.ProgressColumn("Dice", min_value=0.0, max_value=1.0,
@@ -114,7 +117,7 @@ def per_image_table(table: pd.DataFrame) -> None:
                                 "f1_50": st.column_config.NumberColumn("F1@0.5", format="%.3f"),
                                 "ap": st.column_config.NumberColumn("AP 0.5–0.95", format="%.3f")})
     st.download_button("Download this table (CSV)", table.to_csv(index=False).encode(), "per_image.csv",
-                       "text/csv", icon=":material/download:")
+                       "text/csv", icon=":material/download:", key=f"results-table-csv-{stage}")
 
 
 def gallery(run: RunDir, label: str, table: pd.DataFrame, items: dict, settings: PostProcessing,

@@ -57,18 +57,31 @@ st.caption(f"Evaluated {evaluated.get('evaluated', '')[:16].replace('T', ' ')} w
 for note in evaluated.get("notes", []):
     st.caption(f"Note: {note}")
 settings = controls(run, evaluated.get("best_threshold"))
-table, summary = rescored(str(run.path), label, stamp, tuple(settings.to_dict().items()))
-summary_cards(summary, evaluated)
+chosen = tuple(settings.to_dict().items())
+has_cells = "f1_50" in evaluated
+# pixel scores first (fast); cell-level scores (splitting and matching cells) fill in when ready
+table, summary = rescored(str(run.path), label, stamp, chosen, cells=False)
+cards = st.empty()
+with cards.container():
+    summary_cards(summary, evaluated, cells_pending=has_cells)
 
 left, right = st.columns([1.4, 1])
 with left:
-    per_image_table(table)
+    table_box = st.empty()
+    with table_box.container():
+        per_image_table(table, "pixels")
 with right:
     st.plotly_chart(sweep_figure(saved, settings.threshold), width="stretch", key="results-sweep")
 
 st.subheader("Worst images first")
 gallery(run, label, table, {item["stem"]: item for item in saved["items"]}, settings,
         dataset if label in ("test", "valid", "train") else None)
+if has_cells:
+    table, summary = rescored(str(run.path), label, stamp, chosen, cells=True)
+    with cards.container():
+        summary_cards(summary, evaluated)
+    with table_box.container():
+        per_image_table(table, "cells")
 
 improve, export = st.columns(2)
 with improve:

@@ -162,5 +162,43 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
                     samples=samples, note=f"must be < {COMPARE_BUDGET_MS:.0f} ms: {verdict}")
     finally:
         con.close()
+    page_figures(results, path, ids, repeat)
     print(f"  runs: catalogue {size_mb:.1f} MB built in {build_s:.1f} s; list_runs shows {rows} runs; "
           f"comparison of 5 runs {value:.1f} ms ({verdict})", flush=True)
+
+
+def page_figures(results: Results, catalogue: Path, ids: list[str], repeat: int) -> None:
+    """The Runs page's script time (AppTest, through the real entry point) on the 1,000-run catalogue: the
+    table alone, and with 5 runs compared. The synthetic runs have no folders, so they show as missing."""
+    import os
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.e2e.server import REPO
+
+    os.environ["CELLSEG_DATA"] = str(catalogue.parent)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+    def page(**query):
+        app = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=300)
+        app.query_params.update(query)
+        app.switch_page("../pages/runs.py")
+        return app
+
+    try:
+        page().run()  # first start: imports the shipped sample, opens the catalogue
+        for name, query in (("Runs page, 1,000 runs: table", {}),
+                            ("Runs page, 1,000 runs: table + compare view of 5 runs", {"compare": ",".join(ids[:5])})):
+            samples = []
+            for _ in range(repeat):
+                app = page(**query)
+                started = timed(app.run)[0]
+                assert not app.exception, app.exception
+                samples.append(started * 1000)
+            results.add("runs", name, median(samples), "ms", samples=samples,
+                        note="server-side script time of one page load (AppTest)")
+    finally:
+        st.cache_resource.clear()
+        os.environ.pop("CELLSEG_DATA", None)

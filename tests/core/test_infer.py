@@ -121,3 +121,18 @@ def test_bad_tile_plans_are_refused(tile, overlap, message):
 def test_tile_must_suit_the_model():
     with pytest.raises(ValueError, match="multiple of 32"):
         predict_image(identity, np.zeros((100, 100), np.uint8), GREY, TilePlan(48, 8), multiple=32)
+
+
+def test_flips_are_undone_before_averaging():
+    """A model that sees only where it is (a left-to-right ramp) averaged over flips gives the mean of the ramp
+    and its mirror image: flat along x, whatever the tile."""
+    def ramp(batch):
+        width = batch.shape[2]
+        return np.broadcast_to(np.linspace(0, 1, width, dtype=np.float32)[None, None, :, None],
+                               batch.shape[:3] + (1,)).copy()
+
+    image = np.random.default_rng(3).integers(0, 255, (40, 64)).astype(np.uint8)
+    probability, _ = predict_image(ramp, image, GREY, TilePlan(64, 0, tta=True))
+    np.testing.assert_allclose(probability, 0.5, atol=1e-6)
+    plain, _ = predict_image(ramp, image, GREY, TilePlan(64, 0))
+    assert plain[0, 0] == 0 and plain[0, -1] == 1

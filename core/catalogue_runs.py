@@ -138,3 +138,19 @@ def typical_speed(con: duckdb.DuckDBPyConnection, model: str, patch_size: int) -
         "WHERE r.model = ? AND p.value = ? AND s.images_per_s IS NOT NULL", [model, json.dumps(patch_size)]
     ).fetchone()
     return float(row[0]) if row and row[0] is not None else None
+
+
+def ingest_unless_busy(catalogue_path: Path, run: RunDir) -> bool:
+    """Index one run from the command line; when the dashboard holds the catalogue, leave it to the dashboard
+    (it re-indexes run folders itself). Returns whether the run was indexed here."""
+    from core import store
+
+    try:
+        con = store.connect(catalogue_path, retries=10)
+    except store.CatalogueBusy:
+        return False
+    try:
+        ingest_run(con, run)
+    finally:
+        con.close()
+    return True

@@ -21,18 +21,18 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+
+from core.matching import (_INSTANCE_THRESHOLD, DSB_IOU_THRESHOLDS, InstanceMatch, _check_same_shape, _ratio,
+                           average_precision, instance_sweep, iou_matrix, match_instances)
+
+__all__ = ["DSB_IOU_THRESHOLDS", "InstanceMatch", "average_precision", "instance_sweep", "iou_matrix",
+           "match_instances"]  # re-exported: callers find every score here
 
 LEVELS = 256
 DEFAULT_PIXEL_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.linspace(0.05, 0.95, 19), 2))
-DSB_IOU_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.arange(0.5, 1.0, 0.05), 2))
-_INSTANCE_THRESHOLD = 0.5
 # Two thresholds closer than this count as the same when breaking ties in best_threshold.
 _SCORE_TIE = 1e-12
 
-
-def _ratio(numerator: float, denominator: float, if_empty: float) -> float:
-    return float(numerator) / float(denominator) if denominator else if_empty
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,6 @@ class PixelCounts:
         """Share of true foreground that was predicted; see the class notes for empty truth."""
         return _ratio(self.tp, self.tp + self.fn, 1.0 if self.fp == 0 else 0.0)
 
-
-def _check_same_shape(first: np.ndarray, second: np.ndarray, what: str) -> None:
-    if first.shape != second.shape:
-        raise ValueError(f"{what} shapes differ: {first.shape} vs {second.shape}")
 
 
 def pixel_counts(truth: np.ndarray, predicted: np.ndarray) -> PixelCounts:
@@ -320,184 +316,6 @@ def best_threshold(histograms_list: Sequence[np.ndarray] | np.ndarray,
     top = max(row["dice"] for row in rows)
     tied = [row["threshold"] for row in rows if row["dice"] >= top - _SCORE_TIE]
     return min(tied, key=lambda t: (abs(t - 0.5), t))
-
-
-# ----------------------------------------------------------------------------------------------
-# Instance matching
-# ----------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class InstanceMatch:
-    """Object-level detection counts at one IoU threshold.
-
-    A true and a predicted object match (``tp``) when paired one-to-one with IoU ``>= iou_threshold``;
-    unmatched predictions are ``fp``, unmatched true objects ``fn``. Scores follow the empty-set
-    conventions of :class:`PixelCounts`: no objects on either side gives precision = recall = F1 = 1.0.
-
-    Examples
-    --------
-    >>> m = InstanceMatch(n_true=4, n_pred=3, tp=2, fp=1, fn=2)
-    >>> m.precision, m.recall, m.f1, m.count_error
-    (0.6666666666666666, 0.5, 0.5714285714285714, -1)
-    """
-
-    n_true: int
-    n_pred: int
-    tp: int
-    fp: int
-    fn: int
-    iou_threshold: float = _INSTANCE_THRESHOLD
-
-    @property
-    def precision(self) -> float:
-        """Share of predicted objects that matched a true one."""
-        return _ratio(self.tp, self.tp + self.fp, 1.0 if self.fn == 0 else 0.0)
-
-    @property
-    def recall(self) -> float:
-        """Share of true objects that were found."""
-        return _ratio(self.tp, self.tp + self.fn, 1.0 if self.fp == 0 else 0.0)
-
-    @property
-    def f1(self) -> float:
-        """Harmonic mean of precision and recall: ``2·tp / (2·tp + fp + fn)``."""
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, 1.0)
-
-    @property
-    def count_error(self) -> int:
-        """Predicted minus true object count: positive when over-segmenting or hallucinating."""
-        return self.n_pred - self.n_true
-
-
-def _object_index(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Flat per-pixel index 0 (background) or 1..n (objects in id order), and n."""
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
-        raise TypeError(f"label maps must hold integer ids, got {labels.dtype}")
-    ids, inverse = np.unique(labels.ravel(), return_inverse=True)
-    if ids.size and ids[0] < 0:
-        raise ValueError(f"label ids must be >= 0 (0 = background), found {ids[0]}")
-    has_background = bool(ids.size) and ids[0] == 0
-    # Index 0 is reserved for background even in a map that has none, so object i is always i + 1.
-    return inverse.ravel() + (0 if has_background else 1), int(ids.size - has_background)
-
-
-def iou_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray) -> np.ndarray:
-    """IoU of every true object with every predicted object.
-
-    Parameters
-    ----------
-    true_labels, predicted_labels : ndarray
-        ``H×W`` integer label maps of the same shape; 0 is background, each positive id one object.
-        Ids need not be consecutive; rows and columns follow the ids in increasing order.
-
-    Returns
-    -------
-    ndarray
-        float ``(n_true, n_pred)``.
-
-    Examples
-    --------
-    >>> iou_matrix(np.array([[1, 1, 0, 7]]), np.array([[5, 0, 0, 5]])).tolist()
-    [[0.3333333333333333], [0.5]]
-    """
-    true_labels, predicted_labels = np.asarray(true_labels), np.asarray(predicted_labels)
-    _check_same_shape(true_labels, predicted_labels, "label map")
-    true_index, n_true = _object_index(true_labels)
-    predicted_index, n_pred = _object_index(predicted_labels)
-    # The joint histogram of (true id, predicted id) pairs holds every intersection in one pass.
-    joint = np.bincount(true_index * (n_pred + 1) + predicted_index,
-                        minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
-    intersection = joint[1:, 1:]
-    true_area, predicted_area = joint[1:, :].sum(axis=1), joint[:, 1:].sum(axis=0)
-    union = true_area[:, None] + predicted_area[None, :] - intersection
-    return intersection / np.maximum(union, 1)
-
-
-def _matched_count(iou: np.ndarray, iou_threshold: float) -> int:
-    """Largest number of one-to-one pairs with IoU >= ``iou_threshold``."""
-    eligible = iou >= iou_threshold
-    rows, cols = np.flatnonzero(eligible.any(axis=1)), np.flatnonzero(eligible.any(axis=0))
-    if rows.size == 0:
-        return 0
-    eligible = eligible[np.ix_(rows, cols)]
-    if eligible.sum() == rows.size == cols.size:
-        # Each object has at most one candidate partner (always so above IoU 0.5): nothing to choose.
-        return int(rows.size)
-    # Maximising total IoU alone could trade one pair above the threshold for two just below it, so the
-    # number of eligible pairs dominates the objective and IoU only decides among equally many.
-    tie_break = iou[np.ix_(rows, cols)] / (min(eligible.shape) + 1)
-    weight = np.where(eligible, 1.0 + tie_break, 0.0)
-    row_pick, col_pick = linear_sum_assignment(weight, maximize=True)
-    return int(eligible[row_pick, col_pick].sum())
-
-
-def _match_from_iou(iou: np.ndarray, iou_threshold: float) -> InstanceMatch:
-    # np.arange(0.5, 1.0, 0.05) yields 0.6000000000000001, which would reject an IoU of exactly 0.6.
-    iou_threshold = round(float(iou_threshold), 6)
-    n_true, n_pred = iou.shape
-    tp = _matched_count(iou, iou_threshold)
-    return InstanceMatch(n_true=n_true, n_pred=n_pred, tp=tp, fp=n_pred - tp, fn=n_true - tp,
-                         iou_threshold=iou_threshold)
-
-
-def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
-                    iou_threshold: float = _INSTANCE_THRESHOLD) -> InstanceMatch:
-    """Pair true and predicted objects one-to-one and count matches with IoU ``>= iou_threshold``.
-
-    Pairs are chosen with :func:`scipy.optimize.linear_sum_assignment` to give the most matches, and
-    among those the highest total IoU. Above 0.5 each object can overlap at most one partner that well,
-    so the pairing is unique; at exactly 0.5 an object split into two equal halves matches one of them.
-
-    Parameters
-    ----------
-    true_labels, predicted_labels : ndarray
-        Integer label maps of the same shape (0 = background; ids need not be consecutive).
-    iou_threshold : float
-        Lowest IoU that counts as a match, rounded to 6 decimals so that a threshold from a float range
-        (0.6000000000000001) still accepts an IoU of exactly 0.6.
-
-    Returns
-    -------
-    InstanceMatch
-
-    Examples
-    --------
-    >>> truth = np.array([[1, 1, 0, 2, 2]])
-    >>> match_instances(truth, np.array([[3, 3, 0, 0, 4]]))
-    InstanceMatch(n_true=2, n_pred=2, tp=2, fp=0, fn=0, iou_threshold=0.5)
-    >>> match_instances(truth, np.array([[3, 3, 0, 0, 4]]), iou_threshold=0.75).tp
-    1
-    """
-    return _match_from_iou(iou_matrix(true_labels, predicted_labels), iou_threshold)
-
-
-def instance_sweep(true_labels: np.ndarray, predicted_labels: np.ndarray,
-                   thresholds: Sequence[float] | np.ndarray = DSB_IOU_THRESHOLDS) -> list[InstanceMatch]:
-    """:func:`match_instances` at several IoU thresholds, computing the IoU matrix once.
-
-    Examples
-    --------
-    >>> sweep = instance_sweep(np.array([[1, 1, 1, 1]]), np.array([[1, 1, 1, 0]]), [0.5, 0.75, 0.8])
-    >>> [m.tp for m in sweep]
-    [1, 1, 0]
-    """
-    iou = iou_matrix(true_labels, predicted_labels)
-    return [_match_from_iou(iou, float(t)) for t in np.atleast_1d(thresholds)]
-
-
-def average_precision(matches: Sequence[InstanceMatch]) -> float:
-    """Data Science Bowl 2018 average precision: the mean over thresholds of ``tp / (tp + fp + fn)``.
-
-    A threshold with no objects on either side scores 1.0.
-
-    Examples
-    --------
-    >>> average_precision([InstanceMatch(2, 2, 2, 0, 0), InstanceMatch(2, 2, 1, 1, 1)])
-    0.6666666666666666
-    """
-    if len(matches) == 0:
-        raise ValueError("average precision needs at least one threshold")
-    return float(np.mean([_ratio(m.tp, m.tp + m.fp + m.fn, 1.0) for m in matches]))
 
 
 # ----------------------------------------------------------------------------------------------

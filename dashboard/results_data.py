@@ -44,6 +44,7 @@ def rescored(run_path: str, label: str, stamp: str, settings: tuple, cells: bool
     table = pd.DataFrame([s.to_dict() for s in per_image])
     if table.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS), summary
+    # worst Dice first; the pixel and the cell-level tables list images in the same order
     table = table[[c for c in TABLE_COLUMNS if c in table]].sort_values("dice", kind="stable")
     return table.reset_index(drop=True), summary
 

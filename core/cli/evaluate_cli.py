@@ -46,18 +46,9 @@ def _dataset_folder(settings, name: str) -> Path:
 
 
 def _ingest(settings, run: RunDir) -> None:
-    """Index the run (with its evaluations) unless the dashboard holds the catalogue; it then does so itself."""
-    from core import store
-    from core.catalogue_runs import ingest_run
+    from core.catalogue_runs import ingest_unless_busy
 
-    try:
-        con = store.connect(settings.catalogue_path, retries=10)
-    except store.CatalogueBusy:
-        return
-    try:
-        ingest_run(con, run)
-    finally:
-        con.close()
+    ingest_unless_busy(settings.catalogue_path, run)
 
 
 def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:

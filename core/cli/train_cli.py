@@ -139,18 +139,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _ingest(settings, run: RunDir) -> None:
-    """Index the run in the catalogue unless the dashboard holds it (it will do so itself)."""
-    from core import store
-    from core.catalogue_runs import ingest_run
+    from core.catalogue_runs import ingest_unless_busy
 
-    try:
-        con = store.connect(settings.catalogue_path, retries=10)
-    except store.CatalogueBusy:
-        return
-    try:
-        ingest_run(con, run)
-    finally:
-        con.close()
+    ingest_unless_busy(settings.catalogue_path, run)
 
 
 def add_commands(groups: argparse._SubParsersAction) -> None:

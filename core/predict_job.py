@@ -7,7 +7,7 @@ Writes into an output folder::
     probabilities/<name>.png  8-bit probability map (× 255)
     overlays/<name>.png       the image with each cell outlined (at most 4,096 px a side)
     cells.csv                 one row per cell: image, label, area, centroid, eccentricity, mean intensity
-    images.csv                one row per image: size, cell count, covered share, notes
+    images.csv                one row per image: output name, size, cell count, covered share, notes
     prediction.json           the run, its settings and the summary;  status.json  progress
 
 Loading the model imports TensorFlow: a worker or the command line runs this, never the dashboard.
@@ -36,7 +36,7 @@ from core.train.run_dir import RunDir, now
 log = logging.getLogger(__name__)
 OVERLAY_MAX_SIDE = 4096
 CELL_COLUMNS = ("image", "label", "area", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
-IMAGE_COLUMNS = ("image", "width", "height", "cells", "covered_fraction", "mean_cell_area", "notes")
+IMAGE_COLUMNS = ("image", "output", "width", "height", "cells", "covered_fraction", "mean_cell_area", "notes")
 
 
 class PredictionError(ValueError):

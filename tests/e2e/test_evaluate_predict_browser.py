@@ -1,0 +1,54 @@
+"""Real workers started from the browser: Evaluate on the Results page, then Predict on an uploaded image."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from core.settings import Settings
+from tests.e2e.server import full_page_screenshot
+from tests.e2e.ui import no_exception, wait_idle
+from tests.evaluation_helpers import trained_run
+from tests.helpers import REPO, blobs, write_image
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
+
+SAVE_TINY_UNET = ("import sys; from core.models.config import ModelConfig; from core.models.registry import "
+                  "build_model; build_model(ModelConfig(name='unet', base_filters=4, depth=2, batch_norm=False), 1)"
+                  ".save(sys.argv[1])")
+
+
+def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_path):
+    settings = Settings(data_root=dashboard.data_root, import_roots=dashboard.import_roots, max_upload_mb=50,
+                        max_unzipped_mb=64, max_zip_members=2000)
+    run = trained_run(settings, tmp_path)
+    subprocess.run([sys.executable, "-c", SAVE_TINY_UNET, str(run.checkpoints / "best.keras")], cwd=REPO,
+                   check=True, timeout=300)
+
+    page.goto(f"{dashboard.url}/results?run={run.run_id}")
+    page.get_by_role("button", name="Evaluate").click()
+    page.get_by_text("Worst images first").wait_for(timeout=180_000)  # the worker predicted and scored
+    wait_idle(page)
+    no_exception(page)
+    expect(page.locator("[data-testid=stMetric]").filter(has_text="F1 at IoU 0.5")).to_be_visible()
+    full_page_screenshot(page, artifacts / "42-results-evaluated-by-worker.png")
+    assert (run.path / "eval" / "test" / "per_image.csv").is_file()
+
+    upload = write_image(tmp_path / "upload" / "new slide.png", blobs(11, 200, n=6)[0])
+    page.goto(f"{dashboard.url}/predict?run={run.run_id}")
+    page.get_by_text("Images from").wait_for(timeout=60_000)
+    page.locator("input[type=file]").first.set_input_files(str(upload))
+    wait_idle(page)
+    page.get_by_role("button", name="Predict").click()
+    expect(page.get_by_text("cells in 1 image(s)")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text(re.compile(r"^new_slide · \d+ cells$"))).to_be_visible()
+    wait_idle(page)
+    no_exception(page)
+    expect(page.get_by_role("button", name="Download masks, cell labels and tables (zip)")).to_be_visible()
+    full_page_screenshot(page, artifacts / "43-predict-upload.png")
+    outputs = list((dashboard.data_root / "predictions").glob("*/masks/new_slide.png"))
+    assert len(outputs) == 1

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from core.settings import REPO_ROOT, Settings
@@ -59,12 +60,40 @@ def pid_alive(pid: int | None) -> bool:
         return True  # no /proc: trust kill(0)
 
 
+STALE_HEARTBEAT_S = 90  # workers touch status.json every 5 s; this long without a touch means no worker is there
+
+
+def heartbeat_age(status: dict) -> float | None:
+    """Seconds since the worker last touched its status (None when it never did).
+
+    >>> heartbeat_age({}) is None
+    True
+    """
+    stamp = status.get("heartbeat")
+    if not stamp:
+        return None
+    try:
+        return (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds()
+    except ValueError:
+        return None
+
+
 def current_status(run: RunDir) -> dict:
-    """The run's status, corrected when its worker is gone (then marked failed, once, on disk)."""
+    """The run's status, corrected when its worker is gone (then marked failed, once, on disk).
+
+    Gone means: its process has ended, or its heartbeat stopped long ago although a process with
+    that id exists (the id was reused by another program after a reboot or a crash).
+    """
     status = run.read_status()
-    if status.get("state") in ACTIVE and status.get("pid") and not pid_alive(status.get("pid")):
-        status = run.write_status(state="failed", ended=now(), error=DEAD_MESSAGE,
-                                  message="worker stopped unexpectedly")
+    if status.get("state") not in ACTIVE or not status.get("pid"):
+        return status
+    if not pid_alive(status.get("pid")):
+        return run.write_status(state="failed", ended=now(), error=DEAD_MESSAGE, message="worker stopped unexpectedly")
+    age = heartbeat_age(status)
+    if age is not None and age > STALE_HEARTBEAT_S:
+        return run.write_status(state="failed", ended=now(), message="worker stopped unexpectedly",
+                                error=f"no sign of life from the worker for {age / 60:.0f} min (it hung, or the "
+                                      "machine restarted); the epochs recorded so far are kept")
     return status
 
 

@@ -1,4 +1,4 @@
-"""CellSeg Dashboard entry point: page setup and navigation, nothing else.
+"""CellSeg Dashboard entry point: page setup, the access gate and navigation, nothing else.
 
 Run with ``make run`` (``streamlit run dashboard/app.py``). The entry point lives in
 ``dashboard/`` so that Streamlit does not mistake the ``pages/`` folder for its
@@ -15,9 +15,11 @@ if str(REPO) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboard.access import require_access  # noqa: E402
 from dashboard.pages_index import PAGES  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 st.set_page_config(page_title="CellSeg Dashboard", page_icon=":material/biotech:", layout="wide")
+require_access()  # before navigation: no page runs until this session may see it
 st.navigation([st.Page(str(page.path), title=page.title, icon=page.icon, default=page.default)
                for page in PAGES.values()]).run()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from core.io import read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.mask_kinds import count_objects
 from core.mask_undo import MaskState
 
+log = logging.getLogger(__name__)
 EDITS_DIR = "edits"
 LOG_NAME = "log.jsonl"
 REVIEWED_NAME = "reviewed.json"
@@ -166,11 +168,7 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
             _keep_original(dataset_dir, row)
             version = current + 1
             binary = np.where(state.binary > 0, 255, 0).astype(np.uint8)
-            write_png(version_path(dataset_dir, stem, version), binary)
-            if state.instances is not None and row.get("instances"):
-                write_png(version_path(dataset_dir, stem, version, instances=True), state.instances)
-                write_png(dataset_dir / row["instances"], state.instances)
-            write_png(dataset_dir / row["mask"], binary)
+            _write_version(dataset_dir, row, version, binary, state.instances)
             stats = {"foreground_fraction": round(float(np.count_nonzero(binary)) / binary.size, 6),
                      "object_count": int(state.instances.max(initial=0)) if state.instances is not None
                      and row.get("instances") else count_objects(binary)}
@@ -192,6 +190,35 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
             raise
         raise MaskSaveError(f"Cannot save the mask of {stem}: {exc.strerror or exc}. "
                             "The previous version is unchanged.") from exc
+
+
+def _write_version(dataset_dir: Path, row: dict, version: int, binary: np.ndarray,
+                   instances: np.ndarray | None) -> None:
+    """Write the history copy, then the live files; if any write fails (a full disk), take back what was
+    written, so the version number is not used and the live mask and instances still agree."""
+    stem = row["stem"]
+    history = [version_path(dataset_dir, stem, version)]
+    with_instances = instances is not None and bool(row.get("instances"))
+    live_instances = dataset_dir / row["instances"] if with_instances else None
+    before = live_instances.read_bytes() if live_instances is not None and live_instances.is_file() else None
+    replaced = False
+    try:
+        write_png(history[0], binary)
+        if with_instances:
+            history.append(version_path(dataset_dir, stem, version, instances=True))
+            write_png(history[1], instances)
+            write_png(live_instances, instances)
+            replaced = True
+        write_png(dataset_dir / row["mask"], binary)
+    except OSError:
+        for path in history:
+            path.unlink(missing_ok=True)
+        if replaced and before is not None:
+            try:
+                write_bytes_atomic(live_instances, before)
+            except OSError as exc:  # the disk is still full: say so, the history keeps the previous version
+                log.error("could not put back the instances of %s: %s", stem, exc)
+        raise
 
 
 def reviewed(dataset_dir: Path) -> dict[str, str]:

@@ -42,20 +42,31 @@ def preset_bar(current) -> None:
                 help="Put this preset's settings in the form below.")
     new_name = name_col.text_input("Save settings as", key="aug-save-name", placeholder="e.g. nuclei-mild",
                                    help="Letters, digits, '.', '_' and '-'. The training form offers saved presets.")
-    if save.button("Save", width="stretch", key="aug-save", disabled=current is None or not new_name.strip()):
-        try:
-            save_preset(data_root, new_name.strip(), current)
-        except (ConfigError, ValueError) as exc:
-            st.error(str(exc))
-        else:
-            with context.writing() as cur:
-                sync_presets(cur, data_root)
-            st.session_state[LOADED_KEY] = new_name.strip()
-            st.toast(f"Saved preset {new_name.strip()}.")
-            st.rerun()
+    save.button("Save", width="stretch", key="aug-save", disabled=current is None or not new_name.strip(),
+                on_click=_save, args=(current,))
+    saved = st.session_state.pop("aug-saved", None)
+    if saved:
+        st.toast(f"Saved preset {saved}.", icon=":material/check_circle:")
     message = st.session_state.pop("aug-message", None)
     if message:
         st.error(message[1])
+
+
+def _save(current) -> None:
+    """Save the form's settings under the typed name (a callback: it runs before the page is drawn again,
+    so the preset box can show the new preset and the confirmation survives the redraw)."""
+    data_root = context.settings().data_root
+    name = st.session_state.get("aug-save-name", "").strip()
+    try:
+        save_preset(data_root, name, current)
+    except (ConfigError, ValueError) as exc:
+        st.session_state["aug-message"] = ("error", str(exc))
+        return
+    with context.writing() as cur:
+        sync_presets(cur, data_root)
+    st.session_state[LOADED_KEY] = name
+    st.session_state.pop("aug-preset", None)  # the box then starts at the preset just saved
+    st.session_state["aug-saved"] = name
 
 
 def _use_seed(result, name: str) -> None:

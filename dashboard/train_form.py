@@ -124,6 +124,7 @@ def train_form(datasets: list[str], default_dataset: str | None = None) -> Train
         base = preset_config("quick" if preset == "custom" else preset, dataset, data_root)
         custom = preset == "custom"
         overrides = dict(base.to_dict())
+        overrides["preset"] = preset  # custom starts from quick's values but is recorded as custom
         with st.expander("Advanced settings", expanded=custom, icon=":material/tune:"):
             if not custom:
                 st.caption(f"Preset *{preset}*: {PRESET_HELP[preset]} Choose *custom* to change anything.")

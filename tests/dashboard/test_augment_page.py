@@ -56,6 +56,8 @@ def test_save_and_load_presets(page, data_env):
     page.button(key="aug-save").click().run()
     assert not page.exception
     assert load_preset(data_env.data_root, "noisy").noise.enabled
+    assert page.selectbox(key="aug-preset").value == "noisy"  # the box shows the preset just saved
+    assert [t.value for t in page.toast] == ["Saved preset noisy."]
     page.selectbox(key="aug-preset").set_value("none").run()
     page.button(key="aug-load").click().run()
     assert all(c.endswith("unchanged") for c in captions(page)[1:])

@@ -98,7 +98,14 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
                 _speed(RunDir(soaked.path)), "images/s", baseline=base,
                 note="the three browsers share the machine's 2 cores here")
     start = results.add("soak", "server memory at the start of the soak", rss[0] / 2**20, "MiB")
-    results.add("soak", "server memory, highest during the soak", max(rss) / 2**20, "MiB", baseline=start)
+    series = [round(r / 2**20, 1) for r in rss]
+    half = len(series) // 2
+    results.add("soak", "server memory, highest during the soak", max(series), "MiB", baseline=start,
+                samples=series, note="samples: every 6 page actions")
+    first = results.add("soak", "server memory, highest in the first half of the soak", max(series[:half] or series),
+                        "MiB")
+    results.add("soak", "server memory, highest in the second half (stable: ratio near 1)",
+                max(series[half:] or series), "MiB", baseline=first)
     results.add("soak", "server memory at the end of the soak", rss[-1] / 2**20, "MiB", baseline=start)
     results.add("soak", f"page actions in {MINUTES:g} min (grid pages, Runs table loads)", actions, "actions")
     results.add("soak", "errors in the server log + exceptions shown on pages", errors + problems, "count",

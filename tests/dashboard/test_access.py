@@ -201,3 +201,15 @@ def test_streamlit_reads_xsrf_protection_from_the_repository_config():
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
                           check=True)
     assert done.stdout.split() == ["True", "2048"]
+
+
+def test_the_readme_run_binds_to_localhost_and_the_procfile_to_every_interface():
+    """`make run` (the README's command) listens on this computer only; the Procfile, for lab servers, on the
+    network, where the gate above then demands a password."""
+    import re
+
+    from tests.helpers import REPO
+
+    run_recipe = re.search(r"^run:.*?\n((?:\t.*\n)+)", (REPO / "Makefile").read_text(), re.M).group(1)
+    assert "--server.address 127.0.0.1" in run_recipe
+    assert "--server.address 0.0.0.0" in (REPO / "Procfile").read_text()

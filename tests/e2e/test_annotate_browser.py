@@ -10,7 +10,7 @@ import pytest
 
 from core.io import read_image
 from tests.e2e.server import full_page_screenshot
-from tests.e2e.ui import no_exception, wait_idle
+from tests.e2e.ui import drag, drawing_canvas, no_exception, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -20,21 +20,6 @@ STEM = "00071198d059ba7f5914a526d124d28e6d010c92466da21d4a04cd5413362552"  # 256
 SCALE = 2.5  # the default 640 px canvas shows this 256 px image at 2.5×
 
 
-def _canvas(page):
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.wait_for()
-    return canvas
-
-
-def _drag(page, canvas, points):
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
-    page.mouse.up()
-
-
 def _status(page):
     status = re.compile(r"^(Saved · version|Unsaved changes)")
     return page.locator("[data-testid=stCaptionContainer]").filter(has_text=status)
@@ -42,7 +27,7 @@ def _status(page):
 
 def test_paint_erase_save_reload(dashboard, page, artifacts):
     page.goto(f"{dashboard.url}/annotate?dataset={DATASET}&stem={STEM}")  # first start imports the sample
-    canvas = _canvas(page)
+    canvas = drawing_canvas(page)
     wait_idle(page)
     no_exception(page)
     mask_path = dashboard.data_root / "datasets" / DATASET / "train" / "masks" / f"{STEM}.png"
@@ -50,15 +35,15 @@ def test_paint_erase_save_reload(dashboard, page, artifacts):
     expect(_status(page)).to_contain_text("Saved · version 0")
 
     # paint a horizontal stroke across image row 100, columns 40–160
-    _drag(page, canvas, [(40 * SCALE, 100 * SCALE), (160 * SCALE, 100 * SCALE)])
+    drag(page, canvas, [(40 * SCALE, 100 * SCALE), (160 * SCALE, 100 * SCALE)])
     expect(_status(page)).to_contain_text("Unsaved changes: paint", timeout=30_000)
     wait_idle(page)
 
     # erase a vertical band through column 100
     page.get_by_text("Erase", exact=True).click()
     wait_idle(page)
-    canvas = _canvas(page)
-    _drag(page, canvas, [(100 * SCALE, 70 * SCALE), (100 * SCALE, 130 * SCALE)])
+    canvas = drawing_canvas(page)
+    drag(page, canvas, [(100 * SCALE, 70 * SCALE), (100 * SCALE, 130 * SCALE)])
     expect(_status(page)).to_contain_text("erase", timeout=30_000)
     wait_idle(page)
     full_page_screenshot(page, artifacts / "10-editor-painted-and-erased.png")
@@ -69,7 +54,7 @@ def test_paint_erase_save_reload(dashboard, page, artifacts):
     wait_idle(page)
 
     page.reload()
-    _canvas(page)
+    drawing_canvas(page)
     wait_idle(page)
     expect(_status(page)).to_contain_text("Saved · version 1")
     no_exception(page)

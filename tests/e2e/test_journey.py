@@ -17,7 +17,7 @@ import pytest
 
 from core.io import read_image
 from tests.e2e.server import GRID_PAINTED_JS, SHARED, full_page_screenshot
-from tests.e2e.ui import no_exception, wait_idle
+from tests.e2e.ui import drag, drawing_canvas, no_exception, slider_to_smallest, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -74,15 +74,6 @@ def _choose(page, label: str, option: str) -> None:
     wait_idle(page)
 
 
-def _to_smallest(page, label: str) -> None:
-    """Move the (select-)slider with this label to its first value, with the keyboard."""
-    slider = page.locator("[data-testid=stSlider]").filter(has_text=label).filter(visible=True).first
-    thumb = slider.locator("input").first
-    thumb.focus()
-    thumb.press("Home")
-    wait_idle(page)
-
-
 def _set_number(page, label: str, value: int) -> None:
     box = page.get_by_role("spinbutton", name=label)
     box.fill(str(value))
@@ -100,22 +91,6 @@ def _run_id_from_url(page) -> str:
     return found.group(1)
 
 
-def _canvas(page):
-    canvas = page.locator("canvas.upper-canvas").first
-    canvas.wait_for(timeout=60_000)
-    return canvas
-
-
-def _drag(page, canvas, points) -> None:
-    """A mouse drag through ``points`` (canvas pixels)."""
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
-    page.mouse.up()
-
-
 def _editor_status(page):
     return page.locator("[data-testid=stCaptionContainer]").filter(
         has_text=re.compile(r"^(Saved · version|Unsaved changes)"))
@@ -123,10 +98,10 @@ def _editor_status(page):
 
 def _stroke(page, row: dict, start: tuple[float, float], end: tuple[float, float], what: str) -> None:
     """Draw a stroke between two points given as fractions of the image; wait until the editor applied it."""
-    canvas = _canvas(page)
+    canvas = drawing_canvas(page)
     scale = canvas.bounding_box()["width"] / row["width"]
     points = [(fx * row["width"] * scale, fy * row["height"] * scale) for fx, fy in (start, end)]
-    _drag(page, canvas, points)
+    drag(page, canvas, points)
     expect(_editor_status(page)).to_contain_text(what, timeout=30_000)
     wait_idle(page)
 
@@ -186,7 +161,7 @@ def _annotate(page, dashboard, artifacts: Path) -> dict:
     dialog.wait_for()
     dialog.get_by_role("link", name="Edit this mask").click()
     page.wait_for_url(re.compile(rf"/annotate\?.*stem={row['stem']}"), timeout=60_000)
-    _canvas(page)
+    drawing_canvas(page)
     _settle(page)
     expect(_editor_status(page)).to_contain_text("Saved · version 0")
 
@@ -238,7 +213,7 @@ def _train(page, dashboard, artifacts: Path) -> str:
     page.get_by_role("radio", name="custom").click()
     wait_idle(page)
     for label in ("Width (filters)", "Depth (levels)", "Patch size (px)", "Batch size"):
-        _to_smallest(page, label)
+        slider_to_smallest(page, label)
     _set_number(page, "Most epochs", EPOCHS)
     _set_number(page, "Stop after (epochs without progress)", 1000)  # no early stop: the test stops it
     no_exception(page)
@@ -275,7 +250,7 @@ def _fix_worst(page, dashboard, artifacts: Path) -> str:
     stem = re.search(r"stem=([^&#]+)", page.url).group(1)
     row = next(r for r in _manifest(dashboard)["images"] if r["stem"] == stem)
     assert row["split"] == "test", row
-    _canvas(page)
+    drawing_canvas(page)
     _settle(page)
     shown = re.compile(rf"^{stem[:12]}\S*{stem[-8:]} · test")  # long names are shortened in the middle
     expect(page.get_by_role("combobox", name="Image")).to_have_value(shown)

@@ -7,19 +7,10 @@ import re
 import pytest
 
 from tests.e2e.server import full_page_screenshot
-from tests.e2e.ui import no_exception, wait_idle
+from tests.e2e.ui import no_exception, slider_to_smallest, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
-
-
-def _to_smallest(page, label: str) -> None:
-    """Move the (select-)slider with this label to its first value, with the keyboard."""
-    slider = page.locator("[data-testid=stSlider]").filter(has_text=label).filter(visible=True).first
-    thumb = slider.locator("input").first
-    thumb.focus()
-    thumb.press("Home")
-    wait_idle(page)
 
 
 def _metric(page, label: str):
@@ -33,7 +24,7 @@ def test_launch_watch_and_stop(dashboard, page, artifacts):
     page.get_by_role("radio", name="custom").click()
     wait_idle(page)
     for label in ("Width (filters)", "Depth (levels)", "Patch size (px)", "Batch size"):
-        _to_smallest(page, label)
+        slider_to_smallest(page, label)
     epochs = page.get_by_role("spinbutton", name="Most epochs")
     epochs.fill("300")
     epochs.press("Enter")

@@ -28,3 +28,29 @@ def wait_idle(page, timeout_s: float = 60.0) -> None:
 def no_exception(page) -> None:
     shown = page.locator("[data-testid=stException]")
     assert shown.count() == 0, f"the page shows an exception:\n{shown.first.inner_text()}"
+
+
+def slider_to_smallest(page, label: str) -> None:
+    """Move the visible (select-)slider with this label to its first value, with the keyboard."""
+    slider = page.locator("[data-testid=stSlider]").filter(has_text=label).filter(visible=True).first
+    thumb = slider.locator("input").first
+    thumb.focus()
+    thumb.press("Home")
+    wait_idle(page)
+
+
+def drawing_canvas(page, timeout_ms: float = 60_000):
+    """The mask editor's drawing surface (the canvas that takes the mouse)."""
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(timeout=timeout_ms)
+    return canvas
+
+
+def drag(page, canvas, points) -> None:
+    """A mouse drag through ``points`` (canvas pixels)."""
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
+    page.mouse.up()

@@ -19,7 +19,7 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 
 ## run: install (first time) and start the dashboard on http://localhost:8501 with the shipped sample
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) -m streamlit run dashboard/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 ## test: install test dependencies (first time) and run the whole suite, browser tests included
 test: $(VENV)/.test chromium

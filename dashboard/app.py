@@ -1,6 +1,6 @@
 """CellSeg Dashboard entry point: page setup, the access gate and navigation, nothing else.
 
-Run with ``make run`` (``streamlit run dashboard/app.py``). The entry point lives in
+Served by ``dashboard/serve.py`` (``make run``); ``streamlit run dashboard/app.py`` works too. The entry point lives in
 ``dashboard/`` so that Streamlit does not mistake the ``pages/`` folder for its
 legacy automatic page list; the repository root is put on the import path here.
 """
@@ -19,7 +19,9 @@ from dashboard.access import require_access  # noqa: E402
 from dashboard.pages_index import PAGES  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-st.set_page_config(page_title="CellSeg Dashboard", page_icon=":material/biotech:", layout="wide")
+# a local icon: a material-icon favicon is fetched from a font server, which a lab network may not reach
+st.set_page_config(page_title="CellSeg Dashboard", page_icon=str(REPO / "dashboard" / "assets" / "icon.png"),
+                   layout="wide")
 require_access()  # before navigation: no page runs until this session may see it
 st.navigation([st.Page(str(page.path), title=page.title, icon=page.icon, default=page.default)
                for page in PAGES.values()]).run()

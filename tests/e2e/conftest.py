@@ -1,6 +1,6 @@
 """Browser tests: a real dashboard server per test and one Debian chromium per session.
 
-Every test here drives the real dashboard (``streamlit run dashboard/app.py``) on a free port, with its
+Every test here drives the real dashboard (``streamlit run dashboard/serve.py``) on a free port, with its
 own temporary ``CELLSEG_DATA`` (the shipped sample is imported on first start), through Playwright.
 They skip only when no chromium exists at ``/usr/bin/chromium`` (or ``$CELLSEG_CHROMIUM``);
 on CI (``CI`` set) a missing browser is a failure instead, since CI installs it.
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server import CHROMIUM, DashboardServer, launch_chromium
+from tests.e2e.ui import watch_console
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -59,10 +60,16 @@ def browser():
 
 @pytest.fixture
 def page(browser, request: pytest.FixtureRequest, artifacts: Path):
-    """A fresh browser context and page (1400×1000); on failure a screenshot goes to the artifacts."""
+    """A fresh browser context and page (1400×1000); on failure a screenshot goes to the artifacts.
+
+    Every console error, failed request and HTTP error answer the page sees is recorded; a test that
+    passes with any of them fails at teardown (the dashboard must work offline and without errors),
+    unless it is marked ``allow_console_errors`` (it breaks the server on purpose).
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
     new_page = context.new_page()
+    problems = watch_console(new_page)
     yield new_page
     if _failed(request):
         try:
@@ -70,6 +77,9 @@ def page(browser, request: pytest.FixtureRequest, artifacts: Path):
         except Exception as exc:  # the page may be gone; the log tail matters more
             print(f"(no failure screenshot: {exc})")
     context.close()
+    if problems and not _failed(request) and request.node.get_closest_marker("allow_console_errors") is None:
+        pytest.fail(f"{len(problems)} console error(s) or failed request(s):\n" + "\n".join(problems[:20]),
+                    pytrace=False)
 
 
 @pytest.fixture

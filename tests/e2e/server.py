@@ -1,4 +1,4 @@
-"""Start the real dashboard (``streamlit run dashboard/app.py``) as a subprocess, for browser tests and benchmarks.
+"""Start the real dashboard (``streamlit run dashboard/serve.py``, as ``make run`` does) as a subprocess, for browser tests and benchmarks.
 
 Shared by ``tests/e2e/conftest.py`` and ``tests/bench``; nothing here imports Playwright, so the
 module is cheap to import (pytest's ``--doctest-modules`` imports it).
@@ -26,13 +26,13 @@ STARTUP_TIMEOUT_S = 60.0
 
 
 def entry_point() -> Path:
-    """The Streamlit script to run: ``$CELLSEG_APP``, else ``dashboard/app.py``, else ``app.py``."""
+    """The script to run: ``$CELLSEG_APP``, else ``dashboard/serve.py`` (the server ``make run`` starts)."""
     if os.environ.get("CELLSEG_APP"):
         return Path(os.environ["CELLSEG_APP"]).resolve()
-    for candidate in (REPO / "dashboard" / "app.py", REPO / "app.py"):
+    for candidate in (REPO / "dashboard" / "serve.py", REPO / "dashboard" / "app.py"):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"no dashboard entry point (dashboard/app.py or app.py) in {REPO}")
+    raise FileNotFoundError(f"no dashboard entry point (dashboard/serve.py or dashboard/app.py) in {REPO}")
 
 # JavaScript predicates for page.wait_for_function: thumbnails of the grid (st.image in the main area,
 # outside the modal dialog) that the browser has fully decoded.

@@ -2,5 +2,5 @@
 
 # `python -m core` entry point: importing it would run the command line.
 collect_ignore = ["core/__main__.py",
-                  # the server launcher builds the web app when imported (it is run, not imported)
-                  "dashboard/serve.py"]
+                  # the entry point and the server launcher build the app when imported: they are run, not imported
+                  "dashboard/app.py", "dashboard/serve.py"]

@@ -31,6 +31,7 @@ from core.io import is_image_file, read_image, write_bytes_atomic, write_json_at
 from core.review import Case, read_truth, score_cases
 from core.run_model import inference_settings, load_run_model
 from core.task_dir import TaskDir
+from core.text import plural
 from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
         write_png(out_dir / f"{item.stem}.png", probability)
         cases.append(Case(item.stem, truth, probability, labels))
         histograms.append(probability_histograms(truth, probability))
-        task.progress(index, len(items), f"predicted {index} of {len(items)} images")
+        task.progress(index, len(items), f"predicted {index} of {plural(len(items), 'image')}")
     per_image, summary = score_cases(cases, settings)
     sweep = threshold_sweep(histograms)
     summary.update(run_id=run.run_id, set=label, checkpoint=model.checkpoint.name, threshold=settings.threshold,
@@ -136,7 +137,7 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
     write_bytes_atomic(task.path / "per_image.csv", _per_image_csv([s.to_dict() for s in per_image]))
     write_json_atomic(task.path / "summary.json", {"summary": summary, "sweep": sweep, "items": items_meta,
                                                    "source": source or {}})
-    task.finish(f"Dice {summary['dice']:.3f} on {len(items)} images", summary=summary)
+    task.finish(f"Dice {summary['dice']:.3f} on {plural(len(items), 'image')}", summary=summary)
     return summary
 
 

@@ -8,6 +8,7 @@ long editing session costs kilobytes, not one full mask copy per step.
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,7 @@ class _Step:
     binary_xor: bytes
     instances_xor: bytes | None
     shape: tuple[int, int]
+    serial: int = 0
 
     @property
     def nbytes(self) -> int:
@@ -61,21 +63,66 @@ class UndoHistory:
     >>> history.record(before, after, "paint")
     >>> history.undo(after).binary.tolist(), history.can_redo
     ([[0, 0], [0, 0]], True)
+
+    It also knows whether the mask differs from the last saved one: undoing every edit since the
+    save brings it back to "saved".
+
+    >>> history.unsaved, history.unsaved_changes()
+    (False, '')
+    >>> history.redo(before) is not None, history.unsaved, history.unsaved_changes()
+    (True, True, 'paint')
     """
 
     limit: int = 500
     _undo: list[_Step] = field(default_factory=list)
     _redo: list[_Step] = field(default_factory=list)
+    _serial: int = 0
+    _saved_at: int = 0  # serial of the newest applied step when the mask was last saved (0: as loaded)
 
     def record(self, before: MaskState, after: MaskState, label: str) -> None:
         """Remember one edit; a new edit clears the redo stack."""
         instances_xor = None
         if before.instances is not None and after.instances is not None:
             instances_xor = zlib.compress((before.instances ^ after.instances).tobytes(), 1)
+        self._serial += 1
         self._undo.append(_Step(label, _pack_binary(before.binary, after.binary), instances_xor,
-                                before.binary.shape))
+                                before.binary.shape, self._serial))
         del self._undo[:-self.limit]
         self._redo.clear()
+
+    @property
+    def _top(self) -> int:
+        return self._undo[-1].serial if self._undo else 0
+
+    def mark_saved(self) -> None:
+        """The current mask has just been saved."""
+        self._saved_at = self._top
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether the mask differs from the last saved (or loaded) one."""
+        return self._top != self._saved_at
+
+    def unsaved_changes(self) -> str:
+        """The edits between the saved mask and now, e.g. ``'paint×2, erase'`` or ``'undone: fill-holes'``.
+
+        >>> h = UndoHistory(); a = MaskState(np.zeros((1, 1), np.uint8)); b = MaskState(np.ones((1, 1), np.uint8))
+        >>> h.record(a, b, "paint"); h.record(b, a, "erase"); h.record(a, b, "paint"); h.unsaved_changes()
+        'paint×2, erase'
+        >>> h.mark_saved(); _ = h.undo(b); h.unsaved_changes()
+        'undone: paint'
+        """
+        serials = [step.serial for step in self._undo]
+        redo_serials = [step.serial for step in self._redo]
+        if self._saved_at in redo_serials:  # edits that were saved have been undone since
+            applied, undone = [], self._redo[redo_serials.index(self._saved_at):]
+        else:  # edits made since the save (all that can be undone, when the save point is out of reach)
+            start = serials.index(self._saved_at) + 1 if self._saved_at in serials else 0
+            applied, undone = self._undo[start:], []
+        parts = [_counted([step.label for step in applied])]
+        if undone:
+            parts.append("undone: " + _counted([step.label for step in undone]))
+        return ", ".join(part for part in parts if part)
 
     def undo(self, current: MaskState) -> MaskState | None:
         if not self._undo:
@@ -112,3 +159,9 @@ class UndoHistory:
     def clear(self) -> None:
         self._undo.clear()
         self._redo.clear()
+        self._saved_at = 0
+
+
+def _counted(labels: list[str]) -> str:
+    """``['paint', 'erase', 'paint']`` → ``'paint×2, erase'`` (most used first)."""
+    return ", ".join(f"{label}×{n}" if n > 1 else label for label, n in Counter(labels).most_common())

@@ -31,6 +31,7 @@ from core.masks import overlay
 from core.postprocess import PostProcessing, instances, measure_cells, outline
 from core.run_model import inference_settings, load_run_model
 from core.task_dir import TaskDir
+from core.text import plural
 from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
                        "cells": len(measured), "covered_fraction": round(float(mask.mean()), 5),
                        "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
                        "output": name})
-        task.progress(index, len(paths), f"predicted {index} of {len(paths)} images")
+        task.progress(index, len(paths), f"predicted {index} of {plural(len(paths), 'image')}")
     if not images:
         raise PredictionError("No image could be read: " + "; ".join(skipped))
     write_bytes_atomic(out_dir / "cells.csv", _csv(CELL_COLUMNS, cells))
@@ -156,6 +157,6 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
                "postprocessing": settings.to_dict(), "tile": plan.tile, "overlap": plan.overlap, "tta": plan.tta,
                "finished": now(), "skipped": skipped, "per_image": images}
     write_json_atomic(out_dir / "prediction.json", summary)
-    task.finish(f"{len(cells)} cells in {len(images)} images", summary={k: v for k, v in summary.items()
+    task.finish(f"{plural(len(cells), 'cell')} in {plural(len(images), 'image')}", summary={k: v for k, v in summary.items()
                                                                          if k != "per_image"})
     return summary

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.augment.config import GEOMETRIC, PHOTOMETRIC, AugmentConfig
 from core.config import ConfigError
+from dashboard.widget_state import keep, put
 
 TITLES = {
     "hflip": "Horizontal flip", "vflip": "Vertical flip", "rot90": "90° turns", "rotate": "Rotation",
@@ -40,8 +41,8 @@ def put_in_form(config: AugmentConfig) -> None:
     for name, transform in config.transforms().items():
         for item in dataclasses.fields(transform):
             value = getattr(transform, item.name)
-            st.session_state[_key(name, item.name)] = _as_text(value) if isinstance(value, tuple) else value
-    st.session_state[_key("all", "border")] = config.border
+            put(_key(name, item.name), _as_text(value) if isinstance(value, tuple) else value)
+    put(_key("all", "border"), config.border)
 
 
 def _numbers(text: str, what: str) -> tuple:
@@ -58,15 +59,10 @@ def _numbers(text: str, what: str) -> tuple:
                           + (" (x, y pairs separated by ';')" if what == "centres" else "") + ".") from exc
 
 
-def _initial(key: str, value) -> dict:
-    """``value=…`` for a widget only the first time: afterwards session state (or put_in_form) holds it."""
-    return {} if key in st.session_state else {"value": value}
-
-
 def _transform_panel(name: str, transform) -> dict:
     values: dict = {}
-    on = st.session_state.get(_key(name, "enabled"), transform.enabled)
-    chance = st.session_state.get(_key(name, "p"), transform.p)
+    on = st.session_state[keep(_key(name, "enabled"), transform.enabled)]
+    chance = st.session_state[keep(_key(name, "p"), transform.p)]
     label = f"{TITLES[name]} · {f'on, {chance:.0%} of samples' if on else 'off'}"
     with st.expander(label, key=f"{PREFIX}-panel-{name}",
                      icon=":material/check_circle:" if on else ":material/radio_button_unchecked:"):
@@ -76,16 +72,16 @@ def _transform_panel(name: str, transform) -> dict:
             default = getattr(transform, item.name)
             meta = item.metadata
             if item.name == "enabled":
-                values[item.name] = st.toggle("Use it", key=key, **_initial(key, default))
+                values[item.name] = st.toggle("Use it", key=keep(key, default))
             elif isinstance(default, bool):
-                values[item.name] = st.toggle("Random centre", key=key, **_initial(key, default),
+                values[item.name] = st.toggle("Random centre", key=keep(key, default),
                                               help="Put the centre anywhere in the middle of the image.")
             elif isinstance(default, tuple):
                 what = "centres" if item.name == "centres" else "angles"
                 text = st.text_input(
                     "Centres (x, y pairs; e.g. 0.3, 0.3; 0.7, 0.7)" if what == "centres"
                     else "Angles (°, e.g. 90, 180, 270; empty = any angle in the range)",
-                    key=key, **_initial(key, _as_text(default)),
+                    key=keep(key, _as_text(default)),
                     help="Pick one at random from this list for each sample.")
                 values[item.name] = _numbers(text, what)
             else:
@@ -93,8 +89,8 @@ def _transform_panel(name: str, transform) -> dict:
                 label = meta.get("label") or item.name.replace("_", " ").capitalize()
                 values[item.name] = st.slider(label + (f" ({meta['unit']})" if meta.get("unit") else ""),
                                               float(low), float(high),
-                                              step=float(meta["step"]), key=key, help=meta["help"],
-                                              **_initial(key, float(default)))
+                                              step=float(meta["step"]), key=keep(key, float(default)),
+                                              help=meta["help"])
     return values
 
 
@@ -106,9 +102,7 @@ def augment_form(base: AugmentConfig) -> AugmentConfig | None:
         for name in GEOMETRIC:
             sections[name] = _transform_panel(name, getattr(base, name))
         border_key = _key("all", "border")
-        if border_key not in st.session_state:
-            st.session_state[border_key] = base.border
-        st.radio("Uncovered corners", ["reflect", "constant"], key=border_key, horizontal=True,
+        st.radio("Uncovered corners", ["reflect", "constant"], key=keep(border_key, base.border), horizontal=True,
                  format_func={"reflect": "mirror the image", "constant": "fill with black"}.get,
                  help="What fills the corners a rotation or shift uncovers. Mirroring keeps cells realistic.")
         st.markdown("**Intensity** (image only; the mask never changes)")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.augment.presets import BUILTIN, DEFAULT_PRESET, HELP, list_presets, load_preset, save_preset
+from core.augment.config import AugmentConfig
 from core.augment.seed_ini import import_seed_config
 from core.catalogue_presets import sync_presets
 from core.config import ConfigError
+from core.text import plural
 from dashboard import context
-from dashboard.augment_form import put_in_form
+from dashboard.augment_form import TITLES, put_in_form
+from dashboard.widget_state import keep, put
 
 LOADED_KEY = "aug-loaded-preset"
+PRESET_KEY = "aug-preset"
 SEED_TRAINING_KEY = "seed-training-settings"  # read by the training form
 
 
@@ -35,13 +39,14 @@ def preset_bar(current) -> None:
     names = list_presets(data_root)
     loaded = st.session_state.get(LOADED_KEY, DEFAULT_PRESET)
     pick, load, name_col, save = st.columns([3, 1.2, 3, 1.2], vertical_alignment="bottom")
-    chosen = pick.selectbox("Preset", names, index=names.index(loaded) if loaded in names else 0, key="aug-preset",
+    chosen = pick.selectbox("Preset", names, key=keep(PRESET_KEY, loaded if loaded in names else names[0], names),
                             format_func=lambda n: f"{n} (built in)" if n in BUILTIN else n,
                             help="\n\n".join(f"**{k}**: {v}" for k, v in HELP.items()))
     load.button("Load", on_click=_load, args=(chosen,), width="stretch", key="aug-load",
                 help="Put this preset's settings in the form below.")
-    new_name = name_col.text_input("Save settings as", key="aug-save-name", placeholder="e.g. nuclei-mild",
-                                   help="Letters, digits, '.', '_' and '-'. The training form offers saved presets.")
+    new_name = name_col.text_input("Save settings as", key="aug-save-name", placeholder="e.g. nuclei mild",
+                                   help="Letters, digits, spaces, '.', '_' and '-'. The training form offers "
+                                        "saved presets.")
     save.button("Save", width="stretch", key="aug-save", disabled=current is None or not new_name.strip(),
                 on_click=_save, args=(current,))
     saved = st.session_state.pop("aug-saved", None)
@@ -50,6 +55,23 @@ def preset_bar(current) -> None:
     message = st.session_state.pop("aug-message", None)
     if message:
         st.error(message[1])
+    if current is not None:
+        st.caption(form_source(current, loaded, data_root))
+
+
+def form_source(current: AugmentConfig, loaded: str, data_root) -> str:
+    """Where the form's settings come from, and which transforms were changed since."""
+    try:
+        origin = load_preset(data_root, loaded)
+    except ConfigError:
+        return f"The form holds the settings read from {loaded}."
+    changed = [TITLES[name] for name, transform in current.transforms().items() if transform != getattr(origin, name)]
+    if current.border != origin.border:
+        changed.append("Uncovered corners")
+    if not changed:
+        return f"The form holds preset **{loaded}** as saved."
+    return (f"The form holds preset **{loaded}** with changes to {', '.join(changed)}: save them under a new "
+            "name to train with them.")
 
 
 def _save(current) -> None:
@@ -65,7 +87,7 @@ def _save(current) -> None:
     with context.writing() as cur:
         sync_presets(cur, data_root)
     st.session_state[LOADED_KEY] = name
-    st.session_state.pop("aug-preset", None)  # the box then starts at the preset just saved
+    put(PRESET_KEY, name)  # the box shows the preset just saved
     st.session_state["aug-saved"] = name
 
 
@@ -88,7 +110,7 @@ def seed_config_import() -> None:
     except ConfigError as exc:
         st.error(str(exc))
         return
-    counts = f"{len(result.errors)} errors, {sum(l.severity == 'warning' for l in result.report)} warnings"
+    counts = f"{plural(len(result.errors), 'error')}, {plural(sum(l.severity == 'warning' for l in result.report), 'warning')}"
     st.button(f"Use the settings of {upload.name}", key="aug-ini-use", type="primary", on_click=_use_seed,
               args=(result, upload.name), help="Puts them in the form (the preview updates); save them as a preset "
                                                "to use them for training.")

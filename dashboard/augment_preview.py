@@ -13,9 +13,12 @@ from core.augment.config import AugmentConfig
 from core.augment.pipeline import AugmentPipeline
 from core.augment.preview import Sample, harm_warnings, make_samples, sample_picture
 from core.io import ImageReadError, read_image
+from dashboard.augment_form import TITLES
+from dashboard.widget_state import keep, put
 
 COLUMNS = 4
 SEED_KEY = "aug-seed"
+RANDOM = "(random images)"
 
 
 @dataclass(frozen=True)
@@ -42,23 +45,26 @@ def load_pair(dataset_dir: Path, row: pd.Series) -> tuple[np.ndarray, np.ndarray
 
 
 def _reshuffle() -> None:
-    st.session_state[SEED_KEY] = int(st.session_state.get(SEED_KEY, 0)) + 1
+    put(SEED_KEY, int(st.session_state.get(SEED_KEY, 0)) + 1)
 
 
 def preview_controls(images: pd.DataFrame, enabled: list[str]) -> PreviewChoice:
     """Which image(s), how many samples, the seed and the solo transform."""
     source, count, seed_col, shuffle_col, solo_col = st.columns([2.4, 1, 1.1, 1.5, 1.8], vertical_alignment="bottom")
-    options = ["(random images)"] + images["stem"].tolist()
-    picked = source.selectbox("Image", options, index=1 if len(options) > 1 else 0, key="aug-image",
+    options = [RANDOM] + images["stem"].tolist()
+    picked = source.selectbox("Image", options, key=keep("aug-image", options[1] if len(options) > 1 else RANDOM,
+                                                         options),
                               help="One image shown many times, or a different random image in every cell.")
-    n = count.selectbox("Samples", [4, 8, 12, 16], index=1, key="aug-n")
-    seed = seed_col.number_input("Seed", 0, 10**9, step=1, key=SEED_KEY,
+    n = count.selectbox("Samples", [4, 8, 12, 16], key=keep("aug-n", 8, [4, 8, 12, 16]))
+    seed = seed_col.number_input("Seed", 0, 10**9, step=1, key=keep(SEED_KEY, 0),
                                  help="The same seed gives the same samples; change it to see others.")
-    shuffle_col.button("Reshuffle", on_click=_reshuffle, icon=":material/casino:", width="stretch")
-    solo = solo_col.selectbox("Show", ["all"] + enabled, key="aug-solo",
-                              format_func=lambda n: "all enabled transforms" if n == "all" else f"only {n}",
+    shuffle_col.button("Reshuffle", on_click=_reshuffle, icon=":material/casino:", width="stretch",
+                       help="Another seed: new random samples.")
+    shown = ["all"] + enabled
+    solo = solo_col.selectbox("Show", shown, key=keep("aug-solo", "all", shown),
+                              format_func=lambda n: "all transforms on" if n == "all" else f"only {TITLES[n]}",
                               help="See one transform alone, always applied, to judge its strength.")
-    if picked == "(random images)":
+    if picked == RANDOM:
         rng = np.random.default_rng(int(seed))
         stems = tuple(rng.choice(images["stem"].to_numpy(), size=n, replace=len(images) < n))
     else:

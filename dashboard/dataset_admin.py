@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.datasets.manage import DatasetNotFound, delete_dataset, rename_dataset
 from core.datasets.manifest import REPORT_NAME
+from core.text import plural
 from dashboard import context
 
 SELECTED_KEY = "datasets-selected"  # the dataset selectbox; other widgets select via the ?dataset= URL
@@ -61,7 +62,7 @@ def import_report_panel(name: str) -> None:
         return
     st.markdown(f"**Import report:** {saved.get('summary', '')}")
     if saved.get("skipped"):
-        st.warning(f"{len(saved['skipped'])} pairs with errors were left out: {', '.join(saved['skipped'][:20])}"
+        st.warning(f"{plural(len(saved['skipped']), 'pair')} with errors {'was' if len(saved['skipped']) == 1 else 'were'} left out: {', '.join(saved['skipped'][:20])}"
                    + (" …" if len(saved["skipped"]) > 20 else ""))
     findings = pd.DataFrame(saved.get("findings", []))
     if not findings.empty:

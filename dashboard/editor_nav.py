@@ -9,8 +9,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import catalogue
+from core.text import plural
 from dashboard.editor_session import SESSION_KEY, current
+from dashboard.widget_state import forget, keep, put
 
+SPLITS = ["train", "valid", "test"]
 STEM_KEY = "editor-stem"
 DATASET_KEY = "editor-dataset"
 PENDING_KEY = "editor-pending"
@@ -27,11 +31,11 @@ def _go(stem: str | None, dataset: str | None = None) -> None:
         st.session_state[PENDING_KEY] = (dataset, stem)
         return
     if dataset:
-        st.session_state[DATASET_KEY] = dataset
+        put(DATASET_KEY, dataset)
     if stem is None:
-        st.session_state.pop(STEM_KEY, None)  # the dataset's first image
+        forget(STEM_KEY)  # the dataset's first image
     else:
-        st.session_state[STEM_KEY] = stem
+        put(STEM_KEY, stem)
     st.session_state.pop(PENDING_KEY, None)
 
 
@@ -42,7 +46,8 @@ def on_pick() -> None:
         return
     wanted = (st.session_state.get(DATASET_KEY), st.session_state.get(STEM_KEY))
     if wanted != (session.dataset, session.stem):
-        st.session_state[DATASET_KEY], st.session_state[STEM_KEY] = session.dataset, session.stem
+        put(DATASET_KEY, session.dataset)
+        put(STEM_KEY, session.stem)
         st.session_state[PENDING_KEY] = wanted
 
 
@@ -64,11 +69,25 @@ def follow_link(datasets: list[str]) -> None:
     the URL is rewritten on every run, so an unchanged URL is not a new request.
     """
     wanted = (st.query_params.get("dataset"), st.query_params.get("stem"))
-    if wanted == st.session_state.get(LINK_KEY):
-        return
-    st.session_state[LINK_KEY] = wanted
-    if wanted[0] in datasets:
-        _go(wanted[1], wanted[0])
+    if wanted != st.session_state.get(LINK_KEY):
+        st.session_state[LINK_KEY] = wanted
+        if wanted[0] in datasets:
+            _go(wanted[1], wanted[0])
+    session = current()
+    if session is not None and session.dirty and session.dataset in datasets:
+        # an unsaved edit pins the pickers to its image, however the user left and came back
+        put(DATASET_KEY, session.dataset)
+        put(STEM_KEY, session.stem)
+
+
+def editor_images(cur, dataset: str, splits: list[str]) -> pd.DataFrame:
+    """The images to step through; the image with unsaved edits stays among them whatever the splits."""
+    images = catalogue.editor_images(cur, dataset, splits)
+    session = current()
+    if session is not None and session.dirty and session.dataset == dataset \
+            and session.stem not in set(images["stem"]):
+        images = catalogue.editor_images(cur, dataset, SPLITS)
+    return images
 
 
 def remember_link(dataset: str, stem: str) -> None:
@@ -93,8 +112,8 @@ def _label(images: pd.DataFrame):
     def label(stem: str) -> str:
         row = info.loc[stem]
         tick = " ✓" if pd.notna(row["reviewed_at"]) else ""
-        short = stem if len(stem) <= 28 else f"{stem[:12]}…{stem[-8:]}"
-        return f"{short} · {row['split']} · {int(row['object_count'])} objects{tick}"
+        # the whole name, so that typing any part of it finds the image
+        return f"{stem} · {row['split']} · {plural(int(row['object_count']), 'object')}{tick}"
 
     return label
 
@@ -102,8 +121,7 @@ def _label(images: pd.DataFrame):
 def choose_image(images: pd.DataFrame, wanted: str | None) -> str:
     """The image picker and navigation buttons; returns the stem to show."""
     stems = images["stem"].tolist()
-    if st.session_state.get(STEM_KEY) not in stems:
-        st.session_state[STEM_KEY] = wanted if wanted in stems else stems[0]
+    keep(STEM_KEY, wanted if wanted in stems else stems[0], stems)
     stem = st.session_state[STEM_KEY]
     position = stems.index(stem)
     picker, prev_col, next_col, empty_col, unreviewed_col = st.columns([3.2, 1, 1, 1.3, 1.6],

@@ -111,18 +111,25 @@ def _revert(version: int) -> None:
     session.save(f"reverted to version {version}")
 
 
+def history_table(saved: pd.DataFrame) -> pd.DataFrame:
+    """The saved versions as the history shows them, with the imported mask as version 0 (no blanks)."""
+    rows = [{"version": int(row.version), "saved": pd.Timestamp(row.ts).strftime("%Y-%m-%d %H:%M"),
+             "added px": f"{int(row.pixels_added):,}", "removed px": f"{int(row.pixels_removed):,}",
+             "tools": row.tool or "", "note": row.note or ""} for row in saved.itertuples()]
+    rows.append({"version": 0, "saved": "imported", "added px": "", "removed px": "", "tools": "",
+                 "note": "the mask as imported"})
+    return pd.DataFrame(rows)
+
+
 def history_panel(session: EditSession, style: MaskStyle) -> None:
     """The saved versions of this mask; preview any, see what differs from now, revert."""
     saved = catalogue.mask_history(context.cursor(), session.dataset, session.stem)
     if saved.empty:
         st.caption("No saved edits yet: the mask is as imported (version 0).")
         return
-    original = pd.DataFrame([{"version": 0, "ts": None, "pixels_added": None, "pixels_removed": None,
-                              "tool": "import", "note": "as imported"}])
-    table = pd.concat([saved, original], ignore_index=True)
-    st.dataframe(table, hide_index=True, width="stretch", height=min(260, 38 + 35 * len(table)),
-                 column_config={"ts": st.column_config.DatetimeColumn("saved", format="YYYY-MM-DD HH:mm"),
-                                "pixels_added": "added px", "pixels_removed": "removed px"})
+    st.dataframe(history_table(saved), hide_index=True, width="stretch",
+                 height=min(260, 38 + 35 * (len(saved) + 1)))
+    table = pd.DataFrame({"version": [*saved["version"].tolist(), 0]})
     version = st.selectbox("Preview version", table["version"].tolist(), key=f"history-version-{session.stem}",
                            help="Green: pixels the current mask has and this version lacks; red: the reverse.")
     try:

@@ -6,7 +6,6 @@ widget callbacks, before the script draws the canvas, so each stroke costs one r
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from core.io import ImageReadError, read_image
 from core.mask_editor import Edit
 from core.mask_undo import MaskState, UndoHistory
 from core.mask_versions import MaskChanged, MaskSaveError, current_version, save_mask, set_reviewed
+from core.text import plural
 from dashboard import context
 
 SESSION_KEY = "editor-session"
@@ -36,8 +36,6 @@ class EditSession:
     state: MaskState
     display: np.ndarray
     history: UndoHistory = field(default_factory=UndoHistory)
-    tools_used: Counter = field(default_factory=Counter)
-    dirty: bool = False
     nonce: int = 0
     zoom: str = "fit"
     canvas_side: int = 640
@@ -55,6 +53,11 @@ class EditSession:
     def has_instances(self) -> bool:
         return self.state.instances is not None
 
+    @property
+    def dirty(self) -> bool:
+        """The mask differs from the saved one (undoing every edit since the save makes it clean again)."""
+        return self.history.unsaved
+
     def apply(self, edit: Edit, tool: str) -> None:
         """Adopt the result of an operation (if it changed anything) and remember it for undo."""
         self.nonce += 1  # a fresh, empty canvas either way
@@ -62,21 +65,20 @@ class EditSession:
             return
         self.history.record(self.state, edit.state, tool)
         self.state = edit.state
-        self.tools_used[tool] += 1
-        self.dirty = True
 
     def undo(self) -> None:
         restored = self.history.undo(self.state)
         if restored is not None:
-            self.state, self.dirty, self.nonce = restored, True, self.nonce + 1
+            self.state, self.nonce = restored, self.nonce + 1
 
     def redo(self) -> None:
         restored = self.history.redo(self.state)
         if restored is not None:
-            self.state, self.dirty, self.nonce = restored, True, self.nonce + 1
+            self.state, self.nonce = restored, self.nonce + 1
 
     def tool_summary(self) -> str:
-        return ", ".join(f"{tool}×{n}" if n > 1 else tool for tool, n in self.tools_used.most_common()) or "no edits"
+        """The edits since the last save, e.g. 'paint×2, erase' (undone edits do not count)."""
+        return self.history.unsaved_changes() or "no edits"
 
     def save(self, note: str, force: bool = False) -> bool:
         """Save as a new version; on a conflict or a write error keep everything and say why."""
@@ -91,10 +93,10 @@ class EditSession:
             return False
         with context.writing() as cur:
             catalogue.record_mask_edit(cur, self.dataset, self.dataset_dir, saved)
-        self.base_version, self.dirty, self.conflict = saved.version, False, None
-        self.tools_used.clear()
+        self.base_version, self.conflict = saved.version, None
+        self.history.mark_saved()
         self.message = ("success", f"Saved version {saved.version}: +{saved.pixels_added} / −{saved.pixels_removed} "
-                                   f"pixels, {saved.object_count} objects.")
+                                   f"pixels, {plural(saved.object_count, 'object')}.")
         return True
 
     def set_reviewed(self, is_reviewed: bool) -> None:

@@ -17,6 +17,7 @@ import streamlit as st
 
 from core import catalogue
 from core.io import ImageReadError
+from core.text import plural
 from core.thumbnails import THUMB_SIDE, load_or_build
 from dashboard import context
 from dashboard.mask_style import MaskStyle, mask_style_controls
@@ -110,7 +111,7 @@ def short_stem(stem: str, limit: int = 20) -> str:
 
 
 def _caption(row: pd.Series) -> str:
-    return f"{row['split']} · {int(row['object_count'])} objects · {row['foreground_fraction']:.0%} cells"
+    return f"{row['split']} · {plural(int(row['object_count']), 'object')} · {row['foreground_fraction']:.0%} cells"
 
 
 def render_grid(dataset: str, dataset_dir: Path, view: GridView, key: str) -> str | None:

@@ -11,6 +11,7 @@ from core import catalogue
 from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
 from core.masks import colour_instances
+from core.text import plural
 from dashboard import context
 from dashboard.mask_style import MaskStyle
 from dashboard.pages_index import page_path
@@ -40,7 +41,7 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, ori
         st.error(f"Cannot show {stem}: {exc}")
         return
     st.markdown(f"**{stem}** · {row['split']} · {row['width']}×{row['height']} px · {row['dtype']} · "
-                f"{row['channels']} channel(s) · {int(row['object_count'])} objects · "
+                f"{row['channels']} channel(s) · {plural(int(row['object_count']), 'object')} · "
                 f"{row['foreground_fraction']:.1%} foreground")
     picture = fit_within(to_display_rgb(image), MAX_SIDE)
     small_mask = fit_within(mask, MAX_SIDE, nearest=True)

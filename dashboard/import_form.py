@@ -17,6 +17,7 @@ from core.datasets.layouts import LAYOUTS
 from core.datasets.manifest import suggest_name
 from core.datasets.report import ImportFailed, Report
 from core.settings import resolve_inside_roots
+from core.text import plural
 from dashboard import context
 
 LAYOUT_HELP = ("auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
@@ -166,8 +167,8 @@ def show_report(outcome: str, label: str, report: Report) -> None:
     if outcome == "imported":
         skipped = len(report.stems_with_errors())
         kept = report.n_pairs - skipped
-        left_out = f"; {skipped} pairs with errors were left out (listed below)" if skipped else ""
-        st.success(f"Imported **{label}**: {kept} image/mask pairs, {len(report.warnings)} warnings{left_out}.")
+        left_out = f"; {plural(skipped, 'pair')} with errors {'was' if skipped == 1 else 'were'} left out (listed below)" if skipped else ""
+        st.success(f"Imported **{label}**: {plural(kept, 'image/mask pair')}, {plural(len(report.warnings), 'warning')}{left_out}.")
     elif report.ok:
         st.success(f"**{label}**: {report.summary()}")
     else:

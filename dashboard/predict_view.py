@@ -19,6 +19,7 @@ import streamlit as st
 from core.io import is_image_file, write_bytes_atomic
 from core.settings import resolve_inside_roots
 from core.task_dir import TaskDir
+from core.text import plural
 from core.train.run_dir import RunDir
 from dashboard import context
 
@@ -121,7 +122,7 @@ def show_results(task: TaskDir) -> None:
         return
     images = pd.read_csv(images_csv, dtype={"image": str, "notes": str}).fillna({"notes": ""})
     cells = pd.read_csv(cells_csv) if cells_csv.stat().st_size else pd.DataFrame()
-    st.success(f"{len(cells)} cells in {len(images)} image(s).", icon=":material/check_circle:")
+    st.success(f"{plural(len(cells), 'cell')} in {plural(len(images), 'image')}.", icon=":material/check_circle:")
     try:
         skipped = json.loads((task.path / "prediction.json").read_text(encoding="utf-8")).get("skipped", [])
     except (OSError, ValueError):

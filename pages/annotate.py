@@ -5,10 +5,11 @@ import streamlit as st
 from core import catalogue
 from dashboard import context
 from dashboard.editor_canvas import draw_canvas, minimap
-from dashboard.editor_nav import (DATASET_KEY, choose_image, follow_link, on_pick, pending_switch, remember_link,
-                                  review_box)
+from dashboard.editor_nav import (DATASET_KEY, SPLITS, choose_image, editor_images, follow_link, on_pick,
+                                  pending_switch, remember_link, review_box)
 from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
 from dashboard.editor_session import open_image
+from dashboard.widget_state import keep
 
 st.title("Annotate")
 context.require_catalogue()
@@ -18,10 +19,10 @@ datasets = context.dataset_names_or_stop()
 
 follow_link(datasets)
 top_left, top_right = st.columns([2, 3])
-dataset = top_left.selectbox("Dataset", datasets, key=DATASET_KEY, on_change=on_pick)
-splits = top_right.multiselect("Splits", ["train", "valid", "test"], default=["train", "valid", "test"],
-                               key="editor-splits", help="Step through the images of these splits.")
-images = catalogue.editor_images(cur, dataset, splits or ["train", "valid", "test"])
+dataset = top_left.selectbox("Dataset", datasets, key=keep(DATASET_KEY, datasets[0], datasets), on_change=on_pick)
+splits = top_right.multiselect("Splits", SPLITS, key=keep("editor-splits", SPLITS),
+                               help="Step through the images of these splits.")
+images = editor_images(cur, dataset, splits or SPLITS)
 if images.empty:
     st.info("No images in these splits.")
     st.stop()
@@ -40,7 +41,7 @@ with side_col:
     minimap(session)
     view = action_panel(session)
     save_panel(session)
-    review_box(images, stem)
+    review_box(images, session.stem)
 with canvas_col:
     draw_canvas(session, tool, brush, view)
 with st.expander("History of this mask", icon=":material/history:"):

@@ -9,6 +9,7 @@ from dashboard import context
 from dashboard.augment_form import augment_form
 from dashboard.augment_presets import ensure_form_initialised, preset_bar, seed_config_import
 from dashboard.augment_preview import preview_controls, render_preview
+from dashboard.widget_state import keep
 
 st.title("Augment")
 st.caption("Training sees each image many times, changed a little every time. Choose how, and look at the result.")
@@ -25,7 +26,8 @@ with settings_col:
     config = augment_form(AugmentConfig())
 with preview_col:
     preset_bar(config)
-    dataset = st.selectbox("Dataset", datasets, key="aug-dataset")
+    dataset = st.selectbox("Dataset", datasets, key=keep("aug-dataset", datasets[0], datasets),
+                           help="Whose images the preview shows; the settings apply to any dataset.")
     images = catalogue.image_files(cur, dataset, ["train", "valid", "test"])
     if config is not None and not images.empty:
         choice = preview_controls(images, config.enabled())

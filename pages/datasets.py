@@ -8,6 +8,7 @@ from dashboard.dataset_admin import SELECTED_KEY, import_report_panel, manage_pa
 from dashboard.grid import grid_controls, render_grid
 from dashboard.image_view import show_image
 from dashboard.import_form import import_form, run_import, show_last_report
+from dashboard.widget_state import linked, publish
 
 st.title("Datasets")
 st.caption("Import images with their masks, look at them, and check them before training.")
@@ -30,14 +31,10 @@ else:
     )
 
 names = datasets["name"].tolist()
-wanted = st.query_params.get("dataset") or st.session_state.get(SELECTED_KEY)
 if names:
-    if wanted in names:
-        st.session_state[SELECTED_KEY] = wanted
-    elif st.session_state.get(SELECTED_KEY) not in names:
-        st.session_state[SELECTED_KEY] = names[0]
-    dataset = st.selectbox("Dataset", names, key=SELECTED_KEY, help="The dataset to browse and manage.")
-    st.query_params["dataset"] = dataset
+    dataset = st.selectbox("Dataset", names, key=linked("dataset", SELECTED_KEY, names),
+                           help="The dataset to browse and manage.")
+    publish("dataset", SELECTED_KEY, dataset)
     info = datasets.set_index("name").loc[dataset]
     dataset_dir = context.settings().datasets_dir / dataset
 
@@ -66,7 +63,7 @@ if import_tab.open:
         if request is not None:
             new_name = run_import(request)
             if new_name:
-                st.query_params["dataset"] = new_name  # selected on the rerun, before the selectbox exists
+                st.query_params["dataset"] = new_name  # a new address: the rerun selects it
                 st.rerun()
         show_last_report()
 if manage_tab.open and names:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.augment.config import AugmentConfig
 from core.config import ConfigError
-from core.datasets.manifest import check_name
+from core.datasets.manifest import check_label
 from core.io import write_json_atomic
 
 DEFAULT_PRESET = "microscopy"
@@ -78,7 +78,7 @@ def load_preset(data_root: Path, name: str) -> AugmentConfig:
 
 def save_preset(data_root: Path, name: str, config: AugmentConfig, note: str = "") -> Path:
     """Save (or replace) a user preset; built-in names are refused."""
-    check_name(name)
+    check_label(name, "Preset name")
     if name in BUILTIN:
         raise ConfigError(f"{name!r} is a built-in preset; save under another name.")
     path = _folder(data_root) / f"{name}.json"

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from core.augment.config import AugmentConfig
 from core.config import ConfigError
+from core.text import plural
 
 AUGMENT_SECTIONS = ("augmentor", "deformation", "distortion", "barrdistortion", "pincdistortion", "sharpening",
                     "brightening")
@@ -68,7 +69,7 @@ class SeedImport:
 
     def to_text(self) -> str:
         counts = {s: sum(line.severity == s for line in self.report) for s in ("error", "warning", "info")}
-        head = f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes"
+        head = f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, {plural(counts['info'], 'note')}"
         return "\n".join([head] + [str(line) for line in self.report])
 
 

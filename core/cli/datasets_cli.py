@@ -17,6 +17,7 @@ from core.datasets.manage import DatasetNotFound, dataset_dir, delete_dataset, r
 from core.datasets.manifest import ManifestError, list_dataset_dirs, read_manifest, suggest_name
 from core.datasets.report import ImportFailed, Report
 from core.settings import Settings, load_settings
+from core.text import plural
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -99,7 +100,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             if finding.severity != "info":
                 print(finding)
         counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
-        print(f"Imported {result.name}: {counts} ({len(warnings)} warnings) in {result.seconds:.1f} s "
+        print(f"Imported {result.name}: {counts} ({plural(len(warnings), 'warning')}) in {result.seconds:.1f} s "
               f"into {result.path}.")
     print(note, file=sys.stderr)
     return 0

@@ -17,6 +17,7 @@ from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import MANIFEST_NAME
 from core.settings import load_settings
 from core.task_dir import TaskDir
+from core.text import plural
 from core.train.run_dir import RunDir
 from core.train.runs import find_run
 
@@ -119,11 +120,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in summary.items() if k != "per_image"}))
     else:
         for row in summary["per_image"]:
-            print(f"{row['image']}: {row['cells']} cells ({row['width']}×{row['height']})"
+            print(f"{row['image']}: {plural(int(row['cells']), 'cell')} ({row['width']}×{row['height']})"
                   + (f" — {row['notes']}" if row["notes"] else ""))
         for problem in summary["skipped"]:
             print(f"skipped {problem}")
-        print(f"{summary['cells']} cells in {summary['images']} images → {out_dir} (cells.csv, images.csv, masks/, "
+        print(f"{plural(summary['cells'], 'cell')} in {plural(summary['images'], 'image')} → {out_dir} (cells.csv, images.csv, masks/, "
               "labels/, overlays/)")
     return 0
 

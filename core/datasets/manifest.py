@@ -17,6 +17,7 @@ MANIFEST_NAME = "dataset.json"
 REPORT_NAME = "import_report.json"
 MANIFEST_FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+LABEL_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9])?$")
 IMAGE_FIELDS = ("split", "stem", "image", "mask", "instances", "width", "height", "dtype", "channels",
                 "foreground_fraction", "object_count", "checksum", "phash", "mask_kind", "has_instances", "source")
 
@@ -34,6 +35,22 @@ def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name or ""):
         raise ValueError(f"Dataset name {name!r} is not allowed: use 1–64 letters, digits, '.', '_' or '-', "
                          "starting with a letter or digit (no spaces or slashes).")
+    return name
+
+
+def check_label(name: str, what: str) -> str:
+    """Return ``name`` if it can name a saved item (``what``: 'Preset name', …): like a dataset name, but
+    single spaces are allowed, since these names are only shown and stored as file names.
+
+    >>> check_label("blood cells zoom", "Preset name")
+    'blood cells zoom'
+    >>> check_label("../up", "Preset name")
+    Traceback (most recent call last):
+    ValueError: Preset name '../up' is not allowed: use 1–64 letters, digits, spaces, '.', '_' or '-', starting and ending with a letter or digit (no slashes).
+    """
+    if not LABEL_PATTERN.match(name or "") or "  " in name:
+        raise ValueError(f"{what} {name!r} is not allowed: use 1–64 letters, digits, spaces, '.', '_' or '-', "
+                         "starting and ending with a letter or digit (no slashes).")
     return name
 
 

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from core.text import plural
+
 Severity = Literal["error", "warning", "info"]
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -76,7 +78,7 @@ class Report:
     def summary(self) -> str:
         n_err, n_warn = len(self.errors), len(self.warnings)
         verdict = "ready to import" if self.ok else "cannot be imported as it is"
-        return f"{self.n_pairs} image/mask pairs checked: {n_err} errors, {n_warn} warnings; {verdict}."
+        return f"{plural(self.n_pairs, 'image/mask pair')} checked: {plural(n_err, 'error')}, {plural(n_warn, 'warning')}; {verdict}."
 
     def to_rows(self) -> list[dict]:
         return [asdict(f) for f in self.sorted()]

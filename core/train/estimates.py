@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from core.text import plural
 from core.train.config import TrainConfig
 
 # Training speed of the default U-Net (16 filters, depth 4, 256² patches, float32, no batch norm) on a
@@ -54,5 +55,5 @@ def epoch_estimate(config: TrainConfig, n_train: int, measured: float | None = N
             f"images/s, {source})")
     if config.minutes:
         epochs = max(1, int(config.minutes * 60 / seconds))
-        text += f"; the {config.minutes:g}-minute budget allows about {epochs} epochs"
+        text += f"; the {config.minutes:g}-minute budget allows about {plural(epochs, 'epoch')}"
     return text + "."

@@ -64,3 +64,30 @@ def test_save_and_load_presets(page, data_env):
     page.selectbox(key="aug-preset").set_value("noisy").run()
     page.button(key="aug-load").click().run()
     assert page.toggle(key="aug-noise-enabled").value is True
+
+
+def test_settings_survive_a_visit_to_another_page(page):
+    """Streamlit drops the state of widgets a run does not draw; the form must come back as it was left."""
+    page.toggle(key="aug-rotate-enabled").set_value(True).run()
+    page.slider(key="aug-rotate-p").set_value(1.0).run()
+    page.selectbox(key="aug-solo").set_value("rotate").run()
+    before = captions(page)
+    page.switch_page("../pages/datasets.py").run()
+    assert not page.exception and "aug-rotate-enabled" not in [t.key for t in page.toggle]
+    page.switch_page("../pages/augment.py").run()
+    assert page.toggle(key="aug-rotate-enabled").value is True
+    assert page.slider(key="aug-rotate-p").value == 1.0
+    assert page.toggle(key="aug-hflip-enabled").value is True, "the preset's own settings are kept too"
+    after = captions(page)
+    assert page.selectbox(key="aug-solo").value == "rotate"
+    assert [c.split(" · ")[-1] for c in after] == [c.split(" · ")[-1] for c in before], "the same samples"
+    assert any("changes to Rotation" in c.value for c in page.caption)
+
+
+def test_a_preset_name_may_have_spaces(page, data_env):
+    page.text_input(key="aug-save-name").set_value("blood cells zoom").run()
+    page.button(key="aug-save").click().run()
+    assert not page.error and load_preset(data_env.data_root, "blood cells zoom")
+    page.text_input(key="aug-save-name").set_value("../escape").run()
+    page.button(key="aug-save").click().run()
+    assert any(e.value.startswith("Preset name '../escape' is not allowed") for e in page.error)

@@ -105,7 +105,7 @@ def test_check_shows_the_report_with_file_names(tmp_path, page):
     page.radio(key="import-kind").set_value("Folder on this server").run()
     folder_input(page).set_value(str(source)).run()
     page.button(key="import-check").click().run()
-    assert any("1 errors" in e.value for e in page.error)
+    assert any("1 error," in e.value for e in page.error)
     report = page.dataframe[-1].value
     assert "images/cell03.png" in report["file"].tolist()
     assert page.selectbox(key="datasets-selected").options == ["nuclei-sample"], "a check imports nothing"
@@ -137,3 +137,23 @@ def test_unusable_data_root_gives_a_message_not_a_traceback(tmp_path, monkeypatc
     st.cache_resource.clear()
     assert not app.exception
     assert any("cannot use its data root" in e.value and "CELLSEG_DATA" in e.value for e in app.error)
+
+
+def test_the_dataset_box_switches_even_when_the_address_names_another(tmp_path, data_env, open_page):
+    """The ?dataset= of the address only picks the dataset when the address is new (a link, a reload):
+    choosing in the box afterwards wins, on this run and every run after it."""
+    from core.config import ImportOptions
+    from core.datasets.importer import import_dataset
+
+    import_dataset(make_splits(tmp_path / "second", {"train": 2, "valid": 1, "test": 1}), ImportOptions(name="second"),
+                   data_env)
+    page = open_page("datasets", dataset="nuclei-sample")
+    assert page.selectbox(key="datasets-selected").value == "nuclei-sample"
+    page.selectbox(key="datasets-selected").set_value("second").run()
+    assert page.selectbox(key="datasets-selected").value == "second"
+    assert page.query_params["dataset"] == "second", "the address follows the box"
+    page.run()
+    assert page.selectbox(key="datasets-selected").value == "second", "a later run keeps the choice"
+    page.query_params["dataset"] = "nuclei-sample"  # a new address (a link from another page) picks again
+    page.run()
+    assert page.selectbox(key="datasets-selected").value == "nuclei-sample"

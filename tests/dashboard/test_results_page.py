@@ -98,7 +98,7 @@ def test_predict_page_lists_a_finished_prediction(evaluated, data_env, tmp_path,
     out = data_env.data_root / "predictions" / "20261123-120000-test"
     predict_files(evaluated, [tmp_path / "new"], out)
     app = open_page("predict", run=evaluated.run_id)
-    assert any("cells in 1 image(s)" in s.value for s in app.success)
+    assert any(re.fullmatch(r"\d+ cells? in 1 image\.", s.value) for s in app.success)
     captions = [c for image in app.get("image") for c in image.captions]
     assert len(captions) == 1 and re.fullmatch(r"slide · \d+ cells", captions[0])
     assert app.get("download_button")

@@ -64,7 +64,7 @@ def test_seed_config_upload_is_linted_and_applied(dashboard, page, artifacts, tm
     page.locator("input[type=file]").set_input_files(config)
     use = page.get_by_role("button", name="Use the settings of train_eval_infer.config")
     use.wait_for(timeout=30_000)
-    report = page.get_by_text("What was read from train_eval_infer.config (1 errors, 1 warnings)")
+    report = page.get_by_text("What was read from train_eval_infer.config (1 error, 1 warning)")
     expect(report).to_be_visible()
     full_page_screenshot(page, artifacts / "21-augment-seed-import.png")
     use.click()

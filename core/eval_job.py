@@ -28,6 +28,7 @@ from core.datasets.manifest import read_manifest
 from core.evaluate import best_threshold, probability_histograms, threshold_sweep
 from core.infer import TilePlan, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
+from core.postprocess import PostProcessing, binary_mask
 from core.review import Case, read_truth, score_cases
 from core.run_model import inference_settings, load_run_model
 from core.task_dir import TaskDir
@@ -157,6 +158,15 @@ def evaluation_sets(run: RunDir) -> list[str]:
         return []
     labels = [p.name for p in folder.iterdir() if (p / "summary.json").is_file()]
     return sorted(labels, key=lambda name: (name != "test", name != "valid", name))
+
+
+def saved_prediction(run: RunDir, label: str, stem: str, settings: PostProcessing) -> np.ndarray | None:
+    """The model's mask of one evaluated image: its saved probability map under ``settings`` (None when the
+    image was not part of that evaluation)."""
+    path = probabilities_dir(run, label) / f"{stem}.png"
+    if not path.is_file():
+        return None
+    return binary_mask(read_image(path), settings)
 
 
 def load_cases(run: RunDir, label: str) -> list[Case]:

@@ -22,6 +22,9 @@ from core.masks import overlay
 from dashboard.editor_session import EditSession, current
 from dashboard.mask_style import MaskStyle
 
+PREDICTION_COLOUR = (0, 220, 255)  # cyan outline of a model's prediction; yellow when the mask itself is cyan
+PREDICTION_COLOUR_ON_CYAN = (255, 215, 0)
+
 CANVAS_SIDES = (512, 640, 800, 1024)
 MINIMAP_SIDE = 220
 MAGNIFICATIONS = (1, 2, 4, 8, 16)
@@ -61,23 +64,30 @@ def view_window(session: EditSession) -> ViewWindow:
     return zoom_view(session.shape, session.centre, float(session.zoom.rstrip("×")), session.canvas_side)
 
 
-def background(session: EditSession, window: ViewWindow, style: MaskStyle) -> bytes:
-    """The canvas background as PNG bytes: the window of the image at canvas size, the mask drawn on it.
+def background(session: EditSession, window: ViewWindow, style: MaskStyle,
+               prediction: np.ndarray | None = None) -> bytes:
+    """The canvas background as PNG bytes: the window of the image at canvas size, the mask drawn on it,
+    and (when given) a model's predicted mask outlined on top.
 
-    Remembered per tab until the mask, the view or the style changes, so reruns that change
-    nothing else (a review mark, a slider elsewhere) cost nothing here.
+    Remembered per tab until the mask, the view, the style or the prediction changes, so reruns that
+    change nothing else (a review mark, a slider elsewhere) cost nothing here.
     """
-    key = (session.nonce, window, style)
+    key = (session.nonce, window, style, None if prediction is None else id(prediction))
     if session.background_key == key:
         return session.background_png
     region = (slice(window.y0, window.y0 + window.height), slice(window.x0, window.x0 + window.width))
     size = window.canvas_size
     enlarge = window.scale >= 1
+    thickness = max(1, round(window.scale / 2)) if enlarge else 1
     picture = cv2.resize(session.display[region], size, interpolation=cv2.INTER_NEAREST if enlarge
                          else cv2.INTER_AREA)
     if style.show:
         mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
-        picture = style.draw(picture, mask, thickness=max(1, round(window.scale / 2)) if enlarge else 1)
+        picture = style.draw(picture, mask, thickness=thickness)
+    if prediction is not None:
+        predicted = cv2.resize(prediction[region].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        colour = PREDICTION_COLOUR_ON_CYAN if style.colour == PREDICTION_COLOUR else PREDICTION_COLOUR
+        picture = overlay(picture, predicted, opacity=1.0, mode="contour", colour=colour, thickness=thickness + 1)
     session.background_key, session.background_png = key, encode_png(picture)
     return session.background_png
 
@@ -101,8 +111,10 @@ def _apply_canvas(canvas_key: str, tool_name: str, brush_px: int) -> bool:
     return True
 
 
-def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: MaskStyle) -> None:
-    """Show the canvas; a finished drawing is applied by the change callback before the next run."""
+def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: MaskStyle,
+                prediction: np.ndarray | None = None) -> None:
+    """Show the canvas (with ``prediction`` outlined, when given); a finished drawing is applied by the
+    change callback before the next run."""
     from streamlit_drawable_canvas import st_canvas  # only importable under a running Streamlit
 
     window = view_window(session)
@@ -114,7 +126,7 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: Mask
                f"y {window.y0}–{window.y0 + window.height} of {session.shape[1]}×{session.shape[0]} px at "
                f"{window.scale:.2g}× · brush {brush_px} px")
     st_canvas(
-        background_image=background(session, window, style), width=width, height=height,
+        background_image=background(session, window, style, prediction), width=width, height=height,
         drawing_mode=tool.drawing_mode, stroke_width=max(1, round(brush_px * window.scale)),
         stroke_color=_STROKE[tool.action], fill_color=_STROKE[tool.action], point_display_radius=4,
         update_streamlit=True, key=key, on_change=lambda: _apply_canvas(key, tool_name, brush_px),

@@ -19,6 +19,7 @@ STEM_KEY = "editor-stem"
 DATASET_KEY = "editor-dataset"
 PENDING_KEY = "editor-pending"
 LINK_KEY = "editor-link"
+ORIGIN_KEY = "editor-origin"  # (run id, image set) when the editor was opened from the Results page
 
 
 def _go(stem: str | None, dataset: str | None = None) -> None:
@@ -73,6 +74,8 @@ def follow_link(datasets: list[str]) -> None:
         st.session_state[LINK_KEY] = wanted
         if wanted[0] in datasets:
             _go(wanted[1], wanted[0])
+            origin = (st.query_params.get("from_run"), st.query_params.get("from_set") or "test")
+            st.session_state[ORIGIN_KEY] = origin if origin[0] else None
     session = current()
     if session is not None and session.dirty and session.dataset in datasets:
         # an unsaved edit pins the pickers to its image, however the user left and came back
@@ -93,6 +96,11 @@ def editor_images(cur, dataset: str, splits: list[str]) -> pd.DataFrame:
 def remember_link(dataset: str, stem: str) -> None:
     st.query_params.update({"dataset": dataset, "stem": stem})
     st.session_state[LINK_KEY] = (dataset, stem)
+
+
+def results_origin() -> tuple[str, str] | None:
+    """The run and image set of the Results page this editor was opened from ("Fix this mask"), if any."""
+    return st.session_state.get(ORIGIN_KEY)
 
 
 def _next_where(images: pd.DataFrame, stem: str, condition: pd.Series) -> str | None:

@@ -19,11 +19,13 @@ from core.task_dir import TaskDir
 from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir
 from core.train.runs import dataset_lineage, prepare_run
+from core.text import plural
 from dashboard import context, figures
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
 from dashboard.results_data import error_thumbnail, evaluation_stamp, cases
 from dashboard.task_progress import start_task, task_progress
+from dashboard.widget_state import keep, put
 
 
 def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
@@ -42,28 +44,28 @@ def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
 
 
 def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
-    """Threshold and post-processing controls, starting from what is saved with the run."""
+    """Threshold and post-processing controls, starting from what is saved with the run (and kept while
+    the user visits other pages, e.g. the editor through "Fix this mask")."""
     saved = inference_settings(run)
     prefix = f"pp-{run.run_id}-"
-    if prefix + "threshold" not in st.session_state:  # set through the state only: the best-threshold button moves it
-        st.session_state[prefix + "threshold"] = float(saved.threshold)
-    if saved_best is not None and st.session_state.get(prefix + "use-best"):
-        st.session_state[prefix + "threshold"] = float(saved_best)
-        st.session_state[prefix + "use-best"] = False
-    a, b, c, d, e = st.columns([3, 1.2, 1.2, 1.3, 1.3])
-    threshold = a.slider("Threshold", 0.05, 0.95, step=0.01, key=prefix + "threshold", help=HELP["threshold"])
-    fill = b.toggle("Fill holes", saved.fill_holes, key=prefix + "fill", help=HELP["fill_holes"])
-    split = c.toggle("Split touching", saved.split_touching, key=prefix + "split", help=HELP["split_touching"])
-    min_size = d.number_input("Smallest cell (px)", 0, 100_000, saved.min_size, key=prefix + "min",
+    a, b, c = st.columns([3, 1.5, 1.5])
+    threshold = a.slider("Threshold", 0.05, 0.95, step=0.01, key=keep(prefix + "threshold", float(saved.threshold)),
+                         help=HELP["threshold"])
+    min_size = b.number_input("Smallest cell (px)", 0, 100_000, key=keep(prefix + "min", saved.min_size),
                               help=HELP["min_size"])
-    distance = e.number_input("Cell spacing (px)", 1, 200, saved.min_distance, key=prefix + "dist",
+    split = st.session_state[keep(prefix + "split", saved.split_touching)]
+    distance = c.number_input("Cell spacing (px)", 1, 200, key=keep(prefix + "dist", saved.min_distance),
                               help=HELP["min_distance"], disabled=not split)
+    d, e = st.columns(2)
+    fill = d.toggle("Fill holes", key=keep(prefix + "fill", saved.fill_holes), help=HELP["fill_holes"])
+    split = e.toggle("Split touching cells", key=keep(prefix + "split", saved.split_touching),
+                     help=HELP["split_touching"])
     chosen = PostProcessing(threshold=threshold, fill_holes=fill, min_size=int(min_size), split_touching=split,
                             min_distance=int(distance))
     left, right = st.columns(2)
     if saved_best is not None:
         left.button(f"Use the best threshold by Dice ({saved_best:.2f})", key=prefix + "best-btn",
-                    on_click=lambda: st.session_state.__setitem__(prefix + "use-best", True),
+                    on_click=put, args=(prefix + "threshold", float(saved_best)),
                     help="The threshold where the mean Dice over these images was highest.")
     if chosen != saved:
         if right.button("Save these settings with the model", icon=":material/save:", key=prefix + "save",
@@ -137,7 +139,8 @@ def gallery(run: RunDir, label: str, table: pd.DataFrame, items: dict, settings:
                      caption=f"{short_stem(row.stem)} · Dice {row.dice:.2f}")
         if dataset:
             column.page_link(page_path("annotate"), label="Fix this mask", icon=":material/brush:",
-                             query_params={"dataset": dataset, "stem": row.stem})
+                             query_params={"dataset": dataset, "stem": row.stem, "from_run": run.run_id,
+                                           "from_set": label})
     st.caption("Green: cells found. Magenta: predicted where there is no cell. Orange: cells missed.")
 
 
@@ -158,7 +161,8 @@ def retrain_panel(run: RunDir) -> None:
         st.caption(f"The dataset {config.dataset} is gone, so this run cannot be retrained.")
         return
     changed = edited_since(run, folder)
-    st.caption(f"{changed} mask(s) of {config.dataset} were edited since this run was trained."
+    st.caption(f"{plural(changed, 'mask')} of {config.dataset} {'was' if changed == 1 else 'were'} edited since this "
+               "run was trained."
                if changed else "No mask was edited since this run was trained: fix some first (links above).")
     if st.button("Retrain with fixes", icon=":material/replay:", key="results-retrain", disabled=not changed,
                  help="Starts a new run that continues from this model (fine-tuning) on the current masks; it is "

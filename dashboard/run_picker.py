@@ -9,6 +9,7 @@ from core.train.run_dir import RunDir, list_runs
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.pages_index import page_path
+from dashboard.widget_state import linked, publish
 
 
 def _label(run: RunDir, status: dict, config: dict) -> str:
@@ -25,7 +26,8 @@ def trained_runs() -> list[RunDir]:
 
 
 def pick_run(key: str) -> RunDir:
-    """A select box of trained runs (the ``run`` query parameter preselects one); stops the page if none."""
+    """A select box of trained runs; a new ``?run=`` address picks one, and the choice survives visits to
+    other pages. Stops the page when there is no trained run."""
     runs = trained_runs()
     if not runs:
         st.info("No trained model yet: train one on the Train page first.")
@@ -33,10 +35,8 @@ def pick_run(key: str) -> RunDir:
         st.stop()
     labels = {run.run_id: _label(run, jobs.current_status(run), run.read_config()) for run in runs}
     ids = list(labels)
-    wanted = st.query_params.get("run")
-    chosen = st.selectbox("Model (training run)", ids, index=ids.index(wanted) if wanted in ids else 0,
-                          format_func=labels.get, key=key,
+    chosen = st.selectbox("Model (training run)", ids, key=linked("run", key, ids), format_func=labels.get,
                           help="Runs that saved a model, newest first; the best checkpoint (highest validation "
                                "Dice) is used.")
-    st.query_params["run"] = chosen
+    publish("run", key, chosen)
     return RunDir(runs_dir(context.settings()) / chosen)

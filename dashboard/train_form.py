@@ -1,125 +1,188 @@
-"""The training form: dataset, preset, model, augmentation, and every setting under *Advanced* — returns a config."""
+"""The training form: dataset, preset, model, augmentation, and every setting under *Advanced*.
+
+Every setting keeps its value across page visits; a number outside its range is named with the
+allowed range, and nothing can be launched until the form is valid, so a run's config is exactly
+what the form shows.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import streamlit as st
 
 from core.augment.presets import DEFAULT_PRESET, list_presets, load_preset
 from core.config import ConfigError
 from core.models.config import LOSS_HELP, MODEL_HELP, ModelConfig
-from core.train.config import DataConfig, TrainConfig
+from core.run_notes import MAX_NAME_LENGTH
+from core.train.config import FIELD_RANGES, DataConfig, TrainConfig
 from core.train.presets import PRESET_HELP, PRESETS, from_seed_keys, preset_config
 from dashboard import context
+from dashboard.widget_state import keep, linked, publish
 
 SEED_TRAINING_KEY = "seed-training-settings"
 LR_KEY = "train-learning-rate"
+CLEAR_LABELS_KEY = "train-clear-labels"
 
 
 def _model_fields(base: ModelConfig, custom: bool) -> dict:
-    name = st.selectbox("Model", list(MODEL_HELP), index=list(MODEL_HELP).index(base.name), key="train-model",
+    names = list(MODEL_HELP)
+    name = st.selectbox("Model", names, key=keep("train-model", base.name, names),
                         help="\n\n".join(f"**{k}**: {v}" for k, v in MODEL_HELP.items()))
     values = {"name": name}
     if not custom:
         return values
-    a, b, c = st.columns(3)
-    values["base_filters"] = a.select_slider("Width (filters)", [8, 12, 16, 24, 32, 48, 64], base.base_filters,
-                                             key="train-filters", help="Filters at the first level; doubles per "
-                                                                       "level. Wider learns more, runs slower.")
-    values["depth"] = b.slider("Depth (levels)", 2, 6, base.depth, key="train-depth",
+    a, b = st.columns(2)
+    values["base_filters"] = a.select_slider("Width (filters)", [8, 12, 16, 24, 32, 48, 64],
+                                             key=keep("train-filters", base.base_filters),
+                                             help="Filters at the first level; doubles per level. Wider learns "
+                                                  "more, runs slower.")
+    values["depth"] = b.slider("Depth (levels)", 2, 6, key=keep("train-depth", base.depth),
                                help="Down-sampling steps: deeper sees more context (bigger cells).")
-    values["first_kernel"] = c.select_slider("First kernel", [3, 5, 7, 9, 11], base.first_kernel,
-                                             key="train-kernel", help="Convolution size at full resolution "
-                                                                      "(the seed's base_kernels); shrinks per level.")
-    a, b, c = st.columns(3)
-    values["dilation"] = a.slider("Dilation", 1, 4, base.dilation, key="train-dilation",
+    a, b = st.columns(2)
+    values["first_kernel"] = a.select_slider("First kernel", [3, 5, 7, 9, 11], key=keep("train-kernel",
+                                                                                       base.first_kernel),
+                                             help="Convolution size at full resolution (the seed's base_kernels); "
+                                                  "shrinks per level.")
+    values["dilation"] = b.slider("Dilation", 1, 4, key=keep("train-dilation", base.dilation),
                                   help="Spreads the first-level kernel to see wider without more weights.")
-    values["dropout"] = b.slider("Dropout (deepest level)", 0.0, 0.5, base.dropout, 0.05, key="train-dropout",
+    a, b = st.columns(2)
+    values["dropout"] = a.slider("Dropout (deepest level)", 0.0, 0.5, step=0.05, key=keep("train-dropout",
+                                                                                          base.dropout),
                                  help="Randomly silences features while training to fight over-fitting.")
-    values["batch_norm"] = c.toggle("Batch normalisation", base.batch_norm, key="train-bn",
+    values["batch_norm"] = b.toggle("Batch normalisation", key=keep("train-bn", base.batch_norm),
                                     help="Steadier training at higher learning rates; about a third slower on CPU.")
     if name in ("mobilenetv2_unet", "deeplabv3_plus"):
         values["encoder_weights"] = st.text_input(
-            "Encoder weights", base.encoder_weights, key="train-encoder",
+            "Encoder weights", key=keep("train-encoder", base.encoder_weights),
             help="'none' (train from scratch), 'imagenet' (needs internet once) or the path of a weights file.")
     return values
 
 
 def _data_fields(base: DataConfig) -> dict:
-    a, b, c = st.columns(3)
-    values = {"patch_size": a.select_slider("Patch size (px)", [64, 128, 192, 256, 320, 384, 512], base.patch_size,
-                                            key="train-patch", help="Side of the square pieces the model trains "
-                                                                    "on. Bigger sees more context, runs slower."),
-              "sampling": b.radio("Patches by", ["crop", "resize"], ["crop", "resize"].index(base.sampling),
-                                  key="train-sampling", horizontal=True,
-                                  help="Crop: random windows at full resolution (best for cells). Resize: whole "
-                                       "images shrunk to the patch size."),
-              "min_foreground": c.slider("Cells in a crop (at least)", 0.0, 0.5, base.min_foreground, 0.01,
-                                         key="train-minfg", help="Most crops are drawn to contain at least this "
-                                                                 "share of cell pixels, so sparse cells are seen.")}
-    a, b, c = st.columns(3)
-    values["normalisation"] = a.radio("Normalise by", ["percentile", "minmax"],
-                                      ["percentile", "minmax"].index(base.normalisation), key="train-norm",
-                                      horizontal=True, help="Per image. Percentile ignores a few hot pixels.")
-    channels = b.text_input("Channels (e.g. 0,2; empty = automatic)", key="train-channels",
-                            help="Which image channels the model sees; empty uses grey, or RGB for colour images.")
-    values["merge_channels"] = c.toggle("Merge channels into one", base.merge_channels, key="train-merge")
+    a, b = st.columns(2)
+    values = {"patch_size": a.select_slider("Patch size (px)", [64, 128, 192, 256, 320, 384, 512],
+                                            key=keep("train-patch", base.patch_size),
+                                            help="Side of the square pieces the model trains on. Bigger sees "
+                                                 "more context, runs slower."),
+              "min_foreground": b.slider("Cells in a crop (at least)", 0.0, 0.5, step=0.01,
+                                         key=keep("train-minfg", base.min_foreground),
+                                         help="Most crops are drawn to contain at least this share of cell "
+                                              "pixels, so sparse cells are seen.")}
+    a, b = st.columns(2)
+    values["sampling"] = a.radio("Patches by", ["crop", "resize"], key=keep("train-sampling", base.sampling),
+                                 horizontal=True, help="Crop: random windows at full resolution (best for cells). "
+                                                       "Resize: whole images shrunk to the patch size.")
+    values["normalisation"] = b.radio("Normalise by", ["percentile", "minmax"],
+                                      key=keep("train-norm", base.normalisation), horizontal=True,
+                                      help="Per image. Percentile ignores a few hot pixels.")
+    a, b = st.columns(2)
+    channels = a.text_input("Channels", key=keep("train-channels", ""), placeholder="automatic, or e.g. 0,2",
+                            help="Which image channels the model sees (numbers from 0, separated by commas); "
+                                 "empty uses grey, or RGB for colour images.")
+    values["channel_dropout"] = b.slider("Channel dropout", 0.0, 0.5, step=0.05,
+                                         key=keep("train-chdrop", base.channel_dropout),
+                                         help="Sometimes blank one channel, so the model does not depend on a "
+                                              "single stain.")
+    values["merge_channels"] = st.toggle("Merge the channels into one", key=keep("train-merge", base.merge_channels),
+                                         help="Average the chosen channels into one grey image.")
     try:
         values["channels"] = tuple(int(v) for v in channels.replace(" ", "").split(",") if v)
     except ValueError as exc:
-        raise ConfigError(f"channels: {channels!r} must be channel numbers separated by commas.") from exc
-    a, b = st.columns(2)
-    values["channel_dropout"] = a.slider("Channel dropout", 0.0, 0.5, base.channel_dropout, 0.05,
-                                         key="train-chdrop", help="Sometimes blank one channel, so the model does "
-                                                                  "not depend on a single stain.")
-    values["validation"] = b.radio("Validate on", ["whole", "tiles"], ["whole", "tiles"].index(base.validation),
-                                   key="train-valmode", horizontal=True,
-                                   help="Whole images, or tiles of the patch size (for very large images).")
+        raise ConfigError(f"Channels: {channels!r} must be channel numbers separated by commas.") from exc
+    values["validation"] = st.radio("Validate on", ["whole", "tiles"], key=keep("train-valmode", base.validation),
+                                    horizontal=True, format_func={"whole": "whole images",
+                                                                  "tiles": "tiles of the patch size"}.get,
+                                    help="Whole images, or tiles of the patch size (for very large images).")
     return values
 
 
-def _training_fields(base: TrainConfig) -> dict:
-    a, b, c = st.columns(3)
-    values = {"batch_size": a.select_slider("Batch size", [1, 2, 4, 8, 12, 16, 24, 32], base.batch_size,
-                                            key="train-batch", help="Patches per step; lower it if memory runs out."),
-              "epochs": b.number_input("Most epochs", 1, 10_000, base.epochs, key="train-epochs",
-                                       help="Training stops earlier when validation Dice stops improving."),
-              "minutes": c.number_input("Time budget (minutes, 0 = none)", 0.0, 10_080.0, base.minutes, 1.0,
-                                        key="train-minutes", help="Stops cleanly when the time is up.")}
-    a, b, c = st.columns(3)
-    if LR_KEY not in st.session_state:
-        st.session_state[LR_KEY] = base.learning_rate
-    values["learning_rate"] = a.number_input("Learning rate", 1e-6, 1.0, key=LR_KEY, format="%.5f",
-                                             help="Step size. Too high: the loss jumps or becomes NaN; too low: "
-                                                  "slow. The learning-rate finder suggests one.")
-    values["loss"] = b.selectbox("Loss", list(LOSS_HELP), list(LOSS_HELP).index(base.loss), key="train-loss",
+def _number(column, label: str, field: str, start, problems: list[str], **options):
+    """A number box with no limits of its own: the browser sends what was typed, and a value outside
+    the setting's range (or an empty box) is named here with the allowed range, instead of the box
+    quietly keeping an older value."""
+    low, high = FIELD_RANGES[field]
+    whole = isinstance(start, int) and not isinstance(start, bool)
+    value = column.number_input(label, value=None, step=1 if whole else options.pop("step", None),
+                                key=keep(options.pop("key"), start), **options)
+    allowed = f"{_shown(low)} to {_shown(high)}"
+    if value is None:
+        problems.append(f"**{label}** is empty: enter {'a whole number' if whole else 'a number'} from {allowed}.")
+    elif not low <= value <= high:
+        problems.append(f"**{label}**: {_shown(value)} is outside the allowed range, {allowed}.")
+    return value
+
+
+def _shown(value) -> str:
+    """``10000`` → ``'10,000'``, ``1e-06`` → ``'1e-06'``, ``2.5`` → ``'2.5'``."""
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
+        return f"{int(value):,}"
+    return f"{value:g}"
+
+
+def _training_fields(base: TrainConfig, problems: list[str]) -> dict:
+    a, b = st.columns(2)
+    values = {"batch_size": a.select_slider("Batch size", [1, 2, 4, 8, 12, 16, 24, 32],
+                                            key=keep("train-batch", base.batch_size),
+                                            help="Patches per step; lower it if memory runs out."),
+              "epochs": _number(b, "Most epochs", "epochs", base.epochs, problems, key="train-epochs",
+                                help="Training stops earlier when validation Dice stops improving, or when the "
+                                     "time budget is used up."),
+              "minutes": _number(a, "Time budget (minutes)", "minutes", float(base.minutes), problems, step=1.0,
+                                 key="train-minutes", help="Stops cleanly when the time is up; 0 means no limit.")}
+    values["learning_rate"] = _number(b, "Learning rate", "learning_rate", float(base.learning_rate), problems,
+                                      key=LR_KEY, format="%g", step=1e-4,
+                                      help="Step size, e.g. 0.001 or 1e-3. Too high: the loss jumps or becomes "
+                                           "NaN; too low: slow. The learning-rate finder suggests one.")
+    a, b = st.columns(2)
+    values["loss"] = a.selectbox("Loss", list(LOSS_HELP), key=keep("train-loss", base.loss, list(LOSS_HELP)),
                                  help="\n\n".join(f"**{k}**: {v}" for k, v in LOSS_HELP.items()))
-    values["optimizer"] = c.selectbox("Optimiser", ["adam", "adamw", "sgd"], key="train-optimizer",
+    values["optimizer"] = b.selectbox("Optimiser", ["adam", "adamw", "sgd"],
+                                      key=keep("train-optimizer", base.optimizer, ["adam", "adamw", "sgd"]),
                                       help="Adam is a safe default.")
-    a, b, c = st.columns(3)
-    values["lr_patience"] = a.number_input("Lower the rate after (epochs without progress)", 1, 100,
-                                           base.lr_patience, key="train-lrpat")
-    values["early_stopping"] = b.number_input("Stop after (epochs without progress)", 1, 1000, base.early_stopping,
-                                              key="train-early")
-    values["precision"] = c.selectbox("Precision", ["auto", "float32", "bfloat16", "float16"], key="train-precision",
+    a, b = st.columns(2)
+    values["lr_patience"] = _number(a, "Lower the rate after (epochs)", "lr_patience", base.lr_patience, problems,
+                                    key="train-lrpat", help="Halve the learning rate after this many epochs "
+                                                            "without progress in validation Dice.")
+    values["early_stopping"] = _number(b, "Stop after (epochs)", "early_stopping", base.early_stopping, problems,
+                                       key="train-early", help="Stop training after this many epochs without "
+                                                               "progress in validation Dice.")
+    a, b = st.columns(2)
+    values["precision"] = a.selectbox("Precision", ["auto", "float32", "bfloat16", "float16"],
+                                      key=keep("train-precision", base.precision,
+                                               ["auto", "float32", "bfloat16", "float16"]),
                                       help="auto: float16 on GPUs; bfloat16 on CPUs where it measures faster; "
                                            "else float32.")
-    a, b = st.columns(2)
-    values["seed"] = a.number_input("Seed", 0, 2**31 - 1, base.seed, key="train-seed")
-    values["deterministic"] = b.toggle("Reproducible (slower)", base.deterministic, key="train-det",
-                                       help="Same seed, same result, bit for bit.")
+    values["seed"] = _number(b, "Seed", "seed", base.seed, problems, key="train-seed",
+                             help="Starting point of every random choice; the same seed and settings give "
+                                  "the same crops and augmentations.")
+    values["deterministic"] = st.toggle("Reproducible (slower)", key=keep("train-det", base.deterministic),
+                                       help="Same seed, same result, bit for bit: slower, since some faster "
+                                            "operations give slightly different results each time.")
     return values
 
 
-def train_form(datasets: list[str], default_dataset: str | None = None) -> TrainConfig | None:
-    """Draw the form; return the validated config, or None with the problem shown."""
+@dataclass(frozen=True)
+class TrainForm:
+    """What the form holds: the config when every setting is usable, else the problems, each naming its field."""
+
+    config: TrainConfig | None
+    problems: tuple[str, ...] = ()
+
+
+def train_form(datasets: list[str]) -> TrainForm:
+    """Draw the form (the ``?dataset=`` of a link picks the dataset); return the config or the problems."""
     data_root = context.settings().data_root
-    dataset = st.selectbox("Dataset", datasets, index=datasets.index(default_dataset)
-                           if default_dataset in datasets else 0, key="train-dataset")
-    preset = st.segmented_control("Preset", list(PRESETS) + ["custom"], default="quick", key="train-preset",
+    dataset = st.selectbox("Dataset", datasets, key=linked("dataset", "train-dataset", datasets),
+                           help="The images to train on (its train split; its valid split scores each epoch).")
+    publish("dataset", "train-dataset", dataset)
+    choices = list(PRESETS) + ["custom"]
+    preset = st.segmented_control("Preset", choices, key=keep("train-preset", "quick", choices),
                                   help="\n\n".join(f"**{k}**: {v}" for k, v in PRESET_HELP.items())) or "quick"
     augment_names = list_presets(data_root)
-    augment = st.selectbox("Augmentation", augment_names, index=augment_names.index(DEFAULT_PRESET),
-                           key="train-augment", help="Presets from the Augment page.")
+    augment = st.selectbox("Augmentation", augment_names, key=keep("train-augment", DEFAULT_PRESET, augment_names),
+                           help="How training images are varied: presets from the Augment page.")
+    problems: list[str] = []
     try:
         base = preset_config("quick" if preset == "custom" else preset, dataset, data_root)
         custom = preset == "custom"
@@ -131,21 +194,37 @@ def train_form(datasets: list[str], default_dataset: str | None = None) -> Train
             overrides["model"] = {**overrides["model"], **_model_fields(base.model, custom)}
             if custom:
                 overrides["data"] = {**overrides["data"], **_data_fields(base.data)}
-                overrides.update(_training_fields(base))
+                overrides.update(_training_fields(base, problems))
                 _apply_seed_settings(overrides)
+        if problems:
+            return TrainForm(None, tuple(problems))
         overrides["augment"] = load_preset(data_root, augment).to_dict()
         overrides["augment_preset"] = augment
-        return TrainConfig.from_dict(overrides)
+        return TrainForm(TrainConfig.from_dict(overrides))
     except ConfigError as exc:
-        st.error(f"Setting not accepted: {exc}")
-        return None
+        return TrainForm(None, (f"Setting not accepted: {exc}",))
+
+
+def run_label_fields() -> tuple[str, str]:
+    """An optional name and note for the run about to start (the Runs page shows and edits them later);
+    emptied after a launch, so the next run does not repeat them."""
+    if st.session_state.pop(CLEAR_LABELS_KEY, False):
+        st.session_state.pop("train-run-name", None)
+        st.session_state.pop("train-run-note", None)
+    name = st.text_input("Run name (optional)", key="train-run-name", max_chars=MAX_NAME_LENGTH,
+                         placeholder="e.g. more zoom, fixed masks",
+                         help="Shown on the Runs page instead of the run's id; you can change it there.")
+    note = st.text_area("Note (optional)", key="train-run-note", height=68,
+                        placeholder="What you are trying with this run",
+                        help="Free text kept with the run, e.g. why you changed a setting.")
+    return name.strip(), note.strip()
 
 
 def _apply_seed_settings(overrides: dict) -> None:
     """Apply the [model]/[train] values of a seed config imported on the Augment page, if the user wants them."""
     training = st.session_state.get(SEED_TRAINING_KEY)
     if not training or not st.toggle("Use the [model]/[train] values of the imported config file",
-                                     key="train-seed-apply"):
+                                     key=keep("train-seed-apply", False)):
         return
     fields, notes = from_seed_keys(training)
     st.caption("; ".join(notes))

@@ -10,31 +10,40 @@ import streamlit as st
 from core import jobs
 from core.catalogue_runs import ingest_run
 from core.config import ConfigError
+from core.run_notes import RunNotes, write_notes
 from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir, list_runs
 from core.train.runs import prepare_run, runs_dir
 from dashboard import context, figures
 from dashboard.pages_index import page_path
-from dashboard.train_form import LR_KEY
+from dashboard.train_form import CLEAR_LABELS_KEY, LR_KEY
+from dashboard.widget_state import linked, publish, put
 
-RUN_KEY = "train-run"
+RUN_KEY = "train-run-pick"
+LAUNCHED_KEY = "train-launched"
 
 
-def launch(config: TrainConfig, *, lr_find: bool = False) -> str | None:
-    """Create a run for ``config`` and start its worker; returns the run id."""
+def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: str = "") -> str | None:
+    """Create a run for ``config`` (with the name and note given), start its worker, and have the page
+    show it with a confirmation; returns the run id."""
     settings = context.settings()
     try:
         run = prepare_run(settings, config, trigger="lr-find" if lr_find else "dashboard")
     except ConfigError as exc:
         st.error(str(exc))
         return None
+    if name or note:
+        write_notes(run, RunNotes(name=name, notes=note))
+    busy = [other.run_id for other in list_runs(runs_dir(settings))
+            if other.run_id != run.run_id and jobs.current_status(other).get("state") == "running"]
     jobs.launch(run, settings, *(["--lr-find"] if lr_find else []))
+    what = "Learning-rate sweep" if lr_find else "Run"
+    st.session_state[LAUNCHED_KEY] = (
+        f"{what} **{name or run.run_id}** started." if not busy else
+        f"{what} **{name or run.run_id}** is queued: it starts when {busy[0]} ends (one job runs at a time).")
+    st.session_state[CLEAR_LABELS_KEY] = True
+    st.query_params["run"] = run.run_id  # a new address: the run picker shows the new run
     return run.run_id
-
-
-def select_run(run_id: str) -> None:
-    st.session_state[RUN_KEY] = run_id
-    st.query_params["run"] = run_id
 
 
 def _ingest_if_final(run: RunDir, status: dict) -> None:
@@ -58,13 +67,16 @@ def runs_table() -> str | None:
         rows.append({"run": run.run_id, "state": status.get("state"),
                      "epoch": status.get("epoch"), "best val Dice": status.get("best_val_dice"),
                      "message": status.get("message", "")})
-    wanted = st.query_params.get("run") or st.session_state.get(RUN_KEY) or runs[0].run_id
     ids = [r["run"] for r in rows]
-    chosen = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0, key="train-run-pick",
+    states = {r["run"]: r["state"] for r in rows}
+    launched = st.session_state.pop(LAUNCHED_KEY, None)
+    if launched:
+        st.success(launched, icon=":material/rocket_launch:")
+    chosen = st.selectbox("Run", ids, key=linked("run", RUN_KEY, ids), format_func=lambda r: f"{r} · {states[r]}",
                           help="Runs are named by start time and model; the newest is first.")
+    publish("run", RUN_KEY, chosen)
     with st.expander("All recent runs"):
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    select_run(chosen)
     return chosen
 
 
@@ -121,7 +133,7 @@ def _lr_finder(run: RunDir, status: dict) -> None:
     st.plotly_chart(figures.lr_finder_figure(sweep, suggested), width="stretch")
     if suggested:
         st.button(f"Use {suggested:.1e} as the learning rate", key=f"use-lr-{run.run_id}",
-                  on_click=lambda: st.session_state.__setitem__(LR_KEY, float(suggested)),
+                  on_click=put, args=(LR_KEY, float(suggested)),
                   help="Puts it in the form (choose the custom preset to see it).")
 
 

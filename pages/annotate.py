@@ -8,6 +8,7 @@ from dashboard.editor_canvas import draw_canvas, minimap
 from dashboard.editor_nav import (DATASET_KEY, SPLITS, choose_image, editor_images, follow_link, on_pick,
                                   pending_switch, remember_link, review_box)
 from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
+from dashboard.editor_results import results_bar
 from dashboard.editor_session import open_image
 from dashboard.widget_state import keep
 
@@ -35,6 +36,7 @@ session = open_image(dataset, context.settings().datasets_dir / dataset, row)
 if session is None:
     st.stop()
 
+prediction = results_bar(session)
 canvas_col, side_col = st.columns([2.6, 1.4])
 with side_col:
     tool, brush = tool_panel(session)
@@ -43,6 +45,6 @@ with side_col:
     save_panel(session)
     review_box(images, session.stem)
 with canvas_col:
-    draw_canvas(session, tool, brush, view)
+    draw_canvas(session, tool, brush, view, prediction)
 with st.expander("History of this mask", icon=":material/history:"):
     history_panel(session, view)

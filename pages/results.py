@@ -13,6 +13,7 @@ from dashboard.results_view import (controls, evaluation_launcher, export_panel,
                                     retrain_panel, summary_cards, sweep_figure)
 from dashboard.run_picker import pick_run
 from dashboard.task_progress import task_progress
+from dashboard.widget_state import linked, publish
 
 st.title("Results")
 context.require_catalogue()
@@ -24,12 +25,11 @@ except DatasetNotFound:
     dataset = None
 
 labels = list(dict.fromkeys(["test", "valid", *evaluation_sets(run)]))
-wanted = st.query_params.get("set")
-label = st.segmented_control("Images", labels, default=wanted if wanted in labels else "test", key="results-set",
+label = st.segmented_control("Images", labels, key=linked("set", "results-set", labels, "test"),
                              help="test: images the model never saw while training (the honest score). valid: the "
                                   "images it was tuned on. folder-…: evaluations started from the command line.")
 label = label or "test"
-st.query_params["set"] = label
+publish("set", "results-set", label)
 
 status = task_progress(TaskDir(evaluation_dir(run, label)), "Evaluation")
 if status.get("state") in ACTIVE:

@@ -7,8 +7,8 @@ from core.catalogue_runs import sync_runs, typical_speed
 from core.train.estimates import class_balance_warning, epoch_estimate
 from core.train.runs import runs_dir
 from dashboard import context
-from dashboard.train_form import train_form
-from dashboard.train_live import launch, runs_table, select_run, show_run
+from dashboard.train_form import run_label_fields, train_form
+from dashboard.train_live import launch, runs_table, show_run
 
 st.title("Train")
 context.require_catalogue()
@@ -21,7 +21,8 @@ cur = context.cursor()
 form_col, run_col = st.columns([1.25, 2])
 with form_col:
     st.subheader("New run")
-    config = train_form(datasets, st.query_params.get("dataset"))
+    form = train_form(datasets)
+    config = form.config
     if config is not None:
         stats = catalogue.image_stats(cur, config.dataset)
         warning = class_balance_warning(stats)
@@ -29,19 +30,21 @@ with form_col:
             st.warning(warning, icon=":material/warning:")
         speed = typical_speed(cur, config.model.name, config.data.patch_size)
         st.caption(epoch_estimate(config, len(stats[stats["split"] == "train"]), speed))
-        left, right = st.columns(2)
-        if left.button("Launch", type="primary", icon=":material/rocket_launch:", width="stretch",
-                       help="Starts training in the background; one job runs at a time, others wait their turn."):
-            run_id = launch(config)
-            if run_id:
-                select_run(run_id)
-                st.rerun()
-        if right.button("Find a learning rate", icon=":material/query_stats:", width="stretch",
-                        help="A two-minute sweep of learning rates on this setup; suggests one to use."):
-            run_id = launch(config, lr_find=True)
-            if run_id:
-                select_run(run_id)
-                st.rerun()
+    else:
+        st.error("Launch needs every setting within its range:\n\n" + "\n".join(f"- {p}" for p in form.problems),
+                 icon=":material/error:")
+    name, note = run_label_fields()
+    left, right = st.columns(2)
+    why = "" if config is not None else " (not now: fix the settings named above first)"
+    if left.button("Launch", type="primary", icon=":material/rocket_launch:", width="stretch",
+                   disabled=config is None,
+                   help="Starts training in the background; one job runs at a time, others wait their turn." + why):
+        if launch(config, name=name, note=note):
+            st.rerun()
+    if right.button("Find a learning rate", icon=":material/query_stats:", width="stretch", disabled=config is None,
+                    help="A two-minute sweep of learning rates on this setup; suggests one to use." + why):
+        if launch(config, lr_find=True, name=name, note=note):
+            st.rerun()
 with run_col:
     st.subheader("Runs")
     chosen = runs_table()

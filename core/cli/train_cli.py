@@ -14,6 +14,7 @@ from core.config import ConfigError, ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import MANIFEST_NAME, suggest_name
 from core.datasets.report import ImportFailed
+from core.run_notes import RunNotes, write_notes
 from core.settings import load_settings
 from core.train.config import TrainConfig
 from core.train.presets import PRESETS, from_seed_keys, preset_config
@@ -124,7 +125,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             config = _build_config(args, settings)
         except (ConfigError, ImportFailed, OSError, ValueError) as exc:
             return _fail(str(getattr(exc, "report", None) and exc.report.summary() or exc))
+        try:
+            labels = RunNotes(name=args.name or "", notes=args.note or "")
+        except ValueError as exc:
+            return _fail(str(exc))
         run = prepare_run(settings, config, trigger="command line")
+        if labels != RunNotes():
+            write_notes(run, labels)
         print(f"Run {run.run_id} in {run.path}", file=sys.stderr)
         extra = [] if args.json else [_EpochBar.make(config.epochs)]
         state = run_worker(run.path, lr_find=args.lr_find, extra_callbacks=extra)
@@ -148,6 +155,8 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("train", help="train a segmentation model (or run a training worker)")
     parser.add_argument("--run-dir", help="run an existing run folder (the dashboard starts workers this way)")
     parser.add_argument("--resume", action="store_true", help="with --run-dir: continue from its last checkpoint")
+    parser.add_argument("--name", help="a name for the run, shown instead of its id (the Runs page can change it)")
+    parser.add_argument("--note", help="a note kept with the run, e.g. what this run tries")
     parser.add_argument("--lr-find", action="store_true", help="sweep learning rates instead of training")
     parser.add_argument("--dataset", help="dataset name, or a dataset folder (imported first if needed)")
     parser.add_argument("--preset", default="quick", choices=list(PRESETS), help="training preset (default quick)")

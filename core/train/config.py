@@ -60,6 +60,14 @@ class DataConfig:
             raise ConfigError(f"channels={self.channels}: channel numbers start at 0 and go up to 15.")
 
 
+# The allowed range of every numeric training setting (forms show it when a value falls outside).
+FIELD_RANGES: dict[str, tuple[float, float]] = {
+    "learning_rate": (1e-7, 1.0), "clip_norm": (0.0, 100.0), "batch_size": (1, 256), "epochs": (1, 10_000),
+    "steps_per_epoch": (0, 100_000), "minutes": (0.0, 10_080.0), "lr_patience": (1, 100), "lr_factor": (0.01, 0.99),
+    "early_stopping": (1, 1000), "preview_images": (0, 16), "threads": (0, 256), "seed": (0, 2**31 - 1),
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs; saved as the run's ``config.json``."""
@@ -93,17 +101,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not self.dataset:
             raise ConfigError("dataset must name an imported dataset.")
-        _check(self, "learning_rate", 1e-7, 1.0)
-        _check(self, "clip_norm", 0.0, 100.0)
-        _check(self, "batch_size", 1, 256)
-        _check(self, "epochs", 1, 10_000)
-        _check(self, "steps_per_epoch", 0, 100_000)
-        _check(self, "minutes", 0.0, 10_080.0)
-        _check(self, "lr_patience", 1, 100)
-        _check(self, "lr_factor", 0.01, 0.99)
-        _check(self, "early_stopping", 1, 1000)
-        _check(self, "preview_images", 0, 16)
-        _check(self, "threads", 0, 256)
+        for name, (low, high) in FIELD_RANGES.items():
+            _check(self, name, low, high)
         if self.data.patch_size % self.model.size_multiple:
             raise ConfigError(f"data.patch_size={self.data.patch_size} must be a multiple of "
                               f"{self.model.size_multiple} for model {self.model.name} (depth {self.model.depth}).")

@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 
@@ -87,7 +88,7 @@ def test_retrain_is_offered_once_masks_were_edited(evaluated, data_env, open_pag
     save_mask(folder, row, MaskState(edited, read_image(folder / row["instances"])), 0, tool="paint")
     app = open_page("results", run=evaluated.run_id)
     assert not [b for b in app.button if b.label == "Retrain with fixes"][0].disabled
-    assert any("1 mask(s) of cells were edited" in c.value for c in app.caption)
+    assert any("1 mask of cells was edited" in c.value for c in app.caption)
 
 
 def test_predict_page_lists_a_finished_prediction(evaluated, data_env, tmp_path, open_page, monkeypatch):
@@ -110,3 +111,25 @@ def test_predict_page_refuses_a_folder_outside_the_allowed_roots(evaluated, open
     app.text_input(key="predict-folder").set_value("/etc").run()
     assert any("outside the folders this server may import from" in e.value for e in app.error)
     assert [b for b in app.button if b.label == "Predict"][0].disabled
+
+
+def test_fix_this_mask_and_back_returns_to_the_same_run_and_set(evaluated, data_env, tmp_path, open_page):
+    """Results → Fix this mask → editor (with a way back and the model's outline) → back: the run and set that
+    were open, even when a newer run exists and the address no longer names them."""
+    time.sleep(1.1)  # run ids start with the second they were made
+    newer = trained_run(data_env, tmp_path)
+    assert newer.run_id > evaluated.run_id, "the newer run comes first in the run box"
+    app = open_page("results", run=evaluated.run_id)
+    worst = app.dataframe[0].value["stem"][0]
+    app.slider(key=f"pp-{evaluated.run_id}-threshold").set_value(0.7).run()
+    app.query_params.clear()
+    app.query_params.update({"dataset": "cells", "stem": worst, "from_run": evaluated.run_id, "from_set": "test"})
+    app.switch_page("../pages/annotate.py").run()
+    assert not app.exception and app.session_state["editor-session"].stem == worst
+    back = [link for link in app.get("page_link") if "Back to results" in str(link.proto.label)]
+    assert back and evaluated.run_id in str(back[0].proto.query_string)
+    assert app.toggle(key="editor-show-prediction").value is True
+    app.query_params.clear()  # back by the sidebar: no address
+    app.switch_page("../pages/results.py").run()
+    assert app.selectbox(key="results-run").value == evaluated.run_id
+    assert app.slider(key=f"pp-{evaluated.run_id}-threshold").value == pytest.approx(0.7), "the controls are kept"

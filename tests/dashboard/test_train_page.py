@@ -25,7 +25,55 @@ def test_custom_preset_opens_every_setting_and_refuses_bad_ones(page):
     page.get("button_group")[0].set_value("custom").run()
     assert page.slider(key="train-depth").value == 4 and page.number_input(key="train-learning-rate")
     page.text_input(key="train-channels").set_value("0,green").run()
-    assert any("channels: '0,green' must be channel numbers" in e.value for e in page.error)
+    assert any("Channels: '0,green' must be channel numbers" in e.value for e in page.error)
+    assert launch_button(page).disabled
+
+
+def launch_button(app):
+    return next(b for b in app.button if b.label == "Launch")
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("train-epochs", 99999999999, "**Most epochs**: 99,999,999,999 is outside the allowed range, 1 to 10,000."),
+    ("train-minutes", -5.0, "**Time budget (minutes)**: -5 is outside the allowed range, 0 to 10,080."),
+    ("train-learning-rate", None, "**Learning rate** is empty: enter a number from 1e-07 to 1."),
+    ("train-early", 0, "**Stop after (epochs)**: 0 is outside the allowed range, 1 to 1,000."),
+])
+def test_launch_refuses_a_value_outside_its_range_and_names_the_field(page, data_env, key, value, expected):
+    """The number boxes have no limits of their own (the browser would quietly keep an older value); the form
+    names each bad field with its range, and Launch stays off."""
+    page.get("button_group")[0].set_value("custom").run()
+    page.number_input(key=key).set_value(value).run()
+    shown = " ".join(e.value for e in page.error)
+    assert expected in shown and "Launch needs every setting within its range" in shown
+    assert launch_button(page).disabled
+    assert not (data_env.data_root / "runs").exists() or not list((data_env.data_root / "runs").iterdir())
+
+
+def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(page, data_env, monkeypatch):
+    from core import jobs
+    started = []
+    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append((run, extra)))
+    earlier = create_run(data_env.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
+                                                       "dataset_dir": "x"}, "unet")
+    earlier.write_status(state="finished", pid=None)
+    page.run()
+    assert page.selectbox(key="train-run-pick").value == earlier.run_id
+    page.get("button_group")[0].set_value("custom").run()
+    for key, value in (("train-epochs", 123), ("train-minutes", 7.5), ("train-learning-rate", 0.0004),
+                       ("train-early", 9), ("train-seed", 42)):
+        page.number_input(key=key).set_value(value).run()
+    page.text_input(key="train-run-name").set_value("slower rate").run()
+    launch_button(page).click().run()
+    assert not page.exception and len(started) == 1
+    run = started[0][0]
+    train = run.read_config()["train"]
+    assert (train["epochs"], train["minutes"], train["learning_rate"], train["early_stopping"], train["seed"]) == \
+        (123, 7.5, 0.0004, 9, 42) and train["preset"] == "custom"
+    assert page.selectbox(key="train-run-pick").value == run.run_id, "the page shows the run just started"
+    assert any("slower rate" in s.value and "started" in s.value for s in page.success)
+    assert json.loads((run.path / "notes.json").read_text())["name"] == "slower rate"
+    assert page.text_input(key="train-run-name").value == "", "the next run starts without a name"
 
 
 def test_sparse_cells_give_a_warning(tmp_path, data_env, open_page):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -157,9 +158,12 @@ def test_command_line_training_prints_one_json_object(dataset, tmp_path):
     settings_file = tmp_path / "tiny.json"
     settings_file.write_text(json.dumps({k: v for k, v in TINY.items()}))
     done = subprocess.run([sys.executable, "-m", "core", "train", "--dataset", "tiny", "--config", str(settings_file),
-                           "--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
+                           "--name", "tiny baseline", "--note", "first try", "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    notes = json.loads((Path(result["run_dir"]) / "notes.json").read_text())
+    assert (notes["name"], notes["notes"]) == ("tiny baseline", "first try")
     assert {"run_id", "run_dir", "status", "epochs", "best_val_dice", "seconds"} <= set(result)
     assert result["status"] == "finished" and result["epochs"] == 2
     con = duckdb.connect(str(dataset.catalogue_path), read_only=True)

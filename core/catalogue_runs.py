@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from core.catalogue_evals import replace_evaluations, stamp as evaluations_stamp
 from core.run_notes import notes_path, read_notes
+from core.train.config import TrainConfig
+from core.train.estimates import MeasuredSpeed
 from core.train.run_dir import RunDir, list_runs
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     metrics = run.read_metrics()
     best = max(metrics, key=lambda m: m.get("val_dice", -1), default={})
     duration = sum(float(m.get("seconds", 0)) for m in metrics)
-    speed = [float(m["images_per_s"]) for m in metrics if m.get("images_per_s")]
+    speed = [float(m["images_per_s"]) for m in metrics if m.get("images_per_s")]  # steady-state, per epoch
     params = pd.DataFrame([(run.run_id, k, v) for k, v in flatten(train).items()], columns=["run_id", "key", "value"])
     frame = _metrics_frame(run)
     state = status.get("state") if status.get("state") in ("queued", "running", "finished", "stopped", "failed") \
@@ -92,7 +95,7 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         con.execute("INSERT INTO metrics SELECT * FROM incoming_metrics")
         con.execute("INSERT INTO run_summary VALUES (?, ?, ?, ?, NULL, ?, ?)",
                     [run.run_id, best.get("val_dice"), best.get("epoch"), len(metrics), duration,
-                     sum(speed) / len(speed) if speed else None])
+                     float(np.median(speed)) if speed else None])
         replace_evaluations(con, run)
         con.execute("COMMIT")
     except duckdb.Error:
@@ -130,14 +133,42 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 50) -> pd.DataFrame
     ).df()
 
 
-def typical_speed(con: duckdb.DuckDBPyConnection, model: str, patch_size: int) -> float | None:
-    """Median training speed (images/s) of earlier runs of this model and patch size, for time estimates."""
+def typical_speed(con: duckdb.DuckDBPyConnection, config: TrainConfig) -> MeasuredSpeed | None:
+    """How fast earlier runs of this setup trained (the median of their epochs), for time estimates.
+
+    "This setup" is the same model, width, batch normalisation and patch size. Validation time per
+    image comes from earlier runs on the same dataset (it depends on the image sizes); the start-up of
+    each epoch (its first step beyond the steady pace) from epochs after the first. Only epochs that
+    recorded their validation time count: older runs measured their speed with the first step of each
+    epoch included, many times too slow for short epochs.
+    """
+    epochs = """
+        SELECT m.run_id, m.epoch, any_value(r.dataset) AS dataset,
+               max(m.value) FILTER (WHERE m.key = 'images_per_s') AS speed,
+               max(m.value) FILTER (WHERE m.key = 'train_seconds') AS train_s,
+               max(m.value) FILTER (WHERE m.key = 'steps') AS steps,
+               max(m.value) FILTER (WHERE m.key = 'validation_seconds') AS validation_s,
+               max(m.value) FILTER (WHERE m.key = 'validated') AS validated,
+               any_value(CAST(b.value AS DOUBLE)) AS batch
+        FROM metrics m JOIN runs r ON r.id = m.run_id
+        JOIN params b ON b.run_id = m.run_id AND b.key = 'batch_size'
+        WHERE r.model = ?
+          AND m.run_id IN (SELECT run_id FROM params WHERE key = 'data.patch_size' AND value = ?)
+          AND m.run_id IN (SELECT run_id FROM params WHERE key = 'model.base_filters' AND value = ?)
+          AND m.run_id IN (SELECT run_id FROM params WHERE key = 'model.batch_norm' AND value = ?)
+        GROUP BY m.run_id, m.epoch"""
+    model = config.model
     row = con.execute(
-        "SELECT median(s.images_per_s) FROM run_summary s JOIN runs r ON r.id = s.run_id "
-        "JOIN params p ON p.run_id = r.id AND p.key = 'data.patch_size' "
-        "WHERE r.model = ? AND p.value = ? AND s.images_per_s IS NOT NULL", [model, json.dumps(patch_size)]
-    ).fetchone()
-    return float(row[0]) if row and row[0] is not None else None
+        f"WITH epochs AS ({epochs}) SELECT median(speed), "
+        "median(validation_s / validated) FILTER (WHERE dataset = ? AND validated > 0), "
+        "median(greatest(train_s - steps * batch / speed, 0)) FILTER (WHERE epoch > 1) "
+        "FROM epochs WHERE validation_s IS NOT NULL AND speed IS NOT NULL",
+        [model.name, json.dumps(config.data.patch_size), json.dumps(model.base_filters), json.dumps(model.batch_norm),
+         config.dataset]).fetchone()
+    if not row or row[0] is None:
+        return None
+    return MeasuredSpeed(float(row[0]), None if row[1] is None else float(row[1]),
+                         0.0 if row[2] is None else float(row[2]))
 
 
 def ingest_unless_busy(catalogue_path: Path, run: RunDir) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import cv2
 import numpy as np
 from skimage.measure import regionprops_table
 from skimage.segmentation import find_boundaries
@@ -119,6 +120,44 @@ def outline(labels: np.ndarray) -> np.ndarray:
            [0, 0, 0, 0, 0]])
     """
     return find_boundaries(_as_2d(labels, "labels"), mode="inner")
+
+
+def outline_width(shape: tuple[int, ...]) -> int:
+    """A cell outline width (pixels) that stays visible when a picture of this size is shown on a screen.
+
+    >>> outline_width((256, 256)), outline_width((1200, 1600)), outline_width((4096, 4096))
+    (2, 3, 8)
+    """
+    return max(2, round(max(shape[:2]) / 500))
+
+
+def outlined(image_rgb_uint8: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int],
+             width: int = 2) -> np.ndarray:
+    """The picture with every cell's border painted in ``colour``, ``width`` pixels wide, inside the cell
+    (so touching cells keep both borders and the outline never covers the background).
+
+    >>> labels = np.zeros((6, 6), int); labels[1:5, 1:5] = 1
+    >>> out = outlined(np.zeros((6, 6), np.uint8), labels, (0, 255, 0), width=2)
+    >>> (out[..., 1] > 0).astype(int)
+    array([[0, 0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 1, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0, 0]])
+    """
+    if width < 1:
+        raise ValueError(f"width must be at least 1 pixel, got {width}")
+    picture = _rgb(image_rgb_uint8)
+    labels = _as_2d(labels, "labels")
+    if labels.shape != picture.shape[:2]:
+        raise ValueError(f"image {picture.shape[:2]} and labels {labels.shape} must have the same height and width")
+    edges = outline(labels)
+    if width > 1:
+        kernel = np.ones((2 * width - 1, 2 * width - 1), np.uint8)
+        edges = (cv2.dilate(edges.astype(np.uint8), kernel) > 0) & (labels > 0)
+    picture[edges] = colour
+    return picture
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:

@@ -9,9 +9,48 @@ from scipy import ndimage
 from skimage import morphology
 from skimage.segmentation import expand_labels, relabel_sequential
 
-DEFAULT_COLOUR = (255, 64, 160)  # magenta-pink: visible on grey fluorescence and on pink H&E alike
+DEFAULT_COLOUR = (255, 64, 160)  # magenta-pink: stands out on grey fluorescence
 ADDED_COLOUR = (0, 200, 0)
 REMOVED_COLOUR = (230, 0, 0)
+MASK_COLOURS = {"pink": DEFAULT_COLOUR, "yellow": (255, 215, 0), "cyan": (0, 220, 255), "green": (40, 230, 60)}
+_HUES = {"pink": 330.0, "yellow": 51.0, "cyan": 188.0, "green": 126.0}  # degrees on the colour wheel
+
+
+def standing_out_colour(rgb: np.ndarray) -> str:
+    """The name of the mask colour (see ``MASK_COLOURS``) that stands out most from the image's own colours.
+
+    Grey images (fluorescence, phase contrast) get pink; a stained image gets the colour whose hue lies
+    farthest from the stain's, e.g. cyan on pink/purple H&E or Giemsa, pink on a green stain.
+
+    >>> grey = np.full((8, 8, 3), 90, np.uint8)
+    >>> standing_out_colour(grey)
+    'pink'
+    >>> he_pink = np.zeros((8, 8, 3), np.uint8); he_pink[...] = (200, 110, 190)
+    >>> standing_out_colour(he_pink)
+    'green'
+    >>> standing_out_colour(np.dstack([np.full((8, 8), 40), np.full((8, 8), 180), np.full((8, 8), 60)]).astype(np.uint8))
+    'pink'
+    """
+    picture = np.asarray(rgb)
+    if picture.ndim == 2 or picture.shape[2] == 1:
+        return "pink"
+    step = max(1, int(np.sqrt(picture.shape[0] * picture.shape[1] / 40_000)))  # about 40,000 pixels decide
+    sample = np.ascontiguousarray(picture[::step, ::step, :3])
+    if sample.dtype != np.uint8:
+        sample = cv2.normalize(sample.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    hsv = cv2.cvtColor(sample, cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).astype(np.float64)
+    coloured = (hsv[:, 1] > 0.2 * 255) & (hsv[:, 2] > 30)  # stained pixels: saturated, not black
+    if coloured.mean() < 0.02:  # a grey image (or a stain too faint to matter)
+        return "pink"
+    weight = hsv[:, 1] * coloured
+    angle = hsv[:, 0] / 256.0 * 2 * np.pi
+    stain = np.degrees(np.arctan2((weight * np.sin(angle)).sum(), (weight * np.cos(angle)).sum())) % 360
+
+    def distance(hue: float) -> float:
+        gap = abs(hue - stain) % 360
+        return min(gap, 360 - gap)
+
+    return max(_HUES, key=lambda name: distance(_HUES[name]))
 
 
 def contour_of(mask: np.ndarray, thickness: int = 1) -> np.ndarray:

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
 from core.infer import TilePlan, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
-from core.masks import overlay
-from core.postprocess import PostProcessing, instances, measure_cells, outline
+from core.masks import MASK_COLOURS, standing_out_colour
+from core.postprocess import PostProcessing, instances, measure_cells
 from core.run_model import inference_settings, load_run_model
 from core.task_dir import TaskDir
 from core.text import plural
@@ -37,7 +38,8 @@ from core.train.run_dir import RunDir, now
 log = logging.getLogger(__name__)
 OVERLAY_MAX_SIDE = 4096
 CELL_COLUMNS = ("image", "label", "area", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
-IMAGE_COLUMNS = ("image", "output", "width", "height", "cells", "covered_fraction", "mean_cell_area", "notes")
+IMAGE_COLUMNS = ("image", "output", "width", "height", "cells", "covered_fraction", "mean_cell_area", "notes",
+                 "source")
 
 
 class PredictionError(ValueError):
@@ -101,13 +103,16 @@ def _write_labels(path: Path, labels: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def _outlined(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    rgb = to_display_rgb(image)
-    edges = outline(labels).astype(np.uint8) * 255
-    if max(rgb.shape[:2]) > OVERLAY_MAX_SIDE:
-        rgb = fit_within(rgb, OVERLAY_MAX_SIDE)
-        edges = fit_within(edges, OVERLAY_MAX_SIDE, nearest=True)
-    return overlay(rgb, edges, opacity=1.0, mode="fill", colour=(60, 230, 60))
+def overlay_picture(image: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int] | None = None,
+                    width: int | None = None, max_side: int = OVERLAY_MAX_SIDE) -> np.ndarray:
+    """The image (at most ``max_side`` wide or high) with every cell outlined: in ``colour`` (default: the colour
+    that stands out from the image's own) and ``width`` pixels wide (default: visible at that size)."""
+    rgb = fit_within(to_display_rgb(image), max_side)
+    if rgb.shape[:2] != labels.shape:  # nearest neighbour, so cell ids stay ids
+        rows = (np.arange(rgb.shape[0]) * labels.shape[0]) // rgb.shape[0]
+        columns = (np.arange(rgb.shape[1]) * labels.shape[1]) // rgb.shape[1]
+        labels = labels[rows[:, None], columns[None, :]]
+    return outlined(rgb, labels, colour or MASK_COLOURS[standing_out_colour(rgb)], width or outline_width(rgb.shape))
 
 
 def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = PredictOptions()) -> dict:
@@ -140,14 +145,14 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         write_png(out_dir / "probabilities" / f"{name}.png", probability)
         write_png(out_dir / "masks" / f"{name}.png", mask.astype(np.uint8) * 255)
         _write_labels(out_dir / "labels" / f"{name}.tif", labels)
-        write_png(out_dir / "overlays" / f"{name}.png", _outlined(image, labels))
+        write_png(out_dir / "overlays" / f"{name}.png", overlay_picture(image, labels))
         measured = measure_cells(labels, image)
         cells.extend({"image": path.name, **row} for row in measured)
         areas = [row["area"] for row in measured]
         images.append({"image": path.name, "width": image.shape[1], "height": image.shape[0],
                        "cells": len(measured), "covered_fraction": round(float(mask.mean()), 5),
                        "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
-                       "output": name})
+                       "output": name, "source": str(path)})
         task.progress(index, len(paths), f"predicted {index} of {plural(len(paths), 'image')}")
     if not images:
         raise PredictionError("No image could be read: " + "; ".join(skipped))

@@ -7,7 +7,7 @@ the canvas is remounted empty (a new key), so what you see is always the mask it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -18,12 +18,12 @@ from core.display import fit_within
 from core.io import encode_png
 from core.mask_drawing import ViewWindow, click_positions, fit_view, zoom_view
 from core.mask_editor import apply_drawing
-from core.masks import overlay
+from core.masks import MASK_COLOURS, overlay
 from dashboard.editor_session import EditSession, current
 from dashboard.mask_style import MaskStyle
 
-PREDICTION_COLOUR = (0, 220, 255)  # cyan outline of a model's prediction; yellow when the mask itself is cyan
-PREDICTION_COLOUR_ON_CYAN = (255, 215, 0)
+PREDICTION_COLOUR = MASK_COLOURS["cyan"]  # cyan outline of a model's prediction; yellow when the mask itself is cyan
+PREDICTION_COLOUR_ON_CYAN = MASK_COLOURS["yellow"]
 
 CANVAS_SIDES = (512, 640, 800, 1024)
 MINIMAP_SIDE = 220
@@ -81,6 +81,7 @@ def background(session: EditSession, window: ViewWindow, style: MaskStyle,
     thickness = max(1, round(window.scale / 2)) if enlarge else 1
     picture = cv2.resize(session.display[region], size, interpolation=cv2.INTER_NEAREST if enlarge
                          else cv2.INTER_AREA)
+    style = replace(style, colour=style.colour_for(session.display))  # one colour for the whole image
     if style.show:
         mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
         picture = style.draw(picture, mask, thickness=thickness)

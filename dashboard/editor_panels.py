@@ -16,6 +16,7 @@ from dashboard import context
 from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, zoom_choices
 from dashboard.editor_session import EditSession, current, reload_from_disk
 from dashboard.mask_style import MaskStyle, mask_style_controls
+from dashboard.widget_state import keep
 
 
 def _run(operation, label: str, *args) -> None:
@@ -36,9 +37,10 @@ def _redo() -> None:
 
 def tool_panel(session: EditSession) -> tuple[str, int]:
     """Tool, brush and zoom choices."""
-    tool = st.radio("Tool", list(TOOLS), format_func=lambda name: TOOLS[name].label, key="editor-tool",
+    tool = st.radio("Tool", list(TOOLS), format_func=lambda name: TOOLS[name].label,
+                    key=keep("editor-tool", "paint", list(TOOLS)),
                     help="\n\n".join(f"**{t.label}**: {t.help}" for t in TOOLS.values()))
-    brush = st.slider("Brush width (image pixels)", 1, 60, 6, key="editor-brush",
+    brush = st.slider("Brush width (image pixels)", 1, 60, key=keep("editor-brush", 6),
                       help="Width of Paint and Erase strokes in pixels of the image, whatever the zoom.")
     session.canvas_side = st.session_state.get("editor-canvas-side", 640)  # set in Display, used from here on
     choices = zoom_choices(session.shape, session.canvas_side)
@@ -66,7 +68,7 @@ def action_panel(session: EditSession) -> MaskStyle:
                   help="Remove everything (undo brings it back).")
     with st.expander("Display", expanded=False):
         style = mask_style_controls("editor", default_opacity=0.4, side_by_side=False)
-        st.select_slider("Canvas size (screen pixels)", CANVAS_SIDES, value=640, key="editor-canvas-side",
+        st.select_slider("Canvas size (screen pixels)", CANVAS_SIDES, key=keep("editor-canvas-side", 640),
                          help="Make the canvas fit your screen; zoom does not change it.")
     return style
 

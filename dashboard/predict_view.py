@@ -13,17 +13,23 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.io import is_image_file, write_bytes_atomic
+from core.io import ImageReadError, is_image_file, read_image, write_bytes_atomic
+from core.masks import MASK_COLOURS
+from core.predict_job import overlay_picture
 from core.settings import resolve_inside_roots
 from core.task_dir import TaskDir
 from core.text import plural
 from core.train.run_dir import RunDir
 from dashboard import context
+from dashboard.widget_state import keep
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
+DISPLAY_SIDE = 1024  # overlays redrawn for the page are at most this wide or high
+OUTLINE_COLOURS = {**MASK_COLOURS, "white": (255, 255, 255)}
 OUTPUT_PARTS = ("masks", "labels", "overlays", "probabilities", "cells.csv", "images.csv", "prediction.json")
 
 
@@ -115,6 +121,21 @@ def results_zip(folder: str, stamp: str) -> bytes:
     return buffer.getvalue()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def restyled_overlay(folder: str, name: str, source: str | None, colour: str, width) -> np.ndarray | None:
+    """The outlined picture of one predicted image in another colour or width (None when the original image
+    is no longer where it was predicted from)."""
+    labels_path = Path(folder) / "labels" / f"{name}.tif"
+    if not source or not Path(source).is_file() or not labels_path.is_file():
+        return None
+    try:
+        image, labels = read_image(source), read_image(labels_path)
+    except (ImageReadError, OSError):
+        return None
+    return overlay_picture(image, labels, None if colour == "auto" else OUTLINE_COLOURS[colour],
+                           None if width == "auto" else int(width), max_side=DISPLAY_SIDE)
+
+
 def show_results(task: TaskDir) -> None:
     """Counts per image, outlined overlays, the per-cell table and the download."""
     images_csv, cells_csv = task.path / "images.csv", task.path / "cells.csv"
@@ -133,14 +154,29 @@ def show_results(task: TaskDir) -> None:
                  column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f"),
                                 "mean_cell_area": st.column_config.NumberColumn("mean cell area (px)")})
     overlays = sorted((task.path / "overlays").glob("*.png"))
-    shown = st.slider("Overlays shown", 1, max(1, len(overlays)), min(8, max(1, len(overlays))),
-                      key="predict-shown") if len(overlays) > 1 else 1
-    counts = dict(zip(images.get("output", images["image"]).astype(str), images["cells"]))
+    count_col, colour_col, width_col = st.columns([2, 1.2, 1.2])
+    shown = count_col.slider("Overlays shown", 1, max(1, len(overlays)), key=keep("predict-shown", 8),
+                             help="How many outlined images to show below (all are in the zip).") \
+        if len(overlays) > 1 else 1
+    choices = ["auto", *MASK_COLOURS, "white"]
+    colour = colour_col.selectbox("Outline colour", choices, key=keep("predict-outline-colour", "auto", choices),
+                                  format_func=lambda name: "automatic" if name == "auto" else name,
+                                  help="Automatic picks, per image, the colour that stands out from its own "
+                                       "colours (pink on grey, green or cyan on pink/purple stains).")
+    width = width_col.select_slider("Outline width (px)", ["auto", 1, 2, 3, 4, 6, 8],
+                                    key=keep("predict-outline-width", "auto"),
+                                    help="Thicker outlines stay visible on small or dark cells; auto scales with "
+                                         "the image size.")
+    outputs = images.get("output", images["image"]).astype(str)
+    counts = dict(zip(outputs, images["cells"]))
+    sources = dict(zip(outputs, images["source"].astype(str))) if "source" in images else {}
     columns = st.columns(4)
     for index, path in enumerate(overlays[:shown]):
-        columns[index % 4].image(str(path), caption=f"{path.stem} · {counts.get(path.stem, '?')} cells",
-                                 width="stretch")
-    st.caption("Each detected cell is outlined in green.")
+        picture = restyled_overlay(str(task.path), path.stem, sources.get(path.stem), colour, width) \
+            if (colour, width) != ("auto", "auto") else None
+        columns[index % 4].image(picture if picture is not None else str(path), width="stretch",
+                                 caption=f"{path.stem} · {plural(int(counts.get(path.stem, 0)), 'cell')}")
+    st.caption("Each detected cell is outlined; change the colour or width above if the outlines are hard to see.")
     if not cells.empty:
         with st.expander(f"Cells ({len(cells)} rows: area, centre, eccentricity, mean intensity)"):
             st.dataframe(cells.head(2000), hide_index=True, width="stretch")

@@ -137,6 +137,26 @@ def _lr_finder(run: RunDir, status: dict) -> None:
                   help="Puts it in the form (choose the custom preset to see it).")
 
 
+def epoch_timing(last: dict) -> str:
+    """How long the last epoch took, split into training (with its speed) and validation.
+
+    >>> epoch_timing({"seconds": 19.8, "train_seconds": 15.2, "images_per_s": 11.3, "validation_seconds": 4.6})
+    'Last epoch: 20 s — training 15 s at 11.3 images/s, validation 5 s.'
+    >>> epoch_timing({"seconds": 20.0})
+    'Last epoch: 20 s.'
+    """
+    def number(key: str) -> float | None:
+        value = last.get(key)
+        return float(value) if isinstance(value, (int, float)) and value == value else None
+
+    text = f"Last epoch: {number('seconds') or 0:.0f} s"
+    train, speed, validation = number("train_seconds"), number("images_per_s"), number("validation_seconds")
+    if train is not None and validation is not None:
+        text += f" — training {train:.0f} s" + (f" at {speed:.1f} images/s" if speed else "")
+        text += f", validation {validation:.0f} s"
+    return text + "."
+
+
 def _epochs_seen(run: RunDir) -> int:
     """How many epochs are recorded, without parsing them (a cheap poll)."""
     try:
@@ -196,8 +216,7 @@ def show_run(run_id: str) -> None:
         metrics = pd.DataFrame(run.read_metrics())
         if not metrics.empty:
             st.plotly_chart(figures.training_curves(metrics), width="stretch", key=f"curves-{run_id}")
-            last = metrics.iloc[-1]
-            st.caption(f"Last epoch: {last.get('seconds', 0):.0f} s, {last.get('images_per_s', 0):.1f} images/s")
+            st.caption(epoch_timing(metrics.iloc[-1].to_dict()))
         _previews(run)
     with st.expander("Log"):
         lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:] \

@@ -28,8 +28,9 @@ with form_col:
         warning = class_balance_warning(stats)
         if warning:
             st.warning(warning, icon=":material/warning:")
-        speed = typical_speed(cur, config.model.name, config.data.patch_size)
-        st.caption(epoch_estimate(config, len(stats[stats["split"] == "train"]), speed))
+        counts = stats["split"].value_counts()
+        st.caption(epoch_estimate(config, int(counts.get("train", 0)), int(counts.get("valid", 0)),
+                                  typical_speed(cur, config)))
     else:
         st.error("Launch needs every setting within its range:\n\n" + "\n".join(f"- {p}" for p in form.problems),
                  icon=":material/error:")

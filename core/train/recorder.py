@@ -12,6 +12,7 @@ import numpy as np
 import keras
 
 from core.io import write_png
+from core.train.estimates import steady_speed
 from core.train.run_dir import RunDir, now
 from core.train.validation import Validator, preview_picture
 
@@ -81,16 +82,16 @@ class RunRecorder(keras.callbacks.Callback):
         self.preview_stems = preview_stems
         self.best = best_so_far
         self.epoch_started = 0.0
-        self.images = 0
+        self.batch_ends: list[float] = []  # when each step of this epoch ended (monotonic seconds)
         self.epoch_seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.monotonic()
-        self.images = 0
+        self.batch_ends = []
         self.status.write(epoch=epoch + 1, message=f"epoch {epoch + 1} of {self.epochs}")
 
     def on_train_batch_end(self, batch, logs=None):
-        self.images += self.batch_size
+        self.batch_ends.append(time.monotonic())
         loss = float(logs["loss"]) if logs and "loss" in logs else None
         if self.stops.check(loss):
             self.model.stop_training = True
@@ -100,15 +101,20 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        train_seconds = time.monotonic() - self.epoch_started
+        validation_started = time.monotonic()
+        train_seconds = validation_started - self.epoch_started
         scores, shown = self.validator.run(self._predict)
         logs.update(val_loss=scores.loss, val_dice=scores.dice, val_dice_pooled=scores.dice_pooled,
                     val_iou=scores.iou, val_precision=scores.precision, val_recall=scores.recall)
         seconds = time.monotonic() - self.epoch_started
         self.epoch_seconds.append(seconds)
         row = {"epoch": epoch + 1, "time": now(), "seconds": round(seconds, 3),
-               "images_per_s": round(self.images / max(train_seconds, 1e-6), 3),
+               "train_seconds": round(train_seconds, 3), "steps": len(self.batch_ends),
+               "validation_seconds": round(seconds - train_seconds, 3), "validated": len(self.validator.items),
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+        speed = steady_speed(self.batch_ends, self.batch_size)
+        if speed is not None:  # too few steps (a stop right after the start) measure nothing
+            row["images_per_s"] = round(speed, 3)
         for key, value in logs.items():
             if isinstance(value, (int, float, np.floating)) or hasattr(value, "numpy"):
                 row[key] = round(float(value), 6)

@@ -20,10 +20,10 @@ from typing import Callable, Iterator
 
 from core.config import ConfigError
 from core.train.config import TrainConfig
+from core.train.estimates import steps_per_epoch
 from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
-MIN_STEPS_PER_EPOCH = 16
 
 
 @contextlib.contextmanager
@@ -174,7 +174,7 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, status, stops, resume: 
     model = _model(run, config, channels, resume)
     done_epochs = max((int(r["epoch"]) for r in run.read_metrics()), default=0) if resume else 0
     best = max((float(r.get("val_dice", -1)) for r in run.read_metrics()), default=-1.0) if resume else -1.0
-    steps = config.steps_per_epoch or max(MIN_STEPS_PER_EPOCH, math.ceil(len(splits.train) / config.batch_size))
+    steps = steps_per_epoch(config, len(splits.train))  # the same count the Train page's estimate uses
     valid_items = splits.valid[:config.data.max_validation_images]
     validator = Validator(valid_items, cache, config.model.size_multiple,
                           config.data.patch_size if config.data.validation == "tiles" else None)

@@ -4,6 +4,8 @@ import json
 import re
 import time
 
+import numpy as np
+
 import pytest
 
 from core.run_model import inference_settings
@@ -101,8 +103,16 @@ def test_predict_page_lists_a_finished_prediction(evaluated, data_env, tmp_path,
     app = open_page("predict", run=evaluated.run_id)
     assert any(re.fullmatch(r"\d+ cells? in 1 image\.", s.value) for s in app.success)
     captions = [c for image in app.get("image") for c in image.captions]
-    assert len(captions) == 1 and re.fullmatch(r"slide · \d+ cells", captions[0])
+    assert len(captions) == 1 and re.fullmatch(r"slide · \d+ cells?", captions[0])
     assert app.get("download_button")
+    app.selectbox(key="predict-outline-colour").set_value("yellow").run()
+    app.select_slider(key="predict-outline-width").set_value(6).run()
+    assert not app.exception and len(app.get("image")) == 1
+    from dashboard.predict_view import restyled_overlay
+    source = str(tmp_path / "new" / "slide.png")
+    wide, thin = (np.all(restyled_overlay(str(out), "slide", source, "yellow", width) == (255, 215, 0), axis=2).sum()
+                  for width in (6, 1))
+    assert wide > 2 * thin > 0, "the chosen colour, and a wider outline paints more"
 
 
 def test_predict_page_refuses_a_folder_outside_the_allowed_roots(evaluated, open_page):

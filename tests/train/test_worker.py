@@ -60,8 +60,10 @@ def test_a_run_records_everything(dataset):
     assert status["device"].startswith(("CPU", "GPU")) and status["precision"] == "float32"
     rows = run.read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2]
-    for key in ("loss", "val_loss", "dice", "val_dice", "iou", "lr", "seconds", "images_per_s"):
+    for key in ("loss", "val_loss", "dice", "val_dice", "iou", "lr", "seconds", "train_seconds", "validation_seconds",
+                "steps", "validated"):
         assert key in rows[0], key
+    assert "images_per_s" not in rows[0], "two steps are too few to measure a speed"
     assert (run.checkpoints / "best.keras").is_file() and (run.checkpoints / "last.keras").is_file()
     assert run.preview_epochs() == [1, 2] and "finished" in run.log_path.read_text()
     con = store.connect(dataset.catalogue_path)
@@ -71,6 +73,32 @@ def test_a_run_records_everything(dataset):
     assert con.execute("SELECT count(*) FROM metrics WHERE key = 'val_dice'").fetchone()[0] == 2
     assert con.execute("SELECT value FROM params WHERE key = 'model.depth'").fetchone()[0] == "2"
     assert con.execute("SELECT epochs FROM run_summary").fetchone()[0] == 2
+
+
+def test_recorded_speed_leaves_out_start_up_and_the_estimate_matches_the_run(dataset):
+    """A run with known steps: its recorded speed counts the steps after the first (which, in the first epoch,
+    holds the model's start-up: counted in, a short epoch looked many times slower), and the Train page's
+    estimate made from it matches the epochs the run really took."""
+    from core.catalogue_runs import typical_speed
+    from core.train.estimates import epoch_seconds
+
+    run = tiny_run(dataset, steps_per_epoch=8, epochs=3)
+    finish(jobs.launch(run, dataset))
+    rows = run.read_metrics()
+    assert [r["steps"] for r in rows] == [8, 8, 8] and all(r["validated"] == 2 for r in rows)
+    for row in rows:
+        assert row["seconds"] == pytest.approx(row["train_seconds"] + row["validation_seconds"], abs=0.01)
+        assert row["images_per_s"] >= 8 * 2 / row["train_seconds"]
+    counted_with_start_up = 8 * 2 / rows[0]["train_seconds"]
+    assert rows[0]["images_per_s"] > 2 * counted_with_start_up, "the first step's start-up is not counted"
+    con = store.connect(dataset.catalogue_path)
+    ingest_run(con, run)
+    config = TrainConfig.from_dict(run.read_config()["train"])
+    measured = typical_speed(con, config)
+    assert measured is not None and measured.validation_s_per_image is not None
+    expected = epoch_seconds(config, n_train=4, n_valid=2, measured=measured)
+    taken = sorted(r["seconds"] for r in rows[1:])[0]
+    assert 0.6 * taken <= expected <= 1.5 * taken, (expected, [r["seconds"] for r in rows])
 
 
 def test_sigterm_stops_gracefully_and_resume_continues(dataset):

@@ -17,6 +17,7 @@ import pandas as pd
 MISSING = "—"
 # Resamples are drawn in blocks of at most this many indices, so memory stays bounded for large test sets.
 _BLOCK_ELEMENTS = 4_000_000
+TINY = 0.01  # a difference whose whole confidence interval lies within ±TINY is called tiny
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,23 @@ class PairedDifference:
 
     @property
     def verdict(self) -> str:
-        """One plain-English sentence reading the interval."""
+        """One plain-English sentence reading the interval; a difference whose whole interval lies within
+        ±``TINY`` is called tiny, however sure it is.
+
+        >>> PairedDifference(60, 0.9, 0.904, 0.004, 0.001, 0.007, 0.95, 0.01).verdict.split(":")[0]
+        'B is better than A, but the gain is tiny'
+        >>> PairedDifference(60, 0.9, 0.901, 0.001, -0.006, 0.008, 0.95, 0.7).verdict.split(":")[0]
+        'No real difference'
+        """
         level = f"{self.confidence * 100:g} % CI"
+        if -TINY <= self.low and self.high <= TINY:
+            interval = f"({level} {self.low:+.3f} to {self.high:+.3f}, {self.n} images)"
+            if self.low > 0 or self.high < 0:
+                better, worse = ("B", "A") if self.low > 0 else ("A", "B")
+                return (f"{better} is better than {worse}, but the gain is tiny: {abs(self.mean_difference):.3f} "
+                        f"{self.metric} {interval}, all of it under {TINY:g}.")
+            return (f"No real difference: B − A = {self.mean_difference:+.3f} {self.metric} {interval}; any gain "
+                    f"either way is under {TINY:g}.")
         if self.low > 0:
             return (f"B is better than A by {self.mean_difference:.3f} {self.metric} "
                     f"({level} {self.low:.3f} to {self.high:.3f}, {self.n} images).")

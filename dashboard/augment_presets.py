@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.augment.presets import BUILTIN, DEFAULT_PRESET, HELP, list_presets, load_preset, save_preset
@@ -12,6 +13,7 @@ from core.config import ConfigError
 from core.text import plural
 from dashboard import context
 from dashboard.augment_form import TITLES, put_in_form
+from dashboard.import_form import SEVERITY_STYLE, SEVERITY_WORDS
 from dashboard.widget_state import keep, put
 
 LOADED_KEY = "aug-loaded-preset"
@@ -115,6 +117,10 @@ def seed_config_import() -> None:
               args=(result, upload.name), help="Puts them in the form (the preview updates); save them as a preset "
                                                "to use them for training.")
     with st.expander(f"What was read from {upload.name} ({counts})", expanded=bool(result.errors)):
-        st.dataframe([{"": {"error": "⛔", "warning": "⚠️", "info": "ℹ️"}[line.severity], "section": line.section,
-                       "key": line.key, "finding": line.message, "value used": line.effective}
-                      for line in result.report], hide_index=True, width="stretch")
+        frame = pd.DataFrame([{"severity": SEVERITY_WORDS[line.severity], "section": line.section, "key": line.key,
+                               "finding": line.message,
+                               "value used": "" if line.effective is None else str(line.effective)}
+                              for line in result.report])
+        st.dataframe(frame.style.map(lambda word: SEVERITY_STYLE.get(word, ""), subset=["severity"]),
+                     hide_index=True, width="stretch",
+                     column_config={"finding": st.column_config.TextColumn(width="large")})

@@ -50,7 +50,8 @@ def _reshuffle() -> None:
 
 def preview_controls(images: pd.DataFrame, enabled: list[str]) -> PreviewChoice:
     """Which image(s), how many samples, the seed and the solo transform."""
-    source, count, seed_col, shuffle_col, solo_col = st.columns([2.4, 1, 1.1, 1.5, 1.8], vertical_alignment="bottom")
+    source, count = st.columns([3, 1], vertical_alignment="bottom")
+    solo_col, seed_col, shuffle_col = st.columns([2.2, 1, 1], vertical_alignment="bottom")
     options = [RANDOM] + images["stem"].tolist()
     picked = source.selectbox("Image", options, key=keep("aug-image", options[1] if len(options) > 1 else RANDOM,
                                                          options),

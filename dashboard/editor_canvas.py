@@ -52,6 +52,36 @@ TOOLS = {
 _STROKE = {"add": "rgba(255, 64, 160, 0.55)", "erase": "rgba(0, 200, 255, 0.6)", "delete": "rgba(255, 200, 0, 1)"}
 
 
+# The canvas component has its own floating toolbar (undo, redo, reset, edit). Here every drawing is applied
+# to the mask at once and the canvas starts empty again, so those buttons would do nothing (and the bar
+# covers the caption): it is hidden with a style put inside each canvas's shadow root, as canvases appear.
+_HIDE_TOOLBAR_JS = """<script>
+if (!window.cellsegToolbarHider) {
+  const hide = () => document.querySelectorAll("[data-testid=stBidiComponentIsolated]").forEach((host) => {
+    const root = host.shadowRoot;  // its content may arrive later: the style only matches the canvas toolbar
+    if (root && !root.querySelector("style[data-cellseg]")) {
+      const style = document.createElement("style");
+      style.dataset.cellseg = "toolbar";
+      style.textContent = ".dc-toolbar { display: none !important; }";
+      root.appendChild(style);
+    }
+  });
+  let queued = false;
+  window.cellsegToolbarHider = new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; hide(); }); }
+  });
+  window.cellsegToolbarHider.observe(document.body, { childList: true, subtree: true });
+  hide();
+}
+</script>"""
+
+
+def hide_canvas_toolbar() -> None:
+    """Hide the canvas component's own toolbar on this page (see ``_HIDE_TOOLBAR_JS``)."""
+    with st.sidebar:
+        st.html(_HIDE_TOOLBAR_JS, unsafe_allow_javascript=True)
+
+
 def zoom_choices(shape: tuple[int, int], canvas_side: int) -> list[str]:
     """'fit' plus the magnifications that show more detail than fitting the whole image."""
     fit_scale = canvas_side / max(shape)
@@ -122,7 +152,7 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: Mask
     width, height = window.canvas_size
     tool = TOOLS[tool_name]
     key = f"canvas-{session.dataset}-{session.stem}-{session.nonce}"
-    # Above the canvas, so the component's floating toolbar does not cover the navigation row.
+    hide_canvas_toolbar()
     st.caption(f"{tool.label}: {tool.help} · showing x {window.x0}–{window.x0 + window.width}, "
                f"y {window.y0}–{window.y0 + window.height} of {session.shape[1]}×{session.shape[0]} px at "
                f"{window.scale:.2g}× · brush {brush_px} px")

@@ -23,8 +23,11 @@ from dashboard import context
 LAYOUT_HELP = ("auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
                "flat: images/ + masks/ (split automatically). dsb: Kaggle DSB <id>/images + <id>/masks (one PNG "
                "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif.")
-SEVERITY_ICONS = {"error": "⛔ error", "warning": "⚠️ warning", "info": "ℹ️ note"}
+SEVERITY_WORDS = {"error": "error", "warning": "warning", "info": "note"}  # words: emoji need fonts servers lack
+SEVERITY_STYLE = {"error": "background-color: #fde0e0; color: #8a1111", "warning": "background-color: #fff3cd",
+                  "note": ""}
 REPORT_KEY = "import-report"
+ERRORS_SPELLED_OUT = 8
 
 
 @dataclass(frozen=True)
@@ -108,18 +111,36 @@ def _option_widgets(label: str) -> ImportOptions | None:
         return None
 
 
+def _missing(source, label: str, options: ImportOptions | None) -> str:
+    """What the form still lacks before Import can run, in words ('' when nothing)."""
+    if source is None:
+        return "a dataset: upload a .zip or type a server folder above" if not label else "a readable source"
+    if options is None:
+        return "valid options (see the message above)"
+    if not options.name:
+        return "a dataset name"
+    return ""
+
+
 def import_form() -> ImportRequest | None:
     """Render the form; return a request when Check or Import was pressed."""
     settings = context.settings()
     source, label, uploaded = _source_widgets(settings)
+    report = st.session_state.get(REPORT_KEY)
+    if label and report is not None and report[1] != label:
+        st.session_state.pop(REPORT_KEY)  # a new upload or folder: the last one's report no longer applies
     options = _option_widgets(label)
     left, right = st.columns(2)
     ready = source is not None and options is not None
+    missing = _missing(source, label, options)
+    why = f" Not yet: {missing}." if missing else ""
     check = left.button("Check", disabled=not ready, width="stretch", key="import-check",
-                        help="Validate without importing: lists every problem with the file it concerns.")
-    start = right.button("Import", type="primary", disabled=not ready or not options.name, width="stretch",
+                        help="Validate without importing: lists every problem with the file it concerns." + why)
+    start = right.button("Import", type="primary", disabled=bool(missing), width="stretch",
                          key="import-start", help="Validate, then copy into the dashboard's own storage. "
-                                                  "Your original files are never changed.")
+                                                  "Your original files are never changed." + why)
+    if missing:
+        st.caption(f"Import needs {missing}.")
     if not (check or start):
         return None
     path = _save_upload(source, settings) if uploaded else source
@@ -167,15 +188,27 @@ def show_report(outcome: str, label: str, report: Report) -> None:
     if outcome == "imported":
         skipped = len(report.stems_with_errors())
         kept = report.n_pairs - skipped
-        left_out = f"; {plural(skipped, 'pair')} with errors {'was' if skipped == 1 else 'were'} left out (listed below)" if skipped else ""
-        st.success(f"Imported **{label}**: {plural(kept, 'image/mask pair')}, {plural(len(report.warnings), 'warning')}{left_out}.")
+        left_out = (f"; {plural(skipped, 'pair')} with errors {'was' if skipped == 1 else 'were'} left out "
+                    "(listed below)") if skipped else ""
+        st.success(f"Imported **{label}**: {plural(kept, 'image/mask pair')}, "
+                   f"{plural(len(report.warnings), 'warning')}{left_out}.")
     elif report.ok:
         st.success(f"**{label}**: {report.summary()}")
     else:
         st.error(f"**{label}**: {report.summary()}" + (" Nothing was imported." if outcome == "failed" else ""))
     if not report.findings:
         return
-    frame = pd.DataFrame(report.to_rows())[["severity", "file", "message", "hint", "code"]]
-    frame["severity"] = frame["severity"].map(SEVERITY_ICONS)
-    frame = frame.rename(columns={"severity": "", "message": "problem", "hint": "what to do", "code": "kind"})
-    st.dataframe(frame, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)))
+    rows = report.to_rows()
+    errors = [row for row in rows if row["severity"] == "error"]
+    for row in errors[:ERRORS_SPELLED_OUT]:  # in full: a table cell would cut a long message short
+        where = f"**{row['file']}**: " if row.get("file") else ""
+        st.markdown(f"- {where}{row['message']}" + (f" *{row['hint']}*" if row.get("hint") else ""))
+    if len(errors) > ERRORS_SPELLED_OUT:
+        st.caption(f"…and {plural(len(errors) - ERRORS_SPELLED_OUT, 'more error')}, all in the table below.")
+    frame = pd.DataFrame(rows)[["severity", "file", "message", "hint", "code"]]
+    frame["severity"] = frame["severity"].map(SEVERITY_WORDS)
+    frame = frame.rename(columns={"message": "problem", "hint": "what to do", "code": "kind"})
+    styled = frame.style.map(lambda word: SEVERITY_STYLE.get(word, ""), subset=["severity"])
+    st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)),
+                 column_config={"problem": st.column_config.TextColumn(width="large"),
+                                "what to do": st.column_config.TextColumn(width="medium")})

@@ -151,11 +151,16 @@ def show_results(task: TaskDir) -> None:
     for problem in skipped:
         st.warning(f"Skipped {problem}", icon=":material/warning:")
     st.dataframe(images, hide_index=True, width="stretch",
-                 column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f"),
-                                "mean_cell_area": st.column_config.NumberColumn("mean cell area (px)")})
+                 column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f",
+                                                                                  help="Share of the image in cells"),
+                                "mean_cell_area": st.column_config.NumberColumn("mean cell area (px²)"),
+                                "width": st.column_config.NumberColumn("width (px)"),
+                                "height": st.column_config.NumberColumn("height (px)"),
+                                "output": None, "source": None})
     overlays = sorted((task.path / "overlays").glob("*.png"))
     count_col, colour_col, width_col = st.columns([2, 1.2, 1.2])
-    shown = count_col.slider("Overlays shown", 1, max(1, len(overlays)), key=keep("predict-shown", 8),
+    shown = count_col.slider("Overlays shown", 1, max(2, len(overlays)),
+                             key=keep("predict-shown", 8, bounds=(1, max(2, len(overlays)))),
                              help="How many outlined images to show below (all are in the zip).") \
         if len(overlays) > 1 else 1
     choices = ["auto", *MASK_COLOURS, "white"]

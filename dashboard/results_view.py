@@ -110,7 +110,7 @@ def summary_cards(summary: dict, evaluated: dict, cells_pending: bool = False) -
 
 def per_image_table(table: pd.DataFrame, stage: str) -> None:
     st.dataframe(table, hide_index=True, width="stretch", height=280,
-                 column_config={"stem": st.column_config.TextColumn("image"),
+                 column_config={"stem": st.column_config.TextColumn("image", width="medium"),
                                 "dice": st.column_config.ProgressColumn("Dice", min_value=0.0, max_value=1.0,
                                                                         format="%.3f"),
                                 "iou": st.column_config.NumberColumn("IoU", format="%.3f"),

@@ -26,12 +26,13 @@ QUERY_KEY = "runs-selected-query"
 UNDO_KEY = "runs-undo"
 EDITOR_VERSION_KEY = "runs-table-version"
 EDITABLE = ["compare", "name", "tags", "notes"]
-SHOWN = ["compare", "name", "tags", "notes", "state", "dataset", "model", "preset", "learning_rate", "batch_size",
-         "patch_size", "best_val_dice", "test_dice", "duration_min", "device", "created", "id"]
+# the scores next to the name, so they show without scrolling sideways; long free text last
+SHOWN = ["compare", "name", "best_val_dice", "test_dice", "state", "dataset", "model", "preset", "duration_min",
+         "learning_rate", "batch_size", "patch_size", "tags", "notes", "device", "created", "id"]
 COLUMNS = {
     "compare": st.column_config.CheckboxColumn("Compare", help="Tick two or more runs to compare them below; "
                                                "ticked runs are also what “Delete selected” hides."),
-    "name": st.column_config.TextColumn("Name", help="A name of your choice (double-click to edit)."),
+    "name": st.column_config.TextColumn("Name", help="A name of your choice (double-click to edit).", width="medium"),
     "tags": st.column_config.TextColumn("Tags", help="Words to group runs by, separated by commas "
                                         "(e.g. baseline, fixed masks)."),
     "notes": st.column_config.TextColumn("Notes", help="Anything worth remembering about this run.", width="medium"),

@@ -23,12 +23,14 @@ def _kept() -> dict[str, Any]:
     return st.session_state.setdefault(KEPT_KEY, {})
 
 
-def keep(key: str, default: Any = None, options: Sequence | None = None) -> str:
+def keep(key: str, default: Any = None, options: Sequence | None = None,
+         bounds: tuple[float, float] | None = None) -> str:
     """Use as ``key=keep("…", default)`` right where the widget is drawn; returns ``key``.
 
     The widget starts at ``default``, and later at whatever the user last chose, also after other
     pages were shown in between. With ``options``, a remembered value that is no longer one of them
-    (a deleted dataset, say) falls back to ``default``.
+    (a deleted dataset, say) falls back to ``default``; with ``bounds`` (a slider's range, which may
+    shrink), a number is moved into the range.
     """
     kept = _kept()
     if key in st.session_state:
@@ -37,6 +39,8 @@ def keep(key: str, default: Any = None, options: Sequence | None = None) -> str:
         value = kept.get(key, default)
     if options is not None and not _allowed(value, options):
         value = default
+    if bounds is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = type(value)(min(max(value, bounds[0]), bounds[1]))
     if key not in st.session_state or st.session_state[key] is not value:
         st.session_state[key] = value
     kept[key] = value

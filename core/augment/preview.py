@@ -12,6 +12,7 @@ from core.augment.pipeline import AugmentPipeline, Plan
 from core.display import fit_within, to_display_rgb
 from core.mask_kinds import count_objects
 from core.masks import overlay
+from core.text import plural
 
 _SATURATED = 0.3
 _LOST_OBJECTS = 0.25
@@ -47,29 +48,53 @@ def _saturation(image: np.ndarray) -> float:
     return float(np.count_nonzero((image == 0) | (image == top))) / image.size
 
 
+# Geometric transforms that can move cells out of the picture, in the words the Augment page uses.
+_MOVERS = {"rotate": "rotation", "translate": "shift", "shear": "shear", "elastic": "elastic bending",
+           "distortion": "random warping", "barrel": "barrel", "pincushion": "pincushion"}
+
+
+def _culprits(samples: list[Sample]) -> str:
+    """The geometric transforms applied to ``samples``, named for people: zoom in or out by the drawn factor.
+
+    >>> plan = Plan({"scale": {"scale": 1.6}, "translate": {"dx": 3, "dy": 0}, "hflip": {}})
+    >>> _culprits([Sample(np.zeros(1), np.zeros(1), plan, 0.0)])
+    'zoom in, shift'
+    """
+    names: dict[str, None] = {}
+    for sample in samples:
+        for name, values in sample.plan.applied.items():
+            if name == "scale":
+                names["zoom in" if values.get("scale", 1.0) > 1 else "zoom out"] = None
+            elif name in _MOVERS:
+                names[_MOVERS[name]] = None
+    return ", ".join(names) or "the geometric transforms"
+
+
 def harm_warnings(image: np.ndarray, mask: np.ndarray, samples: list[Sample]) -> list[str]:
-    """Plain-language warnings when the settings are likely to hurt training.
+    """Plain-language warnings when the settings are likely to hurt training, naming the transforms at fault.
 
     >>> mask = np.zeros((8, 8), np.uint8); mask[2:4, 2:4] = 255
-    >>> empty = Sample(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), Plan(), 0.0)
-    >>> harm_warnings(np.full((8, 8), 100, np.uint8), mask, [empty])[0]
-    '1 of 1 samples lost every cell: reduce zoom, translation or distortion.'
+    >>> zoomed = Sample(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), Plan({"scale": {"scale": 1.8}}), 0.0)
+    >>> harm_warnings(np.full((8, 8), 100, np.uint8), mask, [zoomed])[0]
+    '1 of 1 sample lost every cell (it used zoom in): reduce zoom in.'
     """
     if not samples:
         return []
     warnings = []
     had_cells = bool(np.count_nonzero(mask))
     objects = _objects(mask)
-    emptied = sum(1 for s in samples if had_cells and not np.count_nonzero(s.mask))
+    emptied = [s for s in samples if had_cells and not np.count_nonzero(s.mask)]
     if emptied:
-        warnings.append(f"{emptied} of {len(samples)} samples lost every cell: reduce zoom, translation or "
-                        "distortion.")
+        blamed = _culprits(emptied)
+        warnings.append(f"{len(emptied)} of {plural(len(samples), 'sample')} lost every cell "
+                        f"({'it' if len(emptied) == 1 else 'they'} used {blamed}): reduce {blamed}.")
     if objects:
-        counts = [_objects(s.mask) for s in samples]
-        lost = float(np.mean([max(0, objects - c) / objects for c in counts]))
+        losses = [max(0, objects - _objects(s.mask)) / objects for s in samples]
+        lost = float(np.mean(losses))
         if lost > _LOST_OBJECTS:
-            warnings.append(f"Samples lose {lost:.0%} of the cells on average, mostly at the image border: reduce "
-                            "zoom-out, translation or rotation, or use the reflect border.")
+            worst = [s for s, loss in zip(samples, losses) if loss >= lost]
+            warnings.append(f"Samples lose {lost:.0%} of the cells on average, mostly at the image border; the "
+                            f"worst used {_culprits(worst)}: reduce those, or let mirroring fill the corners.")
         pieces = [count_objects(s.mask > 0) for s in samples]
         if np.mean(pieces) > _FRAGMENTED * count_objects(mask > 0):
             warnings.append("Cells break into pieces: elastic bending is too strong for its smoothness "

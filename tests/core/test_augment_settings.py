@@ -123,6 +123,8 @@ def test_harm_warnings_for_cells_leaving_and_breaking():
                                        "translate": {"enabled": True, "p": 1.0, "max_fraction": 0.5}})
     warnings = harm_warnings(image, mask, make_samples(AugmentPipeline(zoom_in), image, mask, 6, 0))
     assert any("lose" in w or "lost every cell" in w for w in warnings)
+    assert all("zoom out" not in w for w in warnings), "zooming in is to blame, not zooming out"
+    assert any("zoom in" in w for w in warnings)
     gentle = AugmentConfig.from_dict({"hflip": {"enabled": True}})
     assert harm_warnings(image, mask, make_samples(AugmentPipeline(gentle), image, mask, 6, 0)) == []
 

@@ -40,10 +40,21 @@ def test_a_known_improvement_is_found():
 
 def test_pure_noise_gives_no_clear_difference():
     a = scores()
-    b = a + np.random.default_rng(3).normal(0, 0.05, a.size)
+    b = a + np.random.default_rng(3).normal(0, 0.15, a.size)
     result = paired_bootstrap(a, b)
-    assert result.low < 0 < result.high and result.p_value > 0.05
+    assert result.low < -0.01 and 0.01 < result.high and result.p_value > 0.05
     assert result.verdict.startswith("No clear difference") and "includes 0" in result.verdict
+
+
+@pytest.mark.parametrize(("shift", "start"), [(0.004, "B is better than A, but the gain is tiny"),
+                                             (-0.004, "A is better than B, but the gain is tiny"),
+                                             (0.0, "No real difference")])
+def test_a_difference_within_a_hundredth_is_called_tiny(shift, start):
+    a = scores()
+    b = np.clip(a + shift + np.random.default_rng(5).normal(0, 0.002, a.size), 0, 1)
+    result = paired_bootstrap(a, b)
+    assert -0.01 <= result.low and result.high <= 0.01
+    assert result.verdict.startswith(start), result.verdict
 
 
 def test_a_worse_run_is_named():

@@ -14,6 +14,7 @@ from core.augment.pipeline import AugmentPipeline
 from core.augment.preview import Sample, harm_warnings, make_samples, sample_picture
 from core.io import ImageReadError, read_image
 from dashboard.augment_form import TITLES
+from dashboard.pictures import inline
 from dashboard.widget_state import keep, put
 
 COLUMNS = 4
@@ -112,4 +113,4 @@ def render_preview(config: AugmentConfig, choice: PreviewChoice, images: pd.Data
     tiles += [(sample_picture(s.image, s.mask), f"{s.seconds * 1000:.0f} ms · {_describe(s)}") for s in samples]
     for start in range(0, len(tiles), COLUMNS):
         for column, (picture, caption) in zip(st.columns(COLUMNS), tiles[start:start + COLUMNS]):
-            column.image(picture, width="stretch", caption=caption)
+            column.image(inline(picture), width="stretch", caption=caption)

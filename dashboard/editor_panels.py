@@ -16,6 +16,7 @@ from dashboard import context
 from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, zoom_choices
 from dashboard.editor_session import EditSession, current, reload_from_disk
 from dashboard.mask_style import MaskStyle, mask_style_controls
+from dashboard.pictures import inline
 from dashboard.widget_state import keep
 
 
@@ -140,9 +141,9 @@ def history_panel(session: EditSession, style: MaskStyle) -> None:
         st.error(f"Version {version} cannot be read: {exc}")
         return
     left, right = st.columns(2)
-    left.image(replace(style, show=True).draw(session.display, old.binary),
+    left.image(inline(replace(style, show=True).draw(session.display, old.binary)),
                caption=f"Version {version}", width="stretch")
-    right.image(diff_overlay(session.display, old.binary, session.state.binary),
+    right.image(inline(diff_overlay(session.display, old.binary, session.state.binary)),
                 caption="Difference to the current mask (green added, red removed)", width="stretch")
     st.button(f"Revert to version {version}", on_click=_revert, args=(int(version),), key="history-revert",
               help="Saves that version as a new version; nothing is lost.")

@@ -21,6 +21,7 @@ from core.text import plural
 from core.thumbnails import THUMB_SIDE, load_or_build
 from dashboard import context
 from dashboard.mask_style import MaskStyle, mask_style_controls
+from dashboard.pictures import inline
 
 log = logging.getLogger(__name__)
 COLUMNS = 4
@@ -132,7 +133,7 @@ def render_grid(dataset: str, dataset_dir: Path, view: GridView, key: str) -> st
         columns = st.columns(COLUMNS)
         for column, (_, row), tile in zip(columns, rows.iloc[start:start + COLUMNS].iterrows(),
                                           tiles[start:start + COLUMNS]):
-            column.image(tile, caption=_caption(row), width="stretch", output_format="JPEG")
+            column.image(inline(tile), caption=_caption(row), width="stretch")
             if column.button(short_stem(row["stem"]), key=f"{key}-open-{row['stem']}", width="stretch",
                              icon=":material/zoom_in:",
                              help=f"Open {row['stem']} large: image, mask and overlay side by side."):

@@ -15,6 +15,7 @@ from core.text import plural
 from dashboard import context
 from dashboard.mask_style import MaskStyle
 from dashboard.pages_index import page_path
+from dashboard.pictures import inline
 
 MAX_SIDE = 1024  # enough for a dialog; a 1600×1200 slide is shown shrunk, the editor zooms
 
@@ -41,7 +42,7 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, ori
         st.error(f"Cannot show {stem}: {exc}")
         return
     st.markdown(f"**{stem}** · {row['split']} · {row['width']}×{row['height']} px · {row['dtype']} · "
-                f"{row['channels']} channel(s) · {plural(int(row['object_count']), 'object')} · "
+                f"{plural(int(row['channels']), 'channel')} · {plural(int(row['object_count']), 'object')} · "
                 f"{row['foreground_fraction']:.1%} foreground")
     picture = fit_within(to_display_rgb(image), MAX_SIDE)
     small_mask = fit_within(mask, MAX_SIDE, nearest=True)
@@ -49,10 +50,10 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, ori
         else to_display_rgb(small_mask)
     left, middle, right = st.columns(3)
     stretched = " (16-bit, contrast stretched for display)" if image.dtype.itemsize > 1 else ""
-    left.image(picture, caption=f"Image{stretched}", width="stretch")
-    middle.image(mask_picture, caption="Mask (each cell its own colour)" if instances is not None else "Mask",
+    left.image(inline(picture), caption=f"Image{stretched}", width="stretch")
+    middle.image(inline(mask_picture, fmt="PNG"), caption="Mask (each cell its own colour)" if instances is not None else "Mask",
                  width="stretch")
-    right.image(replace(style, show=True).draw(picture, small_mask), caption="Overlay", width="stretch")
+    right.image(inline(replace(style, show=True).draw(picture, small_mask)), caption="Overlay", width="stretch")
     st.caption(f"Imported from {origin}: {row['source']}")
     st.page_link(page_path("annotate"), label="Edit this mask", icon=":material/brush:",
                  query_params={"dataset": dataset, "stem": stem})

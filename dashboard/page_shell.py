@@ -43,12 +43,13 @@ def pinned_shell(shell: str, base_path: str) -> str:
 
 
 def page_addresses(base_path: str) -> list[str]:
-    """The addresses that show a page: the root, and ``/<page>`` for each page, under ``base_path``.
+    """The addresses that show a page: the root (the default page), and ``/<page>`` for the others,
+    under ``base_path``.
 
     >>> page_addresses("")[:3]
-    ['/', '/datasets', '/annotate']
+    ['/', '/annotate', '/augment']
     >>> page_addresses("/lab/")[:2]
-    ['/lab/', '/lab/datasets']
+    ['/lab/', '/lab/annotate']
     """
     root = _root(base_path)
-    return [root] + [f"{root}{page.path.stem}" for page in PAGES.values()]
+    return [root] + [f"{root}{page.path.stem}" for page in PAGES.values() if not page.default]

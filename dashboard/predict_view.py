@@ -25,6 +25,7 @@ from core.task_dir import TaskDir
 from core.text import plural
 from core.train.run_dir import RunDir
 from dashboard import context
+from dashboard.pictures import inline
 from dashboard.widget_state import keep
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
@@ -80,7 +81,7 @@ def choose_inputs() -> tuple[list, Path | None]:
     if not count:
         st.error(f"{folder} holds no image files (PNG, JPEG, TIFF or BMP).")
         return [], None
-    st.caption(f"{count} image(s) in {folder}.")
+    st.caption(f"{plural(count, 'image')} in {folder}.")
     return [], folder
 
 
@@ -179,7 +180,7 @@ def show_results(task: TaskDir) -> None:
     for index, path in enumerate(overlays[:shown]):
         picture = restyled_overlay(str(task.path), path.stem, sources.get(path.stem), colour, width) \
             if (colour, width) != ("auto", "auto") else None
-        columns[index % 4].image(picture if picture is not None else str(path), width="stretch",
+        columns[index % 4].image(inline(picture if picture is not None else path), width="stretch",
                                  caption=f"{path.stem} · {plural(int(counts.get(path.stem, 0)), 'cell')}")
     st.caption("Each detected cell is outlined; change the colour or width above if the outlines are hard to see.")
     if not cells.empty:

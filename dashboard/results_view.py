@@ -16,13 +16,14 @@ from core.eval_job import evaluation_dir, read_evaluation
 from core.postprocess import HELP, PostProcessing
 from core.run_model import inference_settings, save_inference_settings
 from core.task_dir import TaskDir
+from core.text import plural
 from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir
 from core.train.runs import dataset_lineage, prepare_run
-from core.text import plural
 from dashboard import context, figures
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
+from dashboard.pictures import inline
 from dashboard.results_data import error_thumbnail, evaluation_stamp, cases
 from dashboard.task_progress import start_task, task_progress
 from dashboard.widget_state import keep, put
@@ -135,7 +136,7 @@ def gallery(run: RunDir, label: str, table: pd.DataFrame, items: dict, settings:
         if case is None or item is None:
             continue
         column = columns[index % 4]
-        column.image(error_thumbnail(case, item["image"], settings), width="stretch",
+        column.image(inline(error_thumbnail(case, item["image"], settings)), width="stretch",
                      caption=f"{short_stem(row.stem)} · Dice {row.dice:.2f}")
         if dataset:
             column.page_link(page_path("annotate"), label="Fix this mask", icon=":material/brush:",

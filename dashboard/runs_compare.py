@@ -23,9 +23,11 @@ from core.run_compare import PairedDifference, config_diff, lineage_rows, masks_
 from core.run_model import inference_settings
 from core.run_queries import metric_curves, params_wide, per_image_pairs
 from core.run_report import comparison_report
+from core.text import plural
 from core.train.run_dir import RunDir
 from dashboard import context, figures
 from dashboard.pages_index import page_path
+from dashboard.pictures import inline
 
 OUTLINE_COLOUR = (255, 230, 0)  # yellow: magenta already means a false positive in the error pictures
 PICTURE_SIDE = 420
@@ -255,7 +257,7 @@ def side_by_side(runs_root: Path, a: str, b: str, stem: str, labels: dict[str, s
         if picture is None:
             col.caption(f"{caption}: no saved prediction")
         else:
-            col.image(picture, caption=caption, width="stretch")
+            col.image(inline(picture), caption=caption, width="stretch")
     st.caption("Green: cell found. Magenta: predicted where there is no cell. Orange: cell missed.")
 
 
@@ -297,7 +299,7 @@ def lineage_section(configs: dict[str, dict], labels: dict[str, str], a: str, b:
     if a in configs and b in configs and a != b:
         changed = masks_edited_between(configs[a], configs[b])
         st.caption("A and B were trained on different datasets." if changed is None else
-                   f"{changed} mask(s) were edited between the training of A and of B." if changed else
+                   f"{plural(changed, 'mask')} {'was' if changed == 1 else 'were'} edited between the training of A and of B." if changed else
                    "A and B were trained on the same masks.")
 
 

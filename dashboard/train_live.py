@@ -17,6 +17,7 @@ from core.train.runs import prepare_run, runs_dir
 from dashboard import context, figures
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
+from dashboard.pictures import inline
 from dashboard.train_form import CLEAR_LABELS_KEY, LR_KEY
 from dashboard.widget_state import linked, publish, put
 
@@ -121,7 +122,7 @@ def _previews(run: RunDir) -> None:
     pictures = sorted((run.previews / f"epoch_{epoch:03d}").glob("*.png"))
     columns = st.columns(max(1, min(4, len(pictures))))
     for column, picture in zip(columns * 4, pictures):
-        column.image(str(picture), caption=short_stem(picture.stem, limit=24), width="stretch", alt=picture.stem)
+        column.image(inline(picture, fmt="PNG"), caption=short_stem(picture.stem, limit=24), width="stretch", alt=picture.stem)
     st.caption("Magenta: the true outline. Green: what the model predicts.")
 
 

@@ -4,8 +4,8 @@ import streamlit as st
 
 from core.postprocess import HELP
 from core.run_model import inference_settings
-from core.text import plural
 from core.task_dir import TaskDir
+from core.text import plural
 from core.train.run_dir import ACTIVE
 from dashboard import context
 from dashboard.predict_view import (choose_inputs, new_prediction_folder, past_predictions, predictions_root,

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.text import plural
+
 log = logging.getLogger(__name__)
 
 
@@ -152,7 +154,7 @@ def configure(requested_precision: str = "auto", threads: int = 0, seed: int | N
         details = tf.config.experimental.get_device_details(gpus[0])
         device = f"GPU: {details.get('device_name', gpus[0].name)}" + (f" (+{len(gpus) - 1})" if len(gpus) > 1 else "")
     else:
-        device = f"CPU: {cores} thread(s)"
+        device = f"CPU: {plural(cores, 'thread')}"
     fast_bf16 = requested_precision == "auto" and not gpus and bfloat16_is_faster(cache_dir)
     precision = choose_precision(requested_precision, bool(gpus), fast_bf16)
     if precision == "bfloat16" and not gpus:

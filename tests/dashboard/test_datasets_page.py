@@ -157,3 +157,22 @@ def test_the_dataset_box_switches_even_when_the_address_names_another(tmp_path, 
     page.query_params["dataset"] = "nuclei-sample"  # a new address (a link from another page) picks again
     page.run()
     assert page.selectbox(key="datasets-selected").value == "nuclei-sample"
+
+
+def test_import_says_why_it_is_greyed_out_and_a_new_source_clears_the_old_report(tmp_path, page):
+    open_tab(page, "Import")
+    page.radio(key="import-kind").set_value("Folder on this server").run()
+    assert page.button(key="import-start").disabled
+    assert any("Import needs a dataset" in c.value for c in page.caption)
+    broken = make_flat(tmp_path / "broken", n=3)
+    (broken / "masks" / "cell01.png").unlink()
+    folder_input(page).set_value(str(broken)).run()
+    page.button(key="import-check").click().run()
+    report = page.dataframe[-1].value
+    assert set(report["severity"]) <= {"error", "warning", "note"}, "words, not emoji that need a font"
+    assert any("cell01" in m.value for m in page.markdown), "errors are spelled out in full above the table"
+    good = make_flat(tmp_path / "good", n=3)
+    folder_input(page).set_value(str(good)).run()
+    assert not any("cell01" in m.value for m in page.markdown), "the old report went with the old source"
+    assert all("file" not in table.value or "images/cell01.png" not in set(table.value["file"])
+               for table in page.dataframe)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from core.settings import Settings
+from core.task_dir import TaskDir
 from tests.e2e.server import full_page_screenshot
 from tests.e2e.ui import no_exception, wait_idle
 from tests.evaluation_helpers import trained_run
@@ -38,14 +39,25 @@ def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_
     full_page_screenshot(page, artifacts / "42-results-evaluated-by-worker.png")
     assert (run.path / "eval" / "test" / "per_image.csv").is_file()
 
+    earlier = TaskDir(dashboard.data_root / "predictions" / "20260101-000000-earlier")  # a prediction made before
+    earlier.start(1, "predicting")
+    (earlier.path / "images.csv").write_text("image,output,width,height,cells,covered_fraction,mean_cell_area,notes\n"
+                                             "old.png,old,10,10,0,0,0,\n")
+    (earlier.path / "cells.csv").write_text("")
+    earlier.finish("0 cells in 1 image")
+
     upload = write_image(tmp_path / "upload" / "new slide.png", blobs(11, 200, n=6)[0])
     page.goto(f"{dashboard.url}/predict?run={run.run_id}")
     page.get_by_text("Images from").wait_for(timeout=60_000)
+    prediction_box = page.get_by_role("combobox", name="Prediction", exact=True)
+    expect(prediction_box).to_have_value(earlier.path.name)
     page.locator("input[type=file]").first.set_input_files(str(upload))
     wait_idle(page)
-    page.get_by_role("button", name="Predict").click()
-    expect(page.get_by_text("cells in 1 image(s)")).to_be_visible(timeout=180_000)
-    expect(page.get_by_text(re.compile(r"^new_slide · \d+ cells$"))).to_be_visible()
+    page.get_by_role("button", name="Predict", exact=True).click()
+    expect(page.get_by_text(re.compile(r"^Prediction \S+ started: 1 uploaded image\."))).to_be_visible(timeout=60_000)
+    expect(prediction_box).not_to_have_value(earlier.path.name)  # the page shows the job just started
+    expect(page.get_by_text(re.compile(r"^\d+ cells? in 1 image\.$"))).to_be_visible(timeout=180_000)
+    expect(page.get_by_text(re.compile(r"^new_slide · \d+ cells?$"))).to_be_visible()
     wait_idle(page)
     no_exception(page)
     expect(page.get_by_role("button", name="Download masks, cell labels and tables (zip)")).to_be_visible()

@@ -30,6 +30,13 @@ def no_exception(page) -> None:
     assert shown.count() == 0, f"the page shows an exception:\n{shown.first.inner_text()}"
 
 
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the visible selectbox called ``label``."""
+    page.get_by_role("combobox", name=label, exact=True).filter(visible=True).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
 def slider_to_smallest(page, label: str) -> None:
     """Move the visible (select-)slider with this label to its first value, with the keyboard."""
     slider = page.locator("[data-testid=stSlider]").filter(has_text=label).filter(visible=True).first

@@ -22,6 +22,7 @@ from core.thumbnails import THUMB_SIDE, load_or_build
 from dashboard import context
 from dashboard.mask_style import MaskStyle, mask_style_controls
 from dashboard.pictures import inline
+from dashboard.widget_state import keep
 
 log = logging.getLogger(__name__)
 COLUMNS = 4
@@ -43,14 +44,16 @@ class GridView:
 def grid_controls(key: str) -> GridView:
     """Filter, sort and overlay controls; returns the chosen view."""
     left, middle, right = st.columns([2, 2, 2])
-    splits = left.multiselect("Splits", ["train", "valid", "test"], default=["train", "valid", "test"],
-                              key=f"{key}-splits", help="Show images of these splits only.")
-    sort = middle.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key=f"{key}-sort",
+    all_splits = ["train", "valid", "test"]
+    splits = left.multiselect("Splits", all_splits, key=keep(f"{key}-splits", all_splits, all_splits),
+                              help="Show images of these splits only.")
+    sort = middle.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get,
+                            key=keep(f"{key}-sort", "name", list(SORT_LABELS)),
                             help="Foreground fraction: share of the image covered by cells. "
                                  "Object count: number of separate cells in the mask.")
-    descending = middle.toggle("Largest first", key=f"{key}-desc")
-    search = right.text_input("Find by name", key=f"{key}-search", placeholder="part of a file name")
-    page_size = right.select_slider("Images per page", [12, 24, 48, 96], value=24, key=f"{key}-size")
+    descending = middle.toggle("Largest first", key=keep(f"{key}-desc", False))
+    search = right.text_input("Find by name", key=keep(f"{key}-search", ""), placeholder="part of a file name")
+    page_size = right.select_slider("Images per page", [12, 24, 48, 96], key=keep(f"{key}-size", 24))
     style = mask_style_controls(key)
     return GridView(tuple(splits), sort, descending, search.strip(), page_size, style)
 

@@ -20,6 +20,7 @@ from core.run_notes import normalise_tags, read_notes, write_notes
 from core.run_report import runs_csv
 from core.train.run_dir import RunDir
 from dashboard import context
+from dashboard.widget_state import keep
 
 SELECTED_KEY = "runs-selected"
 QUERY_KEY = "runs-selected-query"
@@ -105,14 +106,14 @@ def filter_bar(every: pd.DataFrame) -> RunFilters:
         return sorted({str(v) for v in every[column].dropna()})
 
     cols = st.columns([2, 1, 1, 1, 1, 1.3])
-    search = cols[0].text_input("Search", key="runs-search", placeholder="name, notes, tag or run id",
+    search = cols[0].text_input("Search", key=keep("runs-search", ""), placeholder="name, notes, tag or run id",
                                 help="Shows runs whose name, notes, tags or id contain this text.")
-    picked = {column: col.selectbox(column.capitalize(), options(column), index=None, placeholder="all",
-                                    key=f"runs-{column}")
+    picked = {column: col.selectbox(column.capitalize(), options(column), placeholder="all",
+                                    key=keep(f"runs-{column}", None, [None, *options(column)]))
               for col, column in zip(cols[1:4], ("dataset", "model", "status"))}
     tags = sorted({tag for value in every["tags"] for tag in tag_list(value)})
-    tag = cols[4].selectbox("Tag", tags, index=None, placeholder="all", key="runs-tag")
-    deleted = cols[5].toggle("Show deleted", key="runs-show-deleted",
+    tag = cols[4].selectbox("Tag", tags, placeholder="all", key=keep("runs-tag", None, [None, *tags]))
+    deleted = cols[5].toggle("Show deleted", key=keep("runs-show-deleted", False),
                              help="Also list runs you deleted (they are only hidden, never removed from disk).")
     return RunFilters(search.strip(), picked["dataset"], picked["model"], picked["status"], tag, deleted)
 

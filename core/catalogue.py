@@ -39,6 +39,7 @@ def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dic
     frame = pd.DataFrame(manifest.get("images", []), columns=list(IMAGE_FIELDS))
     frame = frame.rename(columns={"image": "image_path", "mask": "mask_path", "instances": "instances_path"})
     frame = frame.drop(columns=["has_instances"])
+    frame["label"] = frame["label"].fillna("truth")  # rows from before label states hold imported masks
     frame.insert(0, "dataset", manifest["name"])
     frame["mask_version"] = frame["stem"].map(versions).fillna(0).astype(int)
     frame["reviewed_at"] = pd.to_datetime(frame["stem"].map(marks), utc=True)
@@ -183,9 +184,10 @@ def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: 
         con.execute("INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [dataset, saved.stem, saved.version, saved.time, saved.pixels_added, saved.pixels_removed,
                      saved.tool, saved.note, saved.previous_path])
-        con.execute("UPDATE images SET foreground_fraction = ?, object_count = ?, mask_version = ? "
-                    "WHERE dataset = ? AND stem = ?",
-                    [saved.foreground_fraction, saved.object_count, saved.version, dataset, saved.stem])
+        con.execute("UPDATE images SET foreground_fraction = ?, object_count = ?, mask_version = ?, label = ?, "
+                    "proposed_by = ?, uncertainty = ? WHERE dataset = ? AND stem = ?",
+                    [saved.foreground_fraction, saved.object_count, saved.version, saved.label, saved.proposed_by,
+                     saved.uncertainty, dataset, saved.stem])
         con.execute("UPDATE datasets SET manifest_stamp = ? WHERE name = ?", [manifest_stamp(dataset_dir), dataset])
         con.execute("COMMIT")
     except duckdb.Error:

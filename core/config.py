@@ -144,7 +144,7 @@ class SplitOptions:
         return cls(train=parts[0], valid=parts[1], test=parts[2], seed=seed)
 
 
-Layout = Literal["auto", "splits", "flat", "dsb", "tif-pairs"]
+Layout = Literal["auto", "splits", "flat", "dsb", "tif-pairs", "images"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,7 @@ class ImportOptions:
     layout: Layout = "auto"
     split: SplitOptions = SplitOptions()
     skip_invalid: bool = False
+    images_only: bool = False  # images without masks are fine: they are imported as unlabelled
     mask_threshold: int = 128
     near_duplicate_bits: int = 6
     large_image_pixels: int = 4096 * 4096

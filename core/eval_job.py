@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core.datasets.layouts import pair_by_name
+from core.datasets.labels import trainable
 from core.datasets.manifest import read_manifest
 from core.evaluate import best_threshold, probability_histograms, threshold_sweep
 from core.infer import TilePlan, predict_image
@@ -65,9 +66,13 @@ def set_label(split: str | None = None, images_dir: Path | None = None) -> str:
 
 
 def dataset_items(dataset_dir: Path, split: str) -> list[EvalItem]:
-    rows = [r for r in read_manifest(dataset_dir)["images"] if r["split"] == split]
+    """The ``split`` images of a dataset whose masks a person made (imported or corrected): only these score."""
+    every = [r for r in read_manifest(dataset_dir)["images"] if r["split"] == split]
+    rows = [r for r in every if trainable(r)]
     if not rows:
-        raise EvaluationError(f"Dataset {dataset_dir.name} has no {split!r} images.")
+        raise EvaluationError(f"Dataset {dataset_dir.name} has no {split!r} images"
+                              + (" with a mask made by a person yet (correct or accept some in the editor)."
+                                 if every else "."))
     return [EvalItem(r["stem"], dataset_dir / r["image"], dataset_dir / r["mask"],
                      dataset_dir / r["instances"] if r.get("instances") else None) for r in rows]
 

@@ -27,6 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
+from core.datasets.labels import PERSON_MADE, label_of
 from core.datasets.manifest import read_manifest, write_manifest
 from core.io import read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.mask_kinds import count_objects
@@ -53,6 +54,14 @@ class MaskSaveError(OSError):
     """The mask could not be written (read-only folder, full disk); the previous version is intact."""
 
 
+class PersonsMask(RuntimeError):
+    """A model's proposal was refused: a person's mask (imported or saved in the editor) is never overwritten."""
+
+    def __init__(self, stem: str, label: str):
+        self.stem, self.label = stem, label
+        super().__init__(f"{stem} keeps its {label} mask: a proposal never replaces a mask a person made.")
+
+
 @dataclass(frozen=True)
 class SavedEdit:
     """What one save did, as recorded in ``log.jsonl`` and the catalogue's ``mask_edits``."""
@@ -67,6 +76,9 @@ class SavedEdit:
     previous_path: str
     foreground_fraction: float
     object_count: int
+    label: str = "corrected"  # the image's label state after this save (core.datasets.labels)
+    proposed_by: str | None = None
+    uncertainty: float | None = None
 
 
 def _history_dir(dataset_dir: Path, stem: str) -> Path:
@@ -141,6 +153,13 @@ def _keep_original(dataset_dir: Path, row: dict) -> None:
     write_bytes_atomic(target, (dataset_dir / row["mask"]).read_bytes())
 
 
+def _manifest_row(dataset_dir: Path, stem: str) -> dict:
+    row = next((image for image in read_manifest(dataset_dir)["images"] if image["stem"] == stem), None)
+    if row is None:
+        raise KeyError(f"{stem} is not an image of dataset {dataset_dir.name}")
+    return row
+
+
 def _update_manifest_row(dataset_dir: Path, stem: str, stats: dict) -> None:
     manifest = read_manifest(dataset_dir)
     for image in manifest["images"]:
@@ -151,15 +170,22 @@ def _update_manifest_row(dataset_dir: Path, stem: str, stats: dict) -> None:
 
 
 def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int, *, tool: str, note: str = "",
-              force: bool = False) -> SavedEdit:
+              force: bool = False, proposed_by: str | None = None, uncertainty: float | None = None) -> SavedEdit:
     """Save ``state`` as the new mask of ``row["stem"]``; return what was recorded.
 
     ``base_version`` is the version the editor started from. If another save happened
     since, :class:`MaskChanged` is raised (nothing written) unless ``force``.
+    A person's save makes the image ``corrected``. With ``proposed_by`` (a model's name) the save is
+    a proposal: the image becomes ``proposed`` — unless its mask was made by a person (``truth`` or
+    ``corrected``), which raises :class:`PersonsMask` and writes nothing, whatever ``force`` says.
     """
     stem = row["stem"]
     try:
         with dataset_lock(dataset_dir):
+            if proposed_by is not None:
+                label = label_of(_manifest_row(dataset_dir, stem))
+                if label in PERSON_MADE:
+                    raise PersonsMask(stem, label)
             current = current_version(dataset_dir, stem)
             if current != base_version and not force:
                 entries = read_log(dataset_dir, stem)
@@ -171,7 +197,9 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
             _write_version(dataset_dir, row, version, binary, state.instances)
             stats = {"foreground_fraction": round(float(np.count_nonzero(binary)) / binary.size, 6),
                      "object_count": int(state.instances.max(initial=0)) if state.instances is not None
-                     and row.get("instances") else count_objects(binary)}
+                     and row.get("instances") else count_objects(binary),
+                     "label": "proposed" if proposed_by is not None else "corrected",
+                     "proposed_by": proposed_by, "uncertainty": uncertainty}
             saved = SavedEdit(
                 stem=stem, version=version, time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 pixels_added=int(np.count_nonzero((binary > 0) & (on_disk == 0))),

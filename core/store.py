@@ -151,6 +151,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN deleted BOOLEAN DEFAULT false;
     """,
+    # Label states (core.datasets.labels): images imported without masks, proposals by a model, corrections.
+    """
+    ALTER TABLE images ADD COLUMN label VARCHAR DEFAULT 'truth';
+    ALTER TABLE images ADD COLUMN proposed_by VARCHAR;
+    ALTER TABLE images ADD COLUMN uncertainty DOUBLE;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -126,7 +126,10 @@ def analyse_pair(pair: PairSource, scan: Scan, options: ImportOptions) -> PairRe
     checked = _check_image(result, scan, image, options)
     result.image_modified = checked is not image
     image = checked
-    mask = _read_mask(pair, scan, result, options, image.shape[:2])
+    if pair.unlabelled:  # imported without a mask: an empty one stands in until a person or a model draws it
+        mask = MaskReading(np.zeros(image.shape[:2], np.uint8), None, "binary")
+    else:
+        mask = _read_mask(pair, scan, result, options, image.shape[:2])
     if mask is None:
         return result
     if mask.binary.shape != image.shape[:2]:
@@ -135,13 +138,14 @@ def analyse_pair(pair: PairSource, scan: Scan, options: ImportOptions) -> PairRe
                  f"is {w}×{h} but its image {pair.image.name} is {image.shape[1]}×{image.shape[0]}.",
                  "Masks must have exactly the image's size; re-export the mask at full resolution.")
         return result
-    _check_mask(result, scan, mask)
+    if not pair.unlabelled:
+        _check_mask(result, scan, mask)
     result.image, result.mask = image, mask
     result.stats = {
         "width": int(image.shape[1]), "height": int(image.shape[0]), "dtype": str(image.dtype),
         "channels": channels_of(image), "foreground_fraction": round(mask.foreground_fraction, 6),
         "object_count": mask.object_count, "checksum": pixel_checksum(image), "phash": perceptual_hash(image),
-        "mask_kind": mask.kind, "has_instances": mask.instances is not None,
-        "source": scan.rel(pair.image),
+        "mask_kind": "none" if pair.unlabelled else mask.kind, "has_instances": mask.instances is not None,
+        "source": scan.rel(pair.image), "label": "unlabelled" if pair.unlabelled else "truth",
     }
     return result

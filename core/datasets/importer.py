@@ -80,7 +80,7 @@ def _unpacked(source: Path, settings: Settings, report: Report, label: str) -> I
 
 def _scan(folder: Path, options: ImportOptions, report: Report, label: str) -> Scan:
     try:
-        scan = scan_source(folder, options.layout)
+        scan = scan_source(folder, options.layout, images_only=options.images_only)
     except LayoutError as exc:
         report.add("error", "unknown-layout", label, str(exc))
         raise ImportFailed(report) from exc
@@ -174,7 +174,8 @@ def _place_files(staging: Path, kept: list[PairResult], splits: dict[str, str]) 
         stem, split = result.source.stem, splits[result.source.stem]
         row = {"split": split, "stem": stem, "image": f"{split}/images/{stem}.png",
                "mask": f"{split}/masks/{stem}.png",
-               "instances": f"{split}/masks_instances/{stem}.png" if result.stats["has_instances"] else None}
+               "instances": f"{split}/masks_instances/{stem}.png" if result.stats["has_instances"] else None,
+               "label": "unlabelled" if result.source.unlabelled else "truth"}
         for kind in ("images", "masks", "masks_instances"):
             pending = staging / PENDING / kind / f"{stem}.png"
             if pending.exists():

@@ -5,9 +5,12 @@ Layouts:
 - ``splits``: ``{train,valid,test}/{images,masks}`` (optionally ``masks_instances``);
 - ``flat``: ``images/`` + ``masks/`` with matching names (split later by ratio and seed);
 - ``dsb``: Kaggle Data Science Bowl, ``<id>/images/<id>.png`` + ``<id>/masks/*.png`` (one file per object);
-- ``tif-pairs``: ``input/raw_NNN.tif`` + ``labels/instance_ids_NNN.tif`` (matched by number).
+- ``tif-pairs``: ``input/raw_NNN.tif`` + ``labels/instance_ids_NNN.tif`` (matched by number);
+- ``images``: image files alone (in the folder itself or in ``images/``), imported without masks.
 
-Scanning only lists files; nothing is decoded here.
+With ``images_only`` an image that has no mask is imported as *unlabelled* (reported as a note, not an
+error): labs often start from raw images and draw or correct masks later. Scanning only lists files;
+nothing is decoded here.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ _SPLIT_RANK = {"train": 0, "valid": 1, "test": 2}
 IMAGE_DIRS = ("images", "image", "imgs", "img", "input", "inputs", "raw", "x")
 MASK_DIRS = ("masks", "mask", "labels", "label", "gt", "ground_truth", "groundtruth", "annotations", "y")
 INSTANCE_DIRS = ("masks_instances", "instances", "instance_masks")
-LAYOUTS = ("splits", "flat", "dsb", "tif-pairs")
+LAYOUTS = ("splits", "flat", "dsb", "tif-pairs", "images")
 _JUNK = re.compile(r"^(\.|__macosx$|thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
 _AFFIX = re.compile(
     r"^(raw|image|img|input|mask|masks|label|labels|instance_ids|instances|man_seg|seg)[_-]"
@@ -41,7 +44,7 @@ class LayoutError(ValueError):
 
 @dataclass(frozen=True)
 class PairSource:
-    """Where one image and its mask(s) come from."""
+    """Where one image and its mask(s) come from (no masks: the image is imported unlabelled)."""
 
     stem: str
     split: str | None
@@ -52,6 +55,10 @@ class PairSource:
     @property
     def per_object_masks(self) -> bool:
         return len(self.masks) > 1
+
+    @property
+    def unlabelled(self) -> bool:
+        return not self.masks
 
 
 @dataclass
@@ -112,6 +119,8 @@ def detect_layout(root: Path, descend: bool = True) -> str | None:
     candidates = list(subdirs.values())[:50]
     if candidates and sum(_is_dsb_sample(d) for d in candidates) >= max(1, len(candidates) // 2):
         return "dsb"
+    if image_dir or any(is_image_file(p) for p in root.iterdir() if p.is_file() and not _is_junk(p)):
+        return "images"
     return None
 
 
@@ -195,7 +204,24 @@ def pair_by_name(images: list[Path], masks: list[Path]) -> dict[Path, Path]:
     return {by_stem[stem]: mask for stem, mask in _match(by_stem, {p.stem: p for p in masks}).items()}
 
 
-def _scan_pair_folder(folder: Path, split: str | None, scan: Scan) -> None:
+def _scan_images(root: Path, scan: Scan, images_only: bool) -> None:
+    """The ``images`` layout: every image file of ``root`` (or of its images folder), without masks."""
+    folder = _find_dir(root, IMAGE_DIRS) or root
+    images = _by_stem(_image_files(folder, scan), scan)
+    if not images_only:
+        scan.findings.append(Finding("error", "no-masks", scan.rel(folder),
+                                     f"holds {len(images)} images and no masks.",
+                                     "Import them as unlabelled images (images only), or add a masks folder."))
+        return
+    for stem, image in images.items():
+        scan.pairs.append(PairSource(stem, None, image, ()))
+    if images:
+        scan.findings.append(Finding("info", "unlabelled", scan.rel(folder),
+                                     f"{len(images)} images without masks are imported as unlabelled.",
+                                     "Propose masks with a model, or draw them in the editor."))
+
+
+def _scan_pair_folder(folder: Path, split: str | None, scan: Scan, images_only: bool = False) -> None:
     image_dir = _find_dir(folder, IMAGE_DIRS)
     mask_dir = _find_dir(folder, MASK_DIRS)
     if image_dir is None:
@@ -211,10 +237,15 @@ def _scan_pair_folder(folder: Path, split: str | None, scan: Scan) -> None:
     for stem, image in images.items():
         if stem not in matched:
             where = scan.rel(mask_dir) if mask_dir else f"a masks folder next to {scan.rel(image_dir)}"
+            if images_only:
+                scan.findings.append(Finding("info", "unlabelled", scan.rel(image),
+                                             f"has no mask in {where}: imported as unlabelled.", stem=stem))
+                scan.pairs.append(PairSource(stem, split, image, ()))
+                continue
             scan.findings.append(Finding("error", "missing-mask", scan.rel(image),
                                          f"has no mask in {where}.",
-                                         f"Add a mask named {stem}.png (same name as the image), or remove the image.",
-                                         stem=stem))
+                                         f"Add a mask named {stem}.png (same name as the image), remove the image, "
+                                         "or import images without masks as unlabelled.", stem=stem))
             continue
         scan.pairs.append(PairSource(stem, split, image, (matched[stem],), matched_instances.get(stem)))
     used = set(matched.values())
@@ -248,8 +279,9 @@ def _scan_dsb(root: Path, scan: Scan) -> None:
         scan.pairs.append(PairSource(stem, None, images[0], masks))
 
 
-def scan_source(root: Path, layout: str = "auto") -> Scan:
-    """List the image/mask pairs of ``root`` in the given (or detected) layout.
+def scan_source(root: Path, layout: str = "auto", images_only: bool = False) -> Scan:
+    """List the image/mask pairs of ``root`` in the given (or detected) layout; with ``images_only``,
+    images without masks are listed too (as unlabelled).
 
     Raises :class:`LayoutError` when the folder matches no supported layout.
     """
@@ -263,7 +295,8 @@ def scan_source(root: Path, layout: str = "auto") -> Scan:
             raise LayoutError(
                 f"Could not recognise the layout of {root.name}/ (found: {found}). Expected one of: "
                 "train/valid/test folders each with images/ and masks/; images/ + masks/; "
-                "Kaggle DSB <id>/images/<id>.png + <id>/masks/*.png; input/*.tif + labels/*.tif."
+                "Kaggle DSB <id>/images/<id>.png + <id>/masks/*.png; input/*.tif + labels/*.tif; "
+                "or a folder of images (imported without masks)."
             )
         layout = detected
     if layout not in LAYOUTS:
@@ -272,9 +305,11 @@ def scan_source(root: Path, layout: str = "auto") -> Scan:
     if layout == "splits":
         split_dirs = [(SPLIT_ALIASES[n], d) for n, d in _subdirs(root).items() if n in SPLIT_ALIASES]
         for split, folder in sorted(split_dirs, key=lambda item: _SPLIT_RANK[item[0]]):  # train, valid, test
-            _scan_pair_folder(folder, split, scan)
+            _scan_pair_folder(folder, split, scan, images_only)
     elif layout in ("flat", "tif-pairs"):
-        _scan_pair_folder(root, None, scan)
+        _scan_pair_folder(root, None, scan, images_only)
+    elif layout == "images":
+        _scan_images(root, scan, images_only)
     else:
         _scan_dsb(root, scan)
     _flag_stems_in_two_splits(scan)

@@ -19,7 +19,8 @@ MANIFEST_FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9])?$")
 IMAGE_FIELDS = ("split", "stem", "image", "mask", "instances", "width", "height", "dtype", "channels",
-                "foreground_fraction", "object_count", "checksum", "phash", "mask_kind", "has_instances", "source")
+                "foreground_fraction", "object_count", "checksum", "phash", "mask_kind", "has_instances", "source",
+                "label", "proposed_by", "uncertainty")  # label states: core.datasets.labels
 
 
 class ManifestError(ValueError):

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from core.config import ConfigError
+from core.datasets.labels import TRAINABLE, label_counts, trainable
 from core.datasets.manifest import read_manifest
 from core.datasets.splits import assign_splits, similarity_groups
 from core.config import SplitOptions
@@ -50,13 +51,20 @@ def _is_colour(path: Path) -> bool:
 def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) -> DatasetSplits:
     """Read the dataset's manifest; carve a validation split out of train when there is none."""
     manifest = read_manifest(dataset_dir)
-    rows = manifest["images"]
+    every = manifest["images"]
+    rows = [r for r in every if trainable(r)]  # only masks a person made (imported or corrected) teach
     items = [Item(r["stem"], r["split"], dataset_dir / r["image"], dataset_dir / r["mask"]) for r in rows]
     train = [i for i in items if i.split == "train"]
     valid = [i for i in items if i.split == "valid"]
     notes = []
+    waiting = {state: n for state, n in label_counts(every).items() if state not in TRAINABLE and n}
+    if waiting:
+        notes.append("Left out, waiting for a person: " + ", ".join(f"{n} {state}" for state, n in waiting.items())
+                     + " (only imported and corrected masks train).")
     if not train:
-        raise ConfigError(f"Dataset {dataset_dir.name} has no training images.")
+        raise ConfigError(f"Dataset {dataset_dir.name} has no training images with a mask made by a person"
+                          + (f" ({', '.join(f'{n} {state}' for state, n in waiting.items())}): correct or accept "
+                             "some in the editor first." if waiting else "."))
     if not valid:
         by_stem = {r["stem"]: r for r in rows if r["split"] == "train"}
         stems = sorted(by_stem)

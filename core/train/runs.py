@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from core.config import ConfigError
+from core.datasets.labels import label_counts, trainable
 from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import read_manifest
 from core.mask_versions import read_log
@@ -22,14 +23,17 @@ def runs_dir(settings: Settings) -> Path:
 
 
 def dataset_lineage(folder: Path) -> dict:
-    """What the run trains on: image counts, the manifest revision and how many masks were edited."""
+    """What the run trains on: image counts per split (masks a person made), the label states, the manifest
+    revision, and the saved mask version of every image a person edited (proposals are not training data)."""
     manifest = read_manifest(folder)
-    counts = Counter(row["split"] for row in manifest["images"])
+    usable = {row["stem"] for row in manifest["images"] if trainable(row)}
+    counts = Counter(row["split"] for row in manifest["images"] if row["stem"] in usable)
     versions: dict[str, int] = {}
     for entry in read_log(folder):
-        versions[entry["stem"]] = max(versions.get(entry["stem"], 0), int(entry["version"]))
+        if entry["stem"] in usable:
+            versions[entry["stem"]] = max(versions.get(entry["stem"], 0), int(entry["version"]))
     return {"dataset_revision": manifest.get("revision"), "images": dict(counts),
-            "edited_masks": len(versions), "mask_versions": versions}
+            "labels": label_counts(manifest["images"]), "edited_masks": len(versions), "mask_versions": versions}
 
 
 def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None = None,

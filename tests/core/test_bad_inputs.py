@@ -112,6 +112,11 @@ def _blank_image(src):
 
 
 def _unknown_layout(src):
+    (src / "notes").mkdir(parents=True)
+    (src / "notes" / "readme.txt").write_text("no images here")
+
+
+def _images_without_masks(src):
     write_image(src / "photos" / "a.png", blobs(0)[0])
 
 
@@ -139,6 +144,7 @@ CASES = [
     (_tiny_image, {}, "error", "tiny-image", "images/cell03.png", "at least 16×16"),
     (_blank_image, {}, "warning", "blank-image", "images/cell02.png", "same value (17) everywhere"),
     (_unknown_layout, {}, "error", "unknown-layout", "src", "Could not recognise the layout"),
+    (_images_without_masks, {}, "error", "no-masks", "", "Import them as unlabelled images"),
     (_large_image, {"large_image_pixels": 60 * 60}, "warning", "large-image", "images/cell00.png", "tile it first"),
 ]
 

@@ -113,7 +113,7 @@ def test_unreadable_notes_give_defaults_and_a_warning(tmp_path, caplog):
 
 # --- catalogue: migration, ingest, sync --------------------------------------------------------------------
 
-def test_schema_5_catalogue_migrates_to_6_keeping_its_rows(settings):
+def test_schema_5_catalogue_migrates_to_the_newest_keeping_its_rows(settings):
     settings.data_root.mkdir(parents=True)
     old = duckdb.connect(str(settings.catalogue_path))
     old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied TIMESTAMPTZ)")
@@ -124,9 +124,13 @@ def test_schema_5_catalogue_migrates_to_6_keeping_its_rows(settings):
                 "VALUES ('old', 'Old run', 'finished', '/runs/old', 'kept', ['x'])")
     old.execute("INSERT INTO metrics VALUES ('old', 1, 'val_dice', 0.5, NULL)")
     old.execute("INSERT INTO evaluations (run_id, split, stem, dice) VALUES ('old', 'test', 's', 0.4)")
+    old.execute("INSERT INTO images (dataset, split, stem, image_path, mask_path) "
+                "VALUES ('d', 'train', 'old-image', 'i.png', 'm.png')")
     old.close()
     con = store.connect(settings.catalogue_path)
-    assert store.schema_version(con) == 6 == store.SCHEMA_VERSION
+    assert store.schema_version(con) == store.SCHEMA_VERSION == 7
+    assert con.execute("SELECT stem, label FROM images").fetchall() == [("old-image", "truth")], \
+        "images from before label states held imported masks"
     assert con.execute("SELECT id, name, notes, tags, deleted FROM runs").fetchall() == \
         [("old", "Old run", "kept", ["x"], False)]
     assert con.execute("SELECT count(*) FROM metrics").fetchone()[0] == 1

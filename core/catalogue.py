@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core.datasets.labels import LABEL_STATES
 from core.datasets.manifest import IMAGE_FIELDS, MANIFEST_NAME, ManifestError, list_dataset_dirs, read_manifest
 from core.mask_versions import read_log, reviewed
 
@@ -120,33 +121,44 @@ SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'valid' THEN 1 ELSE 2 END"
 
 
 def list_datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per dataset with image counts per split, newest first."""
+    """One row per dataset with image counts per split and per label state, newest first."""
+    states = ", ".join(f"count(i.stem) FILTER (WHERE i.label = '{state}') AS n_{state}" for state in LABEL_STATES)
     return con.execute(
-        "SELECT name, n_images, n_train, n_valid, n_test, has_instances, layout, created, source, path "
-        "FROM datasets ORDER BY created DESC, name"
+        f"SELECT d.name, any_value(d.n_images) AS n_images, any_value(d.n_train) AS n_train, "
+        f"any_value(d.n_valid) AS n_valid, any_value(d.n_test) AS n_test, {states}, "
+        f"any_value(d.has_instances) AS has_instances, any_value(d.layout) AS layout, "
+        f"any_value(d.created) AS created, any_value(d.source) AS source, any_value(d.path) AS path "
+        f"FROM datasets d LEFT JOIN images i ON i.dataset = d.name GROUP BY d.name "
+        f"ORDER BY any_value(d.created) DESC, d.name"
     ).df()
 
 
-def _image_filter(dataset: str, splits: list[str], search: str) -> tuple[str, list[Any]]:
+def _image_filter(dataset: str, splits: list[str], search: str,
+                  labels: list[str] | None = None) -> tuple[str, list[Any]]:
     where = "dataset = ? AND list_contains(?, split)"
     params: list[Any] = [dataset, list(splits)]
     if search:
         where += " AND stem ILIKE ?"
         params.append(f"%{search}%")
+    if labels is not None:
+        where += " AND list_contains(?, coalesce(label, 'truth'))"
+        params.append(list(labels))
     return where, params
 
 
-def count_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str], search: str = "") -> int:
-    where, params = _image_filter(dataset, splits, search)
+def count_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str], search: str = "",
+                 labels: list[str] | None = None) -> int:
+    where, params = _image_filter(dataset, splits, search, labels)
     return int(con.execute(f"SELECT count(*) FROM images WHERE {where}", params).fetchone()[0])
 
 
 def page_of_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str], *, sort: str = "name",
-                   descending: bool = False, limit: int = 24, offset: int = 0, search: str = "") -> pd.DataFrame:
-    """One page of a dataset's images, filtered by split and name, sorted by a known key."""
+                   descending: bool = False, limit: int = 24, offset: int = 0, search: str = "",
+                   labels: list[str] | None = None) -> pd.DataFrame:
+    """One page of a dataset's images, filtered by split, label state and name, sorted by a known key."""
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
-    where, params = _image_filter(dataset, splits, search)
+    where, params = _image_filter(dataset, splits, search, labels)
     direction = "DESC" if descending else "ASC"
     return con.execute(
         f"SELECT * FROM images WHERE {where} ORDER BY {SORT_KEYS[sort]} {direction}, stem LIMIT ? OFFSET ?",
@@ -171,7 +183,8 @@ def image_row(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) -> dict[s
 def editor_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str]) -> pd.DataFrame:
     """The images the mask editor steps through, in a stable order, with their review state."""
     return con.execute(
-        f"SELECT stem, split, foreground_fraction, object_count, mask_version, reviewed_at, width, height "
+        f"SELECT stem, split, foreground_fraction, object_count, mask_version, reviewed_at, width, height, "
+        f"coalesce(label, 'truth') AS label, proposed_by, uncertainty "
         f"FROM images WHERE dataset = ? AND list_contains(?, split) ORDER BY {SPLIT_ORDER}, stem",
         [dataset, list(splits)],
     ).df()

@@ -120,8 +120,11 @@ def _label(images: pd.DataFrame):
     def label(stem: str) -> str:
         row = info.loc[stem]
         tick = " ✓" if pd.notna(row["reviewed_at"]) else ""
+        label = row.get("label", "truth")
+        what = "unlabelled" if label == "unlabelled" else plural(int(row["object_count"]), "object") + (
+            "" if label == "truth" else f" ({label})")
         # the whole name, so that typing any part of it finds the image
-        return f"{stem} · {row['split']} · {plural(int(row['object_count']), 'object')}{tick}"
+        return f"{stem} · {row['split']} · {what}{tick}"
 
     return label
 

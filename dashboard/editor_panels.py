@@ -98,6 +98,7 @@ def save_panel(session: EditSession) -> None:
         (st.success if kind == "success" else st.error)(text)
     status = (f"Unsaved changes: {session.tool_summary()}" if session.dirty
               else f"Saved · version {session.base_version}")
+    status += f" · {session.label}" if session.label != "truth" else ""
     st.caption(status + (" · instance ids kept in step with your edits" if session.has_instances else ""))
 
 

@@ -35,6 +35,7 @@ class EditSession:
     base_version: int
     state: MaskState
     display: np.ndarray
+    label: str = "truth"  # the label state of the saved mask (core.datasets.labels)
     history: UndoHistory = field(default_factory=UndoHistory)
     nonce: int = 0
     zoom: str = "fit"
@@ -93,7 +94,7 @@ class EditSession:
             return False
         with context.writing() as cur:
             catalogue.record_mask_edit(cur, self.dataset, self.dataset_dir, saved)
-        self.base_version, self.conflict = saved.version, None
+        self.base_version, self.conflict, self.label = saved.version, None, saved.label
         self.history.mark_saved()
         self.message = ("success", f"Saved version {saved.version}: +{saved.pixels_added} / −{saved.pixels_removed} "
                                    f"pixels, {plural(saved.object_count, 'object')}.")
@@ -125,7 +126,8 @@ def load_session(dataset: str, dataset_dir: Path, row: dict) -> EditSession:
     height, width = binary.shape
     return EditSession(dataset=dataset, stem=row["stem"], dataset_dir=dataset_dir, row=saving_row,
                        base_version=current_version(dataset_dir, row["stem"]), state=MaskState(binary, instances),
-                       display=to_display_rgb(image), centre=(width / 2, height / 2))
+                       display=to_display_rgb(image), centre=(width / 2, height / 2),
+                       label=row.get("label") if isinstance(row.get("label"), str) else "truth")
 
 
 def current() -> EditSession | None:

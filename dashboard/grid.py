@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core import catalogue
+from core.datasets.labels import LABEL_HELP, LABEL_STATES
 from core.io import ImageReadError
 from core.text import plural
 from core.thumbnails import THUMB_SIDE, load_or_build
@@ -39,14 +40,19 @@ class GridView:
     search: str
     page_size: int
     style: MaskStyle
+    labels: tuple[str, ...] = LABEL_STATES
 
 
 def grid_controls(key: str) -> GridView:
     """Filter, sort and overlay controls; returns the chosen view."""
     left, middle, right = st.columns([2, 2, 2])
-    all_splits = ["train", "valid", "test"]
+    all_splits, states = ["train", "valid", "test"], list(LABEL_STATES)
     splits = left.multiselect("Splits", all_splits, key=keep(f"{key}-splits", all_splits, all_splits),
                               help="Show images of these splits only.")
+    labels = left.multiselect("Label states", states, key=keep(f"{key}-labels", states, states),
+                              help="Where each mask comes from: " + "; ".join(f"**{state}**: {text}" for state, text
+                                                                              in LABEL_HELP.items())
+                                   + ". Only truth and corrected masks train and score models.")
     sort = middle.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get,
                             key=keep(f"{key}-sort", "name", list(SORT_LABELS)),
                             help="Foreground fraction: share of the image covered by cells. "
@@ -55,7 +61,7 @@ def grid_controls(key: str) -> GridView:
     search = right.text_input("Find by name", key=keep(f"{key}-search", ""), placeholder="part of a file name")
     page_size = right.select_slider("Images per page", [12, 24, 48, 96], key=keep(f"{key}-size", 24))
     style = mask_style_controls(key)
-    return GridView(tuple(splits), sort, descending, search.strip(), page_size, style)
+    return GridView(tuple(splits), sort, descending, search.strip(), page_size, style, tuple(labels or states))
 
 
 def _pager(key: str, total: int, page_size: int, signature: tuple) -> int:
@@ -115,20 +121,25 @@ def short_stem(stem: str, limit: int = 20) -> str:
 
 
 def _caption(row: pd.Series) -> str:
-    return f"{row['split']} · {plural(int(row['object_count']), 'object')} · {row['foreground_fraction']:.0%} cells"
+    label = row.get("label") or "truth"
+    if label == "unlabelled":
+        return f"{row['split']} · unlabelled"
+    return (f"{row['split']} · {'' if label == 'truth' else label + ' · '}"
+            f"{plural(int(row['object_count']), 'object')} · {row['foreground_fraction']:.0%} cells")
 
 
 def render_grid(dataset: str, dataset_dir: Path, view: GridView, key: str) -> str | None:
     """Draw the current page of thumbnails; return the stem whose "Open" button was pressed."""
     cur = context.cursor()
-    total = catalogue.count_images(cur, dataset, list(view.splits), view.search)
+    total = catalogue.count_images(cur, dataset, list(view.splits), view.search, list(view.labels))
     if total == 0:
         st.info("No images match these filters.")
         return None
     offset = _pager(key, total, view.page_size, (view.splits, view.sort, view.descending, view.search,
-                                                  view.page_size))
+                                                  view.page_size, view.labels))
     rows = catalogue.page_of_images(cur, dataset, list(view.splits), sort=view.sort, descending=view.descending,
-                                    limit=view.page_size, offset=offset, search=view.search)
+                                    limit=view.page_size, offset=offset, search=view.search,
+                                    labels=list(view.labels))
     with ThreadPoolExecutor(max_workers=2) as pool:  # cold thumbnails decode in parallel
         tiles = list(pool.map(lambda r: _tile(dataset, dataset_dir, r, view), (r for _, r in rows.iterrows())))
     opened = None

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import catalogue
 from core.config import ConfigError, ImportOptions, SplitOptions
+from core.datasets.adding import add_images
 from core.datasets.importer import check_source, import_dataset
 from core.datasets.layouts import LAYOUTS
 from core.datasets.manifest import suggest_name
@@ -19,10 +20,12 @@ from core.datasets.report import ImportFailed, Report
 from core.settings import resolve_inside_roots
 from core.text import plural
 from dashboard import context
+from dashboard.widget_state import keep
 
 LAYOUT_HELP = ("auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
                "flat: images/ + masks/ (split automatically). dsb: Kaggle DSB <id>/images + <id>/masks (one PNG "
-               "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif.")
+               "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif. images: image files alone "
+               "(tick 'images without masks').")
 SEVERITY_WORDS = {"error": "error", "warning": "warning", "info": "note"}  # words: emoji need fonts servers lack
 SEVERITY_STYLE = {"error": "background-color: #fde0e0; color: #8a1111", "warning": "background-color: #fff3cd",
                   "note": ""}
@@ -101,11 +104,16 @@ def _option_widgets(label: str) -> ImportOptions | None:
                         help="Share kept aside for the final evaluation; never seen in training.")
         seed = c.number_input("Seed", 0, 2**31 - 1, 0, key="import-seed",
                               help="The same seed gives the same split. Near-identical images stay together.")
+    images_only = st.checkbox("Images without masks are fine: import them as unlabelled", key="import-images-only",
+                              help="For raw images: each image without a mask is imported with an empty one, "
+                                   "labelled 'unlabelled', to draw in the editor or to have a model propose. "
+                                   "Masks that are there are used. Only images with masks train models.")
     skip = st.checkbox("Leave out pairs with errors instead of stopping", key="import-skip",
                        help="Import the good pairs; the report lists the ones left out.")
     try:
         split = SplitOptions(train=(100 - valid - test) / 100, valid=valid / 100, test=test / 100, seed=int(seed))
-        return ImportOptions(name=name.strip(), layout=layout, split=split, skip_invalid=skip)
+        return ImportOptions(name=name.strip(), layout=layout, split=split, skip_invalid=skip,
+                             images_only=images_only)
     except ConfigError as exc:
         st.error(str(exc))
         return None
@@ -212,3 +220,59 @@ def show_report(outcome: str, label: str, report: Report) -> None:
     st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)),
                  column_config={"problem": st.column_config.TextColumn(width="large"),
                                 "what to do": st.column_config.TextColumn(width="medium")})
+
+
+def add_images_panel(dataset: str) -> None:
+    """Add images (raw, or with masks) to ``dataset`` from a zip upload or a server folder, into a split."""
+    settings = context.settings()
+    with st.expander("Add images to this dataset", icon=":material/add_photo_alternate:"):
+        st.caption("Raw images join as unlabelled (draw their masks, or have a model propose them); images with "
+                   "masks next to them join as truth. Names the dataset already has are refused.")
+        kind = st.radio("From", ["Upload a .zip", "Folder on this server"], horizontal=True, key="add-kind")
+        round_ = st.session_state.get("add-round", 0)
+        source, label, uploaded = None, "", kind == "Upload a .zip"
+        if uploaded:
+            upload = st.file_uploader("Images (zip)", type=["zip"], key=f"add-upload-{round_}",
+                                      max_upload_size=settings.max_upload_mb)
+            source, label = upload, upload.name if upload is not None else ""
+        else:
+            typed = st.text_input("Folder path", key=f"add-folder-{round_}",
+                                  help="Inside one of: " + ", ".join(str(r) for r in settings.import_roots))
+            if typed.strip():
+                try:
+                    source = resolve_inside_roots(typed.strip(), settings.import_roots)
+                    label = str(source)
+                except PermissionError as exc:
+                    st.error(str(exc))
+        split = st.segmented_control("Into", ["train", "valid", "test", "auto"], key=keep("add-split", "train"),
+                                     help="train: the pool to correct and learn from (the usual choice). "
+                                          "auto: the source's own split folders, else the dataset's split ratios.")
+        missing = "" if source is not None else "images: upload a zip or type a server folder"
+        if st.button("Add images", type="primary", disabled=bool(missing), key="add-start",
+                     help="Checks every file first; nothing changes if something is wrong."
+                          + (f" Not yet: {missing}." if missing else "")):
+            path = _save_upload(source, settings) if uploaded else source
+            bar = st.progress(0.0, text="Reading files…")
+            try:
+                result = add_images(settings, dataset, path, split=split or "train", source_label=label,
+                                    progress=lambda done, total, text: bar.progress(done / max(total, 1), text=text))
+            except ImportFailed as exc:
+                st.session_state[REPORT_KEY] = ("failed", label, exc.report)
+            else:
+                context.refresh_datasets()
+                states = ", ".join(plural(n, "image") + (" with masks" if state == "truth" else f" {state}")
+                                   for state, n in result.labels.items())
+                st.session_state["add-done"] = f"Added to **{dataset}**: {states}."
+                st.session_state["add-round"] = round_ + 1
+                st.session_state.pop(REPORT_KEY, None)
+            finally:
+                bar.empty()
+                if uploaded:
+                    path.unlink(missing_ok=True)
+            st.rerun()
+        done = st.session_state.pop("add-done", None)
+        if done:
+            st.success(done, icon=":material/check_circle:")
+        report = st.session_state.get(REPORT_KEY)
+        if report is not None and report[0] == "failed" and report[1] == label:
+            show_report("failed", label, report[2])

@@ -3,15 +3,17 @@
 import streamlit as st
 
 from core import catalogue
+from core.datasets.labels import LABEL_HELP
 from dashboard import context, figures
 from dashboard.dataset_admin import SELECTED_KEY, import_report_panel, manage_panel
 from dashboard.grid import grid_controls, render_grid
 from dashboard.image_view import show_image
-from dashboard.import_form import import_form, run_import, show_last_report
+from dashboard.import_form import add_images_panel, import_form, run_import, show_last_report
 from dashboard.widget_state import linked, publish
 
 st.title("Datasets")
-st.caption("Import images with their masks, look at them, and check them before training.")
+st.caption("Import images with their masks (or raw images, to draw or propose masks for), look at them, and check "
+           "them before training.")
 context.require_catalogue()
 context.refresh_datasets()
 cur = context.cursor()
@@ -21,10 +23,14 @@ if datasets.empty:
     st.info("No datasets yet. Import one below: a zip upload or a folder on this server.")
 else:
     st.dataframe(
-        datasets[["name", "n_images", "n_train", "n_valid", "n_test", "has_instances", "layout", "created"]],
+        datasets[["name", "n_images", "n_train", "n_valid", "n_test", "n_truth", "n_corrected", "n_proposed",
+                  "n_unlabelled", "has_instances", "layout", "created"]],
         hide_index=True, width="stretch", height=min(300, 38 + 35 * len(datasets)),
         column_config={"name": "Dataset", "n_images": "Images", "n_train": "Train", "n_valid": "Valid",
                        "n_test": "Test", "layout": "Imported layout",
+                       **{f"n_{state}": st.column_config.NumberColumn(state.capitalize(), help=text.capitalize()
+                                                                      + ".")
+                          for state, text in LABEL_HELP.items()},
                        "has_instances": st.column_config.CheckboxColumn("Instance ids",
                                                                         help="Cells are told apart (one id each)."),
                        "created": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm")},
@@ -68,5 +74,6 @@ if import_tab.open:
         show_last_report()
 if manage_tab.open and names:
     with manage_tab:
+        add_images_panel(dataset)
         manage_panel(dataset, str(info["source"]))
         import_report_panel(dataset)

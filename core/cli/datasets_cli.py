@@ -1,4 +1,4 @@
-"""``python -m core datasets import|check|list|rename|delete``."""
+"""``python -m core datasets import|add|check|list|rename|delete``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from tqdm import tqdm
 
 from core import catalogue, store
 from core.config import ConfigError, ImportOptions, SplitOptions
+from core.datasets.adding import add_images
 from core.datasets.importer import check_source, import_dataset
+from core.datasets.labels import label_counts
 from core.datasets.layouts import LAYOUTS
 from core.datasets.manage import DatasetNotFound, dataset_dir, delete_dataset, rename_dataset
 from core.datasets.manifest import ManifestError, list_dataset_dirs, read_manifest, suggest_name
@@ -68,7 +70,7 @@ def _register(settings: Settings, name: str) -> str:
 def _import_options(args: argparse.Namespace, source: Path) -> ImportOptions:
     split = SplitOptions.parse(args.split, seed=args.seed) if args.split else SplitOptions(seed=args.seed)
     return ImportOptions(name=args.name or suggest_name(source), layout=args.layout, split=split,
-                         skip_invalid=args.skip_invalid)
+                         skip_invalid=args.skip_invalid, images_only=args.images_only)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -117,7 +119,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     layout = "splits" if target.parent == settings.datasets_dir else args.layout
     bar = _ProgressBar(f"checking {target.name}")
     try:
-        report = check_source(target, ImportOptions(name="check", layout=layout), settings, progress=bar)
+        report = check_source(target, ImportOptions(name="check", layout=layout, images_only=args.images_only),
+                              settings, progress=bar)
     finally:
         bar.close()
     _print_report(report, args.json, {"source": str(target)})
@@ -132,9 +135,10 @@ def _datasets_from_manifests(settings: Settings) -> list[dict]:
         except ManifestError:
             continue
         counts = manifest.get("counts", {})
+        states = {f"n_{state}": n for state, n in label_counts(manifest.get("images", [])).items()}
         rows.append({"name": folder.name, "n_images": len(manifest.get("images", [])),
                      "n_train": counts.get("train", 0), "n_valid": counts.get("valid", 0),
-                     "n_test": counts.get("test", 0), "layout": manifest.get("layout"),
+                     "n_test": counts.get("test", 0), **states, "layout": manifest.get("layout"),
                      "created": manifest.get("created"), "source": manifest.get("source"), "path": str(folder)})
     return rows
 
@@ -159,8 +163,38 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"No datasets yet under {settings.datasets_dir}.")
     for row in rows:
+        waiting = ", ".join(f"{row[f'n_{state}']} {state}" for state in ("unlabelled", "proposed", "corrected")
+                            if row.get(f"n_{state}"))
         print(f"{row['name']:<24} {row['n_images']:>6} images  train {row['n_train']:>5}  valid {row['n_valid']:>5}  "
-              f"test {row['n_test']:>5}  ({row['layout']})")
+              f"test {row['n_test']:>5}  ({row['layout']}{'; ' + waiting if waiting else ''})")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    bar = _ProgressBar(f"adding to {args.name}")
+    try:
+        result = add_images(settings, args.name, Path(args.source).expanduser(), split=args.split, progress=bar)
+    except DatasetNotFound as exc:
+        return _fail(str(exc))
+    except ImportFailed as exc:
+        bar.close()
+        _print_report(exc.report, args.json, {"name": args.name, "added": False})
+        if not args.json:
+            print("Nothing was added.", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    note = _change_catalogue(settings)
+    if args.json:
+        _print_report(result.report, True, {"name": args.name, "added": result.added, "labels": result.labels,
+                                            "seconds": round(result.seconds, 2)})
+    else:
+        total = sum(result.added.values())
+        where = ", ".join(f"{split} {n}" for split, n in result.added.items() if n)
+        states = ", ".join(f"{n} {state}" for state, n in result.labels.items())
+        print(f"Added {plural(total, 'image')} to {args.name} ({where}; {states}) in {result.seconds:.1f} s.")
+    print(note, file=sys.stderr)
     return 0
 
 
@@ -200,7 +234,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def add_commands(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("datasets", help="import, check, list, rename and delete datasets")
+    parser = groups.add_parser("datasets", help="import, add to, check, list, rename and delete datasets")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     imp = verbs.add_parser("import", help="import a folder or .zip into the data root")
@@ -210,12 +244,25 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     imp.add_argument("--split", help="train,valid,test fractions for sources without splits (default 0.7,0.15,0.15)")
     imp.add_argument("--seed", type=int, default=0, help="random seed of the automatic split (default 0)")
     imp.add_argument("--skip-invalid", action="store_true", help="leave out pairs with errors instead of stopping")
+    imp.add_argument("--images-only", action="store_true",
+                     help="images without masks are fine: they are imported as unlabelled (masks that exist are "
+                          "used); a plain folder of images works too")
     imp.add_argument("--json", action="store_true", help="print the result as JSON")
     imp.set_defaults(handler=cmd_import)
+
+    add = verbs.add_parser("add", help="add images (unlabelled, or with masks) to an imported dataset")
+    add.add_argument("name", help="the dataset to add to")
+    add.add_argument("source", help="a folder or .zip of images (masks next to them are used when present)")
+    add.add_argument("--split", default="train", choices=("train", "valid", "test", "auto"),
+                     help="where the images go (default train; auto: the source's split folders, else the "
+                          "dataset's ratios)")
+    add.add_argument("--json", action="store_true", help="print the result as JSON")
+    add.set_defaults(handler=cmd_add)
 
     chk = verbs.add_parser("check", help="validate a folder, zip or imported dataset; exit code 1 on errors")
     chk.add_argument("source", help="dataset folder, .zip, or the name of an imported dataset")
     chk.add_argument("--layout", default="auto", choices=("auto",) + LAYOUTS)
+    chk.add_argument("--images-only", action="store_true", help="images without masks are fine (unlabelled)")
     chk.add_argument("--json", action="store_true", help="print the report as JSON")
     chk.set_defaults(handler=cmd_check)
 

@@ -97,3 +97,25 @@ def test_python_dash_m_core_with_progress_on_stderr(shared, tmp_path, data_env):
     assert done.returncode == 0, done.stderr
     assert "Imported ctc: train 1, valid 1, test 1" in done.stdout
     assert "importing ctc" in done.stderr  # the progress bar
+
+
+def test_images_only_import_then_add_more_and_list_the_label_states(tmp_path, data_env, capsys):
+    from tests.helpers import blobs, write_image
+
+    for k in range(5):
+        write_image(tmp_path / "raw" / f"slide{k}.png", blobs(k)[0])
+    code, _, err = run(capsys, "datasets", "import", str(tmp_path / "raw"), "--name", "raw")
+    assert code == 1 and "Import them as unlabelled images" in err + _
+    code, out, _ = run(capsys, "datasets", "import", str(tmp_path / "raw"), "--name", "raw", "--images-only",
+                       "--json")
+    assert code == 0 and json.loads(out)["imported"]
+    source = make_flat(tmp_path / "labelled", n=2)
+    code, out, _ = run(capsys, "datasets", "add", "raw", str(source), "--split", "valid", "--json")
+    added = json.loads(out)
+    assert code == 0 and added["added"] == {"train": 0, "valid": 2, "test": 0} and added["labels"] == {"truth": 2}
+    row = json.loads(run(capsys, "datasets", "list", "--json")[1])[0]
+    assert (row["n_unlabelled"], row["n_truth"], row["n_images"]) == (5, 2, 7)
+    code, out, _ = run(capsys, "datasets", "list")
+    assert "5 unlabelled" in out
+    code, _, err = run(capsys, "datasets", "add", "raw", str(source))
+    assert code == 1 and "already holds" in err + _

@@ -109,3 +109,29 @@ def test_a_dataset_with_nothing_labelled_says_what_to_do(tmp_path, settings):
     split = read_manifest(folder)["images"][0]["split"]
     with pytest.raises(EvaluationError, match="with a mask made by a person yet"):
         dataset_items(folder, split)
+
+
+def test_raw_images_are_added_to_an_existing_dataset(tmp_path, mixed, settings):
+    from core.datasets.adding import add_images
+
+    result = add_images(settings, "mixed", _raw_folder(tmp_path / "more", n=3), split="train")
+    assert result.added == {"train": 3, "valid": 0, "test": 0} and result.labels == {"unlabelled": 3}
+    rows = _rows(settings, "mixed")
+    assert len(rows) == 11 and rows["raw01"]["label"] == "unlabelled" and rows["raw01"]["split"] == "train"
+    assert (mixed / rows["raw01"]["image"]).is_file() and (mixed / rows["raw01"]["mask"]).is_file()
+    assert read_manifest(mixed)["counts"]["train"] == 7
+    assert not list(mixed.glob(".adding-*")), "the staging folder is gone"
+
+
+def test_adding_an_image_the_dataset_has_is_refused_by_name_and_changes_nothing(tmp_path, mixed, settings):
+    from core.datasets.adding import add_images
+
+    before = (mixed / "dataset.json").read_bytes()
+    clash = tmp_path / "clash"
+    write_image(clash / "img003.png", blobs(1)[0])
+    write_image(clash / "new.png", blobs(2)[0])
+    with pytest.raises(ImportFailed) as failed:
+        add_images(settings, "mixed", clash)
+    assert [f.code for f in failed.value.report.errors] == ["name-taken"]
+    assert "img003.png" in failed.value.report.errors[0].file
+    assert (mixed / "dataset.json").read_bytes() == before and not (mixed / "train" / "images" / "new.png").exists()

@@ -170,3 +170,22 @@ def test_an_unsaved_edit_holds_a_link_to_another_image(page):
     page.query_params["stem"] = other.split(" · ")[0]
     page.run()
     assert session(page).stem == first and "has unsaved changes" in texts(page)
+
+
+def test_drawing_an_unlabelled_image_and_saving_makes_it_corrected(tmp_path, data_env, open_page):
+    from core.config import ImportOptions
+    from core.datasets.importer import import_dataset
+    from core.datasets.manifest import read_manifest
+    from tests.helpers import blobs, write_image
+
+    for k in range(2):
+        write_image(tmp_path / "raw" / f"slide{k}.png", blobs(k, 64)[0])
+    import_dataset(tmp_path / "raw", ImportOptions(name="raw", images_only=True), data_env)
+    page = open_page("annotate", dataset="raw", stem="slide0")
+    assert session(page).label == "unlabelled" and "Saved · version 0 · unlabelled" in texts(page)
+    assert any(o.startswith("slide0 · ") and o.endswith(" · unlabelled") for o in page.selectbox(key="editor-stem").options)
+    draw(page, canvas_key(page), [rect(0, 0, 60, 60)])
+    page.button(key="editor-save").click().run()
+    assert session(page).label == "corrected" and "Saved · version 1 · corrected" in texts(page)
+    row = next(r for r in read_manifest(data_env.datasets_dir / "raw")["images"] if r["stem"] == "slide0")
+    assert row["label"] == "corrected" and row["foreground_fraction"] > 0

@@ -176,3 +176,33 @@ def test_import_says_why_it_is_greyed_out_and_a_new_source_clears_the_old_report
     assert not any("cell01" in m.value for m in page.markdown), "the old report went with the old source"
     assert all("file" not in table.value or "images/cell01.png" not in set(table.value["file"])
                for table in page.dataframe)
+
+
+def test_raw_images_import_as_unlabelled_are_counted_filtered_and_added_to(tmp_path, page):
+    from tests.helpers import blobs, write_image
+
+    for k in range(4):
+        write_image(tmp_path / "raw" / f"slide{k}.png", blobs(k)[0])
+    open_tab(page, "Import")
+    page.radio(key="import-kind").set_value("Folder on this server").run()
+    folder_input(page).set_value(str(tmp_path / "raw")).run()
+    page.checkbox(key="import-images-only").check().run()
+    page.button(key="import-start").click().run()
+    assert not page.exception and page.selectbox(key="datasets-selected").value == "raw"
+    table = page.dataframe[0].value.set_index("name")
+    assert (table.loc["raw", "n_unlabelled"], table.loc["raw", "n_truth"]) == (4, 0)
+    assert table.loc["nuclei-sample", "n_truth"] == 46
+    open_tab(page, "Browse")
+    assert all(c.endswith("· unlabelled") for c in _captions(page)) and len(_captions(page)) == 4
+    page.multiselect(key="grid-labels").set_value(["truth"]).run()
+    assert any("No images match these filters" in i.value for i in page.info)
+
+    labelled = make_flat(tmp_path / "labelled", n=2)
+    open_tab(page, "Manage")
+    page.radio(key="add-kind").set_value("Folder on this server").run()
+    next(t for t in page.text_input if t.key and t.key.startswith("add-folder-")).set_value(str(labelled)).run()
+    page.button(key="add-start").click().run()
+    assert not page.exception
+    assert any("Added to **raw**: 2 images with masks." in s.value for s in page.success)
+    table = page.dataframe[0].value.set_index("name")
+    assert (table.loc["raw", "n_images"], table.loc["raw", "n_truth"]) == (6, 2)

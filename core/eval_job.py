@@ -65,6 +65,26 @@ def set_label(split: str | None = None, images_dir: Path | None = None) -> str:
     return f"folder-{name}"
 
 
+def dataset_set_label(split: str, dataset: str, trained_on: str | None) -> str:
+    """The evaluation set of ``split`` of ``dataset``: the split's name for the run's own dataset, else
+    ``<split>-<dataset>`` (a shipped model scored on several datasets keeps one evaluation per dataset).
+
+    >>> dataset_set_label("test", "cells", "cells"), dataset_set_label("test", "lab-a", "generalist-mix")
+    ('test', 'test-lab-a')
+    """
+    return split if dataset == trained_on else f"{split}-{dataset}"
+
+
+def split_of_set(label: str) -> str | None:
+    """The dataset split an evaluation set holds (``None`` for folders given on the command line).
+
+    >>> split_of_set("test"), split_of_set("valid-lab-a"), split_of_set("folder-new-slides")
+    ('test', 'valid', None)
+    """
+    split = label.split("-", 1)[0]
+    return split if split in ("train", "valid", "test") else None
+
+
 def dataset_items(dataset_dir: Path, split: str) -> list[EvalItem]:
     """The ``split`` images of a dataset whose masks a person made (imported or corrected): only these score."""
     every = [r for r in read_manifest(dataset_dir)["images"] if r["split"] == split]

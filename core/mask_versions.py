@@ -147,7 +147,7 @@ def _keep_original(dataset_dir: Path, row: dict) -> None:
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    if row.get("instances"):
+    if row.get("instances") and (dataset_dir / row["instances"]).is_file():  # a proposal may bring the first ids
         write_bytes_atomic(version_path(dataset_dir, row["stem"], 0, instances=True),
                            (dataset_dir / row["instances"]).read_bytes())
     write_bytes_atomic(target, (dataset_dir / row["mask"]).read_bytes())
@@ -200,6 +200,8 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
                      and row.get("instances") else count_objects(binary),
                      "label": "proposed" if proposed_by is not None else "corrected",
                      "proposed_by": proposed_by, "uncertainty": uncertainty}
+            ids = {"instances": row["instances"], "has_instances": True} \
+                if state.instances is not None and row.get("instances") else {}  # a proposal may add the ids file
             saved = SavedEdit(
                 stem=stem, version=version, time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 pixels_added=int(np.count_nonzero((binary > 0) & (on_disk == 0))),
@@ -208,7 +210,7 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
                 previous_path=version_path(dataset_dir, stem, current).relative_to(dataset_dir).as_posix(),
                 **stats)
             _append_log(dataset_dir, asdict(saved))
-            _update_manifest_row(dataset_dir, stem, stats)
+            _update_manifest_row(dataset_dir, stem, {**stats, **ids})
             return saved
     except PermissionError as exc:
         raise MaskSaveError(f"Cannot save the mask of {stem}: {dataset_dir} is read-only ({exc.strerror}). "

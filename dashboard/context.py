@@ -16,6 +16,7 @@ import duckdb
 import streamlit as st
 
 from core import catalogue, store
+from core.models.shipped import ensure_models
 from core.sample import ensure_sample
 from core.settings import Settings, load_settings
 from dashboard.pages_index import page_path
@@ -42,6 +43,7 @@ def _open_catalogue() -> Catalogue:
     current.data_root.mkdir(parents=True, exist_ok=True)
     if ensure_sample(current):
         log.info("imported the shipped sample dataset into %s", current.datasets_dir)
+    ensure_models(current)  # the shipped generalist, usable by name on every page
     connection = store.connect(current.catalogue_path, retries=25)
     catalogue.sync_datasets(connection, current.datasets_dir)
     return Catalogue(connection, threading.Lock())

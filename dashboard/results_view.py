@@ -12,7 +12,7 @@ import streamlit as st
 from core import jobs
 from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound, dataset_dir
-from core.eval_job import evaluation_dir, read_evaluation
+from core.eval_job import evaluation_dir, read_evaluation, split_of_set
 from core.postprocess import HELP, PostProcessing
 from core.run_model import inference_settings, save_inference_settings
 from core.task_dir import TaskDir
@@ -30,16 +30,18 @@ from dashboard.widget_state import keep, put
 
 
 def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
-    """Start an evaluation of ``run`` on a split of its dataset (a background worker)."""
+    """Start an evaluation of ``run`` on the split of ``dataset`` that the set ``label`` names (a background
+    worker); only images whose masks a person made are scored."""
+    split = split_of_set(label) or "test"
     left, right = st.columns([3, 1])
     tta = left.toggle("Also average over flipped copies (test-time augmentation)", key="results-tta",
                       help="Predicts each image four times (as is and mirrored) and averages: often a little "
                            "better, four times slower.")
     if right.button("Evaluate", type="primary", icon=":material/fact_check:", key=f"evaluate-{label}",
-                    help=f"Predicts every {label} image of {dataset} with this model and scores it against the "
+                    help=f"Predicts every {split} image of {dataset} with this model and scores it against the "
                          "true masks (in the background; the page shows progress)."):
         task = TaskDir(evaluation_dir(run, label))
-        start_task(["evaluate", run.run_id, "--dataset", dataset, "--split", label] + (["--tta"] if tta else []),
+        start_task(["evaluate", run.run_id, "--dataset", dataset, "--split", split] + (["--tta"] if tta else []),
                    task)
         st.rerun()
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import jobs
 from core.train.run_dir import RunDir, list_runs
+from core.models.shipped import list_models, read_card
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.pages_index import page_path
@@ -13,6 +14,8 @@ from dashboard.widget_state import linked, publish
 
 
 def _label(run: RunDir, status: dict, config: dict) -> str:
+    if config.get("trigger") == "shipped model":
+        return f"{run.run_id} · shipped model: {read_card(run.path).get('title', 'pretrained')}"
     train = config.get("train", {})
     best = status.get("best_val_dice")
     dice = f" · val Dice {best:.3f}" if isinstance(best, (int, float)) else ""
@@ -20,9 +23,10 @@ def _label(run: RunDir, status: dict, config: dict) -> str:
 
 
 def trained_runs() -> list[RunDir]:
-    """Runs with a saved model, newest first."""
-    return [run for run in list_runs(runs_dir(context.settings()))
+    """Runs with a saved model, newest first, then the shipped models (the generalist)."""
+    runs = [run for run in list_runs(runs_dir(context.settings()))
             if (run.checkpoints / "best.keras").is_file() or (run.checkpoints / "last.keras").is_file()]
+    return runs + [RunDir(model.path) for model in list_models(context.settings())]
 
 
 def pick_run(key: str) -> RunDir:
@@ -30,7 +34,7 @@ def pick_run(key: str) -> RunDir:
     other pages. Stops the page when there is no trained run."""
     runs = trained_runs()
     if not runs:
-        st.info("No trained model yet: train one on the Train page first.")
+        st.info("No trained model yet (and no shipped model in this data root): train one on the Train page.")
         st.page_link(page_path("train"), label="Go to Train", icon=":material/model_training:")
         st.stop()
     labels = {run.run_id: _label(run, jobs.current_status(run), run.read_config()) for run in runs}
@@ -39,4 +43,4 @@ def pick_run(key: str) -> RunDir:
                           help="Runs that saved a model, newest first; the best checkpoint (highest validation "
                                "Dice) is used.")
     publish("run", key, chosen)
-    return RunDir(runs_dir(context.settings()) / chosen)
+    return next(run for run in runs if run.run_id == chosen)

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from core.catalogue_runs import ingest_run
-from core.datasets.manage import DatasetNotFound, dataset_dir
-from core.eval_job import evaluation_dir, evaluation_sets, read_evaluation
+from core import catalogue
+from core.eval_job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
 from core.task_dir import TaskDir
 from core.train.run_dir import ACTIVE
 from dashboard import context
@@ -18,30 +18,40 @@ from dashboard.widget_state import linked, publish
 st.title("Results")
 context.require_catalogue()
 run = pick_run("results-run")
-dataset = run.read_config().get("train", {}).get("dataset")
-try:
-    dataset_dir(context.settings(), dataset)
-except DatasetNotFound:
+own = run.read_config().get("train", {}).get("dataset")
+names = catalogue.list_datasets(context.cursor())["name"].tolist()
+if own in names:
+    dataset = own
+elif names:  # a shipped model, or a run whose dataset is gone: score it on a dataset of this dashboard
+    dataset = st.selectbox("Evaluate on", names, key=linked("dataset", "results-dataset", names),
+                           help="This model was not trained on a dataset here (a shipped model, or its dataset was "
+                                "deleted): choose the dataset whose images to score it on.")
+    publish("dataset", "results-dataset", dataset)
+else:
     dataset = None
 
-labels = list(dict.fromkeys(["test", "valid", *evaluation_sets(run)]))
-label = st.segmented_control("Images", labels, key=linked("set", "results-set", labels, "test"),
+first = [dataset_set_label(split, dataset, own) for split in ("test", "valid")] if dataset else []
+labels = list(dict.fromkeys([*first, *evaluation_sets(run)])) or ["test"]
+label = st.segmented_control("Images", labels, key=linked("set", "results-set", labels, labels[0]),
                              help="test: images the model never saw while training (the honest score). valid: the "
-                                  "images it was tuned on. folder-…: evaluations started from the command line.")
-label = label or "test"
+                                  "images it was tuned on. test-<dataset>: another dataset's test images. folder-…: "
+                                  "evaluations started from the command line.")
+label = label or labels[0]
 publish("set", "results-set", label)
+set_dataset = dataset if label in first else None
 
 status = task_progress(TaskDir(evaluation_dir(run, label)), "Evaluation")
 if status.get("state") in ACTIVE:
     st.stop()
 saved = read_evaluation(run, label)
 if saved is None:
-    if dataset and not label.startswith("folder-"):
-        st.info(f"This model has not been evaluated on the {label} images of {dataset} yet.")
-        evaluation_launcher(run, dataset, label)
+    if set_dataset:
+        st.info(f"This model has not been evaluated on the {split_of_set(label)} images of {set_dataset} yet.")
+        evaluation_launcher(run, set_dataset, label)
+        st.caption(f"From a terminal: `python -m core evaluate {run.run_id} --dataset {set_dataset} "
+                   f"--split {split_of_set(label)}`")
     else:
-        st.info("Nothing to evaluate on here: the dataset of this run is gone.")
-    st.caption(f"From a terminal: `python -m core evaluate {run.run_id} --dataset {dataset} --split {label}`")
+        st.info("Nothing to evaluate on here: import a dataset first.")
     st.stop()
 
 stamp = evaluation_stamp(run, label)
@@ -74,8 +84,9 @@ with right:
     st.plotly_chart(sweep_figure(saved, settings.threshold), width="stretch", key="results-sweep")
 
 st.subheader("Worst images first")
+source = saved.get("source", {})
 gallery(run, label, table, {item["stem"]: item for item in saved["items"]}, settings,
-        dataset if label in ("test", "valid", "train") else None)
+        source.get("dataset") if source.get("dataset") in names else None)
 if has_cells:
     table, summary = rescored(str(run.path), label, stamp, chosen, cells=True)
     with cards.container():
@@ -91,5 +102,5 @@ with export:
     st.subheader("Export")
     export_panel(run)
 with st.expander("Evaluate again"):
-    if dataset and not label.startswith("folder-"):
-        evaluation_launcher(run, dataset, label)
+    if set_dataset:
+        evaluation_launcher(run, set_dataset, label)

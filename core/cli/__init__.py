@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from core.cli import augment_cli, datasets_cli, evaluate_cli, runs_cli, train_cli
+from core.cli import augment_cli, datasets_cli, evaluate_cli, models_cli, propose_cli, runs_cli, train_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_cli.add_commands(groups)
     evaluate_cli.add_commands(groups)
     runs_cli.add_commands(groups)
+    models_cli.add_commands(groups)
+    propose_cli.add_commands(groups)
     return parser
 
 

@@ -67,8 +67,8 @@ def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.eval_job import (EvaluationError, dataset_items, evaluate_run, evaluation_dir, folder_items,
-                               set_label)
+    from core.eval_job import (EvaluationError, dataset_items, dataset_set_label, evaluate_run, evaluation_dir,
+                               folder_items, set_label)
 
     settings = load_settings()
     try:
@@ -80,10 +80,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.images and not args.masks:
         return _fail("--images needs --masks DIR (the true masks, named like the images).")
     label = set_label(args.split if args.dataset else None, Path(args.images) if args.images else None)
+    try:
+        folder = _dataset_folder(settings, args.dataset) if args.dataset else None
+    except DatasetNotFound as exc:
+        return _fail(str(exc))
+    if folder is not None:  # another dataset than the run's own (a shipped model): one set per dataset
+        label = dataset_set_label(args.split, folder.name, run.read_config().get("train", {}).get("dataset"))
     task = TaskDir(evaluation_dir(run, label))
     try:
-        if args.dataset:
-            folder = _dataset_folder(settings, args.dataset)
+        if folder is not None:
             items = dataset_items(folder, args.split)
             source = {"dataset": folder.name, "split": args.split}
         else:
@@ -158,7 +163,8 @@ def _threshold(text: str) -> float:
 
 def add_commands(groups: argparse._SubParsersAction) -> None:
     evaluate = groups.add_parser("evaluate", help="score a run on a dataset split or on folders of images and masks")
-    evaluate.add_argument("run_id", metavar="RUN_ID", help="the run (its folder name under runs/, or a path)")
+    evaluate.add_argument("run_id", metavar="RUN_ID", help="the run (its folder name under runs/), a shipped model's "
+                                                           "name (e.g. generalist; see 'models list'), or a path")
     evaluate.add_argument("--dataset", help="catalogued dataset name (or a dataset folder)")
     evaluate.add_argument("--split", default="test", choices=("test", "valid", "train"), help="default: test")
     evaluate.add_argument("--images", help="folder of images (instead of --dataset)")
@@ -169,7 +175,7 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = groups.add_parser("predict", help="segment new images with a trained run")
-    predict.add_argument("run_id", metavar="RUN_ID")
+    predict.add_argument("run_id", metavar="RUN_ID", help="a run id, or a shipped model's name (e.g. generalist)")
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or folders of images")
     predict.add_argument("--out", required=True, help="output folder (masks, labels, overlays, CSVs)")
     predict.add_argument("--tile", type=int, help="tile side in pixels (default: twice the training patch)")
@@ -181,7 +187,7 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     predict.set_defaults(handler=cmd_predict)
 
     export = groups.add_parser("export", help="export a run's model (.keras, SavedModel, model.json)")
-    export.add_argument("run_id", metavar="RUN_ID")
+    export.add_argument("run_id", metavar="RUN_ID", help="a run id, or a shipped model's name (e.g. generalist)")
     export.add_argument("--out", required=True, help="output folder")
     export.add_argument("--checkpoint", default="best", choices=("best", "last"))
     export.add_argument("--keras-only", action="store_true", help="skip the TensorFlow SavedModel")

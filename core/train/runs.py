@@ -13,6 +13,7 @@ from core.datasets.labels import label_counts, trainable
 from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import read_manifest
 from core.mask_versions import read_log
+from core.models.shipped import list_models, models_dir
 from core.settings import Settings
 from core.train.config import TrainConfig
 from core.train.run_dir import RunDir, create_run
@@ -43,15 +44,24 @@ def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None =
         folder = dataset_dir(settings, config.dataset)
     except DatasetNotFound as exc:
         raise ConfigError(str(exc)) from exc
-    if parent and not (runs_dir(settings) / parent / "config.json").is_file():
-        raise ConfigError(f"No run named {parent!r} to continue from.")
+    if parent:
+        find_run(settings, parent)  # a run id or a shipped model's name; says which exist when neither
     meta = {"train": config.to_dict(), "dataset_dir": str(folder), "lineage": dataset_lineage(folder),
             "parent_run": parent or (config.fine_tune_from or None), "trigger": trigger}
     return create_run(runs_dir(settings), meta, config.model.name)
 
 
 def find_run(settings: Settings, run_id: str) -> RunDir:
-    run = RunDir(runs_dir(settings) / run_id) if "/" not in run_id else RunDir(Path(run_id))
-    if not run.config_path.is_file():
-        raise ConfigError(f"No run {run_id!r} under {runs_dir(settings)}.")
-    return run
+    """A training run by id, a shipped model by name (``generalist``), or a run folder by path."""
+    if "/" in run_id:
+        run = RunDir(Path(run_id))
+        if run.config_path.is_file():
+            return run
+        raise ConfigError(f"{run_id} is not a run folder (no config.json).")
+    for folder in (runs_dir(settings), models_dir(settings)):
+        run = RunDir(folder / run_id)
+        if run.config_path.is_file():
+            return run
+    shipped = ", ".join(model.name for model in list_models(settings)) or "none"
+    raise ConfigError(f"No run or model {run_id!r}: runs are under {runs_dir(settings)}; models (shipped: "
+                      f"{shipped}) under {models_dir(settings)}.")

@@ -142,8 +142,11 @@ def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
     model = build_model(config.model, channels)
     if config.fine_tune_from:
         source = Path(config.fine_tune_from)
-        if source.suffix != ".keras":
-            source = run.path.parent / config.fine_tune_from / "checkpoints" / "best.keras"
+        if source.suffix != ".keras":  # a run id beside this run, or a shipped model of the data root
+            candidates = [run.path.parent / config.fine_tune_from, run.path.parent.parent / "models"
+                          / config.fine_tune_from]
+            folder = next((c for c in candidates if (c / "checkpoints" / "best.keras").is_file()), candidates[0])
+            source = folder / "checkpoints" / "best.keras"
         if not source.is_file():
             raise ConfigError(f"Cannot fine-tune from {config.fine_tune_from}: {source} does not exist.")
         donor = keras.models.load_model(source, compile=False)

@@ -65,7 +65,8 @@ def default_model(settings: Settings, dataset: str) -> str:
 
     for run in list_runs(runs_dir(settings)):
         meta = run.read_config()
-        if meta.get("train", {}).get("dataset") == dataset and meta.get("trigger") == "refine" \
+        train = meta.get("train", {})
+        if train.get("dataset") == dataset and train.get("preset") == "refine" \
                 and run.read_status().get("state") == "finished":
             return run.run_id
     return "generalist"

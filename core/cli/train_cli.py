@@ -19,7 +19,7 @@ from core.settings import load_settings
 from core.train.config import TrainConfig
 from core.train.presets import PRESETS, from_seed_keys, preset_config
 from core.train.run_dir import RunDir
-from core.train.runs import prepare_run
+from core.train.runs import prepare_run, refine_config
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -59,7 +59,12 @@ def _config_from_file(path: Path, base: dict) -> dict:
 
 def _build_config(args: argparse.Namespace, settings) -> TrainConfig:
     dataset = _dataset_name(args.dataset, settings)
-    config = preset_config(args.preset, dataset, settings.data_root)
+    if args.preset == "refine":  # from the model named, else the newest refinement, else the generalist
+        from core.propose_job import default_model
+
+        config = refine_config(settings, dataset, args.fine_tune or default_model(settings, dataset))
+    else:
+        config = preset_config(args.preset, dataset, settings.data_root)
     data = config.to_dict()
     if args.config:
         data = _config_from_file(Path(args.config), data)
@@ -159,7 +164,10 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("--note", help="a note kept with the run, e.g. what this run tries")
     parser.add_argument("--lr-find", action="store_true", help="sweep learning rates instead of training")
     parser.add_argument("--dataset", help="dataset name, or a dataset folder (imported first if needed)")
-    parser.add_argument("--preset", default="quick", choices=list(PRESETS), help="training preset (default quick)")
+    parser.add_argument("--preset", default="quick", choices=[*PRESETS, "refine"],
+                        help="training preset (default quick); refine: fine-tune a model (--fine-tune, default the "
+                             "dataset's newest refinement or the generalist) on the masks people made, for about "
+                             "2 minutes, then propose new masks for the images still waiting")
     parser.add_argument("--model", help="model name (unet, attention_unet, unet_plus_plus, mobilenetv2_unet, "
                                         "deeplabv3_plus)")
     parser.add_argument("--config", help="JSON settings, or a seed train_eval_infer.config")
@@ -168,6 +176,7 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("--minutes", type=float, help="time budget in minutes (0: none)")
     parser.add_argument("--batch-size", type=int, help="patches per step")
     parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--fine-tune", help="start from the best checkpoint of this run")
+    parser.add_argument("--fine-tune", help="start from the best checkpoint of this run, or from a shipped model "
+                                            "(e.g. generalist)")
     parser.add_argument("--json", action="store_true", help="end with one JSON object describing the run")
     parser.set_defaults(handler=cmd_train)

@@ -28,10 +28,16 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "batch_size": 8, "epochs": 3000, "minutes": 60.0, "learning_rate": 1e-3, "lr_patience": 8,
                  "early_stopping": 40, "augment_preset": "strong"},
 }
+# Refine: fine-tune a model (the generalist, or the last refinement) on the masks people corrected, in minutes.
+# Its model settings come from the model it starts from (see core.train.runs.refine_config).
+REFINE = {"batch_size": 8, "epochs": 400, "minutes": 2.0, "learning_rate": 5e-4, "lr_patience": 3,
+          "early_stopping": 12}
 PRESET_HELP = {
     "quick": "About 6 minutes on a laptop-class CPU: a first good model to look at.",
     "standard": "About 20 minutes: a wider network trained longer.",
     "thorough": "About an hour: a deeper, wider network with strong augmentation, for the final model.",
+    "refine": "About 2 minutes: continues from a model (the generalist, or your last refinement) on the masks "
+              "people made, then proposes new masks for the images still waiting.",
     "custom": "Every setting open, with help on each.",
 }
 

@@ -65,3 +65,18 @@ def find_run(settings: Settings, run_id: str) -> RunDir:
     shipped = ", ".join(model.name for model in list_models(settings)) or "none"
     raise ConfigError(f"No run or model {run_id!r}: runs are under {runs_dir(settings)}; models (shipped: "
                       f"{shipped}) under {models_dir(settings)}.")
+
+
+def refine_config(settings: Settings, dataset: str, donor: str, **overrides) -> TrainConfig:
+    """The Refine preset for ``dataset``, starting from ``donor`` (a run id or a shipped model's name): the
+    donor's model and patch settings (so its weights fit), a short budget and a gentler learning rate."""
+    from core.augment.presets import DEFAULT_PRESET, load_preset
+    from core.train.presets import REFINE
+
+    source = find_run(settings, donor)
+    trained = source.read_config().get("train", {})
+    settings_dict = {**REFINE, "model": trained.get("model", {}), "data": {"patch_size": trained.get(
+        "data", {}).get("patch_size", 256)}, "augment": load_preset(settings.data_root, DEFAULT_PRESET).to_dict(),
+        "augment_preset": DEFAULT_PRESET, **overrides}
+    return TrainConfig.from_dict({**settings_dict, "dataset": dataset, "preset": "refine",
+                                  "fine_tune_from": source.run_id})

@@ -121,11 +121,32 @@ def _setup(run: RunDir, config: TrainConfig, meta: dict, status):
     for note in splits.notes:
         log.info(note)
         status.write(notes=splits.notes)
-    channels = input_channels(config.data, splits)
-    cache = ImageCache(config.data, splits.colour)
+    channels, colour = input_channels(config.data, splits), splits.colour
+    donor = _donor_path(run, config)
+    if donor is not None and donor.is_file() and not (config.data.channels or config.data.merge_channels):
+        import keras  # a fine-tuned model keeps its donor's input: grey images are repeated into colour
+
+        wanted = int(keras.models.load_model(donor, compile=False).input_shape[-1])
+        if wanted != channels:
+            status.write(notes=[*splits.notes, f"images fed as {wanted} channel(s), as the model fine-tuned from "
+                                               f"({config.fine_tune_from}) reads them"])
+        channels, colour = wanted, wanted == 3
+    cache = ImageCache(config.data, colour)
     log.info("%d training and %d validation images, %d input channel(s)", len(splits.train), len(splits.valid),
              channels)
     return env, splits, channels, cache
+
+
+def _donor_path(run: RunDir, config: TrainConfig) -> Path | None:
+    """The checkpoint a fine-tuned run starts from: a file, a run beside this one, or a shipped model."""
+    if not config.fine_tune_from:
+        return None
+    source = Path(config.fine_tune_from)
+    if source.suffix == ".keras":
+        return source
+    candidates = [run.path.parent / config.fine_tune_from, run.path.parent.parent / "models" / config.fine_tune_from]
+    folder = next((c for c in candidates if (c / "checkpoints" / "best.keras").is_file()), candidates[0])
+    return folder / "checkpoints" / "best.keras"
 
 
 def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
@@ -141,12 +162,7 @@ def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
         return keras.models.load_model(last)
     model = build_model(config.model, channels)
     if config.fine_tune_from:
-        source = Path(config.fine_tune_from)
-        if source.suffix != ".keras":  # a run id beside this run, or a shipped model of the data root
-            candidates = [run.path.parent / config.fine_tune_from, run.path.parent.parent / "models"
-                          / config.fine_tune_from]
-            folder = next((c for c in candidates if (c / "checkpoints" / "best.keras").is_file()), candidates[0])
-            source = folder / "checkpoints" / "best.keras"
+        source = _donor_path(run, config)
         if not source.is_file():
             raise ConfigError(f"Cannot fine-tune from {config.fine_tune_from}: {source} does not exist.")
         donor = keras.models.load_model(source, compile=False)
@@ -195,10 +211,27 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, status, stops, resume: 
     model.fit(batches, epochs=config.epochs, initial_epoch=done_epochs, callbacks=callbacks, verbose=0)
     reason = stops.reason or ("validation Dice stopped improving" if early.stopped_epoch else "all epochs done")
     state = "stopped" if stops.signal.is_set() else "failed" if "NaN" in reason else "finished"
+    if state == "finished" and config.preset == "refine":
+        _propose_after_refine(run, config, status)
     status.write(state=state, ended=now(), message=reason, best_val_dice=round(recorder.best, 6),
                  **({"error": reason} if state == "failed" else {}))
     log.info("run %s %s: %s (best validation Dice %.4f)", run.run_id, state, reason, recorder.best)
     return state
+
+
+def _propose_after_refine(run: RunDir, config: TrainConfig, status) -> None:
+    """A refinement ends by proposing new masks, with itself, for the images that still wait for a person."""
+    from core.propose_job import ProposalError, propose_dataset, proposals_task
+    from core.settings import load_settings
+
+    settings = load_settings()
+    status.write(message="proposing new masks for the images still waiting, with this model")
+    try:
+        summary = propose_dataset(settings, config.dataset, run.run_id, proposals_task(settings, config.dataset))
+    except ProposalError as exc:
+        log.info("no new proposals after refining: %s", exc)
+        return
+    log.info("proposed %d masks with %s", summary["proposed"], run.run_id)
 
 
 def _lr_find(run: RunDir, config: TrainConfig, meta: dict, status, stops, steps: int = 120) -> str:

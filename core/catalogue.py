@@ -116,7 +116,8 @@ def sync_datasets(con: duckdb.DuckDBPyConnection, datasets_dir: Path) -> dict[st
             changes["removed"].append(name)
     return changes
 
-SORT_KEYS = {"name": "stem", "foreground": "foreground_fraction", "objects": "object_count", "size": "width * height"}
+SORT_KEYS = {"name": "stem", "foreground": "foreground_fraction", "objects": "object_count", "size": "width * height",
+             "uncertainty": "coalesce(uncertainty, -1)"}
 SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'valid' THEN 1 ELSE 2 END"
 
 

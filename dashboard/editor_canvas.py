@@ -95,14 +95,15 @@ def view_window(session: EditSession) -> ViewWindow:
 
 
 def background(session: EditSession, window: ViewWindow, style: MaskStyle,
-               prediction: np.ndarray | None = None) -> bytes:
+               prediction: np.ndarray | None = None, heat: np.ndarray | None = None) -> bytes:
     """The canvas background as PNG bytes: the window of the image at canvas size, the mask drawn on it,
-    and (when given) a model's predicted mask outlined on top.
+    and (when given) a model's predicted mask outlined on top and its doubt (0–1 per pixel) as a heat map.
 
     Remembered per tab until the mask, the view, the style or the prediction changes, so reruns that
     change nothing else (a review mark, a slider elsewhere) cost nothing here.
     """
-    key = (session.nonce, window, style, None if prediction is None else id(prediction))
+    key = (session.nonce, window, style, None if prediction is None else id(prediction),
+           None if heat is None else id(heat))
     if session.background_key == key:
         return session.background_png
     region = (slice(window.y0, window.y0 + window.height), slice(window.x0, window.x0 + window.width))
@@ -115,12 +116,28 @@ def background(session: EditSession, window: ViewWindow, style: MaskStyle,
     if style.show:
         mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
         picture = style.draw(picture, mask, thickness=thickness)
+    if heat is not None:
+        picture = _heat_overlay(picture, cv2.resize(heat[region].astype(np.float32), size,
+                                                    interpolation=cv2.INTER_LINEAR))
     if prediction is not None:
         predicted = cv2.resize(prediction[region].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
         colour = PREDICTION_COLOUR_ON_CYAN if style.colour == PREDICTION_COLOUR else PREDICTION_COLOUR
         picture = overlay(picture, predicted, opacity=1.0, mode="contour", colour=colour, thickness=thickness + 1)
     session.background_key, session.background_png = key, encode_png(picture)
     return session.background_png
+
+
+def _heat_overlay(picture: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """Blend a warm colour map of ``heat`` (0–1) over the picture, stronger where the heat is higher.
+
+    >>> out = _heat_overlay(np.zeros((1, 2, 3), np.uint8), np.array([[0.0, 1.0]], np.float32))
+    >>> out[0, 0].tolist(), bool(out[0, 1].any())
+    ([0, 0, 0], True)
+    """
+    colours = cv2.cvtColor(cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO),
+                           cv2.COLOR_BGR2RGB)
+    weight = (0.65 * np.clip(heat, 0, 1))[..., None]
+    return (picture.astype(np.float32) * (1 - weight) + colours.astype(np.float32) * weight + 0.5).astype(np.uint8)
 
 
 def _objects(canvas_key: str) -> list[dict[str, Any]]:
@@ -143,7 +160,7 @@ def _apply_canvas(canvas_key: str, tool_name: str, brush_px: int) -> bool:
 
 
 def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: MaskStyle,
-                prediction: np.ndarray | None = None) -> None:
+                prediction: np.ndarray | None = None, heat: np.ndarray | None = None) -> None:
     """Show the canvas (with ``prediction`` outlined, when given); a finished drawing is applied by the
     change callback before the next run."""
     from streamlit_drawable_canvas import st_canvas  # only importable under a running Streamlit
@@ -157,7 +174,7 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: Mask
                f"y {window.y0}–{window.y0 + window.height} of {session.shape[1]}×{session.shape[0]} px at "
                f"{window.scale:.2g}× · brush {brush_px} px")
     st_canvas(
-        background_image=background(session, window, style, prediction), width=width, height=height,
+        background_image=background(session, window, style, prediction, heat), width=width, height=height,
         drawing_mode=tool.drawing_mode, stroke_width=max(1, round(brush_px * window.scale)),
         stroke_color=_STROKE[tool.action], fill_color=_STROKE[tool.action], point_display_radius=4,
         update_streamlit=True, key=key, on_change=lambda: _apply_canvas(key, tool_name, brush_px),

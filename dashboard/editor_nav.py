@@ -40,6 +40,11 @@ def _go(stem: str | None, dataset: str | None = None) -> None:
     st.session_state.pop(PENDING_KEY, None)
 
 
+def go_to(stem: str | None, dataset: str | None = None) -> None:
+    """Open ``stem`` (a callback for buttons); with unsaved changes the user is asked first."""
+    _go(stem, dataset)
+
+
 def on_pick() -> None:
     """The image or dataset selectbox changed: hold the change back while there are unsaved edits."""
     session = current()

@@ -81,11 +81,12 @@ class EditSession:
         """The edits since the last save, e.g. 'paint×2, erase' (undone edits do not count)."""
         return self.history.unsaved_changes() or "no edits"
 
-    def save(self, note: str, force: bool = False) -> bool:
-        """Save as a new version; on a conflict or a write error keep everything and say why."""
+    def save(self, note: str, force: bool = False, tool: str | None = None) -> bool:
+        """Save as a new version (a person's: the image becomes ``corrected``); on a conflict or a write error
+        keep everything and say why."""
         try:
-            saved = save_mask(self.dataset_dir, self.row, self.state, self.base_version, tool=self.tool_summary(),
-                              note=note, force=force)
+            saved = save_mask(self.dataset_dir, self.row, self.state, self.base_version,
+                              tool=tool or self.tool_summary(), note=note, force=force)
         except MaskChanged as exc:
             self.conflict = exc
             return False
@@ -138,7 +139,11 @@ def open_image(dataset: str, dataset_dir: Path, row: dict) -> EditSession | None
     """The session for ``row``: the open one if it is the same image, else a freshly loaded one."""
     session = current()
     if session is not None and (session.dataset, session.stem) == (dataset, row["stem"]):
-        return session
+        if session.dirty or row.get("label") != "proposed" or \
+                current_version(dataset_dir, row["stem"]) == session.base_version:
+            return session
+        # a proposal arrived while the image was open, with nothing unsaved here: show it (a person's save from
+        # another tab is not loaded over this one: saving here then says so, see MaskChanged)
     try:
         session = load_session(dataset, dataset_dir, row)
     except ImageReadError as exc:

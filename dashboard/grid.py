@@ -27,7 +27,8 @@ from dashboard.widget_state import keep
 
 log = logging.getLogger(__name__)
 COLUMNS = 4
-SORT_LABELS = {"name": "Name", "foreground": "Foreground fraction", "objects": "Object count", "size": "Image size"}
+SORT_LABELS = {"name": "Name", "foreground": "Foreground fraction", "objects": "Object count", "size": "Image size",
+               "uncertainty": "Uncertainty of proposals"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def grid_controls(key: str) -> GridView:
     sort = middle.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get,
                             key=keep(f"{key}-sort", "name", list(SORT_LABELS)),
                             help="Foreground fraction: share of the image covered by cells. "
-                                 "Object count: number of separate cells in the mask.")
+                                 "Object count: number of separate cells in the mask. Uncertainty: how unsure the "
+                                 "model that proposed a mask was (with Largest first, the ones to correct first).")
     descending = middle.toggle("Largest first", key=keep(f"{key}-desc", False))
     search = right.text_input("Find by name", key=keep(f"{key}-search", ""), placeholder="part of a file name")
     page_size = right.select_slider("Images per page", [12, 24, 48, 96], key=keep(f"{key}-size", 24))
@@ -124,6 +126,9 @@ def _caption(row: pd.Series) -> str:
     label = row.get("label") or "truth"
     if label == "unlabelled":
         return f"{row['split']} · unlabelled"
+    if label == "proposed" and pd.notna(row.get("uncertainty")):
+        return (f"{row['split']} · proposed · {plural(int(row['object_count']), 'object')} · "
+                f"uncertainty {row['uncertainty']:.2f}")
     return (f"{row['split']} · {'' if label == 'truth' else label + ' · '}"
             f"{plural(int(row['object_count']), 'object')} · {row['foreground_fraction']:.0%} cells")
 

@@ -1,4 +1,5 @@
-"""Annotate: touch up masks on a canvas — paint, erase, polygons, zoom, undo, versioned saves, review."""
+"""Annotate: touch up masks on a canvas — paint, erase, polygons, zoom, undo, versioned saves, review — and
+correct a model's proposals, most uncertain first."""
 
 import streamlit as st
 
@@ -8,6 +9,7 @@ from dashboard.editor_canvas import draw_canvas, minimap
 from dashboard.editor_nav import (DATASET_KEY, SPLITS, choose_image, editor_images, follow_link, on_pick,
                                   pending_switch, remember_link, review_box)
 from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
+from dashboard.editor_queue import proposals_panel, queue_panel, uncertainty_layer
 from dashboard.editor_results import results_bar
 from dashboard.editor_session import open_image
 from dashboard.widget_state import keep
@@ -27,6 +29,10 @@ images = editor_images(cur, dataset, splits or SPLITS)
 if images.empty:
     st.info("No images in these splits.")
     st.stop()
+waiting = int(images["label"].isin(["unlabelled", "proposed"]).sum())
+with st.expander(f"Proposals and refinement ({waiting} waiting for a person)", icon=":material/auto_fix_high:",
+                 expanded=bool(waiting) and not (images["label"] == "proposed").any()):
+    proposals_panel(dataset, images)
 
 stem = choose_image(images, st.query_params.get("stem"))
 remember_link(dataset, stem)
@@ -43,8 +49,10 @@ with side_col:
     minimap(session)
     view = action_panel(session)
     save_panel(session)
+    queue_panel(session, images)
+    heat = uncertainty_layer(session)
     review_box(images, session.stem)
 with canvas_col:
-    draw_canvas(session, tool, brush, view, prediction)
+    draw_canvas(session, tool, brush, view, prediction, heat)
 with st.expander("History of this mask", icon=":material/history:"):
     history_panel(session, view)

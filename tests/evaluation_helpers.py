@@ -70,3 +70,19 @@ def evaluated_run(settings: Settings, tmp_path: Path, monkeypatch) -> RunDir:
     folder = settings.datasets_dir / "cells"
     eval_job.evaluate_run(run, eval_job.dataset_items(folder, "test"), "test", source={"dataset": "cells"})
     return run
+
+
+def shipped_model(settings: Settings, name: str = "generalist") -> RunDir:
+    """A shipped model in the data root (a stand-in checkpoint: tests predict with :func:`brightness_model`)."""
+    from core.io import write_json_atomic
+    from core.models.shipped import models_dir
+
+    folder = models_dir(settings) / name
+    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (folder / "checkpoints" / "best.keras").write_bytes(b"placeholder")
+    write_json_atomic(folder / "config.json", {"train": TrainConfig.from_dict({**CONFIG, "dataset": "mix"}).to_dict(),
+                                               "dataset_dir": "", "trigger": "shipped model"})
+    write_json_atomic(folder / "status.json", {"state": "finished", "pid": None})
+    write_json_atomic(folder / "card.json", {"name": name, "version": 1, "title": "Generalist (stand-in)",
+                                             "scores": {}})
+    return RunDir(folder)

@@ -189,3 +189,43 @@ def test_drawing_an_unlabelled_image_and_saving_makes_it_corrected(tmp_path, dat
     assert session(page).label == "corrected" and "Saved · version 1 · corrected" in texts(page)
     row = next(r for r in read_manifest(data_env.datasets_dir / "raw")["images"] if r["stem"] == "slide0")
     assert row["label"] == "corrected" and row["foreground_fraction"] > 0
+
+
+def test_proposals_most_uncertain_first_accept_and_next_and_the_heat_map(proposed, open_page):
+    settings, summary = proposed
+    order = [item["stem"] for item in summary["per_image"]]  # most uncertain first
+    page = open_page("annotate", dataset="lab", stem="cells05")
+    nxt = page.button(key="queue-next")
+    assert nxt.label == "Next most uncertain (4 waiting)"
+    nxt.click().run()
+    assert session(page).stem == order[0] and session(page).label == "proposed"
+    assert any(c.value.startswith("Proposed by") for c in page.caption)
+    page.toggle(key="editor-show-uncertainty").set_value(True).run()
+    assert not page.exception
+    page.button(key="queue-accept-next").click().run()
+    assert session(page).stem == order[1], "accepted, then the next most uncertain"
+    from core.datasets.manifest import read_manifest
+    labels = {r["stem"]: r["label"] for r in read_manifest(settings.datasets_dir / "lab")["images"]}
+    assert labels[order[0]] == "corrected" and labels[order[1]] == "proposed"
+    assert page.button(key="queue-next").label == "Next most uncertain (3 waiting)"
+    draw(page, canvas_key(page), [rect(0, 0, 30, 30)])
+    assert page.button(key="queue-accept").disabled, "changed: Save, not Accept"
+
+
+def test_propose_and_refine_start_from_the_editor(proposed, open_page, monkeypatch):
+    from core import jobs
+    started = []
+    monkeypatch.setattr(jobs, "launch_task", lambda arguments, task, settings: started.append(arguments))
+    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    page = open_page("annotate", dataset="lab")
+    assert page.selectbox(key="queue-model-lab").value == "generalist"
+    assert page.button(key="queue-refine").disabled, "nothing corrected yet"
+    page.button(key="queue-propose").click().run()
+    assert started and started[0][:4] == ["propose", "lab", "--model", "generalist"]
+    page.button(key="queue-next").click().run()
+    page.button(key="queue-accept").click().run()
+    assert not page.button(key="queue-refine").disabled
+    page.button(key="queue-refine").click().run()
+    run = started[-1]
+    assert run.read_config()["train"]["preset"] == "refine" and run.read_config()["parent_run"] == "generalist"
+    assert any("watch it on the Train page" in str(link.proto.label) for link in page.get("page_link"))

@@ -206,3 +206,13 @@ def test_raw_images_import_as_unlabelled_are_counted_filtered_and_added_to(tmp_p
     assert any("Added to **raw**: 2 images with masks." in s.value for s in page.success)
     table = page.dataframe[0].value.set_index("name")
     assert (table.loc["raw", "n_images"], table.loc["raw", "n_truth"]) == (6, 2)
+
+
+def test_the_datasets_grid_sorts_proposals_by_uncertainty(proposed, open_page):
+    settings, summary = proposed
+    page = open_page("datasets", dataset="lab")
+    page.selectbox(key="grid-sort").set_value("uncertainty").run()
+    page.toggle(key="grid-desc").set_value(True).run()
+    captions = [c for image in page.get("image") for c in image.captions]
+    shown = [float(c.rsplit("uncertainty ", 1)[1]) for c in captions if "uncertainty" in c]
+    assert len(shown) == 4 and shown == sorted(shown, reverse=True)

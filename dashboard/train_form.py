@@ -176,13 +176,15 @@ def train_form(datasets: list[str]) -> TrainForm:
     dataset = st.selectbox("Dataset", datasets, key=linked("dataset", "train-dataset", datasets),
                            help="The images to train on (its train split; its valid split scores each epoch).")
     publish("dataset", "train-dataset", dataset)
-    choices = list(PRESETS) + ["custom"]
+    choices = list(PRESETS) + ["refine", "custom"]
     preset = st.segmented_control("Preset", choices, key=keep("train-preset", "quick", choices),
                                   help="\n\n".join(f"**{k}**: {v}" for k, v in PRESET_HELP.items())) or "quick"
     augment_names = list_presets(data_root)
     augment = st.selectbox("Augmentation", augment_names, key=keep("train-augment", DEFAULT_PRESET, augment_names),
                            help="How training images are varied: presets from the Augment page.")
     problems: list[str] = []
+    if preset == "refine":
+        return _refine_form(dataset, augment)
     try:
         base = preset_config("quick" if preset == "custom" else preset, dataset, data_root)
         custom = preset == "custom"
@@ -201,6 +203,33 @@ def train_form(datasets: list[str]) -> TrainForm:
         overrides["augment"] = load_preset(data_root, augment).to_dict()
         overrides["augment_preset"] = augment
         return TrainForm(TrainConfig.from_dict(overrides))
+    except ConfigError as exc:
+        return TrainForm(None, (f"Setting not accepted: {exc}",))
+
+
+def _refine_form(dataset: str, augment: str) -> TrainForm:
+    """Refine: choose the model to continue from; the rest comes from it (see core.train.runs.refine_config)."""
+    from core.models.shipped import list_models
+    from core.propose_job import default_model
+    from core.train.run_dir import list_runs
+    from core.train.runs import refine_config, runs_dir
+
+    settings = context.settings()
+    donors = [run.run_id for run in list_runs(runs_dir(settings)) if (run.checkpoints / "best.keras").is_file()
+              and run.read_config().get("train", {}).get("dataset") == dataset] + \
+        [model.name for model in list_models(settings)]
+    if not donors:
+        return TrainForm(None, ("Refine continues from a trained model of this dataset or a shipped model; there is "
+                                "none yet.",))
+    preferred = default_model(settings, dataset)
+    donor = st.selectbox("Start from", donors, key=keep(f"train-donor-{dataset}", preferred if preferred in donors
+                                                        else donors[0], donors),
+                         help="The model to continue from: the shipped generalist, or a run of this dataset. Its "
+                              "model settings are kept so its weights fit.")
+    st.caption(f"Preset *refine*: {PRESET_HELP['refine']}")
+    try:
+        config = refine_config(settings, dataset, donor)
+        return TrainForm(config.replace(augment=load_preset(settings.data_root, augment), augment_preset=augment))
     except ConfigError as exc:
         return TrainForm(None, (f"Setting not accepted: {exc}",))
 

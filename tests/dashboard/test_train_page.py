@@ -109,3 +109,18 @@ def test_a_dead_worker_shows_as_failed(data_env, open_page):
     app = open_page("train")
     assert any("The run failed" in e.value for e in app.error)
     assert json.loads(run.status_path.read_text())["state"] == "failed"
+
+
+def test_refine_continues_from_a_chosen_model(page, data_env, monkeypatch):
+    from core import jobs
+    from tests.evaluation_helpers import shipped_model
+
+    shipped_model(data_env)
+    started = []
+    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    page.get("button_group")[0].set_value("refine").run()
+    assert page.selectbox(key="train-donor-nuclei-sample").value == "generalist"
+    launch_button(page).click().run()
+    train = started[0].read_config()["train"]
+    assert (train["preset"], train["fine_tune_from"], train["minutes"]) == ("refine", "generalist", 2.0)
+    assert started[0].read_config()["parent_run"] == "generalist"

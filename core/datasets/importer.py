@@ -133,6 +133,10 @@ def _final_splits(results: list[PairResult], options: ImportOptions) -> dict[str
     good = [r for r in results if r.stats]
     if all(r.source.split for r in good):
         return {r.source.stem: r.source.split for r in good}
+    if good and all(r.source.unlabelled for r in good):
+        # raw images only: all join the training pool; people correct them there (validation is set aside
+        # from the corrected ones, and images with masks can be added to valid/test later)
+        return {r.source.stem: "train" for r in good}
     groups = similarity_groups([r.stats["checksum"] for r in good], [r.stats["phash"] for r in good],
                                options.near_duplicate_bits)
     return assign_splits([r.source.stem for r in good], groups, options.split)

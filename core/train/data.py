@@ -71,10 +71,17 @@ def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) 
         groups = similarity_groups([by_stem[s]["checksum"] for s in stems], [by_stem[s]["phash"] for s in stems], 6)
         options = SplitOptions(train=1 - valid_fraction, valid=valid_fraction, test=0.0, seed=seed)
         chosen = assign_splits(stems, groups, options)
-        valid = [i for i in train if chosen[i.stem] == "valid"]
-        train = [i for i in train if chosen[i.stem] == "train"]
-        notes.append(f"The dataset has no validation images: {len(valid)} of its training images were set aside "
-                     "for validation (near-identical images kept together).")
+        if len(train) >= 2 and not any(split == "valid" for split in chosen.values()):
+            chosen[stems[-1]] = "valid"  # a handful of corrected images: still keep one aside to validate on
+        if len(train) >= 2:
+            valid = [i for i in train if chosen[i.stem] == "valid"]
+            train = [i for i in train if chosen[i.stem] == "train"]
+            notes.append(f"The dataset has no validation images: {len(valid)} of its training images were set "
+                         "aside for validation (near-identical images kept together).")
+        else:
+            valid = list(train)
+            notes.append("Only one image has a mask made by a person: the model is validated on the image it "
+                         "trains on (correct a few more for an honest score).")
     channels = max(int(r.get("channels") or 1) for r in rows)
     colour = channels >= 3 and any(_is_colour(i.image) for i in (train + valid)[:: max(1, len(train) // 20)])
     return DatasetSplits(train, valid, notes, channels, colour)

@@ -135,3 +135,18 @@ def test_adding_an_image_the_dataset_has_is_refused_by_name_and_changes_nothing(
     assert [f.code for f in failed.value.report.errors] == ["name-taken"]
     assert "img003.png" in failed.value.report.errors[0].file
     assert (mixed / "dataset.json").read_bytes() == before and not (mixed / "train" / "images" / "new.png").exists()
+
+
+@pytest.mark.parametrize(("corrected", "train", "valid"), [(1, 1, 1), (2, 1, 1), (3, 2, 1)])
+def test_raw_images_all_join_the_training_pool_and_a_few_corrections_can_train(tmp_path, settings, corrected,
+                                                                              train, valid):
+    import_dataset(_raw_folder(tmp_path / "raw", n=4), ImportOptions(name="raw", images_only=True), settings)
+    folder = settings.datasets_dir / "raw"
+    rows = read_manifest(folder)["images"]
+    assert {row["split"] for row in rows} == {"train"}, "raw images form the pool to correct"
+    for row in rows[:corrected]:
+        painted = MaskState(np.zeros((48, 48), np.uint8))
+        painted.binary[5:15, 5:15] = 255
+        save_mask(folder, row, painted, 0, tool="paint")
+    splits = load_splits(folder)
+    assert (len(splits.train), len(splits.valid)) == (train, valid)

@@ -150,3 +150,19 @@ def test_raw_images_all_join_the_training_pool_and_a_few_corrections_can_train(t
         save_mask(folder, row, painted, 0, tool="paint")
     splits = load_splits(folder)
     assert (len(splits.train), len(splits.valid)) == (train, valid)
+
+
+def test_a_zip_of_raw_images_with_other_files_imports_the_images_and_names_the_rest(tmp_path, settings):
+    import zipfile
+
+    raw = _raw_folder(tmp_path / "raw", n=3)
+    (raw / "notes.txt").write_text("acquisition notes")
+    (raw / "settings.xml").write_text("<xml/>")
+    archive = tmp_path / "raw.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(raw.iterdir()):
+            out.write(path, f"slides/{path.name}")
+    result = import_dataset(archive, ImportOptions(name="zipped", images_only=True), settings)
+    assert len(_rows(settings, "zipped")) == 3
+    ignored = sorted(f.file for f in result.report.findings if f.code == "not-an-image")
+    assert ignored == ["notes.txt", "settings.xml"], ignored

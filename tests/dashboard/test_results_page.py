@@ -143,3 +143,13 @@ def test_fix_this_mask_and_back_returns_to_the_same_run_and_set(evaluated, data_
     app.switch_page("../pages/results.py").run()
     assert app.selectbox(key="results-run").value == evaluated.run_id
     assert app.slider(key=f"pp-{evaluated.run_id}-threshold").value == pytest.approx(0.7), "the controls are kept"
+
+
+def test_predict_works_with_the_shipped_model_before_any_training(data_env, open_page):
+    from tests.evaluation_helpers import shipped_model
+
+    shipped_model(data_env)
+    app = open_page("predict")
+    assert not app.exception
+    assert app.selectbox(key="predict-run").value == "generalist"
+    assert "shipped model" in app.selectbox(key="predict-run").options[0]

@@ -19,7 +19,7 @@ from core.task_dir import TaskDir
 from core.text import plural
 from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir
-from core.train.runs import dataset_lineage, prepare_run
+from core.train.runs import dataset_lineage, prepare_run, refine_config
 from dashboard import context, figures
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
@@ -154,14 +154,18 @@ def edited_since(run: RunDir, folder: Path) -> int:
     return sum(1 for stem, version in now.items() if int(version) > int(trained.get(stem, 0)))
 
 
-def retrain_panel(run: RunDir) -> None:
-    """Fine-tune from this run on the dataset as it is now (with the masks fixed since)."""
+def retrain_panel(run: RunDir, dataset: str | None = None) -> None:
+    """Fine-tune from this run on the dataset as it is now (with the masks fixed since); for a model scored on
+    another dataset (the shipped generalist), refine it on that dataset's corrected masks."""
     meta = run.read_config()
     config = TrainConfig.from_dict(meta["train"])
     try:
         folder = dataset_dir(context.settings(), config.dataset)
     except DatasetNotFound:
-        st.caption(f"The dataset {config.dataset} is gone, so this run cannot be retrained.")
+        if dataset:
+            _refine_button(run, dataset)
+        else:
+            st.caption(f"The dataset {config.dataset} is gone, so this run cannot be retrained.")
         return
     changed = edited_since(run, folder)
     st.caption(f"{plural(changed, 'mask')} of {config.dataset} {'was' if changed == 1 else 'were'} edited since this "
@@ -177,6 +181,23 @@ def retrain_panel(run: RunDir) -> None:
             st.error(str(exc))
             return
         jobs.launch(new_run, context.settings())
+        st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
+
+
+def _refine_button(run: RunDir, dataset: str) -> None:
+    """Refine this model (e.g. the generalist) on the imported and corrected masks of ``dataset`` (2 minutes)."""
+    settings = context.settings()
+    st.caption(f"Continue from {run.run_id} on the masks people made in {dataset} (about 2 minutes), then propose "
+               "new masks for its images still waiting.")
+    if st.button(f"Refine on {dataset}", icon=":material/model_training:", key="results-refine",
+                 help="The Refine preset: fine-tunes this model on every imported and corrected mask of the dataset."):
+        try:
+            new_run = prepare_run(settings, refine_config(settings, dataset, run.run_id), parent=run.run_id,
+                                  trigger="refine from results")
+        except ConfigError as exc:
+            st.error(str(exc))
+            return
+        jobs.launch(new_run, settings)
         st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
 
 

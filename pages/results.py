@@ -97,7 +97,7 @@ if has_cells:
 improve, export = st.columns(2)
 with improve:
     st.subheader("Retrain with fixed masks")
-    retrain_panel(run)
+    retrain_panel(run, set_dataset or source.get("dataset"))
 with export:
     st.subheader("Export")
     export_panel(run)

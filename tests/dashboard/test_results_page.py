@@ -153,3 +153,23 @@ def test_predict_works_with_the_shipped_model_before_any_training(data_env, open
     assert not app.exception
     assert app.selectbox(key="predict-run").value == "generalist"
     assert "shipped model" in app.selectbox(key="predict-run").options[0]
+
+
+def test_the_shipped_model_is_scored_on_a_dataset_and_refined_on_it(data_env, tmp_path, monkeypatch, open_page):
+    from core import eval_job, jobs
+    from tests.evaluation_helpers import brightness_model, shipped_model
+
+    shipped = shipped_model(data_env)
+    trained_run(data_env, tmp_path)  # imports the 'cells' dataset
+    monkeypatch.setattr(eval_job, "load_run_model", brightness_model)
+    eval_job.evaluate_run(shipped, eval_job.dataset_items(data_env.datasets_dir / "cells", "test"), "test-cells",
+                          source={"dataset": "cells"})
+    started = []
+    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    app = open_page("results", run="generalist", dataset="cells")
+    assert not app.exception and app.get("button_group")[0].value == "test-cells"
+    assert "Dice (mean per image)" in metric_values(app)
+    [b for b in app.button if b.label == "Refine on cells"][0].click().run()
+    meta = started[0].read_config()
+    assert meta["train"]["preset"] == "refine" and meta["train"]["dataset"] == "cells"
+    assert meta["parent_run"] == "generalist"

@@ -64,8 +64,10 @@ def list_models(settings: Settings) -> list[ShippedModel]:
             if folder.is_dir() and not folder.name.startswith(".") and _is_model(folder)]
 
 
-def ensure_models(settings: Settings, source: Path = SHIPPED_DIR) -> list[str]:
-    """Copy the repository's shipped models into the data root when missing or older; return the names copied."""
+def ensure_models(settings: Settings, source: Path | None = None) -> list[str]:
+    """Copy the repository's shipped models (``source``, default ``data/models``) into the data root when missing
+    or older; return the names copied."""
+    source = SHIPPED_DIR if source is None else source
     if not source.is_dir():
         return []
     copied = []

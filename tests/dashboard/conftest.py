@@ -14,11 +14,13 @@ def page_file(name: str) -> str:
 
 
 @pytest.fixture
-def open_page(data_env):
+def open_page(data_env, tmp_path, monkeypatch):
     """``open_page(name)`` runs ``pages/<name>.py`` once; process-wide caches are cleared around each test,
     because the catalogue connection and settings are cached per process and each test has its own data root."""
     st.cache_resource.clear()
     st.cache_data.clear()
+    # pages start without the repository's shipped models; tests that want one put it in the data root
+    monkeypatch.setattr("core.models.shipped.SHIPPED_DIR", tmp_path / "no-shipped-models")
 
     def run(name: str, **query) -> AppTest:
         # through the real entry point, so navigation exists and page links resolve as in the browser

@@ -157,6 +157,8 @@ def build_generalist(shared: Path, out: Path, workdir: Path, *, epochs: int = 20
     if unknown:
         raise ValueError(f"--leave-out {', '.join(unknown)}: choose from {', '.join(SOURCES)}")
     used = [n for n in SOURCES if n not in leave_out]
+    if (workdir / "data").exists() and any((workdir / "data").iterdir()):
+        raise ValueError(f"the work folder {workdir} holds an earlier build's data: give an empty or new --workdir")
     settings = _settings(workdir / "data")
     started = time.monotonic()
     counts = _import_data(shared, settings, used)

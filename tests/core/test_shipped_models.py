@@ -65,3 +65,13 @@ def test_list_predict_and_evaluate_by_name_from_the_command_line(tmp_path, data_
     assert main(["evaluate", "generalist", "--dataset", "lab", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["set"] == "test-lab", "one evaluation per dataset for a shipped model"
     assert (models_dir(data_env) / "generalist" / "eval" / "test-lab" / "summary.json").is_file()
+
+
+def test_the_generalist_build_refuses_a_work_folder_with_an_earlier_builds_data(tmp_path):
+    from core.models.generalist import build_generalist
+
+    (tmp_path / "work" / "data" / "datasets").mkdir(parents=True)
+    with pytest.raises(ValueError, match="earlier build"):
+        build_generalist(tmp_path / "shared", tmp_path / "out", tmp_path / "work")
+    with pytest.raises(ValueError, match="--leave-out nope"):
+        build_generalist(tmp_path / "shared", tmp_path / "out", tmp_path / "fresh", leave_out=("nope",))

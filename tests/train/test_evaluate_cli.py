@@ -87,15 +87,16 @@ def test_evaluate_on_folders_and_predict_and_export(keras_run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("evaluate", "no-such-run", "--dataset", "cells"), "No run 'no-such-run'"),
+    (("evaluate", "no-such-run", "--dataset", "cells"), "No run or model 'no-such-run'"),
     (("evaluate", "{run}", "--dataset", "cells", "--split", "valid", "--images", "x"), "either --dataset"),
     (("evaluate", "{run}", "--images", "{tmp}/nothing", "--masks", "{tmp}"), "is not a folder"),
     (("evaluate", "{run}", "--dataset", "no-such-data"), "no-such-data"),
     (("predict", "{run}", "{tmp}/missing.png", "--out", "{tmp}/o"), "does not exist"),
-    (("predict", "{run}", "{tmp}/imgs", "--out", "{tmp}/o2", "--tile", "8"), "at least 16"),
+    (("predict", "{run}", "{tmp}/one-image", "--out", "{tmp}/o2", "--tile", "8"), "at least 16"),
 ])
 def test_bad_input_gets_one_clear_line(keras_run, args, message):
     settings, run, tmp = keras_run
+    write_image(tmp / "one-image" / "a.png", np.zeros((32, 32), np.uint8))
     filled = [a.format(run=run.run_id, tmp=tmp) for a in args]
     done = core(*filled, env_settings=settings)
     assert done.returncode == 2

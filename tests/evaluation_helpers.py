@@ -72,6 +72,14 @@ def evaluated_run(settings: Settings, tmp_path: Path, monkeypatch) -> RunDir:
     return run
 
 
+def raw_lab(settings: Settings, root: Path, counts: dict[str, int], name: str = "lab") -> None:
+    """A dataset ``name`` whose training images came without masks (unlabelled); valid and test keep theirs."""
+    source = make_instance_splits(root, counts)
+    for path in (source / "train" / "masks").iterdir():
+        path.unlink()
+    import_dataset(source, ImportOptions(name=name, images_only=True), settings)
+
+
 def shipped_model(settings: Settings, name: str = "generalist") -> RunDir:
     """A shipped model in the data root (a stand-in checkpoint: tests predict with :func:`brightness_model`)."""
     from core.io import write_json_atomic

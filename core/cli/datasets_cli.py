@@ -53,6 +53,14 @@ def _print_report(report: Report, as_json: bool, extra: dict | None = None) -> N
         print(report.to_text())
 
 
+def _refused(report: Report, as_json: bool, extra: dict, what: str) -> int:
+    """Print why nothing was imported or added (``what``: "imported", "added"); the exit status is 1."""
+    _print_report(report, as_json, {**extra, what: False})
+    if not as_json:
+        print(f"Nothing was {what}.", file=sys.stderr)
+    return 1
+
+
 def _register(settings: Settings, name: str) -> str:
     """Add the dataset to the catalogue, or say why the dashboard will do it instead."""
     try:
@@ -85,10 +93,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = import_dataset(source, options, settings, progress=bar)
     except ImportFailed as exc:
         bar.close()
-        _print_report(exc.report, args.json, {"name": options.name, "imported": False})
-        if not args.json:
-            print("Nothing was imported.", file=sys.stderr)
-        return 1
+        return _refused(exc.report, args.json, {"name": options.name}, "imported")
     finally:
         bar.close()
     note = _register(settings, result.name)
@@ -179,10 +184,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except ImportFailed as exc:
         bar.close()
-        _print_report(exc.report, args.json, {"name": args.name, "added": False})
-        if not args.json:
-            print("Nothing was added.", file=sys.stderr)
-        return 1
+        return _refused(exc.report, args.json, {"name": args.name}, "added")
     finally:
         bar.close()
     note = _change_catalogue(settings)

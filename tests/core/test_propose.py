@@ -7,24 +7,19 @@ import pytest
 
 from core import propose_job
 from core.cli import main
-from core.config import ImportOptions
-from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image
 from core.mask_undo import MaskState
 from core.mask_versions import current_version, read_log, save_mask
 from core.propose_job import ProposalError, candidates, propose_dataset, proposals_task
-from tests.evaluation_helpers import brightness_model, make_instance_splits, trained_run
+from tests.evaluation_helpers import brightness_model, raw_lab, trained_run
 
 
 @pytest.fixture
 def lab(tmp_path, data_env, monkeypatch):
     """A dataset whose four training images are unlabelled, and a (brightness) model to propose with."""
     monkeypatch.setattr(propose_job, "load_run_model", brightness_model)
-    source = make_instance_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 2})
-    for path in (source / "train" / "masks").iterdir():
-        path.unlink()
-    import_dataset(source, ImportOptions(name="lab", images_only=True), data_env)
+    raw_lab(data_env, tmp_path / "src", {"train": 4, "valid": 2, "test": 2})
     run = trained_run(data_env, tmp_path, name="cells")
     return data_env, run
 

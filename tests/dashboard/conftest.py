@@ -40,16 +40,11 @@ def open_page(data_env, tmp_path, monkeypatch):
 def proposed(tmp_path, data_env, monkeypatch):
     """A dataset of four unlabelled images that a (stand-in) model has proposed masks for."""
     from core import propose_job
-    from core.config import ImportOptions
-    from core.datasets.importer import import_dataset
     from core.propose_job import propose_dataset, proposals_task
-    from tests.evaluation_helpers import brightness_model, make_instance_splits, shipped_model, trained_run
+    from tests.evaluation_helpers import brightness_model, raw_lab, shipped_model, trained_run
 
     monkeypatch.setattr(propose_job, "load_run_model", brightness_model)
-    source = make_instance_splits(tmp_path / "src", {"train": 4, "valid": 1, "test": 1})
-    for path in (source / "train" / "masks").iterdir():
-        path.unlink()
-    import_dataset(source, ImportOptions(name="lab", images_only=True), data_env)
+    raw_lab(data_env, tmp_path / "src", {"train": 4, "valid": 1, "test": 1})
     run = trained_run(data_env, tmp_path, name="cells")
     summary = propose_dataset(data_env, "lab", run.run_id, proposals_task(data_env, "lab"))
     shipped_model(data_env)

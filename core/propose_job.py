@@ -1,4 +1,4 @@
-"""Proposals: a model draws masks for a dataset's unlabelled images, for people to correct, most uncertain first.
+"""Proposals: a model draws masks for a dataset's unlabelled images, for people to correct in the queue's order.
 
 ``python -m core propose DATASET [--model NAME_OR_RUN]`` (the dashboard starts the same command as a worker).
 For each image still waiting for a person — unlabelled, or proposed by another model — the model's probability
@@ -8,6 +8,9 @@ version, and scored for uncertainty (:mod:`core.uncertainty`). The probability m
 
 Nothing a person made is touched: images that are ``truth`` or ``corrected`` are never candidates, and a save
 that races a person's (someone saved the image while the worker predicted it) is refused by the mask store.
+People correct them in the order of :func:`core.correction_queue.queue` (uncertain, typical, unlike the
+images that already train the model); the summary names the first ten.
+
 Each proposal is saved on its own, so a worker killed half-way keeps what it did; running it again goes on
 with the images that still wait (those it already proposed are skipped as up to date).
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.correction_queue import queue
 from core.datasets.labels import label_of
 from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest
@@ -102,10 +106,11 @@ def propose_dataset(settings: Settings, dataset: str, model_name: str, task: Tas
         task.progress(index, len(waiting), f"proposed {index} of {plural(len(waiting), 'image')} · about "
                                            f"{rate * (len(waiting) - index):.0f} s left")
     seconds = time.monotonic() - started
+    task.progress(len(waiting), len(waiting), "ordering the proposals for correction")
     summary = {"dataset": dataset, "model": run.run_id, "proposed": done, "skipped": skipped,
                "seconds_per_image": round(seconds / max(len(waiting), 1), 3), "uncertainty_score": uncertainty,
-               "per_image": sorted(per_image, key=lambda item: -item["uncertainty"]), "notes": sorted(notes),
-               "finished": now()}
+               "per_image": sorted(per_image, key=lambda item: -item["uncertainty"]),
+               "correct_first": queue(folder, limit=10), "notes": sorted(notes), "finished": now()}
     write_json_atomic(task.path / "summary.json", summary)
     task.finish(f"{plural(done, 'proposal')} by {run.run_id}" + (f", {len(skipped)} skipped" if skipped else ""),
                 summary={k: v for k, v in summary.items() if k != "per_image"})

@@ -1,8 +1,9 @@
-"""Correcting proposals in the editor: accept, the most uncertain next, the model's doubt as a heat map,
+"""Correcting proposals in the editor: accept, the next one to correct, the model's doubt as a heat map,
 and starting proposals and a refinement from here.
 
 Proposals are masks a model drew (``core.propose_job``); a person either corrects one (any save) or accepts it
-as it is. People go through them most uncertain first, where the model is most likely wrong.
+as it is. People go through them in the queue's order (``core.correction_queue``): the model's most uncertain
+images first, preferring those typical of the dataset and unlike the ones already corrected.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import streamlit as st
 
 from core import jobs
 from core.config import ConfigError
+from core.correction_queue import queue
+from core.datasets.manifest import MANIFEST_NAME
 from core.io import ImageReadError, read_image
 from core.models.shipped import list_models
 from core.propose_job import PROPOSALS_DIR, default_model, proposals_task
@@ -30,18 +33,17 @@ from dashboard.task_progress import start_task, task_progress
 from dashboard.widget_state import keep
 
 
-def most_uncertain(images: pd.DataFrame, stem: str | None = None) -> str | None:
-    """The proposal waiting for a person with the highest uncertainty (other than ``stem``).
+@st.cache_data(max_entries=64, show_spinner="Ordering the proposals…")
+def _next_to_correct(folder: str, stamp: int, stem: str | None) -> str | None:
+    found = queue(Path(folder), limit=1, exclude=[stem] if stem else [])
+    return found[0] if found else None
 
-    >>> frame = pd.DataFrame({"stem": ["a", "b", "c"], "label": ["proposed", "proposed", "truth"],
-    ...                       "uncertainty": [0.1, 0.4, 0.9]})
-    >>> most_uncertain(frame), most_uncertain(frame, "b")
-    ('b', 'a')
-    """
-    waiting = images[(images["label"] == "proposed") & (images["stem"] != stem)]
-    if waiting.empty:
-        return None
-    return str(waiting.sort_values("uncertainty", ascending=False, na_position="last").iloc[0]["stem"])
+
+def next_to_correct(dataset_dir: Path, stem: str | None = None) -> str | None:
+    """The proposal to open next (other than ``stem``, the image being corrected), or None when none waits."""
+    manifest = Path(dataset_dir) / MANIFEST_NAME
+    stamp = manifest.stat().st_mtime_ns if manifest.is_file() else 0  # every save rewrites it: a new order
+    return _next_to_correct(str(dataset_dir), stamp, stem)
 
 
 def _accept(then_next: str | None) -> None:
@@ -51,8 +53,8 @@ def _accept(then_next: str | None) -> None:
 
 
 def queue_panel(session: EditSession, images: pd.DataFrame) -> None:
-    """Where this image stands, Accept / Accept and next for a proposal, and Next most uncertain."""
-    following = most_uncertain(images, session.stem)
+    """Where this image stands, Accept / Accept and next for a proposal, and Next to correct."""
+    following = next_to_correct(Path(session.dataset_dir), session.stem)
     if session.label == "proposed":
         row = images.set_index("stem").loc[session.stem]
         doubt = f" · uncertainty {row['uncertainty']:.3f}" if pd.notna(row.get("uncertainty")) else ""
@@ -65,12 +67,13 @@ def queue_panel(session: EditSession, images: pd.DataFrame) -> None:
                          + (" Not now: you changed it, so Save instead." if session.dirty else ""))
         right.button("Accept and next", icon=":material/skip_next:", key="queue-accept-next", on_click=_accept,
                      args=(following,), width="stretch", disabled=session.dirty,
-                     help="Accept, then open the most uncertain proposal still waiting.")
+                     help="Accept, then open the next proposal to correct.")
     waiting = int((images["label"] == "proposed").sum())
-    st.button(f"Next most uncertain ({waiting} waiting)", icon=":material/priority_high:", key="queue-next",
+    st.button(f"Next to correct ({waiting} waiting)", icon=":material/priority_high:", key="queue-next",
               on_click=go_to, args=(following,), width="stretch", disabled=following is None,
-              help="Open the proposal the model is least sure about: it is the most likely to be wrong, so "
-                   "correcting it teaches the next model the most.")
+              help="Open the proposal whose correction should teach the next model the most: one the model is "
+                   "unsure about, that looks like many images of this dataset, and unlike those already "
+                   "corrected (so ten corrections cover ten kinds of image, not one kind ten times).")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -1,5 +1,5 @@
 """Annotate: touch up masks on a canvas — paint, erase, polygons, zoom, undo, versioned saves, review — and
-correct a model's proposals, most uncertain first."""
+correct a model's proposals in the queue's order."""
 
 import streamlit as st
 

@@ -33,9 +33,12 @@ def cmd_propose(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     print(f"{plural(summary['proposed'], 'proposal')} by {summary['model']} for {args.dataset} "
-          f"({summary['seconds_per_image']:.2f} s per image); most uncertain first:")
-    for item in summary["per_image"][:10]:
-        print(f"  {item['stem']}: uncertainty {item['uncertainty']:.3f}, {plural(item['cells'], 'cell')}")
+          f"({summary['seconds_per_image']:.2f} s per image); correct these first:")
+    found = {item["stem"]: item for item in summary["per_image"]}
+    for stem in summary["correct_first"]:
+        item = found.get(stem)
+        detail = f": uncertainty {item['uncertainty']:.3f}, {plural(item['cells'], 'cell')}" if item else ""
+        print(f"  {stem}{detail}")
     for reason in summary["skipped"]:
         print(f"skipped {reason}")
     return 0
@@ -64,5 +67,6 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
                         help=f"how each image's uncertainty is scored (default {DEFAULT_SCORE})")
     parser.add_argument("--limit", type=int, help="propose for at most this many images")
     parser.add_argument("--task-dir", help="report progress in this folder (the dashboard's workers do)")
-    parser.add_argument("--json", action="store_true", help="print the summary (counts, per-image uncertainty)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary (counts, per-image uncertainty, the first ten to correct)")
     parser.set_defaults(handler=cmd_propose)

@@ -5,14 +5,16 @@ unlabelled pool (its valid and test splits keep their masks). The variant propos
 by round, k images are "corrected" (their true masks revealed, as a person's save), the model is refined with the
 Refine preset (2 minutes, continuing from the last refinement) and scored on the test split:
 
-- k = 0, 5, 10, 20, choosing the images by uncertainty (the most uncertain proposal still waiting, re-scored after
-  each refinement) or at random, two seeds each;
+- k = 0, 5, 10, 20, choosing the images in the dashboard's queue order (:mod:`core.correction_queue`: uncertain,
+  typical, unlike those corrected; re-scored after each refinement) or at random, two seeds each;
 - next to the Quick preset trained from scratch on the whole labelled training split (two seeds);
 - proposal speed (seconds per 512² image), and how well each uncertainty score ranks the variant's real errors
   (Spearman ρ against 1 − Dice over the test split).
 
 Targets (issue 13): k = 10 in uncertainty order within 0.02 Dice of full-data Quick; uncertainty order ahead of
-random at k = 5 and k = 10. ``CELLSEG_VARIANT_EPOCHS`` (default 12) sets the variant's training.
+random at k = 5 and k = 10. ``CELLSEG_VARIANT_EPOCHS`` (default 12) sets the variant's training;
+``CELLSEG_VARIANT_MODEL=FOLDER`` reuses a variant an earlier run trained (its ``models/generalist-no-phase``
+folder), which saves its 20 minutes when only the correction curves are measured again.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ VARIANT = "generalist-no-phase"
 ROUNDS = (5, 10, 20)
 SEEDS = (0, 1)
 VARIANT_EPOCHS = int(os.environ.get("CELLSEG_VARIANT_EPOCHS", "12"))
+VARIANT_MODEL = os.environ.get("CELLSEG_VARIANT_MODEL")
 
 
 def _core(settings, *args: str, timeout: int = 3600) -> dict:
@@ -96,6 +99,8 @@ def _score(settings, model: str, dataset: str) -> dict:
 
 def _scenario(settings, template: str, order: str, seed: int) -> dict[int, dict]:
     """One correction curve; returns the test scores after each round."""
+    from core.correction_queue import queue
+
     dataset = f"phase-{order}-{seed}"
     shutil.copytree(settings.datasets_dir / template, settings.datasets_dir / dataset)
     manifest_path = settings.datasets_dir / dataset / "dataset.json"
@@ -107,9 +112,9 @@ def _scenario(settings, template: str, order: str, seed: int) -> dict[int, dict]
     rng.shuffle(random_order)
     curve, corrected = {}, 0
     for k in ROUNDS:
-        if order == "uncertainty":  # the most uncertain proposals still waiting, as the last model scored them
-            waiting = sorted(_waiting(settings, dataset), key=lambda row: -(row.get("uncertainty") or 0.0))
-            chosen = [row["stem"] for row in waiting[:k - corrected]]
+        if order == "uncertainty":  # the dashboard's queue, as the last model scored the proposals still waiting
+            chosen = [stem for stem in queue(settings.datasets_dir / dataset)
+                      if stem in {row["stem"] for row in _waiting(settings, dataset)}][:k - corrected]
         else:
             chosen = random_order[corrected:k]
         _reveal(settings, dataset, chosen)
@@ -150,9 +155,16 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     settings = data_settings(workdir / "propose-root")
     (settings.data_root / ".sample-imported").parent.mkdir(parents=True, exist_ok=True)
     (settings.data_root / ".sample-imported").write_text("benchmark\n")
-    print(f"propose: training the generalist without {POOL} ({VARIANT_EPOCHS} epochs)", flush=True)
-    card = build_generalist(SHARED, models_dir(settings) / VARIANT, workdir / "variant-build", epochs=VARIANT_EPOCHS,
-                            leave_out=(POOL,), name=VARIANT)
+    if VARIANT_MODEL:
+        print(f"propose: reusing the variant in {VARIANT_MODEL}", flush=True)
+        shutil.copytree(VARIANT_MODEL, models_dir(settings) / VARIANT,
+                        ignore=shutil.ignore_patterns("eval", "predictions"))
+        card = json.loads((models_dir(settings) / VARIANT / "card.json").read_text())
+        results.note(f"the variant was reused from {VARIANT_MODEL}, not trained in this run")
+    else:
+        print(f"propose: training the generalist without {POOL} ({VARIANT_EPOCHS} epochs)", flush=True)
+        card = build_generalist(SHARED, models_dir(settings) / VARIANT, workdir / "variant-build",
+                                epochs=VARIANT_EPOCHS, leave_out=(POOL,), name=VARIANT)
     import_dataset(_raw_pool(workdir), ImportOptions(name="phase-raw", images_only=True), settings)
     import_dataset(SHARED / "datasets" / POOL, ImportOptions(name="phase-full"), settings)
     proposed = _core(settings, "propose", "phase-raw", "--model", VARIANT, "--json")

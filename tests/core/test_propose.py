@@ -7,6 +7,7 @@ import pytest
 
 from core import propose_job
 from core.cli import main
+from core.correction_queue import queue
 from core.datasets.manifest import read_manifest
 from core.io import read_image
 from core.mask_undo import MaskState
@@ -37,6 +38,7 @@ def test_unlabelled_images_get_proposals_with_cells_and_an_uncertainty(lab):
     assert [item["uncertainty"] for item in summary["per_image"]] == sorted(
         (item["uncertainty"] for item in summary["per_image"]), reverse=True), "most uncertain first"
     folder = settings.datasets_dir / "lab"
+    assert sorted(summary["correct_first"]) == sorted(proposed) and summary["correct_first"] == queue(folder)
     for stem in proposed:
         row = rows[stem]
         assert row["proposed_by"] == run.run_id and row["uncertainty"] is not None

@@ -191,23 +191,23 @@ def test_drawing_an_unlabelled_image_and_saving_makes_it_corrected(tmp_path, dat
     assert row["label"] == "corrected" and row["foreground_fraction"] > 0
 
 
-def test_proposals_most_uncertain_first_accept_and_next_and_the_heat_map(proposed, open_page):
+def test_proposals_in_queue_order_accept_and_next_and_the_heat_map(proposed, open_page):
     settings, summary = proposed
-    order = [item["stem"] for item in summary["per_image"]]  # most uncertain first
+    order = summary["correct_first"]  # the queue, as the proposal worker ordered it
     page = open_page("annotate", dataset="lab", stem="cells05")
     nxt = page.button(key="queue-next")
-    assert nxt.label == "Next most uncertain (4 waiting)"
+    assert nxt.label == "Next to correct (4 waiting)"
     nxt.click().run()
     assert session(page).stem == order[0] and session(page).label == "proposed"
     assert any(c.value.startswith("Proposed by") for c in page.caption)
     page.toggle(key="editor-show-uncertainty").set_value(True).run()
     assert not page.exception
     page.button(key="queue-accept-next").click().run()
-    assert session(page).stem == order[1], "accepted, then the next most uncertain"
+    assert session(page).stem == order[1], "accepted, then the next in the queue"
     from core.datasets.manifest import read_manifest
     labels = {r["stem"]: r["label"] for r in read_manifest(settings.datasets_dir / "lab")["images"]}
     assert labels[order[0]] == "corrected" and labels[order[1]] == "proposed"
-    assert page.button(key="queue-next").label == "Next most uncertain (3 waiting)"
+    assert page.button(key="queue-next").label == "Next to correct (3 waiting)"
     draw(page, canvas_key(page), [rect(0, 0, 30, 30)])
     assert page.button(key="queue-accept").disabled, "changed: Save, not Accept"
 

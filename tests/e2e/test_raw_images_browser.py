@@ -1,6 +1,6 @@
 """From raw images, in a real browser, with the shipped generalist and real workers: import a zip of images
-without masks, propose masks, open the most uncertain, paint and save it, accept the next, refine from the
-corrections, see the new run finish and the remaining proposals redrawn by it.
+without masks, propose masks, open the first in the correction queue, paint and save it, accept the next,
+refine from the corrections, see the new run finish and the remaining proposals redrawn by it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import zipfile
 
 import pytest
 
+from core.correction_queue import queue
 from core.datasets.manifest import read_manifest
 from core.models.shipped import SHIPPED_DIR
 from tests.e2e.server import SHARED, full_page_screenshot
@@ -58,14 +59,14 @@ def test_raw_images_proposed_corrected_refined_and_proposed_again(dashboard, pag
     wait_idle(page)
     expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("generalist")
     page.get_by_role("button", name=f"Propose masks ({N} images)").click()
-    expect(page.get_by_role("button", name=re.compile(rf"^Next most uncertain \({N} waiting\)"))).to_be_visible(
+    expect(page.get_by_role("button", name=re.compile(rf"^Next to correct \({N} waiting\)"))).to_be_visible(
         timeout=240_000)
     assert {row["label"] for row in _labels(dashboard).values()} == {"proposed"}
     full_page_screenshot(page, artifacts / "80-raw-proposed.png")
 
-    page.get_by_role("button", name=re.compile(r"^Next most uncertain")).click()
+    page.get_by_role("button", name=re.compile(r"^Next to correct")).click()
     wait_idle(page)
-    most = max(_labels(dashboard).values(), key=lambda row: row["uncertainty"])["stem"]
+    most = queue(dashboard.data_root / "datasets" / "raw", limit=1)[0]
     expect(page.get_by_role("combobox", name="Image")).to_have_value(re.compile(rf"^{most} · "))
     page.get_by_text("Show where the model is unsure (heat map)").click()
     wait_idle(page)
@@ -76,7 +77,7 @@ def test_raw_images_proposed_corrected_refined_and_proposed_again(dashboard, pag
     page.get_by_role("button", name="Save").filter(visible=True).click()
     page.get_by_text(re.compile(r"^Saved version 2")).wait_for(timeout=30_000)
     wait_idle(page)
-    page.get_by_role("button", name=re.compile(r"^Next most uncertain")).click()
+    page.get_by_role("button", name=re.compile(r"^Next to correct")).click()
     wait_idle(page)
     page.get_by_role("button", name="Accept", exact=True).click()
     wait_idle(page)

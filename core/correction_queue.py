@@ -1,15 +1,16 @@
-"""Which proposal a person should correct next: uncertain, typical of the dataset, unlike what already trains.
+"""Which proposal a person should correct next: uncertain, and standing for images nothing trained covers yet.
 
 Ordering proposals by uncertainty alone fails in two ways, both measured by the correction benchmark
 (``make bench ARGS="--only propose"``). On a kind of image the model never saw, it is wrong everywhere and its
 uncertainty says little about where; the most "uncertain" images were then near-empty tiles, and the top few
 were neighbouring tiles of one field of view, so the first corrections taught the next model little. The queue
-therefore weighs three things, each from 0 to 1, and multiplies them:
+therefore multiplies two things, each from 0 to 1:
 
 - **uncertainty rank** among the proposals waiting (the model's doubt, :mod:`core.uncertainty`);
-- **typicality**: how close the image is to the dataset as a whole (an outlier teaches about itself only);
-- **novelty**: how far it is from the nearest image that already trains the model (the training split's
-  ``truth`` and ``corrected`` images, and those picked earlier in the same order).
+- **coverage gain**: how much the image would add to how well the training images (the training split's
+  ``truth`` and ``corrected`` ones, and those picked earlier in the same order) stand for the whole dataset.
+  An image like many others that no training image resembles gains most; an outlier stands for itself only,
+  and a look-alike of a training image adds nothing new.
 
 Images are compared by a small *signature*: the histograms of their contrast-stretched intensities and of
 their local gradients (no model needed, so imported masks and new images count alike), cached per dataset in
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 SIGNATURES = Path("proposals") / "signatures.json"
 BINS = 16
 SIGNATURE_SIDE = 256  # images are compared at this size at most: the histograms barely change, the time does
-REFERENCES = 512  # typicality and the distance scale use at most this many images (spread evenly)
+REFERENCES = 512  # coverage is measured over at most this many images of the dataset (spread evenly)
 
 
 def image_signature(image: np.ndarray) -> np.ndarray:
@@ -79,9 +80,9 @@ def correction_order(uncertainty: Mapping[str, float], signatures: Mapping[str, 
                      training: Iterable[str] = (), limit: int | None = None) -> list[str]:
     """The waiting images (keys of ``uncertainty``) in the order a person should correct them.
 
-    Each pick is the highest product of uncertainty rank, typicality and novelty (see the module's text); it
-    then counts as training for the picks after it. ``training`` names the images that already teach the
-    model; images without a signature count as typical and novel, so they are ordered by uncertainty alone.
+    Each pick is the highest product of uncertainty rank and coverage gain (see the module's text); it then
+    counts as training for the picks after it. ``training`` names the images that already teach the model;
+    images without a signature get the full gain, so they are ordered by uncertainty alone.
 
     >>> sig = {"a": np.array([1.0, 0.0, 0.0]), "a2": np.array([1.0, 0.0, 0.0]), "b": np.array([0.0, 1.0, 0.0])}
     >>> correction_order({"a": 0.9, "a2": 0.8, "b": 0.5}, sig)  # a2 looks like a, so b comes before it
@@ -102,6 +103,7 @@ def correction_order(uncertainty: Mapping[str, float], signatures: Mapping[str, 
     scale = float(np.median(pairwise[np.triu_indices(len(references), 1)])) or 1.0
     has_signature = np.array([stem in signatures for stem in stems])
     own = np.stack([signatures.get(stem, np.zeros_like(references[0])) for stem in stems])
+    # similarity 1 for the same histograms, 0.37 at the dataset's median distance, near 0 for other kinds of image
     similar = np.where(has_signature[:, None], np.exp(-(distances(own, references) / scale) ** 2), 0.0)
     covered = np.zeros(len(references))  # how well the training images already stand for each reference
     trained = [signatures[stem] for stem in training if stem in signatures]

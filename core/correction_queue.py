@@ -178,4 +178,6 @@ def queue(folder: Path, limit: int | None = None, exclude: Iterable[str] = ()) -
     waiting = {stem: value for stem, value in proposals.items() if stem not in excluded}
     about_to_train = {row["stem"] for row in rows if row["stem"] in excluded and row["stem"] in proposals
                       and row.get("split") == "train"}
+    if len(waiting) < 2:  # nothing to weigh: no need to read every image of the dataset
+        return list(waiting)[:limit]
     return correction_order(waiting, dataset_signatures(folder, rows), training_stems(rows) | about_to_train, limit)

@@ -104,3 +104,12 @@ def test_a_person_saved_image_leaves_the_queue(folder):
     manifest["images"][0]["label"] = "corrected"
     write_manifest(folder, manifest)
     assert "blobs0" not in queue(folder) and queue(folder)[0] == "stripes4"
+
+
+def test_without_two_proposals_waiting_no_image_is_read(folder):
+    manifest = read_manifest(folder)
+    for row in manifest["images"][1:]:
+        row["label"] = "corrected"
+    write_manifest(folder, manifest)
+    assert queue(folder) == ["blobs0"] and queue(folder, exclude=["blobs0"]) == []
+    assert not (folder / SIGNATURES).exists(), "a dataset without a queue gets no signature file"

@@ -37,6 +37,9 @@ def _settings(dashboard) -> Settings:
 
 
 def _sidebar(page, title: str) -> None:
+    # The editor's canvas reports its first value a moment after the page is drawn, which reruns the page; a
+    # sidebar click that lands inside that rerun is sometimes dropped by the browser side. Let it settle first.
+    wait_idle(page)
     page.locator("[data-testid=stSidebarNav] a").filter(has_text=title).click()
     wait_idle(page)
 

@@ -100,3 +100,12 @@ def test_command_line_json(lab, capsys):
     assert main(["propose", "lab", "--model", run.run_id]) == 2
     assert "nothing to propose" in capsys.readouterr().err
     assert main(["propose", "nope"]) == 2
+
+
+def test_command_line_text_names_the_images_to_correct_first(lab, capsys):
+    settings, run = lab
+    assert main(["propose", "lab", "--model", run.run_id]) == 0
+    out = capsys.readouterr().out
+    listed = [line.split(":")[0].strip() for line in out.splitlines()[1:] if line.startswith("  ")]
+    assert "correct these first:" in out.splitlines()[0]
+    assert listed == queue(settings.datasets_dir / "lab") and len(listed) == 4

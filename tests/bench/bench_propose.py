@@ -113,8 +113,8 @@ def _scenario(settings, template: str, order: str, seed: int) -> dict[int, dict]
     curve, corrected = {}, 0
     for k in ROUNDS:
         if order == "uncertainty":  # the dashboard's queue, as the last model scored the proposals still waiting
-            chosen = [stem for stem in queue(settings.datasets_dir / dataset)
-                      if stem in {row["stem"] for row in _waiting(settings, dataset)}][:k - corrected]
+            pool = {row["stem"] for row in _waiting(settings, dataset)}
+            chosen = [stem for stem in queue(settings.datasets_dir / dataset) if stem in pool][:k - corrected]
         else:
             chosen = random_order[corrected:k]
         _reveal(settings, dataset, chosen)

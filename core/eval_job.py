@@ -27,10 +27,10 @@ from core.datasets.layouts import pair_by_name
 from core.datasets.labels import trainable
 from core.datasets.manifest import read_manifest
 from core.evaluate import best_threshold, probability_histograms, threshold_sweep
-from core.infer import TilePlan, predict_image
+from core.infer import overlapped, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.postprocess import PostProcessing, binary_mask
-from core.review import Case, read_truth, score_cases
+from core.review import Case, read_truth, score_case, summarised
 from core.run_model import inference_settings, load_run_model
 from core.task_dir import TaskDir
 from core.text import plural
@@ -137,23 +137,32 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
     task.start(len(items), "loading the model")
     model = load_run_model(run, checkpoint)
     settings = inference_settings(run)
-    plan = TilePlan(tile=model.tile, overlap=min(64, model.tile // 4), tta=tta)
+    plan = model.plan(overlap=min(64, model.tile // 4), tta=tta)
     out_dir = probabilities_dir(run, label)
-    cases, notes, histograms = [], set(), []
-    for index, item in enumerate(items, start=1):
-        image = read_image(item.image)
-        probability, image_notes = predict_image(model.predict, image, model.spec, plan, model.multiple,
-                                                 out_dtype=np.uint8)
-        notes.update(image_notes)
+    cases, notes, histograms, scored = [], set(), [], []
+
+    def predict(item: EvalItem) -> tuple[np.ndarray, list[str]]:
+        return predict_image(model.predict, read_image(item.image), model.spec, plan, model.multiple,
+                             out_dtype=np.uint8)
+
+    def score(item: EvalItem, made: tuple[np.ndarray, list[str]]):
+        probability, image_notes = made
         truth, labels = read_truth(item.mask, item.instances)
         if truth.shape != probability.shape:
             raise EvaluationError(f"{item.mask.name} is {truth.shape[1]}×{truth.shape[0]} but its image "
                                   f"{item.image.name} is {probability.shape[1]}×{probability.shape[0]}.")
         write_png(out_dir / f"{item.stem}.png", probability)
-        cases.append(Case(item.stem, truth, probability, labels))
-        histograms.append(probability_histograms(truth, probability))
+        case = Case(item.stem, truth, probability, labels)
+        return case, image_notes, probability_histograms(truth, probability), score_case(case, settings)
+
+    # the next image is predicted while the last one is scored
+    for index, (case, image_notes, histogram, result) in enumerate(overlapped(items, predict, score), start=1):
+        cases.append(case)
+        notes.update(image_notes)
+        histograms.append(histogram)
+        scored.append(result)
         task.progress(index, len(items), f"predicted {index} of {plural(len(items), 'image')}")
-    per_image, summary = score_cases(cases, settings)
+    per_image, summary = summarised(scored)
     sweep = threshold_sweep(histograms)
     summary.update(run_id=run.run_id, set=label, checkpoint=model.checkpoint.name, threshold=settings.threshold,
                    postprocessing=settings.to_dict(), best_threshold=float(best_threshold(histograms)), tta=tta,

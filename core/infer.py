@@ -10,8 +10,11 @@ tile rows of floating-point memory besides its own pixels and the 8-bit probabil
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -20,6 +23,7 @@ from core.train.config import DataConfig
 log = logging.getLogger(__name__)
 Predict = Callable[[np.ndarray], np.ndarray]
 Progress = Callable[[int, int], None]
+Item, Made, Done = TypeVar("Item"), TypeVar("Made"), TypeVar("Done")
 WHOLE_IMAGE_PIXELS = 1024 * 1024  # up to this size an image is predicted in one piece when it fits a tile
 
 
@@ -164,10 +168,18 @@ def _predict_batch(predict: Predict, batch: np.ndarray, tta: bool) -> np.ndarray
 
 @dataclass(frozen=True)
 class TilePlan:
+    """How an image is cut for the model.
+
+    ``whole_pixels``: images of at most this many pixels (after padding to the model's multiple) are
+    predicted in one piece whatever ``tile`` says. One piece is both faster (a 696×520 image cut into
+    512-pixel tiles makes the model see 2.9 times its pixels) and seamless; the budget bounds memory.
+    """
+
     tile: int
     overlap: int
     batch_size: int = 4
     tta: bool = False
+    whole_pixels: int = 0
 
     def __post_init__(self) -> None:
         if self.tile < 16:
@@ -176,6 +188,20 @@ class TilePlan:
             raise ValueError(f"overlap={self.overlap}: must be between 0 and half the tile ({self.tile // 2})")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size}: must be at least 1")
+        if self.whole_pixels < 0:
+            raise ValueError(f"whole_pixels={self.whole_pixels}: must be at least 0")
+
+    def in_one_piece(self, height: int, width: int, multiple: int = 16) -> bool:
+        """Whether an image of this size is predicted whole rather than tiled.
+
+        >>> TilePlan(512, 64).in_one_piece(520, 696), TilePlan(512, 64, whole_pixels=400_000).in_one_piece(520, 696)
+        (False, True)
+        >>> TilePlan(512, 64).in_one_piece(500, 500)  # fits one tile
+        True
+        """
+        padded = (height + -height % multiple) * (width + -width % multiple)
+        fits_tile = height <= self.tile and width <= self.tile and height * width <= WHOLE_IMAGE_PIXELS
+        return fits_tile or padded <= self.whole_pixels
 
 
 def _tile_rows(view: np.ndarray, plan: TilePlan) -> Iterator[tuple[int, list[int]]]:
@@ -187,8 +213,9 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
                   progress: Progress | None = None, out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
     """Probability map (H×W) of one raw image (any size, any depth), and notes on input conversions.
 
-    Images that fit in one tile are predicted whole (padded to a multiple of the model's
-    down-sampling factor); larger ones by overlapping tiles blended with :func:`blend_window`.
+    Images that fit in one tile, or within the plan's ``whole_pixels``, are predicted whole (padded to
+    a multiple of the model's down-sampling factor); larger ones by overlapping tiles blended with
+    :func:`blend_window`.
     ``out_dtype`` ``np.uint8`` gives probabilities × 255, a quarter of the memory.
     """
     if plan.tile % multiple:
@@ -197,7 +224,7 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
     notes = spec.depth_note(image) + notes
     low, high = spec.intensity_range(view)
     height, width = view.shape[:2]
-    if height <= plan.tile and width <= plan.tile and height * width <= WHOLE_IMAGE_PIXELS:
+    if plan.in_one_piece(height, width, multiple):
         padded = pad_symmetric(view, height + (-height % multiple), width + (-width % multiple))
         probability = _predict_batch(predict, spec.scale(padded, low, high)[None], plan.tta)[0, :height, :width]
         if progress:
@@ -244,3 +271,30 @@ def _as_blended(predict: Predict, view: np.ndarray, spec: InputSpec, plan: TileP
         if bottom > top:
             out[top:bottom] = _as(total[:bottom - top, :size[1]] / weight[:bottom - top, :size[1]], out_dtype)
     return out
+
+
+def overlapped(items: Iterable[Item], make: Callable[[Item], Made], finish: Callable[[Item, Made], Done],
+               ahead: int = 2) -> Iterator[Done]:
+    """``finish(item, make(item))`` for every item, in order, with ``finish`` on a helper thread.
+
+    While the model predicts one image (``make``: TensorFlow releases the interpreter lock and
+    rarely keeps both cores busy), the previous ones are post-processed and written (``finish``),
+    so a batch costs about the larger of the two per image instead of their sum. At most ``ahead``
+    finished-but-unread results wait; an error in ``finish`` is raised here, in order.
+
+    >>> list(overlapped([1, 2, 3], lambda x: x * 10, lambda x, made: made + x))
+    [11, 22, 33]
+    """
+    waiting: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="finish") as pool:
+        try:
+            for item in items:
+                made = make(item)
+                waiting.append(pool.submit(finish, item, made))
+                while len(waiting) > ahead or (waiting and waiting[0].done()):
+                    yield waiting.popleft().result()
+            while waiting:
+                yield waiting.popleft().result()
+        finally:
+            for future in waiting:  # an early stop (an error, a closed generator) drops what was not started
+                future.cancel()

@@ -116,7 +116,10 @@ def encode_png(array: np.ndarray) -> bytes:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     elif array.ndim == 3 and array.shape[2] == 4:
         array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
-    ok, buffer = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    # run-length deflate: on masks, probability maps and outlined pictures both faster and smaller than the
+    # default strategy (measured on 696×520 predictions: overlays 38 ms and 351 kB instead of 45 ms and 400 kB)
+    ok, buffer = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                              cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
     if not ok:
         raise ValueError(f"could not encode an array of shape {array.shape} and type {array.dtype} as PNG")
     return buffer.tobytes()

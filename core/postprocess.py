@@ -192,6 +192,30 @@ def foreground_of(probability: np.ndarray, threshold: float) -> np.ndarray:
     raise TypeError(f"probability must be floating point (0..1) or uint8 (0..255), got {probability.dtype}")
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every hole filled: background not connected (side by side) to the image's edge.
+
+    The same pixels as ``scipy.ndimage.binary_fill_holes`` with its default structure, found by one
+    labelling of the background instead of repeated dilations (a tenth of the time on 696×520).
+
+    >>> fill_holes(np.array([[1, 1, 1, 0], [1, 0, 1, 0], [1, 1, 1, 0]], bool)).astype(int)
+    array([[1, 1, 1, 0],
+           [1, 1, 1, 0],
+           [1, 1, 1, 0]])
+    >>> fill_holes(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], bool)).astype(int)  # a diagonal ring closes it
+    array([[0, 1, 0],
+           [1, 1, 1],
+           [0, 1, 0]])
+    """
+    mask = _as_2d(mask, "mask") != 0
+    count, regions = cv2.connectedComponents((~mask).astype(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    outside = np.zeros(count, bool)
+    for edge in (regions[0], regions[-1], regions[:, 0], regions[:, -1]):
+        outside[edge] = True
+    outside[0] = False  # label 0 is the mask itself
+    return ~outside[regions]
+
+
 def binary_mask(probability: np.ndarray, settings: PostProcessing | None = None) -> np.ndarray:
     """Binary cell mask from a probability map: threshold, then fill holes, then remove small objects.
 
@@ -221,7 +245,7 @@ def binary_mask(probability: np.ndarray, settings: PostProcessing | None = None)
     settings = settings or PostProcessing()
     mask = foreground_of(probability, settings.threshold)
     if settings.fill_holes:
-        mask = ndimage.binary_fill_holes(mask)
+        mask = fill_holes(mask)
     if settings.min_size > 1:
         # remove_small_objects drops objects of max_size pixels *or fewer*; min_size is the smallest kept.
         mask = remove_small_objects(mask, max_size=settings.min_size - 1, connectivity=_CONNECTIVITY)
@@ -277,12 +301,31 @@ def split_instances(mask: np.ndarray, min_distance: int = 5) -> np.ndarray:
     boxes = ndimage.find_objects(components)
     for obj in np.flatnonzero(peaks_per_object > 1):
         next_id = _seed_domes(markers, distance, components, int(obj), boxes[obj - 1], peaks[owners == obj], next_id)
-    cells = watershed(-distance, markers, mask=foreground, connectivity=_CONNECTIVITY)
+    cells = _flood(distance, markers, components, boxes)
     unseeded = foreground & (cells == 0)
     if unseeded.any():
         extra = label(unseeded, connectivity=_CONNECTIVITY).astype(np.int32)
         cells = np.where(extra > 0, extra + (next_id - 1), cells)
     return cells.astype(np.int32, copy=False)
+
+
+def _flood(distance: np.ndarray, markers: np.ndarray, components: np.ndarray, boxes: list) -> np.ndarray:
+    """The watershed of ``-distance`` from ``markers`` within the objects (``components``).
+
+    When no object holds two seeds, each seeded object simply takes its seed's id, which is what the
+    watershed gives, without flooding. Otherwise one watershed floods the whole image: flooding each
+    object in its own box would be three times faster, but pixels exactly halfway between two seeds
+    can then go to the other cell (the flooding queue breaks ties by its own layout), and the labels
+    must not depend on how they were computed.
+    """
+    seeded = markers > 0
+    pairs = np.unique(np.stack([components[seeded], markers[seeded]]), axis=1)  # (object, seed id), each once
+    seeds_per_object = np.bincount(pairs[0], minlength=len(boxes) + 1)
+    if seeds_per_object.max(initial=0) > 1:
+        return watershed(-distance, markers, mask=components > 0, connectivity=_CONNECTIVITY)
+    id_of_object = np.zeros(len(boxes) + 1, np.int32)
+    id_of_object[pairs[0]] = pairs[1]
+    return id_of_object[components]
 
 
 def _seed_domes(markers: np.ndarray, distance: np.ndarray, components: np.ndarray, obj: int,

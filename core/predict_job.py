@@ -26,7 +26,7 @@ import tifffile
 
 from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
-from core.infer import TilePlan, predict_image
+from core.infer import overlapped, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.masks import MASK_COLOURS, standing_out_colour
 from core.postprocess import PostProcessing, instances, measure_cells
@@ -124,22 +124,29 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
     saved = inference_settings(run)
     settings = saved if options.threshold is None else PostProcessing.from_dict(
         {**saved.to_dict(), "threshold": options.threshold})
-    tile = options.tile or model.tile
-    plan = TilePlan(tile=tile, overlap=min(options.overlap, tile // 2), tta=options.tta)
+    plan = model.plan(options.tile, options.overlap, options.tta)
     cells, images, skipped = [], [], []
-    for index, (path, name) in enumerate(zip(paths, output_names(paths)), start=1):
+    jobs = list(enumerate(zip(paths, output_names(paths)), start=1))
+
+    def predict(job: tuple[int, tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray, list[str]] | str:
+        index, (path, _) = job
         try:
             image = read_image(path)
         except (OSError, ValueError) as exc:  # one unreadable file does not cost the others their results
             log.warning("%s skipped: %s", path, exc)
-            skipped.append(f"{path.name}: cannot be read as an image ({exc})")
-            continue
+            return f"{path.name}: cannot be read as an image ({exc})"
 
-        def report(done: int, total: int, index=index, name=path.name) -> None:
-            task.progress(index - 1, len(paths), f"{name}: tile {done} of {total}")
+        def report(done: int, total: int) -> None:
+            task.progress(index - 1, len(paths), f"{path.name}: tile {done} of {total}")
 
         probability, notes = predict_image(model.predict, image, model.spec, plan, model.multiple, report,
                                            out_dtype=np.uint8)
+        return image, probability, notes
+
+    def write(job: tuple[int, tuple[Path, str]], made) -> tuple[list[dict], dict | None, str | None]:
+        if isinstance(made, str):
+            return [], None, made
+        (path, name), (image, probability, notes) = job[1], made
         labels = instances(probability, settings)  # touching cells split when the settings say so
         mask = labels > 0
         write_png(out_dir / "probabilities" / f"{name}.png", probability)
@@ -147,12 +154,18 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         _write_labels(out_dir / "labels" / f"{name}.tif", labels)
         write_png(out_dir / "overlays" / f"{name}.png", overlay_picture(image, labels))
         measured = measure_cells(labels, image)
-        cells.extend({"image": path.name, **row} for row in measured)
         areas = [row["area"] for row in measured]
-        images.append({"image": path.name, "width": image.shape[1], "height": image.shape[0],
-                       "cells": len(measured), "covered_fraction": round(float(mask.mean()), 5),
-                       "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
-                       "output": name, "source": str(path)})
+        row = {"image": path.name, "width": image.shape[1], "height": image.shape[0], "cells": len(measured),
+               "covered_fraction": round(float(mask.mean()), 5),
+               "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
+               "output": name, "source": str(path)}
+        return [{"image": path.name, **cell} for cell in measured], row, None
+
+    # the next image is predicted while the last one is split into cells and written
+    for index, (measured, row, skip) in enumerate(overlapped(jobs, predict, write), start=1):
+        cells.extend(measured)
+        images.extend([row] if row else [])
+        skipped.extend([skip] if skip else [])
         task.progress(index, len(paths), f"predicted {index} of {plural(len(paths), 'image')}")
     if not images:
         raise PredictionError("No image could be read: " + "; ".join(skipped))

@@ -93,7 +93,7 @@ def propose_dataset(settings: Settings, dataset: str, model_name: str, task: Tas
     task.start(len(waiting), f"loading {run.run_id}")
     model = load_run_model(run)
     settings_pp = inference_settings(run)
-    plan = TilePlan(tile=model.tile, overlap=min(64, model.tile // 4))
+    plan = model.plan(overlap=min(64, model.tile // 4))
     started, done, skipped, per_image, notes = time.monotonic(), 0, [], [], set()
     for index, row in enumerate(waiting, start=1):
         outcome = _propose_one(folder, row, run, model, plan, settings_pp, uncertainty, notes)
@@ -117,7 +117,7 @@ def propose_dataset(settings: Settings, dataset: str, model_name: str, task: Tas
     return summary
 
 
-def _propose_one(folder: Path, row: dict, run: RunDir, model, plan, settings_pp, uncertainty: str,
+def _propose_one(folder: Path, row: dict, run: RunDir, model, plan: TilePlan, settings_pp, uncertainty: str,
                  notes: set) -> dict | str:
     """Predict, save and score one image; returns its record, or why it was skipped."""
     stem = row["stem"]

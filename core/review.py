@@ -60,6 +60,11 @@ def score_cases(cases: list[Case], settings: PostProcessing, cells: bool = True)
             results = list(pool.map(lambda case: score_case(case, settings, cells), cases))
     else:
         results = [score_case(case, settings, cells) for case in cases]
+    return summarised(results)
+
+
+def summarised(results: list[tuple[ImageScores, PixelCounts]]) -> tuple[list[ImageScores], dict]:
+    """Per-image scores and the summary, from :func:`score_case`'s results in image order."""
     per_image = [r[0] for r in results]
     summary = summarise(per_image, pooled([r[1] for r in results])) if results else {"n_images": 0}
     return per_image, summary

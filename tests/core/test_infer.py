@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.infer import InputSpec, TilePlan, blend_window, predict_image, tile_starts
+from core.infer import InputSpec, TilePlan, blend_window, overlapped, predict_image, tile_starts
 from core.train.config import DataConfig
 
 GREY = InputSpec(DataConfig(normalisation="minmax"), channels=1, colour=False)
@@ -136,3 +136,68 @@ def test_flips_are_undone_before_averaging():
     np.testing.assert_allclose(probability, 0.5, atol=1e-6)
     plain, _ = predict_image(ramp, image, GREY, TilePlan(64, 0))
     assert plain[0, 0] == 0 and plain[0, -1] == 1
+
+
+@pytest.mark.parametrize("height, width, tile, whole_pixels, one_piece", [
+    (520, 696, 512, 0, False),           # wider than a tile, no budget: tiled
+    (520, 696, 512, 528 * 704, True),    # within the budget once padded to 16
+    (520, 696, 512, 528 * 704 - 1, False),
+    (500, 500, 512, 0, True),            # fits one tile
+    (1200, 1600, 512, 3_000_000, True),
+])
+def test_whole_image_budget(height, width, tile, whole_pixels, one_piece):
+    assert TilePlan(tile, 64, whole_pixels=whole_pixels).in_one_piece(height, width) is one_piece
+
+
+def test_an_image_within_the_budget_is_predicted_in_one_call_with_the_same_values():
+    shapes = []
+
+    def recording(batch):
+        shapes.append(batch.shape)
+        return identity(batch)
+
+    image = np.random.default_rng(1).integers(0, 255, (70, 90), dtype=np.uint8)
+    whole, _ = predict_image(recording, image, GREY, TilePlan(32, 8, whole_pixels=80 * 96))
+    assert shapes == [(1, 80, 96, 1)]  # padded to the model's multiple of 16, once
+    np.testing.assert_allclose(whole, scaled(image), atol=1e-6)
+    tiled, _ = predict_image(identity, image, GREY, TilePlan(32, 8))
+    np.testing.assert_allclose(whole, tiled, atol=1e-6)
+
+
+def test_the_budget_cannot_be_negative():
+    with pytest.raises(ValueError, match="whole_pixels"):
+        TilePlan(32, 8, whole_pixels=-1)
+
+
+def test_overlapped_keeps_the_order_and_runs_finish_beside_make():
+    import threading
+
+    threads = set()
+
+    def finish(item, made):
+        threads.add(threading.current_thread().name)
+        return item, made
+
+    done = list(overlapped(range(20), lambda item: item * item, finish, ahead=3))
+    assert done == [(i, i * i) for i in range(20)]
+    assert threads and threading.main_thread().name not in threads
+
+
+def test_overlapped_raises_a_finish_error_in_order_and_stops_making():
+    made = []
+
+    def make(item):
+        made.append(item)
+        return item
+
+    def finish(item, _):
+        if item == 2:
+            raise ValueError("image 2 is broken")
+        return item
+
+    seen = []
+    with pytest.raises(ValueError, match="image 2"):
+        for value in overlapped(range(50), make, finish, ahead=2):
+            seen.append(value)
+    assert seen == [0, 1]
+    assert len(made) < 10  # it stopped soon after the error instead of predicting everything

@@ -6,10 +6,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from skimage.draw import disk
+from skimage.segmentation import watershed
 
 from core.postprocess import (HELP, MEASUREMENT_COLUMNS, PostProcessing, binary_mask, error_picture,
-                              foreground_of, instances, measure_cells, outline, split_instances)
+                              fill_holes, foreground_of, instances, measure_cells, outline, split_instances)
+from core.postprocess import _flood
 
 RAW = PostProcessing(fill_holes=False, min_size=0)  # thresholding only
 SIXTEENTHS = np.arange(16, dtype=np.float32).reshape(4, 4) / 16  # 0, 1/16, ..., 15/16
@@ -348,3 +351,37 @@ def test_error_picture_refuses_bad_input():
         error_picture(image, TRUTH, np.zeros((3, 3)))
     with pytest.raises(TypeError, match="uint8"):
         error_picture(image.astype(np.float32), TRUTH, PREDICTED)
+
+
+def _random_masks(count: int, seed: int = 0) -> list[np.ndarray]:
+    """Overlapping discs with salt-and-pepper noise: holes, specks, necks and objects at the edges."""
+    rng = np.random.default_rng(seed)
+    masks = []
+    for _ in range(count):
+        mask = np.zeros((40, 50), bool)
+        for _ in range(rng.integers(1, 8)):
+            mask[disk((rng.integers(0, 40), rng.integers(0, 50)), rng.integers(2, 10), shape=mask.shape)] = True
+        masks.append(mask ^ (rng.random(mask.shape) < 0.03))
+    return masks
+
+
+@pytest.mark.parametrize("mask", [np.zeros((3, 4), bool), np.ones((3, 4), bool), ring() > 0.5, ring()[:5] > 0.5,
+                                  *_random_masks(40)], ids=lambda m: f"{m.shape}-{int(m.sum())}")
+def test_fill_holes_fills_what_scipy_fills(mask):
+    np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+
+
+@pytest.mark.parametrize("mask", _random_masks(30, seed=1), ids=lambda m: f"{int(m.sum())}px")
+@pytest.mark.parametrize("seeds_in_first_object", [1, 2])
+def test_flooding_gives_the_whole_image_watershed(mask, seeds_in_first_object):
+    # One seed per object takes the shortcut (no flooding); a second seed in one object floods the image.
+    components, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    distance = ndimage.distance_transform_edt(mask).astype(np.float32)
+    markers = np.zeros(mask.shape, np.int32)
+    for obj in range(1, count + 1):
+        pixels = np.argwhere(components == obj)
+        markers[tuple(pixels[0])] = count + 1 - obj  # ids in another order than the objects
+        if obj == 1 and seeds_in_first_object == 2 and len(pixels) > 1:
+            markers[tuple(pixels[-1])] = count + 1
+    expected = watershed(-distance, markers, mask=mask, connectivity=2)
+    np.testing.assert_array_equal(_flood(distance, markers, components, ndimage.find_objects(components)), expected)

@@ -178,7 +178,9 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     predict.add_argument("run_id", metavar="RUN_ID", help="a run id, or a shipped model's name (e.g. generalist)")
     predict.add_argument("inputs", metavar="INPUT", nargs="+", help="image files or folders of images")
     predict.add_argument("--out", required=True, help="output folder (masks, labels, overlays, CSVs)")
-    predict.add_argument("--tile", type=int, help="tile side in pixels (default: twice the training patch)")
+    predict.add_argument("--tile", type=int,
+                         help="tile side in pixels for images too large to predict in one piece (about 3 "
+                              "megapixels for a U-Net of 16 base filters; default: twice the training patch)")
     predict.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles (default 64)")
     predict.add_argument("--tta", action="store_true", help="average over flipped copies (4× slower)")
     predict.add_argument("--threshold", type=_threshold, help="probability threshold (default: the run's)")

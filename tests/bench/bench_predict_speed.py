@@ -8,8 +8,8 @@ with the default precision (bfloat16 on CPUs with AMX, else float32):
 - seconds per 1600×1200 slide, the same way over 12 slides (the 3 test slides and their flips) (≤ 1.5 s);
 - seconds to evaluate the 200 crops against their true masks (≤ 80 s).
 
-``CELLSEG_BENCH_BEFORE=<git ref>`` runs the same commands from a checkout of that ref too (for example the
-commit before a speed-up), on the same files and models, as the baseline of each figure.
+``CELLSEG_BENCH_BEFORE=<git ref>`` runs the same commands with the Quick run from a checkout of that ref too
+(for example the commit before a speed-up), on the same files, as the baseline of its figures.
 """
 
 from __future__ import annotations
@@ -40,15 +40,14 @@ def _inputs(workdir: Path) -> tuple[Path, Path, Path]:
     for folder in (crops, masks, slides):
         folder.mkdir(parents=True, exist_ok=True)
     sources = sorted((SLIDES / "images").glob("*.png"))
+    pairs = [(read_image(source), read_truth(SLIDES / "masks" / source.name)[0]) for source in sources]
     rng = np.random.default_rng(0)
     for index in range(CROPS):
-        source = sources[index % len(sources)]
-        image, (truth, _) = read_image(source), read_truth(SLIDES / "masks" / source.name)
+        image, truth = pairs[index % len(pairs)]
         y, x = int(rng.integers(0, image.shape[0] - 520)), int(rng.integers(0, image.shape[1] - 696))
         write_png(crops / f"crop{index:03d}.png", image[y:y + 520, x:x + 696])
         write_png(masks / f"crop{index:03d}.png", truth[y:y + 520, x:x + 696].astype(np.uint8) * 255)
-    for index, source in enumerate(sources):
-        image = read_image(source)
+    for index, (image, _) in enumerate(pairs):
         for turn, view in enumerate([image, image[::-1], image[:, ::-1], image[::-1, ::-1]]):
             write_png(slides / f"slide{index}-{turn}.png", np.ascontiguousarray(view))
     return crops, masks, slides
@@ -95,18 +94,18 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     print("predict-speed: 200 crops, 12 slides", flush=True)
     inputs = _inputs(workdir)
     data_root = workdir / "speed-data"
-    models = {"generalist (float32)": REPO / "data" / "models" / "generalist"}
     print("predict-speed: a Quick run with the default precision (1 minute)", flush=True)
     quick = _quick_run(workdir)
     precision = RunDir(quick).read_status().get("precision", "?")
-    models[f"Quick run ({precision})"] = quick
+    models = {f"Quick run ({precision})": quick, "generalist (float32)": REPO / "data" / "models" / "generalist"}
     before_ref = os.environ.get("CELLSEG_BENCH_BEFORE")
     before_code = _checkout(before_ref, workdir) if before_ref else None
     missed = []
     try:
         for label, run_path in models.items():
+            print(f"predict-speed: {label}", flush=True)
             before = (_measure(before_code, data_root, run_path, inputs, workdir / "out-before")
-                      if before_code else {})
+                      if before_code and run_path == quick else {})
             now = _measure(REPO, data_root, run_path, inputs, workdir / "out")
             names = {"crop": ("predict, 696×520 image, end to end", "s/image"),
                      "slide": ("predict, 1600×1200 slide, end to end", "s/image"),

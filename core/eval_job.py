@@ -139,7 +139,7 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
     settings = inference_settings(run)
     plan = model.plan(overlap=min(64, model.tile // 4), tta=tta)
     out_dir = probabilities_dir(run, label)
-    cases, notes, histograms, scored = [], set(), [], []
+    notes, histograms, scored = set(), [], []
 
     def predict(item: EvalItem) -> tuple[np.ndarray, list[str]]:
         return predict_image(model.predict, read_image(item.image), model.spec, plan, model.multiple,
@@ -153,11 +153,10 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
                                   f"{item.image.name} is {probability.shape[1]}×{probability.shape[0]}.")
         write_png(out_dir / f"{item.stem}.png", probability)
         case = Case(item.stem, truth, probability, labels)
-        return case, image_notes, probability_histograms(truth, probability), score_case(case, settings)
+        return image_notes, probability_histograms(truth, probability), score_case(case, settings)
 
     # the next image is predicted while the last one is scored
-    for index, (case, image_notes, histogram, result) in enumerate(overlapped(items, predict, score), start=1):
-        cases.append(case)
+    for index, (image_notes, histogram, result) in enumerate(overlapped(items, predict, score), start=1):
         notes.update(image_notes)
         histograms.append(histogram)
         scored.append(result)

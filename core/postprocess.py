@@ -301,7 +301,7 @@ def split_instances(mask: np.ndarray, min_distance: int = 5) -> np.ndarray:
     boxes = ndimage.find_objects(components)
     for obj in np.flatnonzero(peaks_per_object > 1):
         next_id = _seed_domes(markers, distance, components, int(obj), boxes[obj - 1], peaks[owners == obj], next_id)
-    cells = _flood(distance, markers, components, boxes)
+    cells = _flood(distance, markers, components, count)
     unseeded = foreground & (cells == 0)
     if unseeded.any():
         extra = label(unseeded, connectivity=_CONNECTIVITY).astype(np.int32)
@@ -309,7 +309,7 @@ def split_instances(mask: np.ndarray, min_distance: int = 5) -> np.ndarray:
     return cells.astype(np.int32, copy=False)
 
 
-def _flood(distance: np.ndarray, markers: np.ndarray, components: np.ndarray, boxes: list) -> np.ndarray:
+def _flood(distance: np.ndarray, markers: np.ndarray, components: np.ndarray, count: int) -> np.ndarray:
     """The watershed of ``-distance`` from ``markers`` within the objects (``components``).
 
     When no object holds two seeds, each seeded object simply takes its seed's id, which is what the
@@ -320,10 +320,10 @@ def _flood(distance: np.ndarray, markers: np.ndarray, components: np.ndarray, bo
     """
     seeded = markers > 0
     pairs = np.unique(np.stack([components[seeded], markers[seeded]]), axis=1)  # (object, seed id), each once
-    seeds_per_object = np.bincount(pairs[0], minlength=len(boxes) + 1)
+    seeds_per_object = np.bincount(pairs[0], minlength=count + 1)
     if seeds_per_object.max(initial=0) > 1:
         return watershed(-distance, markers, mask=components > 0, connectivity=_CONNECTIVITY)
-    id_of_object = np.zeros(len(boxes) + 1, np.int32)
+    id_of_object = np.zeros(count + 1, np.int32)
     id_of_object[pairs[0]] = pairs[1]
     return id_of_object[components]
 

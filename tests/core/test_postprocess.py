@@ -384,4 +384,4 @@ def test_flooding_gives_the_whole_image_watershed(mask, seeds_in_first_object):
         if obj == 1 and seeds_in_first_object == 2 and len(pixels) > 1:
             markers[tuple(pixels[-1])] = count + 1
     expected = watershed(-distance, markers, mask=mask, connectivity=2)
-    np.testing.assert_array_equal(_flood(distance, markers, components, ndimage.find_objects(components)), expected)
+    np.testing.assert_array_equal(_flood(distance, markers, components, count), expected)

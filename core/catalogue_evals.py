@@ -17,7 +17,10 @@ import pandas as pd
 from core.train.run_dir import RunDir
 
 log = logging.getLogger(__name__)
-COLUMNS = ("dice", "iou", "precision", "recall", "n_true", "n_pred", "ap50", "f1_50", "ap", "count_error")
+COLUMNS = ("dice", "iou", "precision", "recall", "n_true", "n_pred", "f1_50", "ap_50", "ap_75", "ap", "pq",
+           "mean_matched_iou", "count_error")
+SUMMARY_COLUMNS = ("evaluated", "checkpoint", "threshold", "n_images", "dice", "dice_pooled", "iou", "f1_50", "ap_50",
+                   "ap_75", "ap", "pq", "mean_matched_iou")
 
 
 def evaluation_files(run: RunDir) -> list[tuple[str, Path, Path]]:
@@ -44,11 +47,9 @@ def stamp(run: RunDir) -> str:
 
 def _rows(run_id: str, label: str, per_image: Path) -> pd.DataFrame:
     frame = pd.read_csv(per_image, dtype={"stem": str})
-    for column in ("tp50", "fp50", "fn50", *COLUMNS):
+    for column in COLUMNS:  # evaluations written before a score existed leave it empty
         if column not in frame:
             frame[column] = float("nan")
-    denominator = frame["tp50"] + frame["fp50"] + frame["fn50"]
-    frame["ap50"] = (frame["tp50"] / denominator).where(denominator > 0, 1.0).where(frame["tp50"].notna())
     frame.insert(0, "split", label)
     frame.insert(0, "run_id", run_id)
     out = frame[["run_id", "split", "stem", *COLUMNS]].copy()
@@ -71,13 +72,12 @@ def replace_evaluations(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         summary = saved.get("summary", {})
         con.register("incoming_evaluations", rows)
         try:
-            con.execute("INSERT INTO evaluations SELECT * FROM incoming_evaluations")
+            con.execute("INSERT INTO evaluations BY NAME SELECT * FROM incoming_evaluations")
         finally:
             con.unregister("incoming_evaluations")
-        con.execute("INSERT INTO evaluation_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run.run_id, label, summary.get("evaluated"), summary.get("checkpoint"),
-                     summary.get("threshold"), summary.get("n_images"), summary.get("dice"),
-                     summary.get("dice_pooled"), summary.get("iou"), summary.get("f1_50"), summary.get("ap"),
+        names = ("run_id", "split", *SUMMARY_COLUMNS, "source")
+        con.execute(f"INSERT INTO evaluation_summary ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                    [run.run_id, label, *(summary.get(name) for name in SUMMARY_COLUMNS),
                      json.dumps(saved.get("source", {}))])
         if label == "test":
             con.execute("UPDATE run_summary SET test_dice = ? WHERE run_id = ?", [summary.get("dice"), run.run_id])

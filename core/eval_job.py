@@ -38,7 +38,7 @@ from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
 PER_IMAGE_COLUMNS = ("stem", "dice", "iou", "precision", "recall", "n_true", "n_pred", "tp50", "fp50", "fn50",
-                     "f1_50", "ap", "count_error")
+                     "f1_50", "ap_50", "ap_75", "ap", "pq", "mean_matched_iou", "count_error")
 
 
 class EvaluationError(ValueError):
@@ -162,6 +162,7 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
         scored.append(result)
         task.progress(index, len(items), f"predicted {index} of {plural(len(items), 'image')}")
     per_image, summary = summarised(scored)
+    notes.update(cell_score_notes(per_image))
     sweep = threshold_sweep(histograms)
     summary.update(run_id=run.run_id, set=label, checkpoint=model.checkpoint.name, threshold=settings.threshold,
                    postprocessing=settings.to_dict(), best_threshold=float(best_threshold(histograms)), tta=tta,
@@ -173,6 +174,24 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
                                                    "source": source or {}})
     task.finish(f"Dice {summary['dice']:.3f} on {plural(len(items), 'image')}", summary=summary)
     return summary
+
+
+def cell_score_notes(per_image: list) -> list[str]:
+    """Why cell-level scores are missing, for all or some images (empty when every image has them).
+
+    >>> from core.evaluate import ImageScores
+    >>> cell_score_notes([ImageScores("a", 1.0, 1.0, 1.0, 1.0)])[0].split(":")[0]
+    'No cell-level scores (F1, AP, panoptic quality)'
+    """
+    with_cells = sum(1 for scores in per_image if scores.has_instances)
+    if not per_image or with_cells == len(per_image):
+        return []
+    if with_cells == 0:
+        return ["No cell-level scores (F1, AP, panoptic quality): the true masks only say cell or background, "
+                "so touching cells cannot be told apart and matched one to one. Masks that give each cell its "
+                "own number (label images) get them."]
+    return [f"Cell-level scores (F1, AP, panoptic quality) cover the {with_cells} of {len(per_image)} images "
+            "whose true masks give each cell its own number; the others only say cell or background."]
 
 
 def read_evaluation(run: RunDir, label: str) -> dict | None:

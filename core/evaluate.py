@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from core.matching import (_INSTANCE_THRESHOLD, DSB_IOU_THRESHOLDS, InstanceMatch, _check_same_shape, _ratio,
-                           average_precision, instance_sweep, iou_matrix, match_instances)
+                           average_precision, instance_sweep, iou_matrix, match_instances, pooled_matches)
 
 __all__ = ["DSB_IOU_THRESHOLDS", "InstanceMatch", "average_precision", "instance_sweep", "iou_matrix",
-           "match_instances"]  # re-exported: callers find every score here
+           "match_instances", "pooled_matches"]  # re-exported: callers find every score here
 
 LEVELS = 256
 DEFAULT_PIXEL_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.linspace(0.05, 0.95, 19), 2))
@@ -66,7 +66,7 @@ class PixelCounts:
     @property
     def dice(self) -> float:
         """Dice coefficient (F1 of pixels); 1.0 when truth and prediction are both empty."""
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, 1.0)
+        return float(_dice_of(np.array([self.tp, self.fp, self.fn, self.tn])))
 
     @property
     def iou(self) -> float:
@@ -167,6 +167,18 @@ def threshold_level(threshold: float) -> int:
     """
     level = math.ceil(round(float(threshold) * (LEVELS - 1), 6))
     return min(max(level, 0), LEVELS)
+
+
+def foreground_at(probability: np.ndarray, threshold: float) -> np.ndarray:
+    """The pixels a probability map calls cell at ``threshold``, decided on the 8-bit scale the maps are saved in.
+
+    Training validation, evaluation and the Results page all threshold through here, so the Dice on the
+    Train page and on the Results page come from the same pixels.
+
+    >>> foreground_at(np.array([0.2, 0.5, 0.9]), 0.5).tolist()
+    [False, True, True]
+    """
+    return quantise_probability(probability) >= threshold_level(threshold)
 
 
 def probability_histograms(truth: np.ndarray, probability: np.ndarray) -> np.ndarray:
@@ -324,7 +336,13 @@ def best_threshold(histograms_list: Sequence[np.ndarray] | np.ndarray,
 
 @dataclass(frozen=True)
 class ImageScores:
-    """Scores of one image. Instance fields are None when the image has no instance ground truth."""
+    """Scores of one image. Instance fields are None when the image has no instance ground truth.
+
+    ``tp50``/``fp50``/``fn50``, ``f1_50``, ``ap_50``, ``pq`` and ``mean_matched_iou`` are at IoU 0.5,
+    ``ap_75`` at 0.75 and ``ap`` is the Data Science Bowl 2018 mean over IoU 0.5, 0.55, …, 0.95 (see
+    :mod:`core.matching`). ``sweep`` keeps the matches at every one of those thresholds, so that a set's
+    scores can be pooled from its images (:func:`summarise`).
+    """
 
     stem: str
     dice: float
@@ -337,8 +355,13 @@ class ImageScores:
     fp50: int | None = None
     fn50: int | None = None
     f1_50: float | None = None
+    ap_50: float | None = None
+    ap_75: float | None = None
     ap: float | None = None
+    pq: float | None = None
+    mean_matched_iou: float | None = None
     count_error: int | None = None
+    sweep: tuple[InstanceMatch, ...] = ()
 
     @property
     def has_instances(self) -> bool:
@@ -346,12 +369,35 @@ class ImageScores:
         return self.tp50 is not None
 
     def to_dict(self) -> dict:
-        """Plain, JSON-ready field values.
+        """Plain, JSON-ready field values (the per-threshold ``sweep`` left out).
 
         >>> ImageScores("a", 1.0, 1.0, 1.0, 1.0).to_dict()["ap"] is None
         True
         """
-        return asdict(self)
+        values = asdict(self)
+        del values["sweep"]
+        return values
+
+
+def instance_scores(true_labels: np.ndarray, predicted_labels: np.ndarray) -> dict:
+    """The instance fields of :class:`ImageScores` for one pair of label maps.
+
+    Examples
+    --------
+    >>> s = instance_scores(np.array([[1, 1, 0, 2, 2]]), np.array([[3, 3, 0, 0, 4]]))
+    >>> s["f1_50"], s["ap_50"], s["ap_75"], s["pq"], s["mean_matched_iou"]
+    (1.0, 1.0, 0.3333333333333333, 0.75, 0.75)
+    """
+    sweep = tuple(instance_sweep(true_labels, predicted_labels, DSB_IOU_THRESHOLDS))
+    return _instance_fields(sweep)
+
+
+def _instance_fields(sweep: Sequence[InstanceMatch]) -> dict:
+    at_half, at_75 = sweep[DSB_IOU_THRESHOLDS.index(_INSTANCE_THRESHOLD)], sweep[DSB_IOU_THRESHOLDS.index(0.75)]
+    return dict(n_true=at_half.n_true, n_pred=at_half.n_pred, tp50=at_half.tp, fp50=at_half.fp, fn50=at_half.fn,
+                f1_50=at_half.f1, ap_50=at_half.accuracy, ap_75=at_75.accuracy, ap=average_precision(sweep),
+                pq=at_half.panoptic_quality, mean_matched_iou=at_half.mean_matched_iou,
+                count_error=at_half.count_error, sweep=tuple(sweep))
 
 
 def score_image(stem: str, truth_mask: np.ndarray, probability: np.ndarray, threshold: float = 0.5,
@@ -362,8 +408,7 @@ def score_image(stem: str, truth_mask: np.ndarray, probability: np.ndarray, thre
     The probability is quantised and thresholded exactly as on the threshold-fast path
     (:func:`quantise_probability`, :func:`threshold_level`), so a score here equals the one the Results
     page computes from histograms. Instance fields stay None unless both ``true_labels`` and
-    ``predicted_labels`` are given; ``tp50``/``fp50``/``fn50``/``f1_50`` are at IoU 0.5 and ``ap`` is the
-    Data Science Bowl 2018 average precision over IoU 0.5, 0.55, …, 0.95.
+    ``predicted_labels`` are given (see :class:`ImageScores` for what each one means).
 
     Parameters
     ----------
@@ -388,17 +433,13 @@ def score_image(stem: str, truth_mask: np.ndarray, probability: np.ndarray, thre
     >>> s.dice, s.precision, s.recall, s.ap
     (0.6666666666666666, 1.0, 0.5, None)
     """
-    predicted = quantise_probability(probability) >= threshold_level(threshold)
+    predicted = foreground_at(probability, threshold)
     counts = pixel_counts(truth_mask, predicted)
     pixel_scores = dict(stem=stem, dice=counts.dice, iou=counts.iou, precision=counts.precision,
                         recall=counts.recall)
     if true_labels is None or predicted_labels is None:
         return ImageScores(**pixel_scores)
-    sweep = instance_sweep(true_labels, predicted_labels, DSB_IOU_THRESHOLDS)
-    at_half = sweep[DSB_IOU_THRESHOLDS.index(_INSTANCE_THRESHOLD)]
-    return ImageScores(**pixel_scores, n_true=at_half.n_true, n_pred=at_half.n_pred, tp50=at_half.tp,
-                       fp50=at_half.fp, fn50=at_half.fn, f1_50=at_half.f1, ap=average_precision(sweep),
-                       count_error=at_half.count_error)
+    return ImageScores(**pixel_scores, **instance_scores(true_labels, predicted_labels))
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -419,9 +460,13 @@ def summarise(scores: Sequence[ImageScores], pooled_counts: PixelCounts) -> dict
     -------
     dict
         ``n_images``; ``dice`` and ``iou`` (means over images, None for no images); ``dice_pooled``,
-        ``iou_pooled``, ``precision``, ``recall`` (pooled). When any image has instance scores, also
-        ``f1_50`` (from the summed tp50/fp50/fn50), ``ap`` (mean), ``count_error_mean_abs``, ``n_true``
-        and ``n_pred`` (sums), over the images that have them. All values are plain Python numbers.
+        ``iou_pooled``, ``precision``, ``recall`` (pooled). When any image has instance scores, also,
+        over the images that have them (``n_images_with_cells``): ``f1_50``, ``ap_50``, ``ap_75``, ``pq``
+        and ``mean_matched_iou`` from counts and matched IoU summed over the images (as StarDist's
+        ``matching_dataset``), ``ap_by_iou`` (a row of AP, F1, precision and recall per IoU threshold,
+        0.5…0.95, pooled the same way), ``ap`` (the DSB 2018 score: the mean over images of each image's
+        mean AP over thresholds), ``count_error_mean_abs``, and ``n_true``/``n_pred`` (sums). All values
+        are plain Python numbers.
 
     Examples
     --------
@@ -441,12 +486,20 @@ def summarise(scores: Sequence[ImageScores], pooled_counts: PixelCounts) -> dict
     }
     with_instances = [s for s in scores if s.has_instances]
     if with_instances:
-        tp, fp, fn = (sum(getattr(s, name) for s in with_instances) for name in ("tp50", "fp50", "fn50"))
+        by_threshold = [pooled_matches([s.sweep[i] for s in with_instances]) for i in range(len(DSB_IOU_THRESHOLDS))]
+        at_half = by_threshold[DSB_IOU_THRESHOLDS.index(_INSTANCE_THRESHOLD)]
         summary.update(
-            f1_50=_ratio(2 * tp, 2 * tp + fp + fn, 1.0),
+            n_images_with_cells=len(with_instances),
+            f1_50=at_half.f1,
+            ap_50=at_half.accuracy,
+            ap_75=by_threshold[DSB_IOU_THRESHOLDS.index(0.75)].accuracy,
+            pq=at_half.panoptic_quality,
+            mean_matched_iou=at_half.mean_matched_iou,
             ap=_mean([s.ap for s in with_instances]),
             count_error_mean_abs=_mean([abs(s.count_error) for s in with_instances]),
-            n_true=int(sum(s.n_true for s in with_instances)),
-            n_pred=int(sum(s.n_pred for s in with_instances)),
+            n_true=at_half.n_true,
+            n_pred=at_half.n_pred,
+            ap_by_iou=[{"iou": m.iou_threshold, "ap": m.accuracy, "f1": m.f1, "precision": m.precision,
+                        "recall": m.recall} for m in by_threshold],
         )
     return summary

@@ -1,8 +1,15 @@
-"""Matching true and predicted cells one-to-one by IoU: detection TP/FP/FN, F1 and the DSB 2018 average precision.
+"""Matching true and predicted cells one-to-one by IoU: detection TP/FP/FN, F1, AP and panoptic quality.
 
 The IoU of every true/predicted pair comes from one ``bincount`` over paired labels
 (:func:`iou_matrix`); pairs are then matched one-to-one (:func:`match_instances`), once per
 IoU threshold of a sweep (:func:`instance_sweep`). Scores built on top live in :mod:`core.evaluate`.
+
+The definitions are StarDist's (``stardist.matching``): at an IoU threshold, *AP* is
+``tp / (tp + fp + fn)``, *panoptic quality* ``sum of matched IoU / (tp + fp/2 + fn/2)`` and the
+*mean matched IoU* ``sum of matched IoU / tp``; scores of a set come from counts summed over its
+images (:func:`pooled_matches`), so an image without cells on either side adds nothing. One
+convention differs, on purpose: an image (or set) with no cells to find and none found scores 1.0
+(StarDist gives 0), so that correctly empty images do not rank as the worst ones.
 """
 
 from __future__ import annotations
@@ -38,11 +45,16 @@ class InstanceMatch:
     unmatched predictions are ``fp``, unmatched true objects ``fn``. Scores follow the empty-set
     conventions of :class:`PixelCounts`: no objects on either side gives precision = recall = F1 = 1.0.
 
+    ``matched_iou`` is the sum of the IoU of the matched pairs, for the panoptic quality and the mean
+    matched IoU.
+
     Examples
     --------
-    >>> m = InstanceMatch(n_true=4, n_pred=3, tp=2, fp=1, fn=2)
+    >>> m = InstanceMatch(n_true=4, n_pred=3, tp=2, fp=1, fn=2, matched_iou=1.5)
     >>> m.precision, m.recall, m.f1, m.count_error
     (0.6666666666666666, 0.5, 0.5714285714285714, -1)
+    >>> m.accuracy, m.panoptic_quality, m.mean_matched_iou
+    (0.4, 0.42857142857142855, 0.75)
     """
 
     n_true: int
@@ -51,6 +63,7 @@ class InstanceMatch:
     fp: int
     fn: int
     iou_threshold: float = _INSTANCE_THRESHOLD
+    matched_iou: float = 0.0
 
     @property
     def precision(self) -> float:
@@ -66,6 +79,22 @@ class InstanceMatch:
     def f1(self) -> float:
         """Harmonic mean of precision and recall: ``2·tp / (2·tp + fp + fn)``."""
         return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, 1.0)
+
+    @property
+    def accuracy(self) -> float:
+        """AP at this threshold as StarDist and the Data Science Bowl 2018 define it: ``tp / (tp + fp + fn)``."""
+        return _ratio(self.tp, self.tp + self.fp + self.fn, 1.0)
+
+    @property
+    def panoptic_quality(self) -> float:
+        """Detection quality (F1) times segmentation quality (mean matched IoU): ``Σ IoU / (tp + fp/2 + fn/2)``."""
+        return _ratio(self.matched_iou, self.tp + 0.5 * (self.fp + self.fn), 1.0)
+
+    @property
+    def mean_matched_iou(self) -> float:
+        """Mean IoU of the matched pairs: how well the cells that were found are outlined (0 when none matched,
+        1.0 when there was nothing to match)."""
+        return _ratio(self.matched_iou, self.tp, 1.0 if self.fp == self.fn == 0 else 0.0)
 
     @property
     def count_error(self) -> int:
@@ -117,31 +146,32 @@ def iou_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray) -> np.ndar
     return intersection / np.maximum(union, 1)
 
 
-def _matched_count(iou: np.ndarray, iou_threshold: float) -> int:
-    """Largest number of one-to-one pairs with IoU >= ``iou_threshold``."""
+def _matched_pairs(iou: np.ndarray, iou_threshold: float) -> tuple[int, float]:
+    """Largest number of one-to-one pairs with IoU >= ``iou_threshold``, and the sum of their IoU."""
     eligible = iou >= iou_threshold
     rows, cols = np.flatnonzero(eligible.any(axis=1)), np.flatnonzero(eligible.any(axis=0))
     if rows.size == 0:
-        return 0
-    eligible = eligible[np.ix_(rows, cols)]
+        return 0, 0.0
+    iou, eligible = iou[np.ix_(rows, cols)], eligible[np.ix_(rows, cols)]
     if eligible.sum() == rows.size == cols.size:
         # Each object has at most one candidate partner (always so above IoU 0.5): nothing to choose.
-        return int(rows.size)
+        return int(rows.size), float(iou[eligible].sum())
     # Maximising total IoU alone could trade one pair above the threshold for two just below it, so the
     # number of eligible pairs dominates the objective and IoU only decides among equally many.
-    tie_break = iou[np.ix_(rows, cols)] / (min(eligible.shape) + 1)
+    tie_break = iou / (min(eligible.shape) + 1)
     weight = np.where(eligible, 1.0 + tie_break, 0.0)
     row_pick, col_pick = linear_sum_assignment(weight, maximize=True)
-    return int(eligible[row_pick, col_pick].sum())
+    kept = eligible[row_pick, col_pick]
+    return int(kept.sum()), float(iou[row_pick[kept], col_pick[kept]].sum())
 
 
 def _match_from_iou(iou: np.ndarray, iou_threshold: float) -> InstanceMatch:
     # np.arange(0.5, 1.0, 0.05) yields 0.6000000000000001, which would reject an IoU of exactly 0.6.
     iou_threshold = round(float(iou_threshold), 6)
     n_true, n_pred = iou.shape
-    tp = _matched_count(iou, iou_threshold)
+    tp, matched_iou = _matched_pairs(iou, iou_threshold)
     return InstanceMatch(n_true=n_true, n_pred=n_pred, tp=tp, fp=n_pred - tp, fn=n_true - tp,
-                         iou_threshold=iou_threshold)
+                         iou_threshold=iou_threshold, matched_iou=matched_iou)
 
 
 def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
@@ -168,7 +198,7 @@ def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
     --------
     >>> truth = np.array([[1, 1, 0, 2, 2]])
     >>> match_instances(truth, np.array([[3, 3, 0, 0, 4]]))
-    InstanceMatch(n_true=2, n_pred=2, tp=2, fp=0, fn=0, iou_threshold=0.5)
+    InstanceMatch(n_true=2, n_pred=2, tp=2, fp=0, fn=0, iou_threshold=0.5, matched_iou=1.5)
     >>> match_instances(truth, np.array([[3, 3, 0, 0, 4]]), iou_threshold=0.75).tp
     1
     """
@@ -201,4 +231,25 @@ def average_precision(matches: Sequence[InstanceMatch]) -> float:
     """
     if len(matches) == 0:
         raise ValueError("average precision needs at least one threshold")
-    return float(np.mean([_ratio(m.tp, m.tp + m.fp + m.fn, 1.0) for m in matches]))
+    return float(np.mean([m.accuracy for m in matches]))
+
+
+def pooled_matches(matches: Sequence[InstanceMatch]) -> InstanceMatch:
+    """Counts (and matched IoU) summed over the images of a set, at one IoU threshold.
+
+    This is how StarDist's ``matching_dataset`` scores a set: every cell weighs the same, whichever
+    image it is in, and an image with no cells on either side changes nothing.
+
+    Examples
+    --------
+    >>> m = pooled_matches([InstanceMatch(2, 1, 1, 0, 1, matched_iou=0.8), InstanceMatch(0, 0, 0, 0, 0)])
+    >>> m.tp, m.fn, m.f1, m.matched_iou
+    (1, 1, 0.6666666666666666, 0.8)
+    """
+    if len(matches) == 0:
+        raise ValueError("pooling needs at least one image")
+    thresholds = {m.iou_threshold for m in matches}
+    if len(thresholds) > 1:
+        raise ValueError(f"cannot pool matches made at different IoU thresholds: {sorted(thresholds)}")
+    return InstanceMatch(*(int(sum(getattr(m, name) for m in matches)) for name in ("n_true", "n_pred", "tp", "fp", "fn")),
+                         iou_threshold=thresholds.pop(), matched_iou=float(sum(m.matched_iou for m in matches)))

@@ -157,6 +157,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE images ADD COLUMN proposed_by VARCHAR;
     ALTER TABLE images ADD COLUMN uncertainty DOUBLE;
     """,
+    # Cell-level scores as StarDist defines them (core.matching): AP at IoU 0.5 and 0.75, panoptic quality.
+    """
+    ALTER TABLE evaluations RENAME COLUMN ap50 TO ap_50;
+    ALTER TABLE evaluations ADD COLUMN ap_75 DOUBLE;
+    ALTER TABLE evaluations ADD COLUMN pq DOUBLE;
+    ALTER TABLE evaluations ADD COLUMN mean_matched_iou DOUBLE;
+    ALTER TABLE evaluation_summary ADD COLUMN ap_50 DOUBLE;
+    ALTER TABLE evaluation_summary ADD COLUMN ap_75 DOUBLE;
+    ALTER TABLE evaluation_summary ADD COLUMN pq DOUBLE;
+    ALTER TABLE evaluation_summary ADD COLUMN mean_matched_iou DOUBLE;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -99,6 +99,29 @@ def threshold_sweep_figure(sweep: pd.DataFrame, threshold: float) -> go.Figure:
     return figure
 
 
+def ap_curve_figure(now: list[dict], saved: list[dict] | None = None) -> go.Figure:
+    """AP and F1 of cell matching against the IoU a match needs, 0.5 to 0.95 (the rows of a summary's
+    ``ap_by_iou``): under the current settings, and dotted as saved with the evaluation when they differ.
+
+    >>> rows = [{"iou": 0.5, "ap": 0.8, "f1": 0.9}, {"iou": 0.75, "ap": 0.5, "f1": 0.6}]
+    >>> [trace.name for trace in ap_curve_figure(rows).data]
+    ['AP now', 'F1 now']
+    """
+    figure = go.Figure()
+    for rows, when, dash in ((now, "now", "solid"), (saved if saved != now else None, "saved settings", "dot")):
+        if not rows:
+            continue
+        frame = pd.DataFrame(rows)
+        figure.add_trace(go.Scatter(x=frame["iou"], y=frame["ap"], mode="lines+markers", name=f"AP {when}",
+                                    line=dict(color=SPLIT_COLOURS["test"], dash=dash)))
+        figure.add_trace(go.Scatter(x=frame["iou"], y=frame["f1"], mode="lines", name=f"F1 {when}",
+                                    line=dict(color=SPLIT_COLOURS["train"], dash=dash)))
+    figure.update_xaxes(title_text="IoU a predicted cell needs with a true cell to count", range=[0.48, 0.97])
+    figure.update_yaxes(title_text="score (cells pooled over images)", range=[0, 1])
+    figure.update_layout(height=260, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.3))
+    return figure
+
+
 # ----- comparing runs (Runs page) -----
 
 RUN_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC",

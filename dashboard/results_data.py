@@ -19,7 +19,9 @@ from core.postprocess import PostProcessing, binary_mask, error_picture
 from core.review import Case, score_cases
 from core.train.run_dir import RunDir
 
-TABLE_COLUMNS = ["stem", "dice", "iou", "precision", "recall", "n_true", "n_pred", "f1_50", "ap", "count_error"]
+TABLE_COLUMNS = ["stem", "dice", "iou", "precision", "recall", "f1_50", "n_true", "n_pred", "count_error", "pq", "ap"]
+# How the gallery can put the worst images first: by pixel overlap, or by cells found (needs cell-level scores).
+WORST_FIRST = {"Dice": "dice", "F1 at IoU 0.5": "f1_50"}
 
 
 def evaluation_stamp(run: RunDir, label: str) -> str:

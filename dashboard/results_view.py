@@ -24,7 +24,7 @@ from dashboard import context, figures
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
 from dashboard.pictures import inline
-from dashboard.results_data import error_thumbnail, evaluation_stamp, cases
+from dashboard.results_data import WORST_FIRST, cases, error_thumbnail, evaluation_stamp
 from dashboard.task_progress import start_task, task_progress
 from dashboard.widget_state import keep, put
 
@@ -109,6 +109,21 @@ def summary_cards(summary: dict, evaluated: dict, cells_pending: bool = False) -
     else:
         cols[4].metric("Images", summary.get("n_images", 0))
         st.caption("This dataset has no per-cell masks, so cell-level scores (F1, counts) are not available.")
+    if summary.get("ap_50") is not None and not cells_pending:
+        cols = st.columns(5)
+        cols[0].metric("AP at IoU 0.5", number(summary.get("ap_50")), delta("ap_50"),
+                       help="Cells matched ÷ (matched + false + missed cells), a match needing IoU ≥ 0.5: "
+                            "StarDist's and the Data Science Bowl's AP at 0.5.")
+        cols[1].metric("AP at IoU 0.75", number(summary.get("ap_75")), delta("ap_75"),
+                       help="The same with a stricter match (IoU ≥ 0.75): are the outlines right, not just the "
+                            "cells found?")
+        cols[2].metric("Panoptic quality", number(summary.get("pq")), delta("pq"),
+                       help="F1 at IoU 0.5 times the mean IoU of the matched cells: finding cells and outlining "
+                            "them in one number.")
+        cols[3].metric("Mean IoU of matched cells", number(summary.get("mean_matched_iou")),
+                       delta("mean_matched_iou"), help="How well the cells that were found are outlined.")
+        cols[4].metric("Count error per image", number(summary.get("count_error_mean_abs")),
+                       help="Average of |predicted − true| cell counts per image.")
 
 
 def per_image_table(table: pd.DataFrame, stage: str) -> None:
@@ -119,27 +134,54 @@ def per_image_table(table: pd.DataFrame, stage: str) -> None:
                                 "iou": st.column_config.NumberColumn("IoU", format="%.3f"),
                                 "precision": st.column_config.NumberColumn(format="%.3f"),
                                 "recall": st.column_config.NumberColumn(format="%.3f"),
-                                "f1_50": st.column_config.NumberColumn("F1@0.5", format="%.3f"),
-                                "ap": st.column_config.NumberColumn("AP 0.5–0.95", format="%.3f")})
+                                "f1_50": st.column_config.NumberColumn(
+                                    "F1@0.5", format="%.3f", help="Cells found, a match needing IoU ≥ 0.5."),
+                                "n_true": st.column_config.NumberColumn("true cells"),
+                                "n_pred": st.column_config.NumberColumn("predicted cells"),
+                                "count_error": st.column_config.NumberColumn(
+                                    "count error", format="%+d",
+                                    help="Predicted minus true cells: above 0 cells split or invented, below 0 "
+                                         "cells merged or missed."),
+                                "pq": st.column_config.NumberColumn(
+                                    "PQ", format="%.3f", help="Panoptic quality at IoU 0.5."),
+                                "ap": st.column_config.NumberColumn(
+                                    "AP 0.5–0.95", format="%.3f",
+                                    help="Mean of the AP at IoU 0.5, 0.55, …, 0.95 (Data Science Bowl 2018).")})
     st.download_button("Download this table (CSV)", table.to_csv(index=False).encode(), "per_image.csv",
                        "text/csv", icon=":material/download:", key=f"results-table-csv-{stage}")
 
 
+def worst_first_choice(has_cells: bool) -> str:
+    """The score the gallery sorts by (a column of the per-image table): Dice, or F1 where cells are scored."""
+    if not has_cells:
+        return "dice"
+    choice = st.segmented_control("Worst by", list(WORST_FIRST), key=keep("results-worst-by", "Dice"),
+                                  help="Dice: images whose cell pixels are most wrong. F1 at IoU 0.5: images "
+                                       "where most cells are missed, merged, split or invented, even if the "
+                                       "pixels look right.")
+    return WORST_FIRST.get(choice or "Dice", "dice")
+
+
 def gallery(run: RunDir, label: str, table: pd.DataFrame, items: dict, settings: PostProcessing,
-            dataset: str | None) -> None:
-    """The worst images first, with their errors coloured; each can be opened in the mask editor."""
+            dataset: str | None, worst_by: str = "dice") -> None:
+    """The worst images first (by ``worst_by``, a table column), with their errors coloured; each can be
+    opened in the mask editor."""
+    name = {column: label for label, column in WORST_FIRST.items()}.get(worst_by, worst_by)
     count = st.slider("Images shown (worst first)", 4, 24, 8, 4, key="results-gallery-n",
-                      help="Sorted by Dice, lowest first: these are the images to look at (and fix) first.")
+                      help=f"Sorted by {name}, lowest first: these are the images to look at (and fix) first.")
     stamp = evaluation_stamp(run, label)
     loaded = cases(str(run.path), label, stamp)
     columns = st.columns(4)
-    for index, row in enumerate(table.head(count).itertuples()):
+    ordered = table.sort_values([worst_by, "dice"], kind="stable", na_position="last") if worst_by in table else table
+    for index, row in enumerate(ordered.head(count).itertuples()):
         case, item = loaded.get(row.stem), items.get(row.stem)
         if case is None or item is None:
             continue
         column = columns[index % 4]
+        cells = (f" · F1 {row.f1_50:.2f} · {int(row.n_pred)}/{int(row.n_true)} cells"
+                 if worst_by == "f1_50" and pd.notna(getattr(row, "f1_50", None)) else "")
         column.image(inline(error_thumbnail(case, item["image"], settings)), width="stretch",
-                     caption=f"{short_stem(row.stem)} · Dice {row.dice:.2f}")
+                     caption=f"{short_stem(row.stem)} · Dice {row.dice:.2f}{cells}")
         if dataset:
             column.page_link(page_path("annotate"), label="Fix this mask", icon=":material/brush:",
                              query_params={"dataset": dataset, "stem": row.stem, "from_run": run.run_id,
@@ -236,3 +278,11 @@ def saved_evaluation(run: RunDir, label: str) -> dict | None:
 
 def sweep_figure(saved: dict, threshold: float):
     return figures.threshold_sweep_figure(pd.DataFrame(saved.get("sweep", [])), threshold)
+
+
+def ap_curve(summary: dict, evaluated: dict) -> None:
+    """AP and F1 against the IoU a match needs, under the current settings (and as saved)."""
+    figure = figures.ap_curve_figure(summary.get("ap_by_iou") or [], evaluated.get("ap_by_iou"))
+    st.plotly_chart(figure, width="stretch", key="results-ap-curve")
+    st.caption("A predicted cell counts as found when it overlaps a true cell at least this much (IoU). A curve "
+               "that stays high to the right means outlines that follow the cells closely.")

@@ -9,8 +9,8 @@ from core.task_dir import TaskDir
 from core.train.run_dir import ACTIVE
 from dashboard import context
 from dashboard.results_data import evaluation_stamp, rescored
-from dashboard.results_view import (controls, evaluation_launcher, export_panel, gallery, per_image_table,
-                                    retrain_panel, summary_cards, sweep_figure)
+from dashboard.results_view import (ap_curve, controls, evaluation_launcher, export_panel, gallery, per_image_table,
+                                    retrain_panel, summary_cards, sweep_figure, worst_first_choice)
 from dashboard.run_picker import pick_run
 from dashboard.task_progress import task_progress
 from dashboard.widget_state import linked, publish
@@ -81,18 +81,28 @@ with left:
     with table_box.container():
         per_image_table(table, "pixels")
 with right:
-    st.plotly_chart(sweep_figure(saved, settings.threshold), width="stretch", key="results-sweep")
+    sweep_tab, ap_tab = st.tabs(["Dice by threshold", "AP by IoU"])
+    with sweep_tab:
+        st.plotly_chart(sweep_figure(saved, settings.threshold), width="stretch", key="results-sweep")
+    ap_box = ap_tab.empty()
+    ap_box.caption("Splitting and matching cells…" if has_cells else
+                   "Needs true masks that give each cell its own number.")
 
 st.subheader("Worst images first")
+worst_by = worst_first_choice(has_cells)
+if worst_by != "dice":  # the order needs the cell-level scores now
+    table, summary = rescored(str(run.path), label, stamp, chosen, cells=True)
 source = saved.get("source", {})
 gallery(run, label, table, {item["stem"]: item for item in saved["items"]}, settings,
-        source.get("dataset") if source.get("dataset") in names else None)
+        source.get("dataset") if source.get("dataset") in names else None, worst_by)
 if has_cells:
     table, summary = rescored(str(run.path), label, stamp, chosen, cells=True)
     with cards.container():
         summary_cards(summary, evaluated)
     with table_box.container():
         per_image_table(table, "cells")
+    with ap_box.container():
+        ap_curve(summary, evaluated)
 
 improve, export = st.columns(2)
 with improve:

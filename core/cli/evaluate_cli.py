@@ -22,7 +22,8 @@ from core.train.run_dir import RunDir
 from core.train.runs import find_run
 
 log = logging.getLogger(__name__)
-SUMMARY_KEYS = ("dice", "dice_pooled", "iou", "iou_pooled", "precision", "recall", "f1_50", "ap",
+SUMMARY_KEYS = ("dice", "dice_pooled", "iou", "iou_pooled", "precision", "recall", "f1_50", "ap_50", "ap_75", "pq",
+                "mean_matched_iou", "ap",
                 "count_error_mean_abs", "n_true", "n_pred")
 # What can go wrong with the user's input or the run: reported in one line, never as a traceback.
 EXPECTED = (ConfigError, DatasetNotFound, FileNotFoundError, ValueError, OSError)

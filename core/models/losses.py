@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from core.evaluate import threshold_level
 from core.models.config import LOSS_HELP  # noqa: F401 - re-exported for callers that train
 
 EPSILON = 1e-7
@@ -107,6 +108,12 @@ class SegmentationLoss(keras.losses.Loss):
         return {**super().get_config(), "kind": self.kind, "settings": self.settings}
 
 
+def _foreground(y_pred, threshold: float):
+    """1.0 where the prediction calls cell: on the 8-bit scale, as :func:`core.evaluate.foreground_at` decides."""
+    levels = ops.round(ops.clip(ops.cast(y_pred, "float32"), 0.0, 1.0) * 255.0)
+    return ops.cast(ops.greater_equal(levels, float(threshold_level(threshold))), "float32")
+
+
 class _CountingMetric(keras.metrics.Metric):
     """Accumulates pixel counts (true positives, predicted, actual) over everything seen."""
 
@@ -119,7 +126,7 @@ class _CountingMetric(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
-        guess = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold), "float32")
+        guess = _foreground(y_pred, self.threshold)
         self.tp.assign_add(ops.sum(truth * guess))
         self.predicted.assign_add(ops.sum(guess))
         self.actual.assign_add(ops.sum(truth))
@@ -186,7 +193,7 @@ class MeanDice(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
-        guess = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold), "float32")
+        guess = _foreground(y_pred, self.threshold)
         intersection = ops.sum(truth * guess, axis=AXES)
         total = ops.sum(truth, axis=AXES) + ops.sum(guess, axis=AXES)
         per_image = ops.where(total > 0, 2 * intersection / ops.maximum(total, EPSILON), 1.0)

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from core.display import fit_within
+from core.evaluate import foreground_at, pixel_counts, pooled
 from core.masks import overlay
 from core.train.data import ImageCache, Item
 
@@ -72,28 +73,24 @@ class Scores:
 def score(masks: list[np.ndarray], probabilities: list[np.ndarray], threshold: float = 0.5) -> Scores:
     """Per-image mean Dice and pooled Dice/IoU/precision/recall at ``threshold``, plus BCE+Dice loss.
 
+    The scores come from :mod:`core.evaluate` (the same thresholding and counts as an evaluation), so the
+    best validation Dice of a run and the Dice of the same images on the Results page agree.
+
     >>> s = score([np.array([[1, 0]])], [np.array([[0.9, 0.2]])])
     >>> s.dice, s.iou
     (1.0, 1.0)
     """
-    dices, tp, predicted, actual, losses = [], 0.0, 0.0, 0.0, []
+    counts, losses = [], []
     for truth, probability in zip(masks, probabilities):
+        counts.append(pixel_counts(truth, foreground_at(probability, threshold)))
         truth = truth > 0
-        guess = probability >= threshold
-        inter = float(np.count_nonzero(truth & guess))
-        total = float(np.count_nonzero(truth) + np.count_nonzero(guess))
-        dices.append(1.0 if total == 0 else 2 * inter / total)
-        tp += inter
-        predicted += float(np.count_nonzero(guess))
-        actual += float(np.count_nonzero(truth))
         p = np.clip(probability.astype(np.float64), 1e-7, 1 - 1e-7)
         bce = -float(np.mean(truth * np.log(p) + (~truth) * np.log(1 - p)))
         soft = (2 * float((truth * p).sum()) + 1) / (float(truth.sum() + p.sum()) + 1)
         losses.append(bce + 1 - soft)
-    eps = 1e-7
-    return Scores(dice=float(np.mean(dices)), dice_pooled=(2 * tp + eps) / (predicted + actual + eps),
-                  iou=(tp + eps) / (predicted + actual - tp + eps), precision=(tp + eps) / (predicted + eps),
-                  recall=(tp + eps) / (actual + eps), loss=float(np.mean(losses)))
+    total = pooled(counts)
+    return Scores(dice=float(np.mean([c.dice for c in counts])), dice_pooled=total.dice, iou=total.iou,
+                  precision=total.precision, recall=total.recall, loss=float(np.mean(losses)))
 
 
 def preview_picture(image: np.ndarray, truth: np.ndarray, probability: np.ndarray, side: int = 256) -> np.ndarray:

@@ -40,7 +40,7 @@ def test_saved_maps_rescore_to_the_saved_summary(settings, tmp_path, monkeypatch
     run = evaluated_run(settings, tmp_path, monkeypatch)
     _, summary = score_cases(load_cases(run, "test"), inference_settings(run))
     saved = read_evaluation(run, "test")["summary"]
-    for key in ("dice", "dice_pooled", "iou", "f1_50", "n_pred"):
+    for key in ("dice", "dice_pooled", "iou", "f1_50", "ap_50", "ap_75", "pq", "mean_matched_iou", "n_pred"):
         assert summary[key] == pytest.approx(saved[key])
     _, stricter = score_cases(load_cases(run, "test"), PostProcessing(threshold=0.95))
     assert stricter["n_pred"] <= summary["n_pred"]
@@ -65,8 +65,36 @@ def test_evaluations_reach_the_catalogue_once(settings, tmp_path, monkeypatch):
     assert n == 4 and dice == pytest.approx(read_evaluation(run, "test")["summary"]["dice"])
     assert con.execute("SELECT test_dice FROM run_summary WHERE run_id = ?", [run.run_id]).fetchone()[0] == \
         pytest.approx(dice)
-    ap50 = con.execute("SELECT min(ap50), max(ap50) FROM evaluations").fetchone()
+    ap50 = con.execute("SELECT min(ap_50), max(ap_50) FROM evaluations").fetchone()
     assert 0 <= ap50[0] <= ap50[1] <= 1
+    saved = read_evaluation(run, "test")["summary"]
+    row = con.execute("SELECT ap_50, ap_75, pq, mean_matched_iou FROM evaluation_summary WHERE run_id = ?",
+                      [run.run_id]).fetchone()
+    assert row == pytest.approx(tuple(saved[k] for k in ("ap_50", "ap_75", "pq", "mean_matched_iou")))
+
+
+def test_cell_scores_follow_the_matching_definitions(settings, tmp_path, monkeypatch):
+    run = evaluated_run(settings, tmp_path, monkeypatch)
+    summary = read_evaluation(run, "test")["summary"]
+    rows = list(csv.DictReader((run.path / "eval" / "test" / "per_image.csv").open()))
+    tp, fp, fn = (sum(int(r[k]) for r in rows) for k in ("tp50", "fp50", "fn50"))
+    assert summary["ap_50"] == pytest.approx(tp / (tp + fp + fn))
+    assert summary["f1_50"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert 0 < summary["pq"] <= summary["f1_50"] and summary["ap_75"] <= summary["ap_50"]
+    assert [p["iou"] for p in summary["ap_by_iou"]][:2] == [0.5, 0.55]
+    assert summary["ap_by_iou"][0]["ap"] == summary["ap_50"] and summary["notes"] == []
+
+
+def test_binary_true_masks_say_why_there_are_no_cell_scores(settings, tmp_path, monkeypatch):
+    use_brightness_model(monkeypatch)
+    run = trained_run(settings, tmp_path)
+    for k in range(2):
+        image, labels = blobs(700 + k, 64, n=3, depth="uint16")
+        write_image(tmp_path / "images" / f"b{k}.tif", image)
+        write_image(tmp_path / "masks" / f"b{k}.png", np.where(labels > 0, 255, 0).astype(np.uint8))
+    summary = evaluate_run(run, folder_items(tmp_path / "images", tmp_path / "masks"), "folder-binary")
+    assert "f1_50" not in summary and "pq" not in summary and summary["dice"] > 0.8
+    assert any("only say cell or background" in note for note in summary["notes"])
 
 
 def test_folder_evaluation_pairs_by_name(settings, tmp_path, monkeypatch):

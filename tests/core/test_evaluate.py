@@ -22,6 +22,7 @@ from core.evaluate import (
     match_instances,
     pixel_counts,
     pooled,
+    pooled_matches,
     probability_histograms,
     quantise_probability,
     score_image,
@@ -332,8 +333,9 @@ def test_score_image_without_instances_leaves_instance_fields_empty():
     scores = score_image("a", LEFT_HALF, LEFT_HALF.astype(float))
     assert (scores.dice, scores.iou, scores.precision, scores.recall) == (1.0, 1.0, 1.0, 1.0)
     row = scores.to_dict()
-    instance_fields = ["n_true", "n_pred", "tp50", "fp50", "fn50", "f1_50", "ap", "count_error"]
-    assert [row[name] for name in instance_fields] == [None] * 8
+    instance_fields = ["n_true", "n_pred", "tp50", "fp50", "fn50", "f1_50", "ap_50", "ap_75", "ap", "pq",
+                       "mean_matched_iou", "count_error"]
+    assert [row[name] for name in instance_fields] == [None] * 12 and "sweep" not in row
     assert score_image("a", LEFT_HALF, LEFT_HALF.astype(float), true_labels=LEFT_HALF).ap is None
 
 
@@ -353,39 +355,101 @@ def test_score_image_with_instances():
 
 
 def instance_rows() -> list[ImageScores]:
-    return [
-        ImageScores("a", dice=0.8, iou=0.6, precision=0.9, recall=0.7, n_true=4, n_pred=3, tp50=3, fp50=0,
-                    fn50=1, f1_50=6 / 7, ap=0.5, count_error=-1),
-        ImageScores("b", dice=0.4, iou=0.2, precision=0.5, recall=0.3, n_true=1, n_pred=3, tp50=1, fp50=2,
-                    fn50=0, f1_50=0.5, ap=0.2, count_error=2),
-        ImageScores("c", dice=0.3, iou=0.1, precision=0.2, recall=0.2),
-    ]
+    """Three images: (a) two of three cells found, one at IoU 0.6; (b) one cell found whole plus two
+    false cells; (c) no instance ground truth."""
+    a_truth = square(8, 2, 2, 4) + square(8, 0, 7, 1, value=2) + square(8, 7, 0, 1, value=3)
+    a_pred = square(8, 2, 3, 4) + square(8, 0, 7, 1, value=5)
+    b_truth = square(6, 1, 1, 2)
+    b_pred = square(6, 1, 1, 2) + square(6, 4, 4, 1, value=2) + square(6, 0, 5, 1, value=3)
+    rows = [score_image(name, truth > 0, (pred > 0).astype(float), 0.5, truth, pred)
+            for name, truth, pred in (("a", a_truth, a_pred), ("b", b_truth, b_pred))]
+    return rows + [score_image("c", LEFT_HALF, LEFT_HALF.astype(float))]
+
+
+def test_instance_rows_per_image():
+    a, b, c = instance_rows()
+    # a: IoU 0.6 and 1.0 matched, one cell missed -> AP@0.5 = 2/3, PQ = 1.6 / (2 + 0.5); at 0.75 only the
+    # 1×1 cell matches: tp 1, fp 1, fn 2 -> 1/4.
+    assert (a.tp50, a.fp50, a.fn50, a.count_error) == (2, 0, 1, -1)
+    assert (a.ap_50, a.ap_75, a.pq, a.mean_matched_iou) == pytest.approx((2 / 3, 1 / 4, 1.6 / 2.5, 0.8))
+    # b: the cell found exactly, two extra -> F1 = 2 / 4, AP = 1/3 at every threshold, PQ = 1 / 2.
+    assert (b.f1_50, b.ap_50, b.ap_75, b.ap, b.pq, b.mean_matched_iou) == pytest.approx((0.5, 1 / 3, 1 / 3, 1 / 3,
+                                                                                         0.5, 1.0))
+    assert not c.has_instances and c.pq is None
 
 
 def test_summarise_with_instances():
-    summary = summarise(instance_rows(), PixelCounts(tp=30, fp=10, fn=20, tn=40))
+    rows = instance_rows()
+    summary = summarise(rows, PixelCounts(tp=30, fp=10, fn=20, tn=40))
+    expected_means = {"dice": np.mean([r.dice for r in rows]), "iou": np.mean([r.iou for r in rows])}
+    # Pooled over a and b at 0.5: tp 3, fp 2, fn 1, matched IoU 0.6 + 1 + 1.
+    assert {k: summary[k] for k in ("n_images", "n_images_with_cells", "n_true", "n_pred")} == {
+        "n_images": 3, "n_images_with_cells": 2, "n_true": 4, "n_pred": 5}
+    curve = summary.pop("ap_by_iou")
     assert summary == pytest.approx({
-        "n_images": 3,
-        "dice": 0.5,
+        **{k: summary[k] for k in ("n_images", "n_images_with_cells", "n_true", "n_pred")},
+        **expected_means,
         "dice_pooled": 60 / 90,
-        "iou": 0.3,
         "iou_pooled": 0.5,
         "precision": 0.75,
         "recall": 0.6,
-        "f1_50": 8 / 11,  # from summed tp 4, fp 2, fn 1
-        "ap": 0.35,
+        "f1_50": 6 / 9,
+        "ap_50": 3 / 6,
+        "ap_75": 2 / 7,  # a: 1 tp (the 1×1 cell), 1 fp, 2 fn; b: 1 tp, 2 fp
+        "pq": 2.6 / (3 + 1.5),
+        "mean_matched_iou": 2.6 / 3,
+        "ap": np.mean([rows[0].ap, rows[1].ap]),
         "count_error_mean_abs": 1.5,
-        "n_true": 5,
-        "n_pred": 6,
     })
+    assert [row["iou"] for row in curve] == list(DSB_IOU_THRESHOLDS)
+    assert curve[0]["ap"] == pytest.approx(0.5) and curve[0]["f1"] == pytest.approx(6 / 9)
+    assert [row["ap"] for row in curve] == sorted((row["ap"] for row in curve), reverse=True)
     assert type(summary["n_images"]) is int and type(summary["n_true"]) is int
     assert json.loads(json.dumps(summary)) == summary
+
+
+@pytest.mark.parametrize(
+    "match, ap, pq, mean_iou",
+    [
+        pytest.param(InstanceMatch(0, 0, 0, 0, 0), 1.0, 1.0, 1.0, id="nothing-to-find-none-found"),
+        pytest.param(InstanceMatch(0, 2, 0, 2, 0), 0.0, 0.0, 0.0, id="only-false-cells"),
+        pytest.param(InstanceMatch(3, 0, 0, 0, 3), 0.0, 0.0, 0.0, id="nothing-found"),
+        pytest.param(InstanceMatch(2, 2, 2, 0, 0, matched_iou=1.6), 1.0, 0.8, 0.8, id="all-found"),
+        pytest.param(InstanceMatch(4, 3, 2, 1, 2, matched_iou=1.5), 0.4, 1.5 / 3.5, 0.75, id="some-of-each"),
+    ],
+)
+def test_ap_pq_and_mean_matched_iou(match, ap, pq, mean_iou):
+    assert (match.accuracy, match.panoptic_quality, match.mean_matched_iou) == pytest.approx((ap, pq, mean_iou))
+
+
+def test_empty_images_add_nothing_to_a_set():
+    """StarDist scores a set from summed counts: an image without cells on either side leaves every score
+    unchanged, and only that image on its own is scored differently (1.0 here, 0 in StarDist)."""
+    found = instance_sweep(THREE_OBJECTS, THREE_OBJECTS * (THREE_OBJECTS != 3))
+    empty = instance_sweep(np.zeros((4, 4), int), np.zeros((4, 4), int))
+    for with_empty, alone in zip(map(pooled_matches, zip(found, empty)), found):
+        assert with_empty == alone
+    assert (empty[0].f1, empty[0].accuracy, empty[0].panoptic_quality) == (1.0, 1.0, 1.0)
+
+
+def test_pooling_refuses_mixed_thresholds():
+    with pytest.raises(ValueError, match="different IoU thresholds"):
+        pooled_matches([InstanceMatch(1, 1, 1, 0, 0, 0.5), InstanceMatch(1, 1, 1, 0, 0, 0.75)])
+    with pytest.raises(ValueError, match="at least one image"):
+        pooled_matches([])
+
+
+def test_matched_iou_is_summed_over_chosen_pairs_only():
+    # Crossed case at 0.25: both crossed pairs (9/31 each) are taken, not the single 0.55 pair.
+    match = match_instances(CROSSED_TRUTH, CROSSED_PREDICTION, 0.25)
+    assert match.tp == 2 and match.matched_iou == pytest.approx(2 * 9 / 31)
+    assert match_instances(CROSSED_TRUTH, CROSSED_PREDICTION, 0.5).matched_iou == pytest.approx(22 / 40)
 
 
 def test_summarise_pixels_only():
     summary = summarise(instance_rows()[2:], PixelCounts(tp=1, fp=1, fn=0, tn=2))
     assert sorted(summary) == sorted(["n_images", "dice", "dice_pooled", "iou", "iou_pooled", "precision", "recall"])
-    assert (summary["n_images"], summary["dice"], summary["dice_pooled"]) == (1, 0.3, pytest.approx(2 / 3))
+    assert (summary["n_images"], summary["dice"], summary["dice_pooled"]) == (1, 1.0, pytest.approx(2 / 3))
 
 
 def test_summarise_no_images():

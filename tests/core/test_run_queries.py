@@ -123,18 +123,19 @@ def test_schema_5_catalogue_migrates_to_the_newest_keeping_its_rows(settings):
     old.execute("INSERT INTO runs (id, name, status, run_dir, notes, tags) "
                 "VALUES ('old', 'Old run', 'finished', '/runs/old', 'kept', ['x'])")
     old.execute("INSERT INTO metrics VALUES ('old', 1, 'val_dice', 0.5, NULL)")
-    old.execute("INSERT INTO evaluations (run_id, split, stem, dice) VALUES ('old', 'test', 's', 0.4)")
+    old.execute("INSERT INTO evaluations (run_id, split, stem, dice, ap50) VALUES ('old', 'test', 's', 0.4, 0.25)")
     old.execute("INSERT INTO images (dataset, split, stem, image_path, mask_path) "
                 "VALUES ('d', 'train', 'old-image', 'i.png', 'm.png')")
     old.close()
     con = store.connect(settings.catalogue_path)
-    assert store.schema_version(con) == store.SCHEMA_VERSION == 7
+    assert store.schema_version(con) == store.SCHEMA_VERSION == 8
     assert con.execute("SELECT stem, label FROM images").fetchall() == [("old-image", "truth")], \
         "images from before label states held imported masks"
     assert con.execute("SELECT id, name, notes, tags, deleted FROM runs").fetchall() == \
         [("old", "Old run", "kept", ["x"], False)]
     assert con.execute("SELECT count(*) FROM metrics").fetchone()[0] == 1
-    assert con.execute("SELECT count(*) FROM evaluations").fetchone()[0] == 1
+    assert con.execute("SELECT dice, ap_50, pq FROM evaluations").fetchall() == [(0.4, 0.25, None)], \
+        "the AP at IoU 0.5 keeps its values under its new name; panoptic quality is new"
     assert list_runs(con)["id"].tolist() == ["old"]
 
 

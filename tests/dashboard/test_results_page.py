@@ -4,6 +4,8 @@ import json
 import re
 import time
 
+import base64
+
 import numpy as np
 
 import pytest
@@ -18,6 +20,13 @@ def evaluated(data_env, tmp_path, monkeypatch):
     return evaluated_run(data_env, tmp_path, monkeypatch)
 
 
+def plotted(values) -> list[float]:
+    """A trace's values from a chart's JSON, where plotly may have packed them as typed binary data."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
 def metric_values(app) -> dict:
     return {m.label: m.value for m in app.metric}
 
@@ -30,12 +39,35 @@ def test_results_show_cards_table_sweep_and_worst_first(evaluated, open_page):
     assert metrics["Cells predicted / true"] == f"{saved['n_pred']} / {saved['n_true']}"
     table = app.dataframe[0].value
     assert len(table) == 4 and list(table["dice"]) == sorted(table["dice"])  # worst first
-    assert len(app.get("plotly_chart")) == 1
+    assert len(app.get("plotly_chart")) == 2, "Dice by threshold, and AP by IoU"
     captions = [c for image in app.get("image") for c in image.captions]
     assert len(captions) == 4 and captions[0].endswith(f"Dice {table['dice'][0]:.2f}")
     links = [link for link in app.get("page_link") if "Fix this mask" in str(link.proto.label)]
     assert len(links) == 4
     assert f"stem={table['stem'][0]}" in links[0].proto.page or table["stem"][0] in str(links[0].proto)
+
+
+def test_cell_scores_ap_curve_and_worst_first_by_f1(evaluated, open_page):
+    app = open_page("results", run=evaluated.run_id)
+    saved = json.loads((evaluated.path / "eval" / "test" / "summary.json").read_text())["summary"]
+    metrics = metric_values(app)
+    for label, key in (("AP at IoU 0.5", "ap_50"), ("AP at IoU 0.75", "ap_75"), ("Panoptic quality", "pq"),
+                       ("Mean IoU of matched cells", "mean_matched_iou")):
+        assert metrics[label] == f"{saved[key]:.3f}", label
+    table = app.dataframe[0].value
+    assert {"f1_50", "count_error", "pq"} <= set(table.columns)
+    assert (table["count_error"] == table["n_pred"] - table["n_true"]).all()
+    curve = [c for c in app.get("plotly_chart") if "IoU a predicted cell needs" in c.proto.spec][0]
+    ap_now = [trace for trace in json.loads(curve.proto.spec)["data"] if trace["name"] == "AP now"][0]
+    assert plotted(ap_now["y"]) == pytest.approx([row["ap"] for row in saved["ap_by_iou"]])
+    app.get("button_group")[1].set_value("F1 at IoU 0.5").run()
+    assert not app.exception
+    by_f1 = table.sort_values(["f1_50", "dice"], kind="stable")
+    captions = [c for image in app.get("image") for c in image.captions]
+    assert [f"F1 {f:.2f}" in c for c, f in zip(captions, by_f1["f1_50"])] == [True] * len(captions) == [True] * 4
+    assert all(" · F1 " in c and " cells" in c for c in captions)
+    f1_shown = [float(re.search(r"F1 ([0-9.]+)", c).group(1)) for c in captions]
+    assert f1_shown == sorted(f1_shown), "worst F1 first"
 
 
 def test_moving_the_threshold_rescores_and_saving_keeps_it(evaluated, open_page):

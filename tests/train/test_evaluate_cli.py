@@ -46,7 +46,8 @@ def test_evaluate_prints_the_summary_as_json(keras_run):
     done = core("evaluate", run.run_id, "--dataset", "cells", "--split", "test", "--json", env_settings=settings)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    for key in ("dice", "dice_pooled", "iou", "n_images", "f1_50", "run_id"):
+    for key in ("dice", "dice_pooled", "iou", "n_images", "f1_50", "ap_50", "ap_75", "pq", "mean_matched_iou",
+                "run_id"):
         assert key in summary
     assert summary["n_images"] == 4 and 0 <= summary["dice"] <= 1
     assert (run.path / "eval" / "test" / "per_image.csv").is_file()

@@ -76,3 +76,28 @@ def test_threshold_metrics(metric, expected):
     y_pred = np.array([[[[0.9], [0.2]], [[0.1], [0.3]]]], np.float32)  # only the first cell pixel found
     y_true = HALF_TRUE
     assert _metric(metric, [(y_true, y_pred)]) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+def test_training_metrics_agree_with_the_metrics_core(seed, threshold):
+    """What the Train page shows during training equals what an evaluation of the same arrays reports."""
+    from core.evaluate import foreground_at, pixel_counts, pooled
+    from core.train.validation import score
+
+    rng = np.random.default_rng(seed)
+    truth = (rng.random((3, 12, 10, 1)) < 0.4).astype(np.float32)
+    # Probabilities on the 8-bit levels, including the threshold's own level, where > and >= would differ.
+    probability = (rng.integers(0, 256, truth.shape) / 255).astype(np.float32)
+    probability[0, 0, :3, 0] = [threshold, 0.5, 127.5 / 255]
+    masks, maps = list(truth[..., 0]), list(probability[..., 0])
+    counts = [pixel_counts(t, foreground_at(p, threshold)) for t, p in zip(masks, maps)]
+    core_scores = {"dice": np.mean([c.dice for c in counts]), "dice_pooled": pooled(counts).dice,
+                   "iou": pooled(counts).iou, "precision": pooled(counts).precision, "recall": pooled(counts).recall}
+    keras_metrics = {"dice": losses.MeanDice(threshold=threshold), "dice_pooled": losses.PooledDice(threshold=threshold),
+                     "iou": losses.PooledIoU(threshold=threshold), "precision": losses.Precision(threshold=threshold),
+                     "recall": losses.Recall(threshold=threshold)}
+    validation = score(masks, maps, threshold)
+    for name, metric in keras_metrics.items():
+        assert _metric(metric, [(truth, probability)]) == pytest.approx(core_scores[name], abs=1e-6), name
+        assert getattr(validation, name) == pytest.approx(core_scores[name], abs=1e-12), name

@@ -43,9 +43,9 @@ def _model_run(workdir: Path) -> Path:
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    total = int(a.sum() + b.sum())
-    return 1.0 if total == 0 else 2 * int((a & b).sum()) / total
+    from core.evaluate import pixel_counts
+
+    return pixel_counts(b, a).dice
 
 
 def _slides_job(run_path: str) -> dict:

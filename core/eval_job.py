@@ -3,6 +3,7 @@
 ::
 
     runs/<run>/predictions/<set>/<stem>.png   8-bit probability maps (× 255), what the Results page re-scores
+    runs/<run>/predictions/<set>/seeds/<stem>.png   8-bit seed maps of an instance-aware model (cells grow from them)
     runs/<run>/eval/<set>/status.json         progress while it runs
     runs/<run>/eval/<set>/per_image.csv       one row per image
     runs/<run>/eval/<set>/summary.json        summary, threshold sweep, the images and their true masks
@@ -27,7 +28,7 @@ from core.datasets.layouts import pair_by_name
 from core.datasets.labels import trainable
 from core.datasets.manifest import read_manifest
 from core.evaluate import best_threshold, probability_histograms, threshold_sweep
-from core.infer import overlapped, predict_image
+from core.infer import cell_and_seed_maps, overlapped, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.postprocess import PostProcessing, binary_mask
 from core.review import Case, read_truth, score_case, summarised
@@ -39,6 +40,9 @@ from core.train.run_dir import RunDir, now
 log = logging.getLogger(__name__)
 PER_IMAGE_COLUMNS = ("stem", "dice", "iou", "precision", "recall", "n_true", "n_pred", "tp50", "fp50", "fn50",
                      "f1_50", "ap_50", "ap_75", "ap", "pq", "mean_matched_iou", "count_error")
+
+
+SEEDS_DIR = "seeds"
 
 
 class EvaluationError(ValueError):
@@ -146,13 +150,16 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
                              out_dtype=np.uint8)
 
     def score(item: EvalItem, made: tuple[np.ndarray, list[str]]):
-        probability, image_notes = made
+        maps, image_notes = made
+        probability, seeds = cell_and_seed_maps(maps)
         truth, labels = read_truth(item.mask, item.instances)
         if truth.shape != probability.shape:
             raise EvaluationError(f"{item.mask.name} is {truth.shape[1]}×{truth.shape[0]} but its image "
                                   f"{item.image.name} is {probability.shape[1]}×{probability.shape[0]}.")
         write_png(out_dir / f"{item.stem}.png", probability)
-        case = Case(item.stem, truth, probability, labels)
+        if seeds is not None:
+            write_png(out_dir / SEEDS_DIR / f"{item.stem}.png", np.ascontiguousarray(seeds))
+        case = Case(item.stem, truth, probability, labels, seeds)
         return image_notes, probability_histograms(truth, probability), score_case(case, settings)
 
     # the next image is predicted while the last one is scored
@@ -233,5 +240,7 @@ def load_cases(run: RunDir, label: str) -> list[Case]:
             log.warning("probability map %s is missing; image left out", path)
             continue
         truth, labels = read_truth(Path(item["mask"]), Path(item["instances"]) if item.get("instances") else None)
-        cases.append(Case(item["stem"], truth, read_image(path), labels))
+        seeds_path = probabilities_dir(run, label) / SEEDS_DIR / f"{item['stem']}.png"
+        seeds = read_image(seeds_path) if seeds_path.is_file() else None
+        cases.append(Case(item["stem"], truth, read_image(path), labels, seeds))
     return cases

@@ -153,17 +153,23 @@ class InputSpec:
         return np.clip((data - np.float32(low)) * factor, 0.0, 1.0)
 
 
-def _with_flips(predict: Predict, batch: np.ndarray) -> np.ndarray:
-    """Mean probability over the batch as given and flipped left-right, up-down and both (flips undone)."""
-    total = np.asarray(predict(batch), np.float32)[..., 0].copy()
+def _maps(predict: Predict, batch: np.ndarray, channels: int) -> np.ndarray:
+    """The model's first ``channels`` output maps: ``N×H×W`` for one, ``N×H×W×channels`` for more."""
+    out = np.asarray(predict(batch), np.float32)
+    return out[..., 0] if channels == 1 else out[..., :channels]
+
+
+def _with_flips(predict: Predict, batch: np.ndarray, channels: int = 1) -> np.ndarray:
+    """Mean maps over the batch as given and flipped left-right, up-down and both (flips undone)."""
+    total = _maps(predict, batch, channels).copy()
     for axes in ((2,), (1,), (1, 2)):
         flipped = np.ascontiguousarray(np.flip(batch, axis=axes))
-        total += np.flip(np.asarray(predict(flipped), np.float32)[..., 0], axis=tuple(a for a in axes))
+        total += np.flip(_maps(predict, flipped, channels), axis=tuple(a for a in axes))
     return total / 4.0
 
 
-def _predict_batch(predict: Predict, batch: np.ndarray, tta: bool) -> np.ndarray:
-    return _with_flips(predict, batch) if tta else np.asarray(predict(batch), np.float32)[..., 0]
+def _predict_batch(predict: Predict, batch: np.ndarray, tta: bool, channels: int = 1) -> np.ndarray:
+    return _with_flips(predict, batch, channels) if tta else _maps(predict, batch, channels)
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,8 @@ class TilePlan:
     ``whole_pixels``: images of at most this many pixels (after padding to the model's multiple) are
     predicted in one piece whatever ``tile`` says. One piece is both faster (a 696×520 image cut into
     512-pixel tiles makes the model see 2.9 times its pixels) and seamless; the budget bounds memory.
+    ``channels``: how many of the model's output maps to keep: 1, the cell probability; 2, also the seed
+    map of an instance-aware model (see :class:`core.models.config.ModelConfig`).
     """
 
     tile: int
@@ -180,6 +188,7 @@ class TilePlan:
     batch_size: int = 4
     tta: bool = False
     whole_pixels: int = 0
+    channels: int = 1
 
     def __post_init__(self) -> None:
         if self.tile < 16:
@@ -190,6 +199,8 @@ class TilePlan:
             raise ValueError(f"batch_size={self.batch_size}: must be at least 1")
         if self.whole_pixels < 0:
             raise ValueError(f"whole_pixels={self.whole_pixels}: must be at least 0")
+        if self.channels not in (1, 2):
+            raise ValueError(f"channels={self.channels}: must be 1 (cells) or 2 (cells and seeds)")
 
     def in_one_piece(self, height: int, width: int, multiple: int = 16) -> bool:
         """Whether an image of this size is predicted whole rather than tiled.
@@ -213,6 +224,8 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
                   progress: Progress | None = None, out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
     """Probability map (H×W) of one raw image (any size, any depth), and notes on input conversions.
 
+    With ``plan.channels`` 2 the result is ``H×W×2``: the cell probability and the seed map.
+
     Images that fit in one tile, or within the plan's ``whole_pixels``, are predicted whole (padded to
     a multiple of the model's down-sampling factor); larger ones by overlapping tiles blended with
     :func:`blend_window`.
@@ -226,12 +239,26 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
     height, width = view.shape[:2]
     if plan.in_one_piece(height, width, multiple):
         padded = pad_symmetric(view, height + (-height % multiple), width + (-width % multiple))
-        probability = _predict_batch(predict, spec.scale(padded, low, high)[None], plan.tta)[0, :height, :width]
+        probability = _predict_batch(predict, spec.scale(padded, low, high)[None], plan.tta,
+                                     plan.channels)[0, :height, :width]
         if progress:
             progress(1, 1)
         return _as(probability, out_dtype), notes
     view = pad_symmetric(view, max(height, plan.tile), max(width, plan.tile))
     return _as_blended(predict, view, spec, plan, (low, high), (height, width), progress, out_dtype), notes
+
+
+def cell_and_seed_maps(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The cell probability and the seed map (None for a binary model) of :func:`predict_image`'s result.
+
+    >>> cells, seeds = cell_and_seed_maps(np.zeros((4, 5, 2))); cells.shape, seeds.shape
+    ((4, 5), (4, 5))
+    >>> cell_and_seed_maps(np.zeros((4, 5)))[1] is None
+    True
+    """
+    if maps.ndim == 3:
+        return maps[..., 0], maps[..., 1]
+    return maps, None
 
 
 def _as(probability: np.ndarray, out_dtype) -> np.ndarray:
@@ -245,9 +272,12 @@ def _as_blended(predict: Predict, view: np.ndarray, spec: InputSpec, plan: TileP
     """Blend tiles row by row: rows no later tile touches are finished and leave the float buffers."""
     tile, (padded_height, padded_width) = plan.tile, view.shape[:2]
     window = blend_window(tile, plan.overlap)
-    out = np.empty((size[0], size[1]), out_dtype)
-    total = np.zeros((tile, padded_width), np.float32)  # buffer rows [base, base + tile) of the padded image
+    maps = () if plan.channels == 1 else (plan.channels,)
+    out = np.empty((size[0], size[1], *maps), out_dtype)
+    total = np.zeros((tile, padded_width, *maps), np.float32)  # rows [base, base + tile) of the padded image
     weight = np.zeros((tile, padded_width), np.float32)
+    if maps:
+        window = window[..., None]
     rows = list(_tile_rows(view, plan))
     done, count = 0, sum(len(xs) for _, xs in rows)
     base = 0
@@ -260,16 +290,17 @@ def _as_blended(predict: Predict, view: np.ndarray, spec: InputSpec, plan: TileP
         for start in range(0, len(xs), plan.batch_size):
             chunk = xs[start:start + plan.batch_size]
             batch = np.stack([spec.scale(view[y:y + tile, x:x + tile], *limits) for x in chunk])
-            for x, probability in zip(chunk, _predict_batch(predict, batch, plan.tta)):
+            for x, probability in zip(chunk, _predict_batch(predict, batch, plan.tta, plan.channels)):
                 total[:, x:x + tile] += probability * window
-                weight[:, x:x + tile] += window
+                weight[:, x:x + tile] += window[..., 0] if maps else window
             done += len(chunk)
             if progress:
                 progress(done, count)
         finished = rows[index + 1][0] if index + 1 < len(rows) else padded_height
         top, bottom = y, min(finished, size[0])
         if bottom > top:
-            out[top:bottom] = _as(total[:bottom - top, :size[1]] / weight[:bottom - top, :size[1]], out_dtype)
+            share = weight[:bottom - top, :size[1]]
+            out[top:bottom] = _as(total[:bottom - top, :size[1]] / (share[..., None] if maps else share), out_dtype)
     return out
 
 

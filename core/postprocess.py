@@ -34,6 +34,7 @@ from skimage.measure import label
 from skimage.morphology import reconstruction, remove_small_objects
 from skimage.segmentation import watershed
 
+from core.seeded_watershed import cells_from_seeds
 from core.cells import (FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, MEASUREMENT_COLUMNS, TRUE_POSITIVE_COLOUR,
                         _as_2d, error_picture, measure_cells, outline)
 
@@ -59,6 +60,8 @@ HELP: dict[str, str] = {
                       "between them.",
     "min_distance": "The smallest distance in pixels between the centres of two neighbouring cells; raise it "
                     "if single cells are cut in two, lower it if touching small cells stay merged.",
+    "seed_threshold": "How sure a cell-separating model must be that a pixel lies deep inside a cell to start "
+                      "one there; raise it if touching cells stay merged.",
 }
 
 
@@ -81,11 +84,13 @@ class PostProcessing:
     min_size: int = 15
     split_touching: bool = True
     min_distance: int = 5
+    seed_threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        threshold = self.threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 < threshold < 1:
-            raise ValueError(f"threshold must be a number strictly between 0 and 1, got {threshold!r}")
+        for name in ("threshold", "seed_threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+                raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
         for name in ("fill_holes", "split_touching"):
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_)):
@@ -93,7 +98,8 @@ class PostProcessing:
         _check_whole_number("min_size", self.min_size, minimum=0)
         _check_whole_number("min_distance", self.min_distance, minimum=1)
         # Numpy scalars from a form or a config become plain Python values, so to_dict() is JSON-ready.
-        object.__setattr__(self, "threshold", float(threshold))
+        object.__setattr__(self, "threshold", float(self.threshold))
+        object.__setattr__(self, "seed_threshold", float(self.seed_threshold))
         object.__setattr__(self, "fill_holes", bool(self.fill_holes))
         object.__setattr__(self, "split_touching", bool(self.split_touching))
         object.__setattr__(self, "min_size", int(self.min_size))
@@ -144,8 +150,9 @@ class PostProcessing:
 
         Examples
         --------
-        >>> PostProcessing().to_dict()
-        {'threshold': 0.5, 'fill_holes': True, 'min_size': 15, 'split_touching': True, 'min_distance': 5}
+        >>> PostProcessing().to_dict()  # doctest: +NORMALIZE_WHITESPACE
+        {'threshold': 0.5, 'fill_holes': True, 'min_size': 15, 'split_touching': True, 'min_distance': 5,
+         'seed_threshold': 0.5}
         """
         return asdict(self)
 
@@ -353,7 +360,8 @@ def _seed_domes(markers: np.ndarray, distance: np.ndarray, components: np.ndarra
     return next_id + int(seeded.size)
 
 
-def instances(probability: np.ndarray, settings: PostProcessing | None = None) -> np.ndarray:
+def instances(probability: np.ndarray, settings: PostProcessing | None = None,
+              seeds: np.ndarray | None = None) -> np.ndarray:
     """Cell instances from a probability map: :func:`binary_mask`, then one label per cell.
 
     Parameters
@@ -362,7 +370,9 @@ def instances(probability: np.ndarray, settings: PostProcessing | None = None) -
         H×W map, floating point in 0..1 or ``uint8`` in 0..255.
     settings : PostProcessing, optional
         Defaults to ``PostProcessing()``. With ``split_touching`` touching cells are separated by
-        :func:`split_instances`; without it each 8-connected object is one cell.
+        :func:`split_instances` (or grown from ``seeds``); without it each 8-connected object is one cell.
+    seeds : np.ndarray, optional
+        The seed map of an instance-aware model (same shape and scale as ``probability``), see :func:`cells_of`.
 
     Returns
     -------
@@ -380,15 +390,30 @@ def instances(probability: np.ndarray, settings: PostProcessing | None = None) -
            [0, 0, 0]], dtype=int32)
     """
     settings = settings or PostProcessing()
-    return cells_of(binary_mask(probability, settings), settings)
+    return cells_of(binary_mask(probability, settings), settings, seeds)
 
 
-def cells_of(mask: np.ndarray, settings: PostProcessing) -> np.ndarray:
+# A seed region smaller than this many pixels is noise in the seed map, not a cell's centre.
+_MIN_SEED_PIXELS = 4
+
+
+def cells_of(mask: np.ndarray, settings: PostProcessing, seeds: np.ndarray | None = None) -> np.ndarray:
     """One label per cell of an already post-processed mask (split where touching, if the settings say so).
+
+    Without ``seeds`` touching cells are split by the shape of the mask (:func:`split_instances`). With the
+    seed map of an instance-aware model (interior probability or normalised distance, float 0..1 or
+    ``uint8`` 0..255), each region above ``settings.seed_threshold`` starts one cell, grown over the mask
+    by a marker-controlled watershed (:func:`core.seeded_watershed.cells_from_seeds`).
 
     >>> cells_of(np.array([[1, 1, 0, 1]], bool), PostProcessing(split_touching=False))
     array([[1, 1, 0, 2]], dtype=int32)
+    >>> mask = np.ones((3, 12), bool)
+    >>> seeds = np.zeros((3, 12)); seeds[:, 1:4] = seeds[:, 8:11] = 0.9
+    >>> np.unique(cells_of(mask, PostProcessing(), seeds)[1]).tolist()
+    [1, 2]
     """
-    if settings.split_touching:
-        return split_instances(mask, settings.min_distance)
-    return label(mask, connectivity=_CONNECTIVITY).astype(np.int32)
+    if not settings.split_touching:
+        return label(mask, connectivity=_CONNECTIVITY).astype(np.int32)
+    if seeds is not None:
+        return cells_from_seeds(np.asarray(mask) != 0, seeds, settings.seed_threshold, _MIN_SEED_PIXELS)
+    return split_instances(mask, settings.min_distance)

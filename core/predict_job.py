@@ -26,7 +26,7 @@ import tifffile
 
 from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
-from core.infer import overlapped, predict_image
+from core.infer import cell_and_seed_maps, overlapped, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.masks import MASK_COLOURS, standing_out_colour
 from core.postprocess import PostProcessing, instances, measure_cells
@@ -146,8 +146,9 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
     def write(job: tuple[int, tuple[Path, str]], made) -> tuple[list[dict], dict | None, str | None]:
         if isinstance(made, str):
             return [], None, made
-        (path, name), (image, probability, notes) = job[1], made
-        labels = instances(probability, settings)  # touching cells split when the settings say so
+        (path, name), (image, maps, notes) = job[1], made
+        probability, seeds = cell_and_seed_maps(maps)
+        labels = instances(probability, settings, seeds)  # touching cells split when the settings say so
         mask = labels > 0
         write_png(out_dir / "probabilities" / f"{name}.png", probability)
         write_png(out_dir / "masks" / f"{name}.png", mask.astype(np.uint8) * 255)

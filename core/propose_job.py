@@ -27,7 +27,7 @@ from core.correction_queue import queue
 from core.datasets.labels import label_of
 from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest
-from core.infer import TilePlan, predict_image
+from core.infer import TilePlan, cell_and_seed_maps, predict_image
 from core.io import read_image, write_json_atomic, write_png
 from core.mask_undo import MaskState
 from core.mask_versions import MaskChanged, PersonsMask, current_version, save_mask
@@ -123,10 +123,10 @@ def _propose_one(folder: Path, row: dict, run: RunDir, model, plan: TilePlan, se
     stem = row["stem"]
     base = current_version(folder, stem)
     image = read_image(folder / row["image"])
-    probability, image_notes = predict_image(model.predict, image, model.spec, plan, model.multiple,
-                                             out_dtype=np.uint8)
+    maps, image_notes = predict_image(model.predict, image, model.spec, plan, model.multiple, out_dtype=np.uint8)
     notes.update(image_notes)
-    labels = instances(probability, settings_pp)
+    probability, seeds = cell_and_seed_maps(maps)
+    labels = instances(probability, settings_pp, seeds)
     binary = np.where(labels > 0, 255, 0).astype(np.uint8)
     target = {**row, "instances": row.get("instances") or f"{row['split']}/masks_instances/{stem}.png"}
     value = round(score(probability, uncertainty), 5)

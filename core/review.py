@@ -26,6 +26,7 @@ class Case:
     truth: np.ndarray  # bool H×W
     probability: np.ndarray  # uint8 H×W, probability × 255
     true_labels: np.ndarray | None = None
+    seeds: np.ndarray | None = None  # uint8 H×W seed map × 255, from an instance-aware model
 
 
 def read_truth(mask_path: Path, instances_path: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -46,7 +47,7 @@ def score_case(case: Case, settings: PostProcessing, cells: bool = True
     """
     predicted = binary_mask(case.probability, settings)
     with_cells = cells and case.true_labels is not None
-    predicted_labels = cells_of(predicted, settings) if with_cells else None
+    predicted_labels = cells_of(predicted, settings, case.seeds) if with_cells else None
     scores = score_image(case.stem, case.truth, predicted.astype(np.float32), 0.5,
                          case.true_labels if with_cells else None, predicted_labels)
     return scores, pixel_counts(case.truth, predicted), predicted

@@ -82,7 +82,13 @@ class RunModel:
     def plan(self, tile: int | None = None, overlap: int = 64, tta: bool = False) -> TilePlan:
         """How this model cuts images: the given tile (default: :attr:`tile`), whole up to :attr:`whole_pixels`."""
         tile = tile or self.tile
-        return TilePlan(tile=tile, overlap=min(overlap, tile // 2), tta=tta, whole_pixels=self.whole_pixels)
+        return TilePlan(tile=tile, overlap=min(overlap, tile // 2), tta=tta, whole_pixels=self.whole_pixels,
+                        channels=2 if self.seeded else 1)
+
+    @property
+    def seeded(self) -> bool:
+        """Whether the model predicts a seed map next to the cell probability (an instance-aware output)."""
+        return self.config.model.seeded
 
     @property
     def tile(self) -> int:

@@ -46,6 +46,14 @@ def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
         st.rerun()
 
 
+def seeded(run: RunDir) -> bool:
+    """Whether the run's model separates cells itself (a three-class or distance output)."""
+    try:
+        return TrainConfig.from_dict(run.read_config()["train"]).model.seeded
+    except (ConfigError, KeyError):
+        return False
+
+
 def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
     """Threshold and post-processing controls, starting from what is saved with the run (and kept while
     the user visits other pages, e.g. the editor through "Fix this mask")."""
@@ -57,14 +65,19 @@ def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
     min_size = b.number_input("Smallest cell (px)", 0, 100_000, key=keep(prefix + "min", saved.min_size),
                               help=HELP["min_size"])
     split = st.session_state[keep(prefix + "split", saved.split_touching)]
-    distance = c.number_input("Cell spacing (px)", 1, 200, key=keep(prefix + "dist", saved.min_distance),
-                              help=HELP["min_distance"], disabled=not split)
+    distance, seed_threshold = saved.min_distance, saved.seed_threshold
+    if seeded(run):  # the model marks each cell's inside: cells grow from those seeds
+        seed_threshold = c.slider("Seed threshold", 0.05, 0.95, step=0.05, disabled=not split,
+                                  key=keep(prefix + "seed", float(saved.seed_threshold)), help=HELP["seed_threshold"])
+    else:
+        distance = c.number_input("Cell spacing (px)", 1, 200, key=keep(prefix + "dist", saved.min_distance),
+                                  help=HELP["min_distance"], disabled=not split)
     d, e = st.columns(2)
     fill = d.toggle("Fill holes", key=keep(prefix + "fill", saved.fill_holes), help=HELP["fill_holes"])
     split = e.toggle("Split touching cells", key=keep(prefix + "split", saved.split_touching),
                      help=HELP["split_touching"])
     chosen = PostProcessing(threshold=threshold, fill_holes=fill, min_size=int(min_size), split_touching=split,
-                            min_distance=int(distance))
+                            min_distance=int(distance), seed_threshold=float(seed_threshold))
     left, right = st.columns(2)
     if saved_best is not None:
         left.button(f"Use the best threshold by Dice ({saved_best:.2f})", key=prefix + "best-btn",

@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.augment.presets import DEFAULT_PRESET, list_presets, load_preset
 from core.config import ConfigError
-from core.models.config import LOSS_HELP, MODEL_HELP, ModelConfig
+from core.models.config import LOSS_HELP, MODEL_HELP, OUTPUT_HELP, ModelConfig
 from core.run_notes import MAX_NAME_LENGTH
 from core.train.config import FIELD_RANGES, DataConfig, TrainConfig
 from core.train.presets import PRESET_HELP, PRESETS, from_seed_keys, preset_config
@@ -23,13 +23,26 @@ from dashboard.widget_state import keep, linked, publish
 SEED_TRAINING_KEY = "seed-training-settings"
 LR_KEY = "train-learning-rate"
 CLEAR_LABELS_KEY = "train-clear-labels"
+OUTPUT_LABELS = {"binary": "cell or background", "three_class": "three classes (interior, boundary)",
+                 "distance": "cell + distance to edge"}
 
 
 def _model_fields(base: ModelConfig, custom: bool) -> dict:
-    names = list(MODEL_HELP)
-    name = st.selectbox("Model", names, key=keep("train-model", base.name, names),
-                        help="\n\n".join(f"**{k}**: {v}" for k, v in MODEL_HELP.items()))
-    values = {"name": name}
+    names, outputs = list(MODEL_HELP), list(OUTPUT_HELP)
+    left, right = st.columns(2)
+    name = left.selectbox("Model", names, key=keep("train-model", base.name, names),
+                          help="\n\n".join(f"**{k}**: {v}" for k, v in MODEL_HELP.items()))
+    output = right.selectbox("Output", outputs, key=keep("train-output", base.output, outputs),
+                             format_func=OUTPUT_LABELS.get,
+                             help="What the model predicts per pixel, and so how touching cells are told apart.\n\n"
+                                  + "\n\n".join(f"**{OUTPUT_LABELS[k]}**: {v}" for k, v in OUTPUT_HELP.items()))
+    values = {"name": name, "output": output}
+    if output == "three_class":
+        values["boundary_width"] = st.slider("Boundary width (px)", 1, 8, key=keep("train-boundary",
+                                                                                 base.boundary_width),
+                                             help="How thick the band along each cell's edge the model learns to "
+                                                  "mark as boundary: thicker separates touching cells more surely, "
+                                                  "thinner keeps small cells' insides.")
     if not custom:
         return values
     a, b = st.columns(2)

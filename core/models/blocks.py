@@ -30,6 +30,32 @@ def sigmoid_head(x, name: str = "mask"):
     return layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name=name)(x)
 
 
+# Rows: background, interior, boundary probabilities; columns: the output channels cell, interior, boundary.
+_FOREGROUND_FIRST = [[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 1.0]]
+
+
+def output_head(x, output: str = "binary"):
+    """The model's output for ``output`` (see :class:`core.models.config.ModelConfig`), in float32.
+
+    Channel 0 is always the probability of cell. ``three_class``: a softmax over background, interior and
+    boundary, given as (cell = interior + boundary, interior, boundary) by a fixed 1×1 convolution, so that
+    the cell probability is a sum rather than ``1 − background`` (no cancellation). ``distance``: the cell
+    probability and the normalised distance to the cell's edge, each through a sigmoid.
+    """
+    if output == "binary":
+        return sigmoid_head(x)
+    if output == "three_class":
+        classes = layers.Conv2D(3, 1, activation="softmax", dtype="float32", name="classes")(x)
+        return layers.Conv2D(3, 1, use_bias=False, trainable=False, dtype="float32", name="mask",
+                             kernel_initializer=keras.initializers.Constant(
+                                 [[_FOREGROUND_FIRST]]))(classes)
+    if output == "distance":
+        cell = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="cell")(x)
+        depth = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="depth")(x)
+        return layers.Concatenate(dtype="float32", name="mask")([cell, depth])
+    raise ValueError(f"unknown output type {output!r}")
+
+
 def level_settings(level: int, depth: int, first_kernel: int, dropout: float) -> tuple[int, float]:
     """Kernel size and dropout of ``level`` (0 = full resolution): kernels shrink by 2, dropout grows.
 

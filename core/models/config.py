@@ -11,6 +11,16 @@ from typing import Literal
 from core.config import ConfigError, from_dict
 
 ModelName = Literal["unet", "attention_unet", "unet_plus_plus", "mobilenetv2_unet", "deeplabv3_plus"]
+OutputType = Literal["binary", "three_class", "distance"]
+OUTPUT_HELP = {
+    "binary": "Cell or background per pixel; touching cells are then split where the cell outline narrows "
+              "(a distance watershed). Works with any masks.",
+    "three_class": "Background, cell interior or cell boundary per pixel (softmax), so the model itself learns "
+                   "where one cell ends and the next begins; each interior becomes one cell. Needs masks that "
+                   "give each cell its own number.",
+    "distance": "Cell or background, plus how deep inside its cell each pixel lies (0 at the edge, 1 at the "
+                "centre); each centre becomes one cell. Needs masks that give each cell its own number.",
+}
 MODEL_HELP = {
     "unet": "The classic U-Net (as in the seed's TensorflowUNet): a good default for cells and nuclei.",
     "attention_unet": "U-Net whose skip connections learn where to look; helps with small objects in clutter.",
@@ -39,7 +49,12 @@ class ModelConfig:
       (the seed's ``base_kernels``);
     - ``dropout``: dropout at the deepest level; shallower levels get proportionally less;
     - ``encoder_weights``: ``"none"``, ``"imagenet"`` (needs internet once) or a path to a weights file
-      for the MobileNetV2 encoder.
+      for the MobileNetV2 encoder;
+    - ``output``: what the model predicts per pixel (:data:`OUTPUT_HELP`). Whatever it is, output channel 0
+      is the probability of cell, so everything that only needs the foreground reads channel 0; an
+      instance-aware output adds a *seed* map in channel 1 (interior probability or normalised distance)
+      from which cells are grown (:mod:`core.seeded_watershed`);
+    - ``boundary_width``: thickness in pixels of the boundary band of the three-class target.
     """
 
     name: ModelName = "unet"
@@ -51,10 +66,12 @@ class ModelConfig:
     batch_norm: bool = True
     encoder_weights: str = "none"
     encoder_alpha: float = 1.0
+    output: OutputType = "binary"
+    boundary_width: int = 2
 
     def __post_init__(self) -> None:
         checks = [("base_filters", 4, 128), ("depth", 2, 6), ("first_kernel", 3, 11), ("dilation", 1, 4),
-                  ("dropout", 0.0, 0.6)]
+                  ("dropout", 0.0, 0.6), ("boundary_width", 1, 8)]
         for name, low, high in checks:
             value = getattr(self, name)
             if not low <= value <= high:
@@ -63,6 +80,11 @@ class ModelConfig:
             raise ConfigError(f"first_kernel={self.first_kernel} must be odd (3, 5, 7, …).")
         if self.encoder_alpha not in (0.35, 0.5, 0.75, 1.0):
             raise ConfigError(f"encoder_alpha={self.encoder_alpha} must be one of 0.35, 0.5, 0.75, 1.0.")
+
+    @property
+    def seeded(self) -> bool:
+        """Whether the model predicts a seed map next to the foreground (an instance-aware output)."""
+        return self.output != "binary"
 
     @property
     def size_multiple(self) -> int:

@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from core.config import ConfigError
-from core.models.blocks import BroadcastLike, sigmoid_head, three_channels
+from core.models.blocks import BroadcastLike, output_head, three_channels
 from core.models.config import ModelConfig
 
 # Encoder features at strides 2, 4, 8, 16 and 32 (the TensorFlow pix2pix segmentation tutorial's choice).
@@ -54,7 +54,7 @@ def build_mobilenetv2_unet(config: ModelConfig, channels: int) -> keras.Model:
         width = max(filters * config.base_filters // 32, 16)
         x = layers.Concatenate(name=f"dec{k}_cat")([_upsample(x, width, f"dec{k}"), skip])
     x = _upsample(x, max(config.base_filters, 8), "final")
-    return keras.Model(inputs, sigmoid_head(x), name="mobilenetv2_unet")
+    return keras.Model(inputs, output_head(x, config.output), name="mobilenetv2_unet")
 
 
 def _aspp(x, filters: int):
@@ -81,4 +81,4 @@ def build_deeplabv3_plus(config: ModelConfig, channels: int) -> keras.Model:
     x = layers.Concatenate(name="decoder_cat")([context, detail])
     x = layers.Conv2D(width, 3, padding="same", activation="relu", name="decoder_conv")(x)
     x = layers.UpSampling2D(4, interpolation="bilinear", name="to_input_size")(x)
-    return keras.Model(inputs, sigmoid_head(x), name="deeplabv3_plus")
+    return keras.Model(inputs, output_head(x, config.output), name="deeplabv3_plus")

@@ -7,6 +7,7 @@ The functions use ``keras.ops``, so they accept numpy arrays as well as tensors
 from __future__ import annotations
 
 import keras
+import numpy as np  # noqa: F401 - for the doctests
 from keras import ops
 
 from core.evaluate import threshold_level
@@ -90,28 +91,82 @@ LOSSES = {"bce": bce, "dice": dice_loss, "bce_dice": bce_dice, "focal": focal, "
           "weighted_bce": weighted_bce, "iou": iou_loss}
 
 
+def three_class_cross_entropy(classes, y_pred):
+    """Cross-entropy of the background / interior / boundary softmax against class ids 0, 1, 2.
+
+    ``y_pred`` holds (cell, interior, boundary) as :func:`core.models.blocks.output_head` gives them, so the
+    background probability is ``1 − cell``.
+
+    >>> classes = np.array([[[[0], [1], [2]]]], np.float32)
+    >>> right = np.array([[[[0.0, 0, 0], [1, 1, 0], [1, 0, 1]]]], np.float32)
+    >>> float(three_class_cross_entropy(classes, right)) < 1e-6
+    True
+    """
+    classes = ops.cast(classes[..., 0], "int32")
+    y_pred = ops.cast(y_pred, "float32")
+    background = 1.0 - y_pred[..., 0]
+    chosen = ops.where(classes == 0, background, ops.where(classes == 1, y_pred[..., 1], y_pred[..., 2]))
+    return -ops.mean(ops.log(ops.clip(chosen, EPSILON, 1.0)))
+
+
+def depth_cross_entropy(depth_true, depth_pred):
+    """Cross-entropy of the predicted normalised distance (a sigmoid) against the true one as a soft target:
+    lowest where the two agree, and on the same scale as the cell loss, whatever the size of the cells.
+
+    >>> float(depth_cross_entropy(np.array([0.2, 0.9]), np.array([0.2, 0.9]))) < float(
+    ...     depth_cross_entropy(np.array([0.2, 0.9]), np.array([0.5, 0.5])))
+    True
+    """
+    depth_true = ops.cast(depth_true, "float32")
+    depth_pred = ops.clip(ops.cast(depth_pred, "float32"), EPSILON, 1.0 - EPSILON)
+    return -ops.mean(depth_true * ops.log(depth_pred) + (1 - depth_true) * ops.log(1 - depth_pred))
+
+
 @keras.saving.register_keras_serializable(package="cellseg")
 class SegmentationLoss(keras.losses.Loss):
-    """A loss from :data:`LOSSES` by name, with its settings (serialisable with the model)."""
+    """A loss from :data:`LOSSES` by name, with its settings (serialisable with the model).
 
-    def __init__(self, kind: str = "bce_dice", settings: dict | None = None, name: str | None = None, **kwargs):
+    For an instance-aware ``output`` the chosen loss scores the cell channel and a second term teaches the
+    split: the three-class cross-entropy (targets: class ids 0, 1, 2 in one channel) or the distance
+    cross-entropy (targets: cell and normalised distance in two channels).
+    """
+
+    def __init__(self, kind: str = "bce_dice", settings: dict | None = None, name: str | None = None,
+                 output: str = "binary", **kwargs):
         if kind not in LOSSES:
             raise ValueError(f"Unknown loss {kind!r}; choose one of {', '.join(LOSSES)}.")
+        if output not in ("binary", "three_class", "distance"):
+            raise ValueError(f"Unknown output type {output!r}.")
         super().__init__(name=name or kind, **kwargs)
         self.kind = kind
         self.settings = dict(settings or {})
+        self.output = output
 
     def call(self, y_true, y_pred):
-        return LOSSES[self.kind](y_true, y_pred, **self.settings)
+        if self.output == "binary":
+            return LOSSES[self.kind](y_true, y_pred, **self.settings)
+        y_true = ops.cast(y_true, "float32")
+        cell_true = ops.cast(ops.greater(y_true[..., :1], 0.5), "float32")
+        cell_loss = LOSSES[self.kind](cell_true, y_pred[..., :1], **self.settings)
+        if self.output == "three_class":
+            return cell_loss + three_class_cross_entropy(y_true, y_pred)
+        return cell_loss + depth_cross_entropy(y_true[..., 1:2], y_pred[..., 1:2])
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind, "settings": self.settings}
+        return {**super().get_config(), "kind": self.kind, "settings": self.settings, "output": self.output}
 
 
 def _foreground(y_pred, threshold: float):
     """1.0 where the prediction calls cell: on the 8-bit scale, as :func:`core.evaluate.foreground_at` decides."""
     levels = ops.round(ops.clip(ops.cast(y_pred, "float32"), 0.0, 1.0) * 255.0)
     return ops.cast(ops.greater_equal(levels, float(threshold_level(threshold))), "float32")
+
+
+def _cells(y_true, y_pred, threshold: float):
+    """True and predicted cell pixels (1.0) from channel 0, the cell channel of every output type (for the
+    three-class target channel 0 holds class ids, above 0.5 for interior and boundary alike)."""
+    truth = ops.cast(ops.greater(ops.cast(y_true[..., :1], "float32"), 0.5), "float32")
+    return truth, _foreground(y_pred[..., :1], threshold)
 
 
 class _CountingMetric(keras.metrics.Metric):
@@ -125,8 +180,7 @@ class _CountingMetric(keras.metrics.Metric):
         self.actual = self.add_weight(name="actual", initializer="zeros")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        truth = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
-        guess = _foreground(y_pred, self.threshold)
+        truth, guess = _cells(y_true, y_pred, self.threshold)
         self.tp.assign_add(ops.sum(truth * guess))
         self.predicted.assign_add(ops.sum(guess))
         self.actual.assign_add(ops.sum(truth))
@@ -192,8 +246,7 @@ class MeanDice(keras.metrics.Metric):
         self.count = self.add_weight(name="count", initializer="zeros")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        truth = ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
-        guess = _foreground(y_pred, self.threshold)
+        truth, guess = _cells(y_true, y_pred, self.threshold)
         intersection = ops.sum(truth * guess, axis=AXES)
         total = ops.sum(truth, axis=AXES) + ops.sum(guess, axis=AXES)
         per_image = ops.where(total > 0, 2 * intersection / ops.maximum(total, EPSILON), 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from core.models.blocks import conv_block, level_settings, sigmoid_head, up
+from core.models.blocks import conv_block, level_settings, output_head, up
 from core.models.config import ModelConfig
 
 
@@ -30,7 +30,7 @@ def build_unet(config: ModelConfig, channels: int) -> keras.Model:
         filters = config.base_filters * 2 ** level
         x = layers.Concatenate(name=f"dec{level}_cat")([up(x, filters, f"dec{level}"), skips[level]])
         x = conv_block(x, filters, 3, 1, config.batch_norm, 0.0, name=f"dec{level}")
-    return keras.Model(inputs, sigmoid_head(x), name="unet")
+    return keras.Model(inputs, output_head(x, config.output), name="unet")
 
 
 def _attention_gate(skip, gating, filters: int, name: str):
@@ -52,7 +52,7 @@ def build_attention_unet(config: ModelConfig, channels: int) -> keras.Model:
         gated = _attention_gate(skips[level], upsampled, max(filters // 2, 1), name=f"att{level}")
         x = layers.Concatenate(name=f"dec{level}_cat")([upsampled, gated])
         x = conv_block(x, filters, 3, 1, config.batch_norm, 0.0, name=f"dec{level}")
-    return keras.Model(inputs, sigmoid_head(x), name="attention_unet")
+    return keras.Model(inputs, output_head(x, config.output), name="attention_unet")
 
 
 def build_unet_plus_plus(config: ModelConfig, channels: int) -> keras.Model:
@@ -75,4 +75,4 @@ def build_unet_plus_plus(config: ModelConfig, channels: int) -> keras.Model:
             merged = layers.Concatenate(name=f"x{level}_{column}_cat")(parts)
             nodes[(level, column)] = conv_block(merged, filters, 3, 1, config.batch_norm, 0.0,
                                                 name=f"x{level}_{column}")
-    return keras.Model(inputs, sigmoid_head(nodes[(0, config.depth)]), name="unet_plus_plus")
+    return keras.Model(inputs, output_head(nodes[(0, config.depth)], config.output), name="unet_plus_plus")

@@ -19,6 +19,7 @@ from core.datasets.splits import assign_splits, similarity_groups
 from core.config import SplitOptions
 from core.io import read_image
 from core.train.config import DataConfig
+from core.train.targets import encode_target, instances_of
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Item:
     split: str
     image: Path
     mask: Path
+    instances: Path | None = None  # one id per cell, where the dataset has them
 
 
 @dataclass
@@ -53,7 +55,8 @@ def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) 
     manifest = read_manifest(dataset_dir)
     every = manifest["images"]
     rows = [r for r in every if trainable(r)]  # only masks a person made (imported or corrected) teach
-    items = [Item(r["stem"], r["split"], dataset_dir / r["image"], dataset_dir / r["mask"]) for r in rows]
+    items = [Item(r["stem"], r["split"], dataset_dir / r["image"], dataset_dir / r["mask"],
+                  dataset_dir / r["instances"] if r.get("instances") else None) for r in rows]
     train = [i for i in items if i.split == "train"]
     valid = [i for i in items if i.split == "valid"]
     notes = []
@@ -128,23 +131,41 @@ def normalise(image: np.ndarray, config: DataConfig, colour: bool) -> np.ndarray
 
 
 class ImageCache:
-    """Decoded, normalised images and binary masks, kept in memory up to a budget."""
+    """Decoded, normalised images and their training targets, kept in memory up to a budget.
 
-    def __init__(self, config: DataConfig, colour: bool):
+    The target is what the model ``output`` learns, packed in one ``uint8`` channel by
+    :func:`core.train.targets.encode_target` (above 0 on cells for every output type); instance-aware
+    outputs build it from the item's instance ids, or from the connected components of its mask.
+    """
+
+    def __init__(self, config: DataConfig, colour: bool, output: str = "binary", boundary_width: int = 2):
         self.config = config
         self.colour = colour
+        self.output = output
+        self.boundary_width = boundary_width
         self.budget = config.cache_mb * 2**20
         self.used = 0
         self.store: dict[Path, tuple[np.ndarray, np.ndarray]] = {}
         self.cells_of: dict[Path, np.ndarray] = {}
+
+    def _target(self, item: Item) -> np.ndarray:
+        mask = read_image(item.mask)
+        mask = (mask if mask.ndim == 2 else mask.max(axis=2)) > 0
+        if self.output == "binary":
+            return mask.astype(np.uint8)
+        if item.instances is not None and item.instances.is_file():
+            labels = read_image(item.instances)
+            labels = np.where(mask, labels if labels.ndim == 2 else labels[..., 0], 0)
+        else:
+            labels = mask  # connected components: touching cells stay one (the worker says so)
+        return encode_target(instances_of(labels), self.output, self.boundary_width)
 
     def get(self, item: Item) -> tuple[np.ndarray, np.ndarray]:
         cached = self.store.get(item.image)
         if cached is not None:
             return cached
         image = normalise(read_image(item.image), self.config, self.colour).astype(np.float16)
-        mask = read_image(item.mask)
-        mask = ((mask if mask.ndim == 2 else mask.max(axis=2)) > 0).astype(np.uint8)
+        mask = self._target(item)
         size = image.nbytes + mask.nbytes
         if self.used + size <= self.budget:
             self.store[item.image] = (image, mask)

@@ -8,6 +8,7 @@ import keras
 from core.augment.pipeline import AugmentPipeline
 from core.train.config import TrainConfig
 from core.train.data import ImageCache, Item, drop_a_channel, sample_patch
+from core.train.targets import unpack_targets
 
 
 class PatchBatches(keras.utils.PyDataset):
@@ -46,6 +47,6 @@ class PatchBatches(keras.utils.PyDataset):
             images.append(drop_a_channel(patch, self.config.data.channel_dropout, rng))
             masks.append(patch_mask[..., None])
         x = np.stack(images).astype(np.float32)
-        y = (np.stack(masks) > 0).astype(np.float32)
+        y = unpack_targets(np.stack(masks)[..., 0], self.cache.output)
         assert x.shape[1:3] == (size, size)
         return x, y

@@ -131,7 +131,14 @@ def _setup(run: RunDir, config: TrainConfig, meta: dict, status):
             status.write(notes=[*splits.notes, f"images fed as {wanted} channel(s), as the model fine-tuned from "
                                                f"({config.fine_tune_from}) reads them"])
         channels, colour = wanted, wanted == 3
-    cache = ImageCache(config.data, colour)
+    cache = ImageCache(config.data, colour, config.model.output, config.model.boundary_width)
+    if config.model.seeded and not any(item.instances for item in splits.train):
+        note = (f"The {config.model.output.replace('_', '-')} output learns from masks that give each cell its own "
+                "number, and this dataset's masks only say cell or background: touching cells stay one cell in "
+                "what it learns.")
+        log.warning(note)
+        splits.notes.append(note)
+        status.write(notes=splits.notes)
     log.info("%d training and %d validation images, %d input channel(s)", len(splits.train), len(splits.valid),
              channels)
     return env, splits, channels, cache
@@ -177,7 +184,8 @@ def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
                  "adamw": lambda: keras.optimizers.AdamW(config.learning_rate, weight_decay=1e-4, **clip),
                  "sgd": lambda: keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, **clip),
                  }[config.optimizer]()
-    model.compile(optimizer=optimizer, loss=SegmentationLoss(config.loss, config.loss_settings),
+    model.compile(optimizer=optimizer,
+                  loss=SegmentationLoss(config.loss, config.loss_settings, output=config.model.output),
                   metrics=[MeanDice(), PooledIoU()])
     return model
 

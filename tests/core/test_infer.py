@@ -77,6 +77,26 @@ def test_tiles_agree_with_whole_image_for_a_local_model():
     np.testing.assert_allclose(tiled, whole, atol=1e-6)
 
 
+@pytest.mark.parametrize("plan", [TilePlan(256, 0), TilePlan(64, 16), TilePlan(64, 16, tta=True)],
+                         ids=["whole", "tiled", "tiled-flipped"])
+def test_seed_maps_come_through_like_the_cell_map(plan):
+    """With two channels kept, each map is what a one-channel prediction of that channel gives."""
+    image = np.random.default_rng(3).integers(0, 255, (150, 190)).astype(np.uint8)
+
+    def two_maps(batch):
+        return np.concatenate([batch[..., :1] * 0.5, 1 - batch[..., :1]], axis=-1)
+
+    maps, _ = predict_image(two_maps, image, GREY, TilePlan(plan.tile, plan.overlap, tta=plan.tta, channels=2))
+    for channel in (0, 1):
+        alone, _ = predict_image(lambda b: two_maps(b)[..., channel:channel + 1], image, GREY, plan)
+        np.testing.assert_allclose(maps[..., channel], alone, atol=1e-6)
+    as_bytes, _ = predict_image(two_maps, image, GREY, TilePlan(plan.tile, plan.overlap, channels=2),
+                                out_dtype=np.uint8)
+    assert as_bytes.shape == (150, 190, 2) and as_bytes.dtype == np.uint8
+    with pytest.raises(ValueError, match="channels=3"):
+        TilePlan(64, 16, channels=3)
+
+
 def test_eight_bit_output_is_probability_times_255():
     image = np.tile(np.arange(0, 256, 1, np.uint8), (40, 1))
     probability, _ = predict_image(identity, image, GREY, TilePlan(32, 8), out_dtype=np.uint8)

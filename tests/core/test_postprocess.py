@@ -40,7 +40,7 @@ def discs(*centres: tuple[int, int], radius: int = 12) -> np.ndarray:
 def test_defaults_and_round_trip():
     settings = PostProcessing()
     assert settings.to_dict() == {"threshold": 0.5, "fill_holes": True, "min_size": 15, "split_touching": True,
-                                  "min_distance": 5}
+                                  "min_distance": 5, "seed_threshold": 0.5}
     changed = PostProcessing.from_dict({"threshold": 0.25, "split_touching": False})
     assert changed == PostProcessing(threshold=0.25, split_touching=False)
     assert PostProcessing.from_dict(changed.to_dict()) == changed
@@ -49,8 +49,9 @@ def test_defaults_and_round_trip():
 
 
 def test_numpy_values_become_plain_python():
-    settings = PostProcessing(threshold=np.float32(0.5), min_size=np.int64(3), fill_holes=np.bool_(False))
-    assert [type(v) for v in settings.to_dict().values()] == [float, bool, int, bool, int]
+    settings = PostProcessing(threshold=np.float32(0.5), min_size=np.int64(3), fill_holes=np.bool_(False),
+                              seed_threshold=np.float64(0.4))
+    assert [type(v) for v in settings.to_dict().values()] == [float, bool, int, bool, int, float]
 
 
 def test_unknown_keys_are_named():
@@ -68,6 +69,8 @@ def test_unknown_keys_are_named():
         ("threshold", -0.1, "between 0 and 1"),
         ("threshold", "0.5", "between 0 and 1"),
         ("threshold", True, "between 0 and 1"),
+        ("seed_threshold", 1.0, "between 0 and 1"),
+        ("seed_threshold", "high", "between 0 and 1"),
         ("min_size", -1, ">= 0"),
         ("min_size", 2.5, ">= 0"),
         ("min_distance", 0, ">= 1"),

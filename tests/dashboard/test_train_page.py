@@ -76,6 +76,21 @@ def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(pa
     assert page.text_input(key="train-run-name").value == "", "the next run starts without a name"
 
 
+def test_the_output_type_is_chosen_with_help_and_reaches_the_run(page, data_env, monkeypatch):
+    from core import jobs
+    started = []
+    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    page.run()
+    output = page.selectbox(key="train-output")
+    assert "three classes" in output.help and "distance" in output.help
+    output.set_value("three_class").run()
+    page.slider(key="train-boundary").set_value(3).run()
+    launch_button(page).click().run()
+    assert not page.exception and len(started) == 1
+    model = started[0].read_config()["train"]["model"]
+    assert (model["output"], model["boundary_width"]) == ("three_class", 3)
+
+
 def test_sparse_cells_give_a_warning(tmp_path, data_env, open_page):
     from core.datasets.manifest import read_manifest, write_manifest
     app = open_page("train")

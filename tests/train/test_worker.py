@@ -196,3 +196,57 @@ def test_command_line_training_prints_one_json_object(dataset, tmp_path):
     assert result["status"] == "finished" and result["epochs"] == 2
     con = duckdb.connect(str(dataset.catalogue_path), read_only=True)
     assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
+@pytest.fixture
+def instance_dataset(tmp_path, data_env):
+    """Images whose masks give each cell its own number (16-bit label images), some cells touching."""
+    from tests.helpers import blobs, write_image
+
+    for offset, (split, count) in enumerate((("train", 4), ("valid", 2), ("test", 2))):
+        for k in range(count):
+            image, labels = blobs(50 + 10 * offset + k, 48, n=5)
+            write_image(tmp_path / "inst" / split / "images" / f"{split}{k}.png", image)
+            write_image(tmp_path / "inst" / split / "masks" / f"{split}{k}.tif", labels)
+    import_dataset(tmp_path / "inst", ImportOptions(name="tiny"), data_env)
+    return data_env
+
+
+@pytest.mark.parametrize("output, channels", [("three_class", 3), ("distance", 2)])
+def test_instance_aware_outputs_train_evaluate_and_predict(instance_dataset, tmp_path, output, channels):
+    """Each output type through the real worker, then evaluated and predicted with its seed map."""
+    import keras
+
+    from core.eval_job import dataset_items, evaluate_run, load_cases, read_evaluation
+    from core.predict_job import predict_files
+    from core.review import score_cases
+    from core.run_model import inference_settings
+
+    run = tiny_run(instance_dataset, model={**TINY["model"], "output": output})
+    finish(jobs.launch(run, instance_dataset))
+    status = run.read_status()
+    assert status["state"] == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
+    assert not any("only say cell or background" in note for note in status.get("notes", []))
+    model = keras.models.load_model(run.checkpoints / "best.keras", compile=False)
+    assert model.output_shape[-1] == channels
+    summary = evaluate_run(run, dataset_items(instance_dataset.datasets_dir / "tiny", "test"), "test")
+    assert {"dice", "f1_50", "pq", "ap_75"} <= set(summary)
+    seeds = sorted((run.path / "predictions" / "test" / "seeds").glob("*.png"))
+    assert len(seeds) == 2, "the seed maps are kept for re-scoring"
+    cases = load_cases(run, "test")
+    assert all(case.seeds is not None for case in cases)
+    _, rescored = score_cases(cases, inference_settings(run))
+    assert rescored["f1_50"] == pytest.approx(read_evaluation(run, "test")["summary"]["f1_50"])
+    from tests.helpers import blobs, write_image
+
+    write_image(tmp_path / "new" / "a.png", blobs(5, 64, n=4)[0])
+    result = predict_files(run, [tmp_path / "new"], tmp_path / "out")
+    assert result["images"] == 1 and (tmp_path / "out" / "labels" / "a.tif").is_file()
+
+
+def test_binary_masks_for_an_instance_output_train_with_a_note(dataset):
+    run = tiny_run(dataset, model={**TINY["model"], "output": "three_class"}, epochs=1)
+    finish(jobs.launch(run, dataset))
+    status = run.read_status()
+    assert status["state"] == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
+    assert any("only say cell or background" in note for note in status["notes"])

@@ -115,7 +115,18 @@ def _looks_noisy_binary(gray: np.ndarray) -> bool:
     return bright_share >= _MIN_BRIGHT_SHARE and mid_share <= _MAX_MID_SHARE
 
 
-def interpret_mask(array: np.ndarray, *, lossy: bool = False, threshold: int = 128) -> MaskReading:
+def _id_map(relabelled: np.ndarray, wide: bool) -> np.ndarray:
+    """Consecutive ids as uint16, or as uint32 beyond 65,535 cells when ``wide`` (scoring needs no storage)."""
+    count = int(relabelled.max(initial=0))
+    if count <= np.iinfo(np.uint16).max:
+        return relabelled.astype(np.uint16)
+    if wide:
+        return relabelled.astype(np.uint32)
+    raise MaskKindError(f"has {count} objects; a dataset stores at most 65535 per image (split the image into "
+                        "tiles first).")
+
+
+def interpret_mask(array: np.ndarray, *, lossy: bool = False, threshold: int = 128, wide: bool = False) -> MaskReading:
     """Turn a mask array into a binary 0/255 mask and, where present, uint16 instance ids.
 
     Parameters
@@ -126,6 +137,8 @@ def interpret_mask(array: np.ndarray, *, lossy: bool = False, threshold: int = 1
         The file was JPEG: values near 0/255 are compression noise and are thresholded.
     threshold : int
         Grey level at or above which a noisy pixel counts as foreground.
+    wide : bool
+        Keep more than 65,535 objects as ``uint32`` ids (for scoring) instead of refusing them.
 
     Returns
     -------
@@ -171,14 +184,12 @@ def interpret_mask(array: np.ndarray, *, lossy: bool = False, threshold: int = 1
             f"({share:.0%} of neighbouring foreground pixels agree), so it is neither a binary mask nor instance ids."
         )
     relabelled, _, _ = relabel_sequential(gray.astype(np.int64))
-    if int(relabelled.max()) > np.iinfo(np.uint16).max:
-        raise MaskKindError(f"has {int(relabelled.max())} objects; at most 65535 are supported.")
-    instances = relabelled.astype(np.uint16)
+    instances = _id_map(relabelled, wide)
     binary = np.where(instances > 0, 255, 0).astype(np.uint8)
     return MaskReading(binary, instances, "instances")
 
 
-def read_as_instances(array: np.ndarray) -> MaskReading:
+def read_as_instances(array: np.ndarray, *, wide: bool = False) -> MaskReading:
     """Read an array known to hold instance ids (an instance file, merged object masks).
 
     Unlike :func:`interpret_mask`, a map with a single object (or none) stays an instance map.
@@ -189,9 +200,7 @@ def read_as_instances(array: np.ndarray) -> MaskReading:
     if array.ndim == 3:
         raise MaskKindError("is a colour image; instance ids must be a single-channel integer image.")
     relabelled, _, _ = relabel_sequential(array.astype(np.int64))
-    if int(relabelled.max(initial=0)) > np.iinfo(np.uint16).max:
-        raise MaskKindError(f"has {int(relabelled.max())} objects; at most 65535 are supported.")
-    instances = relabelled.astype(np.uint16)
+    instances = _id_map(relabelled, wide)
     return MaskReading(np.where(instances > 0, 255, 0).astype(np.uint8), instances, "instances")
 
 

@@ -1,8 +1,8 @@
 """Matching true and predicted cells one-to-one by IoU: detection TP/FP/FN, F1, AP and panoptic quality.
 
-The IoU of every true/predicted pair comes from one ``bincount`` over paired labels
-(:func:`iou_matrix`); pairs are then matched one-to-one (:func:`match_instances`), once per
-IoU threshold of a sweep (:func:`instance_sweep`). Scores built on top live in :mod:`core.evaluate`.
+The IoU of every overlapping true/predicted pair comes from one count over paired labels
+(:func:`overlaps`; :func:`iou_matrix` for the dense matrix); pairs are then matched one-to-one
+(:func:`match_instances`), once per IoU threshold of a sweep (:func:`instance_sweep`). Scores built on top live in :mod:`core.evaluate`.
 
 The definitions are StarDist's (``stardist.matching``): at an IoU threshold, *AP* is
 ``tp / (tp + fp + fn)``, *panoptic quality* ``sum of matched IoU / (tp + fp/2 + fn/2)`` and the
@@ -114,8 +114,58 @@ def _object_index(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.ravel() + (0 if has_background else 1), int(ids.size - has_background)
 
 
+# Up to this many (true + 1) × (predicted + 1) pairs, one bincount over all pairs is fastest; beyond it (tens of
+# thousands of cells on each side) only the pairs that overlap are counted, so memory follows the pixels.
+_DENSE_PAIRS = 4_000_000
+
+
+@dataclass(frozen=True)
+class Overlaps:
+    """The IoU of every true/predicted pair of objects that share at least one pixel (all other pairs: 0).
+
+    ``rows`` and ``cols`` index the true and predicted objects in increasing id order.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    iou: np.ndarray
+    n_true: int
+    n_pred: int
+
+
+def overlaps(true_labels: np.ndarray, predicted_labels: np.ndarray) -> Overlaps:
+    """IoU of the overlapping pairs of objects, with memory that grows with the pixels, not with cells².
+
+    Examples
+    --------
+    >>> o = overlaps(np.array([[1, 1, 0, 7]]), np.array([[5, 0, 0, 5]]))
+    >>> o.rows.tolist(), o.cols.tolist(), o.iou.tolist(), o.n_true, o.n_pred
+    ([0, 1], [0, 0], [0.3333333333333333, 0.5], 2, 1)
+    """
+    true_labels, predicted_labels = np.asarray(true_labels), np.asarray(predicted_labels)
+    _check_same_shape(true_labels, predicted_labels, "label map")
+    true_index, n_true = _object_index(true_labels)
+    predicted_index, n_pred = _object_index(predicted_labels)
+    true_area = np.bincount(true_index, minlength=n_true + 1)[1:]
+    predicted_area = np.bincount(predicted_index, minlength=n_pred + 1)[1:]
+    if (n_true + 1) * (n_pred + 1) <= _DENSE_PAIRS:
+        # The joint histogram of (true id, predicted id) pairs holds every intersection in one pass.
+        joint = np.bincount(true_index * (n_pred + 1) + predicted_index,
+                            minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)[1:, 1:]
+        rows, cols = np.nonzero(joint)
+        intersection = joint[rows, cols]
+    else:
+        both = (true_index > 0) & (predicted_index > 0)
+        keys, intersection = np.unique(true_index[both].astype(np.int64) * (n_pred + 1) + predicted_index[both],
+                                       return_counts=True)
+        rows, cols = keys // (n_pred + 1) - 1, keys % (n_pred + 1) - 1
+    union = true_area[rows] + predicted_area[cols] - intersection
+    return Overlaps(rows.astype(np.int64), cols.astype(np.int64), intersection / union, n_true, n_pred)
+
+
 def iou_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray) -> np.ndarray:
-    """IoU of every true object with every predicted object.
+    """IoU of every true object with every predicted object (a dense matrix: for maps of up to a few
+    thousand cells; :func:`overlaps` keeps only the pairs that touch).
 
     Parameters
     ----------
@@ -133,45 +183,45 @@ def iou_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray) -> np.ndar
     >>> iou_matrix(np.array([[1, 1, 0, 7]]), np.array([[5, 0, 0, 5]])).tolist()
     [[0.3333333333333333], [0.5]]
     """
-    true_labels, predicted_labels = np.asarray(true_labels), np.asarray(predicted_labels)
-    _check_same_shape(true_labels, predicted_labels, "label map")
-    true_index, n_true = _object_index(true_labels)
-    predicted_index, n_pred = _object_index(predicted_labels)
-    # The joint histogram of (true id, predicted id) pairs holds every intersection in one pass.
-    joint = np.bincount(true_index * (n_pred + 1) + predicted_index,
-                        minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)
-    intersection = joint[1:, 1:]
-    true_area, predicted_area = joint[1:, :].sum(axis=1), joint[:, 1:].sum(axis=0)
-    union = true_area[:, None] + predicted_area[None, :] - intersection
-    return intersection / np.maximum(union, 1)
+    pairs = overlaps(true_labels, predicted_labels)
+    matrix = np.zeros((pairs.n_true, pairs.n_pred))
+    matrix[pairs.rows, pairs.cols] = pairs.iou
+    return matrix
 
 
-def _matched_pairs(iou: np.ndarray, iou_threshold: float) -> tuple[int, float]:
+def _matched_pairs(pairs: Overlaps, iou_threshold: float) -> tuple[int, float]:
     """Largest number of one-to-one pairs with IoU >= ``iou_threshold``, and the sum of their IoU."""
-    eligible = iou >= iou_threshold
-    rows, cols = np.flatnonzero(eligible.any(axis=1)), np.flatnonzero(eligible.any(axis=0))
+    keep = pairs.iou >= iou_threshold
+    rows, cols, iou = pairs.rows[keep], pairs.cols[keep], pairs.iou[keep]
     if rows.size == 0:
         return 0, 0.0
-    iou, eligible = iou[np.ix_(rows, cols)], eligible[np.ix_(rows, cols)]
-    if eligible.sum() == rows.size == cols.size:
+    row_ids, row_at = np.unique(rows, return_inverse=True)
+    col_ids, col_at = np.unique(cols, return_inverse=True)
+    if row_ids.size == col_ids.size == rows.size:
         # Each object has at most one candidate partner (always so above IoU 0.5): nothing to choose.
-        return int(rows.size), float(iou[eligible].sum())
-    # Maximising total IoU alone could trade one pair above the threshold for two just below it, so the
-    # number of eligible pairs dominates the objective and IoU only decides among equally many.
-    tie_break = iou / (min(eligible.shape) + 1)
-    weight = np.where(eligible, 1.0 + tie_break, 0.0)
+        return int(rows.size), float(iou.sum())
+    # Only the objects with a candidate take part; among them, maximising total IoU alone could trade one pair
+    # above the threshold for two just below it, so the number of eligible pairs dominates the objective and
+    # IoU only decides among equally many.
+    eligible = np.zeros((row_ids.size, col_ids.size), bool)
+    eligible[row_at, col_at] = True
+    weight = np.zeros(eligible.shape)
+    weight[row_at, col_at] = 1.0 + iou / (min(eligible.shape) + 1)
     row_pick, col_pick = linear_sum_assignment(weight, maximize=True)
-    kept = eligible[row_pick, col_pick]
-    return int(kept.sum()), float(iou[row_pick[kept], col_pick[kept]].sum())
+    chosen = eligible[row_pick, col_pick]
+    values = np.zeros(eligible.shape)
+    values[row_at, col_at] = iou
+    return int(chosen.sum()), float(values[row_pick[chosen], col_pick[chosen]].sum())
 
 
-def _match_from_iou(iou: np.ndarray, iou_threshold: float) -> InstanceMatch:
+def _match_from_pairs(pairs: Overlaps, iou_threshold: float) -> InstanceMatch:
     # np.arange(0.5, 1.0, 0.05) yields 0.6000000000000001, which would reject an IoU of exactly 0.6.
     iou_threshold = round(float(iou_threshold), 6)
-    n_true, n_pred = iou.shape
-    tp, matched_iou = _matched_pairs(iou, iou_threshold)
-    return InstanceMatch(n_true=n_true, n_pred=n_pred, tp=tp, fp=n_pred - tp, fn=n_true - tp,
-                         iou_threshold=iou_threshold, matched_iou=matched_iou)
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"the IoU threshold must be above 0 and at most 1, got {iou_threshold}")
+    tp, matched_iou = _matched_pairs(pairs, iou_threshold)
+    return InstanceMatch(n_true=pairs.n_true, n_pred=pairs.n_pred, tp=tp, fp=pairs.n_pred - tp,
+                         fn=pairs.n_true - tp, iou_threshold=iou_threshold, matched_iou=matched_iou)
 
 
 def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
@@ -202,7 +252,7 @@ def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
     >>> match_instances(truth, np.array([[3, 3, 0, 0, 4]]), iou_threshold=0.75).tp
     1
     """
-    return _match_from_iou(iou_matrix(true_labels, predicted_labels), iou_threshold)
+    return _match_from_pairs(overlaps(true_labels, predicted_labels), iou_threshold)
 
 
 def instance_sweep(true_labels: np.ndarray, predicted_labels: np.ndarray,
@@ -215,8 +265,8 @@ def instance_sweep(true_labels: np.ndarray, predicted_labels: np.ndarray,
     >>> [m.tp for m in sweep]
     [1, 1, 0]
     """
-    iou = iou_matrix(true_labels, predicted_labels)
-    return [_match_from_iou(iou, float(t)) for t in np.atleast_1d(thresholds)]
+    pairs = overlaps(true_labels, predicted_labels)
+    return [_match_from_pairs(pairs, float(t)) for t in np.atleast_1d(thresholds)]
 
 
 def average_precision(matches: Sequence[InstanceMatch]) -> float:

@@ -127,6 +127,9 @@ def _propose_one(folder: Path, row: dict, run: RunDir, model, plan: TilePlan, se
     notes.update(image_notes)
     probability, seeds = cell_and_seed_maps(maps)
     labels = instances(probability, settings_pp, seeds)
+    if labels.max(initial=0) > np.iinfo(np.uint16).max:  # ids would wrap round in the dataset's 16-bit masks
+        return (f"{stem}: {int(labels.max())} cells found, more than the 65,535 a dataset mask can hold; "
+                "split the image into tiles to correct it")
     binary = np.where(labels > 0, 255, 0).astype(np.uint8)
     target = {**row, "instances": row.get("instances") or f"{row['split']}/masks_instances/{stem}.png"}
     value = round(score(probability, uncertainty), 5)

@@ -31,7 +31,7 @@ class Case:
 
 def read_truth(mask_path: Path, instances_path: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """A true mask file as a boolean mask, and its instances (from an instance file, or ids in the mask itself)."""
-    reading = interpret_mask(read_image(mask_path), lossy=mask_path.suffix.lower() in (".jpg", ".jpeg"))
+    reading = interpret_mask(read_image(mask_path), lossy=mask_path.suffix.lower() in (".jpg", ".jpeg"), wide=True)
     labels = reading.instances
     if instances_path is not None and Path(instances_path).is_file():
         labels = read_image(instances_path)

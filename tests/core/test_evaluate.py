@@ -455,3 +455,34 @@ def test_summarise_pixels_only():
 def test_summarise_no_images():
     summary = summarise([], pooled([]))
     assert summary["n_images"] == 0 and summary["dice"] is None and summary["dice_pooled"] == 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_counting_only_overlapping_pairs_gives_the_same_matches(seed, monkeypatch):
+    """The path for maps with tens of thousands of cells agrees with the joint histogram, at every threshold."""
+    from core import matching
+
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 6, (12, 14)) * (rng.random((12, 14)) < 0.8)
+    predicted = np.roll(truth, 1, axis=1) + 10 * (rng.random((12, 14)) < 0.1)
+    thresholds = [0.05, 0.2, 0.34, 0.5, 0.6, 0.9]
+    dense = instance_sweep(truth, predicted, thresholds)
+    monkeypatch.setattr(matching, "_DENSE_PAIRS", 0)
+    assert instance_sweep(truth, predicted, thresholds) == dense
+
+
+def test_seventy_thousand_cells_are_matched_without_a_dense_matrix():
+    side = 530  # one-pixel cells on every other pixel: 265² = 70,225 cells, beyond 16-bit ids
+    truth = np.zeros((side, side), np.uint32)
+    truth[::2, ::2] = np.arange(1, 265 * 265 + 1, dtype=np.uint32).reshape(265, 265)
+    predicted = truth.copy()
+    predicted[:2] = 0  # the first row of cells is missed
+    match = match_instances(truth, predicted)
+    assert (match.n_true, match.tp, match.fn, match.fp) == (70_225, 70_225 - 265, 265, 0)
+    assert match.panoptic_quality == pytest.approx(70_225 * 0 + (70_225 - 265) / (70_225 - 265 + 132.5))
+
+
+@pytest.mark.parametrize("threshold", [0, -0.5, 1.5])
+def test_iou_thresholds_outside_zero_to_one_are_refused(threshold):
+    with pytest.raises(ValueError, match="IoU threshold"):
+        match_instances(THREE_OBJECTS, THREE_OBJECTS, threshold)

@@ -92,3 +92,15 @@ def test_merge_object_masks_counts_overlap_and_orders_ids():
 ])
 def test_count_objects(mask, expected):
     assert count_objects(mask) == expected
+
+
+def test_more_than_65535_cells_are_scored_but_not_stored():
+    """A true mask with 70,225 cells: evaluation reads it (uint32 ids); a dataset refuses it with a reason."""
+    from core.mask_kinds import MaskKindError
+
+    labels = np.zeros((530, 530), np.uint32)
+    labels[::2, ::2] = np.arange(1, 265 * 265 + 1, dtype=np.uint32).reshape(265, 265)
+    wide = interpret_mask(labels, wide=True)
+    assert wide.instances.dtype == np.uint32 and wide.object_count == 70_225
+    with pytest.raises(MaskKindError, match="at most 65535 per image"):
+        interpret_mask(labels)

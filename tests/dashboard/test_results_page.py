@@ -70,6 +70,18 @@ def test_cell_scores_ap_curve_and_worst_first_by_f1(evaluated, open_page):
     assert f1_shown == sorted(f1_shown), "worst F1 first"
 
 
+def test_a_cell_separating_model_gets_a_seed_threshold_instead_of_cell_spacing(evaluated, open_page):
+    config = json.loads((evaluated.path / "config.json").read_text())
+    config["train"]["model"]["output"] = "three_class"
+    (evaluated.path / "config.json").write_text(json.dumps(config))
+    app = open_page("results", run=evaluated.run_id)
+    seed = app.slider(key=f"pp-{evaluated.run_id}-seed")
+    assert "deep inside a cell" in seed.help and not [n for n in app.number_input if n.label == "Cell spacing (px)"]
+    seed.set_value(0.8).run()
+    [b for b in app.button if b.label == "Save these settings with the model"][0].click().run()
+    assert inference_settings(evaluated).seed_threshold == pytest.approx(0.8)
+
+
 def test_moving_the_threshold_rescores_and_saving_keeps_it(evaluated, open_page):
     app = open_page("results", run=evaluated.run_id)
     before = metric_values(app)["Dice (mean per image)"]

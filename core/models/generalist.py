@@ -69,7 +69,7 @@ def _import_data(shared: Path, settings: Settings, used: list[str]) -> dict[str,
 
 
 def _train(settings: Settings, epochs: int, seed: int) -> RunDir:
-    config = preset_config("quick", MIX, settings.data_root, minutes=0.0, seed=seed, epochs=epochs,
+    config = preset_config("quick", MIX, settings.data_root, output="binary", minutes=0.0, seed=seed, epochs=epochs,
                            early_stopping=1_000, precision="float32")
     data = config.to_dict()
     data["data"]["max_validation_images"] = 60  # validation every epoch stays short on a mix of three sets

@@ -175,10 +175,15 @@ def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
         donor = keras.models.load_model(source, compile=False)
         try:
             model.set_weights(donor.get_weights())
+            log.info("starting from the weights of %s", source)
         except ValueError as exc:
-            raise ConfigError(f"Cannot fine-tune from {config.fine_tune_from}: its model has another shape "
-                              f"({exc}). Use the same model settings.") from exc
-        log.info("starting from the weights of %s", source)
+            from core.models.transfer import transfer_weights
+
+            taken, fresh = transfer_weights(donor, model)
+            if fresh and not taken:
+                raise ConfigError(f"Cannot fine-tune from {config.fine_tune_from}: its model has another shape "
+                                  f"({exc}). Use the same model settings.") from exc
+            log.info("starting from the weights of %s for %d layers; new: %s", source, taken, ", ".join(fresh))
     clip = {"clipnorm": config.clip_norm} if config.clip_norm > 0 else {}
     optimizer = {"adam": lambda: keras.optimizers.Adam(config.learning_rate, **clip),
                  "adamw": lambda: keras.optimizers.AdamW(config.learning_rate, weight_decay=1e-4, **clip),

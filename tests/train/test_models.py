@@ -80,3 +80,22 @@ def test_bad_encoder_weights_are_explained(weights, message):
 def test_model_settings_are_checked(settings, message):
     with pytest.raises(ConfigError, match=message):
         ModelConfig.from_dict(settings)
+
+
+@pytest.mark.parametrize("output, channels", [("three_class", 3), ("distance", 2)])
+def test_instance_outputs_keep_cells_in_channel_0_and_start_from_a_binary_model(output, channels):
+    """Channel 0 is the cell probability whatever the output; a model started from a binary one (the
+    generalist, say) predicts the same cells before any training, its seed map still to be learnt."""
+    from core.models.transfer import transfer_weights
+
+    config = ModelConfig(base_filters=4, depth=2, batch_norm=False)
+    donor = build_model(config, 1)
+    model = build_model(ModelConfig(base_filters=4, depth=2, batch_norm=False, output=output), 1)
+    taken, fresh = transfer_weights(donor, model)
+    assert fresh == ([] if output == "three_class" else ["depth"]) and taken > 0
+    x = np.random.default_rng(0).random((2, 32, 32, 1), np.float32)
+    out = np.asarray(model(x))
+    assert out.shape == (2, 32, 32, channels) and 0 <= out.min() and out.max() <= 1
+    np.testing.assert_allclose(out[..., 0], np.asarray(donor(x))[..., 0], atol=1e-5)
+    if output == "three_class":
+        np.testing.assert_allclose(out[..., 0], out[..., 1] + out[..., 2], atol=1e-6)

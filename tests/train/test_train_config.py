@@ -126,3 +126,38 @@ def test_cache_respects_its_budget(tmp_path, settings):
     cache = ImageCache(DataConfig(cache_mb=0), colour=False)
     cache.get(splits.train[0])
     assert cache.used == 0 and not cache.store
+
+
+def _instance_dataset(root, settings, name="inst"):
+    from tests.helpers import blobs, write_image
+
+    for k in range(4):
+        image, labels = blobs(300 + k, 48, n=4)
+        write_image(root / "images" / f"n{k}.png", image)
+        write_image(root / "masks" / f"n{k}.tif", labels)
+    return import_dataset(root, ImportOptions(name=name), settings)
+
+
+def test_presets_pick_the_instance_output_for_masks_that_number_cells(tmp_path, settings):
+    from core.train.presets import INSTANCE_OUTPUT
+
+    _instance_dataset(tmp_path / "inst", settings)
+    import_dataset(make_flat(tmp_path / "flat", n=4), ImportOptions(name="flat"), settings)
+    assert preset_config("quick", "inst", settings.data_root).model.output == INSTANCE_OUTPUT != "binary"
+    assert preset_config("quick", "flat", settings.data_root).model.output == "binary"
+    assert preset_config("quick", "inst", settings.data_root, output="binary").model.output == "binary"
+
+
+@pytest.mark.parametrize("output, values", [("binary", {0, 1}), ("three_class", {0, 1, 2}), ("distance", None)])
+def test_the_cache_holds_each_output_types_target(tmp_path, settings, output, values):
+    splits = load_splits(_instance_dataset(tmp_path / "inst", settings).path)
+    item = splits.train[0]
+    assert item.instances is not None
+    image, target = ImageCache(DataConfig(), colour=False, output=output).get(item)
+    assert target.dtype == np.uint8 and target.shape == image.shape[:2]
+    if values is not None:
+        assert set(np.unique(target)) == values
+    else:
+        assert target.max() == 255 and 1 <= target[target > 0].min() < 255  # 1 + 254 × distance on cells
+    binary_mask = ImageCache(DataConfig(), colour=False).get(item)[1]
+    assert np.array_equal(target > 0, binary_mask > 0), "above 0 on cells, whatever the output"

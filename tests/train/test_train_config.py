@@ -138,12 +138,13 @@ def _instance_dataset(root, settings, name="inst"):
     return import_dataset(root, ImportOptions(name=name), settings)
 
 
-def test_presets_pick_the_instance_output_for_masks_that_number_cells(tmp_path, settings):
-    from core.train.presets import INSTANCE_OUTPUT
+def test_presets_pick_the_instance_output_for_masks_that_number_cells(tmp_path, settings, monkeypatch):
+    from core.train import presets
 
+    monkeypatch.setattr(presets, "INSTANCE_OUTPUT", "three_class")  # as when a measurement favours it
     _instance_dataset(tmp_path / "inst", settings)
     import_dataset(make_flat(tmp_path / "flat", n=4), ImportOptions(name="flat"), settings)
-    assert preset_config("quick", "inst", settings.data_root).model.output == INSTANCE_OUTPUT != "binary"
+    assert preset_config("quick", "inst", settings.data_root).model.output == "three_class"
     assert preset_config("quick", "flat", settings.data_root).model.output == "binary"
     assert preset_config("quick", "inst", settings.data_root, output="binary").model.output == "binary"
 

@@ -28,7 +28,9 @@ def test_fix_the_worst_mask_from_results(dashboard, page, artifacts, tmp_path, m
     wait_idle(page)
     no_exception(page)
     expect(page.locator("[data-testid=stMetric]").filter(has_text="Dice (mean per image)")).to_be_visible()
-    expect(page.locator("[data-testid=stPlotlyChart]")).to_be_visible()
+    expect(page.locator("[data-testid=stPlotlyChart]").first).to_be_visible()  # Dice by threshold
+    page.get_by_role("tab", name="AP by IoU").click()
+    expect(page.locator("[data-testid=stPlotlyChart]").filter(has_text="IoU a predicted cell needs")).to_be_visible()
     full_page_screenshot(page, artifacts / "40-results.png")
 
     worst = page.locator("[data-testid=stImage]").first

@@ -94,3 +94,29 @@ def tree_fingerprint(root: Path) -> dict[str, tuple[int, int]]:
     """(size, mtime) of every file under ``root``: equal before and after means untouched."""
     return {p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def two_touching_discs() -> np.ndarray:
+    """Discs of radius 6 with centres 11 px apart on a 30×40 canvas: columns 9..19 (id 1) and 20..30 (id 2)."""
+    from skimage.draw import disk
+
+    labels = np.zeros((30, 40), np.int32)
+    labels[disk((15, 14), 6)] = 1
+    labels[disk((15, 25), 6)] = 2
+    return labels
+
+
+def random_discs(seed: int, shape: tuple[int, int], tries: int, radii: tuple[int, int]) -> np.ndarray:
+    """Non-overlapping discs with radius in ``radii`` (inclusive; some touching, some cut by the border),
+    ids 1..N."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(shape, np.int32)
+    for _ in range(tries):
+        radius = int(rng.integers(radii[0], radii[1] + 1))
+        centre = (int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1])))
+        rows, cols = disk(centre, radius, shape=shape)
+        if (labels[rows, cols] == 0).all():
+            labels[rows, cols] = labels.max() + 1
+    return labels

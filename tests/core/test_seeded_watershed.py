@@ -5,35 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage
-from skimage.draw import disk
 from skimage.segmentation import watershed
 
 from core.matching import iou_matrix, match_instances
 from core.seeded_watershed import cells_from_seeds
 from core.train.targets import INTERIOR, distance_target, three_class_target
+from tests.helpers import random_discs as any_discs, two_touching_discs
 
 EIGHT = np.ones((3, 3), bool)
 
 
-def two_touching_discs() -> np.ndarray:
-    """Discs of radius 6 with centres 11 px apart on a 30×40 canvas: columns 9..19 (id 1) and 20..30 (id 2)."""
-    labels = np.zeros((30, 40), np.int32)
-    labels[disk((15, 14), 6)] = 1
-    labels[disk((15, 25), 6)] = 2
-    return labels
-
-
 def random_discs(seed: int, shape: tuple[int, int] = (96, 96), tries: int = 80) -> np.ndarray:
-    """Non-overlapping discs of radius 4..10 (many touching, some cut by the border), ids 1..N."""
-    rng = np.random.default_rng(seed)
-    labels = np.zeros(shape, np.int32)
-    for _ in range(tries):
-        radius = int(rng.integers(4, 11))
-        centre = (int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1])))
-        rows, cols = disk(centre, radius, shape=shape)
-        if (labels[rows, cols] == 0).all():
-            labels[rows, cols] = labels.max() + 1
-    return labels
+    """Non-overlapping discs of radius 4..10, ids 1..N (see :func:`tests.helpers.random_discs`)."""
+    return any_discs(seed, shape, tries, (4, 10))
 
 
 # A 3×8 blob made of two cells; seeds at both ends, and a separate 1×2 blob without any seed.

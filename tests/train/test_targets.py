@@ -9,29 +9,14 @@ from skimage.draw import disk
 
 from core.train.targets import (BACKGROUND, BOUNDARY, INTERIOR, InstanceSource, distance_target, instance_source,
                                 instances_of, looks_binary, three_class_target)
+from tests.helpers import random_discs as any_discs, two_touching_discs
 
 EIGHT = np.ones((3, 3), bool)
 
 
-def two_touching_discs() -> np.ndarray:
-    """Discs of radius 6 with centres 11 px apart on a 30×40 canvas: columns 9..19 (id 1) and 20..30 (id 2)."""
-    labels = np.zeros((30, 40), np.int32)
-    labels[disk((15, 14), 6)] = 1
-    labels[disk((15, 25), 6)] = 2
-    return labels
-
-
 def random_discs(seed: int, shape: tuple[int, int] = (64, 80), tries: int = 60) -> np.ndarray:
-    """Non-overlapping discs of radius 3..9 (some touching, some cut by the border), ids 1..N."""
-    rng = np.random.default_rng(seed)
-    labels = np.zeros(shape, np.int32)
-    for _ in range(tries):
-        radius = int(rng.integers(3, 10))
-        centre = (int(rng.integers(0, shape[0])), int(rng.integers(0, shape[1])))
-        rows, cols = disk(centre, radius, shape=shape)
-        if (labels[rows, cols] == 0).all():
-            labels[rows, cols] = labels.max() + 1
-    return labels
+    """Non-overlapping discs of radius 3..9, ids 1..N (see :func:`tests.helpers.random_discs`)."""
+    return any_discs(seed, shape, tries, (3, 9))
 
 
 def reference_distance(labels: np.ndarray) -> np.ndarray:

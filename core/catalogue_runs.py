@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core.catalogue_evals import replace_evaluations, stamp as evaluations_stamp
+from core.jobs import JobState, refresh
 from core.run_notes import notes_path, read_notes
 from core.train.config import TrainConfig
 from core.train.estimates import MeasuredSpeed
@@ -74,8 +75,7 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     speed = [float(m["images_per_s"]) for m in metrics if m.get("images_per_s")]  # steady-state, per epoch
     params = pd.DataFrame([(run.run_id, k, v) for k, v in flatten(train).items()], columns=["run_id", "key", "value"])
     frame = _metrics_frame(run)
-    state = status.get("state") if status.get("state") in ("queued", "running", "finished", "stopped", "failed") \
-        else "failed"
+    state = (status.state or JobState.FAILED).value
     con.execute("BEGIN TRANSACTION")
     try:
         for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"),
@@ -84,11 +84,11 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
                     "precision, run_dir, parent_run, notes, tags, deleted, error, stamp) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run.run_id, notes.name or meta.get("name") or run.run_id, state, status.get("created"),
-                     status.get("started"), status.get("ended"), train.get("dataset"),
-                     train.get("model", {}).get("name"), train.get("preset"), status.get("device"),
-                     status.get("precision"), str(run.path), meta.get("parent_run"), notes.notes, list(notes.tags),
-                     notes.deleted, status.get("error"), _stamp(run)])
+                    [run.run_id, notes.name or meta.get("name") or run.run_id, state, status.created,
+                     status.started, status.ended, train.get("dataset"),
+                     train.get("model", {}).get("name"), train.get("preset"), status.device,
+                     status.precision, str(run.path), meta.get("parent_run"), notes.notes, list(notes.tags),
+                     notes.deleted, status.error, _stamp(run)])
         con.register("incoming_params", params)
         con.execute("INSERT INTO params SELECT * FROM incoming_params")
         con.register("incoming_metrics", frame)
@@ -113,6 +113,8 @@ def sync_runs(con: duckdb.DuckDBPyConnection, runs_dir: Path) -> list[str]:
     present = set()
     for run in list_runs(runs_dir):
         present.add(run.run_id)
+        if run.read_status().active:
+            refresh(run)  # a vanished worker is marked failed before anyone reads the row
         if known.get(run.run_id) != _stamp(run):
             try:
                 ingest_run(con, run)

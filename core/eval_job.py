@@ -33,7 +33,7 @@ from core.io import is_image_file, read_image, write_bytes_atomic, write_json_at
 from core.postprocess import PostProcessing, binary_mask
 from core.review import Case, read_truth, score_case, summarised
 from core.run_model import inference_settings, load_run_model
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.text import plural
 from core.train.run_dir import RunDir, now
 
@@ -137,7 +137,7 @@ def _per_image_csv(rows: list[dict]) -> bytes:
 def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: str = "best",
                  tta: bool = False, source: dict | None = None) -> dict:
     """Predict and score ``items``; write the results under the run; return the summary."""
-    task = TaskDir(evaluation_dir(run, label))
+    task = JobDir(evaluation_dir(run, label))
     task.start(len(items), "loading the model")
     model = load_run_model(run, checkpoint)
     settings = inference_settings(run)

@@ -15,7 +15,7 @@ from pathlib import Path
 from core.eval_job import evaluation_sets, read_evaluation
 from core.io import write_json_atomic
 from core.run_model import inference_settings, load_run_model
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def model_card(run: RunDir, model) -> dict:
     """The description written next to the exported model."""
     meta = run.read_config()
     data = model.config.data
-    metrics = {"best_val_dice": run.read_status().get("best_val_dice")}
+    metrics = {"best_val_dice": run.read_status().best_val_dice}
     for label in evaluation_sets(run):
         saved = read_evaluation(run, label) or {}
         metrics[label] = {k: v for k, v in saved.get("summary", {}).items()
@@ -48,7 +48,7 @@ def model_card(run: RunDir, model) -> dict:
 
 def export_run(run: RunDir, out_dir: Path, checkpoint: str = "best", saved_model: bool = True) -> Path:
     """Write the export into ``out_dir`` (created; an existing export there is replaced only when complete)."""
-    task = TaskDir(run.path / "export")
+    task = JobDir(run.path / "export")
     task.start(3, "loading the model")
     model = load_run_model(run, checkpoint)
     out_dir = Path(out_dir)

@@ -31,7 +31,7 @@ from core.io import is_image_file, read_image, write_bytes_atomic, write_json_at
 from core.masks import MASK_COLOURS, standing_out_colour
 from core.postprocess import PostProcessing, instances, measure_cells
 from core.run_model import inference_settings, load_run_model
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.text import plural
 from core.train.run_dir import RunDir, now
 
@@ -118,7 +118,7 @@ def overlay_picture(image: np.ndarray, labels: np.ndarray, colour: tuple[int, in
 def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = PredictOptions()) -> dict:
     """Predict every input image with the run's model; write masks, labels, overlays and CSVs to ``out_dir``."""
     paths = collect_inputs(inputs)
-    task = TaskDir(out_dir)
+    task = JobDir(out_dir)
     task.start(len(paths), "loading the model")
     model = load_run_model(run, options.checkpoint)
     saved = inference_settings(run)

@@ -34,7 +34,7 @@ from core.mask_versions import MaskChanged, PersonsMask, current_version, save_m
 from core.postprocess import instances
 from core.run_model import inference_settings, load_run_model
 from core.settings import Settings
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.text import plural
 from core.train.run_dir import RunDir, now
 from core.train.runs import find_run
@@ -71,17 +71,17 @@ def default_model(settings: Settings, dataset: str) -> str:
         meta = run.read_config()
         train = meta.get("train", {})
         if train.get("dataset") == dataset and train.get("preset") == "refine" \
-                and run.read_status().get("state") == "finished":
+                and run.read_status().state == "finished":
             return run.run_id
     return "generalist"
 
 
-def proposals_task(settings: Settings, dataset: str) -> TaskDir:
+def proposals_task(settings: Settings, dataset: str) -> JobDir:
     """Where the proposal worker of a dataset reports progress."""
-    return TaskDir(settings.data_root / "tasks" / "propose" / dataset)
+    return JobDir(settings.data_root / "tasks" / "propose" / dataset)
 
 
-def propose_dataset(settings: Settings, dataset: str, model_name: str, task: TaskDir, *,
+def propose_dataset(settings: Settings, dataset: str, model_name: str, task: JobDir, *,
                     uncertainty: str = DEFAULT_SCORE, limit: int | None = None) -> dict:
     """Propose masks for the waiting images of ``dataset`` with ``model_name``; returns a summary."""
     folder = dataset_dir(settings, dataset)

@@ -27,6 +27,8 @@ class Settings:
     max_upload_mb: int
     max_unzipped_mb: int
     max_zip_members: int
+    executor: str = "local"  # where background jobs run: "local" (child processes) or "slurm"
+    dask_scheduler: str = ""  # a Dask scheduler's address for batch prediction on a cluster ("" = none)
 
     @property
     def datasets_dir(self) -> Path:
@@ -75,6 +77,9 @@ def load_settings() -> Settings:
       browser may import server folders (default: the data root and the home folder).
     - ``CELLSEG_MAX_UPLOAD_MB`` (default 2048), ``CELLSEG_MAX_UNZIPPED_MB`` (default 8192),
       ``CELLSEG_MAX_ZIP_MEMBERS`` (default 100000): caps for uploads and zip archives.
+    - ``CELLSEG_EXECUTOR``: where background jobs run, ``local`` (default) or ``slurm`` (settings of the
+      cluster: :mod:`core.jobs.slurm`).
+    - ``CELLSEG_DASK_SCHEDULER``: a Dask scheduler's address (``tcp://host:8786``) for batch prediction.
     """
     data_root = Path(os.environ.get("CELLSEG_DATA") or REPO_ROOT / "data").expanduser().resolve()
     raw_roots = os.environ.get("CELLSEG_IMPORT_ROOTS", "")
@@ -88,7 +93,16 @@ def load_settings() -> Settings:
         max_upload_mb=_int_from_env("CELLSEG_MAX_UPLOAD_MB", 2048),
         max_unzipped_mb=_int_from_env("CELLSEG_MAX_UNZIPPED_MB", 8192),
         max_zip_members=_int_from_env("CELLSEG_MAX_ZIP_MEMBERS", 100_000),
+        executor=_executor_from_env(),
+        dask_scheduler=os.environ.get("CELLSEG_DASK_SCHEDULER", "").strip(),
     )
+
+
+def _executor_from_env() -> str:
+    value = os.environ.get("CELLSEG_EXECUTOR", "").strip().lower() or "local"
+    if value not in ("local", "slurm"):
+        raise ValueError(f"Environment variable CELLSEG_EXECUTOR={value!r} must be 'local' or 'slurm'.")
+    return value
 
 
 def resolve_inside_roots(path: str | Path, roots: tuple[Path, ...]) -> Path:

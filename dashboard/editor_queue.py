@@ -29,7 +29,7 @@ from dashboard import context
 from dashboard.editor_nav import go_to
 from dashboard.editor_session import EditSession, current
 from dashboard.pages_index import page_path
-from dashboard.task_progress import start_task, task_progress
+from dashboard.task_progress import start_job, task_progress
 from dashboard.widget_state import keep
 
 
@@ -113,7 +113,7 @@ def proposals_panel(dataset: str, images: pd.DataFrame) -> None:
     corrected = int(counts.get("corrected", 0))
     task = proposals_task(settings, dataset)
     status = task_progress(task, "Proposing masks")
-    if status.get("state") in ACTIVE:
+    if status.state in ACTIVE:
         return
     models = _models(dataset)
     if not models:
@@ -129,8 +129,8 @@ def proposals_panel(dataset: str, images: pd.DataFrame) -> None:
                    key="queue-propose", width="stretch", disabled=not (unlabelled or proposed),
                    help="The model draws masks for unlabelled images (and replaces older proposals), in the "
                         "background; masks people saved are never touched."):
-        start_task(["propose", dataset, "--model", model, "--task-dir", str(task.path)], task)
-        st.rerun()
+        if start_job(task, jobs.ProposeRequest(dataset=dataset, model=model)):
+            st.rerun()
     if right.button(f"Refine from corrections ({corrected} corrected)", icon=":material/model_training:",
                     key="queue-refine", width="stretch", disabled=not corrected,
                     help="About 2 minutes: continues from the chosen model on every imported and corrected mask, "
@@ -141,8 +141,8 @@ def proposals_panel(dataset: str, images: pd.DataFrame) -> None:
         except ConfigError as exc:
             st.error(str(exc))
             return
-        jobs.launch(run, settings)
-        st.session_state["queue-refining"] = run.run_id
+        if start_job(run, jobs.TrainRequest()):
+            st.session_state["queue-refining"] = run.run_id
     refining = st.session_state.get("queue-refining")
     if refining:
         st.page_link(page_path("train"), label=f"Refining as run {refining}: watch it on the Train page",

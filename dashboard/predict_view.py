@@ -21,7 +21,7 @@ from core.io import ImageReadError, is_image_file, read_image, write_bytes_atomi
 from core.masks import MASK_COLOURS
 from core.predict_job import overlay_picture
 from core.settings import resolve_inside_roots
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.text import plural
 from core.train.run_dir import RunDir
 from dashboard import context
@@ -85,7 +85,7 @@ def choose_inputs() -> tuple[list, Path | None]:
     return [], folder
 
 
-def new_prediction_folder(run: RunDir, uploads: list) -> tuple[TaskDir, list[Path]]:
+def new_prediction_folder(run: RunDir, uploads: list) -> tuple[JobDir, list[Path]]:
     """A fresh folder for one prediction, with the uploads saved into its ``inputs/``."""
     folder = predictions_root() / f"{datetime.now():%Y%m%d-%H%M%S}-{run.run_id.split('-')[-1]}"
     inputs = folder / "inputs"
@@ -98,7 +98,7 @@ def new_prediction_folder(run: RunDir, uploads: list) -> tuple[TaskDir, list[Pat
         used.add(name)
         write_bytes_atomic(inputs / name, upload.getvalue())
         paths.append(inputs / name)
-    return TaskDir(folder), paths
+    return JobDir(folder), paths
 
 
 def past_predictions() -> list[str]:
@@ -137,7 +137,7 @@ def restyled_overlay(folder: str, name: str, source: str | None, colour: str, wi
                            None if width == "auto" else int(width), max_side=DISPLAY_SIDE)
 
 
-def show_results(task: TaskDir) -> None:
+def show_results(task: JobDir) -> None:
     """Counts per image, outlined overlays, the per-cell table and the download."""
     images_csv, cells_csv = task.path / "images.csv", task.path / "cells.csv"
     if not images_csv.is_file():
@@ -186,7 +186,7 @@ def show_results(task: TaskDir) -> None:
     if not cells.empty:
         with st.expander(f"Cells ({len(cells)} rows: area, centre, eccentricity, mean intensity)"):
             st.dataframe(cells.head(2000), hide_index=True, width="stretch")
-    stamp = task.read_status().get("updated", "")
+    stamp = (task.read_status().updated or "")
     st.download_button("Download masks, cell labels and tables (zip)", results_zip(str(task.path), stamp),
                        f"{task.path.name}-cells.zip", "application/zip", icon=":material/download:",
                        key="predict-download", type="primary")

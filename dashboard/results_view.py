@@ -15,7 +15,7 @@ from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.eval_job import evaluation_dir, read_evaluation, split_of_set
 from core.postprocess import HELP, PostProcessing
 from core.run_model import inference_settings, save_inference_settings
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.text import plural
 from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir
@@ -25,7 +25,7 @@ from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
 from dashboard.pictures import inline
 from dashboard.results_data import WORST_FIRST, cases, error_thumbnail, evaluation_stamp
-from dashboard.task_progress import start_task, task_progress
+from dashboard.task_progress import start_job, task_progress
 from dashboard.widget_state import keep, put
 
 
@@ -40,10 +40,9 @@ def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
     if right.button("Evaluate", type="primary", icon=":material/fact_check:", key=f"evaluate-{label}",
                     help=f"Predicts every {split} image of {dataset} with this model and scores it against the "
                          "true masks (in the background; the page shows progress)."):
-        task = TaskDir(evaluation_dir(run, label))
-        start_task(["evaluate", run.run_id, "--dataset", dataset, "--split", split] + (["--tta"] if tta else []),
-                   task)
-        st.rerun()
+        task = JobDir(evaluation_dir(run, label))
+        if start_job(task, jobs.EvaluateRequest(run_id=run.run_id, dataset=dataset, split=split, tta=tta)):
+            st.rerun()
 
 
 def seeded(run: RunDir) -> bool:
@@ -235,8 +234,8 @@ def retrain_panel(run: RunDir, dataset: str | None = None) -> None:
         except ConfigError as exc:
             st.error(str(exc))
             return
-        jobs.launch(new_run, context.settings())
-        st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
+        if start_job(new_run, jobs.TrainRequest()):
+            st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
 
 
 def _refine_button(run: RunDir, dataset: str) -> None:
@@ -252,24 +251,24 @@ def _refine_button(run: RunDir, dataset: str) -> None:
         except ConfigError as exc:
             st.error(str(exc))
             return
-        jobs.launch(new_run, settings)
-        st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
+        if start_job(new_run, jobs.TrainRequest()):
+            st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
 
 
 def export_panel(run: RunDir) -> None:
     """Export the model (.keras, SavedModel, model.json) in the background, then offer it as a zip."""
-    task = TaskDir(run.path / "export")
+    task = JobDir(run.path / "export")
     out = task.path / "model"
     status = task_progress(task, "Export")
-    if status.get("state") in ACTIVE:
+    if status.state in ACTIVE:
         return
     if st.button("Export the model", icon=":material/deployed_code:", key="results-export",
                  help="Writes model.keras, a TensorFlow SavedModel and model.json (input channels, normalisation, "
                       "threshold, training data, scores) for use outside the dashboard."):
-        start_task(["export", run.run_id, "--out", str(out)], task)
-        st.rerun()
-    if status.get("state") == "finished" and (out / "model.json").is_file():
-        st.download_button("Download the exported model (zip)", _zip_folder(str(out), status.get("updated", "")),
+        if start_job(task, jobs.ExportRequest(run_id=run.run_id, out=str(out))):
+            st.rerun()
+    if status.state == "finished" and (out / "model.json").is_file():
+        st.download_button("Download the exported model (zip)", _zip_folder(str(out), (status.updated or "")),
                            f"{run.run_id}-model.zip", "application/zip", icon=":material/download:",
                            key="results-export-download")
 

@@ -17,9 +17,9 @@ def _label(run: RunDir, status: dict, config: dict) -> str:
     if config.get("trigger") == "shipped model":
         return f"{run.run_id} · shipped model: {read_card(run.path).get('title', 'pretrained')}"
     train = config.get("train", {})
-    best = status.get("best_val_dice")
+    best = status.best_val_dice
     dice = f" · val Dice {best:.3f}" if isinstance(best, (int, float)) else ""
-    return f"{run.run_id} · {train.get('dataset')} · {status.get('state')}{dice}"
+    return f"{run.run_id} · {train.get('dataset')} · {status.state}{dice}"
 
 
 def trained_runs() -> list[RunDir]:
@@ -37,7 +37,7 @@ def pick_run(key: str) -> RunDir:
         st.info("No trained model yet (and no shipped model in this data root): train one on the Train page.")
         st.page_link(page_path("train"), label="Go to Train", icon=":material/model_training:")
         st.stop()
-    labels = {run.run_id: _label(run, jobs.current_status(run), run.read_config()) for run in runs}
+    labels = {run.run_id: _label(run, jobs.refresh(run), run.read_config()) for run in runs}
     ids = list(labels)
     chosen = st.selectbox("Model (training run)", ids, key=linked("run", key, ids), format_func=labels.get,
                           help="Runs that saved a model, newest first; the best checkpoint (highest validation "

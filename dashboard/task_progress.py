@@ -7,18 +7,24 @@ from datetime import datetime
 import streamlit as st
 
 from core import jobs
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.train.run_dir import ACTIVE
 from dashboard import context
 
 
-def start_task(arguments: list[str], task: TaskDir) -> None:
-    """Launch ``python -m core <arguments>`` in the background (it outlives the tab)."""
-    jobs.launch_task(arguments, task, context.settings())
+def start_job(job: JobDir, request: jobs.JobRequest) -> bool:
+    """Start ``request`` in ``job``'s folder in the background (it outlives the tab), on the executor the
+    settings name; says why on the page and returns False when it cannot start."""
+    try:
+        jobs.submit(job, request, context.settings())
+    except jobs.ExecutorUnavailable as exc:
+        st.error(f"Could not start: {exc}", icon=":material/error:")
+        return False
+    return True
 
 
-def _eta(status: dict) -> str:
-    done, total, started = status.get("done") or 0, status.get("total") or 0, status.get("started")
+def _eta(status: jobs.JobStatus) -> str:
+    done, total, started = status.done or 0, status.total or 0, status.started
     if not (done and total and started) or done >= total:
         return ""
     try:
@@ -29,21 +35,21 @@ def _eta(status: dict) -> str:
     return f" · about {left / 60:.1f} min left" if left >= 90 else f" · about {left:.0f} s left"
 
 
-def task_progress(task: TaskDir, what: str) -> dict:
+def task_progress(task: JobDir, what: str) -> jobs.JobStatus:
     """Show the task's state: a progress bar polled every second while it runs (the page redraws once
     when it ends), its error if it failed. Returns the status."""
-    status = jobs.task_status(task)
-    if status.get("state") in ACTIVE:
+    status = jobs.refresh(task, context.settings())
+    if status.state in ACTIVE:
         @st.fragment(run_every=1.0)
         def poll() -> None:
-            current = jobs.task_status(task)
-            if current.get("state") not in ACTIVE:
+            current = jobs.refresh(task, context.settings())
+            if current.state not in ACTIVE:
                 st.rerun()
-            done, total = current.get("done") or 0, current.get("total") or 0
+            done, total = current.done or 0, current.total or 0
             st.progress(min(1.0, done / total) if total else 0.0,
-                        text=f"{what}: {current.get('message', 'starting')}{_eta(current)}")
+                        text=f"{what}: {(current.message or 'starting')}{_eta(current)}")
 
         poll()
-    elif status.get("state") == "failed":
-        st.error(f"{what} failed: {status.get('error') or status.get('message')}", icon=":material/error:")
+    elif status.state == "failed":
+        st.error(f"{what} failed: {status.error or status.message}", icon=":material/error:")
     return status

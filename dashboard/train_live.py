@@ -37,8 +37,12 @@ def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: 
     if name or note:
         write_notes(run, RunNotes(name=name, notes=note))
     busy = [other.run_id for other in list_runs(runs_dir(settings))
-            if other.run_id != run.run_id and jobs.current_status(other).get("state") == "running"]
-    jobs.launch(run, settings, *(["--lr-find"] if lr_find else []))
+            if other.run_id != run.run_id and jobs.refresh(other).state == "running"]
+    try:
+        jobs.submit(run, jobs.TrainRequest(lr_find=lr_find), settings)
+    except jobs.ExecutorUnavailable as exc:
+        st.error(f"The run could not be started: {exc}", icon=":material/error:")
+        return None
     what = "Learning-rate sweep" if lr_find else "Run"
     st.session_state[LAUNCHED_KEY] = (
         f"{what} **{name or run.run_id}** started." if not busy else
@@ -50,11 +54,11 @@ def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: 
 
 def _ingest_if_final(run: RunDir, status: dict) -> None:
     """Index a run in the catalogue once it has ended (the dashboard process owns the catalogue)."""
-    if status.get("state") in ACTIVE or st.session_state.get(f"ingested-{run.run_id}") == status.get("updated"):
+    if status.state in ACTIVE or st.session_state.get(f"ingested-{run.run_id}") == status.updated:
         return
     with context.writing() as cur:
         ingest_run(cur, run)
-    st.session_state[f"ingested-{run.run_id}"] = status.get("updated")
+    st.session_state[f"ingested-{run.run_id}"] = status.updated
 
 
 def runs_table() -> str | None:
@@ -65,10 +69,10 @@ def runs_table() -> str | None:
         return None
     rows = []
     for run in runs[:30]:
-        status = jobs.current_status(run)
-        rows.append({"run": run.run_id, "state": status.get("state"),
-                     "epoch": status.get("epoch"), "best val Dice": status.get("best_val_dice"),
-                     "message": status.get("message", "")})
+        status = jobs.refresh(run)
+        rows.append({"run": run.run_id, "state": status.state,
+                     "epoch": status.epoch, "best val Dice": status.best_val_dice,
+                     "message": (status.message or "")})
     ids = [r["run"] for r in rows]
     states = {r["run"]: r["state"] for r in rows}
     launched = st.session_state.pop(LAUNCHED_KEY, None)
@@ -83,34 +87,36 @@ def runs_table() -> str | None:
 
 
 def _stop(run_id: str) -> None:
-    jobs.stop(RunDir(runs_dir(context.settings()) / run_id))
+    jobs.stop(RunDir(runs_dir(context.settings()) / run_id), context.settings())
 
 
 def _resume(run_id: str) -> None:
     run = RunDir(runs_dir(context.settings()) / run_id)
-    run.write_status(state="queued", message="resuming", error=None, ended=None)
-    jobs.launch(run, context.settings(), "--resume")
+    try:
+        jobs.submit(run, jobs.TrainRequest(resume=True), context.settings())
+    except jobs.ExecutorUnavailable as exc:
+        st.error(f"The run could not be resumed: {exc}", icon=":material/error:")
 
 
 def _header(run: RunDir, status: dict, config: dict) -> None:
-    state = status.get("state", "?")
+    state = (status.state or "?")
     train = config.get("train", {})
     cols = st.columns(4)
     cols[0].metric("State", state)
-    cols[1].metric("Epoch", f"{status.get('epoch', 0)} / {train.get('epochs', '?')}")
-    best = status.get("best_val_dice")
+    cols[1].metric("Epoch", f"{(status.epoch or 0)} / {train.get('epochs', '?')}")
+    best = status.best_val_dice
     cols[2].metric("Best validation Dice", f"{best:.3f}" if isinstance(best, (int, float)) else "–")
-    eta = status.get("eta_seconds")
+    eta = status.eta_seconds
     cols[3].metric("Time left (about)", f"{eta / 60:.1f} min" if isinstance(eta, (int, float)) and state in ACTIVE
                    else "–")
-    where = " · ".join(v for v in (status.get("device"), status.get("precision")) if v)
+    where = " · ".join(v for v in (status.device, status.precision) if v)
     st.caption(f"{train.get('dataset')} · {train.get('model', {}).get('name')} · preset {train.get('preset')}"
                + (f" · {where}" if where else ""))
-    message = status.get("message", "")
+    message = (status.message or "")
     if state == "failed":
-        st.error(f"The run failed: {status.get('error') or message}. The epochs recorded before are kept.")
+        st.error(f"The run failed: {status.error or message}. The epochs recorded before are kept.")
     elif message:
-        st.caption(message + ("" if not status.get("notes") else " · " + " ".join(status["notes"])))
+        st.caption(message + ("" if not status.notes else " · " + " ".join(status.notes)))
 
 
 def _previews(run: RunDir) -> None:
@@ -131,7 +137,7 @@ def _lr_finder(run: RunDir, status: dict) -> None:
     if sweep.empty:
         st.caption("Sweeping learning rates…")
         return
-    suggested = status.get("suggested_lr")
+    suggested = status.suggested_lr
     st.plotly_chart(figures.lr_finder_figure(sweep, suggested), width="stretch")
     if suggested:
         st.button(f"Use {suggested:.1e} as the learning rate", key=f"use-lr-{run.run_id}",
@@ -175,7 +181,7 @@ def poll_seconds(run: RunDir) -> float:
             handle.seek(0, 2)
             handle.seek(max(0, handle.tell() - 4096))
             last = handle.read().splitlines()[-1]
-        seconds = float(json.loads(last).get("seconds", 0))
+        seconds = float((json.loads(last).seconds or 0))
     except (OSError, ValueError, IndexError, AttributeError):
         return 2.0
     return max(2.0, min(5.0, seconds / 8))
@@ -189,21 +195,21 @@ def show_run(run_id: str) -> None:
         st.warning(f"Run {run_id} is missing (its folder was moved or deleted).")
         return
     config = run.read_config()
-    status = jobs.current_status(run)
-    seen = (status.get("state"), _epochs_seen(run), status.get("message"))
+    status = jobs.refresh(run)
+    seen = (status.state, _epochs_seen(run), status.message)
 
-    @st.fragment(run_every=poll_seconds(run) if status.get("state") in ACTIVE else None)
+    @st.fragment(run_every=poll_seconds(run) if status.state in ACTIVE else None)
     def live_header() -> None:
-        now_status = jobs.current_status(run)
-        if (now_status.get("state"), _epochs_seen(run), now_status.get("message")) != seen:
+        now_status = jobs.refresh(run)
+        if (now_status.state, _epochs_seen(run), now_status.message) != seen:
             st.rerun()  # something new: redraw curves and previews once
         _header(run, now_status, config)
-        if now_status.get("state") in ACTIVE:
+        if now_status.state in ACTIVE:
             st.button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}", on_click=_stop, args=(run_id,),
                       help="Stops after the current step; checkpoints are kept.")
 
     live_header()
-    state = status.get("state")
+    state = status.state
     if state in ("stopped", "failed") and (run.checkpoints / "last.keras").is_file() \
             and config.get("trigger") != "lr-find":
         st.button("Resume", icon=":material/play_circle:", key=f"resume-{run_id}", on_click=_resume, args=(run_id,),

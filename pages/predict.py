@@ -2,16 +2,17 @@
 
 import streamlit as st
 
+from core import jobs
+from core.jobs import JobDir
 from core.postprocess import HELP
 from core.run_model import inference_settings
-from core.task_dir import TaskDir
 from core.text import plural
 from core.train.run_dir import ACTIVE
 from dashboard import context
 from dashboard.predict_view import (choose_inputs, new_prediction_folder, past_predictions, predictions_root,
                                     show_results)
 from dashboard.run_picker import pick_run
-from dashboard.task_progress import start_task, task_progress
+from dashboard.task_progress import start_job, task_progress
 from dashboard.widget_state import keep, linked, publish
 
 st.title("Predict")
@@ -41,8 +42,10 @@ if st.button("Predict", type="primary", icon=":material/center_focus_strong:", d
                   + ("" if ready else " (not yet: upload images or name a server folder above)")):
     task, paths = new_prediction_folder(run, uploads)
     inputs = [str(p) for p in paths] or [str(folder)]
-    start_task(["predict", run.run_id, *inputs, "--out", str(task.path), "--tile", str(tile), "--overlap",
-                str(min(overlap, tile // 2)), "--threshold", f"{threshold:.2f}"] + (["--tta"] if tta else []), task)
+    request = jobs.PredictRequest(run_id=run.run_id, inputs=tuple(inputs), tile=tile, overlap=min(overlap, tile // 2),
+                                  threshold=round(float(threshold), 2), tta=tta)
+    if not start_job(task, request):
+        st.stop()
     st.session_state["predict-started"] = (f"Prediction {task.path.name} started: "
                                            f"{plural(len(paths), 'uploaded image') if paths else str(folder)}.")
     st.query_params["prediction"] = task.path.name  # a new address: the box below shows the new prediction
@@ -56,7 +59,7 @@ if history:
     chosen = st.selectbox("Prediction", history, key=linked("prediction", "predict-history", history),
                           help="Earlier predictions are kept under the data folder, newest first.")
     publish("prediction", "predict-history", chosen)
-    task = TaskDir(predictions_root() / chosen)
+    task = JobDir(predictions_root() / chosen)
     status = task_progress(task, "Prediction")
-    if status.get("state") not in ACTIVE:
+    if status.state not in ACTIVE:
         show_results(task)

@@ -5,7 +5,7 @@ import streamlit as st
 from core.catalogue_runs import ingest_run
 from core import catalogue
 from core.eval_job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.train.run_dir import ACTIVE
 from dashboard import context
 from dashboard.results_data import evaluation_stamp, rescored
@@ -40,8 +40,8 @@ label = label or labels[0]
 publish("set", "results-set", label)
 set_dataset = dataset if label in first else None
 
-status = task_progress(TaskDir(evaluation_dir(run, label)), "Evaluation")
-if status.get("state") in ACTIVE:
+status = task_progress(JobDir(evaluation_dir(run, label)), "Evaluation")
+if status.state in ACTIVE:
     st.stop()
 saved = read_evaluation(run, label)
 if saved is None:

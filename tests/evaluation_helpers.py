@@ -54,7 +54,7 @@ def trained_run(settings: Settings, tmp_path: Path, name: str = "cells") -> RunD
     run = prepare_run(settings, TrainConfig.from_dict({**CONFIG, "dataset": name}))
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     (run.checkpoints / "best.keras").write_bytes(b"placeholder")
-    run.write_status(state="finished", best_val_dice=0.81, epoch=2, message="finished")
+    run.update(state="finished", best_val_dice=0.81, epoch=2, message="finished")
     return run
 
 

@@ -120,3 +120,12 @@ def random_discs(seed: int, shape: tuple[int, int], tries: int, radii: tuple[int
         if (labels[rows, cols] == 0).all():
             labels[rows, cols] = labels.max() + 1
     return labels
+
+
+def launch(job, settings, request=None):
+    """Submit ``request`` (default: train) to ``job`` on the local executor; the worker's process, to wait for."""
+    from core import jobs
+    from core.jobs.local import child
+
+    status = jobs.submit(job, request or jobs.TrainRequest(), settings, executor="local")
+    return child(status.pid)

@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from core.cli import augment_cli, datasets_cli, evaluate_cli, models_cli, propose_cli, runs_cli, train_cli
+from core.cli import (augment_cli, datasets_cli, evaluate_cli, job_cli, models_cli, propose_cli, runs_cli,
+                      train_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_cli.add_commands(groups)
     models_cli.add_commands(groups)
     propose_cli.add_commands(groups)
+    job_cli.add_commands(groups)
     return parser
 
 

@@ -16,7 +16,7 @@ from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import MANIFEST_NAME
 from core.settings import load_settings
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.text import plural
 from core.train.run_dir import RunDir
 from core.train.runs import find_run
@@ -29,7 +29,7 @@ SUMMARY_KEYS = ("dice", "dice_pooled", "iou", "iou_pooled", "precision", "recall
 EXPECTED = (ConfigError, DatasetNotFound, FileNotFoundError, ValueError, OSError)
 
 
-def _fail(message: str, task: TaskDir | None = None, code: int = 2) -> int:
+def _fail(message: str, task: JobDir | None = None, code: int = 2) -> int:
     if task is not None:
         task.fail(message)
     print(f"error: {message}", file=sys.stderr)
@@ -87,7 +87,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if folder is not None:  # another dataset than the run's own (a shipped model): one set per dataset
         label = dataset_set_label(args.split, folder.name, run.read_config().get("train", {}).get("dataset"))
-    task = TaskDir(evaluation_dir(run, label))
+    task = JobDir(evaluation_dir(run, label))
     try:
         if folder is not None:
             items = dataset_items(folder, args.split)
@@ -115,7 +115,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     out_dir = Path(args.out)
-    task = TaskDir(out_dir)
+    task = JobDir(out_dir)
     options = PredictOptions(tile=args.tile, overlap=args.overlap, tta=args.tta, threshold=args.threshold,
                              checkpoint=args.checkpoint)
     try:
@@ -146,7 +146,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         out_dir = export_run(run, Path(args.out), args.checkpoint, saved_model=not args.keras_only)
     except EXPECTED as exc:
-        return _fail(str(exc), TaskDir(run.path / "export"))
+        return _fail(str(exc), JobDir(run.path / "export"))
     if args.json:
         print(json.dumps({"run_id": run.run_id, "out_dir": str(out_dir),
                           "files": sorted(p.name for p in out_dir.iterdir())}))

@@ -10,7 +10,7 @@ from pathlib import Path
 from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound
 from core.settings import load_settings
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from core.text import plural
 from core.uncertainty import DEFAULT_SCORE, SCORES
 
@@ -19,7 +19,7 @@ def cmd_propose(args: argparse.Namespace) -> int:
     from core.propose_job import ProposalError, default_model, propose_dataset, proposals_task
 
     settings = load_settings()
-    task = TaskDir(Path(args.task_dir)) if args.task_dir else proposals_task(settings, args.dataset)
+    task = JobDir(Path(args.task_dir)) if args.task_dir else proposals_task(settings, args.dataset)
     model = args.model or default_model(settings, args.dataset)
     try:
         summary = propose_dataset(settings, args.dataset, model, task, uncertainty=args.uncertainty,

@@ -106,11 +106,11 @@ class _EpochBar:
 def _summary(run: RunDir, started: float) -> dict:
     status = run.read_status()
     metrics = run.read_metrics()
-    return {"run_id": run.run_id, "run_dir": str(run.path), "status": status.get("state"),
+    return {"run_id": run.run_id, "run_dir": str(run.path), "status": status.state,
             "epochs": max((int(m["epoch"]) for m in metrics), default=0),
-            "best_val_dice": status.get("best_val_dice"), "seconds": round(time.monotonic() - started, 1),
-            "device": status.get("device"), "precision": status.get("precision"),
-            "message": status.get("message"), "error": status.get("error")}
+            "best_val_dice": status.best_val_dice, "seconds": round(time.monotonic() - started, 1),
+            "device": status.device, "precision": status.precision,
+            "message": status.message, "error": status.error}
 
 
 def cmd_train(args: argparse.Namespace) -> int:

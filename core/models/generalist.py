@@ -78,8 +78,8 @@ def _train(settings: Settings, epochs: int, seed: int) -> RunDir:
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root), "PYTHONUNBUFFERED": "1"}
     subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO_ROOT, env=env,
                    check=True, timeout=epochs * 900 + 1800)
-    if run.read_status().get("state") not in ("finished", "stopped"):
-        raise RuntimeError(f"training the generalist failed: {run.read_status().get('error')}")
+    if run.read_status().state not in ("finished", "stopped"):
+        raise RuntimeError(f"training the generalist failed: {run.read_status().error}")
     return run
 
 
@@ -172,11 +172,11 @@ def build_generalist(shared: Path, out: Path, workdir: Path, *, epochs: int = 20
     meta.update(dataset_dir="", lineage={"datasets": counts}, trigger="shipped model", parent_run=None)
     write_json_atomic(out / "config.json", meta)
     status = run.read_status()
-    write_json_atomic(out / "status.json", {"state": "finished", "pid": None, "epoch": status.get("epoch"),
-                                            "best_val_dice": status.get("best_val_dice"),
-                                            "device": status.get("device"), "precision": status.get("precision"),
-                                            "message": "shipped model", "created": status.get("created"),
-                                            "ended": status.get("ended")})
+    write_json_atomic(out / "status.json", {"state": "finished", "pid": None, "epoch": status.epoch,
+                                            "best_val_dice": status.best_val_dice,
+                                            "device": status.device, "precision": status.precision,
+                                            "message": "shipped model", "created": status.created,
+                                            "ended": status.ended})
     shutil.copyfile(run.metrics_path, out / "metrics.jsonl")
     train = meta["train"]
     command = "python -m core models train-generalist --out " + str(out.relative_to(REPO_ROOT) if out.is_relative_to(
@@ -188,7 +188,7 @@ def build_generalist(shared: Path, out: Path, workdir: Path, *, epochs: int = 20
                        "phase-contrast images, to be corrected in the editor and refined on the lab's own masks.",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command, "seed": seed,
         "minutes": round(sum(float(m.get("seconds", 0)) for m in run.read_metrics()) / 60, 1),
-        "epochs": len(run.read_metrics()), "device": status.get("device"),
+        "epochs": len(run.read_metrics()), "device": status.device,
         "model": {k: train["model"][k] for k in ("name", "base_filters", "depth")},
         "input_channels": _channels(out / "checkpoints" / "best.keras"),
         "patch_size": train["data"]["patch_size"], "training_images": counts, "left_out": list(leave_out),

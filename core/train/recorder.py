@@ -19,32 +19,6 @@ from core.train.validation import Validator, preview_picture
 log = logging.getLogger(__name__)
 
 
-class StatusWriter:
-    """Serialised writes of status.json from the training loop and the heartbeat thread."""
-
-    def __init__(self, run: RunDir):
-        self.run = run
-        self.lock = threading.Lock()
-
-    def write(self, **changes) -> None:
-        with self.lock:
-            self.run.write_status(**changes)
-
-
-class Heartbeat(threading.Thread):
-    """Touches status.json every few seconds, so a hung or killed worker is noticed."""
-
-    def __init__(self, status: StatusWriter, every_s: float = 5.0):
-        super().__init__(daemon=True, name="heartbeat")
-        self.status = status
-        self.every_s = every_s
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(self.every_s):
-            self.status.write(heartbeat=now())
-
-
 class StopRequests:
     """Why training should stop early: a signal, the time budget, or a NaN loss."""
 
@@ -70,12 +44,11 @@ class RunRecorder(keras.callbacks.Callback):
     reduction and early stopping read.
     """
 
-    def __init__(self, run: RunDir, validator: Validator, status: StatusWriter, stops: StopRequests,
+    def __init__(self, run: RunDir, validator: Validator, stops: StopRequests,
                  batch_size: int, epochs: int, preview_stems: list[str], best_so_far: float = -1.0):
         super().__init__()
         self.run = run
         self.validator = validator
-        self.status = status
         self.stops = stops
         self.batch_size = batch_size
         self.epochs = epochs
@@ -88,7 +61,7 @@ class RunRecorder(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.monotonic()
         self.batch_ends = []
-        self.status.write(epoch=epoch + 1, message=f"epoch {epoch + 1} of {self.epochs}")
+        self.run.update(epoch=epoch + 1, message=f"epoch {epoch + 1} of {self.epochs}")
 
     def on_train_batch_end(self, batch, logs=None):
         self.batch_ends.append(time.monotonic())
@@ -128,7 +101,7 @@ class RunRecorder(keras.callbacks.Callback):
         eta = remaining * float(np.mean(self.epoch_seconds[-3:]))
         if math.isfinite(self.stops.deadline):
             eta = min(eta, max(0.0, self.stops.deadline - time.monotonic()))
-        self.status.write(epoch=epoch + 1, best_val_dice=round(self.best, 6), eta_seconds=round(eta, 1),
+        self.run.update(epoch=epoch + 1, best_val_dice=round(self.best, 6), eta_seconds=round(eta, 1),
                           message=f"epoch {epoch + 1} done: validation Dice {scores.dice:.3f}")
 
     def _previews(self, epoch: int, shown: dict) -> None:

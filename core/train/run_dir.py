@@ -3,6 +3,7 @@
 ::
 
     runs/<run id>/config.json      the resolved TrainConfig (+ where it came from)
+    runs/<run id>/request.json     what the worker was asked (train, resume, find a learning rate)
     runs/<run id>/status.json      state, pid, heartbeat, device, current epoch, message, error
     runs/<run id>/metrics.jsonl    one JSON object per epoch, appended and flushed
     runs/<run id>/log.txt          the worker's log
@@ -10,7 +11,7 @@
     runs/<run id>/previews/epoch_NNN/<stem>.png   predictions on fixed validation images
     runs/<run id>/lr_find.jsonl    the learning-rate finder's sweep, when one was run
 
-Plain Python: no TensorFlow.
+A run folder is a job folder (:class:`core.jobs.JobDir`) with more in it. Plain Python: no TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,19 +21,16 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from core.io import write_json_atomic
+from core.jobs.folder import JobDir, now
+from core.jobs.status import ACTIVE, STATES, JobState, JobStatus
 
+__all__ = ["ACTIVE", "STATES", "RunDir", "create_run", "list_runs", "new_run_id", "now"]
 log = logging.getLogger(__name__)
-STATES = ("queued", "running", "finished", "stopped", "failed")
-ACTIVE = ("queued", "running")
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def new_run_id(model: str) -> str:
@@ -41,8 +39,10 @@ def new_run_id(model: str) -> str:
 
 
 @dataclass(frozen=True)
-class RunDir:
-    path: Path
+class RunDir(JobDir):
+    # A run folder always has a status: one that cannot be found means the folder was damaged.
+    missing_status: ClassVar[JobStatus] = JobStatus(state=JobState.FAILED, error="status.json is missing",
+                                                    message="failed")
 
     @property
     def run_id(self) -> str:
@@ -51,10 +51,6 @@ class RunDir:
     @property
     def config_path(self) -> Path:
         return self.path / "config.json"
-
-    @property
-    def status_path(self) -> Path:
-        return self.path / "status.json"
 
     @property
     def metrics_path(self) -> Path:
@@ -78,21 +74,6 @@ class RunDir:
 
     def read_config(self) -> dict[str, Any]:
         return json.loads(self.config_path.read_text(encoding="utf-8"))
-
-    def read_status(self) -> dict[str, Any]:
-        try:
-            status = json.loads(self.status_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {"state": "failed", "error": "status.json is missing or unreadable"}
-        return status if isinstance(status, dict) else {"state": "failed", "error": "status.json is not an object"}
-
-    def write_status(self, **changes: Any) -> dict[str, Any]:
-        """Merge ``changes`` into status.json (atomic) with a fresh heartbeat."""
-        status = self.read_status() if self.status_path.exists() else {}
-        status.update(changes)
-        status["updated"] = now()
-        write_json_atomic(self.status_path, status)
-        return status
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         with open(self.metrics_path, "a", encoding="utf-8") as handle:
@@ -132,7 +113,7 @@ def create_run(runs_dir: Path, config: dict[str, Any], model: str, extra: dict[s
     run = RunDir(runs_dir / new_run_id(model))
     run.path.mkdir()
     write_json_atomic(run.config_path, {**config, **(extra or {})})
-    run.write_status(state="queued", created=now(), message="waiting to start")
+    run.update(state=JobState.QUEUED.value, kind="train", created=now(), message="waiting to start")
     return run
 
 

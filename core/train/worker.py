@@ -8,7 +8,6 @@ Whatever happens, the run ends with a status that says why: finished, stopped or
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import math
@@ -16,34 +15,14 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Iterator
 
 from core.config import ConfigError
 from core.train.config import TrainConfig
 from core.train.estimates import steps_per_epoch
+from core.jobs.slot import job_slot
 from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def job_slot(runs_dir: Path, wants_to_stop: Callable[[], bool]) -> Iterator[bool]:
-    """Hold the data root's single job slot; yields False if asked to stop while waiting for it."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    with open(runs_dir / ".slot", "a+b") as handle:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if wants_to_stop():
-                    yield False
-                    return
-                time.sleep(1.0)
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _log_to(run: RunDir) -> logging.Handler:
@@ -73,54 +52,58 @@ def describe_failure(exc: BaseException) -> str:
 def run_worker(run_path: Path, *, resume: bool = False, lr_find: bool = False,
                extra_callbacks: list | None = None) -> str:
     """Train (or run the learning-rate finder for) the run in ``run_path``; return its final state."""
-    from core.train.recorder import Heartbeat, StatusWriter, StopRequests
+    from core.jobs.heartbeat import Heartbeat
+    from core.train.recorder import StopRequests
 
     run = RunDir(Path(run_path))
     handler = _log_to(run)
-    status = StatusWriter(run)
     stops = StopRequests(0.0, time.monotonic())
     previous = {sig: signal.signal(sig, lambda *_: stops.signal.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    heartbeat = Heartbeat(status)
-    heartbeat.start()
-    status.write(state="queued", pid=os.getpid(), message="waiting for the job slot (another job is running)")
+    beating = contextlib.ExitStack()
+    beating.enter_context(Heartbeat(run))
+    # A cluster's scheduler queues its own jobs; only workers on this machine take turns through the slot.
+    on_cluster = run.read_status().executor not in (None, "local")
+    run.update(state="queued", pid=os.getpid(), message="waiting for the job slot (another job is running)"
+               if not on_cluster else "starting")
     try:
         meta = run.read_config()
         config = TrainConfig.from_dict(meta["train"])
-        with job_slot(run.path.parent, stops.signal.is_set) as got_slot:
+        slot = contextlib.nullcontext(True) if on_cluster else job_slot(run.path.parent, stops.signal.is_set)
+        with slot as got_slot:
             if not got_slot:
-                status.write(state="stopped", ended=now(), message="stopped before it started")
+                run.update(state="stopped", ended=now(), message="stopped before it started")
                 return "stopped"
-            status.write(state="running", started=now(), message="preparing data and model")
+            run.update(state="running", started=now(), message="preparing data and model")
             if lr_find:
-                return _lr_find(run, config, meta, status, stops)
-            return _train(run, config, meta, status, stops, resume, extra_callbacks or [])
+                return _lr_find(run, config, meta, stops)
+            return _train(run, config, meta, stops, resume, extra_callbacks or [])
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the run must end with a readable status
         log.exception("run %s failed", run.run_id)
-        status.write(state="failed", ended=now(), error=describe_failure(exc), message="failed")
+        run.update(state="failed", ended=now(), error=describe_failure(exc), message="failed")
         return "failed"
     finally:
-        heartbeat.done.set()
+        beating.close()
         for sig, handler_before in previous.items():
             signal.signal(sig, handler_before)
         logging.getLogger().removeHandler(handler)
         handler.close()
 
 
-def _setup(run: RunDir, config: TrainConfig, meta: dict, status):
+def _setup(run: RunDir, config: TrainConfig, meta: dict):
     """Environment, data and an untrained (or fine-tuned / resumed) model."""
     from core.train.data import ImageCache, input_channels, load_splits
     from core.train.environment import configure
 
     env = configure(config.precision, config.threads, config.seed, config.deterministic,
                     cache_dir=run.path.parent.parent / "cache")
-    status.write(device=env.device, precision=env.precision)
+    run.update(device=env.device, precision=env.precision)
     dataset_dir = Path(meta["dataset_dir"])
     if not (dataset_dir / "dataset.json").is_file():
         raise ConfigError(f"The dataset folder {dataset_dir} is gone (renamed or deleted?).")
     splits = load_splits(dataset_dir, seed=config.seed)
     for note in splits.notes:
         log.info(note)
-        status.write(notes=splits.notes)
+        run.update(notes=splits.notes)
     channels, colour = input_channels(config.data, splits), splits.colour
     donor = _donor_path(run, config)
     if donor is not None and donor.is_file() and not (config.data.channels or config.data.merge_channels):
@@ -128,7 +111,7 @@ def _setup(run: RunDir, config: TrainConfig, meta: dict, status):
 
         wanted = int(keras.models.load_model(donor, compile=False).input_shape[-1])
         if wanted != channels:
-            status.write(notes=[*splits.notes, f"images fed as {wanted} channel(s), as the model fine-tuned from "
+            run.update(notes=[*splits.notes, f"images fed as {wanted} channel(s), as the model fine-tuned from "
                                                f"({config.fine_tune_from}) reads them"])
         channels, colour = wanted, wanted == 3
     cache = ImageCache(config.data, colour, config.model.output, config.model.boundary_width)
@@ -138,7 +121,7 @@ def _setup(run: RunDir, config: TrainConfig, meta: dict, status):
                 "what it learns.")
         log.warning(note)
         splits.notes.append(note)
-        status.write(notes=splits.notes)
+        run.update(notes=splits.notes)
     log.info("%d training and %d validation images, %d input channel(s)", len(splits.train), len(splits.valid),
              channels)
     return env, splits, channels, cache
@@ -195,14 +178,14 @@ def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
     return model
 
 
-def _train(run: RunDir, config: TrainConfig, meta: dict, status, stops, resume: bool, extra: list) -> str:
+def _train(run: RunDir, config: TrainConfig, meta: dict, stops, resume: bool, extra: list) -> str:
     import keras
 
     from core.train.feeding import PatchBatches
     from core.train.recorder import RunRecorder
     from core.train.validation import Validator
 
-    env, splits, channels, cache = _setup(run, config, meta, status)
+    env, splits, channels, cache = _setup(run, config, meta)
     model = _model(run, config, channels, resume)
     done_epochs = max((int(r["epoch"]) for r in run.read_metrics()), default=0) if resume else 0
     best = max((float(r.get("val_dice", -1)) for r in run.read_metrics()), default=-1.0) if resume else -1.0
@@ -211,34 +194,34 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, status, stops, resume: 
     validator = Validator(valid_items, cache, config.model.size_multiple,
                           config.data.patch_size if config.data.validation == "tiles" else None)
     stops.deadline = time.monotonic() + config.minutes * 60 if config.minutes > 0 else math.inf
-    recorder = RunRecorder(run, validator, status, stops, config.batch_size, config.epochs,
+    recorder = RunRecorder(run, validator, stops, config.batch_size, config.epochs,
                            [i.stem for i in valid_items[:config.preview_images]], best)
     early = keras.callbacks.EarlyStopping(monitor="val_dice", mode="max", patience=config.early_stopping)
     callbacks = [recorder, keras.callbacks.ReduceLROnPlateau(monitor="val_dice", mode="max", factor=config.lr_factor,
                                                              patience=config.lr_patience,
                                                              min_lr=config.min_learning_rate),
                  early, *extra]
-    status.write(message=f"training: {steps} steps of {config.batch_size} patches per epoch", steps_per_epoch=steps,
+    run.update(message=f"training: {steps} steps of {config.batch_size} patches per epoch", steps_per_epoch=steps,
                  resumed_at_epoch=done_epochs if resume else None)
     batches = PatchBatches(splits.train, cache, config, steps, workers=2)
     model.fit(batches, epochs=config.epochs, initial_epoch=done_epochs, callbacks=callbacks, verbose=0)
     reason = stops.reason or ("validation Dice stopped improving" if early.stopped_epoch else "all epochs done")
     state = "stopped" if stops.signal.is_set() else "failed" if "NaN" in reason else "finished"
     if state == "finished" and config.preset == "refine":
-        _propose_after_refine(run, config, status)
-    status.write(state=state, ended=now(), message=reason, best_val_dice=round(recorder.best, 6),
+        _propose_after_refine(run, config)
+    run.update(state=state, ended=now(), message=reason, best_val_dice=round(recorder.best, 6),
                  **({"error": reason} if state == "failed" else {}))
     log.info("run %s %s: %s (best validation Dice %.4f)", run.run_id, state, reason, recorder.best)
     return state
 
 
-def _propose_after_refine(run: RunDir, config: TrainConfig, status) -> None:
+def _propose_after_refine(run: RunDir, config: TrainConfig) -> None:
     """A refinement ends by proposing new masks, with itself, for the images that still wait for a person."""
     from core.propose_job import ProposalError, propose_dataset, proposals_task
     from core.settings import load_settings
 
     settings = load_settings()
-    status.write(message="proposing new masks for the images still waiting, with this model")
+    run.update(message="proposing new masks for the images still waiting, with this model")
     try:
         summary = propose_dataset(settings, config.dataset, run.run_id, proposals_task(settings, config.dataset))
     except ProposalError as exc:
@@ -247,17 +230,17 @@ def _propose_after_refine(run: RunDir, config: TrainConfig, status) -> None:
     log.info("proposed %d masks with %s", summary["proposed"], run.run_id)
 
 
-def _lr_find(run: RunDir, config: TrainConfig, meta: dict, status, stops, steps: int = 120) -> str:
+def _lr_find(run: RunDir, config: TrainConfig, meta: dict, stops, steps: int = 120) -> str:
     import numpy as np
 
     from core.train.feeding import PatchBatches
     from core.train.lr_find import schedule, suggest
 
-    _, splits, channels, cache = _setup(run, config, meta, status)
+    _, splits, channels, cache = _setup(run, config, meta)
     model = _model(run, config, channels, resume=False)
     batches = PatchBatches(splits.train, cache, config, steps, workers=2)
     rates, losses = [], []
-    status.write(message=f"sweeping the learning rate over {steps} steps")
+    run.update(message=f"sweeping the learning rate over {steps} steps")
     for step in range(steps):
         if stops.signal.is_set():
             break
@@ -273,6 +256,6 @@ def _lr_find(run: RunDir, config: TrainConfig, meta: dict, status, stops, steps:
             break
     best = suggest(rates, losses)
     state = "stopped" if stops.signal.is_set() else "finished"
-    status.write(state=state, ended=now(), suggested_lr=best,
+    run.update(state=state, ended=now(), suggested_lr=best,
                  message=f"suggested learning rate {best:.2g}" if best else "no clear suggestion: try 1e-3")
     return state

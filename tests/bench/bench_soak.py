@@ -27,14 +27,14 @@ def _speed(run) -> float:
 
 
 def _launch(settings, minutes: float):
-    from core import jobs
+    from tests.helpers import launch
     from core.train.presets import preset_config
     from core.train.runs import prepare_run
 
     config = preset_config("quick", "dsb", settings.data_root)
     config = type(config).from_dict({**config.to_dict(), "minutes": minutes, "precision": "float32"})
     run = prepare_run(settings, config, trigger="benchmark")
-    return run, jobs.launch(run, settings)
+    return run, launch(run, settings)
 
 
 def _browse(pages, url: str, deadline: float, server_pid: int, rss: list[int]) -> tuple[int, int]:

@@ -270,12 +270,12 @@ def dashboard_cost(results: Results, workdir: Path) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         from core.train.presets import preset_config
         from core.train.runs import prepare_run
-        from core import jobs
+        from tests.helpers import launch
 
         config = preset_config("quick", "dsb", settings.data_root)
         config = type(config).from_dict({**config.to_dict(), "minutes": minutes, "precision": "float32"})
         run = prepare_run(settings, config)
-        process = jobs.launch(run, settings)
+        process = launch(run, settings)
         page.goto(f"{server.url}/train?run={run.run_id}")
         cpu_before, browser_before, started = _cpu_seconds(server.pid), _browser_cpu_seconds(), time.monotonic()
         process.wait(timeout=minutes * 60 + 600)

@@ -215,17 +215,16 @@ def test_proposals_in_queue_order_accept_and_next_and_the_heat_map(proposed, ope
 def test_propose_and_refine_start_from_the_editor(proposed, open_page, monkeypatch):
     from core import jobs
     started = []
-    monkeypatch.setattr(jobs, "launch_task", lambda arguments, task, settings: started.append(arguments))
-    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append((job, request)))
     page = open_page("annotate", dataset="lab")
     assert page.selectbox(key="queue-model-lab").value == "generalist"
     assert page.button(key="queue-refine").disabled, "nothing corrected yet"
     page.button(key="queue-propose").click().run()
-    assert started and started[0][:4] == ["propose", "lab", "--model", "generalist"]
+    assert started and started[0][1] == jobs.ProposeRequest(dataset="lab", model="generalist")
     page.button(key="queue-next").click().run()
     page.button(key="queue-accept").click().run()
     assert not page.button(key="queue-refine").disabled
     page.button(key="queue-refine").click().run()
-    run = started[-1]
-    assert run.read_config()["train"]["preset"] == "refine" and run.read_config()["parent_run"] == "generalist"
+    run, request = started[-1]
+    assert request == jobs.TrainRequest() and run.read_config()["train"]["preset"] == "refine" and run.read_config()["parent_run"] == "generalist"
     assert any("watch it on the Train page" in str(link.proto.label) for link in page.get("page_link"))

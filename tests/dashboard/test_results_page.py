@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.run_model import inference_settings
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from tests.evaluation_helpers import evaluated_run, trained_run
 
 
@@ -109,7 +109,7 @@ def test_unevaluated_split_offers_to_evaluate(evaluated, open_page):
 
 def test_a_failed_evaluation_says_why(data_env, tmp_path, monkeypatch, open_page):
     run = trained_run(data_env, tmp_path)
-    TaskDir(run.path / "eval" / "test").fail("the model has 3 input channels but the images have 1")
+    JobDir(run.path / "eval" / "test").fail("the model has 3 input channels but the images have 1")
     app = open_page("results", run=run.run_id)
     assert any("Evaluation failed: the model has 3 input channels" in e.value for e in app.error)
 
@@ -209,7 +209,7 @@ def test_the_shipped_model_is_scored_on_a_dataset_and_refined_on_it(data_env, tm
     eval_job.evaluate_run(shipped, eval_job.dataset_items(data_env.datasets_dir / "cells", "test"), "test-cells",
                           source={"dataset": "cells"})
     started = []
-    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append(job))
     app = open_page("results", run="generalist", dataset="cells")
     assert not app.exception and app.get("button_group")[0].value == "test-cells"
     assert "Dice (mean per image)" in metric_values(app)

@@ -23,7 +23,7 @@ def finished_run(settings, learning_rate: float = 1e-3, epochs: int = 3) -> RunD
     for epoch in range(1, epochs + 1):
         run.append_metrics({"epoch": epoch, "loss": 1 / epoch, "val_loss": 1.2 / epoch, "dice": 0.3 * epoch,
                             "val_dice": 0.25 * epoch, "lr": learning_rate, "seconds": 20, "images_per_s": 12.0})
-    run.write_status(state="finished", epoch=epochs, best_val_dice=0.25 * epochs, message="all epochs done")
+    run.update(state="finished", epoch=epochs, best_val_dice=0.25 * epochs, message="all epochs done")
     return run
 
 
@@ -38,7 +38,7 @@ def evaluated(settings, tmp_path, min_size: int, learning_rate: float) -> RunDir
     for epoch in (1, 2):
         run.append_metrics({"epoch": epoch, "loss": 0.9 / epoch, "val_loss": 1.0 / epoch, "val_dice": 0.4 * epoch,
                             "lr": learning_rate, "seconds": 30 * epoch})
-    run.write_status(state="finished", best_val_dice=0.8, epoch=2, message="finished")
+    run.update(state="finished", best_val_dice=0.8, epoch=2, message="finished")
     save_inference_settings(run, PostProcessing(min_size=min_size))
     items = eval_job.dataset_items(settings.datasets_dir / "cells", "test")
     eval_job.evaluate_run(run, items, "test", source={"dataset": "cells"})

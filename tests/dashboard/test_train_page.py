@@ -53,10 +53,10 @@ def test_launch_refuses_a_value_outside_its_range_and_names_the_field(page, data
 def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(page, data_env, monkeypatch):
     from core import jobs
     started = []
-    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append((run, extra)))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append((job, request)))
     earlier = create_run(data_env.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
                                                        "dataset_dir": "x"}, "unet")
-    earlier.write_status(state="finished", pid=None)
+    earlier.update(state="finished", pid=None)
     page.run()
     assert page.selectbox(key="train-run-pick").value == earlier.run_id
     page.get("button_group")[0].set_value("custom").run()
@@ -79,7 +79,7 @@ def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(pa
 def test_the_output_type_is_chosen_with_help_and_reaches_the_run(page, data_env, monkeypatch):
     from core import jobs
     started = []
-    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append(job))
     page.run()
     output = page.selectbox(key="train-output")
     assert "three classes" in output.help and "distance" in output.help
@@ -109,7 +109,7 @@ def test_a_finished_run_is_shown_with_curves_and_state(data_env, open_page):
     for epoch in (1, 2):
         run.append_metrics({"epoch": epoch, "loss": 1 / epoch, "val_loss": 1.2 / epoch, "dice": 0.4 * epoch,
                             "val_dice": 0.35 * epoch, "lr": 1e-3, "seconds": 20, "images_per_s": 12.0})
-    run.write_status(state="finished", epoch=2, best_val_dice=0.7, message="all epochs done", pid=None)
+    run.update(state="finished", epoch=2, best_val_dice=0.7, message="all epochs done", pid=None)
     app = open_page("train")
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Epoch"] == f"2 / {config.epochs}" and metrics["Best validation Dice"] == "0.700"
@@ -120,7 +120,7 @@ def test_a_finished_run_is_shown_with_curves_and_state(data_env, open_page):
 def test_a_dead_worker_shows_as_failed(data_env, open_page):
     run = create_run(data_env.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
                                                    "dataset_dir": "x"}, "unet")
-    run.write_status(state="running", pid=2**22 + 12345)  # no such process
+    run.update(state="running", pid=2**22 + 12345)  # no such process
     app = open_page("train")
     assert any("The run failed" in e.value for e in app.error)
     assert json.loads(run.status_path.read_text())["state"] == "failed"
@@ -132,7 +132,7 @@ def test_refine_continues_from_a_chosen_model(page, data_env, monkeypatch):
 
     shipped_model(data_env)
     started = []
-    monkeypatch.setattr(jobs, "launch", lambda run, settings, *extra: started.append(run))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append(job))
     page.get("button_group")[0].set_value("refine").run()
     assert page.selectbox(key="train-donor-nuclei-sample").value == "generalist"
     launch_button(page).click().run()

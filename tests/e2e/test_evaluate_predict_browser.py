@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from core.settings import Settings
-from core.task_dir import TaskDir
+from core.jobs import JobDir
 from tests.e2e.server import full_page_screenshot
 from tests.e2e.ui import no_exception, wait_idle
 from tests.evaluation_helpers import trained_run
@@ -39,7 +39,7 @@ def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_
     full_page_screenshot(page, artifacts / "42-results-evaluated-by-worker.png")
     assert (run.path / "eval" / "test" / "per_image.csv").is_file()
 
-    earlier = TaskDir(dashboard.data_root / "predictions" / "20260101-000000-earlier")  # a prediction made before
+    earlier = JobDir(dashboard.data_root / "predictions" / "20260101-000000-earlier")  # a prediction made before
     earlier.start(1, "predicting")
     (earlier.path / "images.csv").write_text("image,output,width,height,cells,covered_fraction,mean_cell_area,notes\n"
                                              "old.png,old,10,10,0,0,0,\n")

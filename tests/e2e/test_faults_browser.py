@@ -23,7 +23,8 @@ from core.train.run_dir import RunDir
 from core.train.runs import prepare_run
 from tests.e2e.server import DashboardServer, full_page_screenshot
 from tests.e2e.ui import no_exception, wait_idle
-from tests.helpers import make_splits
+from core.jobs.local import pid_alive, reap
+from tests.helpers import launch, make_splits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -53,7 +54,7 @@ def _launch_tiny_run(settings: Settings, tmp_path: Path) -> RunDir:
     import_dataset(make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"),
                    settings)
     run = prepare_run(settings, TrainConfig.from_dict(TINY))
-    jobs.launch(run, settings)
+    launch(run, settings)
     return run
 
 
@@ -82,22 +83,22 @@ def _wait_epoch_above(page, value: int, timeout_s: float = 120.0) -> int:
 
 def _kill_worker(run: RunDir) -> None:
     """Leave no worker behind, whoever started it (its own session, so the servers' teardown misses it)."""
-    pid = run.read_status().get("pid")
-    if pid and jobs.pid_alive(pid):
+    pid = run.read_status().pid
+    if pid and pid_alive(pid):
         try:
             os.killpg(int(pid), signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    jobs.reap()
+    reap()
 
 
 def _stop_from_the_page(page, run: RunDir) -> None:
     page.get_by_role("button", name="Stop", exact=True).click()
     expect(_metric(page, "State")).to_have_text("stopped", timeout=60_000)
     deadline = time.monotonic() + 30
-    while jobs.pid_alive(run.read_status().get("pid")) and time.monotonic() < deadline:
+    while pid_alive(run.read_status().pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert run.read_status()["state"] == "stopped"
+    assert run.read_status().state == "stopped"
     assert (run.checkpoints / "last.keras").is_file()
 
 
@@ -123,7 +124,7 @@ def test_dashboard_restart_during_training_reattaches(browser, page, artifacts, 
         assert first.process.poll() is not None
         print(f"\n[faults] dashboard server stopped in {time.perf_counter() - stopping:.2f} s")
         down_epochs = len(run.read_metrics())
-        assert jobs.current_status(run)["state"] == "running", "the worker outlived the dashboard"
+        assert jobs.refresh(run).state == "running", "the worker outlived the dashboard"
 
         second = _server(settings, "server-2.log", port=first.port).start()
         page.reload()
@@ -162,7 +163,7 @@ def test_killed_worker_shows_failed_then_resumes(browser, page, artifacts, tmp_p
         _wait_epoch_above(page, 1)
         expect(page.locator("[data-testid=stPlotlyChart]").first).to_be_visible(timeout=60_000)
 
-        os.kill(run.read_status()["pid"], signal.SIGKILL)
+        os.kill(run.read_status().pid, signal.SIGKILL)
         killed = time.perf_counter()
         expect(_metric(page, "State")).to_have_text("failed", timeout=15_000)
         seconds = time.perf_counter() - killed

@@ -24,7 +24,7 @@ def _metric(page, label: str):
 def test_launch_watch_and_stop(dashboard, page, artifacts):
     earlier = create_run(dashboard.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
                                                         "dataset_dir": "x"}, "unet")
-    earlier.write_status(state="finished", pid=None, message="all epochs done")
+    earlier.update(state="finished", pid=None, message="all epochs done")
     page.goto(f"{dashboard.url}/train")
     page.get_by_text("New run").wait_for(timeout=60_000)
     wait_idle(page)

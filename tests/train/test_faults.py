@@ -14,6 +14,7 @@ full disk at each write of a mask save.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -33,7 +34,8 @@ from core.mask_undo import MaskState
 from core.mask_versions import MaskChanged, MaskSaveError, current_version, read_log, save_mask
 from core.train.config import TrainConfig
 from core.train.run_dir import RunDir, create_run
-from tests.helpers import REPO, make_dsb
+from core.jobs.local import _children
+from tests.helpers import REPO, launch, make_dsb
 from tests.train.test_worker import TINY, dataset, tiny_run, wait_for  # noqa: F401 - dataset is a fixture
 
 BROKEN_STATUS = {
@@ -70,8 +72,8 @@ def _open_train_page(**query) -> AppTest:
 @pytest.mark.parametrize("case", list(BROKEN_STATUS))
 def test_broken_status_file_reads_as_failed(settings, case):
     run = _run_with_status(settings, BROKEN_STATUS[case])
-    status = jobs.current_status(run)
-    assert status["state"] == "failed" and "status.json" in status["error"]
+    status = jobs.refresh(run)
+    assert status.state == "failed" and "status.json" in status.error
     assert jobs.stop(run) is False, "nothing to stop, and no crash"
     assert run.read_metrics()[0]["epoch"] == 1, "the recorded epochs are untouched"
 
@@ -97,27 +99,54 @@ def test_worker_outlives_its_launcher_and_a_fresh_process_sees_it_die(dataset): 
     run = tiny_run(dataset, epochs=200)
     launcher = ("import sys; from core import jobs; from core.settings import load_settings; "
                 "from core.train.run_dir import RunDir; from pathlib import Path; "
-                "p = jobs.launch(RunDir(Path(sys.argv[1])), load_settings()); print(p.pid)")
+                "from tests.helpers import launch; p = launch(RunDir(Path(sys.argv[1])), load_settings()); print(p.pid)")
     done = subprocess.run([sys.executable, "-c", launcher, str(run.path)], capture_output=True, text=True,
                           cwd=REPO, timeout=60, env={**os.environ, "CELLSEG_DATA": str(dataset.data_root)})
     assert done.returncode == 0, done.stderr[-2000:]
     pid = int(done.stdout.strip().splitlines()[-1])
     try:
         wait_for(lambda: len(run.read_metrics()) >= 1)
-        assert jobs.current_status(run)["state"] == "running", "the worker survived its launcher"
-        assert pid not in jobs._children, "this process did not start it: it re-attached from the folder"
+        assert jobs.refresh(run).state == "running", "the worker survived its launcher"
+        assert pid not in _children, "this process did not start it: it re-attached from the folder"
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
-        status = wait_for(lambda: (s := jobs.current_status(run))["state"] == "failed" and s, timeout=10)
+        status = wait_for(lambda: (s := jobs.refresh(run)).state == "failed" and s, timeout=10)
         seconds = time.monotonic() - killed
         print(f"\n[faults] orphaned worker killed -> failed seen by a fresh process: {seconds:.2f} s")
-        assert seconds < 5 and "ended without saying why" in status["error"]
+        assert seconds < 5 and "ended without saying why" in status.error
         assert len(run.read_metrics()) >= 1
     finally:
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _cli_state(settings, *arguments) -> dict:
+    done = subprocess.run([sys.executable, "-m", "core", "runs", *arguments, "--json"], capture_output=True,
+                          text=True, cwd=REPO, timeout=120, env={**os.environ, "CELLSEG_DATA": str(settings.data_root)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_the_command_line_reports_a_killed_worker_as_failed_within_seconds(dataset):  # noqa: F811 - fixture
+    """``runs show`` and ``runs list`` apply the same liveness rule as the pages: no page needs to look first."""
+    run = tiny_run(dataset, epochs=200)
+    process = launch(run, dataset)
+    try:
+        wait_for(lambda: len(run.read_metrics()) >= 1)
+        assert _cli_state(dataset, "show", run.run_id)["status"] == "running"
+        os.kill(process.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        shown = _cli_state(dataset, "show", run.run_id)
+        listed = {row["id"]: row for row in _cli_state(dataset, "list")["runs"]}
+        seconds = time.monotonic() - killed
+        print(f"\n[faults] kill -9 -> failed in `runs show` and `runs list`: {seconds:.1f} s")
+        assert shown["status"] == "failed" and listed[run.run_id]["status"] == "failed"
+        assert seconds < 15, "two command-line calls, each starting Python, within seconds"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
 
 
 # --- a full disk during a mask save ----------------------------------------------------------------------

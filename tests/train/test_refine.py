@@ -56,7 +56,7 @@ def test_refine_from_the_generalist_on_grey_images_then_propose(tmp_path, data_e
     assert meta["train"]["preset"] == "refine" and meta["train"]["fine_tune_from"] == "generalist"
     assert meta["parent_run"] == "generalist"
     assert meta["lineage"]["labels"] == {"unlabelled": 2, "proposed": 0, "corrected": 0, "truth": 6}
-    assert any("3 channel(s)" in note for note in run.read_status().get("notes", [])), "grey fed as colour"
+    assert any("3 channel(s)" in note for note in run.read_status().notes), "grey fed as colour"
     rows = {r["stem"]: r for r in read_manifest(data_env.datasets_dir / "lab")["images"]}
     assert {rows[s]["label"] for s in ("cells00", "cells01")} == {"proposed"}, "proposals from the refined model"
     assert {rows[s]["proposed_by"] for s in ("cells00", "cells01")} == {run.run_id}

@@ -17,7 +17,8 @@ from core.config import ConfigError, ImportOptions
 from core.datasets.importer import import_dataset
 from core.train.config import TrainConfig
 from core.train.runs import prepare_run
-from tests.helpers import REPO, make_splits
+from core.jobs.local import reap
+from tests.helpers import REPO, launch, make_splits
 
 pytestmark = pytest.mark.slow
 
@@ -49,15 +50,15 @@ def wait_for(predicate, timeout=120.0, every=0.2):
 
 def finish(process, timeout=180):
     process.wait(timeout=timeout)
-    jobs.reap()
+    reap()
 
 
 def test_a_run_records_everything(dataset):
     run = tiny_run(dataset)
-    finish(jobs.launch(run, dataset))
+    finish(launch(run, dataset))
     status = run.read_status()
-    assert status["state"] == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
-    assert status["device"].startswith(("CPU", "GPU")) and status["precision"] == "float32"
+    assert status.state == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
+    assert status.device.startswith(("CPU", "GPU")) and status.precision == "float32"
     rows = run.read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2]
     for key in ("loss", "val_loss", "dice", "val_dice", "iou", "lr", "seconds", "train_seconds", "validation_seconds",
@@ -83,7 +84,7 @@ def test_recorded_speed_leaves_out_start_up_and_the_estimate_matches_the_run(dat
     from core.train.estimates import epoch_seconds
 
     run = tiny_run(dataset, steps_per_epoch=8, epochs=3)
-    finish(jobs.launch(run, dataset))
+    finish(launch(run, dataset))
     rows = run.read_metrics()
     assert [r["steps"] for r in rows] == [8, 8, 8] and all(r["validated"] == 2 for r in rows)
     for row in rows:
@@ -103,16 +104,16 @@ def test_recorded_speed_leaves_out_start_up_and_the_estimate_matches_the_run(dat
 
 def test_sigterm_stops_gracefully_and_resume_continues(dataset):
     run = tiny_run(dataset, epochs=200)
-    process = jobs.launch(run, dataset)
+    process = launch(run, dataset)
     wait_for(lambda: len(run.read_metrics()) >= 1)
     assert jobs.stop(run)
     finish(process)
     status = run.read_status()
-    assert status["state"] == "stopped" and status["message"] == "stopped on request"
+    assert status.state == "stopped" and status.message == "stopped on request"
     stopped_at = len(run.read_metrics())
     assert (run.checkpoints / "last.keras").is_file()
-    run.write_status(state="queued")
-    resumed = jobs.launch(run, dataset, "--resume")
+    run.update(state="queued")
+    resumed = launch(run, dataset, jobs.TrainRequest(resume=True))
     wait_for(lambda: len(run.read_metrics()) >= stopped_at + 1)
     jobs.stop(run)
     finish(resumed)
@@ -122,28 +123,28 @@ def test_sigterm_stops_gracefully_and_resume_continues(dataset):
 
 def test_killed_worker_is_reported_failed_within_seconds_and_keeps_its_epochs(dataset):
     run = tiny_run(dataset, epochs=200)
-    process = jobs.launch(run, dataset)
+    process = launch(run, dataset)
     wait_for(lambda: len(run.read_metrics()) >= 1)
     os.kill(process.pid, signal.SIGKILL)
     killed = time.monotonic()
-    status = wait_for(lambda: (s := jobs.current_status(run))["state"] == "failed" and s, timeout=5)
+    status = wait_for(lambda: (s := jobs.refresh(run)).state == "failed" and s, timeout=5)
     assert time.monotonic() - killed < 5
-    assert "ended without saying why" in status["error"]
+    assert "ended without saying why" in status.error
     assert len(run.read_metrics()) >= 1 and (run.checkpoints / "last.keras").is_file()
 
 
 def test_second_job_waits_its_turn(dataset):
     first = tiny_run(dataset, epochs=200)
     second = tiny_run(dataset)
-    p1 = jobs.launch(first, dataset)
-    wait_for(lambda: first.read_status().get("state") == "running")
-    p2 = jobs.launch(second, dataset)
+    p1 = launch(first, dataset)
+    wait_for(lambda: first.read_status().state == "running")
+    p2 = launch(second, dataset)
     time.sleep(3)
-    assert second.read_status()["state"] == "queued"
+    assert second.read_status().state == "queued"
     jobs.stop(first)
     finish(p1)
     finish(p2)
-    assert second.read_status()["state"] == "finished"
+    assert second.read_status().state == "finished"
 
 
 def test_learning_rate_finder_suggests_a_rate(dataset):
@@ -151,30 +152,30 @@ def test_learning_rate_finder_suggests_a_rate(dataset):
     run_meta = run.read_config()
     run_meta["trigger"] = "lr-find"
     run.config_path.write_text(json.dumps(run_meta))
-    finish(jobs.launch(run, dataset, "--lr-find"))
+    finish(launch(run, dataset, jobs.TrainRequest(lr_find=True)))
     sweep = run.read_jsonl(run.lr_find_path)
     assert len(sweep) > 10 and sweep[0]["lr"] < sweep[-1]["lr"]
-    assert run.read_status()["state"] == "finished"
+    assert run.read_status().state == "finished"
 
 
 def test_fine_tune_from_another_run(dataset):
     donor = tiny_run(dataset)
-    finish(jobs.launch(donor, dataset))
+    finish(launch(donor, dataset))
     child = tiny_run(dataset, fine_tune_from=donor.run_id, epochs=1)
-    finish(jobs.launch(child, dataset))
-    assert child.read_status()["state"] == "finished"
+    finish(launch(child, dataset))
+    assert child.read_status().state == "finished"
     assert child.read_config()["parent_run"] == donor.run_id
     assert "starting from the weights of" in child.log_path.read_text()
 
 
 def test_fine_tune_from_a_different_architecture_fails_clearly(dataset):
     donor = tiny_run(dataset, epochs=1)
-    finish(jobs.launch(donor, dataset))
+    finish(launch(donor, dataset))
     child = tiny_run(dataset, fine_tune_from=donor.run_id, epochs=1,
                      model={**TINY["model"], "base_filters": 8})
-    finish(jobs.launch(child, dataset))
+    finish(launch(child, dataset))
     status = child.read_status()
-    assert status["state"] == "failed" and "has another shape" in status["error"]
+    assert status.state == "failed" and "has another shape" in status.error
 
 
 def test_unknown_dataset_is_refused_before_a_run_exists(dataset):
@@ -223,10 +224,10 @@ def test_instance_aware_outputs_train_evaluate_and_predict(instance_dataset, tmp
     from core.run_model import inference_settings
 
     run = tiny_run(instance_dataset, model={**TINY["model"], "output": output})
-    finish(jobs.launch(run, instance_dataset))
+    finish(launch(run, instance_dataset))
     status = run.read_status()
-    assert status["state"] == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
-    assert not any("only say cell or background" in note for note in status.get("notes", []))
+    assert status.state == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
+    assert not any("only say cell or background" in note for note in (status.notes or []))
     model = keras.models.load_model(run.checkpoints / "best.keras", compile=False)
     assert model.output_shape[-1] == channels
     summary = evaluate_run(run, dataset_items(instance_dataset.datasets_dir / "tiny", "test"), "test")
@@ -246,7 +247,7 @@ def test_instance_aware_outputs_train_evaluate_and_predict(instance_dataset, tmp
 
 def test_binary_masks_for_an_instance_output_train_with_a_note(dataset):
     run = tiny_run(dataset, model={**TINY["model"], "output": "three_class"}, epochs=1)
-    finish(jobs.launch(run, dataset))
+    finish(launch(run, dataset))
     status = run.read_status()
-    assert status["state"] == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
-    assert any("only say cell or background" in note for note in status["notes"])
+    assert status.state == "finished", (status, (run.path / "worker.out").read_text()[-2000:])
+    assert any("only say cell or background" in note for note in status.notes)

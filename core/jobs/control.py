@@ -1,0 +1,119 @@
+"""Submit, watch and stop jobs: the one way every page and command starts background work.
+
+:func:`submit` writes the request into the job folder and hands ``python -m core job --job-dir DIR`` to an
+executor. :func:`refresh` is the one rule for a worker that is gone — its executor says so (process ended,
+Slurm job over), or its heartbeat stopped — and marks the job failed (or stopped, when a stop was asked
+for) once, on disk, so every reader afterwards sees the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+
+from core.jobs.executor import ExecutorUnavailable, Liveness, executor_named
+from core.jobs.folder import JobDir, now
+from core.jobs.local import last_error_line
+from core.jobs.requests import JobRequest, write_request
+from core.jobs.status import JobState, JobStatus
+
+log = logging.getLogger(__name__)
+
+# Workers stamp their status every 5 s; this long without a stamp means no worker is there (it hung, its
+# machine restarted, or its process id now belongs to another program).
+STALE_HEARTBEAT_S = 90
+DEAD_MESSAGE = ("the worker process ended without saying why (killed, or out of memory?); "
+                "what it recorded so far is kept")
+
+
+def heartbeat_age(status: JobStatus) -> float | None:
+    """Seconds since the worker last stamped its status (None when it never did).
+
+    >>> heartbeat_age(JobStatus()) is None
+    True
+    """
+    if not status.heartbeat:
+        return None
+    try:
+        return (datetime.now(timezone.utc) - datetime.fromisoformat(status.heartbeat)).total_seconds()
+    except ValueError:
+        return None
+
+
+def submit(job: JobDir, request: JobRequest, settings, executor: str | None = None) -> JobStatus:
+    """Start ``request`` in ``job``'s folder on ``executor`` (default: the one the settings name).
+
+    Raises :class:`ExecutorUnavailable` with a message for a person when the executor cannot take work;
+    nothing is queued then.
+    """
+    name = executor or getattr(settings, "executor", None) or "local"
+    runner = executor_named(name, settings)  # refuses before anything is written
+    job.path.mkdir(parents=True, exist_ok=True)
+    write_request(job.path, request)
+    task_progress = {"done": 0, "total": 0} if request.kind != "train" else {}
+    job.update(state=JobState.QUEUED.value, kind=request.kind, executor=name, launched=now(),
+               message="starting" if name == "local" else f"submitting to {name}", error=None, ended=None,
+               pid=None, host=None, external_id=None, external_state=None, queue_position=None, heartbeat=None,
+               stop_requested=None, **task_progress)
+    command = [sys.executable, "-m", "core", "job", "--job-dir", str(job.path)]
+    env = {**os.environ, "CELLSEG_DATA": str(settings.data_root), "PYTHONUNBUFFERED": "1"}
+    try:
+        started = runner.start(job, command, env)
+    except (ExecutorUnavailable, OSError) as exc:
+        job.update(state=JobState.FAILED.value, ended=now(), message="could not start", error=str(exc))
+        raise ExecutorUnavailable(str(exc)) from exc
+    recorded = {key: value for key, value in (("pid", started.pid), ("host", started.host),
+                                              ("external_id", started.external_id)) if value is not None}
+    # The worker may already have said where it runs and that it runs: only add what it cannot know.
+    return job.update(**({k: v for k, v in recorded.items() if k == "external_id"}
+                         if job.read_status().pid else recorded))
+
+
+def refresh(job: JobDir, settings=None) -> JobStatus:
+    """The job's status, corrected (once, on disk) when its worker is gone."""
+    status = job.read_status()
+    if not status.active or not (status.pid or status.external_id or status.heartbeat):
+        return status
+    try:
+        verdict = executor_named(status.executor, settings).check(status)
+    except ExecutorUnavailable as exc:  # e.g. the Slurm commands are missing on this machine
+        log.info("cannot ask the %s executor about %s: %s", status.executor, job.path, exc)
+        verdict = Liveness(alive=None)
+    if verdict.alive is False:
+        return _ended(job, verdict.reason or last_error_line(job.output_path) or DEAD_MESSAGE,
+                      external_state=verdict.external_state)
+    age = heartbeat_age(status)
+    if age is not None and age > STALE_HEARTBEAT_S:
+        return _ended(job, f"no sign of life from the worker for {age / 60:.0f} min (it hung, or its machine "
+                           "restarted); what it recorded so far is kept")
+    changed = {key: value for key, value in (("external_state", verdict.external_state),
+                                             ("queue_position", verdict.queue_position))
+               if value is not None and value != getattr(status, key)}
+    return job.update(**changed) if changed else status
+
+
+def _ended(job: JobDir, error: str, **extra) -> JobStatus:
+    """Mark a job whose worker is gone: stopped if a stop was asked for, else failed; unless the worker
+    wrote its own end meanwhile."""
+    def change(status: JobStatus) -> dict | None:
+        if not status.active:
+            return None
+        if status.stop_requested:
+            return {"state": JobState.STOPPED.value, "ended": now(), "message": "stopped", **extra}
+        return {"state": JobState.FAILED.value, "ended": now(), "error": error,
+                "message": "worker stopped unexpectedly", **extra}
+
+    return job.update_with(change)
+
+
+def stop(job: JobDir, settings=None) -> bool:
+    """Ask the job's worker to stop gracefully; False when there is no active worker to ask."""
+    status = refresh(job, settings)
+    if not status.active:
+        return False
+    if not executor_named(status.executor, settings).cancel(status):
+        return False
+    job.update(message="stopping…", stop_requested=now())
+    return True

@@ -26,7 +26,7 @@ import tifffile
 
 from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
-from core.infer import cell_and_seed_maps, overlapped, predict_image
+from core.infer import TilePlan, cell_and_seed_maps, overlapped, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.masks import MASK_COLOURS, standing_out_colour
 from core.postprocess import PostProcessing, instances, measure_cells
@@ -115,26 +115,62 @@ def overlay_picture(image: np.ndarray, labels: np.ndarray, colour: tuple[int, in
     return outlined(rgb, labels, colour or MASK_COLOURS[standing_out_colour(rgb)], width or outline_width(rgb.shape))
 
 
+def read_input(path: Path) -> np.ndarray | str:
+    """The image at ``path``, or why it was skipped (one unreadable file does not cost the others their results)."""
+    try:
+        return read_image(path)
+    except (OSError, ValueError) as exc:
+        log.warning("%s skipped: %s", path, exc)
+        return f"{path.name}: cannot be read as an image ({exc})"
+
+
+def write_outputs(out_dir: Path, path: Path, name: str, image: np.ndarray, maps: np.ndarray, notes: list[str],
+                  settings: PostProcessing) -> tuple[list[dict], dict]:
+    """Split one image's predicted maps into cells and write its probability, mask, labels and overlay.
+
+    ``maps`` is :func:`~core.infer.predict_image`'s 8-bit result for ``image`` (read from ``path``); the outputs
+    are named ``name``. Returns the image's rows of ``cells.csv`` and its row of ``images.csv``.
+    """
+    probability, seeds = cell_and_seed_maps(maps)
+    labels = instances(probability, settings, seeds)  # touching cells split when the settings say so
+    mask = labels > 0
+    write_png(out_dir / "probabilities" / f"{name}.png", probability)
+    write_png(out_dir / "masks" / f"{name}.png", mask.astype(np.uint8) * 255)
+    _write_labels(out_dir / "labels" / f"{name}.tif", labels)
+    write_png(out_dir / "overlays" / f"{name}.png", overlay_picture(image, labels))
+    measured = measure_cells(labels, image)
+    areas = [row["area"] for row in measured]
+    row = {"image": path.name, "width": image.shape[1], "height": image.shape[0], "cells": len(measured),
+           "covered_fraction": round(float(mask.mean()), 5),
+           "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
+           "output": name, "source": str(path)}
+    return [{"image": path.name, **cell} for cell in measured], row
+
+
+def prediction_settings(run: RunDir, options: PredictOptions) -> PostProcessing:
+    """The run's saved post-processing, with the threshold of ``options`` when it gives one."""
+    saved = inference_settings(run)
+    if options.threshold is None:
+        return saved
+    return PostProcessing.from_dict({**saved.to_dict(), "threshold": options.threshold})
+
+
 def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = PredictOptions()) -> dict:
     """Predict every input image with the run's model; write masks, labels, overlays and CSVs to ``out_dir``."""
     paths = collect_inputs(inputs)
     task = JobDir(out_dir)
     task.start(len(paths), "loading the model")
     model = load_run_model(run, options.checkpoint)
-    saved = inference_settings(run)
-    settings = saved if options.threshold is None else PostProcessing.from_dict(
-        {**saved.to_dict(), "threshold": options.threshold})
+    settings = prediction_settings(run, options)
     plan = model.plan(options.tile, options.overlap, options.tta)
     cells, images, skipped = [], [], []
     jobs = list(enumerate(zip(paths, output_names(paths)), start=1))
 
     def predict(job: tuple[int, tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray, list[str]] | str:
         index, (path, _) = job
-        try:
-            image = read_image(path)
-        except (OSError, ValueError) as exc:  # one unreadable file does not cost the others their results
-            log.warning("%s skipped: %s", path, exc)
-            return f"{path.name}: cannot be read as an image ({exc})"
+        image = read_input(path)
+        if isinstance(image, str):
+            return image
 
         def report(done: int, total: int) -> None:
             task.progress(index - 1, len(paths), f"{path.name}: tile {done} of {total}")
@@ -147,20 +183,8 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         if isinstance(made, str):
             return [], None, made
         (path, name), (image, maps, notes) = job[1], made
-        probability, seeds = cell_and_seed_maps(maps)
-        labels = instances(probability, settings, seeds)  # touching cells split when the settings say so
-        mask = labels > 0
-        write_png(out_dir / "probabilities" / f"{name}.png", probability)
-        write_png(out_dir / "masks" / f"{name}.png", mask.astype(np.uint8) * 255)
-        _write_labels(out_dir / "labels" / f"{name}.tif", labels)
-        write_png(out_dir / "overlays" / f"{name}.png", overlay_picture(image, labels))
-        measured = measure_cells(labels, image)
-        areas = [row["area"] for row in measured]
-        row = {"image": path.name, "width": image.shape[1], "height": image.shape[0], "cells": len(measured),
-               "covered_fraction": round(float(mask.mean()), 5),
-               "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
-               "output": name, "source": str(path)}
-        return [{"image": path.name, **cell} for cell in measured], row, None
+        measured, row = write_outputs(out_dir, path, name, image, maps, notes, settings)
+        return measured, row, None
 
     # the next image is predicted while the last one is split into cells and written
     for index, (measured, row, skip) in enumerate(overlapped(jobs, predict, write), start=1):
@@ -168,6 +192,15 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         images.extend([row] if row else [])
         skipped.extend([skip] if skip else [])
         task.progress(index, len(paths), f"predicted {index} of {plural(len(paths), 'image')}")
+    return write_summary(run, out_dir, task, settings, plan, cells, images, skipped)
+
+
+def write_summary(run: RunDir, out_dir: Path, task: JobDir, settings: PostProcessing, plan: TilePlan,
+                  cells: list[dict], images: list[dict], skipped: list[str]) -> dict:
+    """Write ``cells.csv``, ``images.csv`` and ``prediction.json``, mark the task finished, return the summary.
+
+    Raises :class:`PredictionError` when no image could be read (``images`` is empty).
+    """
     if not images:
         raise PredictionError("No image could be read: " + "; ".join(skipped))
     write_bytes_atomic(out_dir / "cells.csv", _csv(CELL_COLUMNS, cells))

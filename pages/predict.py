@@ -36,6 +36,12 @@ with st.expander("Options", icon=":material/tune:"):
                                 "size, so memory use stays bounded whatever the image size.")
     overlap = b.select_slider("Overlap (px)", [0, 32, 64, 96, 128], key=keep("predict-overlap", 64),
                               help="Neighbouring tiles overlap and are blended, so no seams show.")
+scheduler = context.settings().dask_scheduler
+on_cluster = bool(scheduler) and st.toggle(
+    "Run on the cluster", key=keep("predict-dask", True),
+    help=f"Spreads the images (and tiles of very large images) over the workers of the lab's Dask cluster "
+         f"({scheduler}); each worker loads the model once. The images and this folder must be on the shared "
+         "data folder the workers see.")
 ready = bool(uploads or folder)
 if st.button("Predict", type="primary", icon=":material/center_focus_strong:", disabled=not ready,
              help="Runs in the background: you may leave this page and come back."
@@ -43,7 +49,8 @@ if st.button("Predict", type="primary", icon=":material/center_focus_strong:", d
     task, paths = new_prediction_folder(run, uploads)
     inputs = [str(p) for p in paths] or [str(folder)]
     request = jobs.PredictRequest(run_id=run.run_id, inputs=tuple(inputs), tile=tile, overlap=min(overlap, tile // 2),
-                                  threshold=round(float(threshold), 2), tta=tta)
+                                  threshold=round(float(threshold), 2), tta=tta,
+                                  dask=scheduler if on_cluster else None)
     if not start_job(task, request):
         st.stop()
     st.session_state["predict-started"] = (f"Prediction {task.path.name} started: "

@@ -27,6 +27,7 @@ SUMMARY_KEYS = ("dice", "dice_pooled", "iou", "iou_pooled", "precision", "recall
                 "count_error_mean_abs", "n_true", "n_pred")
 # What can go wrong with the user's input or the run: reported in one line, never as a traceback.
 EXPECTED = (ConfigError, DatasetNotFound, FileNotFoundError, ValueError, OSError)
+LOCAL_CLUSTER = "local"  # what --dask means without an address
 
 
 def _fail(message: str, task: JobDir | None = None, code: int = 2) -> int:
@@ -118,8 +119,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     task = JobDir(out_dir)
     options = PredictOptions(tile=args.tile, overlap=args.overlap, tta=args.tta, threshold=args.threshold,
                              checkpoint=args.checkpoint)
+    if args.dask_workers is not None and args.dask != LOCAL_CLUSTER:
+        return _fail("--dask-workers sizes a local cluster: give it with --dask and no address.")
     try:
-        summary = predict_files(run, [Path(p) for p in args.inputs], out_dir, options)
+        if args.dask is None:
+            summary = predict_files(run, [Path(p) for p in args.inputs], out_dir, options)
+        else:
+            from core.dask_predict import ClusterOptions, predict_files_dask
+
+            summary = predict_files_dask(run, [Path(p) for p in args.inputs], out_dir, options,
+                                         address=None if args.dask == LOCAL_CLUSTER else args.dask,
+                                         cluster=ClusterOptions(workers=args.dask_workers))
     except (PredictionError, *EXPECTED) as exc:
         return _fail(str(exc), task)
     if args.json:
@@ -187,6 +197,13 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     predict.add_argument("--threshold", type=_threshold, help="probability threshold (default: the run's)")
     predict.add_argument("--checkpoint", default="best", choices=("best", "last"))
     predict.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    predict.add_argument("--dask", nargs="?", const=LOCAL_CLUSTER, metavar="ADDRESS",
+                         help="spread the work over Dask workers: a local cluster (one worker per core) without "
+                              "ADDRESS, else the scheduler at ADDRESS (e.g. tcp://head-node:8786, as dask-jobqueue "
+                              "starts on Slurm; its workers must see the same files); images above 4096 pixels a "
+                              "side are cut into blocks; images finished by an earlier run are skipped")
+    predict.add_argument("--dask-workers", type=int, metavar="N",
+                         help="worker processes of the local Dask cluster (default: one per core)")
     predict.set_defaults(handler=cmd_predict)
 
     export = groups.add_parser("export", help="export a run's model (.keras, SavedModel, model.json)")

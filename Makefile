@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast bench clean-venv chromium
+.PHONY: run test test-fast bench clean-venv chromium slurm
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,8 +21,8 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 run: $(VENV)/.runtime
 	$(PY) -m streamlit run dashboard/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
-## test: install test dependencies (first time) and run the whole suite, browser tests included
-test: $(VENV)/.test chromium
+## test: install test dependencies (first time) and run the whole suite, browser and Slurm tests included
+test: $(VENV)/.test chromium slurm
 	$(PY) -m pytest
 
 # Browser tests drive Debian's chromium; install it when we may (root with apt), otherwise they skip and say so.
@@ -32,9 +32,14 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: chromium not installed (sudo apt-get install chromium); browser tests will be skipped"; fi; }
 
-## test-fast: everything except the slow and browser tests
+# The Slurm tests start a one-node cluster of Debian's Slurm daemons; install them when we may (root with apt).
+slurm:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then bash .ci/install-slurm.sh; \
+	  else command -v slurmctld >/dev/null 2>&1 || echo "note: Slurm not installed (.ci/install-slurm.sh); Slurm tests will be skipped"; fi
+
+## test-fast: everything except the slow, browser and Slurm tests
 test-fast: $(VENV)/.test
-	$(PY) -m pytest -m "not slow and not e2e"
+	$(PY) -m pytest -m "not slow and not e2e and not slurm"
 
 $(VENV)/.bench: $(VENV)/.test requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt

@@ -13,7 +13,7 @@ from dashboard.pages_index import page_path
 from dashboard.widget_state import linked, publish
 
 
-def _label(run: RunDir, status: dict, config: dict) -> str:
+def _label(run: RunDir, status: jobs.JobStatus, config: dict) -> str:
     if config.get("trigger") == "shipped model":
         return f"{run.run_id} · shipped model: {read_card(run.path).get('title', 'pretrained')}"
     train = config.get("train", {})

@@ -25,9 +25,10 @@ RUN_KEY = "train-run-pick"
 LAUNCHED_KEY = "train-launched"
 
 
-def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: str = "") -> str | None:
-    """Create a run for ``config`` (with the name and note given), start its worker, and have the page
-    show it with a confirmation; returns the run id."""
+def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: str = "", executor: str = "local",
+           cluster_options: dict | None = None) -> str | None:
+    """Create a run for ``config`` (with the name and note given), start its worker on ``executor`` (with
+    ``cluster_options`` for a cluster), and have the page show it with a confirmation; returns the run id."""
     settings = context.settings()
     try:
         run = prepare_run(settings, config, trigger="lr-find" if lr_find else "dashboard")
@@ -39,12 +40,14 @@ def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: 
     busy = [other.run_id for other in list_runs(runs_dir(settings))
             if other.run_id != run.run_id and jobs.refresh(other).state == "running"]
     try:
-        jobs.submit(run, jobs.TrainRequest(lr_find=lr_find), settings)
-    except jobs.ExecutorUnavailable as exc:
+        jobs.submit(run, jobs.TrainRequest(lr_find=lr_find), settings, executor=executor,
+                    cluster_options=cluster_options)
+    except (jobs.ExecutorUnavailable, ValueError) as exc:
         st.error(f"The run could not be started: {exc}", icon=":material/error:")
         return None
     what = "Learning-rate sweep" if lr_find else "Run"
     st.session_state[LAUNCHED_KEY] = (
+        f"{what} **{name or run.run_id}** sent to the Slurm cluster." if executor == "slurm" else
         f"{what} **{name or run.run_id}** started." if not busy else
         f"{what} **{name or run.run_id}** is queued: it starts when {busy[0]} ends (one job runs at a time).")
     st.session_state[CLEAR_LABELS_KEY] = True
@@ -52,7 +55,7 @@ def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: 
     return run.run_id
 
 
-def _ingest_if_final(run: RunDir, status: dict) -> None:
+def _ingest_if_final(run: RunDir, status: jobs.JobStatus) -> None:
     """Index a run in the catalogue once it has ended (the dashboard process owns the catalogue)."""
     if status.state in ACTIVE or st.session_state.get(f"ingested-{run.run_id}") == status.updated:
         return
@@ -98,7 +101,7 @@ def _resume(run_id: str) -> None:
         st.error(f"The run could not be resumed: {exc}", icon=":material/error:")
 
 
-def _header(run: RunDir, status: dict, config: dict) -> None:
+def _header(run: RunDir, status: jobs.JobStatus, config: dict) -> None:
     state = (status.state or "?")
     train = config.get("train", {})
     cols = st.columns(4)
@@ -109,7 +112,7 @@ def _header(run: RunDir, status: dict, config: dict) -> None:
     eta = status.eta_seconds
     cols[3].metric("Time left (about)", f"{eta / 60:.1f} min" if isinstance(eta, (int, float)) and state in ACTIVE
                    else "–")
-    where = " · ".join(v for v in (status.device, status.precision) if v)
+    where = " · ".join(v for v in (status.where if status.executor else None, status.device, status.precision) if v)
     st.caption(f"{train.get('dataset')} · {train.get('model', {}).get('name')} · preset {train.get('preset')}"
                + (f" · {where}" if where else ""))
     message = (status.message or "")

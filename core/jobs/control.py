@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any
 
+from core.io import write_json_atomic
 from core.jobs.executor import ExecutorUnavailable, Liveness, executor_named
 from core.jobs.folder import JobDir, now
 from core.jobs.local import last_error_line
@@ -42,14 +45,23 @@ def heartbeat_age(status: JobStatus) -> float | None:
         return None
 
 
-def submit(job: JobDir, request: JobRequest, settings, executor: str | None = None) -> JobStatus:
+def submit(job: JobDir, request: JobRequest, settings, executor: str | None = None,
+           cluster_options: Mapping[str, Any] | None = None) -> JobStatus:
     """Start ``request`` in ``job``'s folder on ``executor`` (default: the one the settings name).
 
-    Raises :class:`ExecutorUnavailable` with a message for a person when the executor cannot take work;
-    nothing is queued then.
+    ``cluster_options`` change what this one job asks a cluster for (for ``slurm``: the fields of
+    :class:`core.jobs.slurm.SlurmOptions`, e.g. ``{"time_min": 240, "gpus": 1}``); a bad one is refused by
+    name (``ValueError``). Raises :class:`ExecutorUnavailable` with a message for a person when the executor
+    cannot take work; nothing is queued then.
     """
     name = executor or getattr(settings, "executor", None) or "local"
     runner = executor_named(name, settings)  # refuses before anything is written
+    if cluster_options and name == "slurm":
+        from core.jobs.slurm import OVERRIDES_FILE, SlurmOptions
+
+        SlurmOptions().with_overrides(cluster_options)  # refuses a bad value by name, before anything is written
+        job.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(job.path / OVERRIDES_FILE, dict(cluster_options))
     job.path.mkdir(parents=True, exist_ok=True)
     write_request(job.path, request)
     task_progress = {"done": 0, "total": 0} if request.kind != "train" else {}

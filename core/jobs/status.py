@@ -134,3 +134,36 @@ class JobStatus:
         if not self.total:
             return 0.0
         return min(1.0, max(0.0, (self.done or 0) / self.total))
+
+    @property
+    def where(self) -> str:
+        """Where the worker runs, in words: the machine, or the cluster job with its scheduler state.
+
+        >>> JobStatus(executor="slurm", external_id="42", external_state="PENDING", queue_position=2).where
+        'Slurm job 42 · PENDING · 2nd in the queue'
+        >>> JobStatus(executor="slurm", external_id="42", external_state="RUNNING", host="node7").where
+        'Slurm job 42 · RUNNING · on node7'
+        >>> JobStatus(executor="local", host="lab-pc").where
+        'this machine (lab-pc)'
+        """
+        if self.executor in (None, "", "local"):
+            return f"this machine ({self.host})" if self.host else "this machine"
+        parts = [f"{self.executor.capitalize()} job {self.external_id}" if self.external_id
+                 else f"{self.executor.capitalize()} (submitting)"]
+        if self.external_state:
+            parts.append(self.external_state)
+        if self.queue_position:
+            parts.append(f"{_ordinal(self.queue_position)} in the queue")
+        elif self.host and self.external_state != "PENDING":
+            parts.append(f"on {self.host}")
+        return " · ".join(parts)
+
+
+def _ordinal(number: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``, ``22nd``.
+
+    >>> [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 22)]
+    ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '22nd']
+    """
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"

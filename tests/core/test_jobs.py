@@ -211,3 +211,17 @@ def _wait_for(predicate, timeout=30.0):
             return
         time.sleep(0.1)
     raise TimeoutError("condition not met in time")
+
+
+def test_jobs_status_and_stop_from_the_command_line(tmp_path, data_env, capsys):
+    from core.cli import main
+
+    job = _folder(tmp_path, "task")
+    job.update(state="running", kind="predict", pid=2**22 + 12345, done=3, total=10)
+    assert main(["jobs", "status", str(job.path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"] == "failed" and "ended without saying why" in shown["error"]
+    assert main(["jobs", "stop", str(job.path)]) == 1
+    assert "no worker is running this job" in capsys.readouterr().err
+    assert main(["jobs", "status", str(tmp_path / "nowhere")]) == 2
+    assert "is not a job folder" in capsys.readouterr().err

@@ -215,7 +215,7 @@ def test_proposals_in_queue_order_accept_and_next_and_the_heat_map(proposed, ope
 def test_propose_and_refine_start_from_the_editor(proposed, open_page, monkeypatch):
     from core import jobs
     started = []
-    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append((job, request)))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append((job, request)))
     page = open_page("annotate", dataset="lab")
     assert page.selectbox(key="queue-model-lab").value == "generalist"
     assert page.button(key="queue-refine").disabled, "nothing corrected yet"

@@ -209,7 +209,7 @@ def test_the_shipped_model_is_scored_on_a_dataset_and_refined_on_it(data_env, tm
     eval_job.evaluate_run(shipped, eval_job.dataset_items(data_env.datasets_dir / "cells", "test"), "test-cells",
                           source={"dataset": "cells"})
     started = []
-    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append(job))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(job))
     app = open_page("results", run="generalist", dataset="cells")
     assert not app.exception and app.get("button_group")[0].value == "test-cells"
     assert "Dice (mean per image)" in metric_values(app)

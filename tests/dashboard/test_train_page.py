@@ -53,7 +53,7 @@ def test_launch_refuses_a_value_outside_its_range_and_names_the_field(page, data
 def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(page, data_env, monkeypatch):
     from core import jobs
     started = []
-    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append((job, request)))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append((job, request)))
     earlier = create_run(data_env.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
                                                        "dataset_dir": "x"}, "unet")
     earlier.update(state="finished", pid=None)
@@ -79,7 +79,7 @@ def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(pa
 def test_the_output_type_is_chosen_with_help_and_reaches_the_run(page, data_env, monkeypatch):
     from core import jobs
     started = []
-    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append(job))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(job))
     page.run()
     output = page.selectbox(key="train-output")
     assert "three classes" in output.help and "distance" in output.help
@@ -132,10 +132,44 @@ def test_refine_continues_from_a_chosen_model(page, data_env, monkeypatch):
 
     shipped_model(data_env)
     started = []
-    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None: started.append(job))
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(job))
     page.get("button_group")[0].set_value("refine").run()
     assert page.selectbox(key="train-donor-nuclei-sample").value == "generalist"
     launch_button(page).click().run()
     train = started[0].read_config()["train"]
     assert (train["preset"], train["fine_tune_from"], train["minutes"]) == ("refine", "generalist", 2.0)
     assert started[0].read_config()["parent_run"] == "generalist"
+
+
+def test_without_a_cluster_runs_train_here_and_no_choice_is_shown(page, data_env, monkeypatch):
+    from core import jobs
+    started = []
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None, cluster_options=None:
+                        started.append((executor, cluster_options)))
+    assert not [r for r in page.radio if r.key == "train-executor"]
+    launch_button(page).click().run()
+    assert started == [("local", {})]
+
+
+def test_with_a_cluster_the_run_goes_there_with_its_own_resources(open_page, data_env, monkeypatch):
+    """CELLSEG_EXECUTOR=slurm offers the cluster (the default) and this machine; resources start at the lab's
+    settings and only what the person changed travels with the run."""
+    from core import jobs
+    monkeypatch.setenv("CELLSEG_EXECUTOR", "slurm")
+    monkeypatch.setenv("CELLSEG_SLURM_GPUS", "1")
+    monkeypatch.setenv("CELLSEG_SLURM_TIME_MIN", "120")
+    started = []
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None, cluster_options=None:
+                        started.append((executor, cluster_options)))
+    page = open_page("train")
+    where = page.radio(key="train-executor")
+    assert where.value == "slurm" and "shared data folder" in where.help
+    assert page.number_input(key="train-slurm-gpus").value == 1
+    assert page.number_input(key="train-slurm-time").value == 120
+    page.number_input(key="train-slurm-time").set_value(240).run()
+    launch_button(page).click().run()
+    assert started[-1] == ("slurm", {"time_min": 240})
+    assert any("sent to the Slurm cluster" in s.value for s in page.success)
+    where.set_value("local").run()
+    launch_button(page).click().run()
+    assert started[-1] == ("local", {})

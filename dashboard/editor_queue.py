@@ -29,7 +29,7 @@ from dashboard import context
 from dashboard.editor_nav import go_to
 from dashboard.editor_session import EditSession, current
 from dashboard.pages_index import page_path
-from dashboard.task_progress import start_job, task_progress
+from dashboard.task_progress import executor_ready, start_job, task_progress
 from dashboard.widget_state import keep
 
 
@@ -135,6 +135,8 @@ def proposals_panel(dataset: str, images: pd.DataFrame) -> None:
                     key="queue-refine", width="stretch", disabled=not corrected,
                     help="About 2 minutes: continues from the chosen model on every imported and corrected mask, "
                          "then proposes new masks for the images still waiting."):
+        if not executor_ready():
+            return
         try:
             run = prepare_run(settings, refine_config(settings, dataset, model), parent=model,
                               trigger="refine from corrections")

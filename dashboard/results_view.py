@@ -25,7 +25,7 @@ from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
 from dashboard.pictures import inline
 from dashboard.results_data import WORST_FIRST, cases, error_thumbnail, evaluation_stamp
-from dashboard.task_progress import start_job, task_progress
+from dashboard.task_progress import executor_ready, start_job, task_progress
 from dashboard.widget_state import keep, put
 
 
@@ -229,6 +229,8 @@ def retrain_panel(run: RunDir, dataset: str | None = None) -> None:
                  help="Starts a new run that continues from this model (fine-tuning) on the current masks; it is "
                       "linked to this run and records which mask versions it used."):
         fine_tune = config.replace(fine_tune_from=run.run_id, learning_rate=config.learning_rate / 2)
+        if not executor_ready():
+            return
         try:
             new_run = prepare_run(context.settings(), fine_tune, parent=run.run_id, trigger="retrain with fixes")
         except ConfigError as exc:
@@ -245,6 +247,8 @@ def _refine_button(run: RunDir, dataset: str) -> None:
                "new masks for its images still waiting.")
     if st.button(f"Refine on {dataset}", icon=":material/model_training:", key="results-refine",
                  help="The Refine preset: fine-tunes this model on every imported and corrected mask of the dataset."):
+        if not executor_ready():
+            return
         try:
             new_run = prepare_run(settings, refine_config(settings, dataset, run.run_id), parent=run.run_id,
                                   trigger="refine from results")

@@ -8,8 +8,20 @@ import streamlit as st
 
 from core import jobs
 from core.jobs import JobDir
+from core.jobs.executor import executor_named
 from core.train.run_dir import ACTIVE
 from dashboard import context
+
+
+def executor_ready(executor: str | None = None) -> bool:
+    """Whether ``executor`` (default: the one the settings name) can take work now; says why on the page if
+    not. Asked before a run folder is made, so a refused launch leaves nothing queued behind."""
+    try:
+        executor_named(executor or context.settings().executor, context.settings())
+    except jobs.ExecutorUnavailable as exc:
+        st.error(f"Could not start: {exc}", icon=":material/error:")
+        return False
+    return True
 
 
 def start_job(job: JobDir, request: jobs.JobRequest) -> bool:

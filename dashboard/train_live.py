@@ -18,6 +18,7 @@ from dashboard import context, figures
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
 from dashboard.pictures import inline
+from dashboard.task_progress import executor_ready
 from dashboard.train_form import CLEAR_LABELS_KEY, LR_KEY
 from dashboard.widget_state import linked, publish, put
 
@@ -30,6 +31,8 @@ def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: 
     """Create a run for ``config`` (with the name and note given), start its worker on ``executor`` (with
     ``cluster_options`` for a cluster), and have the page show it with a confirmation; returns the run id."""
     settings = context.settings()
+    if not executor_ready(executor):
+        return None
     try:
         run = prepare_run(settings, config, trigger="lr-find" if lr_find else "dashboard")
     except ConfigError as exc:

@@ -1,7 +1,7 @@
 """``python -m core evaluate|predict|export``: score a run on a test set, segment new images, export a model.
 
 The dashboard starts the same commands as background workers; each reports progress in a
-``status.json`` (see :mod:`core.task_dir`).
+``status.json`` (see :mod:`core.jobs`).
 """
 
 from __future__ import annotations

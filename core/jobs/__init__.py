@@ -16,6 +16,6 @@ from core.jobs.requests import (EvaluateRequest, ExportRequest, JobRequest, Pred
                                 RequestError, TrainRequest, read_request)
 from core.jobs.status import ACTIVE, STATES, JobState, JobStatus
 
-__all__ = ["ACTIVE", "DEAD_MESSAGE", "EXECUTORS", "STALE_HEARTBEAT_S", "STATES", "EvaluateRequest", "ExecutorUnavailable",
-           "ExportRequest", "JobDir", "JobRequest", "JobState", "JobStatus", "PredictRequest", "ProposeRequest",
+__all__ = ["ACTIVE", "DEAD_MESSAGE", "EXECUTORS", "STALE_HEARTBEAT_S", "STATES", "EvaluateRequest",
+           "ExecutorUnavailable", "ExportRequest", "JobDir", "JobRequest", "JobState", "JobStatus", "PredictRequest", "ProposeRequest",
            "RequestError", "TrainRequest", "heartbeat_age", "now", "read_request", "refresh", "stop", "submit"]

@@ -10,12 +10,18 @@ includes starting Python, the cluster and TensorFlow, and loading the model):
 - seconds for one 10,000 × 10,000 slide (the test slides tiled with flips) in one process, and cut into blocks
   predicted by 2 workers, with the same peak memories; the two label images are compared.
 
-``CELLSEG_BENCH_CLUSTER_IMAGES`` and ``CELLSEG_BENCH_CLUSTER_SIDE`` make the run smaller (e.g. 6 and 3000) to
+- seconds from Launch to the first recorded epoch of a Quick training on dsb2018_nuclei, submitted through the
+  ``local`` executor and through the ``slurm`` executor to a one-node Slurm cluster started on this machine
+  (tests/slurm/cluster.py; skipped when Slurm is not installed); the difference is what Slurm adds.
+
+``CELLSEG_BENCH_CLUSTER_PARTS`` (default ``predict,slurm``) runs one part; ``CELLSEG_BENCH_CLUSTER_IMAGES`` and
+``CELLSEG_BENCH_CLUSTER_SIDE`` make the run smaller (e.g. 6 and 3000) to
 check the suite itself. ``repeat`` is not used: each command takes minutes and is run once.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -30,6 +36,7 @@ from tests.e2e.server import REPO, SHARED
 SLIDES = SHARED / "datasets" / "blood_cells_fullsize" / "test" / "images"
 GENERALIST = REPO / "data" / "models" / "generalist"
 WORKERS = 2
+LAUNCH_REPEATS = 2
 MiB = 2**20
 
 
@@ -108,6 +115,14 @@ def _compare(results: Results, label: str, first: dict, second: dict, unit_per_s
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
+    parts = os.environ.get("CELLSEG_BENCH_CLUSTER_PARTS", "predict,slurm").split(",")
+    if "predict" in parts:
+        _predictions(results, workdir)
+    if "slurm" in parts:
+        _slurm_overhead(results, workdir)
+
+
+def _predictions(results: Results, workdir: Path) -> None:
     from core.io import read_image
 
     count = int(os.environ.get("CELLSEG_BENCH_CLUSTER_IMAGES", "60"))
@@ -131,3 +146,64 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     results.note(f"{side:,}×{side:,} slide: {int(labels[0].max()):,} cells in one process, "
                  f"{int(labels[1].max()):,} from blocks; masks agree on {same:.4%} of the pixels"
                  + ("; label images identical" if np.array_equal(labels[0], labels[1]) else ""))
+
+
+def _launch_seconds(settings, executor: str) -> tuple[float, float]:
+    """Submit a Quick training on ``executor``: seconds until its worker runs, and until its first epoch is
+    recorded; then stop it."""
+    from core import jobs
+    from core.train.presets import preset_config
+    from core.train.runs import prepare_run
+
+    config = preset_config("quick", "dsb", settings.data_root)
+    run = prepare_run(settings, type(config).from_dict({**config.to_dict(), "minutes": 3.0}), trigger="benchmark")
+    started = time.monotonic()
+    jobs.submit(run, jobs.TrainRequest(), settings, executor=executor)
+    running = None
+    try:
+        while not run.read_metrics():
+            status = jobs.refresh(run, settings)
+            if not status.active:
+                raise RuntimeError(f"the {executor} training ended before its first epoch: {status.error}")
+            if running is None and status.started:
+                running = time.monotonic() - started
+            time.sleep(0.1)
+        return running if running is not None else math.nan, time.monotonic() - started
+    finally:
+        jobs.stop(run, settings)
+        while jobs.refresh(run, settings).active:
+            time.sleep(0.5)
+
+
+def _slurm_overhead(results: Results, workdir: Path) -> None:
+    from tests.bench.bench_train import _prepare_root
+    from tests.slurm.cluster import missing_tools, start_cluster
+
+    if missing_tools():
+        results.note("Slurm launch overhead not measured: Slurm is not installed (.ci/install-slurm.sh)")
+        return
+    settings = _prepare_root(workdir, "dsb2018_nuclei")
+    cluster = start_cluster(workdir / "slurm")
+    saved = {key: os.environ.get(key) for key in cluster.env}
+    os.environ.update(cluster.env)
+    measured: dict[str, list[tuple[float, float]]] = {"local": [], "slurm": []}
+    try:
+        for _ in range(LAUNCH_REPEATS):  # alternating, so a slow spell of the machine hits both
+            for executor in measured:
+                measured[executor].append(_launch_seconds(settings, executor))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        cluster.stop()
+    for index, what in enumerate(("the worker running", "the first epoch")):
+        medians = {}
+        for executor, rows in measured.items():
+            samples = [row[index] for row in rows]
+            medians[executor] = float(np.median(samples))
+            results.add("cluster", f"Quick training, Launch to {what} ({executor})", medians[executor], "s",
+                        samples=samples, note=f"median of {len(samples)}")
+        results.add("cluster", f"Slurm's overhead, Launch to {what}", medians["slurm"] - medians["local"], "s",
+                    note="slurm minus local, medians")

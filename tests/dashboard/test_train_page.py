@@ -158,6 +158,7 @@ def test_with_a_cluster_the_run_goes_there_with_its_own_resources(open_page, dat
     monkeypatch.setenv("CELLSEG_EXECUTOR", "slurm")
     monkeypatch.setenv("CELLSEG_SLURM_GPUS", "1")
     monkeypatch.setenv("CELLSEG_SLURM_TIME_MIN", "120")
+    monkeypatch.setattr("dashboard.task_progress.executor_named", lambda name, settings: name)  # no cluster here
     started = []
     monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None, cluster_options=None:
                         started.append((executor, cluster_options)))
@@ -173,3 +174,17 @@ def test_with_a_cluster_the_run_goes_there_with_its_own_resources(open_page, dat
     where.set_value("local").run()
     launch_button(page).click().run()
     assert started[-1] == ("local", {})
+
+
+def test_a_cluster_that_cannot_take_work_is_explained_and_nothing_is_queued(open_page, data_env, monkeypatch,
+                                                                            tmp_path):
+    """No Slurm commands on this machine: Launch says so, and no run folder is left waiting for ever."""
+    monkeypatch.setenv("CELLSEG_EXECUTOR", "slurm")
+    empty = tmp_path / "no-slurm-here"
+    empty.mkdir()
+    page = open_page("train")
+    monkeypatch.setenv("PATH", str(empty))
+    launch_button(page).click().run()
+    assert any("Could not start" in e.value and "sbatch" in e.value for e in page.error), [e.value for e in page.error]
+    runs = data_env.data_root / "runs"
+    assert not runs.exists() or not [p for p in runs.iterdir() if p.is_dir()]

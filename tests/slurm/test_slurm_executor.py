@@ -7,6 +7,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from core.jobs.slurm import SlurmExecutor, probe, query_job
 from core.train.config import TrainConfig
 from core.train.run_dir import RunDir
 from core.train.runs import prepare_run
-from tests.helpers import make_splits
+from tests.helpers import REPO, make_splits
 
 pytestmark = pytest.mark.slurm
 
@@ -108,6 +109,30 @@ def test_stop_ends_a_running_training_gracefully(dataset):
     assert (run.checkpoints / "last.keras").is_file() and (run.checkpoints / "best.keras").is_file()
     wait_for(lambda: gone_from_slurm(job_id), 30)
     assert query_job(job_id).state == "COMPLETED"  # the worker ended on its own: the hard scancel found nothing
+
+
+def _cli(settings, *arguments) -> subprocess.CompletedProcess:
+    """``python -m core ARGUMENTS`` in a fresh process, as after a restart of the dashboard."""
+    return subprocess.run([sys.executable, "-m", "core", *arguments], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env={**os.environ, "CELLSEG_DATA": str(settings.data_root)})
+
+
+def test_a_fresh_process_re_attaches_to_a_slurm_job_and_stops_it(dataset):
+    """Nothing about a Slurm job lives in the process that submitted it: another process (a restarted
+    dashboard, the command line) reads it from the folder, asks Slurm, and can stop it."""
+    run = tiny_run(dataset, epochs=LONG)
+    job_id = submit(run, TrainRequest(), dataset, executor="slurm").external_id
+    wait_for(lambda: len(run.read_metrics()) >= 1, 180)
+    shown = _cli(dataset, "jobs", "status", str(run.path), "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert (status["state"], status["executor"], status["external_id"]) == ("running", "slurm", job_id)
+    assert status["external_state"] == "RUNNING"
+    stopped = _cli(dataset, "jobs", "stop", str(run.path))
+    assert stopped.returncode == 0, stopped.stderr
+    assert ended(run, dataset, 60).state == "stopped", explain(run)
+    listed = _cli(dataset, "runs", "show", run.run_id, "--json")
+    assert json.loads(listed.stdout)["status"] == "stopped"
 
 
 def test_a_job_cancelled_outside_fails_with_slurms_reason_and_resumes(dataset):

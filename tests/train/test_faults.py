@@ -97,9 +97,9 @@ def test_worker_outlives_its_launcher_and_a_fresh_process_sees_it_die(dataset): 
     """The process that launched the worker exits (as a restarted dashboard would); a new process re-attaches
     from the folder alone, sees it running, and sees a kill -9 as failed within 5 s."""
     run = tiny_run(dataset, epochs=200)
-    launcher = ("import sys; from core import jobs; from core.settings import load_settings; "
-                "from core.train.run_dir import RunDir; from pathlib import Path; "
-                "from tests.helpers import launch; p = launch(RunDir(Path(sys.argv[1])), load_settings()); print(p.pid)")
+    launcher = ("import sys; from core.settings import load_settings; "
+                "from core.train.run_dir import RunDir; from pathlib import Path; from tests.helpers import launch; "
+                "p = launch(RunDir(Path(sys.argv[1])), load_settings()); print(p.pid)")
     done = subprocess.run([sys.executable, "-c", launcher, str(run.path)], capture_output=True, text=True,
                           cwd=REPO, timeout=60, env={**os.environ, "CELLSEG_DATA": str(dataset.data_root)})
     assert done.returncode == 0, done.stderr[-2000:]

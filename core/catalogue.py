@@ -16,6 +16,7 @@ import pandas as pd
 from core.datasets.labels import LABEL_STATES
 from core.datasets.manifest import IMAGE_FIELDS, MANIFEST_NAME, ManifestError, list_dataset_dirs, read_manifest
 from core.mask_versions import read_log, reviewed
+from core.pixel_size import dataset_level, row_pixel_size
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,11 @@ def _dataset_row(manifest: dict[str, Any], path: Path, stamp: str) -> list[Any]:
     counts = manifest.get("counts", {})
     images = manifest.get("images", [])
     split = manifest.get("split") or {}
+    pixel_size = dataset_level(manifest)
     return [manifest["name"], manifest.get("revision", ""), stamp, manifest.get("created"), manifest.get("source"),
             manifest.get("layout"), manifest.get("split_from"), split.get("seed"), str(path), len(images),
             counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0),
-            any(row.get("has_instances") for row in images)]
+            any(row.get("has_instances") for row in images), pixel_size.x_um if pixel_size else None]
 
 
 def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dict[str, str]) -> pd.DataFrame:
@@ -44,6 +46,8 @@ def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dic
     frame.insert(0, "dataset", manifest["name"])
     frame["mask_version"] = frame["stem"].map(versions).fillna(0).astype(int)
     frame["reviewed_at"] = pd.to_datetime(frame["stem"].map(marks), utc=True)
+    sizes = [row_pixel_size(manifest, row) for row in manifest.get("images", [])]  # a size set by hand wins
+    frame["pixel_size_um"] = pd.Series([s.x_um if s else None for s in sizes], index=frame.index, dtype="float64")
     return frame
 
 
@@ -71,7 +75,7 @@ def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
     try:
         for table, column in (("images", "dataset"), ("mask_edits", "dataset"), ("datasets", "name")):
             con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
-        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 14) + ")",
+        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 15) + ")",
                     _dataset_row(manifest, dataset_dir, stamp))
         con.register("incoming_images", images)
         con.execute("INSERT INTO images BY NAME SELECT * FROM incoming_images")
@@ -127,7 +131,8 @@ def list_datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
         f"SELECT d.name, any_value(d.n_images) AS n_images, any_value(d.n_train) AS n_train, "
         f"any_value(d.n_valid) AS n_valid, any_value(d.n_test) AS n_test, {states}, "
-        f"any_value(d.has_instances) AS has_instances, any_value(d.layout) AS layout, "
+        f"any_value(d.has_instances) AS has_instances, any_value(d.pixel_size_um) AS pixel_size_um, "
+        f"any_value(d.layout) AS layout, "
         f"any_value(d.created) AS created, any_value(d.source) AS source, any_value(d.path) AS path "
         f"FROM datasets d LEFT JOIN images i ON i.dataset = d.name GROUP BY d.name "
         f"ORDER BY any_value(d.created) DESC, d.name"

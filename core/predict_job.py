@@ -6,8 +6,10 @@ Writes into an output folder::
     labels/<name>.tif         cell ids (uint16, or uint32 beyond 65,535 cells)
     probabilities/<name>.png  8-bit probability map (× 255)
     overlays/<name>.png       the image with each cell outlined (at most 4,096 px a side)
-    cells.csv                 one row per cell: image, label, area, centroid, eccentricity, mean intensity
-    images.csv                one row per image: output name, size, cell count, covered share, notes
+    cells.csv                 one row per cell: image, label, area (pixels), area_um2 (µm², when the input is a
+                              TIFF that states its pixel size), centroid, eccentricity, mean intensity
+    images.csv                one row per image: output name, size, cell count, covered share, pixel size
+                              (µm, when known), notes
     prediction.json           the run, its settings and the summary;  status.json  progress
 
 Loading the model imports TensorFlow: a worker or the command line runs this, never the dashboard.
@@ -29,6 +31,7 @@ from core.display import fit_within, to_display_rgb
 from core.infer import TilePlan, cell_and_seed_maps, overlapped, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.masks import MASK_COLOURS, standing_out_colour
+from core.pixel_size import pixel_size_um
 from core.postprocess import PostProcessing, instances, measure_cells
 from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
@@ -37,9 +40,10 @@ from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
 OVERLAY_MAX_SIDE = 4096
-CELL_COLUMNS = ("image", "label", "area", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
-IMAGE_COLUMNS = ("image", "output", "width", "height", "cells", "covered_fraction", "mean_cell_area", "notes",
-                 "source")
+# area is in pixels; area_um2 is left empty when the input states no pixel size (core.pixel_size)
+CELL_COLUMNS = ("image", "label", "area", "area_um2", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
+IMAGE_COLUMNS = ("image", "output", "width", "height", "cells", "covered_fraction", "mean_cell_area",
+                 "pixel_size_um", "notes", "source")
 
 
 class PredictionError(ValueError):
@@ -140,11 +144,15 @@ def write_outputs(out_dir: Path, path: Path, name: str, image: np.ndarray, maps:
     write_png(out_dir / "overlays" / f"{name}.png", overlay_picture(image, labels))
     measured = measure_cells(labels, image)
     areas = [row["area"] for row in measured]
+    size = pixel_size_um(path)  # from the TIFF's OME/ImageJ/resolution metadata; None for PNG/JPEG
     row = {"image": path.name, "width": image.shape[1], "height": image.shape[0], "cells": len(measured),
            "covered_fraction": round(float(mask.mean()), 5),
-           "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0, "notes": "; ".join(notes),
-           "output": name, "source": str(path)}
-    return [{"image": path.name, **cell} for cell in measured], row
+           "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0,
+           "pixel_size_um": size.x_um if size else None, "notes": "; ".join(notes), "output": name,
+           "source": str(path)}
+    per_pixel = size.x_um * size.y_um if size else None
+    return [{"image": path.name, **cell, **({"area_um2": round(cell["area"] * per_pixel, 4)} if per_pixel else {})}
+            for cell in measured], row
 
 
 def prediction_settings(run: RunDir, options: PredictOptions) -> PostProcessing:

@@ -168,6 +168,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE evaluation_summary ADD COLUMN pq DOUBLE;
     ALTER TABLE evaluation_summary ADD COLUMN mean_matched_iou DOUBLE;
     """,
+    # Physical pixel size, µm per pixel along x (core.pixel_size): from the image files or set by hand; NULL unknown.
+    """
+    ALTER TABLE images ADD COLUMN pixel_size_um DOUBLE;
+    ALTER TABLE datasets ADD COLUMN pixel_size_um DOUBLE;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -1,4 +1,4 @@
-"""Rename and delete a dataset from the browser, with confirmation."""
+"""Rename and delete a dataset from the browser, with confirmation; set its pixel size by hand."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.datasets.manage import DatasetNotFound, delete_dataset, rename_dataset
+from core.datasets.manage import DatasetNotFound, delete_dataset, rename_dataset, set_pixel_size
 from core.datasets.manifest import REPORT_NAME
+from core.pixel_size import describe, pixel_size_of
 from core.text import plural
 from dashboard import context
 
 SELECTED_KEY = "datasets-selected"  # the dataset selectbox; other widgets select via the ?dataset= URL
+PIXEL_SIZE_HELP = "micrometres per pixel, from the objective and camera; 0 = unknown"
 
 
 def manage_panel(name: str, source: str) -> None:
@@ -20,6 +22,7 @@ def manage_panel(name: str, source: str) -> None:
     settings = context.settings()
     st.caption(f"Stored in {settings.datasets_dir / name}. Imported from {source}. "
                "Renaming or deleting here never touches the folder or zip it was imported from.")
+    pixel_size_panel(name)
     left, right = st.columns(2)
     with left.form(f"rename-{name}", border=True):
         new_name = st.text_input("New name", value=name, help="Letters, digits, '.', '_' and '-'.")
@@ -50,6 +53,28 @@ def manage_panel(name: str, source: str) -> None:
                     st.query_params.pop("dataset", None)
                     st.toast(f"Deleted {name}.")
                     st.rerun()
+
+
+def pixel_size_panel(name: str) -> None:
+    """The dataset's pixel size (read from its image files, or set by hand) and a form to set or correct it."""
+    settings = context.settings()
+    current = pixel_size_of(settings.datasets_dir / name, None)
+    with st.form(f"pixel-size-form-{name}", border=True):
+        st.markdown(f"**Pixel size** · now: {describe(current)}")
+        um = st.number_input("Pixel size (µm)", min_value=0.0, max_value=1000.0, step=0.001, format="%.4f",
+                             value=current.x_um if current else 0.0, key=f"pixel-size-{name}", help=PIXEL_SIZE_HELP)
+        st.caption("Measurements in µm and exports use it. A size set here holds for every image of the dataset; "
+                   "0 removes a size set by hand, so the sizes read from the image files apply again.")
+        if st.form_submit_button("Save"):
+            try:
+                saved = set_pixel_size(settings, name, um)
+            except (DatasetNotFound, ValueError) as exc:
+                st.error(str(exc))
+            else:
+                context.refresh_datasets()
+                st.session_state.pop(f"pixel-size-{name}", None)  # the box shows the size now in force
+                st.toast(f"{name}: {describe(saved)}.")
+                st.rerun()
 
 
 def import_report_panel(name: str) -> None:

@@ -11,6 +11,7 @@ from core import catalogue
 from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
 from core.masks import colour_instances
+from core.pixel_size import describe, pixel_size_of
 from core.text import plural
 from dashboard import context
 from dashboard.mask_style import MaskStyle
@@ -43,7 +44,7 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, ori
         return
     st.markdown(f"**{stem}** · {row['split']} · {row['width']}×{row['height']} px · {row['dtype']} · "
                 f"{plural(int(row['channels']), 'channel')} · {plural(int(row['object_count']), 'object')} · "
-                f"{row['foreground_fraction']:.1%} foreground")
+                f"{row['foreground_fraction']:.1%} foreground · {describe(pixel_size_of(dataset_dir, stem))}")
     picture = fit_within(to_display_rgb(image), MAX_SIDE)
     small_mask = fit_within(mask, MAX_SIDE, nearest=True)
     mask_picture = colour_instances(fit_within(instances, MAX_SIDE, nearest=True)) if instances is not None \

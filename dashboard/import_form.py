@@ -25,7 +25,8 @@ from dashboard.widget_state import keep
 LAYOUT_HELP = ("auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
                "flat: images/ + masks/ (split automatically). dsb: Kaggle DSB <id>/images + <id>/masks (one PNG "
                "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif. images: image files alone "
-               "(tick 'images without masks').")
+               "(tick 'images without masks'). A mask may also be a Fiji ROI zip (.roi.zip, .zip, .roi) or a QuPath "
+               "GeoJSON export (.geojson), in the masks folder or next to its image with the same name.")
 SEVERITY_WORDS = {"error": "error", "warning": "warning", "info": "note"}  # words: emoji need fonts servers lack
 SEVERITY_STYLE = {"error": "background-color: #fde0e0; color: #8a1111", "warning": "background-color: #fff3cd",
                   "note": ""}

@@ -1,4 +1,4 @@
-"""``python -m core datasets import|add|check|list|rename|delete``."""
+"""``python -m core datasets import|add|check|list|rename|delete|pixel-size``."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from core.datasets.adding import add_images
 from core.datasets.importer import check_source, import_dataset
 from core.datasets.labels import label_counts
 from core.datasets.layouts import LAYOUTS
-from core.datasets.manage import DatasetNotFound, dataset_dir, delete_dataset, rename_dataset
+from core.datasets.manage import DatasetNotFound, dataset_dir, delete_dataset, rename_dataset, set_pixel_size
 from core.datasets.manifest import ManifestError, list_dataset_dirs, read_manifest, suggest_name
 from core.datasets.report import ImportFailed, Report
+from core.pixel_size import dataset_level, describe, from_manifest
 from core.settings import Settings, load_settings
 from core.text import plural
 
@@ -143,7 +144,8 @@ def _datasets_from_manifests(settings: Settings) -> list[dict]:
         states = {f"n_{state}": n for state, n in label_counts(manifest.get("images", [])).items()}
         rows.append({"name": folder.name, "n_images": len(manifest.get("images", [])),
                      "n_train": counts.get("train", 0), "n_valid": counts.get("valid", 0),
-                     "n_test": counts.get("test", 0), **states, "layout": manifest.get("layout"),
+                     "n_test": counts.get("test", 0), **states,
+                     "pixel_size_um": getattr(dataset_level(manifest), "x_um", None), "layout": manifest.get("layout"),
                      "created": manifest.get("created"), "source": manifest.get("source"), "path": str(folder)})
     return rows
 
@@ -161,6 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         finally:
             con.close()
         frame["created"] = frame["created"].astype(str)
+        frame["pixel_size_um"] = frame["pixel_size_um"].astype(object).where(frame["pixel_size_um"].notna(), None)
         rows = frame.drop(columns=["has_instances"]).to_dict(orient="records")
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
@@ -171,7 +174,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         waiting = ", ".join(f"{row[f'n_{state}']} {state}" for state in ("unlabelled", "proposed", "corrected")
                             if row.get(f"n_{state}"))
         print(f"{row['name']:<24} {row['n_images']:>6} images  train {row['n_train']:>5}  valid {row['n_valid']:>5}  "
-              f"test {row['n_test']:>5}  ({row['layout']}{'; ' + waiting if waiting else ''})")
+              f"test {row['n_test']:>5}  ({row['layout']}{'; ' + waiting if waiting else ''})"
+              + (f"  {row['pixel_size_um']:g} µm/pixel" if row.get("pixel_size_um") else ""))
     return 0
 
 
@@ -235,8 +239,35 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pixel_size_breakdown(manifest: dict) -> str:
+    """How many images have which size from their files, e.g. ``3 images at 0.325 µm, 1 unknown``."""
+    counts: dict[str, int] = {}
+    for row in manifest.get("images", []):
+        size = from_manifest(row.get("pixel_size_um"), row.get("pixel_size_source"))
+        key = describe(size).removeprefix("pixel size ").split(" (")[0]
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{plural(n, 'image')} {'' if key == 'unknown' else 'at '}{key}" for key, n in counts.items())
+
+
+def cmd_pixel_size(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    try:
+        if args.um is None:
+            manifest = read_manifest(dataset_dir(settings, args.name))
+            size = dataset_level(manifest)
+            print(f"{args.name}: {describe(size)}" + ("" if size else f" for the dataset "
+                                                        f"({_pixel_size_breakdown(manifest) or 'no images'})."))
+            return 0
+        size = set_pixel_size(settings, args.name, args.um)
+    except (DatasetNotFound, ManifestError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"{args.name}: {describe(size)}. {_change_catalogue(settings)}")
+    return 0
+
+
 def add_commands(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("datasets", help="import, add to, check, list, rename and delete datasets")
+    parser = groups.add_parser("datasets", help="import, add to, check, list, rename and delete datasets, "
+                                                "and set their pixel size")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     imp = verbs.add_parser("import", help="import a folder or .zip into the data root")
@@ -281,3 +312,10 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     dele.add_argument("name")
     dele.add_argument("--yes", action="store_true", help="really delete")
     dele.set_defaults(handler=cmd_delete)
+
+    size = verbs.add_parser("pixel-size", help="show, or set by hand, a dataset's pixel size in µm")
+    size.add_argument("name")
+    size.add_argument("um", nargs="?", type=float, metavar="UM",
+                      help="micrometres per pixel, from the objective and camera; 0 clears a size set by hand "
+                           "(the image files' own sizes then apply again). Without it: print the pixel size")
+    size.set_defaults(handler=cmd_pixel_size)

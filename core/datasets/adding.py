@@ -21,6 +21,7 @@ from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest, write_manifest
 from core.datasets.report import ImportFailed, Report
 from core.mask_versions import dataset_lock
+from core.pixel_size import with_summary
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def add_images(settings: Settings, name: str, source: Path, *, split: str = "tra
             current = read_manifest(target)
             current["images"].extend(rows)
             current["counts"] = {s: sum(r["split"] == s for r in current["images"]) for s in SPLITS}
-            write_manifest(target, current)
+            write_manifest(target, with_summary(current))  # the shared pixel size may no longer be shared
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     added = {s: sum(r["split"] == s for r in rows) for s in SPLITS}

@@ -10,12 +10,17 @@ from core.config import ImportOptions
 from core.datasets.hashing import perceptual_hash, pixel_checksum
 from core.datasets.layouts import PairSource, Scan
 from core.datasets.report import Finding
+from core.interop.annotations import (GEOJSON_SUFFIXES, AnnotationReadError, annotation_suffix, labels_from_polygons,
+                                      read_annotations)
 from core.io import ImageReadError, channels_of, read_image
 from core.mask_kinds import MaskKindError, MaskReading, interpret_mask, merge_object_masks, read_as_instances
+from core.pixel_size import read_pixel_size, row_fields
+from core.text import plural
 
 _LOSSY_SUFFIXES = (".jpg", ".jpeg")
 _MIN_SIDE = 16
 _MOSTLY_FOREGROUND = 0.9
+_MAX_CELLS = np.iinfo(np.uint16).max  # dataset masks store cell ids as 16-bit numbers
 
 
 @dataclass
@@ -42,9 +47,32 @@ def _finding(result: PairResult, scan: Scan, severity, code, path, message, hint
     result.findings.append(Finding(severity, code, scan.rel(path), message, hint, stem=result.source.stem))
 
 
+def _read_outlines(pair: PairSource, scan: Scan, result: PairResult, shape: tuple[int, int]) -> MaskReading | None:
+    """Cells outlined in a Fiji ROI file/zip or a QuPath GeoJSON file, drawn at the image's size, one id each
+    (overlaps go to the smaller cell; see :mod:`core.interop.annotations` for every rule)."""
+    path = pair.masks[0]
+    labels, notes = labels_from_polygons(read_annotations(path), shape)
+    for note in notes:
+        _finding(result, scan, note.severity, note.code, path, note.message)
+    count = int(labels.max(initial=0))
+    if count > _MAX_CELLS:
+        _finding(result, scan, "error", "too-many-cells", path,
+                 f"outlines {count:,} cells; a dataset mask holds at most 65,535 per image (its cell ids are 16-bit).",
+                 "Split the image and its outlines into tiles, then import the tiles.")
+        return None
+    if pair.instances is not None:
+        _finding(result, scan, "warning", "instances-ignored", pair.instances,
+                 f"was ignored: the cells of this image come from {path.name}.")
+    source = "QuPath GeoJSON" if annotation_suffix(path) in GEOJSON_SUFFIXES else "ImageJ ROIs"
+    reading = read_as_instances(labels)
+    return MaskReading(reading.binary, reading.instances, "instances", f"{plural(count, 'cell')} drawn from {source}")
+
+
 def _read_mask(pair: PairSource, scan: Scan, result: PairResult, options: ImportOptions,
                shape: tuple[int, int]) -> MaskReading | None:
     try:
+        if not pair.per_object_masks and annotation_suffix(pair.masks[0]):
+            return _read_outlines(pair, scan, result, shape)
         if pair.per_object_masks:
             objects = [read_image(p) for p in pair.masks]
             wrong = [p for p, m in zip(pair.masks, objects) if m.shape[:2] != shape]
@@ -70,7 +98,7 @@ def _read_mask(pair: PairSource, scan: Scan, result: PairResult, options: Import
             else:
                 reading = MaskReading(reading.binary, instances.instances, reading.kind, reading.note)
         return reading
-    except ImageReadError as exc:
+    except (ImageReadError, AnnotationReadError) as exc:
         _finding(result, scan, "error", "unreadable-mask", exc.path, exc.problem, exc.hint)
     except MaskKindError as exc:
         _finding(result, scan, "error", "not-a-mask", pair.masks[0], str(exc),
@@ -148,4 +176,9 @@ def analyse_pair(pair: PairSource, scan: Scan, options: ImportOptions) -> PairRe
         "mask_kind": "none" if pair.unlabelled else mask.kind, "has_instances": mask.instances is not None,
         "source": scan.rel(pair.image), "label": "unlabelled" if pair.unlabelled else "truth",
     }
+    pixel_size, note = read_pixel_size(pair.image)  # µm per pixel from OME/ImageJ/TIFF metadata, when trusted
+    if note:
+        _finding(result, scan, "info", "pixel-size-ignored", pair.image, note,
+                 "If you know it, set it by hand: Datasets › Manage, or python -m core datasets pixel-size.")
+    result.stats.update(row_fields(pixel_size))
     return result

@@ -22,11 +22,13 @@ from typing import Callable, Iterator
 from core.config import ImportOptions, to_dict
 from core.datasets.analyse import PairResult, analyse_pair
 from core.datasets.layouts import LayoutError, Scan, scan_source
-from core.datasets.manifest import (IMAGE_FIELDS, MANIFEST_FORMAT, REPORT_NAME, check_name, write_manifest)
+from core.datasets.manifest import (IMAGE_FIELDS, MANIFEST_FORMAT, OPTIONAL_IMAGE_FIELDS, REPORT_NAME, check_name,
+                                    write_manifest)
 from core.datasets.report import ImportFailed, Report
 from core.datasets.splits import assign_splits, leakage_findings, similarity_groups
 from core.datasets.zipsafe import UnsafeArchive, extract_zip_safely
 from core.io import write_json_atomic, write_png
+from core.pixel_size import with_summary
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -185,21 +187,21 @@ def _place_files(staging: Path, kept: list[PairResult], splits: dict[str, str]) 
             if pending.exists():
                 (staging / split / kind).mkdir(parents=True, exist_ok=True)
                 os.rename(pending, staging / split / kind / f"{stem}.png")
-        row.update({k: v for k, v in result.stats.items() if k in IMAGE_FIELDS})
-        rows.append({k: row.get(k) for k in IMAGE_FIELDS})
+        row.update({k: v for k, v in result.stats.items() if k in IMAGE_FIELDS + OPTIONAL_IMAGE_FIELDS})
+        rows.append({**{k: row.get(k) for k in IMAGE_FIELDS}, **{k: row[k] for k in OPTIONAL_IMAGE_FIELDS if k in row}})
     shutil.rmtree(staging / PENDING, ignore_errors=True)
     return rows
 
 
 def _manifest(options: ImportOptions, source: str, layout: str, rows: list[dict], seeded: bool) -> dict:
     counts = {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")}
-    return {
+    return with_summary({
         "format": MANIFEST_FORMAT, "name": options.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source": source,
         "layout": layout, "split_from": "seeded" if seeded else "source",
         "split": to_dict(options.split) if seeded else None, "options": to_dict(options),
         "counts": counts, "images": rows,
-    }
+    })  # with the dataset's pixel size when all images share one
 
 
 def _move_into_place(staging: Path, target: Path, report: Report) -> None:

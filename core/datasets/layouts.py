@@ -8,6 +8,11 @@ Layouts:
 - ``tif-pairs``: ``input/raw_NNN.tif`` + ``labels/instance_ids_NNN.tif`` (matched by number);
 - ``images``: image files alone (in the folder itself or in ``images/``), imported without masks.
 
+Wherever a mask file is expected, an ImageJ/Fiji ROI file or zip (``<stem>.roi``, ``<stem>.zip``,
+``<stem>.roi.zip``, ``<stem>_RoiSet.zip``) or a QuPath GeoJSON export (``<stem>.geojson``, ``<stem>.json``)
+may stand in for it. Such files may also sit next to their images, as Fiji and QuPath users keep them
+(there, GeoJSON must be named ``.geojson``: a plain ``.json`` beside an image is often its metadata).
+
 With ``images_only`` an image that has no mask is imported as *unlabelled* (reported as a note, not an
 error): labs often start from raw images and draw or correct masks later. Scanning only lists files;
 nothing is decoded here.
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from core.io import is_image_file
 from core.datasets.report import Finding
+from core.interop.annotations import annotation_stem, annotation_suffix
 
 SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "val": "valid",
                  "validation": "valid", "test": "test", "testing": "test"}
@@ -31,8 +37,8 @@ INSTANCE_DIRS = ("masks_instances", "instances", "instance_masks")
 LAYOUTS = ("splits", "flat", "dsb", "tif-pairs", "images")
 _JUNK = re.compile(r"^(\.|__macosx$|thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
 _AFFIX = re.compile(
-    r"^(raw|image|img|input|mask|masks|label|labels|instance_ids|instances|man_seg|seg)[_-]"
-    r"|[_-](mask|masks|label|labels|gt|seg|instances|instance_ids)$",
+    r"^(raw|image|img|input|mask|masks|label|labels|instance_ids|instances|man_seg|seg|roiset)[_-]"
+    r"|[_-](mask|masks|label|labels|gt|seg|instances|instance_ids|roiset)$",
     re.IGNORECASE,
 )
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
@@ -141,31 +147,57 @@ def match_key(stem: str) -> str:
     return _AFFIX.sub("", stem).lower()
 
 
-def _image_files(folder: Path, scan: Scan) -> list[Path]:
+def _beside_images(path: Path) -> bool:
+    """An outline file that may sit next to its image; not plain ``.json``, which microscopes also write
+    beside images for their metadata (in a masks folder, ``.json`` is taken as GeoJSON)."""
+    return annotation_suffix(path) not in (None, ".json")
+
+
+def _image_files(folder: Path, scan: Scan, annotations: bool = False) -> list[Path]:
+    """The image files of ``folder``, and with ``annotations`` its ROI and GeoJSON files (a masks folder).
+
+    Other files are reported and ignored, except outline files that may be the masks next to their images
+    (:func:`_annotations_beside` lists those).
+    """
     files = []
     for path in sorted(folder.iterdir()):
         if _is_junk(path) or path.is_dir():
             continue
-        if is_image_file(path):
+        if is_image_file(path) or (annotations and annotation_suffix(path)):
             files.append(path)
-        else:
+        elif not _beside_images(path):
+            hint = ("Remove it, or convert it to PNG or TIFF if it is part of the data." if path.suffix != ".json"
+                    else "If it is a QuPath GeoJSON export, rename it to .geojson or move it into a masks folder.")
             scan.findings.append(Finding("warning", "not-an-image", scan.rel(path),
                                          f"is not an image file (suffix {path.suffix or 'none'!r}) and was ignored.",
-                                         "Remove it, or convert it to PNG or TIFF if it is part of the data."))
+                                         hint))
     return files
 
 
 def _by_stem(files: list[Path], scan: Scan) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in files:
-        if path.stem in found:
+        stem = annotation_stem(path) if annotation_suffix(path) else path.stem
+        if stem in found:
             scan.findings.append(Finding("error", "duplicate-stem", scan.rel(path),
-                                         f"has the same name as {scan.rel(found[path.stem])} "
+                                         f"has the same name as {scan.rel(found[stem])} "
                                          "(only the suffix differs).",
-                                         "Keep one of the two files.", stem=path.stem))
+                                         "Keep one of the two files.", stem=stem))
             continue
-        found[path.stem] = path
+        found[stem] = path
     return found
+
+
+def _annotations_beside(folder: Path, images: dict[str, Path], scan: Scan) -> dict[str, Path]:
+    """ROI files and zips and GeoJSON files next to the images of ``folder``, matched to them by name."""
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and not _is_junk(p) and _beside_images(p)]
+    beside = _by_stem(files, scan)
+    matched = _match(images, beside)
+    for path in set(beside.values()) - set(matched.values()):
+        scan.findings.append(Finding("warning", "orphan-mask", scan.rel(path),
+                                     "has no image with a matching name and was ignored.",
+                                     "Name it after its image (a.tif + a.roi.zip or a.geojson), or remove it."))
+    return matched
 
 
 def _match(images: dict[str, Path], masks: dict[str, Path]) -> dict[str, Path]:
@@ -208,6 +240,11 @@ def _scan_images(root: Path, scan: Scan, images_only: bool) -> None:
     """The ``images`` layout: every image file of ``root`` (or of its images folder), without masks."""
     folder = _find_dir(root, IMAGE_DIRS) or root
     images = _by_stem(_image_files(folder, scan), scan)
+    beside = _annotations_beside(folder, images, scan)
+    if beside:  # outlines next to the images: pair them as with a masks folder
+        _add_pairs(images, beside, None, scan, images_only,
+                   "its folder (no ROI zip or GeoJSON file of the same name beside it)")
+        return
     if not images_only:
         scan.findings.append(Finding("error", "no-masks", scan.rel(folder),
                                      f"holds {len(images)} images and no masks.",
@@ -229,14 +266,30 @@ def _scan_pair_folder(folder: Path, split: str | None, scan: Scan, images_only: 
                                      "has no images folder.", f"Expected one named {' or '.join(IMAGE_DIRS[:3])}."))
         return
     images = _by_stem(_image_files(image_dir, scan), scan)
-    masks = _by_stem(_image_files(mask_dir, scan), scan) if mask_dir else {}
+    masks = _by_stem(_image_files(mask_dir, scan, annotations=True), scan) if mask_dir else {}
     instance_dir = _find_dir(folder, INSTANCE_DIRS)
     instances = _by_stem(_image_files(instance_dir, scan), scan) if instance_dir else {}
     matched = _match(images, masks)
-    matched_instances = _match(images, instances)
+    beside = _annotations_beside(image_dir, images, scan)
+    for stem in sorted(matched.keys() & beside.keys()):
+        scan.findings.append(Finding("warning", "mask-ignored", scan.rel(beside.pop(stem)),
+                                     f"was ignored: its image already has the mask {scan.rel(matched[stem])}.",
+                                     "Keep one of the two.", stem=stem))
+    where = scan.rel(mask_dir) if mask_dir else f"a masks folder next to {scan.rel(image_dir)}"
+    _add_pairs(images, {**matched, **beside}, split, scan, images_only, where, _match(images, instances))
+    used = set(matched.values())
+    for mask in masks.values():
+        if mask not in used:
+            scan.findings.append(Finding("warning", "orphan-mask", scan.rel(mask),
+                                         "has no image with a matching name and was ignored.",
+                                         "Check the file name, or remove the mask."))
+
+
+def _add_pairs(images: dict[str, Path], matched: dict[str, Path], split: str | None, scan: Scan,
+               images_only: bool, where: str, matched_instances: dict[str, Path] | None = None) -> None:
+    """A pair per image with a mask; the others unlabelled (``images_only``) or reported as missing a mask."""
     for stem, image in images.items():
         if stem not in matched:
-            where = scan.rel(mask_dir) if mask_dir else f"a masks folder next to {scan.rel(image_dir)}"
             if images_only:
                 scan.findings.append(Finding("info", "unlabelled", scan.rel(image),
                                              f"has no mask in {where}: imported as unlabelled.", stem=stem))
@@ -244,16 +297,11 @@ def _scan_pair_folder(folder: Path, split: str | None, scan: Scan, images_only: 
                 continue
             scan.findings.append(Finding("error", "missing-mask", scan.rel(image),
                                          f"has no mask in {where}.",
-                                         f"Add a mask named {stem}.png (same name as the image), remove the image, "
+                                         f"Add a mask named {stem}.png (or outlines {stem}.roi.zip or {stem}.geojson; "
+                                         "same name as the image), remove the image, "
                                          "or import images without masks as unlabelled.", stem=stem))
             continue
-        scan.pairs.append(PairSource(stem, split, image, (matched[stem],), matched_instances.get(stem)))
-    used = set(matched.values())
-    for mask in masks.values():
-        if mask not in used:
-            scan.findings.append(Finding("warning", "orphan-mask", scan.rel(mask),
-                                         "has no image with a matching name and was ignored.",
-                                         "Check the file name, or remove the mask."))
+        scan.pairs.append(PairSource(stem, split, image, (matched[stem],), (matched_instances or {}).get(stem)))
 
 
 def _scan_dsb(root: Path, scan: Scan) -> None:
@@ -264,7 +312,7 @@ def _scan_dsb(root: Path, scan: Scan) -> None:
                                          "has no images/ and masks/ folders and was ignored."))
             continue
         images = _image_files(image_dir, scan)
-        masks = tuple(_image_files(mask_dir, scan))
+        masks = tuple(_image_files(mask_dir, scan, annotations=True))
         stem = folder.name
         if len(images) != 1:
             scan.findings.append(Finding("error", "dsb-image-count", scan.rel(image_dir),

@@ -1,4 +1,4 @@
-"""Rename and delete imported datasets, and find them by name.
+"""Rename and delete imported datasets, set their pixel size by hand, and find them by name.
 
 These act on the internal copy under the data root only; the folder or zip a dataset
 was imported from is never touched.
@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 
 from core.datasets.manifest import MANIFEST_NAME, check_name, list_dataset_dirs, read_manifest, write_manifest
+from core.mask_versions import dataset_lock
+from core.pixel_size import PixelSize, check_pixel_size, dataset_level, with_summary
 from core.settings import Settings
 
 
@@ -57,3 +59,19 @@ def delete_dataset(settings: Settings, name: str) -> None:
     os.rename(folder, doomed)
     shutil.rmtree(doomed, ignore_errors=True)
     shutil.rmtree(settings.cache_dir / "thumbs" / name, ignore_errors=True)
+
+
+def set_pixel_size(settings: Settings, name: str, um: float) -> PixelSize | None:
+    """Set (``um`` > 0) or clear (``um`` = 0) the pixel size of dataset ``name`` by hand, in µm per pixel.
+
+    A size set by hand holds for every image of the dataset, over what their files said; clearing it lets
+    the files' own sizes apply again. The manifest is rewritten atomically under the dataset's lock.
+    Returns the dataset-wide size now in force (None: unknown, or the images differ). Raises ``ValueError``
+    for a negative, non-numeric or absurd ``um`` and :class:`DatasetNotFound` for an unknown dataset.
+    """
+    value = check_pixel_size(um)
+    folder = dataset_dir(settings, name)
+    with dataset_lock(folder):
+        manifest = with_summary(read_manifest(folder), hand_um=value)
+        write_manifest(folder, manifest)
+    return dataset_level(manifest)

@@ -21,6 +21,9 @@ LABEL_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9])?$"
 IMAGE_FIELDS = ("split", "stem", "image", "mask", "instances", "width", "height", "dtype", "channels",
                 "foreground_fraction", "object_count", "checksum", "phash", "mask_kind", "has_instances", "source",
                 "label", "proposed_by", "uncertainty")  # label states: core.datasets.labels
+# Written only when known (older manifests lack them): µm per pixel, a number or [x, y], and where it came
+# from; the manifest's top level holds the same two keys for the whole dataset (see core.pixel_size).
+OPTIONAL_IMAGE_FIELDS = ("pixel_size_um", "pixel_size_source")
 
 
 class ManifestError(ValueError):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.interop.export import prediction_sources
 from core.io import ImageReadError, is_image_file, read_image, write_bytes_atomic
 from core.masks import MASK_COLOURS
 from core.predict_job import overlay_picture
@@ -25,6 +26,7 @@ from core.jobs import JobDir
 from core.text import plural
 from core.train.run_dir import RunDir
 from dashboard import context
+from dashboard.cell_export import cell_export_panel
 from dashboard.pictures import inline
 from dashboard.widget_state import keep
 
@@ -155,6 +157,9 @@ def show_results(task: JobDir) -> None:
                  column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f",
                                                                                   help="Share of the image in cells"),
                                 "mean_cell_area": st.column_config.NumberColumn("mean cell area (px²)"),
+                                "pixel_size_um": st.column_config.NumberColumn(
+                                    "pixel size (µm)", format="%.4g",
+                                    help="From the image file's metadata (TIFF); empty when it states none"),
                                 "width": st.column_config.NumberColumn("width (px)"),
                                 "height": st.column_config.NumberColumn("height (px)"),
                                 "output": None, "source": None})
@@ -185,8 +190,13 @@ def show_results(task: JobDir) -> None:
     st.caption("Each detected cell is outlined; change the colour or width above if the outlines are hard to see.")
     if not cells.empty:
         with st.expander(f"Cells ({len(cells)} rows: area, centre, eccentricity, mean intensity)"):
-            st.dataframe(cells.head(2000), hide_index=True, width="stretch")
+            st.dataframe(cells.head(2000), hide_index=True, width="stretch",
+                         column_config={"area": st.column_config.NumberColumn("area (px)"),
+                                        "area_um2": st.column_config.NumberColumn(
+                                            "area (µm²)", help="Empty when the image states no pixel size")})
     stamp = (task.read_status().updated or "")
     st.download_button("Download masks, cell labels and tables (zip)", results_zip(str(task.path), stamp),
                        f"{task.path.name}-cells.zip", "application/zip", icon=":material/download:",
                        key="predict-download", type="primary")
+    with st.expander("Export cells for Fiji, QuPath, OMERO…", icon=":material/ios_share:"):
+        cell_export_panel("predict-cells", task.path.name, lambda: prediction_sources(task.path))

@@ -4,7 +4,9 @@ import streamlit as st
 
 from core import catalogue
 from core.datasets.labels import LABEL_HELP
+from core.interop.export import dataset_sources
 from dashboard import context, figures
+from dashboard.cell_export import cell_export_panel
 from dashboard.dataset_admin import SELECTED_KEY, import_report_panel, manage_panel
 from dashboard.grid import grid_controls, render_grid
 from dashboard.image_view import show_image
@@ -24,7 +26,7 @@ if datasets.empty:
 else:
     st.dataframe(
         datasets[["name", "n_images", "n_train", "n_valid", "n_test", "n_truth", "n_corrected", "n_proposed",
-                  "n_unlabelled", "has_instances", "layout", "created"]],
+                  "n_unlabelled", "has_instances", "pixel_size_um", "layout", "created"]],
         hide_index=True, width="stretch", height=min(300, 38 + 35 * len(datasets)),
         column_config={"name": "Dataset", "n_images": "Images", "n_train": "Train", "n_valid": "Valid",
                        "n_test": "Test", "layout": "Imported layout",
@@ -33,6 +35,10 @@ else:
                           for state, text in LABEL_HELP.items()},
                        "has_instances": st.column_config.CheckboxColumn("Instance ids",
                                                                         help="Cells are told apart (one id each)."),
+                       "pixel_size_um": st.column_config.NumberColumn(
+                           "Pixel size (µm)", format="%.4g",
+                           help="Micrometres per pixel: read from the image files, or set in the Manage tab. "
+                                "Empty: unknown, or the images differ."),
                        "created": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm")},
     )
 
@@ -75,5 +81,11 @@ if import_tab.open:
 if manage_tab.open and names:
     with manage_tab:
         add_images_panel(dataset)
+        with st.expander("Export masks for Fiji, QuPath, OMERO…", icon=":material/ios_share:"):
+            split = st.segmented_control("Split", ["all", "train", "valid", "test"], default="all",
+                                         key="datasets-export-split",
+                                         help="Which images' masks to export (unlabelled images have none).")
+            cell_export_panel("datasets-cells", dataset, lambda: dataset_sources(
+                dataset_dir, None if split in (None, "all") else split))
         manage_panel(dataset, str(info["source"]))
         import_report_panel(dataset)

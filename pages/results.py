@@ -5,9 +5,11 @@ import streamlit as st
 from core.catalogue_runs import ingest_run
 from core import catalogue
 from core.eval_job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
+from core.interop.export import evaluation_sources
 from core.jobs import JobDir
 from core.train.run_dir import ACTIVE
 from dashboard import context
+from dashboard.cell_export import cell_export_panel
 from dashboard.results_data import evaluation_stamp, rescored
 from dashboard.results_view import (ap_curve, controls, evaluation_launcher, export_panel, gallery, per_image_table,
                                     retrain_panel, summary_cards, sweep_figure, worst_first_choice)
@@ -111,6 +113,10 @@ with improve:
 with export:
     st.subheader("Export")
     export_panel(run)
+    with st.expander("Export cells for Fiji, QuPath, OMERO…", icon=":material/ios_share:"):
+        st.caption("The cells of these images as the controls above split them (threshold and post-processing).")
+        cell_export_panel("results-cells", f"{run.run_id}-{label}",
+                          lambda: evaluation_sources(run.path, label, settings))
 with st.expander("Evaluate again"):
     if set_dataset:
         evaluation_launcher(run, set_dataset, label)

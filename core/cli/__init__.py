@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
-from core.cli import (augment_cli, datasets_cli, evaluate_cli, job_cli, models_cli, propose_cli, runs_cli,
-                      train_cli)
+from core.cli import (augment_cli, datasets_cli, evaluate_cli, interop_cli, job_cli, models_cli, propose_cli,
+                      runs_cli, train_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     augment_cli.add_commands(groups)
     train_cli.add_commands(groups)
     evaluate_cli.add_commands(groups)
+    interop_cli.add_commands(groups)
     runs_cli.add_commands(groups)
     models_cli.add_commands(groups)
     propose_cli.add_commands(groups)

@@ -216,3 +216,39 @@ def test_the_datasets_grid_sorts_proposals_by_uncertainty(proposed, open_page):
     captions = [c for image in page.get("image") for c in image.captions]
     shown = [float(c.rsplit("uncertainty ", 1)[1]) for c in captions if "uncertainty" in c]
     assert len(shown) == 4 and shown == sorted(shown, reverse=True)
+
+
+def test_manage_exports_the_masks_of_a_split_as_fiji_rois(page):
+    import io
+    import zipfile
+
+    open_tab(page, "Manage")
+    page.segmented_control(key="datasets-export-split").set_value("test").run()
+    page.selectbox(key="datasets-cells-format").set_value("imagej-roi").run()
+    page.number_input(key="datasets-cells-pixel-size").set_value(0.5).run()
+    page.button(key="datasets-cells-go").click().run()
+    assert not page.exception and not page.error
+    [download] = [b for b in page.get("download_button") if "imagej-roi" in b.proto.label]
+    assert "areas in µm² at 0.5 µm per pixel" in _texts(page)
+    names = zipfile.ZipFile(io.BytesIO(page.session_state["datasets-cells-prepared"][1])).namelist()
+    rois = [n for n in names if n.endswith(".roi.zip")]
+    assert len(rois) == 8 and "cells.csv" in names and "export.json" in names  # the sample's 8 test images
+
+
+def test_manage_sets_the_pixel_size_by_hand_and_the_views_show_it(page):
+    open_tab(page, "Manage")
+    assert any("now: pixel size unknown" in m.value for m in page.markdown), "the shipped PNGs state none"
+    box = page.number_input(key="pixel-size-nuclei-sample")
+    assert box.help == "micrometres per pixel, from the objective and camera; 0 = unknown"
+    box.set_value(0.325)
+    page.button[[b.label for b in page.button].index("Save")].click().run()
+    assert not page.exception and not page.error
+    assert any("now: pixel size 0.325 µm (set by hand)" in m.value for m in page.markdown)
+    assert page.dataframe[0].value.set_index("name").loc["nuclei-sample", "pixel_size_um"] == 0.325
+    open_tab(page, "Browse")
+    _open_buttons(page)[0].click().run()
+    assert "pixel size 0.325 µm (set by hand)" in page.markdown[-1].value
+    open_tab(page, "Manage")
+    page.number_input(key="pixel-size-nuclei-sample").set_value(0.0)
+    page.button[[b.label for b in page.button].index("Save")].click().run()
+    assert any("now: pixel size unknown" in m.value for m in page.markdown)

@@ -217,3 +217,45 @@ def test_the_shipped_model_is_scored_on_a_dataset_and_refined_on_it(data_env, tm
     meta = started[0].read_config()
     assert meta["train"]["preset"] == "refine" and meta["train"]["dataset"] == "cells"
     assert meta["parent_run"] == "generalist"
+
+
+def _exported(app, key):
+    import io
+    import zipfile
+
+    app.button(key=f"{key}-go").click().run()
+    assert not app.exception and not app.error
+    fmt = app.selectbox(key=f"{key}-format").value
+    assert any(b.proto.label.startswith("Download ") and b.proto.label.endswith(f"-{fmt}.zip")
+               for b in app.get("download_button"))
+    return zipfile.ZipFile(io.BytesIO(app.session_state[f"{key}-prepared"][1]))
+
+
+def test_results_export_the_cells_as_the_sliders_split_them(evaluated, open_page):
+    from core.interop.export import evaluation_sources
+    from core.postprocess import PostProcessing
+
+    app = open_page("results", run=evaluated.run_id)
+    app.number_input(key=f"pp-{evaluated.run_id}-min").set_value(60).run()  # shown, not saved
+    app.selectbox(key="results-cells-format").set_value("geojson").run()
+    archive = _exported(app, "results-cells")
+    exported = {name[:-len(".geojson")]: sum(f["properties"]["measurements"]["Area px"]
+                                             for f in json.loads(archive.read(name))["features"])
+                for name in archive.namelist() if name.endswith(".geojson")}
+
+    def cell_pixels(settings=None):
+        return {source.name: int((source.read_labels() > 0).sum())
+                for source in evaluation_sources(evaluated.path, "test", settings)}
+    assert exported == cell_pixels(PostProcessing(min_size=60)) and len(exported) == 4
+    assert exported != cell_pixels(), "the saved settings keep the small cells, so the test can tell"
+
+
+def test_predict_page_exports_a_prediction_for_fiji(evaluated, data_env, tmp_path, open_page):
+    from core.predict_job import predict_files
+    from tests.helpers import blobs, write_image
+
+    write_image(tmp_path / "new" / "slide.png", blobs(3, 96, n=5)[0])
+    predict_files(evaluated, [tmp_path / "new"], data_env.data_root / "predictions" / "20261123-120000-test")
+    app = open_page("predict", run=evaluated.run_id)
+    archive = _exported(app, "predict-cells")
+    assert sorted(archive.namelist()) == ["cells.csv", "export.json", "slide.roi.zip"]

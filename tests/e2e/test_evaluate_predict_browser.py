@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -64,3 +65,29 @@ def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_
     full_page_screenshot(page, artifacts / "43-predict-upload.png")
     outputs = list((dashboard.data_root / "predictions").glob("*/masks/new_slide.png"))
     assert len(outputs) == 1
+
+    # the cells for Fiji and for QuPath, downloaded from the same page
+    page.get_by_text("Export cells for Fiji, QuPath, OMERO…").click()
+    wait_idle(page)
+    for fmt, name, member in (("imagej-roi", "Fiji / ImageJ ROIs", "new_slide.roi.zip"),
+                              ("geojson", "QuPath GeoJSON", "new_slide.geojson")):
+        box = page.get_by_role("combobox", name="Format", exact=True)
+        box.scroll_into_view_if_needed()
+        box.click()
+        box.press_sequentially(name)  # the box filters its options as one types
+        page.get_by_role("option", name=name, exact=True).click()
+        wait_idle(page)
+        expect(box).to_have_value(name)
+        page.get_by_role("button", name="Prepare the export").click()
+        wait_idle(page)
+        no_exception(page)
+        with page.expect_download() as download:
+            page.get_by_role("button", name=re.compile(rf"^Download .*-{fmt}\.zip$")).click()
+        saved = tmp_path / f"cells-{fmt}.zip"
+        download.value.save_as(saved)
+        wait_idle(page)
+        with zipfile.ZipFile(saved) as archive:
+            assert sorted(archive.namelist()) == sorted(["cells.csv", "export.json", member])
+            cells = len(archive.read("cells.csv").decode().splitlines()) - 1
+        assert cells >= 1
+        full_page_screenshot(page, artifacts / f"44-predict-export-{fmt}.png")

@@ -24,6 +24,7 @@ from core.train.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 INFERENCE_FILE = "inference.json"
+ONNX_CHECKPOINT = "best.onnx"  # the weights of a model imported from a bioimage.io package with ONNX weights only
 # Memory the network's activations may take when an image is predicted in one piece. Measured: a U-Net of
 # base 16 needs about 380 bytes per pixel (1.9 Mpx: 690 MiB); the estimate below allows half as much again.
 WHOLE_IMAGE_MEMORY = 1536 * 2**20
@@ -47,11 +48,14 @@ def save_inference_settings(run: RunDir, settings: PostProcessing) -> None:
 
 
 def checkpoint_path(run: RunDir, checkpoint: str = "best") -> Path:
-    """The checkpoint file; ``best`` falls back to ``last`` (a run stopped before its first validation)."""
+    """The checkpoint file; ``best`` falls back to ``last`` (a run stopped before its first validation), and to
+    ``best.onnx`` (a model imported with ONNX weights only, see :mod:`core.interop.model_zoo.onnx_runtime`)."""
     for name in (checkpoint, "last") if checkpoint == "best" else (checkpoint,):
         path = run.checkpoints / f"{name}.keras"
         if path.is_file():
             return path
+    if (run.checkpoints / ONNX_CHECKPOINT).is_file():
+        return run.checkpoints / ONNX_CHECKPOINT
     raise FileNotFoundError(f"Run {run.run_id} has no {checkpoint} checkpoint yet (it saves one after its first "
                             "epoch).")
 
@@ -98,13 +102,17 @@ class RunModel:
 
 
 def load_run_model(run: RunDir, checkpoint: str = "best") -> RunModel:
-    """Load the run's checkpoint (Keras) and describe its input."""
+    """Load the run's checkpoint (Keras, or ONNX for an imported model) and describe its input."""
+    path = checkpoint_path(run, checkpoint)
+    if path.name == ONNX_CHECKPOINT:
+        from core.interop.model_zoo.onnx_runtime import onnx_run_model
+
+        return onnx_run_model(run, path)
     import keras
     import tensorflow as tf
 
     meta = run.read_config()
     config = TrainConfig.from_dict(meta["train"])
-    path = checkpoint_path(run, checkpoint)
     model = keras.models.load_model(path, compile=False)
     channels = int(model.input_shape[-1])
     colour = channels == 3 and not config.data.channels and not config.data.merge_channels

@@ -259,22 +259,45 @@ def _refine_button(run: RunDir, dataset: str) -> None:
             st.switch_page(page_path("train"), query_params={"run": new_run.run_id})
 
 
+EXPORT_FORMATS = {"keras": "Keras and TensorFlow SavedModel",
+                  "bioimageio": "bioimage.io package (deepImageJ, ilastik, QuPath)"}
+EXPORT_HELP = {"keras": "Writes model.keras, a TensorFlow SavedModel and model.json (input channels, normalisation, "
+                        "threshold, training data, scores) for use outside the dashboard.",
+               "bioimageio": "Writes a validated bioimage.io model package (rdf.yaml with the input normalisation "
+                             "and the threshold, Keras, SavedModel and ONNX weights, test images, a README) that "
+                             "deepImageJ, ilastik, QuPath and BiaPy open."}
+
+
 def export_panel(run: RunDir) -> None:
-    """Export the model (.keras, SavedModel, model.json) in the background, then offer it as a zip."""
+    """Export the model, in the format chosen, in the background, then offer it as a zip."""
     task = JobDir(run.path / "export")
-    out = task.path / "model"
+    outputs = {"keras": task.path / "model", "bioimageio": task.path / "bioimageio"}
     status = task_progress(task, "Export")
     if status.state in ACTIVE:
         return
+    chosen = st.radio("Format", list(EXPORT_FORMATS), format_func=EXPORT_FORMATS.get, key="results-export-format",
+                      help="Keras for this dashboard and Python; bioimage.io for the tools that run model zoo "
+                           "packages (deepImageJ in Fiji, ilastik, QuPath, BiaPy).")
     if st.button("Export the model", icon=":material/deployed_code:", key="results-export",
-                 help="Writes model.keras, a TensorFlow SavedModel and model.json (input channels, normalisation, "
-                      "threshold, training data, scores) for use outside the dashboard."):
-        if start_job(task, jobs.ExportRequest(run_id=run.run_id, out=str(out))):
+                 help=EXPORT_HELP[chosen]):
+        if start_job(task, jobs.ExportRequest(run_id=run.run_id, out=str(outputs[chosen]), format=chosen)):
             st.rerun()
-    if status.state == "finished" and (out / "model.json").is_file():
-        st.download_button("Download the exported model (zip)", _zip_folder(str(out), (status.updated or "")),
-                           f"{run.run_id}-model.zip", "application/zip", icon=":material/download:",
-                           key="results-export-download")
+    if status.state != "finished":
+        return
+    if chosen == "keras" and (outputs["keras"] / "model.json").is_file():
+        st.download_button("Download the exported model (zip)",
+                           _zip_folder(str(outputs["keras"]), (status.updated or "")), f"{run.run_id}-model.zip",
+                           "application/zip", icon=":material/download:", key="results-export-download")
+    package_zip = outputs["bioimageio"].with_name("bioimageio.zip")
+    if chosen == "bioimageio" and package_zip.is_file():  # zipped by the worker, rdf.yaml at its top level
+        st.download_button("Download the bioimage.io package (zip)",
+                           _file_bytes(str(package_zip), status.updated or ""), f"{run.run_id}-bioimageio.zip",
+                           "application/zip", icon=":material/download:", key="results-export-bioimageio-download")
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def _file_bytes(path: str, stamp: str) -> bytes:
+    return Path(path).read_bytes()
 
 
 @st.cache_data(max_entries=4, show_spinner="Packing the model…")

@@ -17,6 +17,7 @@ from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import MANIFEST_NAME
 from core.settings import load_settings
 from core.jobs import JobDir
+from core.jobs.requests import EXPORT_FORMATS
 from core.text import plural
 from core.train.run_dir import RunDir
 from core.train.runs import find_run
@@ -145,23 +146,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from core.export_model import export_run
+def _export(run: RunDir, args: argparse.Namespace) -> Path:
+    """The export the arguments ask for: Keras + SavedModel + model.json, or a bioimage.io package."""
+    if args.format == "bioimageio":
+        from core.interop.model_zoo.exporting import export_bioimageio
 
+        return export_bioimageio(run, Path(args.out), args.checkpoint, authors=tuple(args.author or ()),
+                                 licence=args.license or "")
+    from core.export_model import export_run
+    from core.run_model import ONNX_CHECKPOINT, checkpoint_path
+
+    if checkpoint_path(run, args.checkpoint).name == ONNX_CHECKPOINT:
+        raise ValueError(f"{run.run_id} was imported with ONNX weights only: there is no Keras model to export "
+                         "(its bioimage.io package is the original)")
+    return export_run(run, Path(args.out), args.checkpoint, saved_model=not args.keras_only)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
         run = _run(settings, args.run_id)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
-        out_dir = export_run(run, Path(args.out), args.checkpoint, saved_model=not args.keras_only)
+        out_dir = _export(run, args)
     except EXPECTED as exc:
         return _fail(str(exc), JobDir(run.path / "export"))
+    files = sorted(p.name for p in out_dir.iterdir())
+    archive = out_dir.with_name(out_dir.name + ".zip") if args.format == "bioimageio" else None
     if args.json:
-        print(json.dumps({"run_id": run.run_id, "out_dir": str(out_dir),
-                          "files": sorted(p.name for p in out_dir.iterdir())}))
+        print(json.dumps({"run_id": run.run_id, "out_dir": str(out_dir), "files": files, "format": args.format,
+                          **({"zip": str(archive)} if archive else {})}))
     else:
-        print(f"Exported run {run.run_id} to {out_dir}: " + ", ".join(sorted(p.name for p in out_dir.iterdir())))
+        print(f"Exported run {run.run_id} to {out_dir}: " + ", ".join(files)
+              + (f"\nbioimage.io package zip: {archive}" if archive else ""))
     return 0
 
 
@@ -206,10 +224,18 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
                          help="worker processes of the local Dask cluster (default: one per core)")
     predict.set_defaults(handler=cmd_predict)
 
-    export = groups.add_parser("export", help="export a run's model (.keras, SavedModel, model.json)")
+    export = groups.add_parser("export", help="export a run's model (.keras, SavedModel, model.json; or a "
+                                              "bioimage.io package)")
     export.add_argument("run_id", metavar="RUN_ID", help="a run id, or a shipped model's name (e.g. generalist)")
     export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--format", default="keras", choices=EXPORT_FORMATS,
+                        help="keras (default): model.keras, a SavedModel and model.json; bioimageio: a validated "
+                             "bioimage.io model package (Keras, SavedModel and ONNX weights) for deepImageJ, "
+                             "ilastik, QuPath and BiaPy, also zipped as OUT.zip")
     export.add_argument("--checkpoint", default="best", choices=("best", "last"))
-    export.add_argument("--keras-only", action="store_true", help="skip the TensorFlow SavedModel")
+    export.add_argument("--keras-only", action="store_true", help="skip the TensorFlow SavedModel (keras format)")
+    export.add_argument("--author", action="append", metavar="NAME",
+                        help="an author of the bioimage.io package (repeatable; recommended)")
+    export.add_argument("--license", metavar="SPDX", help="the bioimage.io package's licence, e.g. CC-BY-4.0")
     export.add_argument("--json", action="store_true")
     export.set_defaults(handler=cmd_export)

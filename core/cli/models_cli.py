@@ -1,4 +1,4 @@
-"""``python -m core models list|train-generalist``: the models shipped with the dashboard."""
+"""``python -m core models list|train-generalist|import``: the models shipped with the dashboard or imported."""
 
 from __future__ import annotations
 
@@ -48,8 +48,33 @@ def cmd_train_generalist(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from core.interop.model_zoo.importing import import_package
+    from core.models.shipped import read_card
+
+    settings = load_settings()
+    try:
+        folder = import_package(settings, Path(args.package), args.name)
+    except (ValueError, OSError) as exc:  # a PackageError, or a bad setting in the package's config.cellseg
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    card = read_card(folder)
+    if args.json:
+        print(json.dumps({"name": folder.name, "path": str(folder), "card": card}, indent=1))
+        return 0
+    runtime = card.get("runtime", {})
+    use = ("predicts and can be fine-tuned" if runtime.get("file") == "best.keras"
+           else "predicts through ONNX Runtime (no fine-tuning)")
+    print(f"Imported {card.get('title')!r} as model {folder.name} ({runtime.get('weights')} weights; {use}).")
+    for note in card.get("notes", []):
+        print(f"  note: {note}")
+    print(f"Use it by name: python -m core predict {folder.name} IMAGES --out DIR")
+    return 0
+
+
 def add_commands(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("models", help="list the shipped models; build the generalist")
+    parser = groups.add_parser("models", help="list the shipped models; build the generalist; import a "
+                                              "bioimage.io model")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     lst = verbs.add_parser("list", help="the models usable by name (e.g. generalist), with their cards")
     lst.add_argument("--json", action="store_true", help="print as JSON")
@@ -64,3 +89,9 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     build.add_argument("--shared", default=str(REPO_ROOT.parent / "shared"), help="the shared data folder")
     build.add_argument("--workdir", help="keep the scratch data root here (default: a temporary folder)")
     build.set_defaults(handler=cmd_train_generalist)
+    imported = verbs.add_parser("import", help="a bioimage.io model package (folder or zip with rdf.yaml) with "
+                                               "Keras, TensorFlow SavedModel or ONNX weights, usable by name")
+    imported.add_argument("package", metavar="PACKAGE", help="the package folder or its .zip")
+    imported.add_argument("--name", help="the model's name (default: from the package's name)")
+    imported.add_argument("--json", action="store_true", help="print the imported model's card as JSON")
+    imported.set_defaults(handler=cmd_import)

@@ -5,5 +5,6 @@
 * :mod:`~core.interop.export` — what to export (a prediction, an evaluation, a dataset) and ``export-cells``;
 * :mod:`~core.interop.roi_reader`, :mod:`~core.interop.geojson_reader` — readers of Fiji and QuPath outlines,
   into :mod:`~core.interop.outline_files`' records;
-* :mod:`~core.interop.annotations` — outlines drawn into a dataset's instance mask (the import's rules).
+* :mod:`~core.interop.annotations` — outlines drawn into a dataset's instance mask (the import's rules);
+* :mod:`~core.interop.model_zoo` — trained models as bioimage.io packages, and such packages as models.
 """

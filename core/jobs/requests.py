@@ -20,6 +20,9 @@ class RequestError(ValueError):
     """A request file that cannot be read as one of the known requests."""
 
 
+EXPORT_FORMATS = ("keras", "bioimageio")  # what ``python -m core export --format`` accepts
+
+
 @dataclass(frozen=True)
 class TrainRequest:
     """Train the run whose folder is the job folder (or find its learning rate, or resume it)."""
@@ -78,14 +81,24 @@ class PredictRequest:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """Export a run's model into ``out``; the job folder is the run's ``export`` folder."""
+    """Export a run's model into ``out``; the job folder is the run's ``export`` folder.
+
+    ``format``: ``keras`` (model.keras, SavedModel, model.json) or ``bioimageio`` (a bioimage.io package).
+    """
 
     kind: ClassVar[str] = "export"
     run_id: str
     out: str
+    format: str = "keras"
+
+    def __post_init__(self) -> None:
+        if self.format not in EXPORT_FORMATS:
+            raise RequestError(f"an export request's format is {self.format!r}; expected one of "
+                               f"{', '.join(EXPORT_FORMATS)}")
 
     def arguments(self, job_path: Path) -> list[str]:
-        return ["export", self.run_id, "--out", self.out]
+        return ["export", self.run_id, "--out", self.out] + (["--format", self.format] if self.format != "keras"
+                                                             else [])
 
 
 @dataclass(frozen=True)

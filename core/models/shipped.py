@@ -52,7 +52,9 @@ def read_card(folder: Path) -> dict:
 
 
 def _is_model(folder: Path) -> bool:
-    return (folder / "config.json").is_file() and (folder / "checkpoints" / "best.keras").is_file()
+    # best.onnx: a model imported from a bioimage.io package with ONNX weights only (predicts, not fine-tuned)
+    return (folder / "config.json").is_file() and any((folder / "checkpoints" / name).is_file()
+                                                      for name in ("best.keras", "best.onnx"))
 
 
 def list_models(settings: Settings) -> list[ShippedModel]:

@@ -74,6 +74,9 @@ def refine_config(settings: Settings, dataset: str, donor: str, **overrides) -> 
     from core.train.presets import REFINE
 
     source = find_run(settings, donor)
+    if not (source.checkpoints / "best.keras").is_file() and (source.checkpoints / "best.onnx").is_file():
+        raise ConfigError(f"{source.run_id} came with ONNX weights only: it predicts, but cannot be fine-tuned. "
+                          "Import a package of it with Keras weights to refine it.")
     trained = source.read_config().get("train", {})
     settings_dict = {**REFINE, "model": trained.get("model", {}), "data": {"patch_size": trained.get(
         "data", {}).get("patch_size", 256)}, "augment": load_preset(settings.data_root, DEFAULT_PRESET).to_dict(),

@@ -93,6 +93,7 @@ def test_update_removes_fields_set_to_none_and_stamps_the_time(tmp_path):
     (jobs.PredictRequest("r1", ("in",), dask="tcp://10.0.0.5:8786"),
      ["predict", "r1", "in", "--out", "J", "--overlap", "64", "--checkpoint", "best", "--dask", "tcp://10.0.0.5:8786"]),
     (jobs.ExportRequest("r1", "/out"), ["export", "r1", "--out", "/out"]),
+    (jobs.ExportRequest("r1", "/out", format="bioimageio"), ["export", "r1", "--out", "/out", "--format", "bioimageio"]),
     (jobs.ProposeRequest("lab", "generalist"), ["propose", "lab", "--model", "generalist", "--task-dir", "J"]),
 ])
 def test_requests_survive_json_and_become_the_verbs_arguments(request_, arguments):

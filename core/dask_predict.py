@@ -32,14 +32,15 @@ side with its outputs (as ``predict_files`` does), or one block at a time: for t
 8-bit RGB slide, plus ``predict_image``'s float buffers of one tile row (18 MB), the network's activations for a
 batch of 4 tiles (about 400 MB for a U-Net of 16 base filters) and the block's 8-bit map (20 MB). The client
 sends at most one block per worker thread at a time. Measured with the generalist on a 10,000 × 10,000 RGB slide
-(``python -m tests.bench --only cluster``): 1.3 GiB at most per worker, against 9.3 GiB for ``predict_files``.
+(``python -m tests.bench --only cluster``): 1.4 GiB at most per worker, against 9.4 GiB for ``predict_files``.
 The client holds the large image, its 8-bit probability map (1 byte a pixel, 2 with a seed map) and, once the
-blocks are in, what splitting it into cells takes, as ``predict_files`` does: 8.4 GiB for that slide, about
+blocks are in, what splitting it into cells takes, as ``predict_files`` does: 8.5 GiB for that slide, about
 90 bytes a pixel, so some 34 GiB for a 20,000 × 20,000 slide.
 
 **Speed.** Spreading pays where there are more cores (or machines) than one process's TensorFlow keeps busy. On
-2 cores (the same benchmark) 60 slides of 1600×1200 went 1.13 times as fast as in one process, and the
-10,000 × 10,000 slide took 1.28 times as long: neighbouring blocks both predict the tiles they share (about 18 %
+2 cores (the same benchmark) 60 slides of 1600×1200 went at 0.83 times the speed of one process (one
+TensorFlow process already keeps both cores busy, and two workers each load the model), and the
+10,000 × 10,000 slide took 1.19 times as long: neighbouring blocks both predict the tiles they share (about 18 %
 more tiles for that slide), and the client splits the slide into cells alone once the blocks are in.
 """
 

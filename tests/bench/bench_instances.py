@@ -6,7 +6,9 @@ Figures (issue 14's targets in brackets), on the test split of each dataset, mea
 - dsb2018_nuclei F1@0.5 of the best output [≥ 0.91], usiigaci_phase_contrast [≥ 0.85], and the best output's
   Dice against the binary model's [not lower];
 - all of it twice: trained from scratch, and started from the shipped generalist (the head adapted to the
-  output, :mod:`core.models.transfer`) at the Refine preset's learning rate.
+  output, :mod:`core.models.transfer`) at the Refine preset's learning rate;
+- the ceiling of the binary output: F1@0.5 when the *true* foreground is split into cells by the same shape
+  watershed (a model with perfect pixels, the default post-processing), measured without training.
 
 Every run is a real worker process on the Quick preset with only ``model.output``, the seed and the start
 changed, the same crops, augmentation and time for all; each is evaluated from its best checkpoint with its
@@ -27,7 +29,7 @@ import numpy as np
 
 from tests.bench.bench_train import DATASETS, MINUTES, _prepare_root, _run_worker
 from tests.bench.common import Results
-from tests.e2e.server import REPO
+from tests.e2e.server import REPO, SHARED
 
 OUTPUTS = tuple(os.environ.get("CELLSEG_BENCH_OUTPUTS", "binary,three_class,distance").split(","))
 SEEDS = int(os.environ.get("CELLSEG_BENCH_SEEDS", "2"))
@@ -62,9 +64,25 @@ def _score_job(args: tuple[str, str, str]) -> dict:
     return summary
 
 
+def shape_split_ceiling(folder: str) -> float:
+    """F1@0.5 of the default post-processing on the true foreground of ``folder``'s test split: what the binary
+    output plus the shape watershed reaches with perfect pixels."""
+    from core.io import read_image
+    from core.matching import match_instances, pooled_matches
+    from core.postprocess import PostProcessing, instances
+
+    truths = [read_image(path).astype(np.int32)
+              for path in sorted((SHARED / "datasets" / folder / "test" / "masks_instances").glob("*.png"))]
+    settings = PostProcessing()
+    return pooled_matches([match_instances(truth, instances(np.where(truth > 0, 1.0, 0.0), settings), 0.5)
+                           for truth in truths]).f1
+
+
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     missed = []
     for folder in FOLDERS:
+        results.add("instances", f"{folder}: binary + shape split on the true foreground, F1 at IoU 0.5",
+                    shape_split_ceiling(folder), "", note="the binary output's ceiling: perfect pixels")
         name = DATASETS[folder]
         settings = _prepare_root(workdir, folder)
         from core.train.presets import preset_config

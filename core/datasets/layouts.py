@@ -42,6 +42,8 @@ _AFFIX = re.compile(
     re.IGNORECASE,
 )
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
+# a file name ending like this beside an image of the same name is that image's mask (a_labels.ome.tif)
+_MASK_SUFFIX = re.compile(r"[_-](mask|masks|label|labels|gt|seg|instances|instance_ids)$", re.IGNORECASE)
 
 
 class LayoutError(ValueError):
@@ -174,10 +176,24 @@ def _image_files(folder: Path, scan: Scan, annotations: bool = False) -> list[Pa
     return files
 
 
+def file_stem(path: Path) -> str:
+    """The name a file shares with its image or mask: without its suffix, and without the ``.ome`` of an
+    OME-TIFF or the suffixes of ROI and GeoJSON files.
+
+    >>> file_stem(Path("a.ome.tif")), file_stem(Path("b.roi.zip")), file_stem(Path("c.png"))
+    ('a', 'b', 'c')
+    """
+    if annotation_suffix(path):
+        return annotation_stem(path)
+    if path.name.lower().endswith((".ome.tif", ".ome.tiff")):
+        return path.name[:path.name.lower().rindex(".ome.")]
+    return path.stem
+
+
 def _by_stem(files: list[Path], scan: Scan) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in files:
-        stem = annotation_stem(path) if annotation_suffix(path) else path.stem
+        stem = file_stem(path)
         if stem in found:
             scan.findings.append(Finding("error", "duplicate-stem", scan.rel(path),
                                          f"has the same name as {scan.rel(found[stem])} "
@@ -188,11 +204,30 @@ def _by_stem(files: list[Path], scan: Scan) -> dict[str, Path]:
     return found
 
 
+def _label_images_beside(images: dict[str, Path], scan: Scan) -> dict[str, Path]:
+    """Label images kept beside their images (``a.tif`` + ``a_labels.ome.tif`` or ``a_mask.png``): taken out of
+    ``images`` and returned as the masks of the images whose names they share once the affix is dropped."""
+    keys = {}
+    for stem in images:
+        keys.setdefault(match_key(stem), []).append(stem)
+    masks = {}
+    for stem in list(images):
+        partners = [other for other in keys[match_key(stem)] if other != stem]
+        if _MASK_SUFFIX.search(stem) and len(partners) == 1 and not _MASK_SUFFIX.search(partners[0]):
+            masks[partners[0]] = images.pop(stem)
+            scan.findings.append(Finding("info", "mask-beside", scan.rel(masks[partners[0]]),
+                                         f"is taken as the mask of {scan.rel(images[partners[0]])} (same name with "
+                                         f"a mask affix).", stem=partners[0]))
+    return masks
+
+
 def _annotations_beside(folder: Path, images: dict[str, Path], scan: Scan) -> dict[str, Path]:
-    """ROI files and zips and GeoJSON files next to the images of ``folder``, matched to them by name."""
+    """ROI files and zips, GeoJSON files and label images next to the images of ``folder``, matched to them
+    by name (label images are taken out of ``images``)."""
+    labels = _label_images_beside(images, scan)
     files = [p for p in sorted(folder.iterdir()) if p.is_file() and not _is_junk(p) and _beside_images(p)]
     beside = _by_stem(files, scan)
-    matched = _match(images, beside)
+    matched = {**_match(images, beside), **labels}
     for path in set(beside.values()) - set(matched.values()):
         scan.findings.append(Finding("warning", "orphan-mask", scan.rel(path),
                                      "has no image with a matching name and was ignored.",

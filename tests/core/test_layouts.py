@@ -1,5 +1,8 @@
 """Finding image/mask pairs in each layout, without decoding anything."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from core.datasets.layouts import LayoutError, detect_layout, match_key, scan_source
@@ -74,3 +77,33 @@ def test_junk_files_are_ignored_silently(tmp_path):
     (root / "images" / "Thumbs.db").write_bytes(b"junk")
     scan = scan_source(root)
     assert len(scan.pairs) == 2 and scan.findings == []
+
+
+def test_ome_tiff_masks_and_label_images_beside_their_images_are_paired(tmp_path, settings):
+    from core.datasets.importer import import_dataset
+    from core.config import ImportOptions
+    from core.datasets.manifest import read_manifest
+    from core.interop.cell_files import write_ome_tiff
+    from core.io import read_image
+    from tests.helpers import blobs, write_image
+
+    truth = {}
+    for stem, seed in (("a", 1), ("b", 2)):
+        image, truth[stem] = blobs(seed)
+        write_image(tmp_path / "src" / "images" / f"{stem}.png", image)
+    write_ome_tiff(tmp_path / "src" / "masks" / "a.ome.tif", truth["a"])  # as export-cells writes them
+    write_ome_tiff(tmp_path / "src" / "images" / "b_labels.ome.tif", truth["b"])  # beside its image
+    result = import_dataset(tmp_path / "src", ImportOptions(name="ome"), settings)
+    rows = {row["stem"]: row for row in read_manifest(result.path)["images"]}
+    assert sorted(rows) == ["a", "b"], "the label image beside b.png is its mask, not a third image"
+    for stem in rows:
+        assert np.array_equal(read_image(result.path / rows[stem]["instances"]) > 0, truth[stem] > 0)
+    assert any(f.code == "mask-beside" and f.file == "images/b_labels.ome.tif" for f in result.report.findings)
+
+
+@pytest.mark.parametrize("name, stem", [("a.ome.tif", "a"), ("a.OME.TIFF", "a"), ("a.roi.zip", "a"),
+                                        ("a.tif.geojson", "a"), ("a.b.png", "a.b")])
+def test_file_stems_drop_compound_suffixes(name, stem):
+    from core.datasets.layouts import file_stem
+
+    assert file_stem(Path(name)) == stem

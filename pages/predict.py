@@ -9,6 +9,7 @@ from core.run_model import inference_settings
 from core.text import plural
 from core.train.run_dir import ACTIVE
 from dashboard import context
+from dashboard.model_import import model_import_panel
 from dashboard.predict_view import (choose_inputs, new_prediction_folder, past_predictions, predictions_root,
                                     show_results)
 from dashboard.run_picker import pick_run
@@ -17,6 +18,8 @@ from dashboard.widget_state import keep, linked, publish
 
 st.title("Predict")
 context.require_catalogue()
+with st.expander("Add a model from the BioImage Model Zoo", icon=":material/download_for_offline:"):
+    model_import_panel()  # above the model box: also when no model is here yet
 run = pick_run("predict-run")
 saved = inference_settings(run)
 

@@ -57,15 +57,24 @@ def cmd_import(args: argparse.Namespace) -> int:
         folder = import_package(settings, Path(args.package), args.name)
     except (ValueError, OSError) as exc:  # a PackageError, or a bad setting in the package's config.cellseg
         print(f"error: {exc}", file=sys.stderr)
+        if args.task_dir:
+            from core.jobs import JobDir
+
+            JobDir(Path(args.task_dir)).fail(str(exc))
         return 2
     card = read_card(folder)
-    if args.json:
-        print(json.dumps({"name": folder.name, "path": str(folder), "card": card}, indent=1))
-        return 0
     runtime = card.get("runtime", {})
     use = ("predicts and can be fine-tuned" if runtime.get("file") == "best.keras"
            else "predicts through ONNX Runtime (no fine-tuning)")
-    print(f"Imported {card.get('title')!r} as model {folder.name} ({runtime.get('weights')} weights; {use}).")
+    done = f"Imported {card.get('title')!r} as model {folder.name} ({runtime.get('weights')} weights; {use})."
+    if args.task_dir:  # started from the dashboard: its page shows this line
+        from core.jobs import JobDir
+
+        JobDir(Path(args.task_dir)).finish(done, summary={"name": folder.name})
+    if args.json:
+        print(json.dumps({"name": folder.name, "path": str(folder), "card": card}, indent=1))
+        return 0
+    print(done)
     for note in card.get("notes", []):
         print(f"  note: {note}")
     print(f"Use it by name: python -m core predict {folder.name} IMAGES --out DIR")
@@ -94,4 +103,5 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     imported.add_argument("package", metavar="PACKAGE", help="the package folder or its .zip")
     imported.add_argument("--name", help="the model's name (default: from the package's name)")
     imported.add_argument("--json", action="store_true", help="print the imported model's card as JSON")
+    imported.add_argument("--task-dir", help=argparse.SUPPRESS)  # the dashboard's job folder: record the outcome
     imported.set_defaults(handler=cmd_import)

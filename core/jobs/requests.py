@@ -113,9 +113,22 @@ class ProposeRequest:
         return ["propose", self.dataset, "--model", self.model, "--task-dir", str(job_path)]
 
 
-JobRequest = TrainRequest | EvaluateRequest | PredictRequest | ExportRequest | ProposeRequest
+@dataclass(frozen=True)
+class ModelImportRequest:
+    """Bring a bioimage.io package (a folder or zip) into the model registry under ``name`` (or its own)."""
+
+    kind: ClassVar[str] = "model-import"
+    package: str
+    name: str = ""
+
+    def arguments(self, job_path: Path) -> list[str]:
+        return (["models", "import", self.package, "--task-dir", str(job_path)]
+                + (["--name", self.name] if self.name else []))
+
+
+JobRequest = TrainRequest | EvaluateRequest | PredictRequest | ExportRequest | ProposeRequest | ModelImportRequest
 KINDS: dict[str, type] = {cls.kind: cls for cls in (TrainRequest, EvaluateRequest, PredictRequest, ExportRequest,
-                                                     ProposeRequest)}
+                                                     ProposeRequest, ModelImportRequest)}
 
 
 def request_to_dict(request: JobRequest) -> dict[str, Any]:

@@ -169,3 +169,37 @@ def test_an_onnx_only_model_is_refused_for_refine_before_anything_starts(setting
     (model.checkpoints / "best.keras").rename(model.checkpoints / "best.onnx")
     with pytest.raises(ConfigError, match="ONNX weights only"):
         refine_config(settings, "cells", "onnx-only")
+
+
+@pytest.mark.slow
+def test_the_dashboards_import_job_runs_the_import_and_names_the_model(exported, tmp_path, monkeypatch):
+    from core.jobs import JobDir, ModelImportRequest
+    from core.jobs.requests import write_request
+    from core.jobs.runner import run_job
+
+    settings = _settings(tmp_path)
+    monkeypatch.setenv("CELLSEG_DATA", str(settings.data_root))
+    job = JobDir(tmp_path / "job")
+    job.path.mkdir()
+    write_request(job.path, ModelImportRequest(package=str(exported[2].with_name("package.zip")), name="zoo-tiny"))
+    job.start(1, "importing")
+    assert run_job(job) == 0
+    status = job.read_status()
+    assert status.state == "finished" and "as model zoo-tiny" in status.message
+    assert (settings.data_root / "models" / "zoo-tiny" / "checkpoints" / "best.keras").is_file()
+
+
+def test_a_failed_import_job_says_why(tmp_path, monkeypatch):
+    from core.jobs import JobDir, ModelImportRequest
+    from core.jobs.requests import write_request
+    from core.jobs.runner import run_job
+
+    monkeypatch.setenv("CELLSEG_DATA", str(tmp_path / "data"))
+    job = JobDir(tmp_path / "job")
+    job.path.mkdir()
+    (tmp_path / "empty").mkdir()
+    write_request(job.path, ModelImportRequest(package=str(tmp_path / "empty")))
+    job.start(1, "importing")
+    assert run_job(job) == 2
+    status = job.read_status()
+    assert status.state == "failed" and "rdf.yaml" in (status.error or "")

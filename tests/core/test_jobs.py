@@ -95,6 +95,9 @@ def test_update_removes_fields_set_to_none_and_stamps_the_time(tmp_path):
     (jobs.ExportRequest("r1", "/out"), ["export", "r1", "--out", "/out"]),
     (jobs.ExportRequest("r1", "/out", format="bioimageio"), ["export", "r1", "--out", "/out", "--format", "bioimageio"]),
     (jobs.ProposeRequest("lab", "generalist"), ["propose", "lab", "--model", "generalist", "--task-dir", "J"]),
+    (jobs.ModelImportRequest("/in/pkg.zip"), ["models", "import", "/in/pkg.zip", "--task-dir", "J"]),
+    (jobs.ModelImportRequest("/in/pkg", name="zoo-nuclei"),
+     ["models", "import", "/in/pkg", "--task-dir", "J", "--name", "zoo-nuclei"]),
 ])
 def test_requests_survive_json_and_become_the_verbs_arguments(request_, arguments):
     again = request_from_dict(json.loads(json.dumps(request_to_dict(request_))))

@@ -63,3 +63,31 @@ def test_an_executor_that_cannot_start_is_explained(open_page, data_env, folder,
     page = open_page("predict")
     _predict(page, folder)
     assert any("Could not start: Slurm is not reachable" in e.value for e in page.error)
+
+
+def test_a_model_zoo_package_on_the_server_is_imported_in_the_background(open_page, data_env, monkeypatch):
+    package = data_env.import_roots[0] / "zoo" / "nuclei-package"
+    package.mkdir(parents=True)
+    started = []
+
+    def submit(job, request, settings, **_):  # the worker's part: the import itself is tested in core
+        started.append(request)
+        job.start(1, "importing")
+        job.finish("Imported 'Nuclei' as model zoo-nuclei (keras_v3 weights; predicts and can be fine-tuned).")
+
+    monkeypatch.setattr(jobs, "submit", submit)
+    page = open_page("predict")
+    page.text_input(key="model-import-path").set_value(str(package)).run()
+    page.text_input(key="model-import-name").set_value("zoo-nuclei").run()
+    page.button(key="model-import-go").click().run()
+    assert not page.exception and started == [jobs.ModelImportRequest(package=str(package), name="zoo-nuclei")]
+    assert any("as model zoo-nuclei" in s.value and "model box above" in s.value for s in page.success)
+
+
+def test_a_package_outside_the_allowed_folders_is_refused(open_page, data_env, tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(request))
+    page = open_page("predict")
+    page.text_input(key="model-import-path").set_value("/etc").run()
+    page.button(key="model-import-go").click().run()
+    assert not started and page.error

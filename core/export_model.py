@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
 from core.eval_job import evaluation_sets, read_evaluation
-from core.io import write_json_atomic
+from core.io import staged_folder, write_json_atomic
 from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
 from core.train.run_dir import RunDir, now
@@ -52,20 +51,12 @@ def export_run(run: RunDir, out_dir: Path, checkpoint: str = "best", saved_model
     task.start(3, "loading the model")
     model = load_run_model(run, checkpoint)
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as staging:
         shutil.copy2(model.checkpoint, staging / "model.keras")
         task.progress(1, 3, "writing the SavedModel")
         if saved_model:
             model.keras_model.export(str(staging / "saved_model"), format="tf_saved_model", verbose=False)
         task.progress(2, 3, "describing the model")
         write_json_atomic(staging / "model.json", model_card(run, model))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     task.finish(f"exported to {out_dir}", out_dir=str(out_dir))
     return out_dir

@@ -129,3 +129,19 @@ def launch(job, settings, request=None):
 
     status = jobs.submit(job, request or jobs.TrainRequest(), settings, executor="local")
     return child(status.pid)
+
+
+def catalogue_at_schema(path: Path, version: int):
+    """A DuckDB catalogue file built by the first ``version`` migrations, as an older release left it; returns
+    the open connection so that a test can add the rows that release would have held."""
+    import duckdb
+
+    from core import store
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied TIMESTAMPTZ)")
+    for number, sql in enumerate(store.MIGRATIONS[:version], start=1):
+        old.execute(sql)
+        old.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+    return old

@@ -25,7 +25,7 @@ import tifffile
 from shapely.geometry import Polygon
 
 from core.interop.geometry import CellOutline, cell_outlines
-from core.io import write_bytes_atomic
+from core.io import staged_folder, write_bytes_atomic
 
 OBJECT_TYPES = ("detection", "annotation")
 """QuPath object types a cell may be exported as: detections are many and light, annotations editable."""
@@ -204,30 +204,19 @@ def write_ome_zarr(path: Path, labels: np.ndarray, image: np.ndarray | None = No
     slides open at once), with the physical pixel size when known. The folder is built beside ``path`` and
     moved into place when complete, so a half-written export never stands under the final name.
     """
-    import shutil
-    import uuid
-
     import zarr
     from ome_zarr.io import parse_url
     from ome_zarr.writer import write_image, write_labels
 
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     space = {"y": pixel_size_um or 1.0, "x": pixel_size_um or 1.0}
     units = {"y": "micrometer", "x": "micrometer"} if pixel_size_um else None
     picture, axes = (labels, "yx") if image is None else _channels_first(image)
-    try:
-        root = zarr.group(store=parse_url(str(partial), mode="w").store)
+    with staged_folder(Path(path)) as staging:
+        root = zarr.group(store=parse_url(str(staging), mode="w").store)
         write_image(picture, root, axes=axes, scale={**({"c": 1.0} if axes == "cyx" else {}), **space},
                     axes_units=units)
         write_labels(np.asarray(labels).astype(label_dtype(labels)), root, name="cells", scaler=None, axes="yx",
                      scale=space, axes_units=units)
-        if path.exists():
-            shutil.rmtree(path)
-        partial.rename(path)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial)
 
 
 def _channels_first(image: np.ndarray) -> tuple[np.ndarray, str]:

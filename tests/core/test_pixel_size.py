@@ -4,7 +4,6 @@ set by hand, shown on the command line, and used for cell areas in µm²."""
 import csv
 import json
 
-import duckdb
 import numpy as np
 import pytest
 import tifffile
@@ -20,7 +19,7 @@ from core.pixel_size import (HAND, PixelSize, check_pixel_size, common_pixel_siz
                              pixel_size_of, pixel_size_um, read_pixel_size, to_manifest, with_summary)
 from core.predict_job import PredictOptions, predict_files
 from tests.evaluation_helpers import trained_run, use_brightness_model
-from tests.helpers import binary, blobs, write_image
+from tests.helpers import binary, blobs, catalogue_at_schema, write_image
 
 PIXELS = np.zeros((16, 16), np.uint8)
 
@@ -234,12 +233,7 @@ def test_setting_by_hand_names_the_problem(settings, tmp_path):
 
 
 def test_schema_8_catalogue_gains_a_nullable_pixel_size_keeping_its_rows(settings, tmp_path):
-    settings.data_root.mkdir(parents=True)
-    old = duckdb.connect(str(settings.catalogue_path))
-    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied TIMESTAMPTZ)")
-    for version, sql in enumerate(store.MIGRATIONS[:8], start=1):
-        old.execute(sql)
-        old.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    old = catalogue_at_schema(settings.catalogue_path, 8)
     old.execute("INSERT INTO images (dataset, split, stem, image_path, mask_path) "
                 "VALUES ('d', 'train', 'old-image', 'i.png', 'm.png')")
     old.execute("INSERT INTO datasets (name, revision, manifest_stamp, path) VALUES ('d', 'r', 's', '/d')")

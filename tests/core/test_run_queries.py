@@ -8,7 +8,6 @@ import logging
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from core import store
@@ -18,6 +17,7 @@ from core.run_notes import RunNotes, normalise_tags, notes_path, read_notes, upd
 from core.run_queries import (best_and_last, list_runs, metric_curves, params_wide, per_image_pairs, run_detail,
                               select_runs)
 from core.train.run_dir import RunDir
+from tests.helpers import catalogue_at_schema
 
 
 def make_run(root: Path, run_id: str, *, dataset: str = "cells", model: str = "unet", lr: float = 1e-3,
@@ -114,12 +114,7 @@ def test_unreadable_notes_give_defaults_and_a_warning(tmp_path, caplog):
 # --- catalogue: migration, ingest, sync --------------------------------------------------------------------
 
 def test_schema_5_catalogue_migrates_to_the_newest_keeping_its_rows(settings):
-    settings.data_root.mkdir(parents=True)
-    old = duckdb.connect(str(settings.catalogue_path))
-    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied TIMESTAMPTZ)")
-    for version, sql in enumerate(store.MIGRATIONS[:5], start=1):
-        old.execute(sql)
-        old.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    old = catalogue_at_schema(settings.catalogue_path, 5)
     old.execute("INSERT INTO runs (id, name, status, run_dir, notes, tags) "
                 "VALUES ('old', 'Old run', 'finished', '/runs/old', 'kept', ['x'])")
     old.execute("INSERT INTO metrics VALUES ('old', 1, 'val_dice', 0.5, NULL)")

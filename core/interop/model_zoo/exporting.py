@@ -19,7 +19,6 @@ TensorFlow: worker and command line only.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from core.infer import pad_symmetric
 from core.interop.model_zoo.package import PackageError, validate_package, zip_package
 from core.interop.model_zoo.readme import readme_text
 from core.interop.model_zoo.rdf import FILES, ONNX_OPSET, Facts, rdf_document, write_rdf
-from core.io import read_image, write_png
+from core.io import read_image, staged_folder, write_png
 from core.jobs import JobDir
 from core.settings import REPO_ROOT
 from core.train.run_dir import RunDir
@@ -201,9 +200,7 @@ def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, a
         raise PackageError(f"{run.run_id} has no Keras weights ({model.checkpoint.name}): only models with Keras "
                            "weights can be exported; export the package it was imported from instead")
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir) as staging:
         task.progress(1, STEPS, "choosing the test image")
         sample = package_sample(run, model)
         expected = model.predict(sample.normalised)
@@ -220,12 +217,6 @@ def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, a
         task.progress(5, STEPS, "zipping the package")
         _shareable(staging)
         archive = zip_package(staging, out_dir.with_name(out_dir.name + ".zip"))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("bioimage.io package of %s written to %s (ONNX within %.2g of Keras; %d validation note(s))",
              run.run_id, out_dir, difference, len(warnings))
     task.finish(f"bioimage.io package written to {out_dir}", out_dir=str(out_dir), archive=str(archive),

@@ -52,7 +52,8 @@ def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_
     page.get_by_text("Images from").wait_for(timeout=60_000)
     prediction_box = page.get_by_role("combobox", name="Prediction", exact=True)
     expect(prediction_box).to_have_value(earlier.path.name)
-    page.locator("input[type=file]").first.set_input_files(str(upload))
+    images = page.locator("[data-testid=stFileUploader]").filter(has=page.get_by_text("Images", exact=True))
+    images.locator("input[type=file]").set_input_files(str(upload))  # not the model zoo package's uploader
     wait_idle(page)
     page.get_by_role("button", name="Predict", exact=True).click()
     expect(page.get_by_text(re.compile(r"^Prediction \S+ started: 1 uploaded image\."))).to_be_visible(timeout=60_000)

@@ -120,6 +120,22 @@ def test_a_package_with_only_onnx_weights_predicts_through_onnx_runtime(exported
 
 
 @pytest.mark.slow
+def test_a_package_with_only_savedmodel_weights_is_converted_and_predicts_the_same(exported, tmp_path):
+    settings, run, package = exported
+    saved_only = shutil.copytree(package, tmp_path / "saved-only")
+    rdf = yaml.safe_load((saved_only / "rdf.yaml").read_text())
+    rdf["weights"] = {"tensorflow_saved_model_bundle": {**rdf["weights"]["tensorflow_saved_model_bundle"],
+                                                        "parent": None}}
+    del rdf["weights"]["tensorflow_saved_model_bundle"]["parent"], rdf["config"]
+    (saved_only / "rdf.yaml").write_text(yaml.safe_dump(rdf))
+
+    folder = import_package(settings, saved_only, "tiny-saved")
+    assert (folder / "checkpoints" / "best.onnx").is_file(), "the SavedModel is converted (unpacked safely)"
+    image = blobs(9, 80, n=4)[0]
+    assert np.abs(_probabilities(RunDir(folder), image) - _probabilities(run, image)).max() < 1e-4
+
+
+@pytest.mark.slow
 def test_an_rdf_with_a_bad_field_is_refused_naming_the_field(exported, tmp_path):
     settings, _run, package = exported
     broken = shutil.copytree(package, tmp_path / "broken")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from core.datasets.zipsafe import extract_zip_safely
 from core.interop.model_zoo.package import PackageError
 from core.interop.model_zoo.rdf import ONNX_OPSET
 
@@ -50,6 +50,9 @@ def _keras_checkpoint(payload: bytes, suffix: str, target: Path, channels: int, 
     return target
 
 
+_MAX_SAVED_MODEL_BYTES = 4 * 2**30  # far above any 2-D segmentation network
+
+
 def _saved_model_to_onnx(payload: bytes, target: Path, plan, where: str) -> Path:
     """Convert a zipped TensorFlow SavedModel (its ``serving_default`` signature) to ONNX."""
     import tensorflow as tf
@@ -58,10 +61,12 @@ def _saved_model_to_onnx(payload: bytes, target: Path, plan, where: str) -> Path
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bioimageio-saved-model-") as scratch:
         try:
-            zipfile.ZipFile(io.BytesIO(payload)).extractall(scratch)
+            # a package from elsewhere: no paths outside the folder, no links, a cap on the unpacked size
+            extract_zip_safely(io.BytesIO(payload), Path(scratch), max_total_bytes=_MAX_SAVED_MODEL_BYTES,
+                               label=f"{where} (the SavedModel zip)")
             loaded = tf.saved_model.load(scratch)  # kept referenced: the signature's variables live in it
             signature = loaded.signatures["serving_default"]
-        except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError) as exc:  # UnsafeArchive is a ValueError
             raise PackageError(f"{where}: not a zipped TensorFlow SavedModel with a serving_default signature "
                                f"({exc})") from exc
         input_name = next(iter(signature.structured_input_signature[1]))

@@ -8,6 +8,7 @@ import sys
 
 from core.cli import (augment_cli, datasets_cli, evaluate_cli, interop_cli, job_cli, models_cli, propose_cli,
                       runs_cli, train_cli)
+from core.cli import users_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cli.add_commands(groups)
     propose_cli.add_commands(groups)
     job_cli.add_commands(groups)
+    users_cli.add_commands(groups)
     return parser
 
 

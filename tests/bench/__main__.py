@@ -16,8 +16,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tests.bench import (bench_augment, bench_bioimageio, bench_cluster, bench_dashboard, bench_editor,
-                         bench_first_hour, bench_import, bench_infer, bench_instances, bench_interop,
+from tests.bench import (bench_accounts, bench_augment, bench_bioimageio, bench_cluster, bench_dashboard,
+                         bench_editor, bench_first_hour, bench_import, bench_infer, bench_instances, bench_interop,
                          bench_predict_speed, bench_propose, bench_runs, bench_soak, bench_train)
 from tests.bench.common import Results, table
 from tests.e2e.server import REPO, SHARED
@@ -26,7 +26,7 @@ SUITES = {"import": bench_import.run, "dashboard": bench_dashboard.run, "editor"
           "augment": bench_augment.run, "train": bench_train.run, "infer": bench_infer.run, "runs": bench_runs.run,
           "soak": bench_soak.run, "first-hour": bench_first_hour.run, "propose": bench_propose.run,
           "predict-speed": bench_predict_speed.run, "instances": bench_instances.run, "cluster": bench_cluster.run,
-          "interop": bench_interop.run, "bioimageio": bench_bioimageio.run}
+          "interop": bench_interop.run, "bioimageio": bench_bioimageio.run, "accounts": bench_accounts.run}
 
 
 def _versions() -> dict[str, str]:

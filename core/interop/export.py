@@ -104,16 +104,47 @@ def dataset_sources(dataset_dir: Path, split: str | None = None,
     from core.datasets.labels import label_of
     from core.datasets.manifest import read_manifest
 
-    rows = [row for row in read_manifest(Path(dataset_dir))["images"] if label_of(row) != "unlabelled"
+    from core.pixel_size import row_pixel_size
+
+    manifest = read_manifest(Path(dataset_dir))
+    rows = [row for row in manifest["images"] if label_of(row) != "unlabelled"
             and (split is None or row["split"] == split) and (states is None or label_of(row) in states)]
     if not rows:
         raise ExportError(f"Dataset {Path(dataset_dir).name} has no masks to export"
                           + (f" in split {split!r}" if split else "") + (f" in state(s) {', '.join(states)}" if states
                                                                         else "") + ".")
-    from core.pixel_size import dataset_pixel_size
-
     return [CellSource(row["stem"], _dataset_labels(Path(dataset_dir), row), Path(dataset_dir) / row["image"],
-                       dataset_pixel_size(Path(dataset_dir), row["stem"])) for row in rows]
+                       _x_um(row_pixel_size(manifest, row))) for row in rows]
+
+
+def _x_um(size) -> float | None:
+    return None if size is None else size.x_um
+
+
+def _image_pixel_sizes(images: list[Path | None]) -> list[float | None]:
+    """Each image's pixel size: its dataset's (a size set by hand wins) when it lies in an imported dataset,
+    else its own file's metadata. Each dataset's manifest is read once."""
+    from core.datasets.manifest import MANIFEST_NAME, ManifestError, read_manifest
+    from core.pixel_size import pixel_size_um, row_pixel_size
+
+    datasets: dict[Path, tuple[dict, dict[Path, dict]] | None] = {}
+    sizes = []
+    for image in images:
+        folder = image.parents[2] if image is not None and len(image.parents) > 2 else None  # <split>/images/
+        if folder is not None and folder not in datasets:
+            try:
+                manifest = read_manifest(folder) if (folder / MANIFEST_NAME).is_file() else None
+            except ManifestError:
+                manifest = None
+            datasets[folder] = None if manifest is None else (
+                manifest, {folder / row["image"]: row for row in manifest["images"]})
+        known = datasets.get(folder)
+        if known is not None:
+            manifest, rows = known
+            sizes.append(_x_um(row_pixel_size(manifest, rows.get(image))))
+        else:
+            sizes.append(_x_um(pixel_size_um(image)) if image is not None and image.is_file() else None)
+    return sizes
 
 
 def _dataset_labels(dataset_dir: Path, row: dict) -> Callable[[], np.ndarray]:
@@ -150,14 +181,10 @@ def evaluation_sources(run_path: Path, set_label: str | None = None, postprocess
             return instances(read_image(maps / f"{stem}.png"), settings,
                              read_image(seeds) if seeds.is_file() else None)
         return read
-    from core.pixel_size import pixel_size_um
-
-    def size_of(image: str | None) -> float | None:
-        size = pixel_size_um(image) if image and Path(image).is_file() else None
-        return size.x_um if size else None
-    return [CellSource(item["stem"], cells_of(item["stem"]), Path(item["image"]) if item.get("image") else None,
-                       size_of(item.get("image")))
-            for item in saved["items"] if (maps / f"{item['stem']}.png").is_file()]
+    items = [item for item in saved["items"] if (maps / f"{item['stem']}.png").is_file()]
+    images = [Path(item["image"]) if item.get("image") else None for item in items]
+    return [CellSource(item["stem"], cells_of(item["stem"]), image, size)
+            for item, image, size in zip(items, images, _image_pixel_sizes(images))]
 
 
 @dataclass(frozen=True)

@@ -233,3 +233,14 @@ def test_a_datasets_own_pixel_size_gives_areas_in_um2_unless_another_is_given(da
         with (tmp_path / str(given) / "cells.csv").open() as table:
             row = next(csv.DictReader(table))
         assert float(row["area_um2"]) == pytest.approx(int(row["area_px"]) * expected)
+
+
+def test_an_evaluated_datasets_hand_set_pixel_size_reaches_the_export(data_env, tmp_path, monkeypatch):
+    from core.datasets.manage import set_pixel_size
+    from core.interop.export import evaluation_sources
+    from tests.evaluation_helpers import evaluated_run
+
+    run = evaluated_run(data_env, tmp_path, monkeypatch)
+    assert {source.pixel_size_um for source in evaluation_sources(run.path, "test")} == {None}
+    set_pixel_size(data_env, "cells", 0.4)
+    assert {source.pixel_size_um for source in evaluation_sources(run.path, "test")} == {0.4}

@@ -125,7 +125,11 @@ def stop(job: JobDir, settings=None) -> bool:
     status = refresh(job, settings)
     if not status.active:
         return False
+    # The request is recorded before the signal: a worker that ends at once must read as stopped, not failed,
+    # and its own final message must not be overwritten by "stopping…".
+    job.update(stop_requested=now())
     if not executor_named(status.executor, settings).cancel(status):
+        job.update(stop_requested=None)
         return False
-    job.update(message="stopping…", stop_requested=now())
+    job.update_with(lambda current: {"message": "stopping…"} if current.active else None)
     return True

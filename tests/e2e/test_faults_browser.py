@@ -22,7 +22,7 @@ from core.train.config import TrainConfig
 from core.train.run_dir import RunDir
 from core.train.runs import prepare_run
 from tests.e2e.server import DashboardServer, full_page_screenshot
-from tests.e2e.ui import no_exception, wait_idle
+from tests.e2e.ui import metric_value, no_exception, wait_idle
 from core.jobs.local import pid_alive, reap
 from tests.helpers import launch, make_splits
 
@@ -58,13 +58,10 @@ def _launch_tiny_run(settings: Settings, tmp_path: Path) -> RunDir:
     return run
 
 
-def _metric(page, label: str):
-    return page.locator("[data-testid=stMetric]").filter(has_text=label).locator("[data-testid=stMetricValue]")
-
-
 def _epoch(page) -> int:
-    match = EPOCH_TEXT.match(_metric(page, "Epoch").inner_text().strip())
-    return int(match.group(1)) if match else -1
+    shown = [EPOCH_TEXT.match(text.strip()) for text in page.locator("[data-testid=stMetric]")
+             .filter(has_text="Epoch").locator("[data-testid=stMetricValue]").all_inner_texts()]
+    return max((int(match.group(1)) for match in shown if match), default=-1)
 
 
 def _wait_epoch_above(page, value: int, timeout_s: float = 120.0) -> int:
@@ -94,7 +91,7 @@ def _kill_worker(run: RunDir) -> None:
 
 def _stop_from_the_page(page, run: RunDir) -> None:
     page.get_by_role("button", name="Stop", exact=True).click()
-    expect(_metric(page, "State")).to_have_text("stopped", timeout=60_000)
+    expect(metric_value(page, "State", "stopped")).to_be_visible(timeout=60_000)
     deadline = time.monotonic() + 30
     while pid_alive(run.read_status().pid) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -114,10 +111,10 @@ def test_dashboard_restart_during_training_reattaches(browser, page, artifacts, 
     run = _launch_tiny_run(settings, tmp_path)
     try:
         page.goto(f"{first.url}/train?run={run.run_id}")
-        expect(_metric(page, "Epoch")).to_have_text(EPOCH_TEXT, timeout=120_000)
+        expect(metric_value(page, "Epoch", EPOCH_TEXT)).to_be_visible(timeout=120_000)
         before = _wait_epoch_above(page, 0)
         before = _wait_epoch_above(page, before)  # the counter advances
-        expect(_metric(page, "State")).to_have_text("running")
+        expect(metric_value(page, "State", "running")).to_be_visible()
 
         stopping = time.perf_counter()
         first.stop()
@@ -128,8 +125,8 @@ def test_dashboard_restart_during_training_reattaches(browser, page, artifacts, 
 
         second = _server(settings, "server-2.log", port=first.port).start()
         page.reload()
-        expect(_metric(page, "State")).to_have_text("running", timeout=60_000)
-        expect(_metric(page, "Epoch")).to_have_text(EPOCH_TEXT, timeout=60_000)
+        expect(metric_value(page, "State", "running")).to_be_visible(timeout=60_000)
+        expect(metric_value(page, "Epoch", EPOCH_TEXT)).to_be_visible(timeout=60_000)
         shown = _epoch(page)
         recovered = time.perf_counter() - second.started_at
         print(f"[faults] dashboard restart: server healthy after {second.healthy_after_s:.2f} s; "
@@ -159,13 +156,13 @@ def test_killed_worker_shows_failed_then_resumes(browser, page, artifacts, tmp_p
     run = _launch_tiny_run(settings, tmp_path)
     try:
         page.goto(f"{server.url}/train?run={run.run_id}")
-        expect(_metric(page, "Epoch")).to_have_text(EPOCH_TEXT, timeout=120_000)
+        expect(metric_value(page, "Epoch", EPOCH_TEXT)).to_be_visible(timeout=120_000)
         _wait_epoch_above(page, 1)
         expect(page.locator("[data-testid=stPlotlyChart]").first).to_be_visible(timeout=60_000)
 
         os.kill(run.read_status().pid, signal.SIGKILL)
         killed = time.perf_counter()
-        expect(_metric(page, "State")).to_have_text("failed", timeout=15_000)
+        expect(metric_value(page, "State", "failed")).to_be_visible(timeout=15_000)
         seconds = time.perf_counter() - killed
         print(f"\n[faults] worker kill -9 -> page shows 'failed' after {seconds:.2f} s")
         assert seconds < 5, f"the page took {seconds:.1f} s to show the dead worker"
@@ -181,7 +178,7 @@ def test_killed_worker_shows_failed_then_resumes(browser, page, artifacts, tmp_p
 
         resumed_click = time.perf_counter()
         page.get_by_role("button", name="Resume").click()
-        expect(_metric(page, "State")).to_have_text(re.compile(r"^(queued|running)$"), timeout=30_000)
+        expect(metric_value(page, "State", re.compile(r"^(queued|running)$"))).to_be_visible(timeout=30_000)
         grown = _wait_epoch_above(page, shown_failed)
         print(f"[faults] Resume click -> epoch counter past {shown_failed} (shows {grown}) after "
               f"{time.perf_counter() - resumed_click:.2f} s")

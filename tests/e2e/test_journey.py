@@ -17,7 +17,7 @@ import pytest
 
 from core.io import read_image
 from tests.e2e.server import GRID_PAINTED_JS, SHARED, full_page_screenshot
-from tests.e2e.ui import choose, drag, drawing_canvas, no_exception, slider_to_smallest, wait_idle
+from tests.e2e.ui import choose, drag, drawing_canvas, metric_value, no_exception, slider_to_smallest, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -74,10 +74,6 @@ def _set_number(page, label: str, value: int) -> None:
     wait_idle(page)
 
 
-def _metric(page, label: str):
-    return page.locator("[data-testid=stMetric]").filter(has_text=label).locator("[data-testid=stMetricValue]")
-
-
 def _run_id_from_url(page) -> str:
     found = re.search(r"[?&]run=([^&#]+)", page.url)
     assert found, f"no run in {page.url}"
@@ -109,13 +105,13 @@ def _save_mask(page, note: str) -> None:
 def _wait_epochs(page, epochs_at_least: int) -> None:
     """Wait until the shown run has recorded ``epochs_at_least`` epochs and its curve is drawn."""
     pattern = re.compile(rf"^([{epochs_at_least}-9]|\d\d+) / {EPOCHS}$")
-    expect(_metric(page, "Epoch")).to_have_text(pattern, timeout=180_000)
+    expect(metric_value(page, "Epoch", pattern)).to_be_visible(timeout=180_000)
     expect(page.locator("[data-testid=stPlotlyChart]").first).to_be_visible(timeout=60_000)
 
 
 def _stop_run(page) -> None:
     page.get_by_role("button", name="Stop", exact=True).click()
-    expect(_metric(page, "State")).to_have_text("stopped", timeout=60_000)
+    expect(metric_value(page, "State", "stopped")).to_be_visible(timeout=60_000)
     _settle(page)
 
 

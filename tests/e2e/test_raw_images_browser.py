@@ -14,7 +14,7 @@ from core.correction_queue import queue
 from core.datasets.manifest import read_manifest
 from core.models.shipped import SHIPPED_DIR
 from tests.e2e.server import SHARED, full_page_screenshot
-from tests.e2e.ui import drag, drawing_canvas, no_exception, wait_idle
+from tests.e2e.ui import drag, drawing_canvas, metric_value, no_exception, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
@@ -89,8 +89,7 @@ def test_raw_images_proposed_corrected_refined_and_proposed_again(dashboard, pag
     link = page.get_by_role("link", name=re.compile(r"^Refining as run"))
     expect(link).to_be_visible(timeout=30_000)
     link.click()
-    state = page.locator("[data-testid=stMetric]").filter(has_text="State").locator("[data-testid=stMetricValue]")
-    expect(state).to_have_text("finished", timeout=400_000)
+    expect(metric_value(page, "State", "finished")).to_be_visible(timeout=400_000)
     run_id = re.search(r"[?&]run=([^&#]+)", page.url).group(1)
     full_page_screenshot(page, artifacts / "82-raw-refined.png")
     waiting = [row for row in _labels(dashboard).values() if row["label"] == "proposed"]

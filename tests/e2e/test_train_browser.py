@@ -11,14 +11,10 @@ from core.train.config import TrainConfig
 from core.train.run_dir import create_run
 
 from tests.e2e.server import full_page_screenshot
-from tests.e2e.ui import no_exception, slider_to_smallest, wait_idle
+from tests.e2e.ui import metric_value, no_exception, slider_to_smallest, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
-
-
-def _metric(page, label: str):
-    return page.locator("[data-testid=stMetric]").filter(has_text=label).locator("[data-testid=stMetricValue]")
 
 
 def test_launch_watch_and_stop(dashboard, page, artifacts):
@@ -50,14 +46,14 @@ def test_launch_watch_and_stop(dashboard, page, artifacts):
     expect(page.get_by_text(re.compile(r"^Run browser run (started|is queued)"))).to_be_visible(timeout=60_000)
     page.wait_for_url(re.compile(r"[?&]run=(?!" + earlier.run_id + ")"), timeout=60_000)  # the new run is shown
 
-    epoch = _metric(page, "Epoch")
-    expect(epoch).to_have_text(re.compile(r"^[1-9]\d* / 300$"), timeout=120_000)
+    expect(metric_value(page, "Epoch", re.compile(r"^[1-9]\d* / 300$"))).to_be_visible(timeout=120_000)
     expect(page.locator("[data-testid=stPlotlyChart]")).to_be_visible(timeout=60_000)
-    expect(epoch).to_have_text(re.compile(r"^([3-9]|\d\d+) / 300$"), timeout=120_000)  # the curve grows
+    # the curve grows
+    expect(metric_value(page, "Epoch", re.compile(r"^([3-9]|\d\d+) / 300$"))).to_be_visible(timeout=120_000)
     full_page_screenshot(page, artifacts / "30-train-running.png")
 
     page.get_by_role("button", name="Stop", exact=True).click()
-    expect(_metric(page, "State")).to_have_text("stopped", timeout=60_000)
+    expect(metric_value(page, "State", "stopped")).to_be_visible(timeout=60_000)
     wait_idle(page)
     no_exception(page)
     expect(page.get_by_role("button", name="Resume")).to_be_visible()

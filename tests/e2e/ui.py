@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 
@@ -75,3 +76,17 @@ def watch_console(page) -> list[str]:
     page.on("response", lambda response: response.status >= 400
             and problems.append(f"HTTP {response.status}: {response.url[:200]}"))
     return problems
+
+
+def metric_value(page, label: str, showing: str | re.Pattern | None = None):
+    """The value box of the metric labelled ``label``; with ``showing``, the one whose value is that text (or
+    matches that pattern).
+
+    While a polling fragment is redrawn, the browser can hold the previous copy of a metric beside the new one for
+    a moment, so a check waits for *a* copy showing the expected value instead of demanding exactly one copy.
+    """
+    values = page.locator("[data-testid=stMetric]").filter(has_text=label).locator("[data-testid=stMetricValue]")
+    if showing is None:
+        return values.last
+    pattern = showing if isinstance(showing, re.Pattern) else re.compile(rf"^{re.escape(showing)}$")
+    return values.filter(has_text=pattern).first

@@ -35,7 +35,8 @@ def _dataset_row(manifest: dict[str, Any], path: Path, stamp: str) -> list[Any]:
     return [manifest["name"], manifest.get("revision", ""), stamp, manifest.get("created"), manifest.get("source"),
             manifest.get("layout"), manifest.get("split_from"), split.get("seed"), str(path), len(images),
             counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0),
-            any(row.get("has_instances") for row in images), pixel_size.x_um if pixel_size else None]
+            any(row.get("has_instances") for row in images), pixel_size.x_um if pixel_size else None,
+            manifest.get("imported_by")]
 
 
 def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dict[str, str]) -> pd.DataFrame:
@@ -52,8 +53,8 @@ def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dic
 
 
 def _edits_frame(name: str, entries: list[dict]) -> pd.DataFrame:
-    columns = ["stem", "version", "time", "pixels_added", "pixels_removed", "tool", "note", "previous_path"]
-    frame = pd.DataFrame(entries, columns=columns).rename(columns={"time": "ts"})
+    columns = ["stem", "version", "time", "pixels_added", "pixels_removed", "tool", "note", "previous_path", "user"]
+    frame = pd.DataFrame(entries, columns=columns).rename(columns={"time": "ts", "user": "saved_by"})
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     frame = frame.drop_duplicates(subset=["stem", "version"], keep="last")
     frame.insert(0, "dataset", name)
@@ -75,7 +76,7 @@ def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
     try:
         for table, column in (("images", "dataset"), ("mask_edits", "dataset"), ("datasets", "name")):
             con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
-        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 15) + ")",
+        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 16) + ")",
                     _dataset_row(manifest, dataset_dir, stamp))
         con.register("incoming_images", images)
         con.execute("INSERT INTO images BY NAME SELECT * FROM incoming_images")
@@ -200,9 +201,9 @@ def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: 
     """Index one saved edit (a :class:`core.mask_versions.SavedEdit`) without re-reading the dataset."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        con.execute("INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [dataset, saved.stem, saved.version, saved.time, saved.pixels_added, saved.pixels_removed,
-                     saved.tool, saved.note, saved.previous_path])
+                     saved.tool, saved.note, saved.previous_path, saved.user or None])
         con.execute("UPDATE images SET foreground_fraction = ?, object_count = ?, mask_version = ?, label = ?, "
                     "proposed_by = ?, uncertainty = ? WHERE dataset = ? AND stem = ?",
                     [saved.foreground_fraction, saved.object_count, saved.version, saved.label, saved.proposed_by,
@@ -221,7 +222,7 @@ def record_review(con: duckdb.DuckDBPyConnection, dataset: str, stem: str, when:
 def mask_history(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) -> pd.DataFrame:
     """Saved versions of one mask, newest first."""
     return con.execute(
-        "SELECT version, ts, pixels_added, pixels_removed, tool, note FROM mask_edits "
+        "SELECT version, ts, saved_by, pixels_added, pixels_removed, tool, note FROM mask_edits "
         "WHERE dataset = ? AND stem = ? ORDER BY version DESC",
         [dataset, stem],
     ).df()

@@ -82,13 +82,13 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
                               ("run_summary", "run_id")):
             con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
         con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
-                    "precision, run_dir, parent_run, notes, tags, deleted, error, stamp) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "precision, run_dir, parent_run, notes, tags, deleted, error, stamp, owner) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run.run_id, notes.name or meta.get("name") or run.run_id, state, status.created,
                      status.started, status.ended, train.get("dataset"),
                      train.get("model", {}).get("name"), train.get("preset"), status.device,
                      status.precision, str(run.path), meta.get("parent_run"), notes.notes, list(notes.tags),
-                     notes.deleted, status.error, _stamp(run)])
+                     notes.deleted, status.error, _stamp(run), meta.get("owner") or status.owner])
         con.register("incoming_params", params)
         con.execute("INSERT INTO params SELECT * FROM incoming_params")
         con.register("incoming_metrics", frame)

@@ -62,6 +62,7 @@ import numpy as np
 import tifffile
 from PIL import BmpImagePlugin, JpegImagePlugin
 
+from core.accounts import acting
 from core.infer import InputSpec, Progress, TilePlan, predict_image
 from core.io import TIFF_SUFFIXES, write_json_atomic
 from core.jobs import JobDir
@@ -449,6 +450,7 @@ def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: 
     FileNotFoundError
         When the run has no such checkpoint.
     """
+    acting.check("predict", run.run_id)
     paths = collect_inputs(inputs)
     out_dir = Path(out_dir).resolve()
     task = JobDir(out_dir)

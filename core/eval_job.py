@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.accounts import acting
 from core.datasets.layouts import pair_by_name
 from core.datasets.labels import trainable
 from core.datasets.manifest import read_manifest
@@ -137,6 +138,7 @@ def _per_image_csv(rows: list[dict]) -> bytes:
 def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: str = "best",
                  tta: bool = False, source: dict | None = None) -> dict:
     """Predict and score ``items``; write the results under the run; return the summary."""
+    acting.check("evaluate", f"{run.run_id} on {label}")
     task = JobDir(evaluation_dir(run, label))
     task.start(len(items), "loading the model")
     model = load_run_model(run, checkpoint)

@@ -11,6 +11,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from core.accounts import acting
 from core.eval_job import evaluation_sets, read_evaluation
 from core.io import staged_folder, write_json_atomic
 from core.run_model import inference_settings, load_run_model
@@ -47,6 +48,7 @@ def model_card(run: RunDir, model) -> dict:
 
 def export_run(run: RunDir, out_dir: Path, checkpoint: str = "best", saved_model: bool = True) -> Path:
     """Write the export into ``out_dir`` (created; an existing export there is replaced only when complete)."""
+    acting.check("export", run.run_id)
     task = JobDir(run.path / "export")
     task.start(3, "loading the model")
     model = load_run_model(run, checkpoint)

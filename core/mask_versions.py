@@ -27,6 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
+from core.accounts import acting
 from core.datasets.labels import PERSON_MADE, label_of
 from core.datasets.manifest import read_manifest, write_manifest
 from core.io import read_image, write_bytes_atomic, write_json_atomic, write_png
@@ -46,8 +47,10 @@ class MaskChanged(RuntimeError):
     def __init__(self, stem: str, loaded: int, current: int, last: dict | None):
         self.loaded, self.current, self.last = loaded, current, last
         when = f" at {last['time']}" if last else ""
+        self.by = (last or {}).get("user") or ""
+        who = f" by {self.by}" if self.by else ""
         super().__init__(f"{stem} was changed since you opened it: you started from version {loaded}, "
-                         f"version {current} was saved{when}. Reload to see it, or save yours as a new version.")
+                         f"version {current} was saved{who}{when}. Reload to see it, or save yours as a new version.")
 
 
 class MaskSaveError(OSError):
@@ -79,6 +82,7 @@ class SavedEdit:
     label: str = "corrected"  # the image's label state after this save (core.datasets.labels)
     proposed_by: str | None = None
     uncertainty: float | None = None
+    user: str = ""  # who saved it (core.accounts.acting): a user name, "(local)", "shell:<login>"
 
 
 def _history_dir(dataset_dir: Path, stem: str) -> Path:
@@ -180,6 +184,7 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
     ``corrected``), which raises :class:`PersonsMask` and writes nothing, whatever ``force`` says.
     """
     stem = row["stem"]
+    user = acting.check("mask.save", f"{dataset_dir.name}/{stem}").name
     try:
         with dataset_lock(dataset_dir):
             if proposed_by is not None:
@@ -206,7 +211,7 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
                 stem=stem, version=version, time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 pixels_added=int(np.count_nonzero((binary > 0) & (on_disk == 0))),
                 pixels_removed=int(np.count_nonzero((binary == 0) & (on_disk > 0))),
-                tool=tool, note=note,
+                tool=tool, note=note, user=user,
                 previous_path=version_path(dataset_dir, stem, current).relative_to(dataset_dir).as_posix(),
                 **stats)
             _append_log(dataset_dir, asdict(saved))
@@ -261,9 +266,12 @@ def reviewed(dataset_dir: Path) -> dict[str, str]:
 
 
 def set_reviewed(dataset_dir: Path, stem: str, is_reviewed: bool) -> str | None:
-    """Mark or unmark ``stem`` as reviewed; returns the time stored (``None`` when unmarked)."""
+    """Mark or unmark ``stem`` as reviewed; returns the time stored (``None`` when unmarked).
+
+    Who did it goes to the audit log (the mark itself keeps only the time)."""
     try:
-        with dataset_lock(dataset_dir):
+        with acting.guarded("mask.review", f"{dataset_dir.name}/{stem}", {"reviewed": is_reviewed}), \
+                dataset_lock(dataset_dir):
             marks = reviewed(dataset_dir)
             stamp = datetime.now(timezone.utc).isoformat(timespec="seconds") if is_reviewed else None
             if stamp:

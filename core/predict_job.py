@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from core.accounts import acting
 from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
 from core.infer import TilePlan, cell_and_seed_maps, overlapped, predict_image
@@ -165,6 +166,7 @@ def prediction_settings(run: RunDir, options: PredictOptions) -> PostProcessing:
 
 def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = PredictOptions()) -> dict:
     """Predict every input image with the run's model; write masks, labels, overlays and CSVs to ``out_dir``."""
+    acting.check("predict", run.run_id)
     paths = collect_inputs(inputs)
     task = JobDir(out_dir)
     task.start(len(paths), "loading the model")

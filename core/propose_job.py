@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.accounts import acting
 from core.correction_queue import queue
 from core.datasets.labels import label_of
 from core.datasets.manage import dataset_dir
@@ -84,6 +85,7 @@ def proposals_task(settings: Settings, dataset: str) -> JobDir:
 def propose_dataset(settings: Settings, dataset: str, model_name: str, task: JobDir, *,
                     uncertainty: str = DEFAULT_SCORE, limit: int | None = None) -> dict:
     """Propose masks for the waiting images of ``dataset`` with ``model_name``; returns a summary."""
+    acting.check("propose", dataset)
     folder = dataset_dir(settings, dataset)
     run = find_run(settings, model_name)
     waiting = candidates(read_manifest(folder)["images"], run.run_id)[:limit]

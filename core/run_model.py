@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.accounts import acting
 from core.datasets.manifest import read_manifest
 from core.infer import InputSpec, Predict, TilePlan
 from core.io import write_json_atomic
@@ -44,7 +45,8 @@ def inference_settings(run: RunDir) -> PostProcessing:
 
 
 def save_inference_settings(run: RunDir, settings: PostProcessing) -> None:
-    write_json_atomic(run.path / INFERENCE_FILE, settings.to_dict())
+    with acting.guarded("run.save_inference_settings", run.run_id, settings.to_dict()):
+        write_json_atomic(run.path / INFERENCE_FILE, settings.to_dict())
 
 
 def checkpoint_path(run: RunDir, checkpoint: str = "best") -> Path:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from core.accounts import acting
 from core.io import write_json_atomic
 from core.train.run_dir import RunDir
 
@@ -111,10 +112,16 @@ def read_notes(run: RunDir) -> RunNotes:
 
 
 def write_notes(run: RunDir, notes: RunNotes) -> None:
-    """Save the notes in the run folder (atomically: a crash leaves the old or the new file)."""
+    """Save the notes in the run folder (atomically: a crash leaves the old or the new file).
+
+    Hiding a run or bringing it back needs ``run.delete``; any other change, ``run.edit_notes``.
+    """
     if not run.path.is_dir():
         raise FileNotFoundError(f"The run folder {run.path} does not exist.")
-    write_json_atomic(notes_path(run), notes.to_dict())
+    before = read_notes(run)
+    action = "run.delete" if notes.deleted != before.deleted else "run.edit_notes"
+    with acting.guarded(action, run.run_id, {"deleted": notes.deleted} if action == "run.delete" else None):
+        write_json_atomic(notes_path(run), notes.to_dict())
 
 
 def update_notes(run: RunDir, **changes: Any) -> RunNotes:

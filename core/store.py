@@ -173,6 +173,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE images ADD COLUMN pixel_size_um DOUBLE;
     ALTER TABLE datasets ADD COLUMN pixel_size_um DOUBLE;
     """,
+    # Who did what (core.accounts): who saved each mask version, launched each run, imported each dataset;
+    # the audit log (audit/audit.jsonl) indexed for the Admin page, with how far into the file it was read.
+    """
+    ALTER TABLE mask_edits ADD COLUMN saved_by VARCHAR;
+    ALTER TABLE runs ADD COLUMN owner VARCHAR;
+    ALTER TABLE datasets ADD COLUMN imported_by VARCHAR;
+    CREATE TABLE audit (
+        seq BIGINT PRIMARY KEY,
+        ts TIMESTAMPTZ,
+        user_name VARCHAR,
+        action VARCHAR,
+        outcome VARCHAR,
+        target VARCHAR,
+        client VARCHAR,
+        details VARCHAR
+    );
+    CREATE INDEX audit_by_user ON audit (user_name);
+    CREATE TABLE audit_read (path VARCHAR PRIMARY KEY, bytes_read BIGINT, file_id VARCHAR);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

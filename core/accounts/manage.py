@@ -21,7 +21,7 @@ from typing import Callable
 
 from core.accounts.audit import AuditLog, Outcome
 from core.accounts.passwords import InvalidPassword
-from core.accounts.records import User, name_key
+from core.accounts.records import InvalidUserName, User, check_user_name, name_key
 from core.accounts.roles import Actor, PermissionDenied, Role, parse_role, require
 from core.accounts.users import AccountStore, LastAdminError
 
@@ -55,6 +55,20 @@ def shell_operator() -> Operator:
     except (KeyError, OSError):  # no login name in the environment nor in the password database (containers)
         login = "unknown"
     return Operator(f"shell:{login}")
+
+
+def owner_actor(store: AccountStore, owner: str | None) -> Actor:
+    """Whom a background job acts as: its owner's account as it is *now* (a role taken away since the job
+    was queued counts), an account-less operator by their name, or — for a job from before owners were
+    recorded — the shell operator, since the server itself started it. A deleted account may do nothing.
+    """
+    if not owner:
+        return shell_operator()
+    try:
+        check_user_name(owner)
+    except InvalidUserName:  # "(local)", "shell:ana", "env:…": no account has such a name
+        return Operator(owner)
+    return store.find(owner) or Operator(owner, Role.VIEWER, disabled=True)
 
 
 def _is_self(actor: Actor, name: str) -> bool:

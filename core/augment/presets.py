@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from core.accounts import acting
 from core.augment.config import AugmentConfig
 from core.config import ConfigError
 from core.datasets.manifest import check_label
@@ -79,10 +80,12 @@ def load_preset(data_root: Path, name: str) -> AugmentConfig:
 def save_preset(data_root: Path, name: str, config: AugmentConfig, note: str = "") -> Path:
     """Save (or replace) a user preset; built-in names are refused."""
     check_label(name, "Preset name")
+    acting.check("augment.save_preset", name)
     if name in BUILTIN:
         raise ConfigError(f"{name!r} is a built-in preset; save under another name.")
     path = _folder(data_root) / f"{name}.json"
     write_json_atomic(path, {"name": name, "note": note,
                              "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                              "config": config.to_dict()})
+    acting.record_done("augment.save_preset", name)
     return path

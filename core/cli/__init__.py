@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import logging
+import os
 import sys
 
+from core.accounts import acting
+from core.accounts.manage import shell_operator
+from core.accounts.records import UsersFileError
+from core.accounts.roles import PermissionDenied
+from core.accounts.signin import SignInRefused, authenticate
+from core.accounts.users import AccountStore
 from core.cli import (augment_cli, datasets_cli, evaluate_cli, interop_cli, job_cli, models_cli, propose_cli,
                       runs_cli, train_cli)
 from core.cli import users_cli
+from core.settings import load_settings
+
+CLIENT = "command line"
+USER_PASSWORD_ENV = "CELLSEG_USER_PASSWORD"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="CellSeg engine: import datasets, train, evaluate and compare segmentation models.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    parser.add_argument("--as", dest="as_user", metavar="NAME",
+                        help="act as the lab server's account NAME, with its role (the password is asked for, or "
+                             f"read from {USER_PASSWORD_ENV}); without it you act as the server's administrator")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     datasets_cli.add_commands(groups)
     augment_cli.add_commands(groups)
@@ -37,7 +53,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        return int(args.handler(args) or 0)
+        with _acting(args.as_user):
+            return int(args.handler(args) or 0)
+    except (SignInRefused, UsersFileError, PermissionDenied) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _acting(as_user: str | None) -> contextlib.AbstractContextManager:
+    """Who the command acts as: ``--as NAME`` after signing in; a background worker's job owner (set by the
+    worker around this call); else whoever runs the shell, as the server's administrator."""
+    settings = load_settings()
+    if as_user:
+        password = os.environ.get(USER_PASSWORD_ENV)
+        if password is None:
+            if not sys.stdin.isatty():
+                raise SignInRefused(f"--as {as_user}: there is no terminal to ask for the password on; "
+                                    f"set {USER_PASSWORD_ENV}.", "no password")
+            password = getpass.getpass(f"Password of {as_user}: ")
+        user = authenticate(AccountStore.for_settings(settings), as_user, password, CLIENT)
+        return acting.acting_as(user, settings.data_root, CLIENT)
+    if acting.explicit() is not None:
+        return contextlib.nullcontext()
+    return acting.acting_as(shell_operator(), settings.data_root, CLIENT)

@@ -1,7 +1,8 @@
 """``python -m core users add|passwd|disable|enable|role|delete|list|audit``: accounts of the lab server.
 
-Whoever runs these on the server acts as an admin (they can edit the data root's files anyway); every
-change is recorded in the audit log as ``shell:<login name>``. Passwords are never arguments (they would
+Whoever runs these on the server acts as an admin (they can edit the data root's files anyway), recorded
+in the audit log as ``shell:<login name>``; with ``python -m core --as NAME users …`` the account NAME acts,
+with its role. Passwords are never arguments (they would
 stay in the shell's history and show in the process list): they are asked for twice on the terminal, or
 read as one line from standard input with ``--password-stdin`` (``printf '%s\\n' "$PW" | python -m core
 users add ana --role trainer --password-stdin``).
@@ -15,7 +16,7 @@ import json
 import sys
 from typing import Any, Callable
 
-from core.accounts import manage
+from core.accounts import acting, manage
 from core.accounts.audit import AuditFilter, AuditLog
 from core.accounts.records import User
 from core.accounts.roles import ROLES
@@ -39,6 +40,10 @@ def _with_store(action: Callable[[AccountStore], int]) -> int:
         return _fail(str(exc))
 
 
+def _actor():
+    return acting.current().actor
+
+
 def read_new_password(from_stdin: bool) -> str:
     """The new password: one line of standard input, or typed twice at a hidden prompt."""
     if from_stdin:
@@ -60,7 +65,7 @@ def _describe(user: User) -> str:
 def cmd_add(args: argparse.Namespace) -> int:
     def action(store: AccountStore) -> int:
         password = read_new_password(args.password_stdin)
-        user = manage.add_user(store, manage.shell_operator(), args.name, args.role, password, args.email, CLIENT)
+        user = manage.add_user(store, _actor(), args.name, args.role, password, args.email, CLIENT)
         print(f"Added {_describe(user)}.")
         return 0
 
@@ -70,7 +75,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_passwd(args: argparse.Namespace) -> int:
     def action(store: AccountStore) -> int:
         store.get(args.name)  # an unknown name is said before the password is asked for
-        user = manage.change_password(store, manage.shell_operator(), args.name,
+        user = manage.change_password(store, _actor(), args.name,
                                       read_new_password(args.password_stdin), CLIENT)
         print(f"Changed the password of {user.name}; their open sessions must sign in again.")
         return 0
@@ -81,7 +86,7 @@ def cmd_passwd(args: argparse.Namespace) -> int:
 def _cmd_enabled(enabled: bool) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         def action(store: AccountStore) -> int:
-            user = manage.set_enabled(store, manage.shell_operator(), args.name, enabled, CLIENT)
+            user = manage.set_enabled(store, _actor(), args.name, enabled, CLIENT)
             print(f"{'Enabled' if enabled else 'Disabled'} {_describe(user)}."
                   + ("" if enabled else " Their open sessions end."))
             return 0
@@ -93,7 +98,7 @@ def _cmd_enabled(enabled: bool) -> Callable[[argparse.Namespace], int]:
 
 def cmd_role(args: argparse.Namespace) -> int:
     def action(store: AccountStore) -> int:
-        user = manage.change_role(store, manage.shell_operator(), args.name, args.role, CLIENT)
+        user = manage.change_role(store, _actor(), args.name, args.role, CLIENT)
         print(f"{user.name} is now {user.role}.")
         return 0
 
@@ -106,7 +111,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
                      "repeat with --yes, or disable it instead: python -m core users disable NAME.")
 
     def action(store: AccountStore) -> int:
-        user = manage.delete_user(store, manage.shell_operator(), args.name, CLIENT)
+        user = manage.delete_user(store, _actor(), args.name, CLIENT)
         print(f"Deleted {user.name}.")
         return 0
 
@@ -137,6 +142,7 @@ def _print_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     def action(store: AccountStore) -> int:
+        acting.check("users.manage", "users list")
         users = store.users()
         if args.json:
             _print_json({"count": len(users), "users": [user.public_dict() for user in users]})
@@ -158,6 +164,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return _fail(f"--last {args.last}: give a number of records, or 0 for all of them.")
 
     def action(store: AccountStore) -> int:
+        acting.check("audit.read", "users audit")
         records = AuditLog(store.data_root).read(AuditFilter(user=args.user, action=args.action,
                                                              last=args.last or None))
         if args.json:

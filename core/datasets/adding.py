@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.accounts import acting
 from core.config import ImportOptions, SplitOptions, from_dict
 from core.datasets.importer import (Progress, _check_all, _no_progress, _place_files, _scan, _unpacked)
 from core.datasets.manage import dataset_dir
@@ -45,6 +46,7 @@ def add_images(settings: Settings, name: str, source: Path, *, split: str = "tra
     folders and share the rest out with the dataset's split ratios. Raises :class:`ImportFailed`
     (with the report) when nothing can be added; nothing is changed then.
     """
+    acting.check("dataset.add_images", name)
     started = time.monotonic()
     target = dataset_dir(settings, name)
     report = Report()
@@ -84,6 +86,7 @@ def add_images(settings: Settings, name: str, source: Path, *, split: str = "tra
     for row in rows:
         labels[row["label"]] = labels.get(row["label"], 0) + 1
     log.info("added %d images to %s in %.1f s", len(rows), name, time.monotonic() - started)
+    acting.record_done("dataset.add_images", name, {"source": source_label or str(source), "added": len(added)})
     return AddResult(name, added, labels, report, time.monotonic() - started)
 
 

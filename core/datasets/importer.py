@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from core.accounts import acting
 from core.config import ImportOptions, to_dict
 from core.datasets.analyse import PairResult, analyse_pair
 from core.datasets.layouts import LayoutError, Scan, scan_source
@@ -193,14 +194,15 @@ def _place_files(staging: Path, kept: list[PairResult], splits: dict[str, str]) 
     return rows
 
 
-def _manifest(options: ImportOptions, source: str, layout: str, rows: list[dict], seeded: bool) -> dict:
+def _manifest(options: ImportOptions, source: str, layout: str, rows: list[dict], seeded: bool,
+              imported_by: str = "") -> dict:
     counts = {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")}
     return with_summary({
         "format": MANIFEST_FORMAT, "name": options.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source": source,
         "layout": layout, "split_from": "seeded" if seeded else "source",
         "split": to_dict(options.split) if seeded else None, "options": to_dict(options),
-        "counts": counts, "images": rows,
+        "counts": counts, "images": rows, "imported_by": imported_by or None,
     })  # with the dataset's pixel size when all images share one
 
 
@@ -223,6 +225,7 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
     With ``options.skip_invalid`` pairs that have errors are left out instead of stopping the import.
     ``source_label`` is what the manifest records as the origin (e.g. the name of an uploaded zip).
     """
+    importer = acting.check("dataset.import", options.name).name
     started = time.monotonic()
     source = Path(source).expanduser().resolve()
     report = Report()
@@ -254,7 +257,8 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
             raise ImportFailed(report)
         rows = _place_files(staging, kept, splits)
         seeded = not all(r.source.split for r in kept)
-        manifest = _manifest(options, source_label or str(source), scan.layout, rows, seeded=seeded)
+        manifest = _manifest(options, source_label or str(source), scan.layout, rows, seeded=seeded,
+                             imported_by=importer)
         write_json_atomic(staging / REPORT_NAME, {"summary": report.summary(), "findings": report.to_rows(),
                                                   "skipped": sorted(bad_stems)})
         write_manifest(staging, manifest)
@@ -269,5 +273,7 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.info("imported %s: %d pairs in %.1f s", options.name, len(rows), time.monotonic() - started)
+    acting.record_done("dataset.import", options.name, {"source": source_label or str(source),
+                                                        "counts": manifest["counts"]})
     return ImportResult(options.name, target, report, manifest["counts"], time.monotonic() - started)
 

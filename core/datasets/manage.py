@@ -11,6 +11,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from core.accounts import acting
 from core.datasets.manifest import MANIFEST_NAME, check_name, list_dataset_dirs, read_manifest, write_manifest
 from core.mask_versions import dataset_lock
 from core.pixel_size import PixelSize, check_pixel_size, dataset_level, with_summary
@@ -32,15 +33,16 @@ def dataset_dir(settings: Settings, name: str) -> Path:
 
 def rename_dataset(settings: Settings, old: str, new: str) -> Path:
     """Rename dataset ``old`` to ``new`` (folder and manifest); returns the new folder."""
-    source = dataset_dir(settings, old)
-    check_name(new)
-    target = settings.datasets_dir / new
-    if target.exists():
-        raise FileExistsError(f"A dataset named {new!r} already exists; choose another name.")
-    os.rename(source, target)
-    manifest = read_manifest(target)
-    manifest["name"] = new
-    write_manifest(target, manifest)
+    with acting.guarded("dataset.rename", old, {"to": new}):
+        source = dataset_dir(settings, old)
+        check_name(new)
+        target = settings.datasets_dir / new
+        if target.exists():
+            raise FileExistsError(f"A dataset named {new!r} already exists; choose another name.")
+        os.rename(source, target)
+        manifest = read_manifest(target)
+        manifest["name"] = new
+        write_manifest(target, manifest)
     cache = settings.cache_dir / "thumbs" / old
     if cache.is_dir():
         shutil.rmtree(cache, ignore_errors=True)
@@ -53,10 +55,11 @@ def delete_dataset(settings: Settings, name: str) -> None:
     The folder is first renamed out of the way (atomic), so a crash half-way never
     leaves a half-deleted dataset that still looks imported.
     """
-    folder = dataset_dir(settings, name)
-    settings.scratch_dir.mkdir(parents=True, exist_ok=True)
-    doomed = settings.scratch_dir / f"deleted-{name}-{uuid.uuid4().hex[:8]}"
-    os.rename(folder, doomed)
+    with acting.guarded("dataset.delete", name):
+        folder = dataset_dir(settings, name)
+        settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+        doomed = settings.scratch_dir / f"deleted-{name}-{uuid.uuid4().hex[:8]}"
+        os.rename(folder, doomed)
     shutil.rmtree(doomed, ignore_errors=True)
     shutil.rmtree(settings.cache_dir / "thumbs" / name, ignore_errors=True)
 
@@ -70,8 +73,9 @@ def set_pixel_size(settings: Settings, name: str, um: float) -> PixelSize | None
     for a negative, non-numeric or absurd ``um`` and :class:`DatasetNotFound` for an unknown dataset.
     """
     value = check_pixel_size(um)
-    folder = dataset_dir(settings, name)
-    with dataset_lock(folder):
-        manifest = with_summary(read_manifest(folder), hand_um=value)
-        write_manifest(folder, manifest)
+    with acting.guarded("dataset.set_pixel_size", name, {"um": value}):
+        folder = dataset_dir(settings, name)
+        with dataset_lock(folder):
+            manifest = with_summary(read_manifest(folder), hand_um=value)
+            write_manifest(folder, manifest)
     return dataset_level(manifest)

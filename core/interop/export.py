@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from skimage.measure import label as connected_patches
 
+from core.accounts import acting
 from core.cells import measure_cells
 from core.interop.cell_files import (geojson_collection, write_geojson, write_imagej_rois, write_ome_tiff,
                                     write_ome_zarr)
@@ -249,6 +250,7 @@ def export_cells(sources: list[CellSource], fmt: str, out_dir: Path, *, pixel_si
     files, ``cells.csv`` is written for every format (the table that joins them) and ``export.json`` records
     what was exported and how.
     """
+    acting.check("cells.export", fmt)
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if pixel_size_um is not None and not pixel_size_um > 0:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from core.accounts import acting
 from core.io import write_json_atomic
 from core.jobs.executor import ExecutorUnavailable, Liveness, executor_named
 from core.jobs.folder import JobDir, now
@@ -52,8 +53,10 @@ def submit(job: JobDir, request: JobRequest, settings, executor: str | None = No
     ``cluster_options`` change what this one job asks a cluster for (for ``slurm``: the fields of
     :class:`core.jobs.slurm.SlurmOptions`, e.g. ``{"time_min": 240, "gpus": 1}``); a bad one is refused by
     name (``ValueError``). Raises :class:`ExecutorUnavailable` with a message for a person when the executor
-    cannot take work; nothing is queued then.
+    cannot take work; nothing is queued then. The person acting needs the request's permission
+    (:class:`~core.accounts.roles.PermissionDenied` otherwise); they become the job's owner unless it has one.
     """
+    actor = acting.check(request.action, job.path.name, {"job": request.kind})
     name = executor or getattr(settings, "executor", None) or "local"
     runner = executor_named(name, settings)  # refuses before anything is written
     if cluster_options and name == "slurm":
@@ -63,12 +66,13 @@ def submit(job: JobDir, request: JobRequest, settings, executor: str | None = No
         job.path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(job.path / OVERRIDES_FILE, dict(cluster_options))
     job.path.mkdir(parents=True, exist_ok=True)
+    owner = (job.read_status().owner if job.status_path.exists() else None) or actor.name
     write_request(job.path, request)
     task_progress = {"done": 0, "total": 0} if request.kind != "train" else {}
     job.update(state=JobState.QUEUED.value, kind=request.kind, executor=name, launched=now(),
                message="starting" if name == "local" else f"submitting to {name}", error=None, ended=None,
                pid=None, host=None, external_id=None, external_state=None, queue_position=None, heartbeat=None,
-               stop_requested=None, **task_progress)
+               stop_requested=None, owner=owner, **task_progress)
     command = [sys.executable, "-m", "core", "job", "--job-dir", str(job.path)]
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root), "PYTHONUNBUFFERED": "1"}
     try:
@@ -76,6 +80,7 @@ def submit(job: JobDir, request: JobRequest, settings, executor: str | None = No
     except (ExecutorUnavailable, OSError) as exc:
         job.update(state=JobState.FAILED.value, ended=now(), message="could not start", error=str(exc))
         raise ExecutorUnavailable(str(exc)) from exc
+    acting.record_done(request.action, job.path.name, {"job": request.kind, "executor": name, "owner": owner})
     recorded = {key: value for key, value in (("pid", started.pid), ("host", started.host),
                                               ("external_id", started.external_id)) if value is not None}
     # The worker may already have said where it runs and that it runs: only add what it cannot know.
@@ -121,10 +126,15 @@ def _ended(job: JobDir, error: str, **extra) -> JobStatus:
 
 
 def stop(job: JobDir, settings=None) -> bool:
-    """Ask the job's worker to stop gracefully; False when there is no active worker to ask."""
+    """Ask the job's worker to stop gracefully; False when there is no active worker to ask.
+
+    Stopping one's own job needs ``train.stop``; another person's, ``train.stop_other`` (admins).
+    """
     status = refresh(job, settings)
     if not status.active:
         return False
+    action = "train.stop" if is_owner(status, acting.actor_name()) else "train.stop_other"
+    acting.check(action, job.path.name, {"owner": status.owner})
     # The request is recorded before the signal: a worker that ends at once must read as stopped, not failed,
     # and its own final message must not be overwritten by "stopping…".
     job.update(stop_requested=now())
@@ -132,4 +142,14 @@ def stop(job: JobDir, settings=None) -> bool:
         job.update(stop_requested=None)
         return False
     job.update_with(lambda current: {"message": "stopping…"} if current.active else None)
+    acting.record_done(action, job.path.name, {"owner": status.owner})
     return True
+
+
+def is_owner(status: JobStatus, name: str) -> bool:
+    """Whether ``name`` launched the job (jobs from before owners were recorded belong to everyone).
+
+    >>> is_owner(JobStatus(owner="Ana"), "ana"), is_owner(JobStatus(owner="ana"), "bo"), is_owner(JobStatus(), "bo")
+    (True, False, True)
+    """
+    return status.owner is None or status.owner.casefold() == name.casefold()

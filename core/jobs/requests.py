@@ -28,6 +28,7 @@ class TrainRequest:
     """Train the run whose folder is the job folder (or find its learning rate, or resume it)."""
 
     kind: ClassVar[str] = "train"
+    action: ClassVar[str] = "train.launch"  # the permission it needs (core.accounts.roles.ACTIONS)
     resume: bool = False
     lr_find: bool = False
 
@@ -41,6 +42,7 @@ class EvaluateRequest:
     """Score a run on a split of a dataset; the job folder is the evaluation's folder."""
 
     kind: ClassVar[str] = "evaluate"
+    action: ClassVar[str] = "evaluate"  # the permission it needs (core.accounts.roles.ACTIONS)
     run_id: str
     dataset: str
     split: str
@@ -56,6 +58,7 @@ class PredictRequest:
     """Segment image files with a run; the job folder is the prediction's output folder."""
 
     kind: ClassVar[str] = "predict"
+    action: ClassVar[str] = "predict"  # the permission it needs (core.accounts.roles.ACTIONS)
     run_id: str
     inputs: tuple[str, ...]
     tile: int | None = None
@@ -87,6 +90,7 @@ class ExportRequest:
     """
 
     kind: ClassVar[str] = "export"
+    action: ClassVar[str] = "export"  # the permission it needs (core.accounts.roles.ACTIONS)
     run_id: str
     out: str
     format: str = "keras"
@@ -106,6 +110,7 @@ class ProposeRequest:
     """Let a model propose masks for a dataset's images without a person's mask."""
 
     kind: ClassVar[str] = "propose"
+    action: ClassVar[str] = "propose"  # the permission it needs (core.accounts.roles.ACTIONS)
     dataset: str
     model: str
 
@@ -118,6 +123,7 @@ class ModelImportRequest:
     """Bring a bioimage.io package (a folder or zip) into the model registry under ``name`` (or its own)."""
 
     kind: ClassVar[str] = "model-import"
+    action: ClassVar[str] = "model.import"  # the permission it needs (core.accounts.roles.ACTIONS)
     package: str
     name: str = ""
 

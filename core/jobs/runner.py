@@ -12,11 +12,15 @@ import logging
 import os
 import signal
 
+from core.accounts import acting
+from core.accounts.manage import owner_actor
+from core.accounts.users import AccountStore
 from core.jobs.folder import JobDir, now
 from core.jobs.heartbeat import Heartbeat
 from core.jobs.local import HOST, last_error_line
 from core.jobs.requests import RequestError, read_request
 from core.jobs.status import JobState
+from core.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +43,16 @@ def run_job(job: JobDir) -> int:
         job.fail(str(exc))
         log.error("%s", exc)
         return 2
-    job.update(pid=os.getpid(), host=HOST)  # on a cluster, only the worker knows its machine and process
+    status = job.update(pid=os.getpid(), host=HOST)  # on a cluster, only the worker knows its machine and process
+    try:  # the worker acts for the job's owner: the engine checks their role again, as it stands now
+        owner = owner_actor(AccountStore.for_settings(load_settings()), status.owner)
+    except (ValueError, OSError) as exc:  # a damaged users file: refuse rather than guess who is acting
+        job.fail(f"could not read the accounts to act for {status.owner}: {exc}")
+        return 2
     # A training handles SIGTERM itself (it finishes its step and keeps its checkpoints); a task just ends.
     previous = None if request.kind == "train" else signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        with Heartbeat(job):
+        with Heartbeat(job), acting.acting_as(owner):
             try:
                 code = main(request.arguments(job.path))
             except SystemExit as exc:  # argparse refusing an argument exits; the job must still end

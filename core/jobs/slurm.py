@@ -54,6 +54,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
+from core.accounts import acting
 from core.jobs.executor import ExecutorUnavailable, Liveness, Started
 from core.jobs.folder import JobDir, now
 from core.jobs.status import JobState, JobStatus
@@ -602,6 +603,7 @@ def probe(settings, timeout_s: float = 120.0) -> str:
     """Run a tiny Slurm job that checks the compute node sees the data root (reading a file written here,
     writing one back), this Python and this code; a sentence saying so, or ExecutorUnavailable saying what
     the node could not see."""
+    acting.check("cluster.probe", "slurm")
     executor = SlurmExecutor.from_settings(settings)
     root = Path(settings.data_root)
     folder = root / "tmp" / f"slurm-probe-{uuid.uuid4().hex[:8]}"

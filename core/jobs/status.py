@@ -78,6 +78,7 @@ class JobStatus:
     updated: str | None = None
     heartbeat: str | None = None
     stop_requested: str | None = None
+    owner: str | None = None  # who launched it (a user name, "(local)", "shell:<login>")
     # progress of a task over items (images), and of a training over epochs
     done: int | None = None
     total: int | None = None

@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from core.accounts import acting
 from core.config import ImportOptions
 from core.datasets.adding import add_images
 from core.datasets.importer import import_dataset
@@ -153,6 +154,7 @@ Built {card['created']}; card version {card['version']}.
 def build_generalist(shared: Path, out: Path, workdir: Path, *, epochs: int = 20, seed: int = 0,
                      leave_out: tuple[str, ...] = (), name: str = "generalist") -> dict:
     """Train, score and package the generalist (see the module's description); returns its card."""
+    acting.check("model.train_generalist", name)
     unknown = [n for n in leave_out if n not in SOURCES]
     if unknown:
         raise ValueError(f"--leave-out {', '.join(unknown)}: choose from {', '.join(SOURCES)}")

@@ -113,7 +113,8 @@ def create_run(runs_dir: Path, config: dict[str, Any], model: str, extra: dict[s
     run = RunDir(runs_dir / new_run_id(model))
     run.path.mkdir()
     write_json_atomic(run.config_path, {**config, **(extra or {})})
-    run.update(state=JobState.QUEUED.value, kind="train", created=now(), message="waiting to start")
+    run.update(state=JobState.QUEUED.value, kind="train", created=now(), message="waiting to start",
+               owner=config.get("owner"))
     return run
 
 

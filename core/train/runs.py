@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from core.accounts import acting
 from core.config import ConfigError
 from core.datasets.labels import label_counts, trainable
 from core.datasets.manage import DatasetNotFound, dataset_dir
@@ -39,7 +40,9 @@ def dataset_lineage(folder: Path) -> dict:
 
 def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None = None,
                 trigger: str = "") -> RunDir:
-    """Check the config against the dataset and create the run folder (state ``queued``)."""
+    """Check the config against the dataset and create the run folder (state ``queued``), owned by the
+    person acting (``train.launch`` is checked first)."""
+    owner = acting.check("train.launch", config.dataset).name
     try:
         folder = dataset_dir(settings, config.dataset)
     except DatasetNotFound as exc:
@@ -47,7 +50,7 @@ def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None =
     if parent:
         find_run(settings, parent)  # a run id or a shipped model's name; says which exist when neither
     meta = {"train": config.to_dict(), "dataset_dir": str(folder), "lineage": dataset_lineage(folder),
-            "parent_run": parent or (config.fine_tune_from or None), "trigger": trigger}
+            "parent_run": parent or (config.fine_tune_from or None), "trigger": trigger, "owner": owner}
     return create_run(runs_dir(settings), meta, config.model.name)
 
 

@@ -16,6 +16,7 @@ import signal
 import time
 from pathlib import Path
 
+from core.accounts import acting
 from core.config import ConfigError
 from core.train.config import TrainConfig
 from core.train.estimates import steps_per_epoch
@@ -52,6 +53,7 @@ def describe_failure(exc: BaseException) -> str:
 def run_worker(run_path: Path, *, resume: bool = False, lr_find: bool = False,
                extra_callbacks: list | None = None) -> str:
     """Train (or run the learning-rate finder for) the run in ``run_path``; return its final state."""
+    acting.check("train.launch", Path(run_path).name)
     from core.jobs.heartbeat import Heartbeat
     from core.train.recorder import StopRequests
 

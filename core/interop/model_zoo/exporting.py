@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from core.accounts import acting
 from core.display import to_display_rgb
 from core.infer import pad_symmetric
 from core.interop.model_zoo.package import PackageError, validate_package, zip_package
@@ -190,6 +191,7 @@ def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, a
     PackageError
         When the model cannot be described or converted faithfully; nothing is left behind.
     """
+    acting.check("export", run.run_id)
     from core.export_model import model_card
     from core.run_model import load_run_model
 

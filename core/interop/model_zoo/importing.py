@@ -24,6 +24,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.accounts import acting
 from core.interop.model_zoo.package import CONFIG_KEY, PackageError, find_rdf, read_rdf, validate_package
 from core.io import write_json_atomic
 from core.jobs import now
@@ -164,6 +165,7 @@ def import_package(settings: Settings, source: Path, name: str | None = None) ->
     Raises :class:`PackageError` naming the file or field when the package is invalid or holds nothing the
     dashboard can run; nothing is left behind then.
     """
+    acting.check("model.import", name or Path(source).name)
     rdf_path = find_rdf(Path(source))
     rdf = read_rdf(rdf_path)
     if rdf.get("type") != "model":

@@ -134,7 +134,8 @@ def list_datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         f"any_value(d.n_valid) AS n_valid, any_value(d.n_test) AS n_test, {states}, "
         f"any_value(d.has_instances) AS has_instances, any_value(d.pixel_size_um) AS pixel_size_um, "
         f"any_value(d.layout) AS layout, "
-        f"any_value(d.created) AS created, any_value(d.source) AS source, any_value(d.path) AS path "
+        f"any_value(d.created) AS created, any_value(d.imported_by) AS imported_by, any_value(d.source) AS source, "
+        f"any_value(d.path) AS path "
         f"FROM datasets d LEFT JOIN images i ON i.dataset = d.name GROUP BY d.name "
         f"ORDER BY any_value(d.created) DESC, d.name"
     ).df()

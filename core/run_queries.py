@@ -50,12 +50,12 @@ WITH {_PARAMS_CTE}
 SELECT r.id, r.name, r.status, r.dataset, r.model, r.preset, r.tags, r.notes, s.best_val_dice, s.test_dice,
        s.epochs, s.duration_s, s.images_per_s, r.device, r.created, r.parent_run,
        coalesce(r.deleted, false) AS deleted, p.learning_rate, p.batch_size, p.patch_size, p.loss, p.augment_preset,
-       coalesce(r.error = '{MISSING_FOLDER}', false) AS missing
+       coalesce(r.error = '{MISSING_FOLDER}', false) AS missing, r.owner
 FROM runs r LEFT JOIN run_summary s ON s.run_id = r.id LEFT JOIN p ON p.run_id = r.id
 """
 _SEARCHED = ("lower(r.id)", "lower(coalesce(r.name, ''))", "lower(coalesce(r.notes, ''))",
              "lower(coalesce(r.dataset, ''))", "lower(coalesce(r.model, ''))",
-             "coalesce(array_to_string(r.tags, ','), '')")
+             "coalesce(array_to_string(r.tags, ','), '')", "lower(coalesce(r.owner, ''))")
 
 
 def decode(value: Any) -> Any:
@@ -93,7 +93,7 @@ def list_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str 
     Parameters
     ----------
     search : str
-        Case-insensitive text found in the id, name, notes, dataset, model or a tag.
+        Case-insensitive text found in the id, name, notes, dataset, model, a tag or the owner's name.
     dataset, model, status, tag : str, optional
         Exact filters (``tag`` is compared after lower-casing, as tags are stored).
     include_deleted : bool
@@ -108,7 +108,7 @@ def list_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str 
     DataFrame
         id, name, status, dataset, model, preset, tags (list), notes, best_val_dice, test_dice, epochs,
         duration_s, images_per_s, device, created, parent_run, deleted, learning_rate, batch_size,
-        patch_size, loss, augment_preset, missing (the run folder is gone).
+        patch_size, loss, augment_preset, missing (the run folder is gone), owner (who launched it).
     """
     if sort not in SORTS:
         raise ValueError(f"Cannot sort runs by {sort!r}; choose one of: {', '.join(sorted(SORTS))}.")

@@ -15,7 +15,8 @@ if str(REPO) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard.access import require_access  # noqa: E402
+from core.accounts.roles import PermissionDenied  # noqa: E402
+from dashboard.access import account_sidebar, may, require_access, show_refusal  # noqa: E402
 from dashboard.pages_index import PAGES  # noqa: E402
 from dashboard.unsaved import unsaved_edits  # noqa: E402
 
@@ -24,7 +25,13 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 st.set_page_config(page_title="CellSeg Dashboard", page_icon=str(REPO / "dashboard" / "assets" / "icon.png"),
                    layout="wide")
 require_access()  # before navigation: no page runs until this session may see it
+account_sidebar()
+# the Admin page is listed for admins only; the page and the engine refuse everyone else anyway
 page = st.navigation([st.Page(str(entry.path), title=entry.title, icon=entry.icon, default=entry.default)
-                      for entry in PAGES.values()])
+                      for entry in PAGES.values() if entry.needs is None or may(entry.needs)])
 unsaved_edits(page.title)  # an unsaved mask edit is flagged on every page and guarded against tab close
-page.run()
+show_refusal()
+try:
+    page.run()
+except PermissionDenied as refusal:  # the engine refused an action this role may not do: say so, not a traceback
+    st.error(str(refusal), icon=":material/block:")

@@ -11,6 +11,7 @@ from core.augment.seed_ini import import_seed_config
 from core.catalogue_presets import sync_presets
 from core.config import ConfigError
 from core.text import plural
+from dashboard.access import may
 from dashboard import context
 from dashboard.augment_form import TITLES, put_in_form
 from dashboard.import_form import SEVERITY_STYLE, SEVERITY_WORDS
@@ -49,8 +50,8 @@ def preset_bar(current) -> None:
     new_name = name_col.text_input("Save settings as", key="aug-save-name", placeholder="e.g. nuclei mild",
                                    help="Letters, digits, spaces, '.', '_' and '-'. The training form offers "
                                         "saved presets.")
-    save.button("Save", width="stretch", key="aug-save", disabled=current is None or not new_name.strip(),
-                on_click=_save, args=(current,))
+    save.button("Save", width="stretch", key="aug-save", disabled=current is None or not new_name.strip()
+                or not may("augment.save_preset"), on_click=_save, args=(current,))
     saved = st.session_state.pop("aug-saved", None)
     if saved:
         st.toast(f"Saved preset {saved}.", icon=":material/check_circle:")

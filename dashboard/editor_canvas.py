@@ -160,12 +160,17 @@ def _apply_canvas(canvas_key: str, tool_name: str, brush_px: int) -> bool:
 
 
 def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: MaskStyle,
-                prediction: np.ndarray | None = None, heat: np.ndarray | None = None) -> None:
+                prediction: np.ndarray | None = None, heat: np.ndarray | None = None, editing: bool = True) -> None:
     """Show the canvas (with ``prediction`` outlined, when given); a finished drawing is applied by the
-    change callback before the next run."""
+    change callback before the next run. Without ``editing``, the same view as a picture: nothing to draw on."""
     from streamlit_drawable_canvas import st_canvas  # only importable under a running Streamlit
 
     window = view_window(session)
+    if not editing:
+        st.caption(f"Showing x {window.x0}–{window.x0 + window.width}, y {window.y0}–{window.y0 + window.height} "
+                   f"of {session.shape[1]}×{session.shape[0]} px at {window.scale:.2g}×")
+        st.image(background(session, window, style, prediction, heat), width=window.canvas_size[0])
+        return
     width, height = window.canvas_size
     tool = TOOLS[tool_name]
     key = f"canvas-{session.dataset}-{session.stem}-{session.nonce}"

@@ -179,12 +179,13 @@ def _toggle_review(key: str) -> None:
         session.set_reviewed(bool(st.session_state[key]))
 
 
-def review_box(images: pd.DataFrame, stem: str) -> None:
+def review_box(images: pd.DataFrame, stem: str, allowed: bool = True) -> None:
     """Mark the image as reviewed; show how many are."""
     done = int(images["reviewed_at"].notna().sum())
     is_reviewed = bool(pd.notna(images.set_index("stem").loc[stem, "reviewed_at"]))
     key = f"reviewed-{stem}"
     st.session_state[key] = is_reviewed
-    st.checkbox("Reviewed", key=key, on_change=_toggle_review, args=(key,),
-                help="Mark this mask as checked by a person; 'Next unreviewed' skips it.")
+    st.checkbox("Reviewed", key=key, on_change=_toggle_review, args=(key,), disabled=not allowed,
+                help="Mark this mask as checked by a person; 'Next unreviewed' skips it."
+                + ("" if allowed else " Your role may not mark masks reviewed."))
     st.progress(done / max(len(images), 1), text=f"Reviewed {done} of {len(images)}")

@@ -36,13 +36,15 @@ def _redo() -> None:
         current().redo()
 
 
-def tool_panel(session: EditSession) -> tuple[str, int]:
-    """Tool, brush and zoom choices."""
-    tool = st.radio("Tool", list(TOOLS), format_func=lambda name: TOOLS[name].label,
-                    key=keep("editor-tool", "paint", list(TOOLS)),
-                    help="\n\n".join(f"**{t.label}**: {t.help}" for t in TOOLS.values()))
-    brush = st.slider("Brush width (image pixels)", 1, 60, key=keep("editor-brush", 6),
-                      help="Width of Paint and Erase strokes in pixels of the image, whatever the zoom.")
+def tool_panel(session: EditSession, editing: bool = True) -> tuple[str, int]:
+    """Tool, brush and zoom choices (only the zoom for someone who may look but not edit)."""
+    tool, brush = "paint", 1
+    if editing:
+        tool = st.radio("Tool", list(TOOLS), format_func=lambda name: TOOLS[name].label,
+                        key=keep("editor-tool", "paint", list(TOOLS)),
+                        help="\n\n".join(f"**{t.label}**: {t.help}" for t in TOOLS.values()))
+        brush = st.slider("Brush width (image pixels)", 1, 60, key=keep("editor-brush", 6),
+                          help="Width of Paint and Erase strokes in pixels of the image, whatever the zoom.")
     session.canvas_side = st.session_state.get("editor-canvas-side", 640)  # set in Display, used from here on
     choices = zoom_choices(session.shape, session.canvas_side)
     session.zoom = st.segmented_control("Zoom", choices, default="fit", key=f"editor-zoom-{session.stem}",
@@ -51,8 +53,18 @@ def tool_panel(session: EditSession) -> tuple[str, int]:
     return tool, brush
 
 
-def action_panel(session: EditSession) -> MaskStyle:
-    """Undo/redo, one-click whole-mask operations, and display choices."""
+def action_panel(session: EditSession, editing: bool = True) -> MaskStyle:
+    """Undo/redo, one-click whole-mask operations (when editing), and display choices."""
+    if editing:
+        _edit_actions(session)
+    with st.expander("Display", expanded=False):
+        style = mask_style_controls("editor", default_opacity=0.4, side_by_side=False)
+        st.select_slider("Canvas size (screen pixels)", CANVAS_SIDES, key=keep("editor-canvas-side", 640),
+                         help="Make the canvas fit your screen; zoom does not change it.")
+    return style
+
+
+def _edit_actions(session: EditSession) -> None:
     undo, redo = st.columns(2)
     undo.button("Undo", icon=":material/undo:", on_click=_undo, disabled=not session.history.can_undo,
                 width="stretch", shortcut="Ctrl+Z", key="editor-undo")
@@ -67,11 +79,6 @@ def action_panel(session: EditSession) -> MaskStyle:
                   width="stretch", key="op-small")
         st.button("Clear mask", on_click=_run, args=(cleared, "clear"), width="stretch", key="op-clear",
                   help="Remove everything (undo brings it back).")
-    with st.expander("Display", expanded=False):
-        style = mask_style_controls("editor", default_opacity=0.4, side_by_side=False)
-        st.select_slider("Canvas size (screen pixels)", CANVAS_SIDES, key=keep("editor-canvas-side", 640),
-                         help="Make the canvas fit your screen; zoom does not change it.")
-    return style
 
 
 def _save(note_key: str, force: bool = False) -> None:
@@ -118,14 +125,15 @@ def _revert(version: int) -> None:
 def history_table(saved: pd.DataFrame) -> pd.DataFrame:
     """The saved versions as the history shows them, with the imported mask as version 0 (no blanks)."""
     rows = [{"version": int(row.version), "saved": pd.Timestamp(row.ts).strftime("%Y-%m-%d %H:%M"),
-             "added px": f"{int(row.pixels_added):,}", "removed px": f"{int(row.pixels_removed):,}",
-             "tools": row.tool or "", "note": row.note or ""} for row in saved.itertuples()]
-    rows.append({"version": 0, "saved": "imported", "added px": "", "removed px": "", "tools": "",
+             "by": getattr(row, "saved_by", None) or "", "added px": f"{int(row.pixels_added):,}",
+             "removed px": f"{int(row.pixels_removed):,}", "tools": row.tool or "", "note": row.note or ""}
+            for row in saved.itertuples()]
+    rows.append({"version": 0, "saved": "imported", "by": "", "added px": "", "removed px": "", "tools": "",
                  "note": "the mask as imported"})
     return pd.DataFrame(rows)
 
 
-def history_panel(session: EditSession, style: MaskStyle) -> None:
+def history_panel(session: EditSession, style: MaskStyle, editing: bool = True) -> None:
     """The saved versions of this mask; preview any, see what differs from now, revert."""
     saved = catalogue.mask_history(context.cursor(), session.dataset, session.stem)
     if saved.empty:
@@ -147,4 +155,5 @@ def history_panel(session: EditSession, style: MaskStyle) -> None:
     right.image(inline(diff_overlay(session.display, old.binary, session.state.binary)),
                 caption="Difference to the current mask (green added, red removed)", width="stretch")
     st.button(f"Revert to version {version}", on_click=_revert, args=(int(version),), key="history-revert",
-              help="Saves that version as a new version; nothing is lost.")
+              disabled=not editing, help="Saves that version as a new version; nothing is lost."
+              + ("" if editing else " Your role may look at masks, not change them."))

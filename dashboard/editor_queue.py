@@ -25,6 +25,7 @@ from core.text import plural
 from core.train.run_dir import ACTIVE, list_runs
 from core.train.runs import prepare_run, refine_config, runs_dir
 from core.uncertainty import uncertainty_map
+from dashboard.access import may
 from dashboard import context
 from dashboard.editor_nav import go_to
 from dashboard.editor_session import EditSession, current
@@ -52,10 +53,10 @@ def _accept(then_next: str | None) -> None:
         go_to(then_next)
 
 
-def queue_panel(session: EditSession, images: pd.DataFrame) -> None:
+def queue_panel(session: EditSession, images: pd.DataFrame, editing: bool = True) -> None:
     """Where this image stands, Accept / Accept and next for a proposal, and Next to correct."""
     following = next_to_correct(Path(session.dataset_dir), session.stem)
-    if session.label == "proposed":
+    if session.label == "proposed" and editing:
         row = images.set_index("stem").loc[session.stem]
         doubt = f" · uncertainty {row['uncertainty']:.3f}" if pd.notna(row.get("uncertainty")) else ""
         st.caption(f"Proposed by {row.get('proposed_by') or 'a model'}{doubt}: correct it and Save, or accept it "
@@ -126,13 +127,13 @@ def proposals_panel(dataset: str, images: pd.DataFrame) -> None:
                               "dataset's corrected masks (better once a few are corrected).")
     left, right = st.columns(2)
     if left.button(f"Propose masks ({plural(unlabelled + proposed, 'image')})", icon=":material/auto_fix_high:",
-                   key="queue-propose", width="stretch", disabled=not (unlabelled or proposed),
+                   key="queue-propose", width="stretch", disabled=not (unlabelled or proposed) or not may("propose"),
                    help="The model draws masks for unlabelled images (and replaces older proposals), in the "
                         "background; masks people saved are never touched."):
         if start_job(task, jobs.ProposeRequest(dataset=dataset, model=model)):
             st.rerun()
     if right.button(f"Refine from corrections ({corrected} corrected)", icon=":material/model_training:",
-                    key="queue-refine", width="stretch", disabled=not corrected,
+                    key="queue-refine", width="stretch", disabled=not corrected or not may("train.launch"),
                     help="About 2 minutes: continues from the chosen model on every imported and corrected mask, "
                          "then proposes new masks for the images still waiting."):
         if not executor_ready():

@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from core import catalogue
+from core.accounts.roles import PermissionDenied
 from core.display import to_display_rgb
 from core.io import ImageReadError, read_image
 from core.mask_editor import Edit
@@ -90,7 +91,7 @@ class EditSession:
         except MaskChanged as exc:
             self.conflict = exc
             return False
-        except MaskSaveError as exc:
+        except (MaskSaveError, PermissionDenied) as exc:  # nothing written; the edits stay on the canvas
             self.message = ("error", str(exc))
             return False
         with context.writing() as cur:
@@ -104,7 +105,7 @@ class EditSession:
     def set_reviewed(self, is_reviewed: bool) -> None:
         try:
             when = set_reviewed(self.dataset_dir, self.stem, is_reviewed)
-        except MaskSaveError as exc:
+        except (MaskSaveError, PermissionDenied) as exc:
             self.message = ("error", str(exc))
             return
         with context.writing() as cur:

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from core.settings import Settings
+from dashboard.access import may
 from dashboard.widget_state import keep
 
 WHERE = {"slurm": "Slurm cluster", "local": "This machine"}
@@ -49,7 +50,7 @@ def executor_fields(settings: Settings) -> tuple[str, dict[str, Any]]:
                                   help="Slurm ends the job after this long; the run keeps its epochs and can be "
                                        "resumed. 0: the partition's limit.")
         if st.button("Check the cluster", icon=":material/lan:", key="train-slurm-probe",
-                     help="Sends a tiny job to the cluster that looks for a file written here in the data folder: "
+                     disabled=not may("cluster.probe"), help="Sends a tiny job to the cluster that looks for a file written here in the data folder: "
                           "runs can only train there if the nodes see this folder. Takes as long as the queue."):
             _probe(settings)
     chosen = {"partition": partition.strip() or None, "gpus": int(gpus), "cpus": int(cpus) or None,

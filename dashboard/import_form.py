@@ -19,6 +19,7 @@ from core.datasets.manifest import suggest_name
 from core.datasets.report import ImportFailed, Report
 from core.settings import resolve_inside_roots
 from core.text import plural
+from dashboard.access import may
 from dashboard import context
 from dashboard.widget_state import keep
 
@@ -145,7 +146,7 @@ def import_form() -> ImportRequest | None:
     why = f" Not yet: {missing}." if missing else ""
     check = left.button("Check", disabled=not ready, width="stretch", key="import-check",
                         help="Validate without importing: lists every problem with the file it concerns." + why)
-    start = right.button("Import", type="primary", disabled=bool(missing), width="stretch",
+    start = right.button("Import", type="primary", disabled=bool(missing) or not may("dataset.import"), width="stretch",
                          key="import-start", help="Validate, then copy into the dashboard's own storage. "
                                                   "Your original files are never changed." + why)
     if missing:
@@ -249,7 +250,8 @@ def add_images_panel(dataset: str) -> None:
                                      help="train: the pool to correct and learn from (the usual choice). "
                                           "auto: the source's own split folders, else the dataset's split ratios.")
         missing = "" if source is not None else "images: upload a zip or type a server folder"
-        if st.button("Add images", type="primary", disabled=bool(missing), key="add-start",
+        if st.button("Add images", type="primary", disabled=bool(missing) or not may("dataset.add_images"),
+                     key="add-start",
                      help="Checks every file first; nothing changes if something is wrong."
                           + (f" Not yet: {missing}." if missing else "")):
             path = _save_upload(source, settings) if uploaded else source

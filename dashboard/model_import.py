@@ -13,6 +13,7 @@ from core.io import write_bytes_atomic
 from core.jobs import JobDir
 from core.settings import resolve_inside_roots
 from core.train.run_dir import ACTIVE
+from dashboard.access import may
 from dashboard import context
 from dashboard.predict_view import safe_name
 from dashboard.task_progress import start_job, task_progress
@@ -58,7 +59,7 @@ def model_import_panel() -> None:
                                  "package's own name.")
     ready = upload is not None or bool(typed.strip())
     if st.button("Import the model", icon=":material/download_for_offline:", key="model-import-go",
-                 disabled=not ready, help="Checks the package, converts its weights if needed and checks that it "
+                 disabled=not ready or not may("model.import"), help="Checks the package, converts its weights if needed and checks that it "
                                           "reproduces its own test output; runs in the background."):
         source = _package_source(upload, typed)
         if source is not None:

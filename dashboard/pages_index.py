@@ -14,6 +14,7 @@ class PageEntry:
     title: str
     icon: str
     default: bool = False
+    needs: str | None = None  # the action (core.accounts.roles.ACTIONS) without which the page is not listed
 
 
 PAGES = {
@@ -24,6 +25,7 @@ PAGES = {
     "results": PageEntry(PAGES_DIR / "results.py", "Results", ":material/fact_check:"),
     "predict": PageEntry(PAGES_DIR / "predict.py", "Predict", ":material/center_focus_strong:"),
     "runs": PageEntry(PAGES_DIR / "runs.py", "Runs", ":material/compare_arrows:"),
+    "admin": PageEntry(PAGES_DIR / "admin.py", "Admin", ":material/admin_panel_settings:", needs="users.manage"),
 }
 
 

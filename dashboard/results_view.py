@@ -20,6 +20,7 @@ from core.text import plural
 from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir
 from core.train.runs import dataset_lineage, prepare_run, refine_config
+from dashboard.access import may
 from dashboard import context, figures
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
@@ -38,7 +39,7 @@ def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
                       help="Predicts each image four times (as is and mirrored) and averages: often a little "
                            "better, four times slower.")
     if right.button("Evaluate", type="primary", icon=":material/fact_check:", key=f"evaluate-{label}",
-                    help=f"Predicts every {split} image of {dataset} with this model and scores it against the "
+                    disabled=not may("evaluate"), help=f"Predicts every {split} image of {dataset} with this model and scores it against the "
                          "true masks (in the background; the page shows progress)."):
         task = JobDir(evaluation_dir(run, label))
         if start_job(task, jobs.EvaluateRequest(run_id=run.run_id, dataset=dataset, split=split, tta=tta)):
@@ -84,7 +85,7 @@ def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
                     help="The threshold where the mean Dice over these images was highest.")
     if chosen != saved:
         if right.button("Save these settings with the model", icon=":material/save:", key=prefix + "save",
-                        help="Prediction and export will use this threshold and post-processing."):
+                        disabled=not may("run.save_inference_settings"), help="Prediction and export will use this threshold and post-processing."):
             save_inference_settings(run, chosen)
             st.toast("Saved with the run: prediction and export use these settings now.")
             st.rerun()
@@ -225,7 +226,8 @@ def retrain_panel(run: RunDir, dataset: str | None = None) -> None:
     st.caption(f"{plural(changed, 'mask')} of {config.dataset} {'was' if changed == 1 else 'were'} edited since this "
                "run was trained."
                if changed else "No mask was edited since this run was trained: fix some first (links above).")
-    if st.button("Retrain with fixes", icon=":material/replay:", key="results-retrain", disabled=not changed,
+    if st.button("Retrain with fixes", icon=":material/replay:", key="results-retrain",
+                 disabled=not changed or not may("train.launch"),
                  help="Starts a new run that continues from this model (fine-tuning) on the current masks; it is "
                       "linked to this run and records which mask versions it used."):
         fine_tune = config.replace(fine_tune_from=run.run_id, learning_rate=config.learning_rate / 2)
@@ -246,7 +248,7 @@ def _refine_button(run: RunDir, dataset: str) -> None:
     st.caption(f"Continue from {run.run_id} on the masks people made in {dataset} (about 2 minutes), then propose "
                "new masks for its images still waiting.")
     if st.button(f"Refine on {dataset}", icon=":material/model_training:", key="results-refine",
-                 help="The Refine preset: fine-tunes this model on every imported and corrected mask of the dataset."):
+                 disabled=not may("train.launch"), help="The Refine preset: fine-tunes this model on every imported and corrected mask of the dataset."):
         if not executor_ready():
             return
         try:
@@ -279,7 +281,7 @@ def export_panel(run: RunDir) -> None:
                       help="Keras for this dashboard and Python; bioimage.io for the tools that run model zoo "
                            "packages (deepImageJ in Fiji, ilastik, QuPath, BiaPy).")
     if st.button("Export the model", icon=":material/deployed_code:", key="results-export",
-                 help=EXPORT_HELP[chosen]):
+                 disabled=not may("export"), help=EXPORT_HELP[chosen]):
         if start_job(task, jobs.ExportRequest(run_id=run.run_id, out=str(outputs[chosen]), format=chosen)):
             st.rerun()
     if status.state != "finished":

@@ -19,6 +19,7 @@ from core.catalogue_runs import ingest_run
 from core.run_notes import normalise_tags, read_notes, write_notes
 from core.run_report import runs_csv
 from core.train.run_dir import RunDir
+from dashboard.access import may
 from dashboard import context
 from dashboard.widget_state import keep
 
@@ -28,8 +29,8 @@ UNDO_KEY = "runs-undo"
 EDITOR_VERSION_KEY = "runs-table-version"
 EDITABLE = ["compare", "name", "tags", "notes"]
 # the scores next to the name, so they show without scrolling sideways; long free text last
-SHOWN = ["compare", "name", "best_val_dice", "test_dice", "state", "dataset", "model", "preset", "duration_min",
-         "learning_rate", "batch_size", "patch_size", "tags", "notes", "device", "created", "id"]
+SHOWN = ["compare", "name", "best_val_dice", "test_dice", "state", "owner", "dataset", "model", "preset",
+         "duration_min", "learning_rate", "batch_size", "patch_size", "tags", "notes", "device", "created", "id"]
 COLUMNS = {
     "compare": st.column_config.CheckboxColumn("Compare", help="Tick two or more runs to compare them below; "
                                                "ticked runs are also what “Delete selected” hides."),
@@ -37,6 +38,8 @@ COLUMNS = {
     "tags": st.column_config.TextColumn("Tags", help="Words to group runs by, separated by commas "
                                         "(e.g. baseline, fixed masks)."),
     "notes": st.column_config.TextColumn("Notes", help="Anything worth remembering about this run.", width="medium"),
+    "owner": st.column_config.TextColumn("Launched by", help="Who started the run ((local): on this computer "
+                                         "before accounts existed; shell:NAME: from the server's command line)."),
     "state": st.column_config.TextColumn("Status", help="queued, running, finished, stopped or failed; “missing” "
                                          "when the run's folder is gone from the disk."),
     "dataset": st.column_config.TextColumn("Dataset"),
@@ -138,8 +141,9 @@ def table_frame(runs: pd.DataFrame, selected: Iterable[str]) -> pd.DataFrame:
 
 def runs_editor(shown: pd.DataFrame) -> pd.DataFrame:
     """The editable table; returns it with the user's edits (sorting happens in the table itself)."""
+    editable = EDITABLE if may("run.edit_notes") else ["compare"]  # anyone may tick runs to compare them
     return st.data_editor(shown, key=editor_key(), hide_index=True, num_rows="fixed", width="stretch",
-                          column_config=COLUMNS, disabled=[c for c in SHOWN if c not in EDITABLE])
+                          column_config=COLUMNS, disabled=[c for c in SHOWN if c not in editable])
 
 
 def editor_key() -> str:
@@ -231,8 +235,8 @@ def _set_deleted(runs_root: Path, run_ids: list[str], deleted: bool, undo: bool)
     """Button callback: hide or bring back runs, then drop the ticks (a fresh table)."""
     try:
         done, skipped = save_notes(runs_root, {run_id: {"deleted": deleted} for run_id in run_ids})
-    except OSError as exc:
-        st.error(f"Could not change the runs: {exc}.")
+    except (OSError, ValueError) as exc:  # ValueError: a refusal (PermissionDenied) naming the role needed
+        st.error(f"Could not change the runs: {exc}")
         return
     if deleted:
         st.session_state[UNDO_KEY] = done
@@ -253,17 +257,18 @@ def table_actions(runs_root: Path, shown: pd.DataFrame, selected: list[str], run
     to_hide = [r for r in selected if r in shown.index and not deleted[r]]
     to_restore = [r for r in selected if r in shown.index and deleted[r]]
     cols = st.columns(4)
-    cols[0].button("Delete selected", icon=":material/delete:", disabled=not to_hide, key="runs-delete",
+    cols[0].button("Delete selected", icon=":material/delete:", disabled=not to_hide or not may("run.delete"),
+                   key="runs-delete",
                    on_click=_set_deleted, args=(runs_root, to_hide, True, False),
                    help="Hides the ticked runs here and in comparisons. Nothing is removed from disk; “Undo” or "
                         "“Show deleted” brings them back.")
     undo = st.session_state.get(UNDO_KEY)
     if undo:
-        cols[1].button("Undo", icon=":material/undo:", key="runs-undo-button",
+        cols[1].button("Undo", icon=":material/undo:", key="runs-undo-button", disabled=not may("run.delete"),
                        on_click=_set_deleted, args=(runs_root, list(undo), False, True),
                        help=f"Brings back the run(s) deleted last: {', '.join(undo)}.")
     if to_restore:
-        cols[2].button("Restore selected", icon=":material/restore_from_trash:", key="runs-restore",
+        cols[2].button("Restore selected", icon=":material/restore_from_trash:", key="runs-restore", disabled=not may("run.delete"),
                        on_click=_set_deleted, args=(runs_root, to_restore, False, False),
                        help="Shows the ticked deleted runs again.")
     cols[3].download_button("Download table (CSV)", runs_csv(runs), "runs.csv", "text/csv", key="runs-csv",

@@ -7,6 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from core import jobs
+from core.accounts.roles import PermissionDenied
 from core.jobs import JobDir
 from core.jobs.executor import executor_named
 from core.train.run_dir import ACTIVE
@@ -31,6 +32,9 @@ def start_job(job: JobDir, request: jobs.JobRequest) -> bool:
         jobs.submit(job, request, context.settings())
     except jobs.ExecutorUnavailable as exc:
         st.error(f"Could not start: {exc}", icon=":material/error:")
+        return False
+    except PermissionDenied as refusal:
+        st.error(str(refusal), icon=":material/block:")
         return False
     return True
 

@@ -9,12 +9,14 @@ import streamlit as st
 
 from core import jobs
 from core.catalogue_runs import ingest_run
+from core.accounts.roles import PermissionDenied
 from core.config import ConfigError
 from core.run_notes import RunNotes, write_notes
 from core.train.config import TrainConfig
 from core.train.run_dir import ACTIVE, RunDir, list_runs
 from core.train.runs import prepare_run, runs_dir
 from dashboard import context, figures
+from dashboard.access import current_actor, may, report_refusal
 from dashboard.grid import short_stem
 from dashboard.pages_index import page_path
 from dashboard.pictures import inline
@@ -35,7 +37,7 @@ def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: 
         return None
     try:
         run = prepare_run(settings, config, trigger="lr-find" if lr_find else "dashboard")
-    except ConfigError as exc:
+    except (ConfigError, PermissionDenied) as exc:
         st.error(str(exc))
         return None
     if name or note:
@@ -76,11 +78,11 @@ def runs_table() -> str | None:
     rows = []
     for run in runs[:30]:
         status = jobs.refresh(run)
-        rows.append({"run": run.run_id, "state": status.state,
+        rows.append({"run": run.run_id, "state": status.state, "launched by": status.owner or "",
                      "epoch": status.epoch, "best val Dice": status.best_val_dice,
                      "message": (status.message or "")})
     ids = [r["run"] for r in rows]
-    states = {r["run"]: r["state"] for r in rows}
+    states = {r["run"]: r["state"] + (f" · {r['launched by']}" if r["launched by"] else "") for r in rows}
     launched = st.session_state.pop(LAUNCHED_KEY, None)
     if launched:
         st.success(launched, icon=":material/rocket_launch:")
@@ -93,7 +95,10 @@ def runs_table() -> str | None:
 
 
 def _stop(run_id: str) -> None:
-    jobs.stop(RunDir(runs_dir(context.settings()) / run_id), context.settings())
+    try:
+        jobs.stop(RunDir(runs_dir(context.settings()) / run_id), context.settings())
+    except PermissionDenied as refusal:
+        report_refusal(refusal)
 
 
 def _resume(run_id: str) -> None:
@@ -102,6 +107,15 @@ def _resume(run_id: str) -> None:
         jobs.submit(run, jobs.TrainRequest(resume=True), context.settings())
     except jobs.ExecutorUnavailable as exc:
         st.error(f"The run could not be resumed: {exc}", icon=":material/error:")
+    except PermissionDenied as refusal:
+        report_refusal(refusal)
+
+
+def may_stop(status: jobs.JobStatus) -> bool:
+    """Whether this session may stop the job: its own with ``train.stop``, another person's with
+    ``train.stop_other`` (the engine checks the same when Stop is pressed)."""
+    mine = jobs.is_owner(status, current_actor().name)
+    return may("train.stop" if mine else "train.stop_other")
 
 
 def _header(run: RunDir, status: jobs.JobStatus, config: dict) -> None:
@@ -116,8 +130,9 @@ def _header(run: RunDir, status: jobs.JobStatus, config: dict) -> None:
     cols[3].metric("Time left (about)", f"{eta / 60:.1f} min" if isinstance(eta, (int, float)) and state in ACTIVE
                    else "–")
     where = " · ".join(v for v in (status.where if status.executor else None, status.device, status.precision) if v)
+    owner = config.get("owner") or status.owner
     st.caption(f"{train.get('dataset')} · {train.get('model', {}).get('name')} · preset {train.get('preset')}"
-               + (f" · {where}" if where else ""))
+               + (f" · {where}" if where else "") + (f" · launched by {owner}" if owner else ""))
     message = (status.message or "")
     if state == "failed":
         st.error(f"The run failed: {status.error or message}. The epochs recorded before are kept.")
@@ -211,15 +226,17 @@ def show_run(run_id: str) -> None:
             st.rerun()  # something new: redraw curves and previews once
         _header(run, now_status, config)
         if now_status.state in ACTIVE:
+            allowed = may_stop(now_status)
             st.button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}", on_click=_stop, args=(run_id,),
-                      help="Stops after the current step; checkpoints are kept.")
+                      disabled=not allowed, help="Stops after the current step; checkpoints are kept."
+                      + ("" if allowed else f" Only {now_status.owner}, who launched it, or an admin may stop it."))
 
     live_header()
     state = status.state
     if state in ("stopped", "failed") and (run.checkpoints / "last.keras").is_file() \
             and config.get("trigger") != "lr-find":
         st.button("Resume", icon=":material/play_circle:", key=f"resume-{run_id}", on_click=_resume, args=(run_id,),
-                  help="Continue from the last checkpoint.")
+                  disabled=not may("train.launch"), help="Continue from the last checkpoint.")
     if state in ("finished", "stopped") and config.get("trigger") != "lr-find" and \
             any((run.checkpoints / f"{name}.keras").is_file() for name in ("best", "last")):
         st.page_link(page_path("results"), label="Evaluate this model on the test images", icon=":material/fact_check:",

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import catalogue
 from dashboard import context
+from dashboard.access import current_actor, may
 from dashboard.editor_canvas import draw_canvas, minimap
 from dashboard.editor_nav import (DATASET_KEY, SPLITS, choose_image, editor_images, follow_link, on_pick,
                                   pending_switch, remember_link, review_box)
@@ -42,17 +43,22 @@ session = open_image(dataset, context.settings().datasets_dir / dataset, row)
 if session is None:
     st.stop()
 
+editing = may("mask.save")  # the engine refuses a save anyway; a viewer gets no tools to draw with
+if not editing:
+    st.info(f"Your role ({current_actor().role}) may look at the masks but not change them. Ask an administrator "
+            "for the annotator role to edit.", icon=":material/visibility:")
 prediction = results_bar(session)
 canvas_col, side_col = st.columns([2.6, 1.4])
 with side_col:
-    tool, brush = tool_panel(session)
+    tool, brush = tool_panel(session, editing)
     minimap(session)
-    view = action_panel(session)
-    save_panel(session)
-    queue_panel(session, images)
+    view = action_panel(session, editing)
+    if editing:
+        save_panel(session)
+    queue_panel(session, images, editing)
     heat = uncertainty_layer(session)
-    review_box(images, session.stem)
+    review_box(images, session.stem, may("mask.review"))
 with canvas_col:
-    draw_canvas(session, tool, brush, view, prediction, heat)
+    draw_canvas(session, tool, brush, view, prediction, heat, editing)
 with st.expander("History of this mask", icon=":material/history:"):
-    history_panel(session, view)
+    history_panel(session, view, editing)

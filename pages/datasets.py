@@ -26,7 +26,7 @@ if datasets.empty:
 else:
     st.dataframe(
         datasets[["name", "n_images", "n_train", "n_valid", "n_test", "n_truth", "n_corrected", "n_proposed",
-                  "n_unlabelled", "has_instances", "pixel_size_um", "layout", "created"]],
+                  "n_unlabelled", "has_instances", "pixel_size_um", "layout", "created", "imported_by"]],
         hide_index=True, width="stretch", height=min(300, 38 + 35 * len(datasets)),
         column_config={"name": "Dataset", "n_images": "Images", "n_train": "Train", "n_valid": "Valid",
                        "n_test": "Test", "layout": "Imported layout",
@@ -39,7 +39,9 @@ else:
                            "Pixel size (µm)", format="%.4g",
                            help="Micrometres per pixel: read from the image files, or set in the Manage tab. "
                                 "Empty: unknown, or the images differ."),
-                       "created": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm")},
+                       "created": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm"),
+                       "imported_by": st.column_config.TextColumn(
+                           "Imported by", help="Who imported it ((server): the shipped sample, at first start).")},
     )
 
 names = datasets["name"].tolist()

@@ -8,6 +8,7 @@ from core.postprocess import HELP
 from core.run_model import inference_settings
 from core.text import plural
 from core.train.run_dir import ACTIVE
+from dashboard.access import may
 from dashboard import context
 from dashboard.model_import import model_import_panel
 from dashboard.predict_view import (choose_inputs, new_prediction_folder, past_predictions, predictions_root,
@@ -46,7 +47,8 @@ on_cluster = bool(scheduler) and st.toggle(
          f"({scheduler}); each worker loads the model once. The images and this folder must be on the shared "
          "data folder the workers see.")
 ready = bool(uploads or folder)
-if st.button("Predict", type="primary", icon=":material/center_focus_strong:", disabled=not ready,
+if st.button("Predict", type="primary", icon=":material/center_focus_strong:",
+             disabled=not ready or not may("predict"),
              help="Runs in the background: you may leave this page and come back."
                   + ("" if ready else " (not yet: upload images or name a server folder above)")):
     task, paths = new_prediction_folder(run, uploads)

@@ -6,6 +6,7 @@ from core import catalogue
 from core.catalogue_runs import sync_runs, typical_speed
 from core.train.estimates import class_balance_warning, epoch_estimate
 from core.train.runs import runs_dir
+from dashboard.access import may
 from dashboard import context
 from dashboard.executor_form import executor_fields
 from dashboard.train_form import run_label_fields, train_form
@@ -40,12 +41,12 @@ with form_col:
     left, right = st.columns(2)
     why = "" if config is not None else " (not now: fix the settings named above first)"
     if left.button("Launch", type="primary", icon=":material/rocket_launch:", width="stretch",
-                   disabled=config is None,
+                   disabled=config is None or not may("train.launch"),
                    help="Starts training in the background; one job runs at a time, others wait their turn." + why):
         if launch(config, name=name, note=note, executor=executor, cluster_options=cluster_options):
             st.rerun()
-    if right.button("Find a learning rate", icon=":material/query_stats:", width="stretch", disabled=config is None,
-                    help="A two-minute sweep of learning rates on this setup; suggests one to use." + why):
+    if right.button("Find a learning rate", icon=":material/query_stats:", width="stretch",
+                    disabled=config is None or not may("train.launch"), help="A two-minute sweep of learning rates on this setup; suggests one to use." + why):
         if launch(config, lr_find=True, name=name, note=note, executor=executor, cluster_options=cluster_options):
             st.rerun()
 with run_col:

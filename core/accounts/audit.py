@@ -170,7 +170,11 @@ def record(data_root: Path, user: Actor | str, action: str, outcome: Outcome | s
 
 
 def read_audit(data_root: Path, filters: AuditFilter | None = None) -> list[AuditRecord]:
-    """The records of ``data_root``'s audit log that match ``filters`` (see :meth:`AuditLog.read`)."""
+    """The records of ``data_root``'s audit log that match ``filters`` (see :meth:`AuditLog.read`), for a
+    person allowed ``audit.read`` (the log holds every user's actions and addresses)."""
+    from core.accounts import acting  # acting imports this module
+
+    acting.check("audit.read", "audit log")
     return AuditLog(data_root).read(filters)
 
 

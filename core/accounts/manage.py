@@ -42,6 +42,7 @@ class Operator:
 
 
 LOCAL_USER = Operator("(local)")
+SERVER = Operator("(server)")  # the dashboard's own set-up work, e.g. importing the shipped sample at first start
 
 
 def shell_operator() -> Operator:

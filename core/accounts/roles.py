@@ -7,7 +7,7 @@ commands ask :func:`require` (or :func:`allowed`, to grey out a button) by the a
 * viewer — look at everything and download it;
 * annotator — + edit masks, mark them reviewed, ask a model for proposals;
 * trainer — + import data, train, evaluate, predict, export, import models, edit run notes;
-* admin — + delete, rename, manage users and settings, stop other people's runs.
+* admin — + delete, rename, manage users, read the audit log, stop other people's runs.
 """
 
 from __future__ import annotations
@@ -102,7 +102,6 @@ ACTIONS: dict[str, Action] = {action.name: action for action in (
     Action("train.stop_other", _M, "stop a background job another user started"),
     Action("model.train_generalist", _M, "rebuild the shipped generalist model that everyone's proposals use"),
     Action("users.manage", _M, "add users, change their role or password, disable or enable them"),
-    Action("settings.change", _M, "change the server's settings"),
     Action("audit.read", _M, "read the audit log (every user's actions and addresses)"),
 )}
 

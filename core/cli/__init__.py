@@ -23,6 +23,21 @@ from core.settings import load_settings
 CLIENT = "command line"
 USER_PASSWORD_ENV = "CELLSEG_USER_PASSWORD"
 
+# The permission each command needs, checked before it starts any work (the engine checks again where the
+# work is done). Commands whose permission depends on their arguments — `datasets pixel-size NAME UM`,
+# `config import --save-preset`, `users passwd` of oneself, `jobs stop` of another person's job — are left
+# to the engine.
+COMMAND_ACTIONS: dict[tuple[str, str | None], str] = {
+    ("datasets", "import"): "dataset.import", ("datasets", "add"): "dataset.add_images",
+    ("datasets", "rename"): "dataset.rename", ("datasets", "delete"): "dataset.delete",
+    ("train", None): "train.launch", ("evaluate", None): "evaluate", ("predict", None): "predict",
+    ("export", None): "export", ("export-cells", None): "cells.export", ("propose", None): "propose",
+    ("models", "import"): "model.import", ("models", "train-generalist"): "model.train_generalist",
+    ("jobs", "probe"): "cluster.probe",
+    **{("users", verb): "users.manage" for verb in ("add", "disable", "enable", "role", "delete", "list")},
+    ("users", "audit"): "audit.read",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -54,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         with _acting(args.as_user):
+            needs = COMMAND_ACTIONS.get((args.group, getattr(args, "verb", None)))
+            if needs is not None:
+                acting.check(needs, f"{args.group} {getattr(args, 'verb', '') or ''}".strip())
             return int(args.handler(args) or 0)
     except (SignInRefused, UsersFileError, PermissionDenied) as exc:
         print(f"error: {exc}", file=sys.stderr)

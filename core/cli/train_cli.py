@@ -134,7 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             labels = RunNotes(name=args.name or "", notes=args.note or "")
         except ValueError as exc:
             return _fail(str(exc))
-        run = prepare_run(settings, config, trigger="command line")
+        try:
+            run = prepare_run(settings, config, trigger="command line")
+        except ConfigError as exc:
+            return _fail(str(exc))
         if labels != RunNotes():
             write_notes(run, labels)
         print(f"Run {run.run_id} in {run.path}", file=sys.stderr)

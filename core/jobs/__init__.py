@@ -9,7 +9,7 @@ Everyone reads the job through :func:`refresh`, which marks a vanished worker fa
 ``python -m core runs list`` agree.
 """
 
-from core.jobs.control import DEAD_MESSAGE, STALE_HEARTBEAT_S, heartbeat_age, refresh, stop, submit
+from core.jobs.control import DEAD_MESSAGE, STALE_HEARTBEAT_S, heartbeat_age, is_owner, refresh, stop, submit
 from core.jobs.executor import EXECUTORS, ExecutorUnavailable
 from core.jobs.folder import JobDir, now
 from core.jobs.requests import (EvaluateRequest, ExportRequest, JobRequest, ModelImportRequest, PredictRequest,
@@ -19,4 +19,4 @@ from core.jobs.status import ACTIVE, STATES, JobState, JobStatus
 __all__ = ["ACTIVE", "DEAD_MESSAGE", "EXECUTORS", "STALE_HEARTBEAT_S", "STATES", "EvaluateRequest",
            "ExecutorUnavailable", "ExportRequest", "JobDir", "JobRequest", "JobState", "JobStatus", "ModelImportRequest",
            "PredictRequest", "ProposeRequest", "RequestError", "TrainRequest", "heartbeat_age", "now", "read_request",
-           "refresh", "stop", "submit"]
+           "is_owner", "refresh", "stop", "submit"]

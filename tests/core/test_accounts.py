@@ -245,7 +245,7 @@ EXPECTED_LEAST_ROLE = {
     "train.launch": T, "train.stop": T, "evaluate": T, "predict": T, "export": T, "model.import": T,
     "run.edit_notes": T, "run.save_inference_settings": T, "cluster.probe": T,
     "dataset.rename": M, "dataset.delete": M, "run.delete": M, "train.stop_other": M,
-    "model.train_generalist": M, "users.manage": M, "settings.change": M, "audit.read": M,
+    "model.train_generalist": M, "users.manage": M, "audit.read": M,
 }
 MAY = {V: {V}, A: {V, A}, T: {V, A, T}, M: {V, A, T, M}}  # role → the least roles whose actions it may do
 

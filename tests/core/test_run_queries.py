@@ -189,7 +189,7 @@ def test_list_runs_columns_and_decoded_settings(three_runs, catalogue):
     assert frame.columns.tolist() == [
         "id", "name", "status", "dataset", "model", "preset", "tags", "notes", "best_val_dice", "test_dice",
         "epochs", "duration_s", "images_per_s", "device", "created", "parent_run", "deleted", "learning_rate",
-        "batch_size", "patch_size", "loss", "augment_preset", "missing"]
+        "batch_size", "patch_size", "loss", "augment_preset", "missing", "owner"]
     assert frame["id"].tolist() == ["r3", "r2", "r1"]  # newest first
     r2 = frame.set_index("id").loc["r2"]
     assert (r2["learning_rate"], r2["batch_size"], r2["patch_size"], r2["loss"]) == (0.01, 16, 256, "bce_dice")

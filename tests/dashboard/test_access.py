@@ -177,13 +177,20 @@ def test_password_from_secrets(gated):
     assert "Datasets" in _titles(app)
 
 
-def test_network_address_without_password_is_refused(gated):
+def test_network_address_without_accounts_or_password_asks_for_the_first_admin(gated):
     with patch_config_options({"server.address": "0.0.0.0"}):
         app = gated().run()
+        assert not app.exception, app.exception
+        assert "Datasets" not in _titles(app)
+        assert any("no accounts yet" in info.value for info in app.info)
+        boxes = {box.label: box for box in app.text_input}
+        boxes["Password"].input("first-admin-password")
+        boxes["The password again"].input("first-admin-password")
+        app.button[0].click()
+        app.run()
     assert not app.exception, app.exception
-    assert len(app.error) == 1 and "CELLSEG_PASSWORD" in app.error[0].value and "0.0.0.0" in app.error[0].value
-    assert "Datasets" not in _titles(app)
-    assert not app.text_input  # nothing to type into: a password must be configured on the server
+    assert "Datasets" in _titles(app), "the new administrator is signed in"
+    assert app.session_state[access.ACCOUNT_KEY]["name"] == "admin"
 
 
 def test_network_address_with_password_asks(gated, monkeypatch):

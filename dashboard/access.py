@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import time
+from urllib.parse import urlparse
 
 import streamlit as st
 from streamlit import config as st_config
@@ -160,6 +161,24 @@ acting.set_resolver(acting_now)
 def may(action: str) -> bool:
     """Whether this session's person may do ``action``: to disable a control (the engine still checks)."""
     return acting.may(action)
+
+
+def requested_page() -> str:
+    """The last part of the address the browser asked for (``admin`` for ``…/admin?x=1``); empty when unknown."""
+    try:
+        url = st.context.url
+    except (AttributeError, RuntimeError):
+        return ""
+    if not isinstance(url, str):  # AppTest has no browser address
+        return ""
+    return urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def listed(name: str, needs: str | None, let_in: bool) -> bool:
+    """Whether page ``name`` goes into the navigation: always before the gate (so that the address asked for
+    survives the sign-in), and afterwards when this session may do what the page ``needs`` — or when its address
+    was asked for directly, so that the page itself can say no (and log it) instead of the page vanishing."""
+    return not let_in or needs is None or may(needs) or requested_page() == name
 
 
 def refusal_help(action: str) -> str | None:

@@ -1,4 +1,4 @@
-"""CellSeg Dashboard entry point: page setup, the access gate and navigation, nothing else.
+"""CellSeg Dashboard entry point: page setup, navigation and the access gate, nothing else.
 
 Served by ``dashboard/serve.py`` (``make run``); ``streamlit run dashboard/app.py`` works too. The entry point lives in
 ``dashboard/`` so that Streamlit does not mistake the ``pages/`` folder for its
@@ -16,7 +16,8 @@ if str(REPO) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from core.accounts.roles import PermissionDenied  # noqa: E402
-from dashboard.access import account_sidebar, may, require_access, show_refusal  # noqa: E402
+from core.accounts.acting import NOBODY  # noqa: E402
+from dashboard.access import account_sidebar, current_actor, listed, require_access, show_refusal  # noqa: E402
 from dashboard.pages_index import PAGES  # noqa: E402
 from dashboard.unsaved import unsaved_edits  # noqa: E402
 
@@ -24,11 +25,15 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 # a local icon: a material-icon favicon is fetched from a font server, which a lab network may not reach
 st.set_page_config(page_title="CellSeg Dashboard", page_icon=str(REPO / "dashboard" / "assets" / "icon.png"),
                    layout="wide")
-require_access()  # before navigation: no page runs until this session may see it
-account_sidebar()
-# the Admin page is listed for admins only; the page and the engine refuse everyone else anyway
+# Navigation first, so that the address asked for (a bookmark, a link to one image) survives the sign-in form;
+# it is hidden, and no page runs, until the gate lets this session in. The Admin page is listed for admins only;
+# the page and the engine refuse everyone else anyway.
+let_in = current_actor() is not NOBODY
 page = st.navigation([st.Page(str(entry.path), title=entry.title, icon=entry.icon, default=entry.default)
-                      for entry in PAGES.values() if entry.needs is None or may(entry.needs)])
+                      for name, entry in PAGES.items() if listed(name, entry.needs, let_in)],
+                     position="sidebar" if let_in else "hidden")
+require_access()
+account_sidebar()
 unsaved_edits(page.title)  # an unsaved mask edit is flagged on every page and guarded against tab close
 show_refusal()
 try:

@@ -55,6 +55,9 @@ with side_col:
     view = action_panel(session, editing)
     if editing:
         save_panel(session)
+    elif session.message is not None:  # e.g. a save from a tab opened before the role was taken away
+        kind, text = session.message
+        (st.success if kind == "success" else st.error)(text)
     queue_panel(session, images, editing)
     heat = uncertainty_layer(session)
     review_box(images, session.stem, may("mask.review"))

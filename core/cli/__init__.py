@@ -37,6 +37,10 @@ COMMAND_ACTIONS: dict[tuple[str, str | None], str] = {
     **{("users", verb): "users.manage" for verb in ("add", "disable", "enable", "role", "delete", "list")},
     ("users", "audit"): "audit.read",
 }
+# What the command line itself logs once a command succeeds: work the engine does not log where it is done
+# (a page logs these when it submits the job; imports, renames, deletes and account changes log themselves).
+LOGGED_HERE = frozenset({"train.launch", "evaluate", "predict", "export", "propose", "model.import",
+                         "model.train_generalist"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,9 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _acting(args.as_user):
             needs = COMMAND_ACTIONS.get((args.group, getattr(args, "verb", None)))
+            command = f"{args.group} {getattr(args, 'verb', '') or ''}".strip()
             if needs is not None:
-                acting.check(needs, f"{args.group} {getattr(args, 'verb', '') or ''}".strip())
-            return int(args.handler(args) or 0)
+                acting.check(needs, command)
+            code = int(args.handler(args) or 0)
+            if code == 0 and needs in LOGGED_HERE:
+                acting.record_done(needs, command, {"arguments": " ".join(argv or sys.argv[1:])[:500]})
+            return code
     except (SignInRefused, UsersFileError, PermissionDenied) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -316,3 +316,20 @@ def test_command_line_refuses_a_wrong_password_before_doing_anything(lab, monkey
 def test_without_as_the_shell_acts_as_the_servers_administrator(lab, capsys):
     assert cli.main(["users", "list"]) == 0
     assert "viewer1" in capsys.readouterr().out
+
+
+def test_command_line_logs_the_work_it_did_once(lab, monkeypatch):
+    """A command whose work the engine does not log itself (here an export) is logged by the command line,
+    once, and only when it succeeded; a rename logs itself, not twice."""
+    from core.accounts.audit import AuditFilter, read_audit
+    from core.cli import evaluate_cli
+
+    settings, run = lab
+    monkeypatch.setattr(evaluate_cli, "cmd_export", lambda args: 0)
+    assert cli.main(["export", run.run_id, "--out", "somewhere"]) == 0
+    monkeypatch.setattr(evaluate_cli, "cmd_export", lambda args: 1)
+    assert cli.main(["export", run.run_id, "--out", "elsewhere"]) == 1
+    [line] = read_audit(settings.data_root, AuditFilter(action="export"))
+    assert line.user.startswith("shell:") and "somewhere" in line.details["arguments"]
+    assert cli.main(["datasets", "rename", "cells", "renamed"]) == 0
+    assert [r.target for r in read_audit(settings.data_root, AuditFilter(action="dataset.rename"))] == ["cells"]

@@ -49,6 +49,9 @@ def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dic
     frame["reviewed_at"] = pd.to_datetime(frame["stem"].map(marks), utc=True)
     sizes = [row_pixel_size(manifest, row) for row in manifest.get("images", [])]  # a size set by hand wins
     frame["pixel_size_um"] = pd.Series([s.x_um if s else None for s in sizes], index=frame.index, dtype="float64")
+    rows = manifest.get("images", [])
+    frame["sequence"] = pd.Series([row.get("sequence") for row in rows], index=frame.index, dtype="object")
+    frame["frame"] = pd.Series([row.get("frame") for row in rows], index=frame.index, dtype="Int64")
     return frame
 
 

@@ -144,7 +144,7 @@ class SplitOptions:
         return cls(train=parts[0], valid=parts[1], test=parts[2], seed=seed)
 
 
-Layout = Literal["auto", "splits", "flat", "dsb", "tif-pairs", "images"]
+Layout = Literal["auto", "splits", "flat", "dsb", "tif-pairs", "images", "timelapse"]
 
 
 @dataclass(frozen=True)

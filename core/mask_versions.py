@@ -201,8 +201,9 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
             binary = np.where(state.binary > 0, 255, 0).astype(np.uint8)
             _write_version(dataset_dir, row, version, binary, state.instances)
             stats = {"foreground_fraction": round(float(np.count_nonzero(binary)) / binary.size, 6),
-                     "object_count": int(state.instances.max(initial=0)) if state.instances is not None
-                     and row.get("instances") else count_objects(binary),
+                     # distinct ids, not the largest: a video's ids are track ids and need not be 1..n
+                     "object_count": int(np.count_nonzero(np.unique(state.instances)))
+                     if state.instances is not None and row.get("instances") else count_objects(binary),
                      "label": "proposed" if proposed_by is not None else "corrected",
                      "proposed_by": proposed_by, "uncertainty": uncertainty}
             ids = {"instances": row["instances"], "has_instances": True} \

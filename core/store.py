@@ -192,6 +192,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX audit_by_user ON audit (user_name);
     CREATE TABLE audit_read (path VARCHAR PRIMARY KEY, bytes_read BIGINT, file_id VARCHAR);
     """,
+    # Time-lapse videos (core.timelapse): a frame's video and its place in it; NULL for still images.
+    """
+    ALTER TABLE images ADD COLUMN sequence VARCHAR;
+    ALTER TABLE images ADD COLUMN frame INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")

@@ -25,7 +25,9 @@ from dashboard.widget_state import keep
 
 LAYOUT_HELP = ("auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
                "flat: images/ + masks/ (split automatically). dsb: Kaggle DSB <id>/images + <id>/masks (one PNG "
-               "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif. images: image files alone "
+               "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif. timelapse: videos, "
+               "input/<name>.tif + labels/<name>.tif multi-frame TIFFs (or a folder of frames per video), each "
+               "frame a row and each video kept in one split. images: image files alone "
                "(tick 'images without masks'). A mask may also be a Fiji ROI zip (.roi.zip, .zip, .roi) or a QuPath "
                "GeoJSON export (.geojson), in the masks folder or next to its image with the same name.")
 SEVERITY_WORDS = {"error": "error", "warning": "warning", "info": "note"}  # words: emoji need fonts servers lack

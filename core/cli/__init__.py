@@ -16,7 +16,7 @@ from core.accounts.roles import PermissionDenied
 from core.accounts.signin import SignInRefused, authenticate
 from core.accounts.users import AccountStore
 from core.cli import (augment_cli, datasets_cli, evaluate_cli, interop_cli, job_cli, models_cli, propose_cli,
-                      runs_cli, train_cli)
+                      runs_cli, tracks_cli, train_cli)
 from core.cli import users_cli
 from core.settings import load_settings
 
@@ -33,7 +33,7 @@ COMMAND_ACTIONS: dict[tuple[str, str | None], str] = {
     ("train", None): "train.launch", ("evaluate", None): "evaluate", ("predict", None): "predict",
     ("export", None): "export", ("export-cells", None): "cells.export", ("propose", None): "propose",
     ("models", "import"): "model.import", ("models", "train-generalist"): "model.train_generalist",
-    ("jobs", "probe"): "cluster.probe",
+    ("jobs", "probe"): "cluster.probe", ("tracks", "export"): "cells.export",
     **{("users", verb): "users.manage" for verb in ("add", "disable", "enable", "role", "delete", "list")},
     ("users", "audit"): "audit.read",
 }
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     propose_cli.add_commands(groups)
     job_cli.add_commands(groups)
     users_cli.add_commands(groups)
+    tracks_cli.add_commands(groups)
     return parser
 
 

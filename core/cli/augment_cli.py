@@ -17,6 +17,7 @@ from core.config import ConfigError
 from core.io import ImageReadError, read_image, write_png
 from core.mask_kinds import MaskKindError, interpret_mask
 from core.settings import load_settings
+from core.train.seed_json import import_suite_config
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -56,6 +57,8 @@ def cmd_config_import(args: argparse.Namespace) -> int:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return _fail(f"cannot read {path}: {exc.strerror}")
+    if path.suffix.lower() == ".json":
+        return _suite_config(text, path, args)
     try:
         result = import_seed_config(text, path.name)
     except ConfigError as exc:
@@ -77,6 +80,24 @@ def cmd_config_import(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
+def _suite_config(text: str, path: Path, args: argparse.Namespace) -> int:
+    """A microscopy-dl-suite-tf configuration.json: training settings only (it holds no augmentation)."""
+    if args.save_preset:
+        return _fail(f"{path.name} holds no augmentation settings to save as a preset; use its training settings "
+                     f"with: python -m core train --dataset NAME --config {path}")
+    try:
+        result = import_suite_config(text, path.name)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps({"training": result.training, "time_window": result.time_window,
+                          "report": [line.__dict__ for line in result.report]}, indent=1, default=str))
+    else:
+        print(result.to_text())
+        print(f"Training settings: {json.dumps(result.training) if result.training else 'the defaults'}.")
+    return 1 if result.errors else 0
+
+
 def add_commands(groups: argparse._SubParsersAction) -> None:
     augment = groups.add_parser("augment", help="preview augmentation settings")
     verbs = augment.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -94,8 +115,9 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
 
     config = groups.add_parser("config", help="read settings files from other tools")
     config_verbs = config.add_subparsers(dest="verb", required=True, metavar="VERB")
-    imp = config_verbs.add_parser("import", help="read a Tensorflow-Image-Segmentation-API train_eval_infer.config")
-    imp.add_argument("file", help="the INI file")
+    imp = config_verbs.add_parser("import", help="read a Tensorflow-Image-Segmentation-API train_eval_infer.config "
+                                                 "or a microscopy-dl-suite-tf configuration.json")
+    imp.add_argument("file", help="the INI file, or the JSON file")
     imp.add_argument("--save-preset", metavar="NAME", help="also save the augmentation settings as this preset")
     imp.add_argument("--json", action="store_true", help="print the result as JSON")
     imp.set_defaults(handler=cmd_config_import)

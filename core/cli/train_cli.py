@@ -20,6 +20,7 @@ from core.train.config import TrainConfig
 from core.train.presets import PRESETS, from_seed_keys, preset_config
 from core.train.run_dir import RunDir
 from core.train.runs import prepare_run, refine_config
+from core.train.seed_json import import_suite_config, is_suite_config
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -45,7 +46,17 @@ def _dataset_name(argument: str, settings) -> str:
 def _config_from_file(path: Path, base: dict) -> dict:
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
-        return {**base, **json.loads(text)}
+        data = json.loads(text)
+        if not is_suite_config(data):
+            return {**base, **data}
+        suite = import_suite_config(text, path.name)  # a microscopy-dl-suite-tf configuration.json
+        for line in suite.report:
+            if line.severity != "info":
+                print(f"  {line}", file=sys.stderr)
+        merged = {**base, **{k: v for k, v in suite.training.items() if k not in ("model", "data")}}
+        for part in ("model", "data"):
+            merged[part] = {**base.get(part, {}), **suite.training.get(part, {})}
+        return merged
     seed = import_seed_config(text, path.name)  # a train_eval_infer.config from the seeds
     fields, notes = from_seed_keys(seed.training)
     for note in notes:

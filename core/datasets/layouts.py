@@ -6,7 +6,10 @@ Layouts:
 - ``flat``: ``images/`` + ``masks/`` with matching names (split later by ratio and seed);
 - ``dsb``: Kaggle Data Science Bowl, ``<id>/images/<id>.png`` + ``<id>/masks/*.png`` (one file per object);
 - ``tif-pairs``: ``input/raw_NNN.tif`` + ``labels/instance_ids_NNN.tif`` (matched by number);
-- ``images``: image files alone (in the folder itself or in ``images/``), imported without masks.
+- ``images``: image files alone (in the folder itself or in ``images/``), imported without masks;
+- ``timelapse``: videos, ``input/<name>.tif`` + ``labels/<name>.tif`` (multi-frame TIFFs, ``T×H×W``, label ids
+  are track ids) or frames folders ``input/<name>/<frames>`` + ``labels/<name>/<frames>``, with or without
+  ``{train,valid,test}`` folders above them (a sequence is one pair; the importer makes a row per frame).
 
 Wherever a mask file is expected, an ImageJ/Fiji ROI file or zip (``<stem>.roi``, ``<stem>.zip``,
 ``<stem>.roi.zip``, ``<stem>_RoiSet.zip``) or a QuPath GeoJSON export (``<stem>.geojson``, ``<stem>.json``)
@@ -34,7 +37,9 @@ _SPLIT_RANK = {"train": 0, "valid": 1, "test": 2}
 IMAGE_DIRS = ("images", "image", "imgs", "img", "input", "inputs", "raw", "x")
 MASK_DIRS = ("masks", "mask", "labels", "label", "gt", "ground_truth", "groundtruth", "annotations", "y")
 INSTANCE_DIRS = ("masks_instances", "instances", "instance_masks")
-LAYOUTS = ("splits", "flat", "dsb", "tif-pairs", "images")
+LAYOUTS = ("splits", "flat", "dsb", "tif-pairs", "images", "timelapse")
+TIMELAPSE = "timelapse"
+_PEEK = 3  # files or folders looked at to tell videos from still images
 _JUNK = re.compile(r"^(\.|__macosx$|thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
 _AFFIX = re.compile(
     r"^(raw|image|img|input|mask|masks|label|labels|instance_ids|instances|man_seg|seg|roiset)[_-]"
@@ -52,7 +57,11 @@ class LayoutError(ValueError):
 
 @dataclass(frozen=True)
 class PairSource:
-    """Where one image and its mask(s) come from (no masks: the image is imported unlabelled)."""
+    """Where one image and its mask(s) come from (no masks: the image is imported unlabelled).
+
+    In the ``timelapse`` layout a pair is a whole sequence: ``image`` and ``masks[0]`` are a multi-frame TIFF
+    or a frames folder each, and ``stem`` is the sequence's name.
+    """
 
     stem: str
     split: str | None
@@ -118,9 +127,12 @@ def detect_layout(root: Path, descend: bool = True) -> str | None:
         root = effective_root(root)
     subdirs = _subdirs(root)
     splits = [d for name, d in subdirs.items() if name in SPLIT_ALIASES]
-    if splits and any(_find_dir(d, IMAGE_DIRS) for d in splits):
-        return "splits"
+    split_image_dirs = [found for found in (_find_dir(d, IMAGE_DIRS) for d in splits) if found]
+    if split_image_dirs:
+        return TIMELAPSE if any(holds_videos(d) for d in split_image_dirs) else "splits"
     image_dir, mask_dir = _find_dir(root, IMAGE_DIRS), _find_dir(root, MASK_DIRS)
+    if image_dir and holds_videos(image_dir):
+        return TIMELAPSE
     if image_dir and mask_dir:
         tifs = [p for p in image_dir.iterdir() if p.suffix.lower() in (".tif", ".tiff")]
         return "tif-pairs" if image_dir.name.lower() == "input" and tifs else "flat"
@@ -130,6 +142,21 @@ def detect_layout(root: Path, descend: bool = True) -> str | None:
     if image_dir or any(is_image_file(p) for p in root.iterdir() if p.is_file() and not _is_junk(p)):
         return "images"
     return None
+
+
+def holds_videos(folder: Path) -> bool:
+    """True when ``folder`` (an images folder) holds videos: multi-frame TIFFs, or sub-folders of frame images.
+
+    Only a few TIFF headers and folder listings are read.
+    """
+    from core.timelapse.video_files import is_video_file  # imported here: core.timelapse may build on datasets
+
+    entries = [p for p in sorted(folder.iterdir()) if not _is_junk(p)]
+    frame_dirs = [p for p in entries if p.is_dir()][:_PEEK]
+    if any(any(is_image_file(f) for f in d.iterdir() if f.is_file()) for d in frame_dirs):
+        return True
+    tiffs = [p for p in entries if p.is_file() and p.suffix.lower() in (".tif", ".tiff")][:_PEEK]
+    return any(is_video_file(p) for p in tiffs)
 
 
 def _is_dsb_sample(folder: Path) -> bool:
@@ -379,6 +406,7 @@ def scan_source(root: Path, layout: str = "auto", images_only: bool = False) -> 
                 f"Could not recognise the layout of {root.name}/ (found: {found}). Expected one of: "
                 "train/valid/test folders each with images/ and masks/; images/ + masks/; "
                 "Kaggle DSB <id>/images/<id>.png + <id>/masks/*.png; input/*.tif + labels/*.tif; "
+                "time-lapse videos input/<name>.tif (or input/<name>/ frames) + labels/<name>.tif; "
                 "or a folder of images (imported without masks)."
             )
         layout = detected
@@ -393,10 +421,77 @@ def scan_source(root: Path, layout: str = "auto", images_only: bool = False) -> 
         _scan_pair_folder(root, None, scan, images_only)
     elif layout == "images":
         _scan_images(root, scan, images_only)
+    elif layout == TIMELAPSE:
+        _scan_timelapse(root, scan, images_only)
     else:
         _scan_dsb(root, scan)
     _flag_stems_in_two_splits(scan)
     return scan
+
+
+def _video_entries(folder: Path, scan: Scan) -> dict[str, Path]:
+    """The videos of an images or labels folder by name: its image files (multi-frame TIFFs, or single images
+    taken as one frame) and its sub-folders of frame images; other files are reported and ignored."""
+    entries = list(_image_files(folder, scan))
+    for sub in (p for p in sorted(folder.iterdir()) if p.is_dir() and not _is_junk(p)):
+        if any(is_image_file(f) for f in sub.iterdir() if f.is_file()):
+            entries.append(sub)
+        else:
+            scan.findings.append(Finding("warning", "not-a-sample-folder", scan.rel(sub),
+                                         "holds no frame images and was ignored.",
+                                         "A frames folder holds one image per frame (PNG or TIFF)."))
+    found: dict[str, Path] = {}
+    for path in entries:
+        name = path.name if path.is_dir() else file_stem(path)
+        if name in found:
+            scan.findings.append(Finding("error", "duplicate-stem", scan.rel(path),
+                                         f"has the same name as {scan.rel(found[name])}.",
+                                         "Keep one of the two: a video is one TIFF or one folder of frames.",
+                                         stem=name))
+            continue
+        found[name] = path
+    return found
+
+
+def _scan_video_folder(folder: Path, split: str | None, scan: Scan, images_only: bool) -> None:
+    """One folder of videos (``input/`` + ``labels/``): a pair per sequence, matched by name."""
+    image_dir, label_dir = _find_dir(folder, IMAGE_DIRS), _find_dir(folder, MASK_DIRS)
+    if image_dir is None:
+        scan.findings.append(Finding("error", "no-images-folder", scan.rel(folder), "has no images folder.",
+                                     f"Expected one named {' or '.join(IMAGE_DIRS[:3])} holding the videos."))
+        return
+    videos = _video_entries(image_dir, scan)
+    labels = _video_entries(label_dir, scan) if label_dir else {}
+    matched = _match(videos, labels)
+    where = scan.rel(label_dir) if label_dir else f"a labels folder next to {scan.rel(image_dir)}"
+    for name, video in videos.items():
+        if name in matched:
+            scan.pairs.append(PairSource(name, split, video, (matched[name],)))
+        elif images_only:
+            scan.findings.append(Finding("info", "unlabelled", scan.rel(video),
+                                         f"has no labels in {where}: its frames are imported as unlabelled.",
+                                         stem=name))
+            scan.pairs.append(PairSource(name, split, video, ()))
+        else:
+            scan.findings.append(Finding("error", "missing-mask", scan.rel(video), f"has no labels in {where}.",
+                                         f"Add a label video of the same name ({name}.tif, or a folder {name}/ of "
+                                         "label frames), remove the video, or import it without labels "
+                                         "(images only).", stem=name))
+    used = set(matched.values())
+    for name, path in labels.items():
+        if path not in used:
+            scan.findings.append(Finding("warning", "orphan-mask", scan.rel(path),
+                                         "has no video with a matching name and was ignored.",
+                                         "Check the name, or remove the labels."))
+
+
+def _scan_timelapse(root: Path, scan: Scan, images_only: bool) -> None:
+    split_dirs = [(SPLIT_ALIASES[n], d) for n, d in _subdirs(root).items() if n in SPLIT_ALIASES]
+    if not any(_find_dir(d, IMAGE_DIRS) for _, d in split_dirs):
+        _scan_video_folder(root, None, scan, images_only)
+        return
+    for split, folder in sorted(split_dirs, key=lambda item: _SPLIT_RANK[item[0]]):
+        _scan_video_folder(folder, split, scan, images_only)
 
 
 def _flag_stems_in_two_splits(scan: Scan) -> None:

@@ -23,7 +23,9 @@ IMAGE_FIELDS = ("split", "stem", "image", "mask", "instances", "width", "height"
                 "label", "proposed_by", "uncertainty")  # label states: core.datasets.labels
 # Written only when known (older manifests lack them): µm per pixel, a number or [x, y], and where it came
 # from; the manifest's top level holds the same two keys for the whole dataset (see core.pixel_size).
-OPTIONAL_IMAGE_FIELDS = ("pixel_size_um", "pixel_size_source")
+# A frame of a time-lapse video also has the video's name (``sequence``) and its 0-based index in it (``frame``);
+# still images have neither. Every frame of a sequence is in the same split.
+OPTIONAL_IMAGE_FIELDS = ("pixel_size_um", "pixel_size_source", "sequence", "frame")
 
 
 class ManifestError(ValueError):

@@ -266,6 +266,7 @@ def _commands(settings, run: RunDir, tmp_path: Path) -> dict[str, list[str]]:
         "predict": ["predict", run.run_id, missing, "--out", str(tmp_path / "pred")],
         "export": ["export", run.run_id, "--out", str(tmp_path / "export")],
         "export-cells": ["export-cells", missing, "--format", "csv", "--out", str(tmp_path / "cells")],
+        "tracks export": ["tracks", "export", "no-such-dataset", "--out", str(tmp_path / "tracks")],
         "propose": ["propose", "no-such-dataset"],
         "models import": ["models", "import", missing],
         "models train-generalist": ["models", "train-generalist", "--leave-out", "no-such-source"],
@@ -279,7 +280,8 @@ def _commands(settings, run: RunDir, tmp_path: Path) -> dict[str, list[str]]:
 CLI_NEEDS = {"datasets import": "dataset.import", "datasets add": "dataset.add_images",
              "datasets pixel-size": "dataset.set_pixel_size", "datasets rename": "dataset.rename",
              "datasets delete": "dataset.delete", "train": "train.launch", "evaluate": "evaluate",
-             "predict": "predict", "export": "export", "export-cells": "cells.export", "propose": "propose",
+             "predict": "predict", "export": "export", "export-cells": "cells.export", "tracks export": "cells.export",
+             "propose": "propose",
              "models import": "model.import", "models train-generalist": "model.train_generalist",
              "jobs probe": "cluster.probe", "users list": "users.manage", "users audit": "audit.read",
              "users disable": "users.manage"}

@@ -1,0 +1,249 @@
+"""Read a microscopy-dl-suite-tf ``configuration.json`` into training settings, with the same lint report as the INI.
+
+Every key of the file is either mapped to a training setting (the line says which, and the value used), known to
+have no counterpart here (the line says what the dashboard does instead), or reported as unknown with the closest
+known key. The result's ``training`` holds :class:`~core.train.config.TrainConfig` fields, checked together: a
+value out of range is an error line naming the key, and the default is used instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from core.augment.seed_ini import LintLine
+from core.config import ConfigError
+from core.text import plural
+
+SECTION = "configuration"
+# The suite's 2D architectures and ours; its recurrent ones name the 2D model their frames train on until this
+# version has recurrent models (their lines say so).
+MODEL_NAMES = {"unet": "unet", "none": "unet", "mobilenet_mobileunet": "mobilenetv2_unet",
+               "unet_lstm": "unet", "mobilenet_mobileunet_lstm": "mobilenetv2_unet",
+               "categorical_unet": "unet", "categorical_unet_transpose": "unet", "categorical_unet_fc": "unet",
+               "categorical_unet_fc_dil": "unet"}
+RECURRENT = ("unet_lstm", "mobilenet_mobileunet_lstm")
+LOSSES = {"binary_cce": "bce", "weighted_bce": "weighted_bce", "weighted_bce_dice": "bce_dice",
+          "sparse_cce": "bce", "categorical_cce": "bce", "multiple_output": "bce"}
+NORMALISATIONS = {"PERCENTILE": "percentile", "MEAN": "percentile", "MEDIAN": "percentile"}
+# Keys with no setting here, and what the dashboard does instead.
+NOT_USED = {
+    "OUTPUTPATH": "every run gets its own folder under the data root",
+    "TRAINPATH": "import the folder as a dataset (python -m core datasets import PATH)",
+    "VALPATH": "import it as the dataset's valid split, or let the import split the data",
+    "TESTPATH": "import it as the dataset's test split, or let the import split the data",
+    "PATH2VIDEOS": "videos are imported whole (--layout timelapse), frames keep their sequence",
+    "model_activation": "the dashboard's models use ReLU inside",
+    "model_last_activation": "the dashboard's models end in a sigmoid per output channel",
+    "model_padding": "the dashboard's models use 'same' padding",
+    "model_kernel_initializer": "the dashboard's models use He initialisation",
+    "model_metrics": "every run records loss, Dice and IoU on training and validation",
+    "model_category_weights": "the dashboard predicts foreground (and a seed map), not weighted categories",
+    "train_pretrained_weights": "choose 'Fine-tune from' on the Train page (or --fine-tune RUN_ID)",
+    "callbacks_save_freq": "the best and the last checkpoint are kept every epoch",
+    "callbacks_tb_update_freq": "the Train page draws the curves live",
+    "callbacks_patience": "the learning rate is lowered after lr_patience epochs without improvement",
+    "datagen_patch_batch": "one patch per image and step; the batch size sets how many",
+    "datagen_sampling_pdf": "patches are centred on cells with data.foreground_crops (default 0.7)",
+    "datagen_type": "the target comes from the model's output type (binary, boundary, distance)",
+    "newinfer_uneven_illumination": "not corrected; the Augment page can simulate it for robustness",
+    "newinfer_epoch_process_test": "prediction uses the best checkpoint (or the last, by choice)",
+    "newinfer_padding": "tiles overlap by the Predict page's overlap setting",
+    "newinfer_data": "predict a folder on the Predict page or with python -m core predict",
+    "newinfer_output_folder_name": "predictions go under the run's folder, or --out DIR",
+}
+
+
+@dataclass
+class SuiteImport:
+    """What was read: ``training`` as nested :class:`TrainConfig` fields, ``time_window`` when given, the report."""
+
+    training: dict[str, Any] = field(default_factory=dict)
+    time_window: int | None = None
+    report: list[LintLine] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[LintLine]:
+        return [line for line in self.report if line.severity == "error"]
+
+    def to_text(self) -> str:
+        counts = {s: sum(line.severity == s for line in self.report) for s in ("error", "warning", "info")}
+        head = (f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+                f"{plural(counts['info'], 'note')}")
+        return "\n".join([head] + [str(line) for line in self.report])
+
+
+def is_suite_config(data: object) -> bool:
+    """Whether a parsed JSON object looks like the suite's configuration (it names a ``cnn_name`` or ``model_*``).
+
+    >>> is_suite_config({"cnn_name": "unet_lstm"}), is_suite_config({"dataset": "cells", "epochs": 3})
+    (True, False)
+    """
+    return isinstance(data, dict) and ("cnn_name" in data or any(str(k).startswith("model_") for k in data))
+
+
+def _square(key: str, value: Any) -> int:
+    """A size given as one number or as ``[n, n]``."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f"{key}={value!r}: only square sizes are supported, e.g. [3, 3]")
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ValueError(f"{key}={value!r} is not a whole number")
+    return int(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    number = _number(value)
+    if int(number) != number:
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(number)
+
+
+# key → (where it goes, how the value is read)
+MAPPED: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
+    "model_n_filters": (("model", "base_filters"), _whole),
+    "model_pools": (("model", "depth"), _whole),
+    "model_kernel_size": (("model", "first_kernel"), lambda v: _square("model_kernel_size", v)),
+    "model_lr": (("learning_rate",), _number),
+    "model_mobile_alpha": (("model", "encoder_alpha"), _number),
+    "model_dilation_rate": (("model", "dilation"), lambda v: _square("model_dilation_rate", v)),
+    "model_dropout": (("model", "dropout"), _number),
+    "train_max_epochs": (("epochs",), _whole),
+    "datagen_batch_size": (("batch_size",), _whole),
+    "datagen_dim_size": (("data", "patch_size"), lambda v: _square("datagen_dim_size", v)),
+}
+KNOWN = ("cnn_name", "model_lossfunction", "model_time_windows", "newinfer_normalization",
+         *MAPPED, *NOT_USED)
+
+
+def import_suite_config(text: str, source: str = "configuration.json") -> SuiteImport:
+    """Translate the suite's JSON (its text) into training settings and a lint report.
+
+    Raises :class:`~core.config.ConfigError` naming ``source`` and the place when the text is not a JSON object.
+
+    >>> result = import_suite_config('{"cnn_name": "unet", "model_lr": 0.01, "model_pools": 3, "colour": 1}')
+    >>> result.training
+    {'model': {'name': 'unet', 'depth': 3}, 'learning_rate': 0.01}
+    >>> [line.severity for line in result.report]
+    ['info', 'info', 'info', 'warning']
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a JSON object of settings ({{\"cnn_name\": …}}), "
+                          f"found {type(data).__name__}.")
+    result = SuiteImport()
+    for key, value in data.items():
+        _read(str(key), value, result)
+    _check_together(result)
+    return result
+
+
+def _put(training: dict, target: tuple[str, ...], value: Any) -> None:
+    place = training
+    for part in target[:-1]:
+        place = place.setdefault(part, {})
+    place[target[-1]] = value
+
+
+def _read(key: str, value: Any, result: SuiteImport) -> None:
+    report = result.report
+    if key == "cnn_name":
+        name = str(value).strip().lower()
+        ours = MODEL_NAMES.get(name.removesuffix("_tips"))
+        if ours is None:
+            report.append(LintLine("error", SECTION, key, f"unknown architecture {value!r} (known: "
+                                   f"{', '.join(sorted(MODEL_NAMES))})", "model.name = unet"))
+            return
+        _put(result.training, ("model", "name"), ours)
+        if name.removesuffix("_tips") in RECURRENT:
+            report.append(LintLine("warning", SECTION, key, f"{value!r} is recurrent (ConvLSTM over time); this "
+                                   "version trains it as its 2D counterpart on the frames", f"model.name = {ours}"))
+        elif name.endswith("_tips") or name.startswith("categorical"):
+            report.append(LintLine("warning", SECTION, key, f"{value!r} predicts categories; the dashboard's model "
+                                   "predicts cell (and seed) probabilities", f"model.name = {ours}"))
+        else:
+            report.append(LintLine("info", SECTION, key, "mapped", f"model.name = {ours}"))
+    elif key in MAPPED:
+        target, read = MAPPED[key]
+        try:
+            number = read(value)
+        except ValueError as exc:
+            report.append(LintLine("error", SECTION, key, str(exc), "the default"))
+            return
+        _put(result.training, target, number)
+        report.append(LintLine("info", SECTION, key, "mapped", f"{'.'.join(target)} = {number}"))
+    elif key == "model_lossfunction":
+        loss = LOSSES.get(str(value))
+        if loss is None:
+            report.append(LintLine("error", SECTION, key, f"unknown loss {value!r} (known: {', '.join(LOSSES)})",
+                                   "loss = bce_dice"))
+            return
+        result.training["loss"] = loss
+        categorical = str(value) in ("sparse_cce", "categorical_cce", "multiple_output")
+        report.append(LintLine("warning" if categorical else "info", SECTION, key,
+                               "a categorical loss becomes cross-entropy on the cell probability" if categorical
+                               else "mapped", f"loss = {loss}"))
+    elif key == "model_time_windows":
+        try:
+            result.time_window = _whole(value)
+        except ValueError as exc:
+            report.append(LintLine("error", SECTION, key, f"{exc}; expected a number of frames", "ignored"))
+            return
+        report.append(LintLine("warning", SECTION, key, "frames per window of the recurrent models; this version "
+                               "trains on single frames", f"time window {result.time_window} (kept, not used)"))
+    elif key == "newinfer_normalization":
+        ours = NORMALISATIONS.get(str(value).upper())
+        if ours is None:
+            report.append(LintLine("warning", SECTION, key, f"unknown normalisation {value!r}", "percentile"))
+            return
+        _put(result.training, ("data", "normalisation"), ours)
+        note = "mapped" if str(value).upper() == "PERCENTILE" else "mean/median scaling becomes percentile scaling"
+        report.append(LintLine("info", SECTION, key, note, f"data.normalisation = {ours}"))
+    elif key in NOT_USED:
+        report.append(LintLine("info", SECTION, key, f"not a setting here: {NOT_USED[key]}"))
+    else:
+        close = difflib.get_close_matches(key, KNOWN, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        report.append(LintLine("warning", SECTION, key, f"unknown key{hint}; it was ignored"))
+
+
+def _check_together(result: SuiteImport) -> None:
+    """Build the config once: a value out of range is an error line naming its key, and its default is used."""
+    from core.train.config import TrainConfig
+
+    keys_of = {".".join(target): key for key, (target, _read) in MAPPED.items()}
+    for _attempt in range(len(MAPPED) + 1):
+        try:
+            TrainConfig.from_dict({"dataset": "check", **result.training})
+            return
+        except ConfigError as exc:
+            text = str(exc)
+            culprit = next((path for path in keys_of if path.split(".")[-1] + "=" in text), None)
+            if culprit is None:
+                result.report.append(LintLine("error", SECTION, "-", f"the settings do not fit together: {text}",
+                                              "defaults"))
+                result.training = {}
+                return
+            _drop(result.training, culprit.split("."))
+            key = keys_of[culprit]  # its "mapped" line gives way to the error
+            result.report = [line for line in result.report if not (line.key == key and line.severity == "info")]
+            result.report.append(LintLine("error", SECTION, key, text, "the default"))
+
+
+def _drop(training: dict, path: list[str]) -> None:
+    place = training
+    for part in path[:-1]:
+        place = place.get(part, {})
+    place.pop(path[-1], None)

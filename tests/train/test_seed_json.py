@@ -1,0 +1,107 @@
+"""Reading microscopy-dl-suite-tf's configuration.json: each key mapped, unknown or unusable keys named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core import cli
+from core.config import ConfigError
+from core.train.config import TrainConfig
+from core.train.seed_json import import_suite_config
+
+# The suite's example configuration for its recurrent MobileNet (paths shortened).
+EXAMPLE = {
+    "cnn_name": "mobilenet_mobileunet_lstm", "OUTPUTPATH": "out", "TRAINPATH": "/data/train",
+    "VALPATH": "/data/val", "TESTPATH": "/data/test", "model_n_filters": 32, "model_pools": 3,
+    "model_kernel_size": [3, 3], "model_lr": 0.01, "model_mobile_alpha": 0.35, "model_time_windows": 5,
+    "model_dilation_rate": 1, "model_dropout": 0.2, "model_activation": "relu", "model_last_activation": "sigmoid",
+    "model_padding": "same", "model_kernel_initializer": "glorot_uniform", "model_lossfunction": "sparse_cce",
+    "model_metrics": "accuracy", "train_max_epochs": 1000, "callbacks_save_freq": 50, "callbacks_patience": 100,
+    "callbacks_tb_update_freq": 10, "datagen_patch_batch": 1, "datagen_batch_size": 5, "datagen_dim_size": [512, 512],
+    "datagen_sampling_pdf": 500000, "newinfer_normalization": "MEAN", "newinfer_padding": [95, 95],
+}
+
+
+def _lines(result) -> dict[str, tuple[str, str]]:
+    return {line.key: (line.severity, line.effective) for line in result.report}
+
+
+def test_the_suites_example_maps_every_key():
+    result = import_suite_config(json.dumps(EXAMPLE))
+    assert result.training == {
+        "model": {"name": "mobilenetv2_unet", "base_filters": 32, "depth": 3, "first_kernel": 3,
+                  "encoder_alpha": 0.35, "dilation": 1, "dropout": 0.2},
+        "learning_rate": 0.01, "loss": "bce", "epochs": 1000, "batch_size": 5, "data": {"patch_size": 512,
+                                                                                         "normalisation": "percentile"}}
+    assert result.time_window == 5 and not result.errors
+    assert set(_lines(result)) == set(EXAMPLE), "one report line per key"
+    lines = _lines(result)
+    assert lines["cnn_name"] == ("warning", "model.name = mobilenetv2_unet")  # recurrent: trained as its 2D model
+    assert lines["model_lossfunction"][0] == "warning" and lines["TRAINPATH"][0] == "info"
+    TrainConfig.from_dict({"dataset": "cells", **result.training})  # what was read makes a valid config
+
+
+@pytest.mark.parametrize("extra, key, severity, effective", [
+    ({"cnn_name": "unet"}, "cnn_name", "info", "model.name = unet"),
+    ({"cnn_name": "None"}, "cnn_name", "info", "model.name = unet"),
+    ({"cnn_name": "categorical_unet_fc_dil"}, "cnn_name", "warning", "model.name = unet"),
+    ({"cnn_name": "resnet"}, "cnn_name", "error", "model.name = unet"),
+    ({"model_n_filters": 500}, "model_n_filters", "error", "the default"),  # out of range: named, default used
+    ({"model_pools": "three"}, "model_pools", "error", "the default"),
+    ({"model_kernel_size": [3, 5]}, "model_kernel_size", "error", "the default"),
+    ({"datagen_dim_size": [256, 256]}, "datagen_dim_size", "info", "data.patch_size = 256"),
+    ({"model_lossfunction": "weighted_bce_dice"}, "model_lossfunction", "info", "loss = bce_dice"),
+    ({"model_lossfunction": "hinge"}, "model_lossfunction", "error", "loss = bce_dice"),
+    ({"model_pols": 3}, "model_pols", "warning", ""),
+    ({"newinfer_normalization": "PERCENTILE"}, "newinfer_normalization", "info", "data.normalisation = percentile"),
+])
+def test_one_key(extra, key, severity, effective):
+    result = import_suite_config(json.dumps(extra))
+    line = next(line for line in result.report if line.key == key)
+    assert (line.severity, line.effective) == (severity, effective)
+    if severity == "error":
+        assert key not in json.dumps(result.training)
+    if key == "model_pols":
+        assert "did you mean 'model_pools'" in line.message
+
+
+def test_an_out_of_range_value_keeps_the_others():
+    result = import_suite_config(json.dumps({"model_n_filters": 500, "model_pools": 3, "model_lr": 2.0}))
+    assert result.training == {"model": {"depth": 3}}
+    assert [(line.key, line.severity) for line in result.report if line.severity == "error"] == [
+        ("model_n_filters", "error"), ("model_lr", "error")]
+
+
+@pytest.mark.parametrize("text, where", [("{", "line 1, column 2"), ("[1, 2]", "found list")])
+def test_not_a_json_object_names_the_file(text, where):
+    with pytest.raises(ConfigError, match=rf"configuration\.json: .*{where}"):
+        import_suite_config(text, "configuration.json")
+
+
+def test_command_line_reads_the_json(tmp_path, data_env, capsys):
+    path = tmp_path / "configuration.json"
+    path.write_text(json.dumps(EXAMPLE))
+    assert cli.main(["config", "import", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "0 errors" in out and "mobilenet_mobileunet_lstm" in out and '"depth": 3' in out
+    assert cli.main(["config", "import", str(path), "--save-preset", "x"]) == 2
+    assert "holds no augmentation settings" in capsys.readouterr().err
+    path.write_text(json.dumps({"model_pools": 99}))
+    assert cli.main(["config", "import", str(path), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["report"][0]["severity"] == "error"
+
+
+def test_train_takes_the_suites_json_as_its_config(tmp_path, capsys):
+    from core.cli.train_cli import _config_from_file
+
+    path = tmp_path / "configuration.json"
+    path.write_text(json.dumps({"cnn_name": "unet_lstm", "model_pools": 3, "datagen_batch_size": 5}))
+    merged = _config_from_file(path, {"dataset": "cells", "model": {"base_filters": 8}})
+    assert merged == {"dataset": "cells", "batch_size": 5, "model": {"base_filters": 8, "name": "unet", "depth": 3},
+                      "data": {}}
+    assert "is recurrent" in capsys.readouterr().err, "what is not used is said"
+    own = tmp_path / "ours.json"
+    own.write_text(json.dumps({"epochs": 3}))
+    assert _config_from_file(own, {"dataset": "cells"}) == {"dataset": "cells", "epochs": 3}

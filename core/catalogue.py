@@ -201,6 +201,21 @@ def editor_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str
     ).df()
 
 
+def list_sequences(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame:
+    """The videos of a dataset: sequence, split, frames, and the fewest / most cells in a frame (empty for stills)."""
+    return con.execute(
+        "SELECT sequence, any_value(split) AS split, count(*) AS frames, min(object_count) AS min_cells, "
+        "max(object_count) AS max_cells, any_value(width) AS width, any_value(height) AS height FROM images "
+        "WHERE dataset = ? AND sequence IS NOT NULL GROUP BY sequence ORDER BY sequence", [dataset]).df()
+
+
+def sequence_frames(con: duckdb.DuckDBPyConnection, dataset: str, sequence: str) -> pd.DataFrame:
+    """The frames of one video in order: frame, stem, object_count and file paths."""
+    return con.execute(
+        "SELECT frame, stem, split, object_count, image_path, mask_path, instances_path FROM images "
+        "WHERE dataset = ? AND sequence = ? ORDER BY frame", [dataset, sequence]).df()
+
+
 def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: Path, saved) -> None:
     """Index one saved edit (a :class:`core.mask_versions.SavedEdit`) without re-reading the dataset."""
     con.execute("BEGIN TRANSACTION")

@@ -109,6 +109,28 @@ def colour_instances(labels: np.ndarray, seed: int = 7) -> np.ndarray:
     return palette[labels]
 
 
+def draw_ids(rgb: np.ndarray, labels: np.ndarray, scale: float = 0.35) -> np.ndarray:
+    """``rgb`` with each cell's id written at its centre (white on a dark edge, readable on any image).
+
+    >>> labels = np.zeros((40, 40), np.uint16); labels[10:30, 10:30] = 7
+    >>> out = draw_ids(np.zeros((40, 40, 3), np.uint8), labels)
+    >>> out.shape, bool(out[15:25, 15:25].any()), bool(out[:5, :5].any())
+    ((40, 40, 3), True, False)
+    """
+    import cv2
+
+    picture = np.ascontiguousarray(rgb.copy())
+    ids = np.unique(labels)
+    for cell in ids[ids > 0]:
+        rows, cols = np.nonzero(labels == cell)
+        text, at = str(int(cell)), (int(cols.mean()), int(rows.mean()))
+        (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        place = (at[0] - width // 2, at[1] + height // 2)
+        cv2.putText(picture, text, place, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(picture, text, place, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return picture
+
+
 def apply_layers(mask: np.ndarray, add: np.ndarray | None = None,
                  erase: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
     """Paint ``add`` into and remove ``erase`` from a binary mask; count what changed.

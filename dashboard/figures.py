@@ -221,3 +221,14 @@ def per_image_scatter(pairs: pd.DataFrame, label_a: str, label_b: str) -> go.Fig
     figure.update_layout(height=420, margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h", y=-0.2),
                          clickmode="event+select")
     return figure
+
+
+def cells_over_time(counts: pd.DataFrame, current: int | None = None) -> go.Figure:
+    """Cells per frame of one video (``frame``, ``cells``), the frame shown marked."""
+    fig = go.Figure(go.Scatter(x=counts["frame"] + 1, y=counts["cells"], mode="lines+markers", name="cells",
+                               hovertemplate="frame %{x}: %{y} cells<extra></extra>"))
+    if current is not None:
+        fig.add_vline(x=current + 1, line_dash="dot", line_color="#c2185b")
+    fig.update_layout(title="Cells per frame", xaxis_title="frame", yaxis_title="cells", height=260,
+                      margin=dict(l=40, r=10, t=40, b=40), yaxis_rangemode="tozero")
+    return fig

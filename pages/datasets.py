@@ -11,6 +11,7 @@ from dashboard.dataset_admin import SELECTED_KEY, import_report_panel, manage_pa
 from dashboard.grid import grid_controls, render_grid
 from dashboard.image_view import show_image
 from dashboard.import_form import add_images_panel, import_form, run_import, show_last_report
+from dashboard.sequence_player import video_player
 from dashboard.widget_state import linked, publish
 
 st.title("Datasets")
@@ -62,6 +63,7 @@ if browse.open:
             opened = render_grid(dataset, dataset_dir, view, key=f"grid-{dataset}")
             if opened:
                 show_image(dataset, dataset_dir, opened, view.style, str(info["source"]))
+            video_player(dataset, dataset_dir, view.style)
         else:
             st.write("Nothing to browse yet: import a dataset in the Import tab.")
 if stats_tab.open and names:

@@ -252,3 +252,30 @@ def test_manage_sets_the_pixel_size_by_hand_and_the_views_show_it(page):
     page.number_input(key="pixel-size-nuclei-sample").set_value(0.0)
     page.button[[b.label for b in page.button].index("Save")].click().run()
     assert any("now: pixel size unknown" in m.value for m in page.markdown)
+
+
+def test_a_video_plays_with_its_cells_and_ids(tmp_path, data_env, open_page):
+    """A time-lapse dataset: the player shows a frame with its cell count, steps, plays and counts cells per frame."""
+    from core.accounts import acting
+    from core.accounts.manage import shell_operator
+    from core.config import ImportOptions
+    from core.datasets.importer import import_dataset
+    from tests.core.test_timelapse_import import flat_stacks
+
+    source, videos = flat_stacks(tmp_path / "src", n=2, frames=4)
+    with acting.acting_as(shell_operator()):
+        import_dataset(source, ImportOptions(name="film", layout="timelapse"), data_env)
+    page = open_page("datasets", dataset="film")
+    assert "Videos" in [header.value for header in page.subheader]
+    name = sorted(videos)[0]
+    slider = page.slider(key=f"video-frame-film-{name}")
+    assert (slider.min, slider.max, slider.value) == (1, 4, 1)
+    slider.set_value(3).run()
+    assert not page.exception
+    assert any(c.startswith("Frame 3 of 4 · 3 cells") for image in page.get("image") for c in image.captions)
+    page.toggle(key="video-play-film").set_value(True).run()  # playing: each run of the player shows the next frame
+    assert page.slider(key=f"video-frame-film-{name}").value == 4
+    page.run()
+    assert page.slider(key=f"video-frame-film-{name}").value == 1, "it loops"
+    chart = [c for c in page.get("plotly_chart") if "Cells per frame" in c.proto.spec]
+    assert chart, "the cells-per-frame plot is drawn"

@@ -216,6 +216,21 @@ def sequence_frames(con: duckdb.DuckDBPyConnection, dataset: str, sequence: str)
         "WHERE dataset = ? AND sequence = ? ORDER BY frame", [dataset, sequence]).df()
 
 
+def frame_neighbours(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) -> dict[str, Any] | None:
+    """For a frame of a video: its ``sequence``, ``frame``, the video's ``frames`` and the ``previous`` and
+    ``next`` frames' rows (None at the ends); None for a still image."""
+    here = con.execute("SELECT sequence, frame FROM images WHERE dataset = ? AND stem = ?", [dataset, stem]).fetchone()
+    if here is None or here[0] is None:
+        return None
+    sequence, frame = here
+    rows = con.execute("SELECT * FROM images WHERE dataset = ? AND sequence = ? AND frame IN (?, ?) ORDER BY frame",
+                       [dataset, sequence, frame - 1, frame + 1]).df()
+    by_frame = {int(row["frame"]): row for row in rows.to_dict("records")}
+    total = con.execute("SELECT count(*) FROM images WHERE dataset = ? AND sequence = ?", [dataset, sequence]).fetchone()
+    return {"sequence": sequence, "frame": int(frame), "frames": int(total[0]), "previous": by_frame.get(frame - 1),
+            "next": by_frame.get(frame + 1)}
+
+
 def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: Path, saved) -> None:
     """Index one saved edit (a :class:`core.mask_versions.SavedEdit`) without re-reading the dataset."""
     con.execute("BEGIN TRANSACTION")

@@ -7,6 +7,8 @@ the canvas is remounted empty (a new key), so what you see is always the mask it
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,8 +96,16 @@ def view_window(session: EditSession) -> ViewWindow:
     return zoom_view(session.shape, session.centre, float(session.zoom.rstrip("×")), session.canvas_side)
 
 
+NEIGHBOUR_COLOUR = (235, 235, 235)
+
+
+def _fingerprint(mask: np.ndarray | None) -> str | None:
+    return None if mask is None else hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=8).hexdigest()
+
+
 def background(session: EditSession, window: ViewWindow, style: MaskStyle,
-               prediction: np.ndarray | None = None, heat: np.ndarray | None = None) -> bytes:
+               prediction: np.ndarray | None = None, heat: np.ndarray | None = None,
+               neighbours: np.ndarray | None = None) -> bytes:
     """The canvas background as PNG bytes: the window of the image at canvas size, the mask drawn on it,
     and (when given) a model's predicted mask outlined on top and its doubt (0–1 per pixel) as a heat map.
 
@@ -103,7 +113,7 @@ def background(session: EditSession, window: ViewWindow, style: MaskStyle,
     change nothing else (a review mark, a slider elsewhere) cost nothing here.
     """
     key = (session.nonce, window, style, None if prediction is None else id(prediction),
-           None if heat is None else id(heat))
+           None if heat is None else id(heat), _fingerprint(neighbours))
     if session.background_key == key:
         return session.background_png
     region = (slice(window.y0, window.y0 + window.height), slice(window.x0, window.x0 + window.width))
@@ -113,6 +123,9 @@ def background(session: EditSession, window: ViewWindow, style: MaskStyle,
     picture = cv2.resize(session.display[region], size, interpolation=cv2.INTER_NEAREST if enlarge
                          else cv2.INTER_AREA)
     style = replace(style, colour=style.colour_for(session.display))  # one colour for the whole image
+    if neighbours is not None:  # the cells one frame before and after, faint, under this frame's mask
+        near = cv2.resize(neighbours[region].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        picture = overlay(picture, near, opacity=0.55, mode="contour", colour=NEIGHBOUR_COLOUR, thickness=thickness)
     if style.show:
         mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
         picture = style.draw(picture, mask, thickness=thickness)
@@ -160,7 +173,8 @@ def _apply_canvas(canvas_key: str, tool_name: str, brush_px: int) -> bool:
 
 
 def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: MaskStyle,
-                prediction: np.ndarray | None = None, heat: np.ndarray | None = None, editing: bool = True) -> None:
+                prediction: np.ndarray | None = None, heat: np.ndarray | None = None, editing: bool = True,
+                neighbours: np.ndarray | None = None) -> None:
     """Show the canvas (with ``prediction`` outlined, when given); a finished drawing is applied by the
     change callback before the next run. Without ``editing``, the same view as a picture: nothing to draw on."""
     from streamlit_drawable_canvas import st_canvas  # only importable under a running Streamlit
@@ -169,7 +183,7 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: Mask
     if not editing:
         st.caption(f"Showing x {window.x0}–{window.x0 + window.width}, y {window.y0}–{window.y0 + window.height} "
                    f"of {session.shape[1]}×{session.shape[0]} px at {window.scale:.2g}×")
-        st.image(background(session, window, style, prediction, heat), width=window.canvas_size[0])
+        st.image(background(session, window, style, prediction, heat, neighbours), width=window.canvas_size[0])
         return
     width, height = window.canvas_size
     tool = TOOLS[tool_name]
@@ -179,7 +193,8 @@ def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: Mask
                f"y {window.y0}–{window.y0 + window.height} of {session.shape[1]}×{session.shape[0]} px at "
                f"{window.scale:.2g}× · brush {brush_px} px")
     st_canvas(
-        background_image=background(session, window, style, prediction, heat), width=width, height=height,
+        background_image=background(session, window, style, prediction, heat, neighbours), width=width,
+        height=height,
         drawing_mode=tool.drawing_mode, stroke_width=max(1, round(brush_px * window.scale)),
         stroke_color=_STROKE[tool.action], fill_color=_STROKE[tool.action], point_display_radius=4,
         update_streamlit=True, key=key, on_change=lambda: _apply_canvas(key, tool_name, brush_px),

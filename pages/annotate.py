@@ -13,6 +13,7 @@ from dashboard.editor_panels import action_panel, history_panel, save_panel, too
 from dashboard.editor_queue import proposals_panel, queue_panel, uncertainty_layer
 from dashboard.editor_results import results_bar
 from dashboard.editor_session import open_image
+from dashboard.editor_video import video_panel
 from dashboard.widget_state import keep
 
 st.title("Annotate")
@@ -51,6 +52,7 @@ prediction = results_bar(session)
 canvas_col, side_col = st.columns([2.6, 1.4])
 with side_col:
     tool, brush = tool_panel(session, editing)
+    neighbours = video_panel(session, editing)
     minimap(session)
     view = action_panel(session, editing)
     if editing:
@@ -62,6 +64,6 @@ with side_col:
     heat = uncertainty_layer(session)
     review_box(images, session.stem, may("mask.review"))
 with canvas_col:
-    draw_canvas(session, tool, brush, view, prediction, heat, editing)
+    draw_canvas(session, tool, brush, view, prediction, heat, editing, neighbours)
 with st.expander("History of this mask", icon=":material/history:"):
     history_panel(session, view, editing)

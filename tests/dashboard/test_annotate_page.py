@@ -228,3 +228,32 @@ def test_propose_and_refine_start_from_the_editor(proposed, open_page, monkeypat
     run, request = started[-1]
     assert request == jobs.TrainRequest() and run.read_config()["train"]["preset"] == "refine" and run.read_config()["parent_run"] == "generalist"
     assert any("watch it on the Train page" in str(link.proto.label) for link in page.get("page_link"))
+
+
+def test_a_video_frame_shows_its_place_and_copies_a_cell_forward_under_its_id(tmp_path, data_env, open_page):
+    from core.accounts import acting
+    from core.accounts.manage import shell_operator
+    from core.config import ImportOptions
+    from core.datasets.importer import import_dataset
+    from core.datasets.manifest import read_manifest
+    from tests.core.test_timelapse_import import flat_stacks
+
+    source, videos = flat_stacks(tmp_path / "src", n=1, frames=4)
+    with acting.acting_as(shell_operator()):
+        import_dataset(source, ImportOptions(name="film", layout="timelapse"), data_env)
+    [name] = videos
+    app = open_page("annotate", dataset="film", stem=f"{name}_t0001")
+    assert any(f"Video **{name}** · frame 2 of 4" in c.value for c in app.caption)
+    assert app.toggle(key="editor-neighbours").value, "the neighbours' outlines are shown by default"
+    cell = app.selectbox(key=f"video-copy-cell-{name}_t0001")
+    chosen = int(cell.options[0])
+    app.button(key="video-copy-go").click().run()
+    assert not app.exception and not app.error
+    folder = data_env.datasets_dir / "film"
+    rows = {row["stem"]: row for row in read_manifest(folder)["images"]}
+    here = read_image(folder / rows[f"{name}_t0001"]["instances"])
+    there = read_image(folder / rows[f"{name}_t0002"]["instances"])
+    assert np.array_equal(there == chosen, here == chosen), "the cell's outline, under the same id, in the next frame"
+    assert read_log(folder, f"{name}_t0002")[-1]["tool"] == "copy cell"
+    app.button(key="video-next-frame").click().run()
+    assert any(f"frame 3 of 4" in c.value for c in app.caption)

@@ -12,6 +12,16 @@ Writes into an output folder::
                               (µm, when known), notes
     prediction.json           the run, its settings and the summary;  status.json  progress
 
+A multi-frame TIFF is a video (:func:`core.timelapse.video_files.is_video_file`): each frame is predicted on its
+own, as a still image, and written under the frame's name ``<name>_t0003`` (masks, labels, probabilities,
+overlays, one row of ``images.csv`` per frame). Before the frames are split into cells, the temporal
+post-processing of :class:`PredictOptions` (off by default) fills cells missing for a frame; the cells of
+consecutive frames are then linked, so one cell keeps one id (``label``) in every frame. Per video::
+
+    videos/<name>_labels.tif  the tracked label video (one uint16 page per frame; uint32 beyond 65,535 tracks)
+    videos/<name>_tracks.csv  one row per track (core.timelapse.tracks.tracks_table; µm when the pixel size is known)
+    videos/<name>_ctc/        the same video as a Cell Tracking Challenge result folder (mask000.tif, res_track.txt)
+
 Loading the model imports TensorFlow: a worker or the command line runs this, never the dashboard.
 """
 
@@ -20,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,11 +43,14 @@ from core.display import fit_within, to_display_rgb
 from core.infer import TilePlan, cell_and_seed_maps, overlapped, predict_image
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.masks import MASK_COLOURS, standing_out_colour
-from core.pixel_size import pixel_size_um
-from core.postprocess import PostProcessing, instances, measure_cells
+from core.pixel_size import PixelSize, pixel_size_um
+from core.postprocess import PostProcessing, binary_mask, cells_of, instances, measure_cells
 from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
 from core.text import plural
+from core.timelapse.temporal import TemporalPostProcessing
+from core.timelapse.tracks import link_tracks, tracks_table, write_ctc
+from core.timelapse.video_files import VideoInfo, frame_stem, is_video_file, iter_frames, probe_video
 from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
@@ -53,11 +67,30 @@ class PredictionError(ValueError):
 
 @dataclass(frozen=True)
 class PredictOptions:
-    tile: int | None = None  # None: the run's default
+    """How images are predicted.
+
+    Attributes
+    ----------
+    tile : int or None
+        Tile side in pixels; None: the run's default.
+    overlap : int
+        Overlap of neighbouring tiles, in pixels.
+    tta : bool
+        Average over flipped copies.
+    threshold : float or None
+        Probability threshold; None: the one saved with the run.
+    checkpoint : str
+        ``best`` or ``last``.
+    temporal : TemporalPostProcessing
+        Filling of cells missing for a frame, for videos only (default off; still images ignore it).
+    """
+
+    tile: int | None = None
     overlap: int = 64
     tta: bool = False
-    threshold: float | None = None  # None: the threshold saved with the run
+    threshold: float | None = None
     checkpoint: str = "best"
+    temporal: TemporalPostProcessing = TemporalPostProcessing()
 
 
 def collect_inputs(inputs: list[Path]) -> list[Path]:
@@ -138,6 +171,34 @@ def write_outputs(out_dir: Path, path: Path, name: str, image: np.ndarray, maps:
     """
     probability, seeds = cell_and_seed_maps(maps)
     labels = instances(probability, settings, seeds)  # touching cells split when the settings say so
+    return write_labelled(out_dir, path, name, image, probability, labels, notes, pixel_size_um(path))
+
+
+def write_labelled(out_dir: Path, path: Path, name: str, image: np.ndarray, probability: np.ndarray,
+                   labels: np.ndarray, notes: list[str], size: PixelSize | None, image_name: str | None = None,
+                   source: str | None = None) -> tuple[list[dict], dict]:
+    """Write the probability, mask, labels and overlay of one image (or video frame) already split into cells.
+
+    Parameters
+    ----------
+    out_dir, path, name : Path, Path, str
+        The output folder, the input file and the outputs' name.
+    image, probability, labels : ndarray
+        The image, its 8-bit cell probability and its cell ids (0 = background).
+    notes : list of str
+        Remarks for the image's row of ``images.csv``.
+    size : PixelSize or None
+        The input's pixel size (:func:`core.pixel_size.pixel_size_um`), None when unknown.
+    image_name, source : str, optional
+        The ``image`` and ``source`` columns (default: the file's name and path; a video frame names its frame,
+        and has no source the page could redraw it from).
+
+    Returns
+    -------
+    tuple of (list of dict, dict)
+        The image's rows of ``cells.csv`` and its row of ``images.csv``.
+    """
+    image_name = path.name if image_name is None else image_name
     mask = labels > 0
     write_png(out_dir / "probabilities" / f"{name}.png", probability)
     write_png(out_dir / "masks" / f"{name}.png", mask.astype(np.uint8) * 255)
@@ -145,14 +206,13 @@ def write_outputs(out_dir: Path, path: Path, name: str, image: np.ndarray, maps:
     write_png(out_dir / "overlays" / f"{name}.png", overlay_picture(image, labels))
     measured = measure_cells(labels, image)
     areas = [row["area"] for row in measured]
-    size = pixel_size_um(path)  # from the TIFF's OME/ImageJ/resolution metadata; None for PNG/JPEG
-    row = {"image": path.name, "width": image.shape[1], "height": image.shape[0], "cells": len(measured),
+    row = {"image": image_name, "width": image.shape[1], "height": image.shape[0], "cells": len(measured),
            "covered_fraction": round(float(mask.mean()), 5),
            "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0,
            "pixel_size_um": size.x_um if size else None, "notes": "; ".join(notes), "output": name,
-           "source": str(path)}
+           "source": str(path) if source is None else source}
     per_pixel = size.x_um * size.y_um if size else None
-    return [{"image": path.name, **cell, **({"area_um2": round(cell["area"] * per_pixel, 4)} if per_pixel else {})}
+    return [{"image": image_name, **cell, **({"area_um2": round(cell["area"] * per_pixel, 4)} if per_pixel else {})}
             for cell in measured], row
 
 
@@ -164,17 +224,51 @@ def prediction_settings(run: RunDir, options: PredictOptions) -> PostProcessing:
     return PostProcessing.from_dict({**saved.to_dict(), "threshold": options.threshold})
 
 
+@dataclass
+class _Progress:
+    """Progress over all inputs, counted in frames (a still image is one frame)."""
+
+    task: JobDir
+    total: int
+    done: int = 0
+
+    def step(self, message: str) -> None:
+        self.done += 1
+        self.task.progress(self.done, self.total, message)
+
+    def note(self, message: str) -> None:
+        self.task.progress(self.done, self.total, message)
+
+
+def _frame_count(path: Path) -> int:
+    """Frames of a video input (1 when its headers cannot be read: the prediction then reports the problem)."""
+    try:
+        return probe_video(path).n_frames
+    except (OSError, ValueError) as exc:  # VideoReadError is an ImageReadError, a ValueError
+        log.warning("%s: frames cannot be counted (%s)", path, exc)
+        return 1
+
+
 def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = PredictOptions()) -> dict:
-    """Predict every input image with the run's model; write masks, labels, overlays and CSVs to ``out_dir``."""
+    """Predict every input image with the run's model; write masks, labels, overlays and CSVs to ``out_dir``.
+
+    Still images come first, in input order; then each video (a multi-frame TIFF), frame by frame, its cells
+    linked into tracks (see the module's description). Progress counts frames.
+    """
     acting.check("predict", run.run_id)
     paths = collect_inputs(inputs)
+    names = dict(zip(paths, output_names(paths)))
+    videos = [p for p in paths if is_video_file(p)]
+    stills = [p for p in paths if p not in set(videos)]
+    frames = {p: _frame_count(p) for p in videos}
     task = JobDir(out_dir)
-    task.start(len(paths), "loading the model")
+    total = len(stills) + sum(frames.values())
+    task.start(total, "loading the model")
     model = load_run_model(run, options.checkpoint)
     settings = prediction_settings(run, options)
     plan = model.plan(options.tile, options.overlap, options.tta)
-    cells, images, skipped = [], [], []
-    jobs = list(enumerate(zip(paths, output_names(paths)), start=1))
+    cells, images, skipped, tracked = [], [], [], []
+    jobs = list(enumerate(((path, names[path]) for path in stills), start=1))
 
     def predict(job: tuple[int, tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray, list[str]] | str:
         index, (path, _) = job
@@ -182,8 +276,8 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         if isinstance(image, str):
             return image
 
-        def report(done: int, total: int) -> None:
-            task.progress(index - 1, len(paths), f"{path.name}: tile {done} of {total}")
+        def report(done: int, total_tiles: int) -> None:
+            task.progress(index - 1, total, f"{path.name}: tile {done} of {total_tiles}")
 
         probability, notes = predict_image(model.predict, image, model.spec, plan, model.multiple, report,
                                            out_dtype=np.uint8)
@@ -201,15 +295,143 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         cells.extend(measured)
         images.extend([row] if row else [])
         skipped.extend([skip] if skip else [])
-        task.progress(index, len(paths), f"predicted {index} of {plural(len(paths), 'image')}")
-    return write_summary(run, out_dir, task, settings, plan, cells, images, skipped)
+        task.progress(index, total, f"predicted {index} of {plural(total, 'frame')}"
+                      if videos else f"predicted {index} of {plural(len(paths), 'image')}")
+    progress = _Progress(task, total, len(stills))
+    for path in videos:
+        try:
+            measured, rows, video = predict_video(model, plan, settings, options.temporal, path, names[path], out_dir,
+                                                  progress)
+        except (OSError, ValueError) as exc:  # one unreadable video does not cost the other inputs their results
+            log.warning("%s skipped: %s", path, exc)
+            skipped.append(f"{path.name}: cannot be read as a video ({exc})")
+            continue
+        cells.extend(measured)
+        images.extend(rows)
+        tracked.append(video)
+    return write_summary(run, out_dir, task, settings, plan, cells, images, skipped,
+                         videos=tracked if videos else None, temporal=options.temporal if videos else None)
+
+
+def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: TemporalPostProcessing, path: Path,
+                  name: str, out_dir: Path, progress: _Progress | None = None) -> tuple[list[dict], list[dict], dict]:
+    """Predict every frame of a video, fill it along time, link its cells into tracks and write the results.
+
+    Frames are read and predicted one at a time; the video's masks (one byte a pixel), the seed maps of an
+    instance-aware model (on disk) and its cell ids are kept whole, as filling along time and linking need them.
+
+    Parameters
+    ----------
+    model : RunModel
+        The loaded model (:func:`core.run_model.load_run_model`).
+    plan : TilePlan
+        How each frame is tiled.
+    settings : PostProcessing
+        The per-frame post-processing (threshold, holes, smallest cell, splitting).
+    temporal : TemporalPostProcessing
+        The filling along time, applied to the masks before they are split into cells when enabled.
+    path, name : Path, str
+        The video file and the name of its outputs.
+    out_dir : Path
+        The prediction's folder.
+    progress : _Progress, optional
+        Counts one step per frame predicted.
+
+    Returns
+    -------
+    tuple of (list of dict, list of dict, dict)
+        The rows of ``cells.csv`` (``label`` is the track id), the rows of ``images.csv`` (one per frame) and the
+        video's entry of the summary: ``name``, ``frames``, ``tracks``, ``cells_per_frame_mean``.
+    """
+    info = probe_video(path)
+    n_frames = info.n_frames
+    masks: np.ndarray | None = None
+    notes_of: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out_dir) as scratch:
+        seeds: np.ndarray | None = None
+        for t, frame in enumerate(iter_frames(info)):
+            if t >= n_frames:
+                raise ValueError(f"{path.name} holds more frames than its headers state ({n_frames})")
+
+            def report(done: int, total_tiles: int, t: int = t) -> None:
+                if progress is not None:
+                    progress.note(f"{path.name}: frame {t + 1} of {n_frames}, tile {done} of {total_tiles}")
+
+            maps, notes = predict_image(model.predict, frame, model.spec, plan, model.multiple, report,
+                                        out_dtype=np.uint8)
+            probability, seed = cell_and_seed_maps(maps)
+            if masks is None:
+                masks = np.zeros((n_frames, *probability.shape), bool)
+            if probability.shape != masks.shape[1:]:
+                raise ValueError(f"{path.name}: frame {t} is {probability.shape[1]}×{probability.shape[0]} px, "
+                                 f"frame 0 {masks.shape[2]}×{masks.shape[1]}")
+            if seed is not None and seeds is None:  # kept on disk: only the splitting after the filling needs it
+                seeds = np.lib.format.open_memmap(Path(scratch) / "seeds.npy", "w+", np.uint8, masks.shape)
+            if seeds is not None:
+                seeds[t] = seed
+            masks[t] = binary_mask(probability, settings)
+            write_png(out_dir / "probabilities" / f"{frame_stem(name, t)}.png", probability)
+            notes_of.append(notes)
+            if progress is not None:
+                progress.step(f"{path.name}: predicted frame {t + 1} of {n_frames}")
+        if masks is None or len(notes_of) != n_frames:
+            raise ValueError(f"{path.name} holds {len(notes_of)} readable frames; its headers state {n_frames}")
+        filled = temporal.apply(masks)  # as predicted when the temporal post-processing is off
+        del masks
+        labels = np.zeros(filled.shape, np.uint32)
+        for t in range(n_frames):
+            labels[t] = cells_of(filled[t], settings, None if seeds is None else np.asarray(seeds[t]))
+        del filled, seeds
+    # per-frame ids mean nothing from one frame to the next: link them so a cell keeps one id
+    tracked = link_tracks(labels)
+    del labels
+    return _write_video(out_dir, path, name, info, tracked, notes_of, temporal)
+
+
+def _write_video(out_dir: Path, path: Path, name: str, info: VideoInfo, tracked: np.ndarray, notes_of: list[list[str]],
+                 temporal: TemporalPostProcessing) -> tuple[list[dict], list[dict], dict]:
+    """Write a tracked video's per-frame outputs, its label video, track table and CTC folder."""
+    size = pixel_size_um(path)  # from the TIFF's metadata, as for a still image
+    n_frames = len(tracked)
+    cells, rows = [], []
+    for t, frame in enumerate(iter_frames(info)):  # read again, one at a time, for overlays and intensities
+        notes = [f"frame {t} of {n_frames}, counted from 0 (video {path.name}; cell labels are track ids)"
+                 + ("; filled along time" if temporal.enabled else ""), *notes_of[t]]
+        # no source: the page's redrawing and the cell export read a file as one image, not a video's frame
+        measured, row = write_labelled(out_dir, path, frame_stem(name, t), frame,
+                                       _probability_of(out_dir, frame_stem(name, t)), tracked[t], notes, size,
+                                       image_name=f"{path.name} frame {t}", source="")
+        cells.extend(measured)
+        rows.append(row)
+    folder = out_dir / "videos"
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    dtype = np.uint16 if tracked.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+    tifffile.imwrite(buffer, tracked.astype(dtype, copy=False), compression="zlib", photometric="minisblack",
+                     metadata={"axes": "TYX"})
+    write_bytes_atomic(folder / f"{name}_labels.tif", buffer.getvalue())
+    table = tracks_table(tracked, pixel_size_um=size.x_um if size else None)
+    write_bytes_atomic(folder / f"{name}_tracks.csv", table.to_csv(index=False).encode("utf-8"))
+    write_ctc(tracked, folder / f"{name}_ctc")
+    per_frame = [int(row["cells"]) for row in rows]
+    entry = {"name": name, "image": path.name, "frames": n_frames, "tracks": len(table),
+             "cells_per_frame_mean": round(float(np.mean(per_frame)), 2) if per_frame else 0.0}
+    log.info("%s: %s, %s", path.name, plural(n_frames, "frame"), plural(len(table), "track"))
+    return cells, rows, entry
+
+
+def _probability_of(out_dir: Path, name: str) -> np.ndarray:
+    """The 8-bit probability written for a frame in the first pass (so the frames need not stay in memory)."""
+    return read_image(out_dir / "probabilities" / f"{name}.png")
 
 
 def write_summary(run: RunDir, out_dir: Path, task: JobDir, settings: PostProcessing, plan: TilePlan,
-                  cells: list[dict], images: list[dict], skipped: list[str]) -> dict:
+                  cells: list[dict], images: list[dict], skipped: list[str], videos: list[dict] | None = None,
+                  temporal: TemporalPostProcessing | None = None) -> dict:
     """Write ``cells.csv``, ``images.csv`` and ``prediction.json``, mark the task finished, return the summary.
 
-    Raises :class:`PredictionError` when no image could be read (``images`` is empty).
+    ``videos`` (the entries of :func:`predict_video`) and ``temporal`` are added to the summary when the inputs
+    held videos. Raises :class:`PredictionError` when no image could be read (``images`` is empty).
     """
     if not images:
         raise PredictionError("No image could be read: " + "; ".join(skipped))
@@ -218,6 +440,9 @@ def write_summary(run: RunDir, out_dir: Path, task: JobDir, settings: PostProces
     summary = {"run_id": run.run_id, "images": len(images), "cells": len(cells), "threshold": settings.threshold,
                "postprocessing": settings.to_dict(), "tile": plan.tile, "overlap": plan.overlap, "tta": plan.tta,
                "finished": now(), "skipped": skipped, "per_image": images}
+    if videos is not None:
+        summary["videos"] = videos
+        summary["temporal"] = (temporal or TemporalPostProcessing()).to_dict()
     write_json_atomic(out_dir / "prediction.json", summary)
     task.finish(f"{plural(len(cells), 'cell')} in {plural(len(images), 'image')}", summary={k: v for k, v in summary.items()
                                                                          if k != "per_image"})

@@ -33,7 +33,12 @@ from dashboard.widget_state import keep
 IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 DISPLAY_SIDE = 1024  # overlays redrawn for the page are at most this wide or high
 OUTLINE_COLOURS = {**MASK_COLOURS, "white": (255, 255, 255)}
-OUTPUT_PARTS = ("masks", "labels", "overlays", "probabilities", "cells.csv", "images.csv", "prediction.json")
+OUTPUT_PARTS = ("masks", "labels", "overlays", "probabilities", "videos", "cells.csv", "images.csv",
+                "prediction.json")
+TEMPORAL_HELP = ("For videos (multi-frame TIFFs) only: the masks are smoothed along time before they are split into "
+                 "cells, so a cell that leaves the focal plane (or dims) for a frame is filled in from the frames "
+                 "before and after it. Still images are not affected. In every video the cells of consecutive "
+                 "frames are linked either way, so a cell keeps one id.")
 
 
 def predictions_root() -> Path:
@@ -87,6 +92,25 @@ def choose_inputs() -> tuple[list, Path | None]:
     return [], folder
 
 
+def temporal_options() -> tuple[bool, float, int]:
+    """The temporal post-processing of videos: on or off, the smoothing in frames, the smallest cell in pixels.
+
+    Drawn inside the page's options; the numbers show only while the filling is on.
+    """
+    enabled = st.toggle("Temporal post-processing (videos)", key=keep("predict-temporal", False), help=TEMPORAL_HELP)
+    if not enabled:
+        return False, 1.0, 100
+    a, b = st.columns(2)
+    sigma = a.number_input("Smoothing along time (frames)", 0.0, 10.0, step=0.5,
+                           key=keep("predict-temporal-sigma", 1.0),
+                           help="Standard deviation of the smoothing, in frames. 1 fills a cell missing for one "
+                                "frame; larger values bridge longer gaps but keep a cell a little past its end.")
+    min_size = b.number_input("Smallest object after filling (px)", 0, 100_000, step=10,
+                              key=keep("predict-temporal-min-size", 100),
+                              help="Objects of fewer pixels are removed from each frame after the filling.")
+    return True, float(sigma), int(min_size)
+
+
 def new_prediction_folder(run: RunDir, uploads: list) -> tuple[JobDir, list[Path]]:
     """A fresh folder for one prediction, with the uploads saved into its ``inputs/``."""
     folder = predictions_root() / f"{datetime.now():%Y%m%d-%H%M%S}-{run.run_id.split('-')[-1]}"
@@ -124,6 +148,37 @@ def results_zip(folder: str, stamp: str) -> bytes:
     return buffer.getvalue()
 
 
+def predicted_videos(task: JobDir) -> list[dict]:
+    """The videos of a prediction (``prediction.json``'s ``videos``): name, frames, tracks, cells per frame."""
+    try:
+        summary = json.loads((task.path / "prediction.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    videos = summary.get("videos") if isinstance(summary, dict) else None
+    return [v for v in videos if isinstance(v, dict) and "name" in v] if isinstance(videos, list) else []
+
+
+def show_videos(task: JobDir) -> None:
+    """The videos of a prediction with their track counts, and each one's track table to download."""
+    videos = predicted_videos(task)
+    if not videos:
+        return
+    st.subheader("Videos")
+    st.dataframe(pd.DataFrame([{"video": v.get("image", v["name"]), "frames": v.get("frames"),
+                                "tracks": v.get("tracks"), "cells per frame": v.get("cells_per_frame_mean")}
+                               for v in videos]), hide_index=True, width="stretch")
+    st.caption("A cell keeps one label (its track id) in every frame; the frames appear below as "
+               "<name>_t0000, <name>_t0001, … The zip also holds each label video and its Cell Tracking "
+               "Challenge folder.")
+    columns = st.columns(min(len(videos), 3))
+    for index, video in enumerate(videos):
+        path = task.path / "videos" / f"{video['name']}_tracks.csv"
+        if path.is_file():
+            columns[index % len(columns)].download_button(
+                f"Tracks of {video.get('image', video['name'])} (CSV)", path.read_bytes(), path.name, "text/csv",
+                icon=":material/download:", key=f"predict-tracks-{video['name']}")
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def restyled_overlay(folder: str, name: str, source: str | None, colour: str, width) -> np.ndarray | None:
     """The outlined picture of one predicted image in another colour or width (None when the original image
@@ -153,6 +208,7 @@ def show_results(task: JobDir) -> None:
         skipped = []
     for problem in skipped:
         st.warning(f"Skipped {problem}", icon=":material/warning:")
+    show_videos(task)
     st.dataframe(images, hide_index=True, width="stretch",
                  column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f",
                                                                                   help="Share of the image in cells"),

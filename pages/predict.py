@@ -12,7 +12,7 @@ from dashboard.access import may
 from dashboard import context
 from dashboard.model_import import model_import_panel
 from dashboard.predict_view import (choose_inputs, new_prediction_folder, past_predictions, predictions_root,
-                                    show_results)
+                                    show_results, temporal_options)
 from dashboard.run_picker import pick_run
 from dashboard.task_progress import start_job, task_progress
 from dashboard.widget_state import keep, linked, publish
@@ -40,8 +40,12 @@ with st.expander("Options", icon=":material/tune:"):
                                 "size, so memory use stays bounded whatever the image size.")
     overlap = b.select_slider("Overlap (px)", [0, 32, 64, 96, 128], key=keep("predict-overlap", 64),
                               help="Neighbouring tiles overlap and are blended, so no seams show.")
+    temporal, temporal_sigma, temporal_min_size = temporal_options()
 scheduler = context.settings().dask_scheduler
-on_cluster = bool(scheduler) and st.toggle(
+if scheduler and temporal:  # the cluster path predicts no videos: the filling along time needs this one
+    st.caption("Temporal post-processing is on, so this prediction does not use the Dask cluster (its workers "
+               "predict no videos).")
+on_cluster = bool(scheduler) and not temporal and st.toggle(
     "Run on the cluster", key=keep("predict-dask", True),
     help=f"Spreads the images (and tiles of very large images) over the workers of the lab's Dask cluster "
          f"({scheduler}); each worker loads the model once. The images and this folder must be on the shared "
@@ -55,7 +59,8 @@ if st.button("Predict", type="primary", icon=":material/center_focus_strong:",
     inputs = [str(p) for p in paths] or [str(folder)]
     request = jobs.PredictRequest(run_id=run.run_id, inputs=tuple(inputs), tile=tile, overlap=min(overlap, tile // 2),
                                   threshold=round(float(threshold), 2), tta=tta,
-                                  dask=scheduler if on_cluster else None)
+                                  dask=scheduler if on_cluster else None, temporal=temporal,
+                                  temporal_sigma=temporal_sigma, temporal_min_size=temporal_min_size)
     if not start_job(task, request):
         st.stop()
     st.session_state["predict-started"] = (f"Prediction {task.path.name} started: "

@@ -110,6 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from core.predict_job import PredictionError, PredictOptions, predict_files
+    from core.timelapse.temporal import TemporalPostProcessing
 
     settings = load_settings()
     try:
@@ -118,8 +119,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     out_dir = Path(args.out)
     task = JobDir(out_dir)
+    try:
+        temporal = TemporalPostProcessing(enabled=args.temporal, sigma_frames=args.temporal_sigma,
+                                          min_size_px=args.temporal_min_size)
+    except ConfigError as exc:
+        return _fail(f"--temporal-sigma / --temporal-min-size: {exc}", task)
     options = PredictOptions(tile=args.tile, overlap=args.overlap, tta=args.tta, threshold=args.threshold,
-                             checkpoint=args.checkpoint)
+                             checkpoint=args.checkpoint, temporal=temporal)
+    if args.temporal and args.dask is not None:
+        return _fail("--temporal fills videos along time, which the Dask path does not predict: leave out --dask.",
+                     task)
     if args.dask_workers is not None and args.dask != LOCAL_CLUSTER:
         return _fail("--dask-workers sizes a local cluster: give it with --dask and no address.")
     try:
@@ -139,6 +148,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for row in summary["per_image"]:
             print(f"{row['image']}: {plural(int(row['cells']), 'cell')} ({row['width']}×{row['height']})"
                   + (f" — {row['notes']}" if row["notes"] else ""))
+        for video in summary.get("videos", []):
+            print(f"{video['image']}: {plural(video['frames'], 'frame')}, {plural(video['tracks'], 'track')} "
+                  f"({video['cells_per_frame_mean']} cells per frame) → videos/{video['name']}_tracks.csv")
         for problem in summary["skipped"]:
             print(f"skipped {problem}")
         print(f"{plural(summary['cells'], 'cell')} in {plural(summary['images'], 'image')} → {out_dir} (cells.csv, images.csv, masks/, "
@@ -220,6 +232,16 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
                               "ADDRESS, else the scheduler at ADDRESS (e.g. tcp://head-node:8786, as dask-jobqueue "
                               "starts on Slurm; its workers must see the same files); images above 4096 pixels a "
                               "side are cut into blocks; images finished by an earlier run are skipped")
+    predict.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=False,
+                         help="videos (multi-frame TIFFs) only: smooth the masks along time before splitting them "
+                              "into cells, so a cell that leaves the focal plane (or dims) for a frame is filled in "
+                              "from the frames around it (default: off)")
+    predict.add_argument("--temporal-sigma", type=float, default=1.0, metavar="FRAMES",
+                         help="with --temporal: standard deviation of the smoothing along time, in frames "
+                              "(default 1; larger bridges longer gaps but also keeps a cell a little longer)")
+    predict.add_argument("--temporal-min-size", type=int, default=100, metavar="PX",
+                         help="with --temporal: objects of fewer pixels are removed from each frame after the "
+                              "filling (default 100)")
     predict.add_argument("--dask-workers", type=int, metavar="N",
                          help="worker processes of the local Dask cluster (default: one per core)")
     predict.set_defaults(handler=cmd_predict)

@@ -67,10 +67,17 @@ class PredictRequest:
     threshold: float | None = None
     checkpoint: str = "best"
     dask: str | None = None  # "local" for a cluster on this machine, else a scheduler address
+    # temporal post-processing of videos (multi-frame TIFFs): on/off, smoothing in frames, smallest cell in pixels
+    temporal: bool = False
+    temporal_sigma: float = 1.0
+    temporal_min_size: int = 100
 
     def arguments(self, job_path: Path) -> list[str]:
         arguments = ["predict", self.run_id, *self.inputs, "--out", str(job_path), "--overlap", str(self.overlap),
                      "--checkpoint", self.checkpoint]
+        if self.temporal:
+            arguments += ["--temporal", "--temporal-sigma", repr(float(self.temporal_sigma)),
+                          "--temporal-min-size", str(int(self.temporal_min_size))]
         if self.tile is not None:
             arguments += ["--tile", str(self.tile)]
         if self.threshold is not None:

@@ -91,3 +91,44 @@ def test_a_package_outside_the_allowed_folders_is_refused(open_page, data_env, t
     page.text_input(key="model-import-path").set_value("/etc").run()
     page.button(key="model-import-go").click().run()
     assert not started and page.error
+
+
+def test_the_temporal_toggle_explains_itself_and_goes_into_the_request(open_page, data_env, folder, monkeypatch):
+    shipped_model(data_env)
+    started = []
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(request))
+    page = open_page("predict")
+    toggle = page.toggle(key="predict-temporal")
+    assert toggle.label == "Temporal post-processing (videos)" and not toggle.value
+    assert "focal plane" in toggle.help and "frame" in toggle.help
+    toggle.set_value(True).run()
+    page.number_input(key="predict-temporal-sigma").set_value(2.0).run()
+    page.number_input(key="predict-temporal-min-size").set_value(40).run()
+    _predict(page, folder)
+    assert not page.exception and len(started) == 1
+    request = started[0]
+    assert (request.temporal, request.temporal_sigma, request.temporal_min_size) == (True, 2.0, 40)
+    arguments = request.arguments(data_env.data_root)
+    at = arguments.index("--temporal")
+    assert arguments[at:at + 5] == ["--temporal", "--temporal-sigma", "2.0", "--temporal-min-size", "40"]
+
+
+def test_a_predicted_video_is_listed_with_its_tracks_to_download(open_page, data_env, tmp_path, monkeypatch):
+    import tifffile
+
+    from core.predict_job import PredictOptions, predict_files
+    from tests.evaluation_helpers import trained_run, use_brightness_model
+
+    use_brightness_model(monkeypatch)
+    run = trained_run(data_env, tmp_path)
+    video = np.full((3, 32, 32), 10, np.uint8)
+    for t in range(3):
+        video[t, 8:18, 4 + 2 * t:14 + 2 * t] = 220
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "movie.tif", video, photometric="minisblack")
+    predict_files(run, [tmp_path / "in"], data_env.data_root / "predictions" / "20261123-120000-test",
+                  PredictOptions(tile=64, overlap=16))
+    page = open_page("predict", run=run.run_id)
+    table = next(frame.value for frame in page.dataframe if "tracks" in frame.value.columns)
+    assert table.to_dict("records") == [{"video": "movie.tif", "frames": 3, "tracks": 1, "cells per frame": 1.0}]
+    assert any(b.label == "Tracks of movie.tif (CSV)" for b in page.get("download_button"))

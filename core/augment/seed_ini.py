@@ -55,13 +55,10 @@ class LintLine:
         return f"{self.severity.upper():7} [{self.section}] {self.key}: {self.message}{used}"
 
 
-@dataclass
-class SeedImport:
-    """The settings read from a seed config and what the reading found."""
+class LintReport:
+    """What reading another tool's settings file found: a ``report`` of :class:`LintLine`, its errors, its text."""
 
-    augment: AugmentConfig
-    training: dict[str, dict[str, Any]] = field(default_factory=dict)
-    report: list[LintLine] = field(default_factory=list)
+    report: list[LintLine]
 
     @property
     def errors(self) -> list[LintLine]:
@@ -69,8 +66,18 @@ class SeedImport:
 
     def to_text(self) -> str:
         counts = {s: sum(line.severity == s for line in self.report) for s in ("error", "warning", "info")}
-        head = f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, {plural(counts['info'], 'note')}"
+        head = (f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+                f"{plural(counts['info'], 'note')}")
         return "\n".join([head] + [str(line) for line in self.report])
+
+
+@dataclass
+class SeedImport(LintReport):
+    """The settings read from a seed config and what the reading found."""
+
+    augment: AugmentConfig
+    training: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report: list[LintLine] = field(default_factory=list)
 
 
 def _read_values(text: str, source: str, report: list[LintLine]) -> dict[str, dict[str, Any]]:

@@ -13,9 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from core.augment.seed_ini import LintLine
+from core.augment.seed_ini import LintLine, LintReport
 from core.config import ConfigError
-from core.text import plural
 
 SECTION = "configuration"
 # The suite's 2D architectures and ours; its recurrent ones name the 2D model their frames train on until this
@@ -57,22 +56,12 @@ NOT_USED = {
 
 
 @dataclass
-class SuiteImport:
+class SuiteImport(LintReport):
     """What was read: ``training`` as nested :class:`TrainConfig` fields, ``time_window`` when given, the report."""
 
     training: dict[str, Any] = field(default_factory=dict)
     time_window: int | None = None
     report: list[LintLine] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[LintLine]:
-        return [line for line in self.report if line.severity == "error"]
-
-    def to_text(self) -> str:
-        counts = {s: sum(line.severity == s for line in self.report) for s in ("error", "warning", "info")}
-        head = (f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
-                f"{plural(counts['info'], 'note')}")
-        return "\n".join([head] + [str(line) for line in self.report])
 
 
 def is_suite_config(data: object) -> bool:

@@ -24,7 +24,6 @@ import logging
 import math
 import numbers
 import re
-import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import regionprops_table
 
+from core.io import staged_folder
 from core.matching import overlaps
 
 log = logging.getLogger(__name__)
@@ -433,8 +433,8 @@ def write_ctc(labels_video: np.ndarray, out_dir: str | Path, *, ground_truth: bo
     (the CTC's way of writing a gap). The first piece keeps the video's id; later pieces get new labels above
     the video's largest id.
 
-    The files are written into a temporary folder beside ``out_dir``, which is then renamed, so a reader never
-    sees a half-written folder. An existing ``out_dir`` is replaced only if it is empty or holds nothing but
+    The files are built in a folder beside ``out_dir`` that then replaces it (:func:`core.io.staged_folder`), so a
+    reader never sees a half-written folder. An existing ``out_dir`` is replaced only if it is empty or holds nothing but
     such CTC files.
 
     Parameters
@@ -487,24 +487,8 @@ def write_ctc(labels_video: np.ndarray, out_dir: str | Path, *, ground_truth: bo
         raise FileExistsError(f"{out_dir} holds files other than Cell Tracking Challenge masks and track lists; "
                               "choose a new or empty folder")
     pieces = _pieces(video, renumber)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    retired = None
-    try:
+    with staged_folder(out_dir) as staging:  # the project's one way to build a folder and swap it into place
         _write_ctc_files(video, pieces, staging, ground_truth)
-        if out_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
-            out_dir.rename(retired / out_dir.name)
-        staging.rename(out_dir)
-    finally:
-        # Whatever happened, no staging folder is left behind; the old folder goes only once the new one is there.
-        shutil.rmtree(staging, ignore_errors=True)
-        if retired is not None:
-            if out_dir.exists():
-                shutil.rmtree(retired, ignore_errors=True)
-            else:
-                (retired / out_dir.name).rename(out_dir)
-                retired.rmdir()
     log.info("wrote %d frames and %d CTC tracks to %s", len(video), len(pieces), out_dir)
     return out_dir
 

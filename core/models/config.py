@@ -10,7 +10,8 @@ from typing import Literal
 
 from core.config import ConfigError, from_dict
 
-ModelName = Literal["unet", "attention_unet", "unet_plus_plus", "mobilenetv2_unet", "deeplabv3_plus"]
+ModelName = Literal["unet", "attention_unet", "unet_plus_plus", "mobilenetv2_unet", "deeplabv3_plus", "unet_lstm",
+                    "mobilenet_mobileunet_lstm"]
 OutputType = Literal["binary", "three_class", "distance"]
 OUTPUT_HELP = {
     "binary": "Cell or background per pixel; touching cells are then split where the cell outline narrows "
@@ -27,8 +28,14 @@ MODEL_HELP = {
     "unet_plus_plus": "U-Net++: nested skip connections; often sharper borders, about twice the compute.",
     "mobilenetv2_unet": "A light MobileNetV2 encoder with a U-Net-style decoder: fast, good with pretrained weights.",
     "deeplabv3_plus": "DeepLabV3+ on MobileNetV2: multi-scale context; suits large, irregular regions.",
+    "unet_lstm": "For time-lapse videos: a U-Net that looks at a few frames around each frame (ConvLSTM memory), "
+                 "so cells that blur or dim for a frame are still found.",
+    "mobilenet_mobileunet_lstm": "For time-lapse videos: the light MobileNetV2 U-Net on each frame, then a ConvLSTM "
+                                 "that combines the frames before and after; fast, good with pretrained weights.",
 }
-ENCODER_MODELS = ("mobilenetv2_unet", "deeplabv3_plus")
+ENCODER_MODELS = ("mobilenetv2_unet", "deeplabv3_plus", "mobilenet_mobileunet_lstm")
+# Models that see a window of ``time_window`` frames centred on the frame they segment (time-lapse datasets only).
+RECURRENT_MODELS = ("unet_lstm", "mobilenet_mobileunet_lstm")
 LOSS_HELP = {
     "bce_dice": "Cross-entropy + Dice (the seeds' bce_dice_loss): a robust default.",
     "bce": "Plain cross-entropy: fine when cells cover a good share of the image.",
@@ -54,7 +61,9 @@ class ModelConfig:
       is the probability of cell, so everything that only needs the foreground reads channel 0; an
       instance-aware output adds a *seed* map in channel 1 (interior probability or normalised distance)
       from which cells are grown (:mod:`core.seeded_watershed`);
-    - ``boundary_width``: thickness in pixels of the boundary band of the three-class target.
+    - ``boundary_width``: thickness in pixels of the boundary band of the three-class target;
+    - ``time_window``: frames a recurrent model (:data:`RECURRENT_MODELS`) sees at once, centred on the frame
+      it segments (odd, 3 to 15); the other models ignore it.
     """
 
     name: ModelName = "unet"
@@ -68,16 +77,20 @@ class ModelConfig:
     encoder_alpha: float = 1.0
     output: OutputType = "binary"
     boundary_width: int = 2
+    time_window: int = 5
 
     def __post_init__(self) -> None:
         checks = [("base_filters", 4, 128), ("depth", 2, 6), ("first_kernel", 3, 11), ("dilation", 1, 4),
-                  ("dropout", 0.0, 0.6), ("boundary_width", 1, 8)]
+                  ("dropout", 0.0, 0.6), ("boundary_width", 1, 8), ("time_window", 3, 15)]
         for name, low, high in checks:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigError(f"{name}={value} is out of range; allowed {low} to {high}.")
         if self.first_kernel % 2 == 0:
             raise ConfigError(f"first_kernel={self.first_kernel} must be odd (3, 5, 7, …).")
+        if self.time_window % 2 == 0:
+            raise ConfigError(f"time_window={self.time_window} must be odd (3, 5, 7, …): the window is centred on the "
+                              "frame it segments.")
         if self.encoder_alpha not in (0.35, 0.5, 0.75, 1.0):
             raise ConfigError(f"encoder_alpha={self.encoder_alpha} must be one of 0.35, 0.5, 0.75, 1.0.")
 
@@ -94,3 +107,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
         return from_dict(cls, data, section="model")
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the model sees a window of ``time_window`` frames (input ``(T, H, W, C)``) rather than one image."""
+        return self.name in RECURRENT_MODELS

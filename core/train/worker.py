@@ -192,9 +192,18 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, stops, resume: bool, ex
     done_epochs = max((int(r["epoch"]) for r in run.read_metrics()), default=0) if resume else 0
     best = max((float(r.get("val_dice", -1)) for r in run.read_metrics()), default=-1.0) if resume else -1.0
     steps = steps_per_epoch(config, len(splits.train))  # the same count the Train page's estimate uses
-    valid_items = splits.valid[:config.data.max_validation_images]
-    validator = Validator(valid_items, cache, config.model.size_multiple,
-                          config.data.patch_size if config.data.validation == "tiles" else None)
+    if config.model.recurrent:
+        from core.train.windows_data import window_feeding
+
+        batches, validator, window_notes = window_feeding(config, Path(meta["dataset_dir"]), splits, cache, steps)
+        splits.notes.extend(window_notes)
+        run.update(notes=splits.notes)
+        valid_items = validator.items
+    else:
+        valid_items = splits.valid[:config.data.max_validation_images]
+        validator = Validator(valid_items, cache, config.model.size_multiple,
+                              config.data.patch_size if config.data.validation == "tiles" else None)
+        batches = PatchBatches(splits.train, cache, config, steps, workers=2)
     stops.deadline = time.monotonic() + config.minutes * 60 if config.minutes > 0 else math.inf
     recorder = RunRecorder(run, validator, stops, config.batch_size, config.epochs,
                            [i.stem for i in valid_items[:config.preview_images]], best)
@@ -205,7 +214,6 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, stops, resume: bool, ex
                  early, *extra]
     run.update(message=f"training: {steps} steps of {config.batch_size} patches per epoch", steps_per_epoch=steps,
                  resumed_at_epoch=done_epochs if resume else None)
-    batches = PatchBatches(splits.train, cache, config, steps, workers=2)
     model.fit(batches, epochs=config.epochs, initial_epoch=done_epochs, callbacks=callbacks, verbose=0)
     reason = stops.reason or ("validation Dice stopped improving" if early.stopped_epoch else "all epochs done")
     state = "stopped" if stops.signal.is_set() else "failed" if "NaN" in reason else "finished"
@@ -240,7 +248,12 @@ def _lr_find(run: RunDir, config: TrainConfig, meta: dict, stops, steps: int = 1
 
     _, splits, channels, cache = _setup(run, config, meta)
     model = _model(run, config, channels, resume=False)
-    batches = PatchBatches(splits.train, cache, config, steps, workers=2)
+    if config.model.recurrent:  # windows of frames, as its training would see them
+        from core.train.windows_data import window_feeding
+
+        batches, _validator, _notes = window_feeding(config, Path(meta["dataset_dir"]), splits, cache, steps)
+    else:
+        batches = PatchBatches(splits.train, cache, config, steps, workers=2)
     rates, losses = [], []
     run.update(message=f"sweeping the learning rate over {steps} steps")
     for step in range(steps):

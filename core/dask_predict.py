@@ -63,6 +63,7 @@ import tifffile
 from PIL import BmpImagePlugin, JpegImagePlugin
 
 from core.accounts import acting
+from core.models.config import RECURRENT_MODELS
 from core.infer import InputSpec, Progress, TilePlan, predict_image
 from core.io import TIFF_SUFFIXES, write_json_atomic
 from core.jobs import JobDir
@@ -71,6 +72,7 @@ from core.predict_job import (PredictionError, PredictOptions, collect_inputs, o
                               read_input, write_outputs, write_summary)
 from core.run_model import RunModel, checkpoint_path, load_run_model
 from core.text import plural
+from core.timelapse.video_files import is_video_file
 from core.train.run_dir import RunDir
 
 log = logging.getLogger(__name__)
@@ -451,7 +453,16 @@ def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: 
         When the run has no such checkpoint.
     """
     acting.check("predict", run.run_id)
+    if run.read_config().get("train", {}).get("model", {}).get("name") in RECURRENT_MODELS:
+        raise PredictionError(f"Model {run.run_id} sees several frames of a video at once; the cluster predicts "
+                              "images one by one, so predict videos with it without the cluster.")
     paths = collect_inputs(inputs)
+    videos = [path for path in paths if is_video_file(path)]
+    if videos and len(videos) == len(paths):
+        raise PredictionError(f"{', '.join(p.name for p in videos[:3])}{' …' if len(videos) > 3 else ''}: "
+                              "time-lapse videos are predicted without the cluster (their frames are linked into "
+                              "tracks in one process); predict them without --dask.")
+    paths = [path for path in paths if path not in set(videos)]
     out_dir = Path(out_dir).resolve()
     task = JobDir(out_dir)
     task.start(len(paths), f"connecting to the Dask scheduler at {address}" if address
@@ -464,7 +475,8 @@ def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: 
         task.progress(0, len(paths), "loading the model on a worker")
         facts = client.submit(describe_model, source, options, pure=False).result()
         results = _Batch(client, source, facts, settings, out_dir, cluster.block, task, progress).run(paths)
-    cells, images, skipped = [], [], []
+    cells, images = [], []
+    skipped = [f"{path.name}: a time-lapse video; predict videos without the cluster" for path in videos]
     for result in results:
         if "skipped" in result:
             skipped.append(result["skipped"])

@@ -15,6 +15,7 @@ Loading the model imports TensorFlow: this runs in a worker or the command line,
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -29,13 +30,15 @@ from core.datasets.layouts import pair_by_name
 from core.datasets.labels import trainable
 from core.datasets.manifest import read_manifest
 from core.evaluate import best_threshold, probability_histograms, threshold_sweep
-from core.infer import cell_and_seed_maps, overlapped, predict_image
+from core.infer import cell_and_seed_maps, overlapped
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.postprocess import PostProcessing, binary_mask
 from core.review import Case, read_truth, score_case, summarised
 from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
 from core.text import plural
+from core.timelapse.sequences import video_frames
+from core.timelapse.windows import centred_windows
 from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,17 @@ class EvalItem:
     image: Path
     mask: Path
     instances: Path | None = None
+    # for a frame of a video: the image files of the whole video in frame order, and this frame's place there
+    # (what a model that sees several frames needs, see :meth:`frames`); empty for a still image
+    video: tuple[Path, ...] = ()
+    position: int = 0
+
+    def frames(self, window: int, read=read_image) -> list[np.ndarray]:
+        """The ``window`` frames centred on this one (edge frames repeated), for a model that sees several."""
+        if not self.video:
+            raise EvaluationError(f"{self.image.name} is a still image: a model that sees {window} frames at once "
+                                  "is evaluated on the frames of videos.")
+        return [read(self.video[i]) for i in centred_windows(len(self.video), window)[self.position]]
 
 
 def set_label(split: str | None = None, images_dir: Path | None = None) -> str:
@@ -98,8 +112,10 @@ def dataset_items(dataset_dir: Path, split: str) -> list[EvalItem]:
         raise EvaluationError(f"Dataset {dataset_dir.name} has no {split!r} images"
                               + (" with a mask made by a person yet (correct or accept some in the editor)."
                                  if every else "."))
+    videos = video_frames(dataset_dir) if any(r.get("sequence") is not None for r in rows) else {}
     return [EvalItem(r["stem"], dataset_dir / r["image"], dataset_dir / r["mask"],
-                     dataset_dir / r["instances"] if r.get("instances") else None) for r in rows]
+                     dataset_dir / r["instances"] if r.get("instances") else None,
+                     *videos.get(r["stem"], ((), 0))) for r in rows]
 
 
 def folder_items(images_dir: Path, masks_dir: Path) -> list[EvalItem]:
@@ -146,10 +162,21 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
     plan = model.plan(overlap=min(64, model.tile // 4), tta=tta)
     out_dir = probabilities_dir(run, label)
     notes, histograms, scored = set(), [], []
+    if model.window:  # a model that sees several frames scores the frames of videos only
+        frames = [item for item in items if item.video]
+        if not frames:
+            raise EvaluationError(f"Model {run.run_id} ({model.config.model.name}) segments frames of time-lapse "
+                                  f"videos from the {model.window} frames around each; set {label!r} holds no "
+                                  "video frame.")
+        if len(frames) < len(items):
+            notes.add(f"{len(items) - len(frames)} still image(s) left out: this model segments frames of videos.")
+        items = frames
+    # neighbouring frames share most of their windows: read each file once per evaluation, a few kept at a time
+    read_frame = functools.lru_cache(maxsize=max(2, 2 * model.window))(read_image)
 
     def predict(item: EvalItem) -> tuple[np.ndarray, list[str]]:
-        return predict_image(model.predict, read_image(item.image), model.spec, plan, model.multiple,
-                             out_dtype=np.uint8)
+        image = item.frames(model.window, read_frame) if model.window else read_image(item.image)
+        return model.maps(image, plan, out_dtype=np.uint8)
 
     def score(item: EvalItem, made: tuple[np.ndarray, list[str]]):
         maps, image_notes = made

@@ -36,6 +36,9 @@ def model_card(run: RunDir, model) -> dict:
                           if k in ("dice", "dice_pooled", "iou", "f1_50", "ap", "n_images")}
     return {"format": 1, "run_id": run.run_id, "exported": now(), "architecture": model.config.model.name,
             "input_channels": model.spec.channels, "colour": model.spec.colour,
+            # a recurrent model's input is N×T×H×W×C: the T frames centred on the frame it segments, each
+            # normalised on its own, edge frames repeated at the ends of a video
+            "time_window": model.window or None,
             "channels_used": list(data.channels), "merge_channels": data.merge_channels,
             "normalisation": {"method": data.normalisation,
                               "detail": "per image: 0.5th–99.8th percentile → 0–1, clipped" if

@@ -248,6 +248,62 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
     return _as_blended(predict, view, spec, plan, (low, high), (height, width), progress, out_dtype), notes
 
 
+@dataclass(frozen=True)
+class ScaledInput:
+    """The input of :func:`predict_image` when it is already selected and scaled to 0–1 (frames of a window).
+
+    Same methods as :class:`InputSpec`, all of them pass-throughs, so the padding, tiling and blending of
+    :func:`predict_image` serve windows of frames as they serve single images.
+    """
+
+    def depth_note(self, image: np.ndarray) -> list[str]:
+        return []
+
+    def select(self, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        return image, []
+
+    def intensity_range(self, view: np.ndarray) -> tuple[float, float]:
+        return 0.0, 1.0
+
+    def scale(self, block: np.ndarray, low: float, high: float) -> np.ndarray:
+        return block.astype(np.float32, copy=False)
+
+
+def predict_window(predict: Predict, frames: list[np.ndarray], spec: InputSpec, plan: TilePlan, multiple: int = 16,
+                   progress: Progress | None = None, out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
+    """Maps of the centre frame of a window of raw frames, for a model that sees several frames at once.
+
+    Each frame is selected and scaled on its own, as in training (every frame is normalised by its own
+    intensities), then the frames are stacked as channels, ``H×W×(T·C)``, so that one crop of the stack is the
+    same tile of every frame; ``predict`` receives such stacks and puts the frames back in order before the
+    model (see :func:`core.run_model.load_run_model`). The result is :func:`predict_image`'s for the centre frame.
+
+    >>> frames = [np.full((20, 24), v, np.uint8) for v in (0, 100, 200)]
+    >>> seen = []
+    >>> def model(batch):
+    ...     seen.append(batch.shape)
+    ...     return batch[..., 1:2]  # the centre frame, each frame scaled by itself (a flat frame scales to 0)
+    >>> maps, notes = predict_window(model, frames, InputSpec(DataConfig(), 1, False), TilePlan(16, 4), 16)
+    >>> maps.shape, seen[0][-1], notes
+    ((20, 24), 3, [])
+    """
+    if not frames:
+        raise ValueError("a window needs at least one frame")
+    scaled, notes = [], spec.depth_note(frames[len(frames) // 2])
+    for index, frame in enumerate(frames):
+        view, frame_notes = spec.select(frame)
+        if view.shape[:2] != frames[0].shape[:2]:
+            raise ValueError(f"the frames of a window differ in size: frame {index} is "
+                             f"{view.shape[1]}×{view.shape[0]} px, the first {frames[0].shape[1]}×"
+                             f"{frames[0].shape[0]} px")
+        scaled.append(spec.scale(view, *spec.intensity_range(view)))
+        if index == len(frames) // 2:
+            notes += frame_notes
+    stacked = np.concatenate(scaled, axis=2)
+    maps, _ = predict_image(predict, stacked, ScaledInput(), plan, multiple, progress, out_dtype)
+    return maps, notes
+
+
 def cell_and_seed_maps(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """The cell probability and the seed map (None for a binary model) of :func:`predict_image`'s result.
 

@@ -40,7 +40,7 @@ import tifffile
 from core.accounts import acting
 from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
-from core.infer import TilePlan, cell_and_seed_maps, overlapped, predict_image
+from core.infer import TilePlan, cell_and_seed_maps, overlapped
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.masks import MASK_COLOURS, standing_out_colour
 from core.pixel_size import PixelSize, pixel_size_um
@@ -50,6 +50,7 @@ from core.jobs import JobDir
 from core.text import plural
 from core.timelapse.temporal import TemporalPostProcessing
 from core.timelapse.tracks import link_tracks, tracks_table, write_ctc
+from core.timelapse.windows import streamed_windows
 from core.timelapse.video_files import VideoInfo, frame_stem, is_video_file, iter_frames, probe_video
 from core.train.run_dir import RunDir, now
 
@@ -265,6 +266,10 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
     total = len(stills) + sum(frames.values())
     task.start(total, "loading the model")
     model = load_run_model(run, options.checkpoint)
+    if model.window and not videos:
+        raise ValueError(f"Model {run.run_id} ({model.config.model.name}) segments time-lapse videos from the "
+                         f"{model.window} frames around each frame, and none of the inputs is a video (a "
+                         "multi-frame TIFF or a folder of frames); use a model for single images.")
     settings = prediction_settings(run, options)
     plan = model.plan(options.tile, options.overlap, options.tta)
     cells, images, skipped, tracked = [], [], [], []
@@ -272,6 +277,9 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
 
     def predict(job: tuple[int, tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray, list[str]] | str:
         index, (path, _) = job
+        if model.window:
+            return (f"{path.name}: a single image; model {run.run_id} ({model.config.model.name}) segments frames "
+                    f"of time-lapse videos from the {model.window} frames around each (give it a multi-frame TIFF)")
         image = read_input(path)
         if isinstance(image, str):
             return image
@@ -279,8 +287,7 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         def report(done: int, total_tiles: int) -> None:
             task.progress(index - 1, total, f"{path.name}: tile {done} of {total_tiles}")
 
-        probability, notes = predict_image(model.predict, image, model.spec, plan, model.multiple, report,
-                                           out_dtype=np.uint8)
+        probability, notes = model.maps(image, plan, report, out_dtype=np.uint8)
         return image, probability, notes
 
     def write(job: tuple[int, tuple[Path, str]], made) -> tuple[list[dict], dict | None, str | None]:
@@ -349,7 +356,10 @@ def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: Tem
     notes_of: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out_dir) as scratch:
         seeds: np.ndarray | None = None
-        for t, frame in enumerate(iter_frames(info)):
+        # a recurrent model predicts each frame from the window centred on it, read as the video streams past
+        source = (streamed_windows(iter_frames(info), n_frames, model.window) if model.window
+                  else enumerate(iter_frames(info)))
+        for t, frame in source:
             if t >= n_frames:
                 raise ValueError(f"{path.name} holds more frames than its headers state ({n_frames})")
 
@@ -357,8 +367,7 @@ def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: Tem
                 if progress is not None:
                     progress.note(f"{path.name}: frame {t + 1} of {n_frames}, tile {done} of {total_tiles}")
 
-            maps, notes = predict_image(model.predict, frame, model.spec, plan, model.multiple, report,
-                                        out_dtype=np.uint8)
+            maps, notes = model.maps(frame, plan, report, out_dtype=np.uint8)
             probability, seed = cell_and_seed_maps(maps)
             if masks is None:
                 masks = np.zeros((n_frames, *probability.shape), bool)
@@ -444,6 +453,6 @@ def write_summary(run: RunDir, out_dir: Path, task: JobDir, settings: PostProces
         summary["videos"] = videos
         summary["temporal"] = (temporal or TemporalPostProcessing()).to_dict()
     write_json_atomic(out_dir / "prediction.json", summary)
-    task.finish(f"{plural(len(cells), 'cell')} in {plural(len(images), 'image')}", summary={k: v for k, v in summary.items()
-                                                                         if k != "per_image"})
+    task.finish(f"{plural(len(cells), 'cell')} in {plural(len(images), 'image')}",
+                summary={k: v for k, v in summary.items() if k != "per_image"})
     return summary

@@ -17,6 +17,7 @@ with the images that still wait (those it already proposed are skipped as up to 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from core.correction_queue import queue
 from core.datasets.labels import label_of
 from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest
-from core.infer import TilePlan, cell_and_seed_maps, predict_image
+from core.infer import TilePlan, cell_and_seed_maps
 from core.io import read_image, write_json_atomic, write_png
 from core.mask_undo import MaskState
 from core.mask_versions import MaskChanged, PersonsMask, current_version, save_mask
@@ -37,6 +38,8 @@ from core.run_model import inference_settings, load_run_model
 from core.settings import Settings
 from core.jobs import JobDir
 from core.text import plural
+from core.timelapse.sequences import video_frames
+from core.timelapse.windows import centred_windows
 from core.train.run_dir import RunDir, now
 from core.train.runs import find_run
 from core.uncertainty import DEFAULT_SCORE, score
@@ -97,8 +100,18 @@ def propose_dataset(settings: Settings, dataset: str, model_name: str, task: Job
     settings_pp = inference_settings(run)
     plan = model.plan(overlap=min(64, model.tile // 4))
     started, done, skipped, per_image, notes = time.monotonic(), 0, [], [], set()
+    # a model that sees several frames predicts each frame of a video from the frames around it
+    videos = video_frames(folder) if model.window else {}
+    read_frame = functools.lru_cache(maxsize=max(2, 2 * model.window))(read_image)
     for index, row in enumerate(waiting, start=1):
-        outcome = _propose_one(folder, row, run, model, plan, settings_pp, uncertainty, notes)
+        if model.window and row["stem"] not in videos:
+            outcome = f"{row['stem']}: a still image; {run.run_id} segments frames of time-lapse videos"
+        elif model.window:
+            paths, position = videos[row["stem"]]
+            window = [read_frame(paths[i]) for i in centred_windows(len(paths), model.window)[position]]
+            outcome = _propose_one(folder, row, run, model, plan, settings_pp, uncertainty, notes, window)
+        else:
+            outcome = _propose_one(folder, row, run, model, plan, settings_pp, uncertainty, notes)
         if isinstance(outcome, str):
             skipped.append(outcome)
         else:
@@ -120,12 +133,13 @@ def propose_dataset(settings: Settings, dataset: str, model_name: str, task: Job
 
 
 def _propose_one(folder: Path, row: dict, run: RunDir, model, plan: TilePlan, settings_pp, uncertainty: str,
-                 notes: set) -> dict | str:
-    """Predict, save and score one image; returns its record, or why it was skipped."""
+                 notes: set, window: list[np.ndarray] | None = None) -> dict | str:
+    """Predict, save and score one image (from ``window``, the frames around it, for a model that sees several);
+    returns its record, or why it was skipped."""
     stem = row["stem"]
     base = current_version(folder, stem)
-    image = read_image(folder / row["image"])
-    maps, image_notes = predict_image(model.predict, image, model.spec, plan, model.multiple, out_dtype=np.uint8)
+    image = window if window is not None else read_image(folder / row["image"])
+    maps, image_notes = model.maps(image, plan, out_dtype=np.uint8)
     notes.update(image_notes)
     probability, seeds = cell_and_seed_maps(maps)
     labels = instances(probability, settings_pp, seeds)

@@ -17,7 +17,7 @@ import numpy as np
 
 from core.accounts import acting
 from core.datasets.manifest import read_manifest
-from core.infer import InputSpec, Predict, TilePlan
+from core.infer import InputSpec, Predict, Progress, TilePlan, predict_image, predict_window
 from core.io import write_json_atomic
 from core.postprocess import PostProcessing
 from core.train.config import TrainConfig
@@ -73,6 +73,27 @@ class RunModel:
     predict: Predict
     keras_model: object
     checkpoint: Path
+    # Frames a recurrent model sees at once (0: a model of single images). Such a model predicts a frame of a
+    # video from the window of frames centred on it: see :meth:`maps` and :func:`core.infer.predict_window`.
+    window: int = 0
+
+    def maps(self, image: np.ndarray | list[np.ndarray], plan: TilePlan, progress: Progress | None = None,
+             out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
+        """The maps of one image, or of the centre frame of a window of frames for a recurrent model.
+
+        A recurrent model given a single image refuses it (it needs the frames around it); a model of single
+        images given a window predicts its centre frame alone.
+        """
+        if self.window:
+            if not isinstance(image, list):
+                raise ValueError(f"model {self.run_id} segments frames of time-lapse videos from the "
+                                 f"{self.window} frames around each frame; give it a video, not a single image")
+            if len(image) != self.window:
+                raise ValueError(f"model {self.run_id} sees {self.window} frames at once, got a window of "
+                                 f"{len(image)}")
+            return predict_window(self.predict, image, self.spec, plan, self.multiple, progress, out_dtype)
+        frame = image[len(image) // 2] if isinstance(image, list) else image
+        return predict_image(self.predict, frame, self.spec, plan, self.multiple, progress, out_dtype)
 
     @property
     def whole_pixels(self) -> int:
@@ -83,7 +104,7 @@ class RunModel:
         """
         model = self.config.model
         per_pixel = BYTES_PER_PIXEL_PER_FILTER * model.base_filters * (2 if model.name == "unet_plus_plus" else 1)
-        return WHOLE_IMAGE_MEMORY // per_pixel
+        return WHOLE_IMAGE_MEMORY // (per_pixel * max(1, self.window))  # a window holds every frame's activations
 
     def plan(self, tile: int | None = None, overlap: int = 64, tta: bool = False) -> TilePlan:
         """How this model cuts images: the given tile (default: :attr:`tile`), whole up to :attr:`whole_pixels`."""
@@ -118,18 +139,24 @@ def load_run_model(run: RunDir, checkpoint: str = "best") -> RunModel:
     model = keras.models.load_model(path, compile=False)
     channels = int(model.input_shape[-1])
     colour = channels == 3 and not config.data.channels and not config.data.merge_channels
+    window = int(model.input_shape[1]) if len(model.input_shape) == 5 else 0  # (N, T, H, W, C): recurrent
 
     # One compiled graph for every image size (the shape is left open, so a new size is not traced again):
     # calling the model eagerly costs a Python dispatch per layer and runs unfused kernels, about 1.5 times
     # slower on a whole 696×520 image; the numbers are the same.
+    shape = [None, window, None, None, channels] if window else [None, None, None, channels]
     forward = tf.function(lambda batch: model(batch, training=False), jit_compile=False,
-                          input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)])
+                          input_signature=[tf.TensorSpec(shape, tf.float32)])
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        return np.asarray(forward(np.asarray(batch, np.float32)), dtype=np.float32)
+        batch = np.asarray(batch, np.float32)
+        if window:  # frames stacked as channels (see core.infer.predict_window) back to (N, T, H, W, C)
+            n, height, width, _ = batch.shape
+            batch = np.ascontiguousarray(np.moveaxis(batch.reshape(n, height, width, window, channels), 3, 1))
+        return np.asarray(forward(batch), dtype=np.float32)
 
     spec = InputSpec(config.data, channels, colour, _training_dtype(Path(meta.get("dataset_dir", ""))))
-    return RunModel(run.run_id, config, spec, config.model.size_multiple, predict, model, path)
+    return RunModel(run.run_id, config, spec, config.model.size_multiple, predict, model, path, window)
 
 
 def _training_dtype(dataset_dir: Path) -> str:

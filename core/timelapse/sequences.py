@@ -31,6 +31,8 @@ from core.datasets.manifest import read_manifest
 from core.io import read_image
 from core.pixel_size import row_pixel_size
 
+FramePlace = tuple[tuple[Path, ...], int]  # a video's frame files in order, and one frame's place among them
+
 log = logging.getLogger(__name__)
 
 _UINT16_MAX = np.iinfo(np.uint16).max
@@ -133,6 +135,28 @@ def dataset_sequences(dataset_dir: Path | str, manifest: dict[str, Any] | None =
         grouped.setdefault(str(name), []).append(row)
     return {name: sorted(grouped[name], key=lambda r: r["frame"]) for name in sorted(grouped)}
 
+
+
+def video_frames(dataset_dir: Path | str, manifest: dict[str, Any] | None = None) -> dict[str, FramePlace]:
+    """Each frame of the dataset's videos: the image files of its whole video, in frame order, and its place there.
+
+    What a model that sees several frames needs to find the frames around one frame (with
+    :func:`core.timelapse.windows.centred_windows`); still images are not in it.
+
+    >>> rows = [{"stem": "v_t0001", "sequence": "v", "frame": 1, "image": "images/v_t0001.tif"},
+    ...         {"stem": "v_t0000", "sequence": "v", "frame": 0, "image": "images/v_t0000.tif"},
+    ...         {"stem": "still", "image": "images/still.tif"}]
+    >>> found = video_frames("/d", {"images": rows})
+    >>> sorted(found), [p.name for p in found["v_t0001"][0]], found["v_t0001"][1]
+    (['v_t0000', 'v_t0001'], ['v_t0000.tif', 'v_t0001.tif'], 1)
+    """
+    dataset_dir = Path(dataset_dir)
+    found: dict[str, tuple[tuple[Path, ...], int]] = {}
+    for rows in dataset_sequences(dataset_dir, manifest).values():
+        paths = tuple(dataset_dir / row["image"] for row in rows)
+        for position, row in enumerate(rows):
+            found[row["stem"]] = (paths, position)
+    return found
 
 def check_sequence_rows(name: str, rows: list[dict]) -> None:
     """Raise :class:`SequenceError` unless ``rows`` (one sequence's, in frame order) make a whole video.

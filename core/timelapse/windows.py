@@ -13,8 +13,12 @@ moved", which is the milder lie about time.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
+
+Frame = TypeVar("Frame")
 
 
 def _check_count(value: object, name: str, minimum: int) -> int:
@@ -106,3 +110,52 @@ def stack_window(video: np.ndarray, indices: np.ndarray, axis: int = 0) -> np.nd
         raise ValueError(f"indices must lie in 0 … {video.shape[0] - 1} (the video's frames), got {indices.tolist()}")
     stacked = np.take(video, indices, axis=0)
     return np.moveaxis(stacked, 0, axis) if axis != 0 else stacked
+
+
+def streamed_windows(frames: Iterable[Frame], n_frames: int, window: int) -> Iterator[tuple[int, list[Frame]]]:
+    """``(t, frames of the window centred on t)`` for every frame, reading ``frames`` once and keeping few in memory.
+
+    The windows are those of :func:`centred_windows` (edge frames repeated); window ``t`` is given as soon as
+    frame ``t + window // 2`` has been read, and at most ``window`` frames are held at a time, so a long
+    video is predicted in memory bounded by its window, not by its length.
+
+    Parameters
+    ----------
+    frames : iterable
+        The video's frames in time order (read lazily, e.g. :func:`core.timelapse.video_files.iter_frames`).
+    n_frames : int
+        How many frames ``frames`` yields.
+    window : int
+        Frames per window (odd).
+
+    Raises
+    ------
+    ValueError
+        If ``frames`` yields fewer or more frames than ``n_frames``.
+
+    Examples
+    --------
+    >>> [(t, w) for t, w in streamed_windows("abcd", 4, 3)]
+    [(0, ['a', 'a', 'b']), (1, ['a', 'b', 'c']), (2, ['b', 'c', 'd']), (3, ['c', 'd', 'd'])]
+    >>> list(streamed_windows("ab", 3, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: the video holds 2 frames; 3 were expected
+    """
+    indices = centred_windows(n_frames, window)
+    held: dict[int, Frame] = {}
+    reader = iter(frames)
+    read = 0
+    for t, wanted in enumerate(indices):
+        while read <= int(wanted[-1]):
+            try:
+                held[read] = next(reader)
+            except StopIteration:
+                raise ValueError(f"the video holds {read} frames; {n_frames} were expected") from None
+            read += 1
+        yield t, [held[int(i)] for i in wanted]
+        first_needed = int(indices[t + 1][0]) if t + 1 < n_frames else read
+        for old in [k for k in held if k < first_needed]:
+            del held[old]
+    if next(reader, None) is not None:
+        raise ValueError(f"the video holds more than the {n_frames} frames expected")

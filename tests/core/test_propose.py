@@ -13,6 +13,7 @@ from core.io import read_image
 from core.mask_undo import MaskState
 from core.mask_versions import current_version, read_log, save_mask
 from core.propose_job import ProposalError, candidates, propose_dataset, proposals_task
+from core.run_model import RunModel
 from tests.evaluation_helpers import brightness_model, raw_lab, trained_run
 
 
@@ -68,7 +69,7 @@ def test_a_person_saving_while_the_model_predicts_wins(lab, monkeypatch):
     settings, run = lab
     folder = settings.datasets_dir / "lab"
     first = sorted(r["stem"] for r in candidates(list(_rows(settings).values()), run.run_id))[0]
-    real = propose_job.predict_image
+    real = RunModel.maps
 
     def predict_while_someone_saves(*args, **kwargs):
         if current_version(folder, first) == 0:
@@ -77,7 +78,7 @@ def test_a_person_saving_while_the_model_predicts_wins(lab, monkeypatch):
             save_mask(folder, _rows(settings)[first], MaskState(painted), 0, tool="paint")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(propose_job, "predict_image", predict_while_someone_saves)
+    monkeypatch.setattr(RunModel, "maps", predict_while_someone_saves)
     summary = propose_dataset(settings, "lab", run.run_id, proposals_task(settings, "lab"))
     assert summary["proposed"] == 3 and any(first in reason for reason in summary["skipped"])
     assert _rows(settings)[first]["label"] == "corrected"

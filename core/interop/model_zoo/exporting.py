@@ -198,6 +198,10 @@ def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, a
     task = JobDir(run.path / "export")
     task.start(STEPS, "loading the model")
     model = load_run_model(run, checkpoint)
+    if model.window:
+        raise PackageError(f"{run.run_id} is a {model.config.model.name} model, which sees {model.window} frames "
+                           "of a video at once; bioimage.io packages here describe models of single images, so "
+                           "export it with the Keras format instead")
     if model.keras_model is None:
         raise PackageError(f"{run.run_id} has no Keras weights ({model.checkpoint.name}): only models with Keras "
                            "weights can be exported; export the package it was imported from instead")

@@ -2,7 +2,8 @@
 
 Every setting keeps its value across page visits; a number outside its range is named with the
 allowed range, and nothing can be launched until the form is valid, so a run's config is exactly
-what the form shows.
+what the form shows. A recurrent model (:data:`~core.models.config.RECURRENT_MODELS`) asks for its
+frames per window, and needs a dataset of time-lapse videos: on still images the form says so.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core import catalogue
 from core.augment.presets import DEFAULT_PRESET, list_presets, load_preset
 from core.config import ConfigError
-from core.models.config import LOSS_HELP, MODEL_HELP, OUTPUT_HELP, ModelConfig
+from core.models.config import LOSS_HELP, MODEL_HELP, OUTPUT_HELP, RECURRENT_MODELS, ModelConfig
 from core.run_notes import MAX_NAME_LENGTH
 from core.train.config import FIELD_RANGES, DataConfig, TrainConfig
 from core.train.presets import PRESET_HELP, PRESETS, from_seed_keys, preset_config
@@ -25,9 +27,35 @@ LR_KEY = "train-learning-rate"
 CLEAR_LABELS_KEY = "train-clear-labels"
 OUTPUT_LABELS = {"binary": "cell or background", "three_class": "three classes (interior, boundary)",
                  "distance": "cell + distance to edge"}
+WINDOW_KEY = "train-time-window"
+WINDOW_RANGE = (3, 15)  # ModelConfig.time_window: odd, 3 to 15
+WINDOW_HELP = ("The model segments each frame from this many frames of the video centred on it (5: two before, "
+               "the frame, two after); at the start and end of a video the first or last frame is repeated to fill "
+               "the window. More frames give more context over time (a cell that dims or blurs for a frame is still "
+               "found), but training and prediction take longer, roughly in proportion. An odd number from 3 to 15.")
 
 
-def _model_fields(base: ModelConfig, custom: bool) -> dict:
+def _has_videos(dataset: str) -> bool:
+    """Whether the dataset holds time-lapse videos (manifest rows with a ``sequence``), from the catalogue."""
+    return not catalogue.list_sequences(context.cursor(), dataset).empty
+
+
+def _window_field(base: ModelConfig, problems: list[str]) -> int | None:
+    """Frames per window of a recurrent model: a number box without limits of its own (see :func:`_number`), so
+    an even or out-of-range value is named with what is allowed instead of being quietly replaced."""
+    low, high = WINDOW_RANGE
+    label = "Frames per window"
+    value = st.number_input(label, value=None, step=2, key=keep(WINDOW_KEY, base.time_window), help=WINDOW_HELP)
+    allowed = f"an odd number from {low} to {high} (3, 5, 7, …)"
+    if value is None:
+        problems.append(f"**{label}** is empty: enter {allowed}.")
+    elif not low <= value <= high or value % 2 == 0:
+        problems.append(f"**{label}**: {_shown(value)} is not allowed; enter {allowed}, since the window is centred "
+                        "on the frame it segments.")
+    return value
+
+
+def _model_fields(base: ModelConfig, custom: bool, videos: bool, problems: list[str]) -> dict:
     names, outputs = list(MODEL_HELP), list(OUTPUT_HELP)
     left, right = st.columns(2)
     name = left.selectbox("Model", names, key=keep("train-model", base.name, names),
@@ -37,6 +65,11 @@ def _model_fields(base: ModelConfig, custom: bool) -> dict:
                              help="What the model predicts per pixel, and so how touching cells are told apart.\n\n"
                                   + "\n\n".join(f"**{OUTPUT_LABELS[k]}**: {v}" for k, v in OUTPUT_HELP.items()))
     values = {"name": name, "output": output}
+    if name in RECURRENT_MODELS:
+        values["time_window"] = _window_field(base, problems)
+    elif videos:
+        st.caption(f"This dataset holds time-lapse videos: {name} trains on their frames as still images, one at a "
+                   f"time. {' and '.join(RECURRENT_MODELS)} also use the frames around each frame.")
     if output == "three_class":
         values["boundary_width"] = st.slider("Boundary width (px)", 1, 8, key=keep("train-boundary",
                                                                                  base.boundary_width),
@@ -196,8 +229,12 @@ def train_form(datasets: list[str]) -> TrainForm:
     augment = st.selectbox("Augmentation", augment_names, key=keep("train-augment", DEFAULT_PRESET, augment_names),
                            help="How training images are varied: presets from the Augment page.")
     problems: list[str] = []
+    videos = _has_videos(dataset)
     if preset == "refine":
-        return _refine_form(dataset, augment)
+        form = _refine_form(dataset, augment)
+        if form.config is not None and form.config.model.recurrent and not videos:
+            return TrainForm(None, (_no_videos(form.config.model.name, dataset),))
+        return form
     try:
         base = preset_config("quick" if preset == "custom" else preset, dataset, data_root)
         custom = preset == "custom"
@@ -206,11 +243,13 @@ def train_form(datasets: list[str]) -> TrainForm:
         with st.expander("Advanced settings", expanded=custom, icon=":material/tune:"):
             if not custom:
                 st.caption(f"Preset *{preset}*: {PRESET_HELP[preset]} Choose *custom* to change anything.")
-            overrides["model"] = {**overrides["model"], **_model_fields(base.model, custom)}
+            overrides["model"] = {**overrides["model"], **_model_fields(base.model, custom, videos, problems)}
             if custom:
                 overrides["data"] = {**overrides["data"], **_data_fields(base.data)}
                 overrides.update(_training_fields(base, problems))
                 _apply_seed_settings(overrides)
+        if overrides["model"]["name"] in RECURRENT_MODELS and not videos:
+            problems.insert(0, _no_videos(overrides["model"]["name"], dataset))
         if problems:
             return TrainForm(None, tuple(problems))
         overrides["augment"] = load_preset(data_root, augment).to_dict()
@@ -218,6 +257,14 @@ def train_form(datasets: list[str]) -> TrainForm:
         return TrainForm(TrainConfig.from_dict(overrides))
     except ConfigError as exc:
         return TrainForm(None, (f"Setting not accepted: {exc}",))
+
+
+def _no_videos(model: str, dataset: str) -> str:
+    """Why a recurrent model cannot train on a dataset of still images (the worker would refuse it), and what to
+    do instead; a problem of the form, so nothing is launched."""
+    return (f"**{model}** learns from time-lapse videos, and dataset *{dataset}* has none (only still images). "
+            "Choose a 2-D model such as unet, or import videos as a dataset with the *timelapse* layout on the "
+            "Datasets page (python -m core datasets import PATH --layout timelapse).")
 
 
 def _refine_form(dataset: str, augment: str) -> TrainForm:

@@ -34,7 +34,7 @@ with form_col:
         st.caption(epoch_estimate(config, int(counts.get("train", 0)), int(counts.get("valid", 0)),
                                   typical_speed(cur, config)))
     else:
-        st.error("Launch needs every setting within its range:\n\n" + "\n".join(f"- {p}" for p in form.problems),
+        st.error("Before launching, fix:\n\n" + "\n".join(f"- {p}" for p in form.problems),
                  icon=":material/error:")
     name, note = run_label_fields()
     executor, cluster_options = executor_fields(context.settings())

@@ -4,6 +4,10 @@ Every key of the file is either mapped to a training setting (the line says whic
 have no counterpart here (the line says what the dashboard does instead), or reported as unknown with the closest
 known key. The result's ``training`` holds :class:`~core.train.config.TrainConfig` fields, checked together: a
 value out of range is an error line naming the key, and the default is used instead.
+
+The suite's recurrent architectures (``unet_lstm``, ``mobilenet_mobileunet_lstm``) become the recurrent models of
+the same names, and its ``model_time_windows`` their ``model.time_window`` (frames per window, odd, 3 to 15); a
+2-D architecture does not use it, and the report says so.
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ from typing import Any, Callable
 
 from core.augment.seed_ini import LintLine, LintReport
 from core.config import ConfigError
+from core.models.config import RECURRENT_MODELS, ModelConfig
 
 SECTION = "configuration"
-# The suite's 2D architectures and ours; its recurrent ones name the 2D model their frames train on until this
-# version has recurrent models (their lines say so).
+# The suite's architectures and ours: its recurrent ones (ConvLSTM over a window of frames) are ours by name.
 MODEL_NAMES = {"unet": "unet", "none": "unet", "mobilenet_mobileunet": "mobilenetv2_unet",
-               "unet_lstm": "unet", "mobilenet_mobileunet_lstm": "mobilenetv2_unet",
+               "unet_lstm": "unet_lstm", "mobilenet_mobileunet_lstm": "mobilenet_mobileunet_lstm",
                "categorical_unet": "unet", "categorical_unet_transpose": "unet", "categorical_unet_fc": "unet",
                "categorical_unet_fc_dil": "unet"}
-RECURRENT = ("unet_lstm", "mobilenet_mobileunet_lstm")
+RECURRENT = ("unet_lstm", "mobilenet_mobileunet_lstm")  # the suite's names; they map to RECURRENT_MODELS
+WINDOW_RANGE = (3, 15)  # model.time_window: odd, from 3 to 15 frames (core.models.config.ModelConfig)
+DEFAULT_WINDOW = ModelConfig().time_window
 LOSSES = {"binary_cce": "bce", "weighted_bce": "weighted_bce", "weighted_bce_dice": "bce_dice",
           "sparse_cce": "bce", "categorical_cce": "bce", "multiple_output": "bce"}
 NORMALISATIONS = {"PERCENTILE": "percentile", "MEAN": "percentile", "MEDIAN": "percentile"}
@@ -57,7 +63,11 @@ NOT_USED = {
 
 @dataclass
 class SuiteImport(LintReport):
-    """What was read: ``training`` as nested :class:`TrainConfig` fields, ``time_window`` when given, the report."""
+    """What was read: ``training`` as nested :class:`TrainConfig` fields, ``time_window``, the report.
+
+    ``time_window`` is the usable ``model_time_windows`` of the file (None when absent or refused); ``training``
+    carries it as ``model.time_window`` unless the file's ``cnn_name`` is a 2-D architecture, which does not use it.
+    """
 
     training: dict[str, Any] = field(default_factory=dict)
     time_window: int | None = None
@@ -124,6 +134,11 @@ def import_suite_config(text: str, source: str = "configuration.json") -> SuiteI
     {'model': {'name': 'unet', 'depth': 3}, 'learning_rate': 0.01}
     >>> [line.severity for line in result.report]
     ['info', 'info', 'info', 'warning']
+
+    A recurrent architecture keeps its name, and ``model_time_windows`` gives its frames per window:
+
+    >>> import_suite_config('{"model_time_windows": 7, "cnn_name": "unet_lstm"}').training
+    {'model': {'name': 'unet_lstm', 'time_window': 7}}
     """
     try:
         data = json.loads(text)
@@ -135,8 +150,53 @@ def import_suite_config(text: str, source: str = "configuration.json") -> SuiteI
     result = SuiteImport()
     for key, value in data.items():
         _read(str(key), value, result)
+    _place_time_window(result)
     _check_together(result)
     return result
+
+
+def _window(value: Any) -> int:
+    """``model_time_windows`` as frames per window: a whole, odd number from 3 to 15.
+
+    >>> _window(7), _window(5.0)
+    (7, 5)
+    >>> _window(4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: model_time_windows=4: frames per window must be odd (3, 5, 7, … 15), the window is centred on ...
+    """
+    low, high = WINDOW_RANGE
+    expected = f"an odd whole number of frames from {low} to {high}"
+    try:
+        frames = _whole(value)
+    except ValueError as exc:
+        raise ValueError(f"model_time_windows={value!r} is not a whole number; expected {expected}") from exc
+    if not low <= frames <= high:
+        raise ValueError(f"model_time_windows={value!r} is out of range; expected {expected}")
+    if frames % 2 == 0:
+        raise ValueError(f"model_time_windows={value!r}: frames per window must be odd (3, 5, 7, … {high}), the "
+                         "window is centred on the frame it segments")
+    return frames
+
+
+def _place_time_window(result: SuiteImport) -> None:
+    """Put a usable ``model_time_windows`` into ``model.time_window``, unless ``cnn_name`` is a 2-D architecture.
+
+    Run after every key is read, since ``cnn_name`` may come after ``model_time_windows`` in the file; the key's
+    line keeps its place in the report.
+    """
+    if result.time_window is None:
+        return
+    name = result.training.get("model", {}).get("name")
+    if name is None or name in RECURRENT_MODELS:
+        line = LintLine("info", SECTION, "model_time_windows", "mapped", f"model.time_window = {result.time_window}")
+        _put(result.training, ("model", "time_window"), result.time_window)
+    else:
+        line = LintLine("info", SECTION, "model_time_windows", "frames per window of the recurrent models "
+                        f"({', '.join(RECURRENT_MODELS)}); not used by the 2-D model {name}",
+                        f"time window {result.time_window} (kept, not used)")
+    place = next(i for i, old in enumerate(result.report) if old.key == "model_time_windows")
+    result.report[place] = line
 
 
 def _put(training: dict, target: tuple[str, ...], value: Any) -> None:
@@ -156,12 +216,12 @@ def _read(key: str, value: Any, result: SuiteImport) -> None:
                                    f"{', '.join(sorted(MODEL_NAMES))})", "model.name = unet"))
             return
         _put(result.training, ("model", "name"), ours)
-        if name.removesuffix("_tips") in RECURRENT:
-            report.append(LintLine("warning", SECTION, key, f"{value!r} is recurrent (ConvLSTM over time); this "
-                                   "version trains it as its 2D counterpart on the frames", f"model.name = {ours}"))
-        elif name.endswith("_tips") or name.startswith("categorical"):
+        if name.endswith("_tips") or name.startswith("categorical"):
             report.append(LintLine("warning", SECTION, key, f"{value!r} predicts categories; the dashboard's model "
                                    "predicts cell (and seed) probabilities", f"model.name = {ours}"))
+        elif ours in RECURRENT_MODELS:
+            report.append(LintLine("info", SECTION, key, "mapped; it learns from time-lapse videos only (import "
+                                   "them with --layout timelapse)", f"model.name = {ours}"))
         else:
             report.append(LintLine("info", SECTION, key, "mapped", f"model.name = {ours}"))
     elif key in MAPPED:
@@ -186,12 +246,12 @@ def _read(key: str, value: Any, result: SuiteImport) -> None:
                                else "mapped", f"loss = {loss}"))
     elif key == "model_time_windows":
         try:
-            result.time_window = _whole(value)
+            result.time_window = _window(value)
         except ValueError as exc:
-            report.append(LintLine("error", SECTION, key, f"{exc}; expected a number of frames", "ignored"))
+            report.append(LintLine("error", SECTION, key, str(exc), f"model.time_window = {DEFAULT_WINDOW} "
+                                                                     "(the default)"))
             return
-        report.append(LintLine("warning", SECTION, key, "frames per window of the recurrent models; this version "
-                               "trains on single frames", f"time window {result.time_window} (kept, not used)"))
+        report.append(LintLine("info", SECTION, key, "read"))  # settled once cnn_name is known (_place_time_window)
     elif key == "newinfer_normalization":
         ours = NORMALISATIONS.get(str(value).upper())
         if ours is None:
@@ -213,7 +273,8 @@ def _check_together(result: SuiteImport) -> None:
     from core.train.config import TrainConfig
 
     keys_of = {".".join(target): key for key, (target, _read) in MAPPED.items()}
-    for _attempt in range(len(MAPPED) + 1):
+    keys_of["model.time_window"] = "model_time_windows"
+    for _attempt in range(len(keys_of) + 1):
         try:
             TrainConfig.from_dict({"dataset": "check", **result.training})
             return

@@ -45,7 +45,7 @@ def test_launch_refuses_a_value_outside_its_range_and_names_the_field(page, data
     page.get("button_group")[0].set_value("custom").run()
     page.number_input(key=key).set_value(value).run()
     shown = " ".join(e.value for e in page.error)
-    assert expected in shown and "Launch needs every setting within its range" in shown
+    assert expected in shown and "Before launching, fix" in shown
     assert launch_button(page).disabled
     assert not (data_env.data_root / "runs").exists() or not list((data_env.data_root / "runs").iterdir())
 
@@ -188,3 +188,71 @@ def test_a_cluster_that_cannot_take_work_is_explained_and_nothing_is_queued(open
     assert any("Could not start" in e.value and "sbatch" in e.value for e in page.error), [e.value for e in page.error]
     runs = data_env.data_root / "runs"
     assert not runs.exists() or not [p for p in runs.iterdir() if p.is_dir()]
+
+
+@pytest.fixture
+def film(tmp_path, data_env):
+    """A tiny time-lapse dataset, ``film``: two videos of four 32 × 32 frames."""
+    from core.accounts import acting
+    from core.accounts.manage import shell_operator
+    from core.config import ImportOptions
+    from core.datasets.importer import import_dataset
+    from tests.core.test_timelapse_import import flat_stacks
+
+    source, _videos = flat_stacks(tmp_path / "src", n=2, frames=4)
+    with acting.acting_as(shell_operator()):
+        import_dataset(source, ImportOptions(name="film", layout="timelapse"), data_env)
+    return "film"
+
+
+def test_a_recurrent_model_asks_for_its_frames_per_window_and_the_run_gets_them(film, open_page, monkeypatch):
+    from core import jobs
+    started = []
+    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(job))
+    page = open_page("train", dataset=film)
+    assert page.selectbox(key="train-dataset").value == film
+    page.selectbox(key="train-model").set_value("unet_lstm").run()
+    frames = page.number_input(key="train-time-window")
+    assert frames.label == "Frames per window" and frames.value == 5
+    assert "centred on it" in frames.help and "repeated" in frames.help and "longer" in frames.help
+    frames.set_value(7).run()
+    assert not page.error, [e.value for e in page.error]
+    launch_button(page).click().run()
+    assert not page.exception and len(started) == 1
+    model = started[0].read_config()["train"]["model"]
+    assert (model["name"], model["time_window"]) == ("unet_lstm", 7)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (6, "**Frames per window**: 6 is not allowed; enter an odd number from 3 to 15"),
+    (17, "**Frames per window**: 17 is not allowed; enter an odd number from 3 to 15"),
+    (None, "**Frames per window** is empty: enter an odd number from 3 to 15"),
+])
+def test_frames_per_window_must_be_odd_and_in_range(film, open_page, value, expected):
+    page = open_page("train", dataset=film)
+    page.selectbox(key="train-model").set_value("mobilenet_mobileunet_lstm").run()
+    page.number_input(key="train-time-window").set_value(value).run()
+    assert any(expected in e.value for e in page.error), [e.value for e in page.error]
+    assert launch_button(page).disabled
+
+
+def test_a_recurrent_model_on_still_images_is_explained_and_launches_nothing(page, data_env):
+    """The worker would refuse it: the form says why, by name, and what to do, before anything is launched."""
+    page.selectbox(key="train-model").set_value("mobilenet_mobileunet_lstm").run()
+    shown = " ".join(e.value for e in page.error)
+    assert "**mobilenet_mobileunet_lstm** learns from time-lapse videos, and dataset *nuclei-sample* has none" in shown
+    assert "2-D model" in shown and "timelapse" in shown
+    assert launch_button(page).disabled, "a disabled Launch cannot be pressed"
+    assert not (data_env.data_root / "runs").exists() or not list((data_env.data_root / "runs").iterdir())
+
+
+@pytest.mark.parametrize("dataset, caption", [("nuclei-sample", False), ("film", True)])
+def test_a_2d_model_has_no_frames_per_window(request, open_page, dataset, caption):
+    if dataset == "film":
+        request.getfixturevalue("film")
+    page = open_page("train", dataset=dataset)
+    page.selectbox(key="train-model").set_value("unet").run()
+    assert not [box for box in page.number_input if box.key == "train-time-window"]
+    notes = " ".join(c.value for c in page.caption)
+    assert ("trains on their frames as still images" in notes) == caption
+    assert ("unet_lstm and mobilenet_mobileunet_lstm also use the frames around each frame" in notes) == caption

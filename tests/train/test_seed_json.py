@@ -31,14 +31,15 @@ def _lines(result) -> dict[str, tuple[str, str]]:
 def test_the_suites_example_maps_every_key():
     result = import_suite_config(json.dumps(EXAMPLE))
     assert result.training == {
-        "model": {"name": "mobilenetv2_unet", "base_filters": 32, "depth": 3, "first_kernel": 3,
-                  "encoder_alpha": 0.35, "dilation": 1, "dropout": 0.2},
+        "model": {"name": "mobilenet_mobileunet_lstm", "base_filters": 32, "depth": 3, "first_kernel": 3,
+                  "encoder_alpha": 0.35, "time_window": 5, "dilation": 1, "dropout": 0.2},
         "learning_rate": 0.01, "loss": "bce", "epochs": 1000, "batch_size": 5, "data": {"patch_size": 512,
                                                                                          "normalisation": "percentile"}}
     assert result.time_window == 5 and not result.errors
     assert set(_lines(result)) == set(EXAMPLE), "one report line per key"
     lines = _lines(result)
-    assert lines["cnn_name"] == ("warning", "model.name = mobilenetv2_unet")  # recurrent: trained as its 2D model
+    assert lines["cnn_name"] == ("info", "model.name = mobilenet_mobileunet_lstm")  # the recurrent model itself
+    assert lines["model_time_windows"] == ("info", "model.time_window = 5")
     assert lines["model_lossfunction"][0] == "warning" and lines["TRAINPATH"][0] == "info"
     TrainConfig.from_dict({"dataset": "cells", **result.training})  # what was read makes a valid config
 
@@ -65,6 +66,50 @@ def test_one_key(extra, key, severity, effective):
         assert key not in json.dumps(result.training)
     if key == "model_pols":
         assert "did you mean 'model_pools'" in line.message
+
+
+@pytest.mark.parametrize("cnn_name, windows, model", [
+    ("unet_lstm", 7, {"name": "unet_lstm", "time_window": 7}),
+    ("mobilenet_mobileunet_lstm", 3, {"name": "mobilenet_mobileunet_lstm", "time_window": 3}),
+    ("mobilenet_mobileunet_lstm", 15.0, {"name": "mobilenet_mobileunet_lstm", "time_window": 15}),
+    (None, 9, {"time_window": 9}),  # no cnn_name: kept for whichever model is chosen
+])
+def test_a_recurrent_model_takes_its_frames_per_window(cnn_name, windows, model):
+    data = {"model_time_windows": windows, **({"cnn_name": cnn_name} if cnn_name else {})}
+    result = import_suite_config(json.dumps(data))
+    assert result.training == {"model": model} and result.time_window == model["time_window"]
+    assert _lines(result)["model_time_windows"] == ("info", f"model.time_window = {model['time_window']}")
+    assert not result.errors and not [line for line in result.report if line.severity == "warning"]
+    config = TrainConfig.from_dict({"dataset": "cells", **result.training})
+    assert config.model.time_window == model["time_window"]
+    assert config.model.recurrent == (cnn_name is not None)
+
+
+@pytest.mark.parametrize("cnn_name, ours", [("unet", "unet"), ("mobilenet_mobileunet", "mobilenetv2_unet")])
+def test_a_2d_model_does_not_use_the_frames_per_window(cnn_name, ours):
+    result = import_suite_config(json.dumps({"model_time_windows": 7, "cnn_name": cnn_name}))
+    assert result.training == {"model": {"name": ours}} and result.time_window == 7
+    line = next(line for line in result.report if line.key == "model_time_windows")
+    assert (line.severity, line.effective) == ("info", "time window 7 (kept, not used)")
+    assert f"not used by the 2-D model {ours}" in line.message
+    assert [line.key for line in result.report] == ["model_time_windows", "cnn_name"], "lines in the file's order"
+
+
+@pytest.mark.parametrize("windows, expected", [
+    (4, "model_time_windows=4: frames per window must be odd (3, 5, 7, … 15)"),
+    (1, "model_time_windows=1 is out of range; expected an odd whole number of frames from 3 to 15"),
+    (17, "model_time_windows=17 is out of range; expected an odd whole number of frames from 3 to 15"),
+    (5.5, "model_time_windows=5.5 is not a whole number; expected an odd whole number of frames from 3 to 15"),
+    ("five", "model_time_windows='five' is not a whole number; expected an odd whole number"),
+    (True, "model_time_windows=True is not a whole number"),
+])
+def test_a_bad_frames_per_window_is_named_and_the_default_used(windows, expected):
+    result = import_suite_config(json.dumps({"cnn_name": "unet_lstm", "model_time_windows": windows}))
+    line = next(line for line in result.report if line.key == "model_time_windows")
+    assert (line.severity, line.effective) == ("error", "model.time_window = 5 (the default)")
+    assert expected in line.message
+    assert result.training == {"model": {"name": "unet_lstm"}} and result.time_window is None
+    assert TrainConfig.from_dict({"dataset": "cells", **result.training}).model.time_window == 5
 
 
 def test_an_out_of_range_value_keeps_the_others():
@@ -97,11 +142,12 @@ def test_train_takes_the_suites_json_as_its_config(tmp_path, capsys):
     from core.cli.train_cli import _config_from_file
 
     path = tmp_path / "configuration.json"
-    path.write_text(json.dumps({"cnn_name": "unet_lstm", "model_pools": 3, "datagen_batch_size": 5}))
+    path.write_text(json.dumps({"cnn_name": "unet_lstm", "model_pools": 3, "datagen_batch_size": 5,
+                                "model_time_windows": 7, "colour": 1}))
     merged = _config_from_file(path, {"dataset": "cells", "model": {"base_filters": 8}})
-    assert merged == {"dataset": "cells", "batch_size": 5, "model": {"base_filters": 8, "name": "unet", "depth": 3},
-                      "data": {}}
-    assert "is recurrent" in capsys.readouterr().err, "what is not used is said"
+    assert merged == {"dataset": "cells", "batch_size": 5,
+                      "model": {"base_filters": 8, "name": "unet_lstm", "depth": 3, "time_window": 7}, "data": {}}
+    assert "colour: unknown key" in capsys.readouterr().err, "what is not used is said"
     own = tmp_path / "ours.json"
     own.write_text(json.dumps({"epochs": 3}))
     assert _config_from_file(own, {"dataset": "cells"}) == {"dataset": "cells", "epochs": 3}

@@ -59,7 +59,7 @@ OVERLAY_MAX_SIDE = 4096
 # area is in pixels; area_um2 is left empty when the input states no pixel size (core.pixel_size)
 CELL_COLUMNS = ("image", "label", "area", "area_um2", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
 IMAGE_COLUMNS = ("image", "output", "width", "height", "cells", "covered_fraction", "mean_cell_area",
-                 "pixel_size_um", "notes", "source")
+                 "pixel_size_um", "notes", "source", "frame")  # frame: a video frame's place in ``source`` (from 0)
 
 
 class PredictionError(ValueError):
@@ -177,7 +177,7 @@ def write_outputs(out_dir: Path, path: Path, name: str, image: np.ndarray, maps:
 
 def write_labelled(out_dir: Path, path: Path, name: str, image: np.ndarray, probability: np.ndarray,
                    labels: np.ndarray, notes: list[str], size: PixelSize | None, image_name: str | None = None,
-                   source: str | None = None) -> tuple[list[dict], dict]:
+                   frame: int | None = None) -> tuple[list[dict], dict]:
     """Write the probability, mask, labels and overlay of one image (or video frame) already split into cells.
 
     Parameters
@@ -190,9 +190,11 @@ def write_labelled(out_dir: Path, path: Path, name: str, image: np.ndarray, prob
         Remarks for the image's row of ``images.csv``.
     size : PixelSize or None
         The input's pixel size (:func:`core.pixel_size.pixel_size_um`), None when unknown.
-    image_name, source : str, optional
-        The ``image`` and ``source`` columns (default: the file's name and path; a video frame names its frame,
-        and has no source the page could redraw it from).
+    image_name : str, optional
+        The ``image`` column (default: the file's name; a video frame names its frame).
+    frame : int, optional
+        For a frame of a video: its place in the video (the ``frame`` column), so the page and the cell export
+        read that frame of ``source`` again (:func:`core.timelapse.video_files.read_frame`).
 
     Returns
     -------
@@ -211,7 +213,7 @@ def write_labelled(out_dir: Path, path: Path, name: str, image: np.ndarray, prob
            "covered_fraction": round(float(mask.mean()), 5),
            "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0,
            "pixel_size_um": size.x_um if size else None, "notes": "; ".join(notes), "output": name,
-           "source": str(path) if source is None else source}
+           "source": str(path), "frame": frame}
     per_pixel = size.x_um * size.y_um if size else None
     return [{"image": image_name, **cell, **({"area_um2": round(cell["area"] * per_pixel, 4)} if per_pixel else {})}
             for cell in measured], row
@@ -406,10 +408,9 @@ def _write_video(out_dir: Path, path: Path, name: str, info: VideoInfo, tracked:
     for t, frame in enumerate(iter_frames(info)):  # read again, one at a time, for overlays and intensities
         notes = [f"frame {t} of {n_frames}, counted from 0 (video {path.name}; cell labels are track ids)"
                  + ("; filled along time" if temporal.enabled else ""), *notes_of[t]]
-        # no source: the page's redrawing and the cell export read a file as one image, not a video's frame
         measured, row = write_labelled(out_dir, path, frame_stem(name, t), frame,
                                        _probability_of(out_dir, frame_stem(name, t)), tracked[t], notes, size,
-                                       image_name=f"{path.name} frame {t}", source="")
+                                       image_name=f"{path.name} frame {t}", frame=t)
         cells.extend(measured)
         rows.append(row)
     folder = out_dir / "videos"

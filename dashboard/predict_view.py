@@ -24,6 +24,7 @@ from core.predict_job import overlay_picture
 from core.settings import resolve_inside_roots
 from core.jobs import JobDir
 from core.text import plural
+from core.timelapse.video_files import read_frame
 from core.train.run_dir import RunDir
 from dashboard import context
 from dashboard.cell_export import cell_export_panel
@@ -92,21 +93,22 @@ def choose_inputs() -> tuple[list, Path | None]:
     return [], folder
 
 
-def temporal_options() -> tuple[bool, float, int]:
+def temporal_options(page: str = "predict") -> tuple[bool, float, int]:
     """The temporal post-processing of videos: on or off, the smoothing in frames, the smallest cell in pixels.
 
-    Drawn inside the page's options; the numbers show only while the filling is on.
+    Drawn inside the page's options (``page`` keeps each page's choice apart); the numbers show only while the
+    filling is on.
     """
-    enabled = st.toggle("Temporal post-processing (videos)", key=keep("predict-temporal", False), help=TEMPORAL_HELP)
+    enabled = st.toggle("Temporal post-processing (videos)", key=keep(f"{page}-temporal", False), help=TEMPORAL_HELP)
     if not enabled:
         return False, 1.0, 100
     a, b = st.columns(2)
     sigma = a.number_input("Smoothing along time (frames)", 0.0, 10.0, step=0.5,
-                           key=keep("predict-temporal-sigma", 1.0),
+                           key=keep(f"{page}-temporal-sigma", 1.0),
                            help="Standard deviation of the smoothing, in frames. 1 fills a cell missing for one "
                                 "frame; larger values bridge longer gaps but keep a cell a little past its end.")
     min_size = b.number_input("Smallest object after filling (px)", 0, 100_000, step=10,
-                              key=keep("predict-temporal-min-size", 100),
+                              key=keep(f"{page}-temporal-min-size", 100),
                               help="Objects of fewer pixels are removed from each frame after the filling.")
     return True, float(sigma), int(min_size)
 
@@ -180,15 +182,17 @@ def show_videos(task: JobDir) -> None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def restyled_overlay(folder: str, name: str, source: str | None, colour: str, width) -> np.ndarray | None:
-    """The outlined picture of one predicted image in another colour or width (None when the original image
-    is no longer where it was predicted from)."""
+def restyled_overlay(folder: str, name: str, source: str | None, colour: str, width,
+                     frame: int | None = None) -> np.ndarray | None:
+    """The outlined picture of one predicted image (or ``frame`` of a video) in another colour or width (None
+    when the original image is no longer where it was predicted from)."""
     labels_path = Path(folder) / "labels" / f"{name}.tif"
     if not source or not Path(source).is_file() or not labels_path.is_file():
         return None
     try:
-        image, labels = read_image(source), read_image(labels_path)
-    except (ImageReadError, OSError):
+        image = read_image(source) if frame is None else read_frame(source, frame)
+        labels = read_image(labels_path)
+    except (ImageReadError, OSError, IndexError):
         return None
     return overlay_picture(image, labels, None if colour == "auto" else OUTLINE_COLOURS[colour],
                            None if width == "auto" else int(width), max_side=DISPLAY_SIDE)
@@ -237,9 +241,12 @@ def show_results(task: JobDir) -> None:
     outputs = images.get("output", images["image"]).astype(str)
     counts = dict(zip(outputs, images["cells"]))
     sources = dict(zip(outputs, images["source"].astype(str))) if "source" in images else {}
+    frames = dict(zip(outputs, images["frame"])) if "frame" in images else {}
     columns = st.columns(4)
     for index, path in enumerate(overlays[:shown]):
-        picture = restyled_overlay(str(task.path), path.stem, sources.get(path.stem), colour, width) \
+        frame = frames.get(path.stem)
+        frame = None if frame is None or frame != frame else int(frame)  # empty (NaN) for still images
+        picture = restyled_overlay(str(task.path), path.stem, sources.get(path.stem), colour, width, frame) \
             if (colour, width) != ("auto", "auto") else None
         columns[index % 4].image(inline(picture if picture is not None else path), width="stretch",
                                  caption=f"{path.stem} · {plural(int(counts.get(path.stem, 0)), 'cell')}")

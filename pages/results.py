@@ -5,6 +5,7 @@ import streamlit as st
 from core.catalogue_runs import ingest_run
 from core import catalogue
 from core.eval_job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
+from core.datasets.manage import dataset_dir
 from core.interop.export import evaluation_sources
 from core.jobs import JobDir
 from core.train.run_dir import ACTIVE
@@ -15,6 +16,7 @@ from dashboard.results_view import (ap_curve, controls, evaluation_launcher, exp
                                     retrain_panel, summary_cards, sweep_figure, worst_first_choice)
 from dashboard.run_picker import pick_run
 from dashboard.task_progress import task_progress
+from dashboard.video_scores_view import video_scores_panel
 from dashboard.widget_state import linked, publish
 
 st.title("Results")
@@ -105,6 +107,10 @@ if has_cells:
         per_image_table(table, "cells")
     with ap_box.container():
         ap_curve(summary, evaluated)
+
+evaluated_dataset = source.get("dataset") if source.get("dataset") in names else None
+video_scores_panel(run, label, stamp, dataset_dir(context.settings(), evaluated_dataset) if evaluated_dataset else None,
+                   saved["items"], settings)
 
 improve, export = st.columns(2)
 with improve:

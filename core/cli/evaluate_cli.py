@@ -72,6 +72,7 @@ def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.eval_job import (EvaluationError, dataset_items, dataset_set_label, evaluate_run, evaluation_dir,
                                folder_items, set_label)
+    from core.timelapse.temporal import TemporalPostProcessing
 
     settings = load_settings()
     try:
@@ -80,6 +81,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if bool(args.dataset) == bool(args.images):
         return _fail("give either --dataset NAME [--split test] or --images DIR --masks DIR.")
+    try:
+        TemporalPostProcessing(args.temporal, args.temporal_sigma, args.temporal_min_size)
+    except (ConfigError, ValueError) as exc:
+        return _fail(f"--temporal-sigma / --temporal-min-size: {exc}")
     if args.images and not args.masks:
         return _fail("--images needs --masks DIR (the true masks, named like the images).")
     label = set_label(args.split if args.dataset else None, Path(args.images) if args.images else None)
@@ -101,11 +106,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except (EvaluationError, *EXPECTED) as exc:
         return _fail(str(exc), task)
     _ingest(settings, run)
+    videos = _video_scores(run, label, folder, items, args) if folder is not None else None
     if args.json:
-        print(json.dumps({"run_id": run.run_id, **summary}))
+        print(json.dumps({"run_id": run.run_id, **summary, **({"videos": videos} if videos else {})}))
     else:
         _print_evaluation(summary, label, run)
+        if videos:
+            _print_videos(videos)
     return 0
+
+
+def _video_scores(run: RunDir, label: str, folder: Path, items: list, args: argparse.Namespace) -> dict | None:
+    """Each evaluated video's scores as predicted and, with ``--temporal``, filled along time (None without videos).
+
+    Frames of videos are scored one by one by the evaluation; here the videos are followed over time as well
+    (:mod:`core.timelapse.video_scores`), under the run's saved post-processing.
+    """
+    from core.eval_job import SEEDS_DIR, probabilities_dir
+    from core.run_model import inference_settings
+    from core.timelapse.temporal import TemporalPostProcessing
+    from core.timelapse.video_scores import saved_maps, score_videos
+
+    if not any(getattr(item, "video", ()) for item in items):
+        return None
+    maps, stems = saved_maps(probabilities_dir(run, label), SEEDS_DIR), {item.stem for item in items}
+    settings = inference_settings(run)
+    found = {}
+    variants = [("as_predicted", TemporalPostProcessing())]
+    if args.temporal:
+        variants.append(("filled_along_time", TemporalPostProcessing(True, args.temporal_sigma,
+                                                                     args.temporal_min_size)))
+    for key, temporal in variants:
+        scores, notes = score_videos(folder, maps, stems, settings, temporal)
+        found[key] = [score.to_dict() for score in scores]
+        found["notes"] = notes
+    return found
+
+
+def _print_videos(videos: dict) -> None:
+    from core.timelapse.video_scores import COLUMNS
+
+    for note in videos.get("notes", []):
+        print(f"  note: {note}")
+    print("Videos, cells followed over time:")
+    for variant, title in (("as_predicted", "as predicted"), ("filled_along_time", "filled along time")):
+        for row in videos.get(variant, []):
+            shown = ", ".join(f"{COLUMNS[k]} {row[k]:.3f}" if isinstance(row[k], float) else f"{COLUMNS[k]} {row[k]}"
+                              for k in COLUMNS if k != "sequence" and row[k] is not None)
+            print(f"  {row['sequence']} ({title}): {shown}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -213,6 +261,13 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--checkpoint", default="best", choices=("best", "last"), help="default: best")
     evaluate.add_argument("--tta", action="store_true", help="average over flipped copies (4× slower)")
     evaluate.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    evaluate.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=False,
+                          help="time-lapse datasets: also score each video with its masks smoothed along time "
+                               "before they are split into cells (the Predict page's temporal post-processing)")
+    evaluate.add_argument("--temporal-sigma", type=float, default=1.0, metavar="FRAMES",
+                          help="with --temporal: standard deviation of the smoothing along time, in frames (default 1)")
+    evaluate.add_argument("--temporal-min-size", type=int, default=100, metavar="PX",
+                          help="with --temporal: objects of fewer pixels are removed after the filling (default 100)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = groups.add_parser("predict", help="segment new images with a trained run")

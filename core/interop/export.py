@@ -32,6 +32,7 @@ from core.cells import measure_cells
 from core.interop.cell_files import (geojson_collection, write_geojson, write_imagej_rois, write_ome_tiff,
                                     write_ome_zarr)
 from core.io import ImageReadError, read_image, write_bytes_atomic, write_json_atomic
+from core.timelapse.video_files import read_frame
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class CellSource:
     read_labels: Callable[[], np.ndarray]
     image: Path | None = None
     pixel_size_um: float | None = None
+    frame: int | None = None  # when ``image`` is a video: the frame these cells are of (from 0)
 
 
 def prediction_sources(folder: Path) -> list[CellSource]:
@@ -71,19 +73,21 @@ def prediction_sources(folder: Path) -> list[CellSource]:
     if not files:
         raise ExportError(f"{folder} holds no labels/*.tif: expected the output folder of a prediction.")
     inputs = _prediction_inputs(Path(folder))
-    return [CellSource(path.name[:-4], lambda path=path: read_image(path), *inputs.get(path.name[:-4], (None, None)))
-            for path in files]
+    return [CellSource(path.name[:-4], lambda path=path: read_image(path),
+                       *inputs.get(path.name[:-4], (None, None, None))) for path in files]
 
 
-def _prediction_inputs(folder: Path) -> dict[str, tuple[Path | None, float | None]]:
-    """Output name → the input image (when the file still exists) and its pixel size, from ``images.csv``."""
+def _prediction_inputs(folder: Path) -> dict[str, tuple[Path | None, float | None, int | None]]:
+    """Output name → the input image (when the file still exists), its pixel size and, for a video's frame, its
+    place in the video, from ``images.csv``."""
     try:
         with (folder / "images.csv").open(encoding="utf-8") as table:
             rows = list(csv.DictReader(table))
     except OSError:
         return {}
     return {row["output"]: (Path(row["source"]) if row.get("source") and Path(row["source"]).is_file() else None,
-                            _number(row.get("pixel_size_um")))
+                            _number(row.get("pixel_size_um")),
+                            int(row["frame"]) if (row.get("frame") or "").isdigit() else None)
             for row in rows if row.get("output")}
 
 
@@ -203,13 +207,14 @@ class ExportSummary:
                 "files": list(self.files), "skipped": list(self.skipped), "pixel_size_um": self.pixel_sizes}
 
 
-def _picture(labels: np.ndarray, image: Path | None) -> np.ndarray | None:
-    """The source image when it can be read and has the labels' size (for brightness and OME-Zarr)."""
+def _picture(labels: np.ndarray, image: Path | None, frame: int | None = None) -> np.ndarray | None:
+    """The source image (or its ``frame``, for a video) when it can be read and has the labels' size (for
+    brightness and OME-Zarr)."""
     picture = None
     if image is not None:
         try:
-            picture = read_image(image)
-        except ImageReadError as exc:
+            picture = read_image(image) if frame is None else read_frame(image, frame)
+        except (ImageReadError, IndexError) as exc:
             log.warning("%s; cells exported without their brightness", exc)
     return picture if picture is not None and picture.shape[:2] == labels.shape else None
 
@@ -259,7 +264,7 @@ def export_cells(sources: list[CellSource], fmt: str, out_dir: Path, *, pixel_si
     out_dir.mkdir(parents=True, exist_ok=True)
     files, table, skipped, cells, sizes = [], [], [], 0, {}
     for done, (source, labels) in enumerate(_readable(sources, skipped), start=1):
-        picture, size = _picture(labels, source.image), pixel_size_um or source.pixel_size_um
+        picture, size = _picture(labels, source.image, source.frame), pixel_size_um or source.pixel_size_um
         rows = _measurements(labels, picture, size)
         table += [{"image": source.name, **row} for row in rows]
         cells, sizes[source.name] = cells + len(rows), size

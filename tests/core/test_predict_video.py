@@ -108,6 +108,20 @@ def test_a_still_image_is_predicted_as_before(settings, tmp_path, monkeypatch, i
     assert {k: v for k, v in rows[0].items() if k != "source"} == {k: v for k, v in rows[1].items() if k != "source"}
 
 
+def test_the_cells_of_a_video_frame_are_exported_with_that_frames_brightness(settings, tmp_path, monkeypatch,
+                                                                            inputs):
+    from core.interop.export import export_cells, prediction_sources
+
+    _, out = _predict(settings, tmp_path, monkeypatch, inputs, "out", temporal=False)
+    sources = {source.name: source for source in prediction_sources(out)}
+    assert sources["movie_t0003"].frame == 3 and sources["movie_t0003"].image.name == "movie.tif"
+    assert sources["still"].frame is None
+    export_cells([sources["movie_t0003"], sources["still"]], "csv", tmp_path / "cells")
+    rows = list(csv.DictReader((tmp_path / "cells" / "cells.csv").open(encoding="utf-8")))
+    assert {r["image"] for r in rows} == {"movie_t0003", "still"}
+    assert all(float(r["mean_intensity"]) == 220 for r in rows), "each cell's brightness read from its own frame"
+
+
 def test_the_command_line_passes_the_temporal_settings_on(tmp_path, monkeypatch, capsys):
     import argparse
 

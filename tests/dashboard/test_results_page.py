@@ -259,3 +259,46 @@ def test_predict_page_exports_a_prediction_for_fiji(evaluated, data_env, tmp_pat
     app = open_page("predict", run=evaluated.run_id)
     archive = _exported(app, "predict-cells")
     assert sorted(archive.namelist()) == ["cells.csv", "export.json", "slide.roi.zip"]
+
+
+@pytest.fixture
+def evaluated_videos(data_env, tmp_path, monkeypatch):
+    """A run on a time-lapse dataset, evaluated (with the stand-in model) on the split that holds videos."""
+    from core import eval_job
+    from core.config import ImportOptions
+    from core.datasets.importer import import_dataset
+    from core.datasets.manifest import read_manifest
+    from tests.core.test_timelapse_import import flat_stacks
+    from tests.evaluation_helpers import use_brightness_model
+
+    source, _ = flat_stacks(tmp_path / "src", n=3, frames=4)
+    folder = import_dataset(source, ImportOptions(name="clips"), data_env).path
+    use_brightness_model(monkeypatch)
+    run = trained_run(data_env, tmp_path, name="clips")
+    split = next(s for s in ("test", "valid") if any(r["split"] == s for r in read_manifest(folder)["images"]))
+    eval_job.evaluate_run(run, eval_job.dataset_items(folder, split), split,
+                          source={"dataset": "clips", "split": split})
+    return run, split
+
+
+def _video_rows(app):
+    return next(frame.value for frame in app.dataframe if "post-processing" in frame.value.columns)
+
+
+def test_videos_are_followed_over_time_and_the_temporal_switch_adds_the_filled_scores(evaluated_videos, open_page):
+    run, split = evaluated_videos
+    app = open_page("results", run=run.run_id, set=split)
+    assert "Videos: cells followed over time" in [h.value for h in app.subheader]
+    rows = _video_rows(app)
+    assert set(rows["post-processing"]) == {"as predicted"} and (rows["frames"] == 4).all()
+    assert rows["SEG"].between(0, 1).all() and rows["true tracks"].gt(0).all()
+    app.toggle(key="results-temporal").set_value(True).run()
+    assert not app.exception, app.exception
+    both = _video_rows(app)
+    assert len(both) == 2 * len(rows) and set(both["post-processing"]) == {"as predicted", "filled along time"}
+    assert any("--temporal" in c.value for c in app.caption)
+
+
+def test_a_dataset_of_still_images_shows_no_video_scores(evaluated, open_page):
+    app = open_page("results", run=evaluated.run_id)
+    assert "Videos: cells followed over time" not in [h.value for h in app.subheader]

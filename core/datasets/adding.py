@@ -18,6 +18,7 @@ from pathlib import Path
 from core.accounts import acting
 from core.config import ImportOptions, SplitOptions, from_dict
 from core.datasets.importer import (Progress, _check_all, _no_progress, _place_files, _scan, _unpacked)
+from core.datasets.layouts import TIMELAPSE
 from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest, write_manifest
 from core.datasets.report import ImportFailed, Report
@@ -56,18 +57,32 @@ def add_images(settings: Settings, name: str, source: Path, *, split: str = "tra
         raise ImportFailed(report)
     manifest = read_manifest(target)
     known = {row["stem"] for row in manifest["images"]}
+    sequences = {str(row["sequence"]) for row in manifest["images"] if row.get("sequence") is not None}
     options = ImportOptions(name=name, images_only=True, **_split_options(manifest))
     staging = target / f".adding-{uuid.uuid4().hex[:8]}"
     try:
         with _unpacked(Path(source).expanduser().resolve(), settings, report, label) as folder:
             scan = _scan(folder, options, report, label)
             for pair in scan.pairs:
-                if pair.stem in known:
+                if scan.layout == TIMELAPSE and pair.stem in sequences:
+                    report.add("error", "video-name-taken", scan.rel(pair.image),
+                               f"has the same name as a video {name} already holds ({pair.stem}); its frames would "
+                               "mix with that video's.", "Rename the file (or folder), or leave it out.",
+                               stem=pair.stem)
+                elif pair.stem in known:
                     report.add("error", "name-taken", scan.rel(pair.image),
                                f"has the same name as an image {name} already holds ({pair.stem}).",
                                "Rename the file, or leave it out.", stem=pair.stem)
             staging.mkdir()
             results, splits = _check_all(scan, options, staging, report, progress)
+            # a video's frames are named <video>_t0000, …: those names must be free as well
+            for result in results:
+                stem = result.source.stem
+                if result.stats.get("sequence") is not None and stem in known \
+                        and result.stats["sequence"] not in sequences:
+                    report.add("error", "name-taken", result.stats["source"],
+                               f"would be named {stem}, the name of an image {name} already holds.",
+                               "Rename the video, or leave it out.", stem=stem)
         if report.errors:
             raise ImportFailed(report)
         if split != "auto":

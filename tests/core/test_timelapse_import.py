@@ -299,3 +299,39 @@ def test_the_catalogue_knows_each_frames_video_and_place(tmp_path, settings):
     catalogue.sync_datasets(con, settings.datasets_dir)
     rows = con.execute("SELECT sequence, frame, stem FROM images ORDER BY sequence, frame").fetchall()
     assert rows == [(name, t, f"{name}_t{t:04d}") for name in sorted(videos) for t in range(4)]
+
+
+def test_adding_a_video_to_a_dataset_checks_its_name_and_its_frames_names(tmp_path, settings):
+    from core.datasets.adding import add_images
+
+    source, videos = flat_stacks(tmp_path / "src", n=2, frames=3)
+    import_dataset(source, ImportOptions(name="clips"), settings)
+    again = tmp_path / "again"
+    write_stack(again / "input" / "clip1.tif", videos["clip1"][0])
+    with pytest.raises(ImportFailed) as failed:
+        add_images(settings, "clips", again)
+    assert [f.code for f in failed.value.report.errors] == ["video-name-taken"]
+    assert "its frames would mix with that video's" in failed.value.report.errors[0].message
+
+    new = tmp_path / "new"
+    write_stack(new / "input" / "clip9.tif", videos["clip0"][0])
+    added = add_images(settings, "clips", new, split="test")
+    assert added.added["test"] == 3
+    rows = [r for r in read_manifest(settings.datasets_dir / "clips")["images"] if r.get("sequence") == "clip9"]
+    assert [(r["frame"], r["split"], r["label"]) for r in rows] == [(t, "test", "unlabelled") for t in range(3)]
+
+
+def test_a_video_whose_frames_would_take_an_images_name_is_refused(tmp_path, settings):
+    from core.datasets.adding import add_images
+
+    stills = tmp_path / "stills"
+    write_png(stills / "images" / "movie_t0001.png", np.full((32, 32), 9, np.uint8))
+    write_png(stills / "masks" / "movie_t0001.png", np.zeros((32, 32), np.uint8))
+    import_dataset(stills, ImportOptions(name="mixed"), settings)
+    video = tmp_path / "video"
+    write_stack(video / "input" / "movie.tif", moving_discs(5, frames=3)[0])
+    with pytest.raises(ImportFailed) as failed:
+        add_images(settings, "mixed", video)
+    errors = failed.value.report.errors
+    assert [(f.code, f.stem) for f in errors] == [("name-taken", "movie_t0001")]
+    assert "would be named movie_t0001" in errors[0].message

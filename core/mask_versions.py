@@ -14,7 +14,7 @@ one is refused with :class:`MaskChanged` unless the caller forces it.
 
 from __future__ import annotations
 
-import fcntl
+import errno
 import json
 import logging
 import os
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from filelock import FileLock
 
 from core.accounts import acting
 from core.datasets.labels import PERSON_MADE, label_of
@@ -105,13 +106,38 @@ def current_version(dataset_dir: Path, stem: str) -> int:
 
 @contextmanager
 def dataset_lock(dataset_dir: Path) -> Iterator[None]:
-    """An exclusive lock on the dataset folder, across threads and processes."""
-    with open(dataset_dir / ".lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    """An exclusive lock on the dataset folder, across threads and processes.
+
+    The lock is ``<dataset>/.lock``, held through the operating system (``flock`` on Unix, a locked file on
+    Windows), so a process that dies holding it lets it go. It waits as long as another holder keeps it.
+
+    Parameters
+    ----------
+    dataset_dir : Path
+        The dataset's folder; it must exist.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder is gone (the dataset was deleted or renamed meanwhile).
+    PermissionError
+        The folder is read-only and holds no lock file yet.
+    RuntimeError
+        This thread already holds the lock (taking it again would wait for ever).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with dataset_lock(Path(folder)):
+    ...         (Path(folder) / ".lock").is_file()
+    True
+    """
+    if not dataset_dir.is_dir():
+        # filelock makes a lock file's missing folder: a dataset deleted meanwhile would come back empty
+        raise FileNotFoundError(errno.ENOENT, "No such dataset folder", str(dataset_dir))
+    with FileLock(dataset_dir / ".lock"):
+        yield
 
 
 def read_log(dataset_dir: Path, stem: str | None = None) -> list[dict]:

@@ -2,10 +2,13 @@
 
 import json
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
+from filelock import FileLock, Timeout
 
 from core import catalogue, store
 from core.config import ImportOptions
@@ -13,10 +16,10 @@ from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image
 from core.mask_undo import MaskState, UndoHistory
-from core.mask_versions import (MaskChanged, MaskSaveError, current_version, read_log, read_version, reviewed,
-                                save_mask, set_reviewed)
+from core.mask_versions import (MaskChanged, MaskSaveError, current_version, dataset_lock, read_log, read_version,
+                                reviewed, save_mask, set_reviewed)
 from core.masks import apply_layers, diff_overlay, fill_holes, object_at, remove_small, update_instances
-from tests.helpers import make_dsb
+from tests.helpers import REPO, make_dsb
 
 A = np.array
 
@@ -185,6 +188,44 @@ def test_concurrent_saves_never_lose_a_version(dataset):
     assert not errors
     assert current_version(folder, row["stem"]) == 6
     assert sorted(e["version"] for e in read_log(folder, row["stem"])) == [1, 2, 3, 4, 5, 6]
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from core.mask_versions import dataset_lock
+with dataset_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_dataset_lock_is_held_across_processes_and_freed_when_its_holder_dies(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                              cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Timeout):
+            FileLock(tmp_path / ".lock").acquire(timeout=0)
+    finally:
+        holder.kill()  # no release of its own: the operating system frees the lock of a dead process
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    with dataset_lock(tmp_path):
+        pass
+
+
+def test_dataset_lock_taken_twice_by_one_thread_fails_instead_of_hanging(tmp_path):
+    with dataset_lock(tmp_path), pytest.raises(RuntimeError, match="Deadlock"):
+        with dataset_lock(tmp_path):
+            pass
+
+
+def test_dataset_lock_of_a_deleted_dataset_does_not_bring_its_folder_back(tmp_path):
+    gone = tmp_path / "deleted"
+    with pytest.raises(FileNotFoundError), dataset_lock(gone):
+        pass
+    assert not gone.exists()
 
 
 def test_interrupted_save_leaves_the_previous_mask_intact(dataset, monkeypatch):

@@ -27,6 +27,20 @@ def scores(seed: int = 1, n: int = 200) -> np.ndarray:
 
 # --- paired bootstrap --------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize(("a", "b", "low", "high", "p_value"), [
+    ([0.5, 0.5], [0.5, 0.5], 0.0, 0.0, 1.0),                      # identical scores: no difference at all
+    ([0.2, 0.4, 0.9], [0.2, 0.4, 0.9], 0.0, 0.0, 1.0),
+    ([0.5, 0.6, 0.7, 0.8], [0.6, 0.7, 0.8, 0.9], 0.1, 0.1, 0.0),  # every image gains 0.1: so does every resample
+    ([0.9, 0.8, 0.3], [0.7, 0.6, 0.1], -0.2, -0.2, 0.0),
+    ([0.0, 0.0], [0.0, 1.0], 0.0, 1.0, 0.5),                      # two images: resamples mean 0, 0.5 or 1
+])
+def test_tiny_samples_with_known_answers(a, b, low, high, p_value):
+    result = paired_bootstrap(a, b, n_resamples=2000)
+    assert (result.low, result.high) == pytest.approx((low, high), abs=1e-12)
+    assert result.p_value == pytest.approx(p_value, abs=0.05)
+    assert result.low <= result.mean_difference <= result.high
+
+
 def test_a_known_improvement_is_found():
     a = scores()
     b = a + 0.05 + np.random.default_rng(2).normal(0, 0.02, a.size)
@@ -82,7 +96,8 @@ def test_interval_narrows_with_lower_confidence():
     ([], [], {}, "at least 2 images"),
     ([0.1, float("nan")], [0.2, 0.3], {}, "finite"),
     ([0.1, 0.2], [0.2, 0.3], {"confidence": 95}, "confidence must be between 0 and 1"),
-    ([0.1, 0.2], [0.2, 0.3], {"n_resamples": 0}, "n_resamples must be at least 1"),
+    ([0.1, 0.2], [0.2, 0.3], {"n_resamples": 0}, "n_resamples must be at least 2"),
+    ([0.1, 0.2], [0.2, 0.3], {"n_resamples": 1}, "n_resamples must be at least 2"),
 ])
 def test_bad_input_is_refused(a, b, options, message):
     with pytest.raises(ValueError, match=message):

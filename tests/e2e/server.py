@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (REPO.parent / "shared").resolve()
 CHROMIUM = Path(os.environ.get("CELLSEG_CHROMIUM", "/usr/bin/chromium"))
@@ -138,47 +140,51 @@ class DashboardServer:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (parent ids read from /proc/*/stat)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    """``pid`` and all its descendants (``pid`` alone when it is gone).
+
+    >>> process_tree(os.getpid())[0] == os.getpid()
+    True
+    """
+    try:
+        return [pid] + [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return [pid]
+
+
+def _processes(pid: int, children: bool = True) -> list[psutil.Process]:
+    """``pid`` (and its descendants when ``children``) as processes; those already gone are left out."""
+    found = []
+    for current in process_tree(pid) if children else [pid]:
         try:
-            text = stat.read_text()
-        except OSError:
+            found.append(psutil.Process(current))
+        except psutil.NoSuchProcess:
             continue
-        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid ...
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(parents.get(current, []))
     return found
 
 
 def rss_bytes(pid: int, children: bool = True) -> int:
-    """Resident memory (VmRSS) of ``pid``, plus its descendants when ``children``."""
+    """Resident memory (VmRSS) of ``pid``, plus its descendants when ``children``.
+
+    >>> rss_bytes(os.getpid(), children=False) > 0
+    True
+    """
     total = 0
-    for current in process_tree(pid) if children else [pid]:
+    for process in _processes(pid, children):
         try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
+            total += process.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended meanwhile, or another user's: not counted
+            continue
     return total
 
 
 def mapped_libraries(pid: int, needle: str) -> list[str]:
     """Files mapped into ``pid`` (or its descendants) whose path contains ``needle``, e.g. ``tensorflow``."""
     hits = set()
-    for current in process_tree(pid):
+    for process in _processes(pid):
         try:
-            for line in Path(f"/proc/{current}/maps").read_text().splitlines():
-                parts = line.split(maxsplit=5)
-                if len(parts) == 6 and needle in parts[5]:
-                    hits.add(parts[5])
-        except OSError:
-            pass
+            hits.update(region.path for region in process.memory_maps(grouped=True) if needle in region.path)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended meanwhile, or another user's: not counted
+            continue
     return sorted(hits)
 
 

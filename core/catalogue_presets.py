@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,3 @@ def sync_presets(con: duckdb.DuckDBPyConnection, data_root: Path) -> int:
         con.execute("ROLLBACK")
         raise
     return len(rows)
-
-
-def saved_presets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute("SELECT name, note, saved FROM augment_presets ORDER BY name").df()

@@ -128,13 +128,6 @@ def sync_runs(con: duckdb.DuckDBPyConnection, runs_dir: Path) -> list[str]:
     return changed
 
 
-def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 50) -> pd.DataFrame:
-    return con.execute(
-        "SELECT r.id, r.status, r.dataset, r.model, r.preset, r.device, r.created, s.best_val_dice, s.epochs, "
-        "s.duration_s FROM runs r LEFT JOIN run_summary s ON s.run_id = r.id ORDER BY r.id DESC LIMIT ?", [limit]
-    ).df()
-
-
 def typical_speed(con: duckdb.DuckDBPyConnection, config: TrainConfig) -> MeasuredSpeed | None:
     """How fast earlier runs of this setup trained (the median of their epochs), for time estimates.
 

@@ -51,6 +51,8 @@ def safe_name(name: str) -> str:
 
     >>> safe_name("../../etc/cells 1.TIF")
     'cells_1.TIF'
+    >>> safe_name("..")  # nothing usable left: a plain name instead
+    'image'
     """
     cleaned = re.sub(r"[^\w.\-]+", "_", Path(name).name).strip("._")
     return cleaned or "image"

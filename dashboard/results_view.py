@@ -12,7 +12,7 @@ import streamlit as st
 from core import jobs
 from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound, dataset_dir
-from core.eval_job import evaluation_dir, read_evaluation, split_of_set
+from core.eval_job import evaluation_dir, split_of_set
 from core.postprocess import HELP, PostProcessing
 from core.run_model import inference_settings, save_inference_settings
 from core.jobs import JobDir
@@ -311,10 +311,6 @@ def _zip_folder(folder: str, stamp: str) -> bytes:
             if path.is_file():
                 archive.write(path, path.relative_to(root.parent).as_posix())
     return buffer.getvalue()
-
-
-def saved_evaluation(run: RunDir, label: str) -> dict | None:
-    return read_evaluation(run, label)
 
 
 def sweep_figure(saved: dict, threshold: float):

@@ -18,8 +18,6 @@ from core.augment.config import AugmentConfig
 from core.config import ConfigError
 from core.text import plural
 
-AUGMENT_SECTIONS = ("augmentor", "deformation", "distortion", "barrdistortion", "pincdistortion", "sharpening",
-                    "brightening")
 TRAINING_KEYS = {
     "model": {"model", "generator", "image_width", "image_height", "image_channels", "num_classes", "base_filters",
               "base_kernels", "num_layers", "dropout_rate", "learning_rate", "clipvalue", "dilation", "loss",

@@ -262,7 +262,3 @@ class MeanDice(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "threshold": self.threshold}
-
-
-def standard_metrics() -> list[keras.metrics.Metric]:
-    return [MeanDice(), PooledDice(), PooledIoU(), Precision(), Recall()]

@@ -17,7 +17,7 @@ def test_form_shows_the_quick_preset_with_an_estimate(page):
     assert page.get("button_group")[0].value == "quick"
     texts = " ".join(c.value for c in page.caption)
     assert "About" in texts and "per epoch" in texts and "6-minute budget" in texts
-    assert page.button[[b.label for b in page.button].index("Launch")] is not None
+    assert not launch_button(page).disabled, "the quick preset on the sample dataset is ready to launch"
     assert any("No runs yet" in c.value for c in page.caption)
 
 

@@ -19,7 +19,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import streamlit as st
@@ -34,7 +33,7 @@ from core.mask_undo import MaskState
 from core.mask_versions import MaskChanged, MaskSaveError, current_version, read_log, save_mask
 from core.train.config import TrainConfig
 from core.train.run_dir import RunDir, create_run
-from core.jobs.local import _children
+from core.jobs.local import _children, pid_alive
 from tests.helpers import REPO, launch, make_dsb
 from tests.train.test_worker import TINY, dataset, tiny_run, wait_for  # noqa: F401 - dataset is a fixture
 
@@ -95,7 +94,8 @@ def test_broken_status_file_is_shown_failed_on_the_train_page(data_env, case):
 @pytest.mark.slow
 def test_worker_outlives_its_launcher_and_a_fresh_process_sees_it_die(dataset):  # noqa: F811 - fixture
     """The process that launched the worker exits (as a restarted dashboard would); a new process re-attaches
-    from the folder alone, sees it running, and sees a kill -9 as failed within 5 s."""
+    from the folder alone, sees it running, and sees a kill -9 as failed at its next look (no waiting for the
+    heartbeat to go stale)."""
     run = tiny_run(dataset, epochs=200)
     launcher = ("import sys; from core.settings import load_settings; "
                 "from core.train.run_dir import RunDir; from pathlib import Path; from tests.helpers import launch; "
@@ -109,11 +109,10 @@ def test_worker_outlives_its_launcher_and_a_fresh_process_sees_it_die(dataset): 
         assert jobs.refresh(run).state == "running", "the worker survived its launcher"
         assert pid not in _children, "this process did not start it: it re-attached from the folder"
         os.kill(pid, signal.SIGKILL)
-        killed = time.monotonic()
-        status = wait_for(lambda: (s := jobs.refresh(run)).state == "failed" and s, timeout=10)
-        seconds = time.monotonic() - killed
-        print(f"\n[faults] orphaned worker killed -> failed seen by a fresh process: {seconds:.2f} s")
-        assert seconds < 5 and "ended without saying why" in status.error
+        wait_for(lambda: not pid_alive(pid), timeout=30)
+        assert run.read_status().state == "running", "the worker had no time to write its end"
+        status = jobs.refresh(run)
+        assert status.state == "failed" and "ended without saying why" in status.error
         assert len(run.read_metrics()) >= 1
     finally:
         try:
@@ -129,7 +128,7 @@ def _cli_state(settings, *arguments) -> dict:
     return json.loads(done.stdout)
 
 
-def test_the_command_line_reports_a_killed_worker_as_failed_within_seconds(dataset):  # noqa: F811 - fixture
+def test_the_command_line_reports_a_killed_worker_as_failed(dataset):  # noqa: F811 - fixture
     """``runs show`` and ``runs list`` apply the same liveness rule as the pages: no page needs to look first."""
     run = tiny_run(dataset, epochs=200)
     process = launch(run, dataset)
@@ -137,13 +136,12 @@ def test_the_command_line_reports_a_killed_worker_as_failed_within_seconds(datas
         wait_for(lambda: len(run.read_metrics()) >= 1)
         assert _cli_state(dataset, "show", run.run_id)["status"] == "running"
         os.kill(process.pid, signal.SIGKILL)
-        killed = time.monotonic()
+        process.wait(timeout=30)
+        assert run.read_status().state == "running", "nothing in this process has looked at the run since"
         shown = _cli_state(dataset, "show", run.run_id)
+        assert shown["status"] == "failed" and "ended without saying why" in shown["error"]
         listed = {row["id"]: row for row in _cli_state(dataset, "list")["runs"]}
-        seconds = time.monotonic() - killed
-        print(f"\n[faults] kill -9 -> failed in `runs show` and `runs list`: {seconds:.1f} s")
-        assert shown["status"] == "failed" and listed[run.run_id]["status"] == "failed"
-        assert seconds < 15, "two command-line calls, each starting Python, within seconds"
+        assert listed[run.run_id]["status"] == "failed"
     finally:
         process.kill()
         process.wait(timeout=30)

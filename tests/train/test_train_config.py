@@ -113,11 +113,17 @@ def test_patches_have_the_patch_size_and_find_cells(shape):
         assert patch_mask.any()
 
 
-def test_channel_dropout_blanks_one_channel():
-    image = np.ones((4, 4, 3), np.float32)
-    out = drop_a_channel(image, 1.0, np.random.default_rng(0))
-    assert sorted(out.reshape(-1, 3).max(axis=0).tolist()) == [0.0, 1.0, 1.0]
-    assert drop_a_channel(image[..., :1], 1.0, np.random.default_rng(0)) is not None
+@pytest.mark.parametrize(("channels", "probability", "maxima"), [
+    (3, 1.0, [0.0, 1.0, 1.0]),  # one of three channels blanked
+    (2, 1.0, [0.0, 1.0]),
+    (3, 0.0, [1.0, 1.0, 1.0]),  # never
+    (1, 1.0, [1.0]),  # a single channel is never blanked: nothing would be left to see
+])
+def test_channel_dropout_blanks_at_most_one_channel(channels, probability, maxima):
+    image = np.ones((4, 4, channels), np.float32)
+    out = drop_a_channel(image, probability, np.random.default_rng(0))
+    assert out.shape == image.shape and sorted(out.reshape(-1, channels).max(axis=0).tolist()) == maxima
+    assert image.min() == 1.0, "the input is left as it was"
 
 
 def test_cache_respects_its_budget(tmp_path, settings):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.bench import (bench_accounts, bench_augment, bench_bioimageio, bench_cluster, bench_dashboard,
                          bench_editor, bench_first_hour, bench_import, bench_infer, bench_instances, bench_interop,
-                         bench_predict_speed, bench_propose, bench_runs, bench_soak, bench_train)
+                         bench_predict_speed, bench_propose, bench_runs, bench_soak, bench_timelapse, bench_train)
 from tests.bench.common import Results, table
 from tests.e2e.server import REPO, SHARED
 
@@ -26,7 +26,8 @@ SUITES = {"import": bench_import.run, "dashboard": bench_dashboard.run, "editor"
           "augment": bench_augment.run, "train": bench_train.run, "infer": bench_infer.run, "runs": bench_runs.run,
           "soak": bench_soak.run, "first-hour": bench_first_hour.run, "propose": bench_propose.run,
           "predict-speed": bench_predict_speed.run, "instances": bench_instances.run, "cluster": bench_cluster.run,
-          "interop": bench_interop.run, "bioimageio": bench_bioimageio.run, "accounts": bench_accounts.run}
+          "interop": bench_interop.run, "bioimageio": bench_bioimageio.run, "accounts": bench_accounts.run,
+          "timelapse": bench_timelapse.run}
 
 
 def _versions() -> dict[str, str]:

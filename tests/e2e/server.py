@@ -1,4 +1,5 @@
-"""Start the real dashboard (``streamlit run dashboard/serve.py``, as ``make run`` does) as a subprocess, for browser tests and benchmarks.
+"""Start the real dashboard (``streamlit run dashboard/serve.py``, as ``make run`` does) as a subprocess, for browser
+tests and benchmarks.
 
 Shared by ``tests/e2e/conftest.py`` and ``tests/bench``; nothing here imports Playwright, so the
 module is cheap to import (pytest's ``--doctest-modules`` imports it).

@@ -7,10 +7,12 @@ PORT ?= 8501
 
 .PHONY: run test test-fast bench clean-venv chromium slurm
 
-$(VENV)/.runtime: requirements.txt
+# The project itself is installed in editable mode (pyproject.toml), so `core` and `dashboard` import from anywhere.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 $(VENV)/.test: $(VENV)/.runtime requirements-test.txt

@@ -76,9 +76,11 @@ class DashboardServer:
     def start(self, timeout: float = STARTUP_TIMEOUT_S) -> "DashboardServer":
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # the checkout's own `core` and `dashboard` come first on the import path, whatever is installed
+        python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "CELLSEG_DATA": str(self.data_root),
                "CELLSEG_IMPORT_ROOTS": os.pathsep.join(str(p) for p in self.import_roots),
-               "PYTHONUNBUFFERED": "1", **self.extra_env}
+               "PYTHONPATH": python_path, "PYTHONUNBUFFERED": "1", **self.extra_env}
         command = [sys.executable, "-m", "streamlit", "run", str(entry_point()), "--server.address", "127.0.0.1",
                    "--server.port", str(self.port), "--server.headless", "true"]
         log = open(self.log_path, "wb")

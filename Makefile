@@ -5,12 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast bench clean-venv chromium slurm
+.PHONY: run lint test test-fast bench clean-venv chromium slurm
 
-$(VENV)/.runtime: requirements.txt
+# The project itself is installed in editable mode (pyproject.toml), so `core` and `dashboard` import from anywhere.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
@@ -21,8 +23,13 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 run: $(VENV)/.runtime
 	$(PY) -m streamlit run dashboard/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
-## test: install test dependencies (first time) and run the whole suite, browser and Slurm tests included
-test: $(VENV)/.test chromium slurm
+## lint: ruff, then import-linter (pyproject.toml): the engine never imports the UI, the dashboard never TensorFlow
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+## test: install test dependencies (first time), lint, and run the whole suite, browser and Slurm tests included
+test: $(VENV)/.test lint chromium slurm
 	$(PY) -m pytest
 
 # Browser tests drive Debian's chromium; install it when we may (root with apt), otherwise they skip and say so.
@@ -37,8 +44,8 @@ slurm:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then bash .ci/install-slurm.sh; \
 	  else command -v slurmctld >/dev/null 2>&1 || echo "note: Slurm not installed (.ci/install-slurm.sh); Slurm tests will be skipped"; fi
 
-## test-fast: everything except the slow, browser and Slurm tests
-test-fast: $(VENV)/.test
+## test-fast: lint, then everything except the slow, browser and Slurm tests
+test-fast: $(VENV)/.test lint
 	$(PY) -m pytest -m "not slow and not e2e and not slurm"
 
 $(VENV)/.bench: $(VENV)/.test requirements-bench.txt

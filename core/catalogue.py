@@ -226,7 +226,8 @@ def frame_neighbours(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) ->
     rows = con.execute("SELECT * FROM images WHERE dataset = ? AND sequence = ? AND frame IN (?, ?) ORDER BY frame",
                        [dataset, sequence, frame - 1, frame + 1]).df()
     by_frame = {int(row["frame"]): row for row in rows.to_dict("records")}
-    total = con.execute("SELECT count(*) FROM images WHERE dataset = ? AND sequence = ?", [dataset, sequence]).fetchone()
+    total = con.execute("SELECT count(*) FROM images WHERE dataset = ? AND sequence = ?",
+                        [dataset, sequence]).fetchone()
     return {"sequence": sequence, "frame": int(frame), "frames": int(total[0]), "previous": by_frame.get(frame - 1),
             "next": by_frame.get(frame + 1)}
 

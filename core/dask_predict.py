@@ -82,6 +82,7 @@ WORKER_MEMORY_SHARE = 0.75  # of the machine, shared among local workers; the re
 DONE_FOLDER = "done"
 OUTPUT_FILES = (("probabilities", ".png"), ("masks", ".png"), ("labels", ".tif"), ("overlays", ".png"))
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_DEFAULT_OPTIONS = PredictOptions()  # frozen, so one instance serves as every call's default
 
 
 @dataclass(frozen=True)
@@ -424,7 +425,7 @@ def _open_client(address: str | None, options: ClusterOptions, stack: ExitStack)
     return stack.enter_context(client)
 
 
-def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = PredictOptions(),
+def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = _DEFAULT_OPTIONS,
                        address: str | None = None, progress: Progress | None = None,
                        cluster: ClusterOptions = ClusterOptions()) -> dict:
     """Predict every input image with the run's model on Dask workers; write what :func:`predict_files` writes.

@@ -28,7 +28,8 @@ def standing_out_colour(rgb: np.ndarray) -> str:
     >>> he_pink = np.zeros((8, 8, 3), np.uint8); he_pink[...] = (200, 110, 190)
     >>> standing_out_colour(he_pink)
     'green'
-    >>> standing_out_colour(np.dstack([np.full((8, 8), 40), np.full((8, 8), 180), np.full((8, 8), 60)]).astype(np.uint8))
+    >>> standing_out_colour(np.dstack([np.full((8, 8), 40), np.full((8, 8), 180),
+    ...                                np.full((8, 8), 60)]).astype(np.uint8))
     'pink'
     """
     picture = np.asarray(rgb)

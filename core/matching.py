@@ -2,7 +2,8 @@
 
 The IoU of every overlapping true/predicted pair comes from one count over paired labels
 (:func:`overlaps`; :func:`iou_matrix` for the dense matrix); pairs are then matched one-to-one
-(:func:`match_instances`), once per IoU threshold of a sweep (:func:`instance_sweep`). Scores built on top live in :mod:`core.evaluate`.
+(:func:`match_instances`), once per IoU threshold of a sweep (:func:`instance_sweep`). Scores built on top
+live in :mod:`core.evaluate`.
 
 The definitions are StarDist's (``stardist.matching``): at an IoU threshold, *AP* is
 ``tp / (tp + fp + fn)``, *panoptic quality* ``sum of matched IoU / (tp + fp/2 + fn/2)`` and the
@@ -301,5 +302,6 @@ def pooled_matches(matches: Sequence[InstanceMatch]) -> InstanceMatch:
     thresholds = {m.iou_threshold for m in matches}
     if len(thresholds) > 1:
         raise ValueError(f"cannot pool matches made at different IoU thresholds: {sorted(thresholds)}")
-    return InstanceMatch(*(int(sum(getattr(m, name) for m in matches)) for name in ("n_true", "n_pred", "tp", "fp", "fn")),
-                         iou_threshold=thresholds.pop(), matched_iou=float(sum(m.matched_iou for m in matches)))
+    counts = (int(sum(getattr(m, name) for m in matches)) for name in ("n_true", "n_pred", "tp", "fp", "fn"))
+    return InstanceMatch(*counts, iou_threshold=thresholds.pop(),
+                         matched_iou=float(sum(m.matched_iou for m in matches)))

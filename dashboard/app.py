@@ -2,25 +2,21 @@
 
 Served by ``dashboard/serve.py`` (``make run``); ``streamlit run dashboard/app.py`` works too. The entry point lives in
 ``dashboard/`` so that Streamlit does not mistake the ``pages/`` folder for its
-legacy automatic page list; the repository root is put on the import path here.
+legacy automatic page list.
 """
 
 import logging
-import sys
 from pathlib import Path
 
+import streamlit as st
+
+from core.accounts.roles import PermissionDenied
+from core.accounts.acting import NOBODY
+from dashboard.access import account_sidebar, current_actor, listed, require_access, show_refusal
+from dashboard.pages_index import PAGES
+from dashboard.unsaved import unsaved_edits
+
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import streamlit as st  # noqa: E402
-
-from core.accounts.roles import PermissionDenied  # noqa: E402
-from core.accounts.acting import NOBODY  # noqa: E402
-from dashboard.access import account_sidebar, current_actor, listed, require_access, show_refusal  # noqa: E402
-from dashboard.pages_index import PAGES  # noqa: E402
-from dashboard.unsaved import unsaved_edits  # noqa: E402
-
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 # a local icon: a material-icon favicon is fetched from a font server, which a lab network may not reach
 st.set_page_config(page_title="CellSeg Dashboard", page_icon=str(REPO / "dashboard" / "assets" / "icon.png"),

@@ -113,7 +113,8 @@ def seed_config_import() -> None:
     except ConfigError as exc:
         st.error(str(exc))
         return
-    counts = f"{plural(len(result.errors), 'error')}, {plural(sum(l.severity == 'warning' for l in result.report), 'warning')}"
+    n_warnings = sum(finding.severity == "warning" for finding in result.report)
+    counts = f"{plural(len(result.errors), 'error')}, {plural(n_warnings, 'warning')}"
     st.button(f"Use the settings of {upload.name}", key="aug-ini-use", type="primary", on_click=_use_seed,
               args=(result, upload.name), help="Puts them in the form (the preview updates); save them as a preset "
                                                "to use them for training.")

@@ -87,8 +87,9 @@ def import_report_panel(name: str) -> None:
         return
     st.markdown(f"**Import report:** {saved.get('summary', '')}")
     if saved.get("skipped"):
-        st.warning(f"{plural(len(saved['skipped']), 'pair')} with errors {'was' if len(saved['skipped']) == 1 else 'were'} left out: {', '.join(saved['skipped'][:20])}"
-                   + (" …" if len(saved["skipped"]) > 20 else ""))
+        skipped = saved["skipped"]
+        st.warning(f"{plural(len(skipped), 'pair')} with errors {'was' if len(skipped) == 1 else 'were'} left out: "
+                   f"{', '.join(skipped[:20])}" + (" …" if len(skipped) > 20 else ""))
     findings = pd.DataFrame(saved.get("findings", []))
     if not findings.empty:
         st.dataframe(findings[["severity", "file", "message", "hint"]], hide_index=True, width="stretch",

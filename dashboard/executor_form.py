@@ -50,7 +50,8 @@ def executor_fields(settings: Settings) -> tuple[str, dict[str, Any]]:
                                   help="Slurm ends the job after this long; the run keeps its epochs and can be "
                                        "resumed. 0: the partition's limit.")
         if st.button("Check the cluster", icon=":material/lan:", key="train-slurm-probe",
-                     disabled=not may("cluster.probe"), help="Sends a tiny job to the cluster that looks for a file written here in the data folder: "
+                     disabled=not may("cluster.probe"),
+                     help="Sends a tiny job to the cluster that looks for a file written here in the data folder: "
                           "runs can only train there if the nodes see this folder. Takes as long as the queue."):
             _probe(settings)
     chosen = {"partition": partition.strip() or None, "gpus": int(gpus), "cpus": int(cpus) or None,

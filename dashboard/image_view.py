@@ -52,8 +52,8 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, ori
     left, middle, right = st.columns(3)
     stretched = " (16-bit, contrast stretched for display)" if image.dtype.itemsize > 1 else ""
     left.image(inline(picture), caption=f"Image{stretched}", width="stretch")
-    middle.image(inline(mask_picture, fmt="PNG"), caption="Mask (each cell its own colour)" if instances is not None else "Mask",
-                 width="stretch")
+    middle.image(inline(mask_picture, fmt="PNG"),
+                 caption="Mask (each cell its own colour)" if instances is not None else "Mask", width="stretch")
     right.image(inline(replace(style, show=True).draw(picture, small_mask)), caption="Overlay", width="stretch")
     st.caption(f"Imported from {origin}: {row['source']}")
     st.page_link(page_path("annotate"), label="Edit this mask", icon=":material/brush:",

@@ -59,8 +59,9 @@ def model_import_panel() -> None:
                                  "package's own name.")
     ready = upload is not None or bool(typed.strip())
     if st.button("Import the model", icon=":material/download_for_offline:", key="model-import-go",
-                 disabled=not ready or not may("model.import"), help="Checks the package, converts its weights if needed and checks that it "
-                                          "reproduces its own test output; runs in the background."):
+                 disabled=not ready or not may("model.import"),
+                 help="Checks the package, converts its weights if needed and checks that it reproduces its own "
+                      "test output; runs in the background."):
         source = _package_source(upload, typed)
         if source is not None:
             job = JobDir(imports_root() / f"{datetime.now():%Y%m%d-%H%M%S}")

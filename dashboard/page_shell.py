@@ -34,8 +34,9 @@ def _root(base_path: str) -> str:
 def pinned_shell(shell: str, base_path: str) -> str:
     """``shell`` with the server root (``base_path`` under the page's origin) written into its head.
 
-    >>> pinned_shell("<html><head><title>x</title></head></html>", "lab")
-    '<html><head><script>window.__streamlit = {BACKEND_BASE_URL: window.location.origin + "/lab/"};</script><title>x</title></head></html>'
+    >>> pinned_shell("<html><head><title>x</title></head></html>", "lab")  # doctest: +NORMALIZE_WHITESPACE
+    '<html><head><script>window.__streamlit = {BACKEND_BASE_URL: window.location.origin
+    + "/lab/"};</script><title>x</title></head></html>'
     """
     script = (f"<script>window.__streamlit = {{BACKEND_BASE_URL: window.location.origin + "
               f"{json.dumps(_root(base_path))}}};</script>")

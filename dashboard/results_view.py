@@ -39,7 +39,8 @@ def evaluation_launcher(run: RunDir, dataset: str, label: str) -> None:
                       help="Predicts each image four times (as is and mirrored) and averages: often a little "
                            "better, four times slower.")
     if right.button("Evaluate", type="primary", icon=":material/fact_check:", key=f"evaluate-{label}",
-                    disabled=not may("evaluate"), help=f"Predicts every {split} image of {dataset} with this model and scores it against the "
+                    disabled=not may("evaluate"),
+                    help=f"Predicts every {split} image of {dataset} with this model and scores it against the "
                          "true masks (in the background; the page shows progress)."):
         task = JobDir(evaluation_dir(run, label))
         if start_job(task, jobs.EvaluateRequest(run_id=run.run_id, dataset=dataset, split=split, tta=tta)):
@@ -85,7 +86,8 @@ def controls(run: RunDir, saved_best: float | None) -> PostProcessing:
                     help="The threshold where the mean Dice over these images was highest.")
     if chosen != saved:
         if right.button("Save these settings with the model", icon=":material/save:", key=prefix + "save",
-                        disabled=not may("run.save_inference_settings"), help="Prediction and export will use this threshold and post-processing."):
+                        disabled=not may("run.save_inference_settings"),
+                        help="Prediction and export will use this threshold and post-processing."):
             save_inference_settings(run, chosen)
             st.toast("Saved with the run: prediction and export use these settings now.")
             st.rerun()
@@ -248,7 +250,8 @@ def _refine_button(run: RunDir, dataset: str) -> None:
     st.caption(f"Continue from {run.run_id} on the masks people made in {dataset} (about 2 minutes), then propose "
                "new masks for its images still waiting.")
     if st.button(f"Refine on {dataset}", icon=":material/model_training:", key="results-refine",
-                 disabled=not may("train.launch"), help="The Refine preset: fine-tunes this model on every imported and corrected mask of the dataset."):
+                 disabled=not may("train.launch"),
+                 help="The Refine preset: fine-tunes this model on every imported and corrected mask of the dataset."):
         if not executor_ready():
             return
         try:

@@ -299,7 +299,8 @@ def lineage_section(configs: dict[str, dict], labels: dict[str, str], a: str, b:
     if a in configs and b in configs and a != b:
         changed = masks_edited_between(configs[a], configs[b])
         st.caption("A and B were trained on different datasets." if changed is None else
-                   f"{plural(changed, 'mask')} {'was' if changed == 1 else 'were'} edited between the training of A and of B." if changed else
+                   f"{plural(changed, 'mask')} {'was' if changed == 1 else 'were'} edited between the training of A "
+                   "and of B." if changed else
                    "A and B were trained on the same masks.")
 
 

@@ -268,8 +268,9 @@ def table_actions(runs_root: Path, shown: pd.DataFrame, selected: list[str], run
                        on_click=_set_deleted, args=(runs_root, list(undo), False, True),
                        help=f"Brings back the run(s) deleted last: {', '.join(undo)}.")
     if to_restore:
-        cols[2].button("Restore selected", icon=":material/restore_from_trash:", key="runs-restore", disabled=not may("run.delete"),
-                       on_click=_set_deleted, args=(runs_root, to_restore, False, False),
+        cols[2].button("Restore selected", icon=":material/restore_from_trash:", key="runs-restore",
+                       disabled=not may("run.delete"), on_click=_set_deleted,
+                       args=(runs_root, to_restore, False, False),
                        help="Shows the ticked deleted runs again.")
     cols[3].download_button("Download table (CSV)", runs_csv(runs), "runs.csv", "text/csv", key="runs-csv",
                             icon=":material/download:", on_click="ignore",

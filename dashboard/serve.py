@@ -7,19 +7,14 @@ address costs no failed requests.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import streamlit as st
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
 
-import streamlit as st  # noqa: E402
-from starlette.requests import Request  # noqa: E402
-from starlette.responses import HTMLResponse  # noqa: E402
-from starlette.routing import Route  # noqa: E402
-
-from dashboard.page_shell import page_addresses, pinned_shell, streamlit_shell  # noqa: E402
+from dashboard.page_shell import page_addresses, pinned_shell, streamlit_shell
 
 ENTRY_POINT = Path(__file__).resolve().with_name("app.py")
 

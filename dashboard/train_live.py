@@ -149,7 +149,8 @@ def _previews(run: RunDir) -> None:
     pictures = sorted((run.previews / f"epoch_{epoch:03d}").glob("*.png"))
     columns = st.columns(max(1, min(4, len(pictures))))
     for column, picture in zip(columns * 4, pictures):
-        column.image(inline(picture, fmt="PNG"), caption=short_stem(picture.stem, limit=24), width="stretch", alt=picture.stem)
+        column.image(inline(picture, fmt="PNG"), caption=short_stem(picture.stem, limit=24), width="stretch",
+                     alt=picture.stem)
     st.caption("Magenta: the true outline. Green: what the model predicts.")
 
 

@@ -46,7 +46,8 @@ with form_col:
         if launch(config, name=name, note=note, executor=executor, cluster_options=cluster_options):
             st.rerun()
     if right.button("Find a learning rate", icon=":material/query_stats:", width="stretch",
-                    disabled=config is None or not may("train.launch"), help="A two-minute sweep of learning rates on this setup; suggests one to use." + why):
+                    disabled=config is None or not may("train.launch"),
+                    help="A two-minute sweep of learning rates on this setup; suggests one to use." + why):
         if launch(config, lr_find=True, name=name, note=note, executor=executor, cluster_options=cluster_options):
             st.rerun()
 with run_col:

@@ -201,8 +201,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                   f"({video['cells_per_frame_mean']} cells per frame) → videos/{video['name']}_tracks.csv")
         for problem in summary["skipped"]:
             print(f"skipped {problem}")
-        print(f"{plural(summary['cells'], 'cell')} in {plural(summary['images'], 'image')} → {out_dir} (cells.csv, images.csv, masks/, "
-              "labels/, overlays/)")
+        print(f"{plural(summary['cells'], 'cell')} in {plural(summary['images'], 'image')} → {out_dir} "
+              "(cells.csv, images.csv, masks/, labels/, overlays/)")
     return 0
 
 

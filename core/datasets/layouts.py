@@ -478,7 +478,7 @@ def _scan_video_folder(folder: Path, split: str | None, scan: Scan, images_only:
                                          "label frames), remove the video, or import it without labels "
                                          "(images only).", stem=name))
     used = set(matched.values())
-    for name, path in labels.items():
+    for _name, path in labels.items():
         if path not in used:
             scan.findings.append(Finding("warning", "orphan-mask", scan.rel(path),
                                          "has no video with a matching name and was ignored.",

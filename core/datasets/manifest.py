@@ -50,9 +50,10 @@ def check_label(name: str, what: str) -> str:
 
     >>> check_label("blood cells zoom", "Preset name")
     'blood cells zoom'
-    >>> check_label("../up", "Preset name")
+    >>> check_label("../up", "Preset name")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
-    ValueError: Preset name '../up' is not allowed: use 1–64 letters, digits, spaces, '.', '_' or '-', starting and ending with a letter or digit (no slashes).
+    ValueError: Preset name '../up' is not allowed: use 1–64 letters, digits, spaces, '.', '_' or '-',
+    starting and ending with a letter or digit (no slashes).
     """
     if not LABEL_PATTERN.match(name or "") or "  " in name:
         raise ValueError(f"{what} {name!r} is not allowed: use 1–64 letters, digits, spaces, '.', '_' or '-', "

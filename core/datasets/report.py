@@ -78,7 +78,8 @@ class Report:
     def summary(self) -> str:
         n_err, n_warn = len(self.errors), len(self.warnings)
         verdict = "ready to import" if self.ok else "cannot be imported as it is"
-        return f"{plural(self.n_pairs, 'image/mask pair')} checked: {plural(n_err, 'error')}, {plural(n_warn, 'warning')}; {verdict}."
+        return (f"{plural(self.n_pairs, 'image/mask pair')} checked: {plural(n_err, 'error')}, "
+                f"{plural(n_warn, 'warning')}; {verdict}.")
 
     def to_rows(self) -> list[dict]:
         return [asdict(f) for f in self.sorted()]

@@ -17,6 +17,6 @@ from core.jobs.requests import (EvaluateRequest, ExportRequest, JobRequest, Mode
 from core.jobs.status import ACTIVE, STATES, JobState, JobStatus
 
 __all__ = ["ACTIVE", "DEAD_MESSAGE", "EXECUTORS", "STALE_HEARTBEAT_S", "STATES", "EvaluateRequest",
-           "ExecutorUnavailable", "ExportRequest", "JobDir", "JobRequest", "JobState", "JobStatus", "ModelImportRequest",
-           "PredictRequest", "ProposeRequest", "RequestError", "TrainRequest", "heartbeat_age", "now", "read_request",
-           "is_owner", "refresh", "stop", "submit"]
+           "ExecutorUnavailable", "ExportRequest", "JobDir", "JobRequest", "JobState", "JobStatus",
+           "ModelImportRequest", "PredictRequest", "ProposeRequest", "RequestError", "TrainRequest", "heartbeat_age",
+           "now", "read_request", "is_owner", "refresh", "stop", "submit"]

@@ -186,8 +186,9 @@ def build_generalist(shared: Path, out: Path, workdir: Path, *, epochs: int = 20
     card = {
         "name": name, "version": CARD_VERSION, "title": "Generalist cell segmentation U-Net" + (
             f" (without {', '.join(leave_out)})" if leave_out else ""),
-        "description": "A starting point for labs with raw images: proposes cell masks on fluorescence, brightfield and "
-                       "phase-contrast images, to be corrected in the editor and refined on the lab's own masks.",
+        "description": "A starting point for labs with raw images: proposes cell masks on fluorescence, "
+                       "brightfield and phase-contrast images, to be corrected in the editor and refined on the "
+                       "lab's own masks.",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command, "seed": seed,
         "minutes": round(sum(float(m.get("seconds", 0)) for m in run.read_metrics()) / 60, 1),
         "epochs": len(run.read_metrics()), "device": status.device,

@@ -362,7 +362,7 @@ def _pieces(video: np.ndarray, renumber: bool) -> list[_Piece]:
         renumber = True
     labels: dict[tuple[int, int], int] = {}
     if renumber:
-        for label, (cell, begin, _, index) in enumerate(sorted(runs, key=lambda r: (r[1], r[0])), start=1):
+        for label, (cell, _begin, _, index) in enumerate(sorted(runs, key=lambda r: (r[1], r[0])), start=1):
             labels[cell, index] = label
     else:
         spare = max(frames_of, default=0)
@@ -434,8 +434,8 @@ def write_ctc(labels_video: np.ndarray, out_dir: str | Path, *, ground_truth: bo
     the video's largest id.
 
     The files are built in a folder beside ``out_dir`` that then replaces it (:func:`core.io.staged_folder`), so a
-    reader never sees a half-written folder. An existing ``out_dir`` is replaced only if it is empty or holds nothing but
-    such CTC files.
+    reader never sees a half-written folder. An existing ``out_dir`` is replaced only if it is empty or holds nothing
+    but such CTC files.
 
     Parameters
     ----------

@@ -61,8 +61,9 @@ def _estimate(results: Results, settings, first: Path, second: Path) -> None:
     results.add("first hour", "the same epoch counted the old way (its first step's start-up included)", old,
                 "images/s", baseline=steady)
     start_up = epoch["train_seconds"] - (epoch["steps"] - 1) * batch / speed  # the first step, model building and all
-    results.add("first hour", "a run stopped after 3 steps, counted the old way", 3 * batch / (start_up + 2 * batch / speed),
-                "images/s", baseline=steady, note="what made the estimate many times too long after such a run")
+    results.add("first hour", "a run stopped after 3 steps, counted the old way",
+                3 * batch / (start_up + 2 * batch / speed), "images/s", baseline=steady,
+                note="what made the estimate many times too long after such a run")
 
 
 def _prepared(settings, workdir: Path) -> tuple[Path, Path]:

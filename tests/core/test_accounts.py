@@ -29,6 +29,7 @@ from tests.helpers import REPO
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD = "correct horse battery"
+DEFAULT_POLICY = SignInPolicy()  # frozen: one instance is every call's default
 
 
 class FakeClock:
@@ -60,7 +61,7 @@ def ana(store) -> User:
     return store.add("ana", Role.ADMIN, PASSWORD)
 
 
-def refusal(store, name, password, client="10.0.0.1", policy=SignInPolicy()) -> SignInRefused:
+def refusal(store, name, password, client="10.0.0.1", policy=DEFAULT_POLICY) -> SignInRefused:
     with pytest.raises(SignInRefused) as caught:
         authenticate(store, name, password, client, policy)
     return caught.value

@@ -88,7 +88,7 @@ def test_seed_maps_come_through_like_the_cell_map(plan):
 
     maps, _ = predict_image(two_maps, image, GREY, TilePlan(plan.tile, plan.overlap, tta=plan.tta, channels=2))
     for channel in (0, 1):
-        alone, _ = predict_image(lambda b: two_maps(b)[..., channel:channel + 1], image, GREY, plan)
+        alone, _ = predict_image(lambda b, c=channel: two_maps(b)[..., c:c + 1], image, GREY, plan)
         np.testing.assert_allclose(maps[..., channel], alone, atol=1e-6)
     as_bytes, _ = predict_image(two_maps, image, GREY, TilePlan(plan.tile, plan.overlap, channels=2),
                                 out_dtype=np.uint8)

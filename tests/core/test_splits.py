@@ -73,6 +73,9 @@ def test_perceptual_hash_tolerates_brightness_and_noise_but_not_other_images():
     brighter = np.clip(image.astype(int) + 20, 0, 255).astype(np.uint8)
     noisy = np.clip(image + rng.normal(0, 5, image.shape), 0, 255).astype(np.uint8)
     other = np.kron(rng.integers(0, 255, (8, 8)), np.ones((16, 16))).astype(np.uint8)
-    distance = lambda a, b: int(hamming_matrix(np.array([perceptual_hash(a)]), np.array([perceptual_hash(b)]))[0, 0])
+
+    def distance(a, b):
+        return int(hamming_matrix(np.array([perceptual_hash(a)]), np.array([perceptual_hash(b)]))[0, 0])
+
     assert distance(image, brighter) <= 6 and distance(image, noisy) <= 6
     assert distance(image, other) > 12

@@ -183,7 +183,8 @@ def test_drawing_an_unlabelled_image_and_saving_makes_it_corrected(tmp_path, dat
     import_dataset(tmp_path / "raw", ImportOptions(name="raw", images_only=True), data_env)
     page = open_page("annotate", dataset="raw", stem="slide0")
     assert session(page).label == "unlabelled" and "Saved · version 0 · unlabelled" in texts(page)
-    assert any(o.startswith("slide0 · ") and o.endswith(" · unlabelled") for o in page.selectbox(key="editor-stem").options)
+    assert any(o.startswith("slide0 · ") and o.endswith(" · unlabelled")
+               for o in page.selectbox(key="editor-stem").options)
     draw(page, canvas_key(page), [rect(0, 0, 60, 60)])
     page.button(key="editor-save").click().run()
     assert session(page).label == "corrected" and "Saved · version 1 · corrected" in texts(page)
@@ -226,7 +227,9 @@ def test_propose_and_refine_start_from_the_editor(proposed, open_page, monkeypat
     assert not page.button(key="queue-refine").disabled
     page.button(key="queue-refine").click().run()
     run, request = started[-1]
-    assert request == jobs.TrainRequest() and run.read_config()["train"]["preset"] == "refine" and run.read_config()["parent_run"] == "generalist"
+    config = run.read_config()
+    assert request == jobs.TrainRequest() and config["train"]["preset"] == "refine"
+    assert config["parent_run"] == "generalist"
     assert any("watch it on the Train page" in str(link.proto.label) for link in page.get("page_link"))
 
 
@@ -256,4 +259,4 @@ def test_a_video_frame_shows_its_place_and_copies_a_cell_forward_under_its_id(tm
     assert np.array_equal(there == chosen, here == chosen), "the cell's outline, under the same id, in the next frame"
     assert read_log(folder, f"{name}_t0002")[-1]["tool"] == "copy cell"
     app.button(key="video-next-frame").click().run()
-    assert any(f"frame 3 of 4" in c.value for c in app.caption)
+    assert any("frame 3 of 4" in c.value for c in app.caption)

@@ -1,4 +1,5 @@
-"""Start the real dashboard (``streamlit run dashboard/serve.py``, as ``make run`` does) as a subprocess, for browser tests and benchmarks.
+"""Start the real dashboard (``streamlit run dashboard/serve.py``, as ``make run`` does) as a subprocess, for browser
+tests and benchmarks.
 
 Shared by ``tests/e2e/conftest.py`` and ``tests/bench``; nothing here imports Playwright, so the
 module is cheap to import (pytest's ``--doctest-modules`` imports it).
@@ -75,9 +76,11 @@ class DashboardServer:
     def start(self, timeout: float = STARTUP_TIMEOUT_S) -> "DashboardServer":
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # the checkout's own `core` and `dashboard` come first on the import path, whatever is installed
+        python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "CELLSEG_DATA": str(self.data_root),
                "CELLSEG_IMPORT_ROOTS": os.pathsep.join(str(p) for p in self.import_roots),
-               "PYTHONUNBUFFERED": "1", **self.extra_env}
+               "PYTHONPATH": python_path, "PYTHONUNBUFFERED": "1", **self.extra_env}
         command = [sys.executable, "-m", "streamlit", "run", str(entry_point()), "--server.address", "127.0.0.1",
                    "--server.port", str(self.port), "--server.headless", "true"]
         log = open(self.log_path, "wb")

@@ -94,7 +94,8 @@ def test_training_metrics_agree_with_the_metrics_core(seed, threshold):
     counts = [pixel_counts(t, foreground_at(p, threshold)) for t, p in zip(masks, maps)]
     core_scores = {"dice": np.mean([c.dice for c in counts]), "dice_pooled": pooled(counts).dice,
                    "iou": pooled(counts).iou, "precision": pooled(counts).precision, "recall": pooled(counts).recall}
-    keras_metrics = {"dice": losses.MeanDice(threshold=threshold), "dice_pooled": losses.PooledDice(threshold=threshold),
+    keras_metrics = {"dice": losses.MeanDice(threshold=threshold),
+                     "dice_pooled": losses.PooledDice(threshold=threshold),
                      "iou": losses.PooledIoU(threshold=threshold), "precision": losses.Precision(threshold=threshold),
                      "recall": losses.Recall(threshold=threshold)}
     validation = score(masks, maps, threshold)

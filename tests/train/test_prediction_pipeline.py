@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.infer import TilePlan, predict_image
+from core.infer import predict_image
 from core.io import read_image
 from core.postprocess import binary_mask
 from core.predict_job import predict_files

@@ -23,10 +23,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from core.matching import (_INSTANCE_THRESHOLD, DSB_IOU_THRESHOLDS, InstanceMatch, _check_same_shape, _ratio,
-                           average_precision, instance_sweep, iou_matrix, match_instances, pooled_matches)
+                           average_precision, f1_from_counts, instance_sweep, iou_matrix, match_instances,
+                           pooled_matches)
 
-__all__ = ["DSB_IOU_THRESHOLDS", "InstanceMatch", "average_precision", "instance_sweep", "iou_matrix",
-           "match_instances", "pooled_matches"]  # re-exported: callers find every score here
+__all__ = ["DSB_IOU_THRESHOLDS", "InstanceMatch", "average_precision", "f1_from_counts", "instance_sweep",
+           "iou_matrix", "match_instances", "pooled_matches"]  # re-exported: callers find every score here
 
 LEVELS = 256
 DEFAULT_PIXEL_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.linspace(0.05, 0.95, 19), 2))
@@ -65,8 +66,8 @@ class PixelCounts:
 
     @property
     def dice(self) -> float:
-        """Dice coefficient (F1 of pixels); 1.0 when truth and prediction are both empty."""
-        return float(_dice_of(np.array([self.tp, self.fp, self.fn, self.tn])))
+        """Dice coefficient (F1 of pixels, :func:`core.matching.f1_from_counts`); 1.0 when both masks are empty."""
+        return f1_from_counts(self.tp, self.fp, self.fn)
 
     @property
     def iou(self) -> float:
@@ -265,10 +266,8 @@ def counts_at(histograms: np.ndarray, threshold: float) -> PixelCounts:
 
 
 def _dice_of(counts: np.ndarray) -> np.ndarray:
-    """Dice along the last axis of ``(..., 4)`` counts, with the empty-set convention of PixelCounts."""
-    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
-    denominator = 2 * tp + fp + fn
-    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 1.0)
+    """Dice along the last axis of ``(..., 4)`` counts (``tp, fp, fn, tn``), as :attr:`PixelCounts.dice` scores."""
+    return f1_from_counts(counts[..., 0], counts[..., 1], counts[..., 2])
 
 
 def _stacked(histograms_list: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:

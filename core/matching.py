@@ -29,6 +29,39 @@ def _ratio(numerator: float, denominator: float, if_empty: float) -> float:
     return float(numerator) / float(denominator) if denominator else if_empty
 
 
+def f1_from_counts(tp, fp, fn, if_empty: float = 1.0):
+    """F1 score of detection counts, ``2·tp / (2·tp + fp + fn)``: the Dice of pixels, the F1 of matched cells.
+
+    The one formula behind :attr:`core.evaluate.PixelCounts.dice`, the threshold sweeps of :mod:`core.evaluate`
+    and :attr:`InstanceMatch.f1`, so every Dice the dashboard shows is computed alike.
+
+    Parameters
+    ----------
+    tp, fp, fn : int or ndarray
+        True positives, false positives and false negatives (arrays of one shape, or broadcastable).
+    if_empty : float
+        The score when the denominator is 0 (nothing to find and nothing found): 1.0, perfect.
+
+    Returns
+    -------
+    float or ndarray
+        A float for scalar counts, else an array of float64 of the counts' shape.
+
+    Examples
+    --------
+    >>> f1_from_counts(3, 1, 2), f1_from_counts(0, 0, 0), f1_from_counts(0, 0, 0, if_empty=0.0)
+    (0.6666666666666666, 1.0, 0.0)
+    >>> f1_from_counts(np.array([3, 0, 0]), np.array([1, 0, 4]), np.array([2, 0, 0])).tolist()
+    [0.6666666666666666, 1.0, 0.0]
+    """
+    tp, fp, fn = np.asarray(tp), np.asarray(fp), np.asarray(fn)
+    denominator = np.asarray(2 * tp + fp + fn, np.float64)
+    numerator = np.broadcast_to(np.asarray(2 * tp, np.float64), denominator.shape)
+    score = np.divide(numerator, denominator, out=np.full(denominator.shape, float(if_empty)),
+                      where=denominator > 0)
+    return float(score) if score.ndim == 0 else score
+
+
 def _check_same_shape(first: np.ndarray, second: np.ndarray, what: str) -> None:
     if first.shape != second.shape:
         raise ValueError(f"{what} shapes differ: {first.shape} vs {second.shape}")
@@ -79,7 +112,7 @@ class InstanceMatch:
     @property
     def f1(self) -> float:
         """Harmonic mean of precision and recall: ``2·tp / (2·tp + fp + fn)``."""
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn, 1.0)
+        return f1_from_counts(self.tp, self.fp, self.fn)
 
     @property
     def accuracy(self) -> float:

@@ -1,63 +1,55 @@
 """Validation on whole images (or fixed tiles) after each epoch: metrics and preview pictures.
 
-Predicting whole images of any size needs padding to a multiple of the model's down-sampling
-factor and cropping back; metrics are then computed on the true image area only.
+Images are predicted through :func:`core.infer.predict_image`, the code that evaluations predict through:
+whole images are padded to a multiple of the model's down-sampling factor (mirrored, as there) and cropped
+back; tiles overlap and are blended as an evaluation's are (:func:`validation_plan`). Scores are then counted
+on the true image area only, by :mod:`core.evaluate`.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from core.display import fit_within
 from core.evaluate import foreground_at, pixel_counts, pooled
+from core.infer import ScaledInput, TilePlan, predict_image
 from core.masks import overlay
 from core.train.data import ImageCache, Item
 
 
-def pad_to_multiple(image: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Reflect-pad an H×W×C image so both sides are multiples of ``multiple``; return it and the original size.
+def validation_plan(multiple: int, tile: int | None) -> TilePlan:
+    """How validation cuts an image: always whole (``tile`` None), or tiles of ``tile`` overlapping as in an evaluation.
 
-    >>> pad_to_multiple(np.zeros((30, 33, 1), np.float32), 16)[0].shape
-    (32, 48, 1)
+    The overlap is the evaluation's, ``min(64, tile // 4)`` (see :func:`core.eval_job.evaluate_run`); an image
+    that fits in one tile is predicted whole, as there.
+
+    >>> plan = validation_plan(16, None)
+    >>> plan.in_one_piece(5000, 7000, 16), plan.tile % 16
+    (True, 0)
+    >>> plan = validation_plan(16, 256)
+    >>> plan.tile, plan.overlap, plan.in_one_piece(200, 256, 16), plan.in_one_piece(300, 256, 16)
+    (256, 64, True, False)
     """
-    height, width = image.shape[:2]
-    bottom, right = -height % multiple, -width % multiple
-    padded = cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REFLECT_101) if bottom or right else image
-    return (padded if padded.ndim == 3 else padded[..., None]), (height, width)
+    if tile is None:
+        return TilePlan(tile=multiple * -(-16 // multiple), overlap=0, whole_pixels=sys.maxsize)
+    return TilePlan(tile=tile, overlap=min(64, tile // 4))
 
 
-def tile_origins(length: int, tile: int) -> list[int]:
-    """Start positions of tiles of ``tile`` covering ``length``; the last tile is moved back to fit.
+def predict_probability(predict, image: np.ndarray, multiple: int, tile: int | None) -> np.ndarray:
+    """Cell probability (H×W float32) of one normalised H×W×C image, predicted as an evaluation predicts it.
 
-    >>> tile_origins(100, 32)
-    [0, 32, 64, 68]
+    ``predict`` takes a batch ``N×h×w×C`` and returns ``N×h×w×K`` maps; channel 0 is the cell probability.
+
+    >>> image = np.linspace(0, 1, 30 * 44, dtype=np.float32).reshape(30, 44, 1)
+    >>> probability = predict_probability(lambda batch: batch[..., :1], image, 16, 32)
+    >>> probability.shape, bool(np.allclose(probability, image[..., 0], atol=1e-6))
+    ((30, 44), True)
     """
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile + 1, tile))
-    if starts[-1] + tile < length:
-        starts.append(length - tile)
-    return starts
-
-
-def predict_image(predict, image: np.ndarray, multiple: int, tile: int | None = None) -> np.ndarray:
-    """Probability map (H×W) of one normalised image: whole (padded) or by tiles of ``tile``."""
-    if tile is None or max(image.shape[:2]) <= tile:
-        padded, (height, width) = pad_to_multiple(image, multiple)
-        return predict(padded[None])[0, :height, :width, 0]
-    padded, (height, width) = pad_to_multiple(image, tile) if min(image.shape[:2]) < tile else (image, image.shape[:2])
-    total = np.zeros(padded.shape[:2], np.float32)
-    counts = np.zeros(padded.shape[:2], np.float32)
-    origins = [(y, x) for y in tile_origins(padded.shape[0], tile) for x in tile_origins(padded.shape[1], tile)]
-    batch = np.stack([padded[y:y + tile, x:x + tile] for y, x in origins])
-    probabilities = predict(batch)[..., 0]
-    for (y, x), probability in zip(origins, probabilities):
-        total[y:y + tile, x:x + tile] += probability
-        counts[y:y + tile, x:x + tile] += 1
-    return (total / np.maximum(counts, 1))[:height, :width]
+    probability, _ = predict_image(predict, image, ScaledInput(), validation_plan(multiple, tile), multiple)
+    return probability
 
 
 @dataclass
@@ -74,17 +66,22 @@ def score(masks: list[np.ndarray], probabilities: list[np.ndarray], threshold: f
     """Per-image mean Dice and pooled Dice/IoU/precision/recall at ``threshold``, plus BCE+Dice loss.
 
     The scores come from :mod:`core.evaluate` (the same thresholding and counts as an evaluation), so the
-    best validation Dice of a run and the Dice of the same images on the Results page agree.
+    best validation Dice of a run and the Dice of the same images on the Results page agree. A probability
+    map may be float (0–1) or ``uint8`` (× 255, as an evaluation saves it): :func:`core.evaluate.foreground_at`
+    rounds a float map to the 8-bit levels first, so both give the same pixels, and the same Dice.
 
     >>> s = score([np.array([[1, 0]])], [np.array([[0.9, 0.2]])])
     >>> s.dice, s.iou
     (1.0, 1.0)
+    >>> score([np.array([[1, 0]])], [np.array([[230, 51]], np.uint8)]).dice
+    1.0
     """
     counts, losses = [], []
     for truth, probability in zip(masks, probabilities):
         counts.append(pixel_counts(truth, foreground_at(probability, threshold)))
         truth = truth > 0
-        p = np.clip(probability.astype(np.float64), 1e-7, 1 - 1e-7)
+        p = probability.astype(np.float64) / (255 if probability.dtype == np.uint8 else 1)
+        p = np.clip(p, 1e-7, 1 - 1e-7)
         bce = -float(np.mean(truth * np.log(p) + (~truth) * np.log(1 - p)))
         soft = (2 * float((truth * p).sum()) + 1) / (float(truth.sum() + p.sum()) + 1)
         losses.append(bce + 1 - soft)
@@ -99,13 +96,16 @@ def preview_picture(image: np.ndarray, truth: np.ndarray, probability: np.ndarra
     rgb = (np.clip(grey if grey.shape[2] == 3 else np.repeat(grey[..., :1], 3, axis=2), 0, 1) * 255).astype(np.uint8)
     rgb = fit_within(rgb, side)
     small_truth = fit_within((truth > 0).astype(np.uint8) * 255, side, nearest=True)
-    small_guess = fit_within((probability >= 0.5).astype(np.uint8) * 255, side, nearest=True)
+    small_guess = fit_within(foreground_at(probability, 0.5).astype(np.uint8) * 255, side, nearest=True)
     rgb = overlay(rgb, small_truth, opacity=1.0, mode="contour", colour=(255, 64, 160))
     return overlay(rgb, small_guess, opacity=1.0, mode="contour", colour=(60, 230, 60))
 
 
 class Validator:
-    """Scores a model on the validation images; keeps them decoded between epochs."""
+    """Scores a model on the validation images; keeps them decoded between epochs.
+
+    ``tile`` None predicts whole images, else tiles of ``tile`` pixels (see :func:`validation_plan`).
+    """
 
     def __init__(self, items: list[Item], cache: ImageCache, multiple: int, tile: int | None):
         self.items = items
@@ -117,7 +117,7 @@ class Validator:
         masks, probabilities, shown = [], [], {}
         for item in self.items:
             image, mask = self.cache.get(item)
-            probability = predict_image(predict, image.astype(np.float32), self.multiple, self.tile)
+            probability = predict_probability(predict, image, self.multiple, self.tile)
             masks.append(mask)
             probabilities.append(probability)
             shown[item.stem] = (image, mask, probability)

@@ -30,7 +30,7 @@ from core.timelapse.windows import centred_windows
 from core.train.config import TrainConfig
 from core.train.data import DatasetSplits, ImageCache, Item, normalise, sample_patch
 from core.train.targets import unpack_targets
-from core.train.validation import Scores, predict_image, score
+from core.train.validation import Scores, predict_probability, score
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +223,9 @@ class WindowValidator:
 
     Same interface as :class:`core.train.validation.Validator` (``items`` and ``run``), so the run recorder
     needs no change. The window's frames travel as channels through
-    :func:`core.train.validation.predict_image` (whose padding and tiling then hold for all frames alike) and
-    are put back to ``(T, H, W, C)`` just before the model.
+    :func:`core.train.validation.predict_probability`, that is through :func:`core.infer.predict_image` as in an
+    evaluation (whose padding and tiling then hold for all frames alike), and are put back to ``(T, H, W, C)``
+    just before the model.
     """
 
     def __init__(self, centres: list[Centre], frames: FrameStore, multiple: int, tile: int | None):
@@ -245,7 +246,7 @@ class WindowValidator:
                 return predict(np.moveaxis(batch.reshape(n, h, w, window, channels), 3, 1))
 
             stacked = np.moveaxis(frames, 0, 2).reshape(height, width, window * channels)
-            probability = predict_image(as_windows, stacked, self.multiple, self.tile)
+            probability = predict_probability(as_windows, stacked, self.multiple, self.tile)
             masks.append(mask)
             probabilities.append(probability)
             shown[centre.item.stem] = (frames[window // 2], mask, probability)

@@ -195,6 +195,28 @@ def test_sweep_reports_mean_and_pooled_dice_separately():
     assert row["dice_pooled"] == pytest.approx(2 / 3)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_dice_and_f1_is_the_one_formula(seed):
+    """Pixel Dice, the sweeps' per-image and pooled Dice and the cells' F1 all come from f1_from_counts."""
+    from core.evaluate import f1_from_counts, foreground_at
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 5, (6, 4))
+    counts[0, :3] = 0  # nothing to find, nothing found
+    for tp, fp, fn, tn in counts.tolist():
+        expected = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 1.0
+        assert PixelCounts(tp, fp, fn, tn).dice == f1_from_counts(tp, fp, fn) == expected
+        assert InstanceMatch(n_true=tp + fn, n_pred=tp + fp, tp=tp, fp=fp, fn=fn).f1 == expected
+    assert f1_from_counts(counts[:, 0], counts[:, 1], counts[:, 2]).tolist() == [
+        PixelCounts(*row).dice for row in counts.tolist()]
+    truths = [rng.random((5, 7)) < 0.4 for _ in range(4)]
+    maps = [rng.random((5, 7)) for _ in range(4)]
+    (row,) = threshold_sweep([probability_histograms(t, p) for t, p in zip(truths, maps)], [0.5])
+    per_image = [pixel_counts(t, foreground_at(p, 0.5)) for t, p in zip(truths, maps)]
+    assert row["dice"] == pytest.approx(np.mean([c.dice for c in per_image]), abs=1e-15)
+    assert row["dice_pooled"] == pooled(per_image).dice
+
+
 @pytest.mark.parametrize("thresholds, best", [([0.2, 0.6, 0.9], 0.6), ([0.45, 0.55], 0.45), ([0.1, 0.95], 0.1)])
 def test_best_threshold_ties_go_closest_to_half(thresholds, best):
     perfect = probability_histograms(np.array([[0, 1, 1]]), np.array([[0.0, 1.0, 1.0]]))

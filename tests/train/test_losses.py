@@ -80,9 +80,10 @@ def test_threshold_metrics(metric, expected):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("threshold", [0.5, 0.3])
-def test_training_metrics_agree_with_the_metrics_core(seed, threshold):
+@pytest.mark.parametrize("empty", [False, True], ids=["", "empty images"])
+def test_training_metrics_agree_with_the_metrics_core(seed, threshold, empty):
     """What the Train page shows during training equals what an evaluation of the same arrays reports."""
-    from core.evaluate import foreground_at, pixel_counts, pooled
+    from core.evaluate import foreground_at, pixel_counts, pooled, quantise_probability
     from core.train.validation import score
 
     rng = np.random.default_rng(seed)
@@ -90,6 +91,9 @@ def test_training_metrics_agree_with_the_metrics_core(seed, threshold):
     # Probabilities on the 8-bit levels, including the threshold's own level, where > and >= would differ.
     probability = (rng.integers(0, 256, truth.shape) / 255).astype(np.float32)
     probability[0, 0, :3, 0] = [threshold, 0.5, 127.5 / 255]
+    if empty:  # no cells and none found (Dice 1 by convention), no cells but some found (Dice 0)
+        truth[1:] = 0
+        probability[1] = 0
     masks, maps = list(truth[..., 0]), list(probability[..., 0])
     counts = [pixel_counts(t, foreground_at(p, threshold)) for t, p in zip(masks, maps)]
     core_scores = {"dice": np.mean([c.dice for c in counts]), "dice_pooled": pooled(counts).dice,
@@ -102,3 +106,6 @@ def test_training_metrics_agree_with_the_metrics_core(seed, threshold):
     for name, metric in keras_metrics.items():
         assert _metric(metric, [(truth, probability)]) == pytest.approx(core_scores[name], abs=1e-6), name
         assert getattr(validation, name) == pytest.approx(core_scores[name], abs=1e-12), name
+    # the 8-bit maps an evaluation saves score the same as the float maps validation predicts
+    eight_bit = score(masks, [quantise_probability(p) for p in maps], threshold)
+    assert [getattr(eight_bit, name) for name in core_scores] == [getattr(validation, name) for name in core_scores]

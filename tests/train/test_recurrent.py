@@ -114,6 +114,46 @@ def test_validation_predicts_whole_centre_frames_from_their_windows(clips):
     assert 0 < scores.dice < 1
 
 
+def test_recurrent_validation_dice_equals_the_evaluations_dice_of_the_same_frames(clips, settings, monkeypatch):
+    """The centre frames validated after each epoch score as an evaluation of the same frames does."""
+    from scipy import ndimage
+
+    from core import eval_job
+    from core.infer import InputSpec
+    from core.postprocess import PostProcessing
+    from core.run_model import RunModel, save_inference_settings
+    from core.train.runs import prepare_run
+
+    folder, _ = clips
+    config = _config()
+    splits = load_splits(folder)
+    _, validator, _ = window_feeding(config, folder, splits, ImageCache(config.data, splits.colour), steps=1,
+                                     workers=1)
+
+    def windows_model(batch):  # (N, T, h, w, C): the mean of the frames' neighbourhoods, zero outside the batch
+        near = ndimage.uniform_filter(batch[..., :1].mean(axis=1), size=(1, 5, 5, 1), mode="constant")
+        return (1 / (1 + np.exp(-(near - 0.3) * 12))).astype(np.float32)
+
+    def stacked_model(batch):  # what core.run_model gives the evaluation: the frames stacked as channels
+        n, height, width, _ = batch.shape
+        return windows_model(np.moveaxis(batch.reshape(n, height, width, 3, 1), 3, 1))
+
+    scores, shown = validator.run(windows_model)
+    run = prepare_run(settings, config)
+    model = RunModel(run.run_id, config, InputSpec(config.data, 1, False), config.model.size_multiple, stacked_model,
+                     None, run.checkpoints / "best.keras", window=3)
+    monkeypatch.setattr(eval_job, "load_run_model", lambda run, checkpoint="best": model)
+    save_inference_settings(run, PostProcessing(fill_holes=False, min_size=0, split_touching=False))
+    stems = {item.stem for item in validator.items}
+    items = [item for split in ("train", "valid") for item in eval_job.dataset_items(folder, split)
+             if item.stem in stems]
+    summary = eval_job.evaluate_run(run, items, "valid")
+    assert summary["n_images"] == len(shown) == len(stems) > 0
+    assert 0.3 < scores.dice < 0.999
+    assert scores.dice == pytest.approx(summary["dice"], abs=1e-12)
+    assert scores.dice_pooled == pytest.approx(summary["dice_pooled"], abs=1e-12)
+
+
 def test_a_dataset_without_videos_is_refused_by_name(tmp_path, settings):
     folder = import_dataset(make_splits(tmp_path / "src", {"train": 2, "valid": 1}), ImportOptions(name="stills"),
                             settings).path

@@ -239,6 +239,69 @@ def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
     return frame
 
 
+USED_PRECISION = "precision used"  # the row of the settings table with the precision each run really trained in
+
+
+def trained_precisions(con: Any, run_ids: list[str]) -> dict[str, str | None]:
+    """The precision each run trained in, from the catalogue (``runs.precision``, read from its ``status.json``).
+
+    The setting may say ``auto`` for both runs while one trained in float32 and the other in bfloat16; this is
+    what was used. Runs the catalogue lacks, or that recorded none (not started yet), map to None.
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("CREATE TABLE runs (id TEXT, precision TEXT)")
+    >>> _ = con.execute("INSERT INTO runs VALUES ('a', 'float32'), ('b', 'bfloat16'), ('c', NULL)")
+    >>> trained_precisions(con, ["b", "a", "c", "gone"])
+    {'b': 'bfloat16', 'a': 'float32', 'c': None, 'gone': None}
+    """
+    rows = con.execute("SELECT id, precision FROM runs WHERE list_contains($ids, id)",
+                       {"ids": list(run_ids)}).fetchall()
+    found = {run_id: precision for run_id, precision in rows}
+    return {run_id: found.get(run_id) for run_id in run_ids}
+
+
+def with_precision_row(diff: pd.DataFrame, precisions: dict[str, str | None]) -> pd.DataFrame:
+    """:func:`config_diff`'s table with a last row, :data:`USED_PRECISION`: the precision each run trained in.
+
+    Unknown precisions show as ``—``; when no run recorded one, ``diff`` is returned as it is.
+
+    >>> diff = config_diff({"a": {"lr": 0.001}, "b": {"lr": 0.01}})
+    >>> with_precision_row(diff, {"a": "float32", "b": "bfloat16"}).to_dict(orient="index")
+    {'lr': {'a': '0.001', 'b': '0.01'}, 'precision used': {'a': 'float32', 'b': 'bfloat16'}}
+    >>> with_precision_row(config_diff({"a": {}, "b": {}}), {"a": "float32", "b": None}).to_dict(orient="index")
+    {'precision used': {'a': 'float32', 'b': '—'}}
+    >>> with_precision_row(diff, {"a": None, "b": None}).index.tolist()
+    ['lr']
+    """
+    if not any(precisions.values()):
+        return diff
+    columns = list(dict.fromkeys([*diff.columns, *precisions]))
+    row = pd.DataFrame([[precisions.get(column) or MISSING for column in columns]], columns=columns,
+                       index=pd.Index([USED_PRECISION], name=diff.index.name or "key"))
+    table = pd.concat([diff.reindex(columns=columns, fill_value=MISSING), row]) if not diff.empty else row
+    table.index.name = diff.index.name or "key"
+    return table
+
+
+def precision_note(precisions: dict[str, str | None], labels: dict[str, str] | None = None) -> str | None:
+    """A warning when the runs trained in different precisions (runs that recorded none are left out), else None.
+
+    >>> note = precision_note({"a": "float32", "b": "bfloat16", "c": "float32"}, {"a": "A", "b": "B", "c": "C"})
+    >>> note.split(". ")[0]
+    'These runs trained in different precisions: A float32, B bfloat16, C float32'
+    >>> precision_note({"a": "float32", "b": "float32", "c": None}) is None
+    True
+    """
+    known = {run_id: precision for run_id, precision in precisions.items() if precision}
+    if len(set(known.values())) < 2:
+        return None
+    names = labels or {}
+    listed = ", ".join(f"{names.get(run_id, run_id)} {precision}" for run_id, precision in known.items())
+    return (f"These runs trained in different precisions: {listed}. Part of their difference may come from it: "
+            "choose the same Precision (custom preset) to compare like with like.")
+
+
 def masks_changed(first: dict[str, int], other: dict[str, int]) -> int:
     """How many stems have a different mask version in ``other`` than in ``first`` (absent = version 0).
 

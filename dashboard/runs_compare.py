@@ -19,7 +19,8 @@ from core.eval_job import probabilities_dir, read_evaluation
 from core.io import read_image
 from core.postprocess import PostProcessing, binary_mask, error_picture, outline
 from core.review import read_truth
-from core.run_compare import PairedDifference, config_diff, lineage_rows, masks_changed, paired_bootstrap
+from core.run_compare import (PairedDifference, config_diff, lineage_rows, masks_changed, paired_bootstrap,
+                              precision_note, trained_precisions, with_precision_row)
 from core.run_model import inference_settings
 from core.run_queries import metric_curves, params_wide, per_image_pairs
 from core.run_report import comparison_report
@@ -44,6 +45,9 @@ HELP = {
                  "difference recomputed each time; the spread of those differences gives the 95 % confidence "
                  "interval (CI): the range where the true difference most likely lies. If it does not include "
                  "0, the difference is unlikely to be luck of which images were in the test set.",
+    "precision": "The row *precision used* is the precision each run really trained in (from its status): "
+                 "a run set to auto trains in bfloat16 only on CPUs where it measured at least 15 % faster. "
+                 "bfloat16 rounds more than float32, so two runs can differ for that reason alone.",
     "image": "Images are ordered by how much the two runs disagree; clicking a point in the plot picks it too.",
 }
 
@@ -109,13 +113,20 @@ def curves_section(con: duckdb.DuckDBPyConnection, run_ids: list[str], labels: d
     st.caption("Dashed: training loss; solid: validation loss. Colours follow the legend.")
 
 
-def settings_section(configs: dict[str, dict], labels: dict[str, str]) -> None:
-    st.markdown("**Settings that differ**")
+def settings_section(configs: dict[str, dict], labels: dict[str, str],
+                     precisions: dict[str, str | None] | None = None) -> None:
+    """The settings that differ, then the precision each run really trained in (``auto`` can mean either)."""
+    st.markdown("**Settings that differ**", help=HELP["precision"])
     diff = config_diff({run_id: config.get("train", {}) for run_id, config in configs.items()})
+    table = with_precision_row(diff, precisions or {})
     if diff.empty:
-        st.caption("These runs were trained with the same settings.")
-    else:
-        st.dataframe(_as_text(diff, labels), width="stretch", key="runs-diff")
+        st.caption("These runs were trained with the same settings." if table.empty else
+                   "These runs were trained with the same settings; the last row is the precision each trained in.")
+    if not table.empty:
+        st.dataframe(_as_text(table, labels), width="stretch", key="runs-diff")
+    note = precision_note(precisions or {}, labels)
+    if note:
+        st.warning(note, icon=":material/warning:")
 
 
 def coordinates_frame(con: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
@@ -329,7 +340,7 @@ def compare_view(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: 
     missing = [labels[r] for r in run_ids if r not in configs]
     if missing:
         st.caption(f"Folder missing, settings unknown: {', '.join(missing)}.")
-    settings_section(configs, labels)
+    settings_section(configs, labels, trained_precisions(con, run_ids))
     coordinates_section(con, every)
     a, b, pairs = pair_section(con, run_ids, runs_root, labels)
     lineage_section(configs, labels, a, b)

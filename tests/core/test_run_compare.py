@@ -13,10 +13,11 @@ import pytest
 
 from core import eval_job, store
 from core.catalogue_runs import sync_runs
-from core.run_compare import (PairedDifference, compare_pairs, config_diff, gains_and_losses, lineage_rows,
-                              paired_bootstrap)
+from core.run_compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, gains_and_losses,
+                              lineage_rows, paired_bootstrap, precision_note, trained_precisions, with_precision_row)
 from core.run_notes import RunNotes, write_notes
 from core.run_report import comparison_report, html_table, runs_csv, runs_table
+from core.train.run_dir import create_run
 from core.train.runs import runs_dir
 from tests.evaluation_helpers import brightness_model, evaluated_run, trained_run
 
@@ -157,6 +158,48 @@ def test_lineage_rows_count_masks_changed_since_the_first_run():
     assert rows.loc["r1", "n_train"] == 10 and rows.loc["r2", "edited_masks"] == 3
     assert rows.columns.tolist() == ["dataset", "dataset_revision", "n_train", "n_valid", "n_test",
                                      "edited_masks", "parent_run", "masks_changed_vs_first"]
+
+
+@pytest.mark.parametrize(("precisions", "row", "note"), [
+    ({"a": "float32", "b": "bfloat16"}, ["float32", "bfloat16"], "A float32, B bfloat16"),
+    ({"a": "float32", "b": "float32"}, ["float32", "float32"], None),
+    ({"a": "bfloat16", "b": None}, ["bfloat16", "—"], None),  # B recorded none: nothing to compare
+    ({"a": None, "b": None}, None, None),  # no run recorded one: no row
+])
+def test_the_precision_each_run_trained_in(precisions, row, note):
+    diff = config_diff({"a": {"lr": 0.001, "precision": "auto"}, "b": {"lr": 0.01, "precision": "auto"}})
+    table = with_precision_row(diff, precisions)
+    assert table.index[0] == "lr" and table.loc["lr"].tolist() == ["0.001", "0.01"]
+    if row is None:
+        assert USED_PRECISION not in table.index
+    else:
+        assert table.index.tolist() == ["lr", USED_PRECISION] and table.loc[USED_PRECISION].tolist() == row
+    found = precision_note(precisions, {"a": "A", "b": "B"})
+    assert (found is None) if note is None else (found.startswith("These runs trained in different precisions")
+                                                 and note in found)
+
+
+def test_the_precision_row_covers_a_run_without_settings():
+    table = with_precision_row(config_diff({"a": {"lr": 0.001}, "b": {"lr": 0.01}}),
+                               {"a": "float32", "b": "float32", "c": "bfloat16"})
+    assert table.columns.tolist() == ["a", "b", "c"] and table.loc["lr", "c"] == "—"
+    assert table.loc[USED_PRECISION].tolist() == ["float32", "float32", "bfloat16"]
+
+
+def test_trained_precisions_come_from_each_runs_status_through_the_catalogue(settings):
+    root = runs_dir(settings)
+    runs = [create_run(root, {"train": {"dataset": "d", "precision": "auto"}}, "unet") for _ in range(3)]
+    for run, precision in zip(runs, ("float32", "bfloat16")):
+        run.update(state="finished", precision=precision)
+    runs[2].update(state="queued")
+    con = store.connect(settings.catalogue_path)
+    try:
+        sync_runs(con, root)
+        ids = [run.run_id for run in runs]
+        assert trained_precisions(con, [ids[1], ids[0], ids[2], "gone"]) == {
+            ids[1]: "bfloat16", ids[0]: "float32", ids[2]: None, "gone": None}
+    finally:
+        con.close()
 
 
 # --- the report --------------------------------------------------------------------------------------------

@@ -160,3 +160,19 @@ def test_ticking_compare_boxes_in_the_table_opens_the_compare_view(data_env, ope
     assert set(app.query_params["compare"].split(",")) == {first.run_id, second.run_id}
     assert len(app.get("plotly_chart")) == 1  # the curves; neither run is evaluated yet
     assert any("evaluate them on the Results page" in c.value for c in app.caption)
+
+
+@pytest.mark.parametrize(("precisions", "warned"), [(("float32", "bfloat16"), True), (("float32", "float32"), False)])
+def test_the_comparison_shows_the_precision_each_run_trained_in(data_env, open_page, precisions, warned):
+    # both set to auto (same settings), the precision each one really trained in comes from its status
+    first, second = finished_run(data_env), finished_run(data_env)
+    for run, precision in zip((first, second), precisions):
+        run.update(precision=precision)
+    app = open_page("runs", compare=f"{first.run_id},{second.run_id}")
+    assert any("trained with the same settings; the last row is the precision" in c.value for c in app.caption)
+    shown = app.dataframe[1].value  # after the runs table: the settings table
+    assert shown.index.tolist() == ["precision used"] and sorted(shown.loc["precision used"]) == sorted(precisions)
+    notes = [w.value for w in app.warning if "different precisions" in w.value]
+    assert bool(notes) is warned
+    if warned:
+        assert "float32" in notes[0] and "bfloat16" in notes[0]

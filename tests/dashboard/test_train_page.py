@@ -33,6 +33,26 @@ def launch_button(app):
     return next(b for b in app.button if b.label == "Launch")
 
 
+def test_the_form_says_what_auto_precision_means_on_this_machine(open_page, tmp_path, monkeypatch):
+    from core.train import environment
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # this machine's remembered decision
+    monkeypatch.setattr(environment, "cpu_supports_bfloat16", lambda: True)
+    app = open_page("train")
+    assert any(c.value == "Precision: auto: measured at the first training on this machine (float32 against "
+               "bfloat16, about 30 s); float16 on a GPU." for c in app.caption)
+    environment._remember({"cpu": environment.cpu_model(), "tensorflow": environment.tensorflow_version(),
+                           "measured": "2026-12-02T09:30:00+00:00", "bfloat16_usable": True,
+                           **environment.summarise_probe([1.0] * 8, [1.11] * 8)}, None)
+    app.run()
+    expected = ("auto on this machine: float32 (bfloat16 measured 0.90× the speed of float32 on 2026-12-02; "
+                "it needs 1.15×).")
+    assert any(c.value == f"Precision: {expected}" for c in app.caption)
+    app.get("button_group")[0].set_value("custom").run()  # beside the Precision box itself
+    assert app.selectbox(key="train-precision").value == "auto" and app.selectbox(key="train-precision").help
+    assert any(c.value == expected for c in app.caption)
+
+
 @pytest.mark.parametrize(("key", "value", "expected"), [
     ("train-epochs", 99999999999, "**Most epochs**: 99,999,999,999 is outside the allowed range, 1 to 10,000."),
     ("train-minutes", -5.0, "**Time budget (minutes)**: -5 is outside the allowed range, 0 to 10,080."),

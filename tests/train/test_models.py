@@ -99,3 +99,21 @@ def test_instance_outputs_keep_cells_in_channel_0_and_start_from_a_binary_model(
     np.testing.assert_allclose(out[..., 0], np.asarray(donor(x))[..., 0], atol=1e-5)
     if output == "three_class":
         np.testing.assert_allclose(out[..., 0], out[..., 1] + out[..., 2], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2_unet", "deeplabv3_plus", "mobilenet_mobileunet_lstm"])
+def test_mobilenet_batch_norm_statistics_follow_a_short_training(name):
+    """Keras builds MobileNetV2 with momentum 0.999: after a Quick run's few hundred steps the statistics used at
+    inference would still be their starting values. Every batch normalisation of these models uses 0.9."""
+    from core.models.encoders import BATCH_NORM_MOMENTUM
+
+    model = build_model(ModelConfig(name=name, encoder_alpha=0.35, time_window=3), 1)
+    found = []
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        stack.extend(getattr(layer, "layers", []))
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer.momentum)
+    assert found and set(found) <= {BATCH_NORM_MOMENTUM, 0.99}
+    assert found.count(BATCH_NORM_MOMENTUM) >= 0.9 * len(found), "the encoder's and decoder's layers"

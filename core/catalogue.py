@@ -17,6 +17,7 @@ from core.datasets.labels import LABEL_STATES
 from core.datasets.manifest import IMAGE_FIELDS, MANIFEST_NAME, ManifestError, list_dataset_dirs, read_manifest
 from core.mask_versions import read_log, reviewed
 from core.pixel_size import dataset_level, row_pixel_size
+from core.store import transaction
 
 log = logging.getLogger(__name__)
 
@@ -75,20 +76,16 @@ def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
         versions[entry["stem"]] = max(versions.get(entry["stem"], 0), int(entry["version"]))
     images = _images_frame(manifest, versions, reviewed(dataset_dir))
     edits = _edits_frame(name, entries)
-    con.execute("BEGIN TRANSACTION")
     try:
-        for table, column in (("images", "dataset"), ("mask_edits", "dataset"), ("datasets", "name")):
-            con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
-        con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 16) + ")",
-                    _dataset_row(manifest, dataset_dir, stamp))
-        con.register("incoming_images", images)
-        con.execute("INSERT INTO images BY NAME SELECT * FROM incoming_images")
-        con.register("incoming_edits", edits)
-        con.execute("INSERT INTO mask_edits BY NAME SELECT * FROM incoming_edits")
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            for table, column in (("images", "dataset"), ("mask_edits", "dataset"), ("datasets", "name")):
+                con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
+            con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 16) + ")",
+                        _dataset_row(manifest, dataset_dir, stamp))
+            con.register("incoming_images", images)
+            con.execute("INSERT INTO images BY NAME SELECT * FROM incoming_images")
+            con.register("incoming_edits", edits)
+            con.execute("INSERT INTO mask_edits BY NAME SELECT * FROM incoming_edits")
     finally:
         con.unregister("incoming_images")
         con.unregister("incoming_edits")
@@ -234,8 +231,7 @@ def frame_neighbours(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) ->
 
 def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: Path, saved) -> None:
     """Index one saved edit (a :class:`core.mask_versions.SavedEdit`) without re-reading the dataset."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [dataset, saved.stem, saved.version, saved.time, saved.pixels_added, saved.pixels_removed,
                      saved.tool, saved.note, saved.previous_path, saved.user or None])
@@ -244,10 +240,6 @@ def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: 
                     [saved.foreground_fraction, saved.object_count, saved.version, saved.label, saved.proposed_by,
                      saved.uncertainty, dataset, saved.stem])
         con.execute("UPDATE datasets SET manifest_stamp = ? WHERE name = ?", [manifest_stamp(dataset_dir), dataset])
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
 
 
 def record_review(con: duckdb.DuckDBPyConnection, dataset: str, stem: str, when: str | None) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.store import transaction
+
 log = logging.getLogger(__name__)
 
 
@@ -20,13 +22,8 @@ def sync_presets(con: duckdb.DuckDBPyConnection, data_root: Path) -> int:
             rows.append((path.stem, json.dumps(stored["config"]), stored.get("note", ""), stored.get("saved")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("preset %s skipped: %s", path.name, exc)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM augment_presets")
         if rows:
             con.executemany("INSERT INTO augment_presets VALUES (?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
     return len(rows)

@@ -15,6 +15,7 @@ import pandas as pd
 from core.catalogue_evals import replace_evaluations, stamp as evaluations_stamp
 from core.jobs import JobState, refresh
 from core.run_notes import notes_path, read_notes
+from core.store import transaction
 from core.train.config import TrainConfig
 from core.train.estimates import MeasuredSpeed
 from core.train.run_dir import RunDir, list_runs
@@ -22,17 +23,20 @@ from core.train.run_dir import RunDir, list_runs
 log = logging.getLogger(__name__)
 
 
-def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"model": {"depth": 4}}`` → ``{"model.depth": "4"}`` (values as JSON text).
+def flatten_config_as_json(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested settings as dotted keys with each value as JSON text, as the ``params`` table stores them.
 
-    >>> flatten({"model": {"depth": 4}, "loss": "bce"})
-    {'model.depth': '4', 'loss': '"bce"'}
+    The keys are those of :func:`core.run_compare.flatten_config` (an empty dict is kept as a value), which
+    keeps the values as they are; :func:`core.run_queries.decode` turns the text back into values.
+
+    >>> flatten_config_as_json({"model": {"depth": 4, "extra": {}}, "loss": "bce"})
+    {'model.depth': '4', 'model.extra': '{}', 'loss': '"bce"'}
     """
     flat: dict[str, str] = {}
     for key, value in settings.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
+            flat.update(flatten_config_as_json(value, f"{name}."))
         else:
             flat[name] = json.dumps(value)
     return flat
@@ -73,34 +77,31 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     best = max(metrics, key=lambda m: m.get("val_dice", -1), default={})
     duration = sum(float(m.get("seconds", 0)) for m in metrics)
     speed = [float(m["images_per_s"]) for m in metrics if m.get("images_per_s")]  # steady-state, per epoch
-    params = pd.DataFrame([(run.run_id, k, v) for k, v in flatten(train).items()], columns=["run_id", "key", "value"])
+    params = pd.DataFrame([(run.run_id, k, v) for k, v in flatten_config_as_json(train).items()],
+                          columns=["run_id", "key", "value"])
     frame = _metrics_frame(run)
     state = (status.state or JobState.FAILED).value
-    con.execute("BEGIN TRANSACTION")
     try:
-        for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"),
-                              ("run_summary", "run_id")):
-            con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
-        con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
-                    "precision, run_dir, parent_run, notes, tags, deleted, error, stamp, owner) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run.run_id, notes.name or meta.get("name") or run.run_id, state, status.created,
-                     status.started, status.ended, train.get("dataset"),
-                     train.get("model", {}).get("name"), train.get("preset"), status.device,
-                     status.precision, str(run.path), meta.get("parent_run"), notes.notes, list(notes.tags),
-                     notes.deleted, status.error, _stamp(run), meta.get("owner") or status.owner])
-        con.register("incoming_params", params)
-        con.execute("INSERT INTO params SELECT * FROM incoming_params")
-        con.register("incoming_metrics", frame)
-        con.execute("INSERT INTO metrics SELECT * FROM incoming_metrics")
-        con.execute("INSERT INTO run_summary VALUES (?, ?, ?, ?, NULL, ?, ?)",
-                    [run.run_id, best.get("val_dice"), best.get("epoch"), len(metrics), duration,
-                     float(np.median(speed)) if speed else None])
-        replace_evaluations(con, run)
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"),
+                                  ("run_summary", "run_id")):
+                con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
+            con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
+                        "precision, run_dir, parent_run, notes, tags, deleted, error, stamp, owner) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [run.run_id, notes.name or meta.get("name") or run.run_id, state, status.created,
+                         status.started, status.ended, train.get("dataset"),
+                         train.get("model", {}).get("name"), train.get("preset"), status.device,
+                         status.precision, str(run.path), meta.get("parent_run"), notes.notes, list(notes.tags),
+                         notes.deleted, status.error, _stamp(run), meta.get("owner") or status.owner])
+            con.register("incoming_params", params)
+            con.execute("INSERT INTO params SELECT * FROM incoming_params")
+            con.register("incoming_metrics", frame)
+            con.execute("INSERT INTO metrics SELECT * FROM incoming_metrics")
+            con.execute("INSERT INTO run_summary VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                        [run.run_id, best.get("val_dice"), best.get("epoch"), len(metrics), duration,
+                         float(np.median(speed)) if speed else None])
+            replace_evaluations(con, run)
     finally:
         con.unregister("incoming_params")
         con.unregister("incoming_metrics")

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 MISSING_FOLDER = "run folder missing"
-# Columns of list_runs decoded from the run's settings (params key → column).
+# Columns of query_runs decoded from the run's settings (params key → column).
 PARAM_COLUMNS = {"learning_rate": "learning_rate", "batch_size": "batch_size", "data.patch_size": "patch_size",
                  "loss": "loss", "augment_preset": "augment_preset"}
-# The sortable columns of list_runs and the SQL each sorts by (a column name cannot be a parameter).
+# The sortable columns of query_runs and the SQL each sorts by (a column name cannot be a parameter).
 SORTS = {
     "id": "r.id", "name": "lower(r.name)", "status": "r.status", "dataset": "r.dataset", "model": "r.model",
     "preset": "r.preset", "best_val_dice": "s.best_val_dice", "test_dice": "s.test_dice", "epochs": "s.epochs",
@@ -84,10 +84,10 @@ def _finish_runs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def list_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str | None = None,
-              model: str | None = None, status: str | None = None, tag: str | None = None,
-              include_deleted: bool = False, sort: str = "created", descending: bool = True,
-              limit: int | None = None) -> pd.DataFrame:
+def query_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str | None = None,
+               model: str | None = None, status: str | None = None, tag: str | None = None,
+               include_deleted: bool = False, sort: str = "created", descending: bool = True,
+               limit: int | None = None) -> pd.DataFrame:
     """The catalogued runs, one row each, filtered and sorted.
 
     Parameters
@@ -109,6 +109,10 @@ def list_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str 
         id, name, status, dataset, model, preset, tags (list), notes, best_val_dice, test_dice, epochs,
         duration_s, images_per_s, device, created, parent_run, deleted, learning_rate, batch_size,
         patch_size, loss, augment_preset, missing (the run folder is gone), owner (who launched it).
+
+    See Also
+    --------
+    core.train.run_dir.list_runs : the run folders on disk (what the catalogue is synced from).
     """
     if sort not in SORTS:
         raise ValueError(f"Cannot sort runs by {sort!r}; choose one of: {', '.join(sorted(SORTS))}.")
@@ -129,7 +133,7 @@ def list_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str 
 
 
 def select_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
-    """The :func:`list_runs` rows of these runs (deleted ones included), in the order given; unknown ids left out."""
+    """The :func:`query_runs` rows of these runs (deleted ones included), in the order given; unknown ids left out."""
     sql = f"{_RUNS_SELECT} WHERE list_contains($ids, r.id) ORDER BY list_position($ids, r.id)"
     return _finish_runs(con.execute(sql, {"ids": list(run_ids)}).df())
 
@@ -222,7 +226,7 @@ def evaluation_summaries(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[st
 
 
 def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
-    """Everything about one run: its :func:`list_runs` row, run_dir, error, evaluations by split and settings.
+    """Everything about one run: its :func:`query_runs` row, run_dir, error, evaluations by split and settings.
 
     Values are plain Python (timestamps as ISO text, missing numbers as ``None``), ready for JSON.
     Raises :class:`UnknownRun` (a ``KeyError``) when the catalogue has no such run.

@@ -28,8 +28,8 @@ from core.io import encode_png, read_image
 from core.masks import overlay
 from core.postprocess import binary_mask
 from core.review import read_truth
-from core.run_compare import (MISSING, PairedDifference, compare_pairs, config_diff, gains_and_losses,
-                              lineage_rows)
+from core.run_compare import (MISSING, USED_PRECISION, PairedDifference, compare_pairs, config_diff,
+                              gains_and_losses, lineage_rows, precision_note, trained_precisions, with_precision_row)
 from core.run_model import inference_settings
 from core.run_queries import (UnknownRun, best_and_last, metric_curves, params_dicts, per_image_pairs,
                               select_runs)
@@ -46,6 +46,7 @@ CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
 h1 { margin-bottom: 0.1em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 .meta, .note { color: #666; } .verdict { font-size: 1.15em; font-weight: 600; }
+.warning { color: #7a4300; background: #fff6e5; border-left: 4px solid #e0a000; padding: 0.4em 0.8em; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -215,6 +216,48 @@ def _read_config(runs_root: Path, run_id: str) -> dict[str, Any]:
         return {}
 
 
+def settings_section(diff: pd.DataFrame, precisions: dict[str, str | None]) -> str:
+    """The settings that differ, then the precision each run really trained in, as HTML.
+
+    Parameters
+    ----------
+    diff : DataFrame
+        :func:`core.run_compare.config_diff` of the runs' settings.
+    precisions : dict
+        Run id → the precision it trained in (:func:`core.run_compare.trained_precisions`; None: not recorded).
+
+    Returns
+    -------
+    str
+        The table with the row ``precision used`` last (when any run recorded one), and a warning when the
+        runs trained in different precisions (:func:`core.run_compare.precision_note`).
+
+    Examples
+    --------
+    >>> same = config_diff({"a": {"lr": 0.001}, "b": {"lr": 0.001}})
+    >>> settings_section(same, {"a": None, "b": None})
+    '<p class="note">All settings are the same.</p>'
+    >>> page = settings_section(same, {"a": "float32", "b": "bfloat16"})
+    >>> "<td>precision used</td><td>float32</td><td>bfloat16</td>" in page, 'class="warning"' in page
+    (True, True)
+    """
+    table = with_precision_row(diff, precisions)
+    if table.empty:
+        return '<p class="note">All settings are the same.</p>'
+    parts = []
+    if diff.empty:
+        parts.append('<p class="note">All settings are the same; the last row is the precision each run '
+                     "trained in.</p>")
+    parts.append(html_table(table, index=True))
+    if USED_PRECISION in table.index:
+        parts.append(f'<p class="note">The row <em>{USED_PRECISION}</em> is the precision each run really trained '
+                     "in (from its status): a setting of auto can mean either float32 or bfloat16.</p>")
+    note = precision_note(precisions)
+    if note:
+        parts.append(f'<p class="warning">{html.escape(note)}</p>')
+    return "".join(parts)
+
+
 def _paired_section(con: duckdb.DuckDBPyConnection, runs_root: Path, run_a: str, run_b: str,
                     split: str) -> str:
     pairs = per_image_pairs(con, run_a, run_b, split)
@@ -267,8 +310,7 @@ def comparison_report(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_r
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="meta">Made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {len(run_ids)} runs</p>',
              "<h2>Runs</h2>", html_table(table),
-             "<h2>Settings that differ</h2>",
-             html_table(diff, index=True) if not diff.empty else '<p class="note">All settings are the same.</p>',
+             "<h2>Settings that differ</h2>", settings_section(diff, trained_precisions(con, run_ids)),
              "<h2>Training curves</h2>",
              _figures_html(figures) if figures else '<p class="note">No training curves recorded.</p>']
     if len(run_ids) >= 2:

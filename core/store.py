@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -206,6 +208,57 @@ class CatalogueBusy(RuntimeError):
     """Another process (normally the running dashboard) holds the catalogue file."""
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the body of a ``with`` block as one DuckDB transaction.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The connection; no transaction may be open on it yet.
+
+    Yields
+    ------
+    duckdb.DuckDBPyConnection
+        The same connection, for ``with transaction(con) as con:``.
+
+    Raises
+    ------
+    Exception
+        Whatever the body raised, or DuckDB at ``COMMIT``, after rolling the transaction back: a failed
+        body never leaves a transaction open on the connection (a caller that goes on with it, e.g. to the
+        next run to ingest, starts its own transaction cleanly).
+
+    Examples
+    --------
+    >>> con = duckdb.connect(":memory:")
+    >>> _ = con.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    >>> with transaction(con):
+    ...     _ = con.execute("INSERT INTO t VALUES (1)")
+    >>> try:
+    ...     with transaction(con):
+    ...         _ = con.execute("INSERT INTO t VALUES (2)")
+    ...         _ = con.execute("INSERT INTO t VALUES (1)")  # a duplicate key: the whole block is undone
+    ... except duckdb.ConstraintException:
+    ...     pass
+    >>> try:
+    ...     with transaction(con):
+    ...         _ = con.execute("INSERT INTO t VALUES (3)")
+    ...         raise ValueError("a file the body read was damaged")
+    ... except ValueError:
+    ...     pass
+    >>> con.execute("SELECT x FROM t").fetchall()
+    [(1,)]
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:  # any failure, an interrupt too: undo the block, then let it go on up
+        con.execute("ROLLBACK")
+        raise
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied TIMESTAMPTZ)")
     row = con.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -219,14 +272,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         raise RuntimeError(f"The catalogue has schema version {current}, newer than this program "
                            f"({SCHEMA_VERSION}); update the dashboard.")
     for version in range(current + 1, SCHEMA_VERSION + 1):
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(MIGRATIONS[version - 1])
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
         log.info("catalogue migrated to schema version %d", version)
     return SCHEMA_VERSION
 

@@ -62,7 +62,7 @@ COLUMNS = {
 
 @dataclasses.dataclass(frozen=True)
 class RunFilters:
-    """What the filter bar asks for; ``query()`` gives the keyword arguments of ``core.run_queries.list_runs``."""
+    """What the filter bar asks for; ``query()`` gives the keyword arguments of ``core.run_queries.query_runs``."""
 
     search: str = ""
     dataset: str | None = None

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.catalogue_runs import sync_runs
-from core.run_queries import list_runs
+from core.run_queries import query_runs
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.pages_index import page_path
@@ -18,7 +18,7 @@ with context.writing() as writer:  # runs started from the command line, or ende
     sync_runs(writer, root)
 cur = context.cursor()
 
-every = list_runs(cur, include_deleted=True)
+every = query_runs(cur, include_deleted=True)
 if every.empty:
     st.info("No training runs yet. Train a model on the Train page; every run shows up here to be named, "
             "tagged and compared.")
@@ -26,7 +26,7 @@ if every.empty:
     st.stop()
 
 filters = filter_bar(every)
-runs = list_runs(cur, **filters.query())
+runs = query_runs(cur, **filters.query())
 selected = current_selection(every["id"])
 shown = edited = table_frame(runs, selected)
 if runs.empty:

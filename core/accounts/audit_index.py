@@ -34,6 +34,7 @@ import pandas as pd
 
 from core.accounts import acting
 from core.accounts.audit import AuditLog, AuditRecord, Outcome
+from core.store import transaction
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +228,7 @@ def sync_audit(con: duckdb.DuckDBPyConnection, data_root: Path) -> int:
 def _replace(con: duckdb.DuckDBPyConnection, key: str, position: FilePosition | None, rows: list[tuple],
              reset: bool) -> None:
     """In one transaction: (with ``reset``, empty the index,) add ``rows`` and store ``position``."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         if reset:  # the index holds one log: a log read again from scratch replaces every position too
             con.execute("DELETE FROM audit")
             con.execute("DELETE FROM audit_read")
@@ -238,10 +238,6 @@ def _replace(con: duckdb.DuckDBPyConnection, key: str, position: FilePosition | 
         if position is not None:
             con.execute("INSERT INTO audit_read (path, bytes_read, file_id) VALUES (?, ?, ?)",
                         [key, position.bytes_read, position.file_id])
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
 
 
 # ------------------------------------------------------------------------------------------ reading

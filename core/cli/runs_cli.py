@@ -18,8 +18,8 @@ import pandas as pd
 
 from core import store
 from core.catalogue_runs import sync_runs
-from core.run_compare import compare_pairs, config_diff
-from core.run_queries import UnknownRun, list_runs, params_dicts, per_image_pairs, records, run_detail
+from core.run_compare import compare_pairs, config_diff, precision_note, trained_precisions, with_precision_row
+from core.run_queries import UnknownRun, params_dicts, per_image_pairs, query_runs, records, run_detail
 from core.settings import load_settings
 from core.train.run_dir import STATES
 from core.train.runs import runs_dir
@@ -66,8 +66,8 @@ def _print_frame(frame: pd.DataFrame, columns: tuple[str, ...] | None = None, *,
 
 def cmd_list(args: argparse.Namespace) -> int:
     def action(con: duckdb.DuckDBPyConnection, root: Path) -> int:
-        frame = list_runs(con, search=args.search or "", dataset=args.dataset, status=args.status, tag=args.tag,
-                          include_deleted=args.all)
+        frame = query_runs(con, search=args.search or "", dataset=args.dataset, status=args.status, tag=args.tag,
+                           include_deleted=args.all)
         if args.json:
             _print_json({"count": len(frame), "runs": records(frame)})
         elif frame.empty:
@@ -117,6 +117,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
         table = runs_table(con, args.run_ids)  # raises UnknownRun naming an unknown run
         diff = config_diff(params_dicts(con, args.run_ids))
+        precisions = trained_precisions(con, args.run_ids)  # a setting of auto can mean either precision
+        settings = with_precision_row(diff, precisions)
+        note = precision_note(precisions)
         paired = _paired(con, args.run_ids[0], args.run_ids[1], args.split)
         if args.html:
             Path(args.html).write_text(comparison_report(con, args.run_ids, root, split=args.split),
@@ -125,13 +128,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
             Path(args.csv).write_bytes(runs_csv(table))
         if args.json:
             _print_json({"runs": records(table), "config_diff": diff.to_dict(orient="index"),
+                         "precision_used": precisions, "precision_note": note,
                          "paired_difference": paired, "html": args.html, "csv": args.csv})
             return 0
         _print_frame(table.assign(tags=table["tags"].map(", ".join)),
                      ("id", "status", "dataset", "model", "best_val_dice", "best_epoch", "test_dice", "epochs"))
-        print("\nSettings that differ:" if not diff.empty else "\nAll settings are the same.")
         if not diff.empty:
-            _print_frame(diff, index=True)
+            print("\nSettings that differ:")
+        elif not settings.empty:
+            print("\nAll settings are the same; the last row is the precision each run trained in:")
+        else:
+            print("\nAll settings are the same.")
+        if not settings.empty:
+            _print_frame(settings, index=True)
+        if note:
+            print(f"\nWarning: {note}")
         if paired is None:
             print(f"\nNo paired comparison: the first two runs do not share at least 2 evaluated "
                   f"{args.split} images (evaluate both: python -m core evaluate RUN --dataset NAME).")

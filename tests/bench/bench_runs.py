@@ -5,7 +5,7 @@ The catalogue is a real DuckDB file built with the real schema (all migrations):
 images per run. Tables are filled from pandas DataFrames registered in DuckDB (one INSERT per table).
 The file is closed and reopened before timing, as the dashboard would find it.
 
-Figures: file size; ``list_runs`` (all runs, and with a search); ``params_wide``, ``metric_curves`` and
+Figures: file size; ``query_runs`` (all runs, and with a search); ``params_wide``, ``metric_curves`` and
 ``best_and_last`` for 5 runs; ``per_image_pairs`` for 2 runs; and the whole comparison of 5 runs
 (curves, best/last, settings diff, per-image pairs and a 10,000-resample paired bootstrap), which the
 Compare page runs on every change of selection, so it must stay under 200 ms.
@@ -21,8 +21,8 @@ import pandas as pd
 
 from core import store
 from core.run_compare import compare_pairs, config_diff
-from core.run_queries import (best_and_last, list_runs, metric_curves, params_dicts, params_wide,
-                              per_image_pairs)
+from core.run_queries import (best_and_last, metric_curves, params_dicts, params_wide, per_image_pairs,
+                              query_runs)
 from tests.bench.common import Results, median, timed
 
 N_RUNS = 1000
@@ -143,9 +143,9 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     try:
         five, two = ids[:5], ids[:2]
         figures = [
-            ("list_runs, all runs (newest first)", lambda: list_runs(con), ""),
-            ("list_runs, search 'new masks'", lambda: list_runs(con, search="new masks"), ""),
-            ("list_runs, dataset + tag, sorted by test Dice", lambda: list_runs(
+            ("query_runs, all runs (newest first)", lambda: query_runs(con), ""),
+            ("query_runs, search 'new masks'", lambda: query_runs(con, search="new masks"), ""),
+            ("query_runs, dataset + tag, sorted by test Dice", lambda: query_runs(
                 con, dataset="cells", tag="baseline", sort="test_dice"), ""),
             ("params_wide, 5 runs", lambda: params_wide(con, five), ""),
             ("metric_curves, 5 runs (6 keys × 200 epochs)", lambda: metric_curves(con, five), ""),
@@ -155,7 +155,7 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
         for name, action, note in figures:
             value, samples = _time_ms(action, repeat)
             results.add("runs", name, value, "ms", samples=samples, note=note)
-        rows = len(list_runs(con))
+        rows = len(query_runs(con))
         value, samples = _time_ms(lambda: compare_runs(con, five), repeat)
         verdict = "OK" if value < COMPARE_BUDGET_MS else "TOO SLOW"
         results.add("runs", "whole comparison, 5 runs (curves + best/last + diff + 10k bootstrap)", value, "ms",
@@ -163,7 +163,7 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     finally:
         con.close()
     page_figures(results, path, ids, repeat)
-    print(f"  runs: catalogue {size_mb:.1f} MB built in {build_s:.1f} s; list_runs shows {rows} runs; "
+    print(f"  runs: catalogue {size_mb:.1f} MB built in {build_s:.1f} s; query_runs shows {rows} runs; "
           f"comparison of 5 runs {value:.1f} ms ({verdict})", flush=True)
 
 

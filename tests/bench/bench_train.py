@@ -60,10 +60,12 @@ def _run_worker(settings, config_changes: dict, dataset: str) -> Path:
 
 
 def _test_dice(run_path: str) -> float:
-    from core.train.assess import score_run
+    """The run's per-image mean Dice on its dataset's test split, evaluated as the dashboard evaluates."""
+    from core.eval_job import dataset_items, evaluate_run
     from core.train.run_dir import RunDir
 
-    return score_run(RunDir(Path(run_path))).dice
+    run = RunDir(Path(run_path))
+    return evaluate_run(run, dataset_items(Path(run.read_config()["dataset_dir"]), "test"), "test")["dice"]
 
 
 # ---------------------------------------------------------------- feeding speed (A)
@@ -162,9 +164,9 @@ def _baseline_job(args) -> float:
     configure("float32")
     import keras
 
+    from core.eval_job import dataset_items
     from core.io import read_image
     from core.models.losses import bce_dice
-    from core.train.assess import split_items
     from core.train.validation import score
 
     def load(item, size=256):
@@ -175,7 +177,7 @@ def _baseline_job(args) -> float:
         return (cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA),
                 cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)[..., None], image, mask)
 
-    train = [load(item) for item in split_items(Path(dataset_dir), "train")]
+    train = [load(item) for item in dataset_items(Path(dataset_dir), "train")]
     x = np.stack([t[0] for t in train])
     y = np.stack([t[1] for t in train])
 
@@ -213,7 +215,7 @@ def _baseline_job(args) -> float:
             if time.monotonic() >= deadline:
                 break
     masks, probabilities = [], []
-    for item in split_items(Path(dataset_dir), "test"):
+    for item in dataset_items(Path(dataset_dir), "test"):
         small, _, image, mask = load(item)
         probability = np.asarray(model(small[None], training=False))[0, ..., 0]
         probabilities.append(cv2.resize(probability, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_LINEAR))

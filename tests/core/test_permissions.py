@@ -193,7 +193,7 @@ def test_owner_and_saver_are_recorded(settings, tmp_path):
     from core.catalogue_runs import sync_runs
     from core.datasets.manifest import read_manifest
     from core.mask_versions import read_log, save_mask
-    from core.run_queries import list_runs
+    from core.run_queries import query_runs
     from core.train.runs import prepare_run
 
     with acting.acting_as(Operator("ana", Role.TRAINER)):
@@ -208,7 +208,7 @@ def test_owner_and_saver_are_recorded(settings, tmp_path):
     con = store.connect(settings.catalogue_path)
     catalogue.sync_datasets(con, settings.datasets_dir)
     sync_runs(con, settings.data_root / "runs")
-    assert list_runs(con)["owner"].tolist() == ["ana"]
+    assert query_runs(con)["owner"].tolist() == ["ana"]
     assert catalogue.mask_history(con, "cells", row["stem"])["saved_by"].tolist() == ["ana"]
     assert con.execute("SELECT imported_by FROM datasets").fetchall() == [("ana",)]
 

@@ -4,6 +4,7 @@ and the HTML/CSV report built from two really evaluated runs (stand-in model, no
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 
@@ -12,9 +13,10 @@ import pandas as pd
 import pytest
 
 from core import eval_job, store
-from core.catalogue_runs import sync_runs
-from core.run_compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, gains_and_losses,
-                              lineage_rows, paired_bootstrap, precision_note, trained_precisions, with_precision_row)
+from core.catalogue_runs import flatten_config_as_json, sync_runs
+from core.run_compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, flatten_config,
+                              gains_and_losses, lineage_rows, paired_bootstrap, precision_note, trained_precisions,
+                              with_precision_row)
 from core.run_notes import RunNotes, write_notes
 from core.run_report import comparison_report, html_table, runs_csv, runs_table
 from core.train.run_dir import create_run
@@ -120,6 +122,18 @@ def test_gains_and_losses():
 
 
 # --- settings and lineage ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("settings", "values"), [
+    ({}, {}),
+    ({"loss": "bce", "lr": 0.001}, {"loss": "bce", "lr": 0.001}),
+    ({"model": {"depth": 4, "widths": [8, 16]}}, {"model.depth": 4, "model.widths": [8, 16]}),
+    ({"augment": {}, "data": {"patch": {"size": 256}}}, {"augment": {}, "data.patch.size": 256}),
+    ({"a": {"b": None, "c": True}}, {"a.b": None, "a.c": True}),
+])
+def test_the_two_flattenings_share_keys_and_differ_only_in_json_text(settings, values):
+    assert flatten_config(settings) == values
+    assert flatten_config_as_json(settings) == {key: json.dumps(value) for key, value in values.items()}
+
 
 def test_config_diff_keeps_only_differing_settings():
     configs = {
@@ -244,6 +258,27 @@ def test_report_is_self_contained_and_escaped(settings, two_evaluated_runs):
     assert 'class="verdict">A is better than B by' in page  # B's masks are shifted off the cells
     assert page.count('<td><img src="data:image/png;base64,') == 4 * 3  # image, truth, A, B × 3 losses
 
+
+
+@pytest.mark.parametrize(("trained", "expected"), [
+    ((None, None), ['<h2>Settings that differ</h2>\n<p class="note">All settings are the same.</p>\n']),
+    (("float32", "float32"), ["All settings are the same; the last row is the precision each run trained in.",
+                              "<td>precision used</td><td>float32</td><td>float32</td>"]),
+    (("float32", "bfloat16"), ["<td>precision used</td><td>float32</td><td>bfloat16</td>",
+                               '<p class="warning">These runs trained in different precisions: {a} float32, '
+                               "{b} bfloat16. Part of their difference may come from it"]),
+], ids=["none", "same", "different"])
+def test_report_shows_the_precision_each_run_trained_in(settings, two_evaluated_runs, trained, expected):
+    con, run_a, run_b = two_evaluated_runs  # trained with the same settings: only the precision can differ
+    for run, precision in zip((run_a, run_b), trained):
+        if precision:
+            run.update(precision=precision)
+    sync_runs(con, runs_dir(settings))
+    page = comparison_report(con, [run_a.run_id, run_b.run_id], runs_dir(settings))
+    for text in expected:
+        assert text.format(a=run_a.run_id, b=run_b.run_id) in page
+    assert ('class="warning"' in page) == (trained == ("float32", "bfloat16"))
+    assert ("<td>precision used</td>" in page) == any(trained)
 
 def test_report_skips_missing_pictures(settings, two_evaluated_runs):
     con, run_a, run_b = two_evaluated_runs

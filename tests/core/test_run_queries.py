@@ -14,7 +14,7 @@ from core import store
 from core.catalogue_runs import ingest_run, sync_runs
 from core.io import write_json_atomic
 from core.run_notes import RunNotes, normalise_tags, notes_path, read_notes, update_notes, write_notes
-from core.run_queries import (best_and_last, list_runs, metric_curves, params_wide, per_image_pairs, run_detail,
+from core.run_queries import (best_and_last, metric_curves, params_wide, per_image_pairs, query_runs, run_detail,
                               select_runs)
 from core.train.run_dir import RunDir
 from tests.helpers import catalogue_at_schema
@@ -131,7 +131,7 @@ def test_schema_5_catalogue_migrates_to_the_newest_keeping_its_rows(settings):
     assert con.execute("SELECT count(*) FROM metrics").fetchone()[0] == 1
     assert con.execute("SELECT dice, ap_50, pq FROM evaluations").fetchall() == [(0.4, 0.25, None)], \
         "the AP at IoU 0.5 keeps its values under its new name; panoptic quality is new"
-    assert list_runs(con)["id"].tolist() == ["old"]
+    assert query_runs(con)["id"].tolist() == ["old"]
 
 
 def test_ingest_takes_name_notes_tags_and_deleted_from_the_folder(three_runs, catalogue):
@@ -155,11 +155,11 @@ def test_reingest_is_idempotent(three_runs, catalogue):
     def counts():
         return {t: catalogue.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
-    before, listed = counts(), list_runs(catalogue)
+    before, listed = counts(), query_runs(catalogue)
     for _ in range(2):
         ingest_run(catalogue, RunDir(three_runs / "r2"))
     assert counts() == before
-    assert list_runs(catalogue).drop(columns="created").equals(listed.drop(columns="created"))
+    assert query_runs(catalogue).drop(columns="created").equals(listed.drop(columns="created"))
 
 
 def test_half_written_last_metrics_line_is_skipped(three_runs, catalogue, caplog):
@@ -169,14 +169,14 @@ def test_half_written_last_metrics_line_is_skipped(three_runs, catalogue, caplog
     with caplog.at_level(logging.WARNING):
         assert sync_runs(catalogue, three_runs) == ["r1"]
     assert "damaged" in caplog.text
-    row = list_runs(catalogue, search="r1").iloc[0]
+    row = query_runs(catalogue, search="r1").iloc[0]
     assert row["epochs"] == 3 and row["best_val_dice"] == pytest.approx(0.7)
 
 
 def test_deleted_run_folder_shows_as_missing(three_runs, catalogue):
     shutil.rmtree(three_runs / "r3")
     assert sync_runs(catalogue, three_runs) == []
-    frame = list_runs(catalogue).set_index("id")
+    frame = query_runs(catalogue).set_index("id")
     assert frame.loc["r3", "missing"] and frame.loc["r3", "status"] == "failed"
     assert not frame.loc["r1", "missing"]
     assert run_detail(catalogue, "r3")["error"] == "run folder missing"
@@ -184,8 +184,8 @@ def test_deleted_run_folder_shows_as_missing(three_runs, catalogue):
 
 # --- queries -----------------------------------------------------------------------------------------------
 
-def test_list_runs_columns_and_decoded_settings(three_runs, catalogue):
-    frame = list_runs(catalogue)
+def test_query_runs_columns_and_decoded_settings(three_runs, catalogue):
+    frame = query_runs(catalogue)
     assert frame.columns.tolist() == [
         "id", "name", "status", "dataset", "model", "preset", "tags", "notes", "best_val_dice", "test_dice",
         "epochs", "duration_s", "images_per_s", "device", "created", "parent_run", "deleted", "learning_rate",
@@ -216,15 +216,15 @@ def test_list_runs_columns_and_decoded_settings(three_runs, catalogue):
     ({"sort": "test_dice", "descending": False}, ["r2", "r1", "r3"]),  # 0.55, 0.6, then missing
     ({"limit": 1}, ["r3"]),
 ])
-def test_list_runs_filters_and_sorts(three_runs, catalogue, filters, expected):
-    assert list_runs(catalogue, **filters)["id"].tolist() == expected
+def test_query_runs_filters_and_sorts(three_runs, catalogue, filters, expected):
+    assert query_runs(catalogue, **filters)["id"].tolist() == expected
 
 
 def test_deleted_runs_are_hidden_unless_asked_for(three_runs, catalogue):
     update_notes(RunDir(three_runs / "r2"), deleted=True)
     sync_runs(catalogue, three_runs)
-    assert list_runs(catalogue)["id"].tolist() == ["r3", "r1"]
-    shown = list_runs(catalogue, include_deleted=True).set_index("id")
+    assert query_runs(catalogue)["id"].tolist() == ["r3", "r1"]
+    shown = query_runs(catalogue, include_deleted=True).set_index("id")
     assert shown.index.tolist() == ["r3", "r2", "r1"] and shown.loc["r2", "deleted"]
     assert select_runs(catalogue, ["r2"])["id"].tolist() == ["r2"]
 
@@ -232,7 +232,7 @@ def test_deleted_runs_are_hidden_unless_asked_for(three_runs, catalogue):
 @pytest.mark.parametrize("sort", ["created; DROP TABLE runs", "tags", "notes", ""])
 def test_sort_must_be_a_known_column(three_runs, catalogue, sort):
     with pytest.raises(ValueError, match="Cannot sort runs by"):
-        list_runs(catalogue, sort=sort)
+        query_runs(catalogue, sort=sort)
     assert catalogue.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
 
 

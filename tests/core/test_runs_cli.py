@@ -100,6 +100,38 @@ def test_compare_text(two_runs, capsys):
     assert f"A = {a}, B = {b}" in out and "% CI" in out and "A is better than B" in out
 
 
+
+@pytest.mark.parametrize(("trained", "row", "warned"), [
+    ((None, None), None, False),  # neither run recorded a precision: no row, no warning
+    (("float32", "float32"), ["float32", "float32"], False),
+    (("float32", "bfloat16"), ["float32", "bfloat16"], True),
+    (("bfloat16", None), ["bfloat16", "—"], False),  # one run recorded none: nothing to compare it with
+], ids=["none", "same", "different", "one-unknown"])
+def test_compare_shows_the_precision_each_run_trained_in(two_runs, capsys, data_env, tmp_path, trained, row, warned):
+    a, b = two_runs
+    for run_id, precision in zip((a, b), trained):
+        if precision:
+            RunDir(data_env.data_root / "runs" / run_id).update(precision=precision)
+    note = (f"These runs trained in different precisions: {a} float32, {b} bfloat16. Part of their difference may "
+            "come from it: choose the same Precision (custom preset) to compare like with like.") if warned else None
+    report = tmp_path / "report.html"
+    code, out, _ = run(capsys, "runs", "compare", a, b, "--html", str(report), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["precision_used"] == {a: trained[0], b: trained[1]}
+    assert result["config_diff"] == {"batch_size": {a: "2", b: "16"}}  # the settings alone, as before
+    assert result["precision_note"] == note
+    page = report.read_text(encoding="utf-8")
+    cells = "<td>precision used</td>" + "".join(f"<td>{value}</td>" for value in row or ())
+    assert (cells in page) == (row is not None)
+    assert (f'<p class="warning">{note}</p>' in page) if warned else 'class="warning"' not in page
+
+    code, out, _ = run(capsys, "runs", "compare", a, b)
+    settings = out.split("Settings that differ:\n")[1].split("\n\n")[0].splitlines()  # run ids, "key", rows
+    assert code == 0 and [line.split() for line in settings[2:]] == [
+        ["batch_size", "2", "16"], *([["precision", "used", *row]] if row else [])]
+    assert (f"Warning: {note}" in out) if warned else "Warning" not in out
+
+
 def test_compare_without_shared_evaluations_says_so(two_runs, capsys):
     a, b = two_runs
     code, out, _ = run(capsys, "runs", "compare", a, b, "--split", "valid", "--json")

@@ -1,5 +1,6 @@
 """The catalogue against a real DuckDB file: migrations, ingest, sync, locking, queries."""
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -47,6 +48,26 @@ def test_newer_schema_is_refused_with_advice(settings):
     with pytest.raises(RuntimeError, match="update the dashboard"):
         store.connect(settings.catalogue_path)
 
+
+@pytest.mark.parametrize(("statements", "raised", "kept"), [
+    (["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"], None, [(1,), (2,)]),
+    (["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (1)"], duckdb.ConstraintException, []),
+    (["INSERT INTO t VALUES (1)", "INSERT INTO no_such_table VALUES (2)"], duckdb.CatalogException, []),
+    (["INSERT INTO t VALUES (1)", ValueError("a damaged file")], ValueError, []),
+], ids=["succeeds", "duplicate-key", "missing-table", "python-error"])
+def test_transaction_keeps_the_whole_body_or_nothing(statements, raised, kept):
+    con = duckdb.connect(":memory:")
+    con.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+    with pytest.raises(raised) if raised else contextlib.nullcontext():
+        with store.transaction(con):
+            for statement in statements:
+                if isinstance(statement, Exception):
+                    raise statement
+                con.execute(statement)
+    assert con.execute("SELECT x FROM t ORDER BY x").fetchall() == kept
+    with store.transaction(con):  # no transaction was left open: a new one can begin
+        con.execute("INSERT INTO t VALUES (3)")
+    assert con.execute("SELECT count(*) FROM t").fetchone()[0] == len(kept) + 1
 
 def test_sync_adds_changes_and_removes_datasets(tmp_path, imported):
     con = store.connect(imported.catalogue_path)

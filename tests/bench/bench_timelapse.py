@@ -50,6 +50,10 @@ WINDOW = 5
 MODELS = {"unet (2-D, frames as stills)": {"name": "unet"},
           "unet_lstm": {"name": "unet_lstm", "time_window": WINDOW},
           "mobilenet_mobileunet_lstm": {"name": "mobilenet_mobileunet_lstm", "time_window": WINDOW}}
+# a subset of MODELS (their names before any space, comma-separated), and a precision for every run (default: the
+# presets' auto, decided once per machine), e.g. to repeat one model under the conditions of an earlier run
+ONLY = [name for name in os.environ.get("CELLSEG_BENCH_TIMELAPSE_MODELS", "").split(",") if name]
+PRECISION = os.environ.get("CELLSEG_BENCH_PRECISION", "")
 FIGURES = (("dice", "per-frame Dice", "Dice"), ("f1_50", "per-frame F1 at IoU 0.5", "F1"),
            ("id_kept", "cells whose id is kept frame to frame", "share"), ("SEG", "SEG", "CTC"),
            ("TRA", "TRA", "CTC"), ("DET", "DET", "CTC"), ("tracks", "tracks found", "tracks"))
@@ -64,6 +68,8 @@ def _train(settings, model: dict, seed: int) -> Path:
     data = config.to_dict()
     data["model"] = {**data["model"], **model}
     data.update(seed=seed, minutes=MINUTES, epochs=max(data.get("epochs", 0), 500))
+    if PRECISION:
+        data["precision"] = PRECISION
     run = prepare_run(settings, type(config).from_dict(data), trigger="benchmark")
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root)}
     subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO, env=env,
@@ -113,8 +119,10 @@ def videos(results: Results, workdir: Path) -> None:
     (settings.data_root / ".sample-imported").write_text("benchmark data root\n")
     found: dict[tuple[str, bool], list[dict]] = {}
     epochs: dict[str, list[int]] = {}
+    precisions: set[str] = set()
     context = multiprocessing.get_context("spawn")  # TensorFlow stays out of this process
-    for label, model in MODELS.items():
+    models = {label: model for label, model in MODELS.items() if not ONLY or label.split(" ")[0] in ONLY}
+    for label, model in models.items():
         for seed in SEEDS:
             print(f"  training {label}, seed {seed}, {MINUTES:g} min", flush=True)
             run = RunDir(_train(settings, model, seed))
@@ -122,6 +130,7 @@ def videos(results: Results, workdir: Path) -> None:
             assert status.state == "finished" and (run.checkpoints / "best.keras").is_file(), \
                 f"{label} seed {seed}: {status.state}, {status.message}"
             epochs.setdefault(label, []).append(int(status.epoch))
+            precisions.add(str(status.precision))
             for temporal_on in (False, True):
                 with context.Pool(1) as pool:
                     row = pool.apply(_score_video, ((str(run.path), str(workdir / f"pred-{run.run_id}-"
@@ -143,7 +152,9 @@ def videos(results: Results, workdir: Path) -> None:
         results.add(group, "frames/s predicting the test video", _mean(rows, "frames_per_s"), "frames/s",
                     samples=[float(r["frames_per_s"]) for r in rows])
     truth_tracks = next(iter(found.values()))[0]["truth_tracks"]
-    results.note(f"time-lapse: the test video's labels hold {truth_tracks} tracks (from Usiigaci, not people)")
+    results.note(f"time-lapse: the test video's labels hold {truth_tracks} tracks (from Usiigaci, not people); "
+                 f"every run trained in {', '.join(sorted(precisions))}")
+    assert len(precisions) == 1, f"the runs trained in different precisions: {sorted(precisions)}"
 
 
 BIG_GB = float(os.environ.get("CELLSEG_BENCH_BIG_VIDEO_GB", "8"))

@@ -42,7 +42,7 @@ from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
 from core.infer import TilePlan, cell_and_seed_maps, overlapped
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
-from core.masks import MASK_COLOURS, standing_out_colour
+from core.masks.pixels import MASK_COLOURS, standing_out_colour
 from core.pixel_size import PixelSize, pixel_size_um
 from core.postprocess import PostProcessing, binary_mask, cells_of, instances, measure_cells
 from core.run_model import inference_settings, load_run_model

@@ -31,8 +31,8 @@ from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest
 from core.infer import TilePlan, cell_and_seed_maps
 from core.io import read_image, write_json_atomic, write_png
-from core.mask_undo import MaskState
-from core.mask_versions import MaskChanged, PersonsMask, current_version, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import MaskChanged, PersonsMask, current_version, save_mask
 from core.postprocess import instances
 from core.run_model import inference_settings, load_run_model
 from core.settings import Settings

@@ -25,7 +25,7 @@ import plotly.io as pio
 
 from core.display import fit_within, to_display_rgb
 from core.io import encode_png, read_image
-from core.masks import overlay
+from core.masks.pixels import overlay
 from core.postprocess import binary_mask
 from core.review import read_truth
 from core.run_compare import (MISSING, USED_PRECISION, PairedDifference, compare_pairs, config_diff,

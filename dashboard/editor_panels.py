@@ -9,9 +9,9 @@ import streamlit as st
 
 from core import catalogue
 from core.io import ImageReadError
-from core.mask_editor import cleared, filled, replaced, without_small
-from core.mask_versions import read_version
-from core.masks import diff_overlay
+from core.masks.editor import cleared, filled, replaced, without_small
+from core.masks.pixels import diff_overlay
+from core.masks.versions import read_version
 from dashboard import context
 from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, zoom_choices
 from dashboard.editor_session import EditSession, current, reload_from_disk

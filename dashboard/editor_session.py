@@ -16,9 +16,9 @@ from core import catalogue
 from core.accounts.roles import PermissionDenied
 from core.display import to_display_rgb
 from core.io import ImageReadError, read_image
-from core.mask_editor import Edit
-from core.mask_undo import MaskState, UndoHistory
-from core.mask_versions import MaskChanged, MaskSaveError, current_version, save_mask, set_reviewed
+from core.masks.editor import Edit
+from core.masks.undo import MaskState, UndoHistory
+from core.masks.versions import MaskChanged, MaskSaveError, current_version, save_mask, set_reviewed
 from core.text import plural
 from dashboard import context
 

@@ -8,8 +8,8 @@ import streamlit as st
 from core import catalogue
 from core.accounts.roles import PermissionDenied
 from core.io import ImageReadError, read_image
-from core.mask_undo import MaskState
-from core.mask_versions import MaskChanged, MaskSaveError, current_version, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import MaskChanged, MaskSaveError, current_version, save_mask
 from core.timelapse.editing import copy_cell
 from dashboard import context
 from dashboard.editor_nav import go_to

@@ -10,7 +10,7 @@ import streamlit as st
 from core import catalogue
 from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
-from core.masks import colour_instances
+from core.masks.pixels import colour_instances
 from core.pixel_size import describe, pixel_size_of
 from core.text import plural
 from dashboard import context

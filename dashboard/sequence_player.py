@@ -11,7 +11,7 @@ import streamlit as st
 from core import catalogue
 from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
-from core.masks import draw_ids
+from core.masks.pixels import draw_ids
 from core.text import plural
 from dashboard import context, figures
 from dashboard.mask_style import MaskStyle

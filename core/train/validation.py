@@ -16,7 +16,7 @@ import numpy as np
 from core.display import fit_within
 from core.evaluate import foreground_at, pixel_counts, pooled
 from core.infer import ScaledInput, TilePlan, predict_image
-from core.masks import overlay
+from core.masks.pixels import overlay
 from core.train.data import ImageCache, Item
 
 

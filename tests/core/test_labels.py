@@ -9,8 +9,8 @@ from core.datasets.importer import ImportFailed, import_dataset
 from core.datasets.manifest import read_manifest
 from core.eval_job import EvaluationError, dataset_items
 from core.io import read_image
-from core.mask_undo import MaskState
-from core.mask_versions import PersonsMask, current_version, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import PersonsMask, current_version, save_mask
 from core.train.data import load_splits
 from core.train.runs import dataset_lineage
 from tests.helpers import blobs, make_flat, make_splits, write_image

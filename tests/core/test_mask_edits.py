@@ -15,10 +15,10 @@ from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image
-from core.mask_undo import MaskState, UndoHistory
-from core.mask_versions import (MaskChanged, MaskSaveError, current_version, dataset_lock, read_log, read_version,
-                                reviewed, save_mask, set_reviewed)
-from core.masks import apply_layers, diff_overlay, fill_holes, object_at, remove_small, update_instances
+from core.masks.pixels import apply_layers, diff_overlay, fill_holes, object_at, remove_small, update_instances
+from core.masks.undo import MaskState, UndoHistory
+from core.masks.versions import (MaskChanged, MaskSaveError, current_version, dataset_lock, read_log, read_version,
+                                 reviewed, save_mask, set_reviewed)
 from tests.helpers import REPO, make_dsb
 
 A = np.array
@@ -51,7 +51,7 @@ def test_remove_small_counts_8_connected_objects(min_pixels, kept):
     mask[0, 0] = 255                    # 1 px
     mask[2, 2] = mask[3, 3] = 255       # 2 px, diagonal = one object
     mask[5:8, 5:8] = 255                # 9 px
-    from core.mask_kinds import count_objects
+    from core.masks.kinds import count_objects
     assert count_objects(remove_small(mask, min_pixels)) == kept
 
 
@@ -193,7 +193,7 @@ def test_concurrent_saves_never_lose_a_version(dataset):
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from core.mask_versions import dataset_lock
+from core.masks.versions import dataset_lock
 with dataset_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(120)

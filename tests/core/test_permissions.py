@@ -22,7 +22,7 @@ from core.augment.config import AugmentConfig
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.jobs import JobDir
-from core.mask_undo import MaskState
+from core.masks.undo import MaskState
 from core.postprocess import PostProcessing
 from core.run_notes import RunNotes
 from core.train.config import TrainConfig
@@ -76,7 +76,7 @@ def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
     from core.export_model import export_run
     from core.interop.export import export_cells
     from core.interop.model_zoo.importing import import_package
-    from core.mask_versions import save_mask, set_reviewed
+    from core.masks.versions import save_mask, set_reviewed
     from core.models.generalist import build_generalist
     from core.predict_job import predict_files
     from core.propose_job import propose_dataset
@@ -192,7 +192,7 @@ def test_owner_and_saver_are_recorded(settings, tmp_path):
     from core import catalogue, store
     from core.catalogue_runs import sync_runs
     from core.datasets.manifest import read_manifest
-    from core.mask_versions import read_log, save_mask
+    from core.masks.versions import read_log, save_mask
     from core.run_queries import query_runs
     from core.train.runs import prepare_run
 
@@ -215,7 +215,7 @@ def test_owner_and_saver_are_recorded(settings, tmp_path):
 
 def test_conflict_names_the_other_person(settings, tmp_path):
     from core.datasets.manifest import read_manifest
-    from core.mask_versions import MaskChanged, save_mask
+    from core.masks.versions import MaskChanged, save_mask
 
     _import_tiny(settings, tmp_path)
     folder = settings.datasets_dir / "cells"

@@ -17,7 +17,7 @@ from core.datasets.manifest import read_manifest
 from core.datasets.report import ImportFailed
 from core.datasets.splits import split_counts
 from core.io import read_image, write_png
-from core.mask_kinds import count_objects
+from core.masks.kinds import count_objects
 from core.timelapse.video_files import (check_video_pair, iter_frames, list_frame_files, natural_key, probe_video,
                                         read_frame)
 from tests.helpers import tree_fingerprint

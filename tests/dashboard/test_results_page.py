@@ -125,7 +125,7 @@ def test_retrain_is_offered_once_masks_were_edited(evaluated, data_env, open_pag
     assert retrain.disabled
     from core.datasets.manifest import read_manifest
     from core.io import read_image
-    from core.mask_versions import MaskState, save_mask
+    from core.masks.versions import MaskState, save_mask
 
     folder = data_env.datasets_dir / "cells"
     row = read_manifest(folder)["images"][0]

@@ -29,8 +29,8 @@ from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image
-from core.mask_undo import MaskState
-from core.mask_versions import MaskChanged, MaskSaveError, current_version, read_log, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import MaskChanged, MaskSaveError, current_version, read_log, save_mask
 from core.train.config import TrainConfig
 from core.train.run_dir import RunDir, create_run
 from core.jobs.local import _children, pid_alive
@@ -168,7 +168,7 @@ def _full_disk_at(monkeypatch, predicate) -> list:
         return real(path, payload)
 
     monkeypatch.setattr(core.io, "write_bytes_atomic", write)
-    monkeypatch.setattr("core.mask_versions.write_bytes_atomic", write)
+    monkeypatch.setattr("core.masks.versions.write_bytes_atomic", write)
     return refused
 
 

@@ -191,7 +191,7 @@ def gains_and_losses(pairs: pd.DataFrame, k: int = 3, metric: str = "dice") -> t
 def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested settings as dotted keys, values as they are (an empty dict is kept as a value).
 
-    :func:`core.catalogue_runs.flatten_config_as_json` gives the same keys with the values as JSON text.
+    :func:`core.catalogue.runs.flatten_config_as_json` gives the same keys with the values as JSON text.
 
     >>> flatten_config({"model": {"depth": 4, "extra": {}}, "loss": "bce"})
     {'model.depth': 4, 'model.extra': {}, 'loss': 'bce'}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.catalogue_runs import ingest_run
+from core.catalogue.runs import ingest_run
 from core.run_notes import normalise_tags, read_notes, write_notes
 from core.run_report import runs_csv
 from core.train.run_dir import RunDir

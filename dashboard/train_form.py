@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import catalogue
 from core.augment.presets import DEFAULT_PRESET, list_presets, load_preset
+from core.catalogue.datasets import list_sequences
 from core.config import ConfigError
 from core.models.config import LOSS_HELP, MODEL_HELP, OUTPUT_HELP, RECURRENT_MODELS, ModelConfig
 from core.run_notes import MAX_NAME_LENGTH
@@ -38,7 +38,7 @@ WINDOW_HELP = ("The model segments each frame from this many frames of the video
 
 def _has_videos(dataset: str) -> bool:
     """Whether the dataset holds time-lapse videos (manifest rows with a ``sequence``), from the catalogue."""
-    return not catalogue.list_sequences(context.cursor(), dataset).empty
+    return not list_sequences(context.cursor(), dataset).empty
 
 
 def _window_field(base: ModelConfig, problems: list[str]) -> int | None:

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.catalogue_runs import ingest_run
 from core.accounts.roles import PermissionDenied
+from core.catalogue.runs import ingest_run
 from core.config import ConfigError
 from core.run_notes import RunNotes, write_notes
 from core.train.config import TrainConfig

@@ -50,7 +50,7 @@ def _dataset_folder(settings, name: str) -> Path:
 
 
 def _ingest(settings, run: RunDir) -> None:
-    from core.catalogue_runs import ingest_unless_busy
+    from core.catalogue.runs import ingest_unless_busy
 
     ingest_unless_busy(settings.catalogue_path, run)
 

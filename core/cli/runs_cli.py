@@ -16,8 +16,8 @@ from typing import Any, Callable
 import duckdb
 import pandas as pd
 
-from core import store
-from core.catalogue_runs import sync_runs
+from core.catalogue import store
+from core.catalogue.runs import sync_runs
 from core.run_compare import compare_pairs, config_diff, precision_note, trained_precisions, with_precision_row
 from core.run_queries import UnknownRun, params_dicts, per_image_pairs, query_runs, records, run_detail
 from core.settings import load_settings

@@ -165,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _ingest(settings, run: RunDir) -> None:
-    from core.catalogue_runs import ingest_unless_busy
+    from core.catalogue.runs import ingest_unless_busy
 
     ingest_unless_busy(settings.catalogue_path, run)
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from core import store
-from core.catalogue_runs import ingest_run
+from core.catalogue import store
+from core.catalogue.runs import ingest_run
 from core.eval_job import (EvaluationError, dataset_items, evaluate_run, evaluation_sets, folder_items,
                            load_cases, read_evaluation, set_label)
 from core.io import read_image

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import sync_datasets
 from core.config import ConfigError, ImportOptions
 from core.datasets.importer import ImportFailed, import_dataset
 from core.datasets.manifest import read_manifest
@@ -58,7 +59,7 @@ def test_the_catalogue_indexes_label_states(tmp_path, settings):
     import_dataset(_raw_folder(tmp_path / "raw"), ImportOptions(name="raw", images_only=True), settings)
     import_dataset(make_splits(tmp_path / "full"), ImportOptions(name="full"), settings)
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     counts = dict(con.execute("SELECT dataset || ':' || label, count(*) FROM images GROUP BY ALL").fetchall())
     assert counts == {"raw:unlabelled": 4, "full:truth": 8}
 

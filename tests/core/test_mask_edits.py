@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from filelock import FileLock, Timeout
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import editor_images, mask_history, record_mask_edit, sync_datasets
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
@@ -274,15 +275,15 @@ def test_reviews_and_catalogue_ingest_of_edits(dataset, settings):
     when = set_reviewed(folder, row["stem"], True)
     assert reviewed(folder) == {row["stem"]: when}
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
-    history = catalogue.mask_history(con, "cells", row["stem"])
+    sync_datasets(con, settings.datasets_dir)
+    history = mask_history(con, "cells", row["stem"])
     assert history["version"].tolist() == [1] and history["note"].tolist() == ["no cells here"]
-    images = catalogue.editor_images(con, "cells", ["train", "valid", "test"]).set_index("stem")
+    images = editor_images(con, "cells", ["train", "valid", "test"]).set_index("stem")
     assert images.loc[row["stem"], "mask_version"] == 1 and images.loc[row["stem"], "foreground_fraction"] == 0
     assert images["reviewed_at"].notna().sum() == 1
     # the live index update after a save matches what a full re-ingest gives
-    catalogue.record_mask_edit(con, "cells", folder, saved)
-    assert catalogue.sync_datasets(con, settings.datasets_dir)["added"] == []
+    record_mask_edit(con, "cells", folder, saved)
+    assert sync_datasets(con, settings.datasets_dir)["added"] == []
     set_reviewed(folder, row["stem"], False)
     assert reviewed(folder) == {}
     assert json.loads((folder / "edits" / "reviewed.json").read_text()) == {}

@@ -189,8 +189,9 @@ def test_disabled_account_may_do_nothing(settings):
 
 def test_owner_and_saver_are_recorded(settings, tmp_path):
     """Who launched a run, imported a dataset and saved a mask version is on disk and in the catalogue."""
-    from core import catalogue, store
-    from core.catalogue_runs import sync_runs
+    from core.catalogue import store
+    from core.catalogue.datasets import mask_history, sync_datasets
+    from core.catalogue.runs import sync_runs
     from core.datasets.manifest import read_manifest
     from core.masks.versions import read_log, save_mask
     from core.run_queries import query_runs
@@ -206,10 +207,10 @@ def test_owner_and_saver_are_recorded(settings, tmp_path):
     assert run.read_config()["owner"] == "ana" and run.read_status().owner == "ana"
     assert read_log(folder, row["stem"])[-1]["user"] == "ana"
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     sync_runs(con, settings.data_root / "runs")
     assert query_runs(con)["owner"].tolist() == ["ana"]
-    assert catalogue.mask_history(con, "cells", row["stem"])["saved_by"].tolist() == ["ana"]
+    assert mask_history(con, "cells", row["stem"])["saved_by"].tolist() == ["ana"]
     assert con.execute("SELECT imported_by FROM datasets").fetchall() == [("ana",)]
 
 

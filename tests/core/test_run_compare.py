@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import eval_job, store
-from core.catalogue_runs import flatten_config_as_json, sync_runs
+from core import eval_job
+from core.catalogue import store
+from core.catalogue.runs import flatten_config_as_json, sync_runs
 from core.run_compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, flatten_config,
                               gains_and_losses, lineage_rows, paired_bootstrap, precision_note, trained_precisions,
                               with_precision_row)

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from core import eval_job, store
+from core import eval_job
+from core.catalogue import store
 from core.cli import main
 from core.run_notes import RunNotes, write_notes
 from core.train.run_dir import RunDir

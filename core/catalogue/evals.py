@@ -1,7 +1,7 @@
 """A run's evaluations in the catalogue: ``evaluations`` (one row per image) and ``evaluation_summary``.
 
 Read from the files the evaluation worker writes (``eval/<set>/per_image.csv`` and ``summary.json``);
-called inside :func:`core.catalogue_runs.ingest_run`'s transaction, so a run and its evaluations
+called inside :func:`core.catalogue.runs.ingest_run`'s transaction, so a run and its evaluations
 are always indexed together.
 """
 

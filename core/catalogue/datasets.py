@@ -13,11 +13,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core.catalogue.store import transaction
 from core.datasets.labels import LABEL_STATES
 from core.datasets.manifest import IMAGE_FIELDS, MANIFEST_NAME, ManifestError, list_dataset_dirs, read_manifest
 from core.masks.versions import read_log, reviewed
 from core.pixel_size import dataset_level, row_pixel_size
-from core.store import transaction
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core.catalogue_evals import replace_evaluations, stamp as evaluations_stamp
+from core.catalogue.evals import replace_evaluations, stamp as evaluations_stamp
+from core.catalogue.store import transaction
 from core.jobs import JobState, refresh
 from core.run_notes import notes_path, read_notes
-from core.store import transaction
 from core.train.config import TrainConfig
 from core.train.estimates import MeasuredSpeed
 from core.train.run_dir import RunDir, list_runs
@@ -170,7 +170,7 @@ def typical_speed(con: duckdb.DuckDBPyConnection, config: TrainConfig) -> Measur
 def ingest_unless_busy(catalogue_path: Path, run: RunDir) -> bool:
     """Index one run from the command line; when the dashboard holds the catalogue, leave it to the dashboard
     (it re-indexes run folders itself). Returns whether the run was indexed here."""
-    from core import store
+    from core.catalogue import store
 
     try:
         con = store.connect(catalogue_path, retries=10)

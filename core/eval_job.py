@@ -34,12 +34,12 @@ from core.infer import cell_and_seed_maps, overlapped
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.postprocess import PostProcessing, binary_mask
 from core.review import Case, read_truth, score_case, summarised
-from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
+from core.runs.folder import RunDir, now
+from core.runs.model import inference_settings, load_run_model
 from core.text import plural
 from core.timelapse.sequences import video_frames
 from core.timelapse.windows import centred_windows
-from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
 PER_IMAGE_COLUMNS = ("stem", "dice", "iou", "precision", "recall", "n_true", "n_pred", "tp50", "fp50", "fn50",

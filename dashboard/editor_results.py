@@ -14,8 +14,8 @@ import streamlit as st
 
 from core.eval_job import saved_prediction
 from core.postprocess import PostProcessing
-from core.run_model import inference_settings
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
+from core.runs.model import inference_settings
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.editor_nav import results_origin

@@ -16,7 +16,7 @@ from core.augment.presets import DEFAULT_PRESET, list_presets, load_preset
 from core.catalogue.datasets import list_sequences
 from core.config import ConfigError
 from core.models.config import LOSS_HELP, MODEL_HELP, OUTPUT_HELP, RECURRENT_MODELS, ModelConfig
-from core.run_notes import MAX_NAME_LENGTH
+from core.runs.notes import MAX_NAME_LENGTH
 from core.train.config import FIELD_RANGES, DataConfig, TrainConfig
 from core.train.environment import auto_precision_note, remembered_precision
 from core.train.presets import PRESET_HELP, PRESETS, from_seed_keys, preset_config
@@ -280,7 +280,7 @@ def _refine_form(dataset: str, augment: str) -> TrainForm:
     """Refine: choose the model to continue from; the rest comes from it (see core.train.runs.refine_config)."""
     from core.models.shipped import list_models
     from core.propose_job import default_model
-    from core.train.run_dir import list_runs
+    from core.runs.folder import list_runs
     from core.train.runs import refine_config, runs_dir
 
     settings = context.settings()

@@ -8,7 +8,7 @@ from core.eval_job import dataset_set_label, evaluation_dir, evaluation_sets, re
 from core.datasets.manage import dataset_dir
 from core.interop.export import evaluation_sources
 from core.jobs import JobDir
-from core.train.run_dir import ACTIVE
+from core.runs.folder import ACTIVE
 from dashboard import context
 from dashboard.cell_export import cell_export_panel
 from dashboard.results_data import evaluation_stamp, rescored

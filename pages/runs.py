@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.catalogue.runs import sync_runs
-from core.run_queries import query_runs
+from core.runs.queries import query_runs
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.pages_index import page_path

@@ -16,5 +16,5 @@ videos, an image's mask history).
 :mod:`core.catalogue.runs` ingests training runs (settings, metrics per epoch, a summary) from their
 folders, idempotently, together with their evaluations through :mod:`core.catalogue.evals`, which reads
 the per-image scores and summaries an evaluation wrote. Questions about runs are answered by
-:mod:`core.run_queries`.
+:mod:`core.runs.queries`.
 """

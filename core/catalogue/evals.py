@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
 
 log = logging.getLogger(__name__)
 COLUMNS = ("dice", "iou", "precision", "recall", "n_true", "n_pred", "f1_50", "ap_50", "ap_75", "ap", "pq",

@@ -15,10 +15,10 @@ import pandas as pd
 from core.catalogue.evals import replace_evaluations, stamp as evaluations_stamp
 from core.catalogue.store import transaction
 from core.jobs import JobState, refresh
-from core.run_notes import notes_path, read_notes
+from core.runs.folder import RunDir, list_runs
+from core.runs.notes import notes_path, read_notes
 from core.train.config import TrainConfig
 from core.train.estimates import MeasuredSpeed
-from core.train.run_dir import RunDir, list_runs
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 def flatten_config_as_json(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested settings as dotted keys with each value as JSON text, as the ``params`` table stores them.
 
-    The keys are those of :func:`core.run_compare.flatten_config` (an empty dict is kept as a value), which
-    keeps the values as they are; :func:`core.run_queries.decode` turns the text back into values.
+    The keys are those of :func:`core.runs.compare.flatten_config` (an empty dict is kept as a value), which
+    keeps the values as they are; :func:`core.runs.queries.decode` turns the text back into values.
 
     >>> flatten_config_as_json({"model": {"depth": 4, "extra": {}}, "loss": "bce"})
     {'model.depth': '4', 'model.extra': '{}', 'loss': '"bce"'}

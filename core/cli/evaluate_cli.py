@@ -15,11 +15,11 @@ from pathlib import Path
 from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import MANIFEST_NAME
+from core.runs.folder import RunDir
 from core.settings import load_settings
 from core.jobs import JobDir
 from core.jobs.requests import EXPORT_FORMATS
 from core.text import plural
-from core.train.run_dir import RunDir
 from core.train.runs import find_run
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def _video_scores(run: RunDir, label: str, folder: Path, items: list, args: argp
     (:mod:`core.timelapse.video_scores`), under the run's saved post-processing.
     """
     from core.eval_job import SEEDS_DIR, probabilities_dir
-    from core.run_model import inference_settings
+    from core.runs.model import inference_settings
     from core.timelapse.temporal import TemporalPostProcessing
     from core.timelapse.video_scores import saved_maps, score_videos
 
@@ -214,7 +214,7 @@ def _export(run: RunDir, args: argparse.Namespace) -> Path:
         return export_bioimageio(run, Path(args.out), args.checkpoint, authors=tuple(args.author or ()),
                                  licence=args.license or "")
     from core.export_model import export_run
-    from core.run_model import ONNX_CHECKPOINT, checkpoint_path
+    from core.runs.model import ONNX_CHECKPOINT, checkpoint_path
 
     if checkpoint_path(run, args.checkpoint).name == ONNX_CHECKPOINT:
         raise ValueError(f"{run.run_id} was imported with ONNX weights only: there is no Keras model to export "

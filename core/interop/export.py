@@ -167,8 +167,8 @@ def evaluation_sources(run_path: Path, set_label: str | None = None, postprocess
     ``postprocessing``, a :class:`core.postprocess.PostProcessing`: what the Results page's sliders show)."""
     from core.eval_job import SEEDS_DIR, evaluation_sets, probabilities_dir, read_evaluation
     from core.postprocess import instances
-    from core.run_model import inference_settings
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import inference_settings
 
     run = RunDir(Path(run_path))
     sets = evaluation_sets(run)

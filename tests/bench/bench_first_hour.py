@@ -35,9 +35,9 @@ def _estimate(results: Results, settings, first: Path, second: Path) -> None:
     from core.catalogue import store
     from core.catalogue.datasets import image_stats, sync_datasets
     from core.catalogue.runs import ingest_run, typical_speed
+    from core.runs.folder import RunDir
     from core.train.config import TrainConfig
     from core.train.estimates import epoch_seconds
-    from core.train.run_dir import RunDir
 
     con = store.connect(settings.catalogue_path)
     sync_datasets(con, settings.datasets_dir)

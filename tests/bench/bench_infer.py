@@ -52,8 +52,8 @@ def _slides_job(run_path: str) -> dict:
     from core.infer import TilePlan, predict_image
     from core.io import read_image
     from core.review import read_truth
-    from core.run_model import load_run_model
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import load_run_model
 
     model = load_run_model(RunDir(Path(run_path)))
     plans = {"whole": TilePlan(1664, 0), "tiles 512, overlap 0": TilePlan(512, 0),
@@ -90,8 +90,8 @@ def _rss_mib() -> float:
 def _giant_job(run_path: str) -> dict:
     from core.infer import TilePlan, predict_image
     from core.io import read_image
-    from core.run_model import load_run_model
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import load_run_model
 
     model = load_run_model(RunDir(Path(run_path)))
     slide = read_image(sorted((SLIDES / "images").glob("*.png"))[0])
@@ -145,7 +145,7 @@ def slider(results: Results, run_path: Path, workdir: Path, repeat: int) -> None
     from core.eval_job import load_cases
     from core.postprocess import PostProcessing
     from core.review import score_cases
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
     from tests.bench.common import data_settings
 
     run = RunDir(run_path)
@@ -174,7 +174,7 @@ def slider(results: Results, run_path: Path, workdir: Path, repeat: int) -> None
 def _evaluate_job(args) -> None:
     run_path, dataset = args
     from core.eval_job import dataset_items, evaluate_run
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     items = dataset_items(Path(dataset), "test")
     evaluate_run(RunDir(Path(run_path)), items, "folder-dsb-test")

@@ -53,7 +53,7 @@ def _score_job(args: tuple[str, str, str]) -> dict:
     run_path, dataset_dir, out_dir = args
     from core.eval_job import dataset_items, evaluate_run
     from core.predict_job import predict_files
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     run = RunDir(Path(run_path))
     items = dataset_items(Path(dataset_dir), "test")

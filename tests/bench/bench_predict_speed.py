@@ -89,7 +89,7 @@ def _quick_run(workdir: Path) -> Path:
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     print("predict-speed: 200 crops, 12 slides", flush=True)
     inputs = _inputs(workdir)

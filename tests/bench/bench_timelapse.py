@@ -80,9 +80,9 @@ def _score_video(args) -> dict:
     from core.io import read_image
     from core.matching import match_instances
     from core.predict_job import PredictOptions, predict_files
+    from core.runs.folder import RunDir
     from core.timelapse.temporal import TemporalPostProcessing
     from core.timelapse.tracks import id_kept_share, score_tracking
-    from core.train.run_dir import RunDir
 
     video = next((FOLDER / "test" / "input").glob("*.tif"))
     truth = tifffile.imread(FOLDER / "test" / "labels" / video.name)
@@ -106,7 +106,7 @@ def _mean(rows: list[dict], key: str) -> float:
 
 
 def videos(results: Results, workdir: Path) -> None:
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     settings = data_settings(workdir / "timelapse")
     import_dataset(FOLDER, ImportOptions(name="t98g"), settings)

@@ -14,7 +14,7 @@ from core.io import read_image
 from core.postprocess import PostProcessing
 from core.predict_job import PredictionError, PredictOptions, collect_inputs, predict_files
 from core.review import score_cases
-from core.run_model import inference_settings, save_inference_settings
+from core.runs.model import inference_settings, save_inference_settings
 from tests.evaluation_helpers import evaluated_run, trained_run, use_brightness_model
 from tests.helpers import blobs, write_image
 

@@ -24,9 +24,9 @@ from core.datasets.importer import import_dataset
 from core.jobs import JobDir
 from core.masks.undo import MaskState
 from core.postprocess import PostProcessing
-from core.run_notes import RunNotes
+from core.runs.folder import RunDir, create_run
+from core.runs.notes import RunNotes
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir, create_run
 from tests.helpers import make_flat, tree_fingerprint
 
 PASSWORD = "a-long-enough-password"
@@ -80,8 +80,8 @@ def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
     from core.models.generalist import build_generalist
     from core.predict_job import predict_files
     from core.propose_job import propose_dataset
-    from core.run_model import save_inference_settings
-    from core.run_notes import write_notes
+    from core.runs.model import save_inference_settings
+    from core.runs.notes import write_notes
     from core.train.runs import prepare_run
 
     missing = tmp_path / "missing"
@@ -194,7 +194,7 @@ def test_owner_and_saver_are_recorded(settings, tmp_path):
     from core.catalogue.runs import sync_runs
     from core.datasets.manifest import read_manifest
     from core.masks.versions import read_log, save_mask
-    from core.run_queries import query_runs
+    from core.runs.queries import query_runs
     from core.train.runs import prepare_run
 
     with acting.acting_as(Operator("ana", Role.TRAINER)):

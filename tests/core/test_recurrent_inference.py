@@ -96,7 +96,7 @@ def recurrent_run(tmp_path, settings):
 
 
 def test_a_recurrent_run_predicts_each_frame_from_its_centred_window(recurrent_run):
-    from core.run_model import load_run_model
+    from core.runs.model import load_run_model
 
     run, _, keras_model = recurrent_run
     model = load_run_model(run)

@@ -10,8 +10,8 @@ import pytest
 from core import eval_job
 from core.catalogue import store
 from core.cli import main
-from core.run_notes import RunNotes, write_notes
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
+from core.runs.notes import RunNotes, write_notes
 from tests.core.test_run_compare import shifted_model
 from tests.evaluation_helpers import evaluated_run, trained_run
 

@@ -10,8 +10,8 @@ import numpy as np
 
 import pytest
 
-from core.run_model import inference_settings
 from core.jobs import JobDir
+from core.runs.model import inference_settings
 from tests.evaluation_helpers import evaluated_run, trained_run
 
 

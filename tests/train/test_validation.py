@@ -11,7 +11,7 @@ from core.evaluate import foreground_at, quantise_probability
 from core.infer import InputSpec, TilePlan
 from core.io import read_image
 from core.postprocess import PostProcessing
-from core.run_model import RunModel, save_inference_settings
+from core.runs.model import RunModel, save_inference_settings
 from core.train.config import TrainConfig
 from core.train.data import ImageCache, load_splits, normalise
 from core.train.validation import Validator, predict_probability, validation_plan

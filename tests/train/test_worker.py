@@ -243,7 +243,7 @@ def test_instance_aware_outputs_train_evaluate_and_predict(instance_dataset, tmp
     from core.eval_job import dataset_items, evaluate_run, load_cases, read_evaluation
     from core.predict_job import predict_files
     from core.review import score_cases
-    from core.run_model import inference_settings
+    from core.runs.model import inference_settings
 
     run = tiny_run(instance_dataset, model={**TINY["model"], "output": output})
     finish(launch(run, instance_dataset))

@@ -159,7 +159,7 @@ def paired_bootstrap(a: Any, b: Any, n_resamples: int = 10_000, confidence: floa
 
 
 def compare_pairs(pairs: pd.DataFrame, metric: str = "dice", **options: Any) -> PairedDifference:
-    """:func:`paired_bootstrap` on ``<metric>_a``/``<metric>_b`` of :func:`core.run_queries.per_image_pairs`.
+    """:func:`paired_bootstrap` on ``<metric>_a``/``<metric>_b`` of :func:`core.runs.queries.per_image_pairs`.
 
     Images missing a score in either run are left out.
 

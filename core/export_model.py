@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from core.accounts import acting
-from core.eval_job import evaluation_sets, read_evaluation
+from core.evaluation.job import evaluation_sets, read_evaluation
 from core.io import staged_folder, write_json_atomic
 from core.jobs import JobDir
 from core.runs.folder import RunDir, now

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.eval_job import saved_prediction
+from core.evaluation.job import saved_prediction
 from core.postprocess import PostProcessing
 from core.runs.folder import RunDir
 from core.runs.model import inference_settings

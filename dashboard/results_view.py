@@ -12,7 +12,7 @@ import streamlit as st
 from core import jobs
 from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound, dataset_dir
-from core.eval_job import evaluation_dir, split_of_set
+from core.evaluation.job import evaluation_dir, split_of_set
 from core.postprocess import HELP, PostProcessing
 from core.jobs import JobDir
 from core.runs.folder import ACTIVE, RunDir

@@ -15,10 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from core.display import fit_within, to_display_rgb
-from core.eval_job import probabilities_dir, read_evaluation
+from core.evaluation.job import probabilities_dir, read_evaluation
+from core.evaluation.review import read_truth
 from core.io import read_image
 from core.postprocess import PostProcessing, binary_mask, error_picture, outline
-from core.review import read_truth
 from core.runs.compare import (PairedDifference, config_diff, lineage_rows, masks_changed, paired_bootstrap,
                                precision_note, trained_precisions, with_precision_row)
 from core.runs.folder import RunDir

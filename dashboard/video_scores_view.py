@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.eval_job import SEEDS_DIR, probabilities_dir
+from core.evaluation.job import SEEDS_DIR, probabilities_dir
 from core.postprocess import PostProcessing
 from core.runs.folder import RunDir
 from core.timelapse.sequences import dataset_sequences

@@ -4,8 +4,8 @@ import streamlit as st
 
 from core.catalogue.datasets import list_datasets
 from core.catalogue.runs import ingest_run
-from core.eval_job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
 from core.datasets.manage import dataset_dir
+from core.evaluation.job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
 from core.interop.export import evaluation_sources
 from core.jobs import JobDir
 from core.runs.folder import ACTIVE

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core import eval_job, predict_job
+from core import predict_job
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
+from core.evaluation import job as eval_job
 from core.infer import InputSpec
 from core.runs.folder import RunDir
 from core.runs.model import RunModel

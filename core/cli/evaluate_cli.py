@@ -56,7 +56,7 @@ def _ingest(settings, run: RunDir) -> None:
 
 
 def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:
-    from core.eval_job import evaluation_dir
+    from core.evaluation.job import evaluation_dir
 
     print(f"Run {run.run_id} on {label}: {summary['n_images']} images")
     for key in SUMMARY_KEYS:
@@ -70,8 +70,8 @@ def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.eval_job import (EvaluationError, dataset_items, dataset_set_label, evaluate_run, evaluation_dir,
-                               folder_items, set_label)
+    from core.evaluation.job import (EvaluationError, dataset_items, dataset_set_label, evaluate_run, evaluation_dir,
+                                     folder_items, set_label)
     from core.timelapse.temporal import TemporalPostProcessing
 
     settings = load_settings()
@@ -122,7 +122,7 @@ def _video_scores(run: RunDir, label: str, folder: Path, items: list, args: argp
     Frames of videos are scored one by one by the evaluation; here the videos are followed over time as well
     (:mod:`core.timelapse.video_scores`), under the run's saved post-processing.
     """
-    from core.eval_job import SEEDS_DIR, probabilities_dir
+    from core.evaluation.job import SEEDS_DIR, probabilities_dir
     from core.runs.model import inference_settings
     from core.timelapse.temporal import TemporalPostProcessing
     from core.timelapse.video_scores import saved_maps, score_videos

@@ -165,7 +165,7 @@ def _dataset_labels(dataset_dir: Path, row: dict) -> Callable[[], np.ndarray]:
 def evaluation_sources(run_path: Path, set_label: str | None = None, postprocessing=None) -> list[CellSource]:
     """The cells of a finished evaluation, from its saved maps and the run's saved post-processing (or
     ``postprocessing``, a :class:`core.postprocess.PostProcessing`: what the Results page's sliders show)."""
-    from core.eval_job import SEEDS_DIR, evaluation_sets, probabilities_dir, read_evaluation
+    from core.evaluation.job import SEEDS_DIR, evaluation_sets, probabilities_dir, read_evaluation
     from core.postprocess import instances
     from core.runs.folder import RunDir
     from core.runs.model import inference_settings

@@ -85,7 +85,7 @@ def _train(settings: Settings, epochs: int, seed: int) -> RunDir:
 
 
 def _scores(run: RunDir, settings: Settings, used: list[str]) -> dict[str, dict]:
-    from core.eval_job import dataset_items, evaluate_run
+    from core.evaluation.job import dataset_items, evaluate_run
 
     scores = {}
     for name in used:

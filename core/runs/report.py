@@ -24,10 +24,10 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from core.display import fit_within, to_display_rgb
+from core.evaluation.review import read_truth
 from core.io import encode_png, read_image
 from core.masks.pixels import overlay
 from core.postprocess import binary_mask
-from core.review import read_truth
 from core.runs.compare import (MISSING, USED_PRECISION, PairedDifference, compare_pairs, config_diff, gains_and_losses,
                                lineage_rows, precision_note, trained_precisions, with_precision_row)
 from core.runs.folder import RunDir

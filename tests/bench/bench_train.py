@@ -61,7 +61,7 @@ def _run_worker(settings, config_changes: dict, dataset: str) -> Path:
 
 def _test_dice(run_path: str) -> float:
     """The run's per-image mean Dice on its dataset's test split, evaluated as the dashboard evaluates."""
-    from core.eval_job import dataset_items, evaluate_run
+    from core.evaluation.job import dataset_items, evaluate_run
     from core.runs.folder import RunDir
 
     run = RunDir(Path(run_path))
@@ -164,7 +164,7 @@ def _baseline_job(args) -> float:
     configure("float32")
     import keras
 
-    from core.eval_job import dataset_items
+    from core.evaluation.job import dataset_items
     from core.io import read_image
     from core.models.losses import bce_dice
     from core.train.validation import score

@@ -8,7 +8,7 @@ from core.catalogue.datasets import sync_datasets
 from core.config import ConfigError, ImportOptions
 from core.datasets.importer import ImportFailed, import_dataset
 from core.datasets.manifest import read_manifest
-from core.eval_job import EvaluationError, dataset_items
+from core.evaluation.job import EvaluationError, dataset_items
 from core.io import read_image
 from core.masks.undo import MaskState
 from core.masks.versions import PersonsMask, current_version, save_mask

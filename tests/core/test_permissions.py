@@ -72,7 +72,7 @@ def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
     from core.augment.presets import save_preset
     from core.datasets.adding import add_images
     from core.datasets.manage import delete_dataset, rename_dataset, set_pixel_size
-    from core.eval_job import evaluate_run
+    from core.evaluation.job import evaluate_run
     from core.export_model import export_run
     from core.interop.export import export_cells
     from core.interop.model_zoo.importing import import_package

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from core import eval_job
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
+from core.evaluation import job as eval_job
 from core.infer import InputSpec, TilePlan, predict_image, predict_window
 from core.predict_job import predict_files
 from core.timelapse.windows import centred_windows, streamed_windows

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import eval_job
 from core.catalogue import store
 from core.catalogue.runs import flatten_config_as_json, sync_runs
+from core.evaluation import job as eval_job
 from core.runs.compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, flatten_config,
                                gains_and_losses, lineage_rows, paired_bootstrap, precision_note, trained_precisions,
                                with_precision_row)

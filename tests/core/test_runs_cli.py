@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from core import eval_job
 from core.catalogue import store
 from core.cli import main
+from core.evaluation import job as eval_job
 from core.runs.folder import RunDir
 from core.runs.notes import RunNotes, write_notes
 from tests.core.test_run_compare import shifted_model

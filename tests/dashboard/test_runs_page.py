@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from core import eval_job
+from core.evaluation import job as eval_job
 from core.postprocess import PostProcessing
 from core.runs.folder import RunDir, create_run
 from core.runs.model import save_inference_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import eval_job
+from core.evaluation import job as eval_job
 from core.postprocess import PostProcessing
 from core.runs.model import save_inference_settings
 from core.settings import Settings

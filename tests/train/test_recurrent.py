@@ -118,7 +118,7 @@ def test_recurrent_validation_dice_equals_the_evaluations_dice_of_the_same_frame
     """The centre frames validated after each epoch score as an evaluation of the same frames does."""
     from scipy import ndimage
 
-    from core import eval_job
+    from core.evaluation import job as eval_job
     from core.infer import InputSpec
     from core.postprocess import PostProcessing
     from core.runs.model import RunModel, save_inference_settings

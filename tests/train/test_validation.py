@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core import eval_job
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
-from core.evaluate import foreground_at, quantise_probability
+from core.evaluation import job as eval_job
+from core.evaluation.scores import foreground_at, quantise_probability
 from core.infer import InputSpec, TilePlan
 from core.io import read_image
 from core.postprocess import PostProcessing

@@ -70,10 +70,10 @@ from core.jobs import JobDir
 from core.postprocess import PostProcessing
 from core.predict_job import (PredictionError, PredictOptions, collect_inputs, output_names, prediction_settings,
                               read_input, write_outputs, write_summary)
-from core.run_model import RunModel, checkpoint_path, load_run_model
+from core.runs.folder import RunDir
+from core.runs.model import RunModel, checkpoint_path, load_run_model
 from core.text import plural
 from core.timelapse.video_files import is_video_file
-from core.train.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 BLOCK_SIDE = 4096  # images with a side above this are cut into blocks spread over the workers

@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 from core.accounts import acting
-from core.eval_job import evaluation_sets, read_evaluation
+from core.evaluation.job import evaluation_sets, read_evaluation
 from core.io import staged_folder, write_json_atomic
-from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
-from core.train.run_dir import RunDir, now
+from core.runs.folder import RunDir, now
+from core.runs.model import inference_settings, load_run_model
 
 log = logging.getLogger(__name__)
 USAGE = ("Load model.keras with keras.models.load_model(path, compile=False), or the SavedModel with "

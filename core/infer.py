@@ -276,7 +276,7 @@ def predict_window(predict: Predict, frames: list[np.ndarray], spec: InputSpec, 
     Each frame is selected and scaled on its own, as in training (every frame is normalised by its own
     intensities), then the frames are stacked as channels, ``H×W×(T·C)``, so that one crop of the stack is the
     same tile of every frame; ``predict`` receives such stacks and puts the frames back in order before the
-    model (see :func:`core.run_model.load_run_model`). The result is :func:`predict_image`'s for the centre frame.
+    model (see :func:`core.runs.model.load_run_model`). The result is :func:`predict_image`'s for the centre frame.
 
     >>> frames = [np.full((20, 24), v, np.uint8) for v in (0, 100, 200)]
     >>> seen = []

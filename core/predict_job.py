@@ -42,17 +42,17 @@ from core.cells import outline_width, outlined
 from core.display import fit_within, to_display_rgb
 from core.infer import TilePlan, cell_and_seed_maps, overlapped
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
-from core.masks import MASK_COLOURS, standing_out_colour
+from core.masks.pixels import MASK_COLOURS, standing_out_colour
 from core.pixel_size import PixelSize, pixel_size_um
 from core.postprocess import PostProcessing, binary_mask, cells_of, instances, measure_cells
-from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
+from core.runs.folder import RunDir, now
+from core.runs.model import inference_settings, load_run_model
 from core.text import plural
 from core.timelapse.temporal import TemporalPostProcessing
 from core.timelapse.tracks import link_tracks, tracks_table, write_ctc
 from core.timelapse.windows import streamed_windows
 from core.timelapse.video_files import VideoInfo, frame_stem, is_video_file, iter_frames, probe_video
-from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
 OVERLAY_MAX_SIDE = 4096
@@ -332,7 +332,7 @@ def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: Tem
     Parameters
     ----------
     model : RunModel
-        The loaded model (:func:`core.run_model.load_run_model`).
+        The loaded model (:func:`core.runs.model.load_run_model`).
     plan : TilePlan
         How each frame is tiled.
     settings : PostProcessing

@@ -31,16 +31,16 @@ from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest
 from core.infer import TilePlan, cell_and_seed_maps
 from core.io import read_image, write_json_atomic, write_png
-from core.mask_undo import MaskState
-from core.mask_versions import MaskChanged, PersonsMask, current_version, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import MaskChanged, PersonsMask, current_version, save_mask
 from core.postprocess import instances
-from core.run_model import inference_settings, load_run_model
+from core.runs.folder import RunDir, now
+from core.runs.model import inference_settings, load_run_model
 from core.settings import Settings
 from core.jobs import JobDir
 from core.text import plural
 from core.timelapse.sequences import video_frames
 from core.timelapse.windows import centred_windows
-from core.train.run_dir import RunDir, now
 from core.train.runs import find_run
 from core.uncertainty import DEFAULT_SCORE, score
 
@@ -68,7 +68,7 @@ def candidates(rows: list[dict], model: str) -> list[dict]:
 def default_model(settings: Settings, dataset: str) -> str:
     """The newest finished refinement of ``dataset`` (its proposals come from the lab's own masks), else the
     shipped generalist."""
-    from core.train.run_dir import list_runs
+    from core.runs.folder import list_runs
     from core.train.runs import runs_dir
 
     for run in list_runs(runs_dir(settings)):

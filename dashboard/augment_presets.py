@@ -8,7 +8,7 @@ import streamlit as st
 from core.augment.presets import BUILTIN, DEFAULT_PRESET, HELP, list_presets, load_preset, save_preset
 from core.augment.config import AugmentConfig
 from core.augment.seed_ini import import_seed_config
-from core.catalogue_presets import sync_presets
+from core.catalogue.presets import sync_presets
 from core.config import ConfigError
 from core.text import plural
 from dashboard.access import may

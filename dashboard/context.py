@@ -15,7 +15,8 @@ from typing import Iterator
 import duckdb
 import streamlit as st
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import list_datasets, sync_datasets
 from core.models.shipped import ensure_models
 from core.sample import ensure_sample
 from core.settings import Settings, load_settings
@@ -45,7 +46,7 @@ def _open_catalogue() -> Catalogue:
         log.info("imported the shipped sample dataset into %s", current.datasets_dir)
     ensure_models(current)  # the shipped generalist, usable by name on every page
     connection = store.connect(current.catalogue_path, retries=25)
-    catalogue.sync_datasets(connection, current.datasets_dir)
+    sync_datasets(connection, current.datasets_dir)
     return Catalogue(connection, threading.Lock())
 
 
@@ -84,12 +85,12 @@ def writing() -> Iterator[duckdb.DuckDBPyConnection]:
 def refresh_datasets() -> dict[str, list[str]]:
     """Pick up datasets imported, renamed or deleted by the command line while the dashboard runs."""
     with writing() as cur:
-        return catalogue.sync_datasets(cur, settings().datasets_dir)
+        return sync_datasets(cur, settings().datasets_dir)
 
 
 def dataset_names_or_stop() -> list[str]:
     """Names of the imported datasets; with none, say where to import one and stop the page."""
-    names = catalogue.list_datasets(cursor())["name"].tolist()
+    names = list_datasets(cursor())["name"].tolist()
     if not names:
         st.info("No datasets yet: import one on the Datasets page first.")
         st.page_link(page_path("datasets"), label="Go to Datasets", icon=":material/photo_library:")

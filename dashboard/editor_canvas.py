@@ -18,9 +18,9 @@ import streamlit as st
 
 from core.display import fit_within
 from core.io import encode_png
-from core.mask_drawing import ViewWindow, click_positions, fit_view, zoom_view
-from core.mask_editor import apply_drawing
-from core.masks import MASK_COLOURS, overlay
+from core.masks.drawing import ViewWindow, click_positions, fit_view, zoom_view
+from core.masks.editor import apply_drawing
+from core.masks.pixels import MASK_COLOURS, overlay
 from dashboard.editor_session import EditSession, current
 from dashboard.mask_style import MaskStyle
 

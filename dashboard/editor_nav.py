@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import catalogue
+from core.catalogue import datasets as catalogue
 from core.text import plural
 from dashboard.editor_session import SESSION_KEY, current
 from dashboard.widget_state import forget, keep, put

@@ -7,11 +7,11 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core import catalogue
+from core.catalogue.datasets import mask_history
 from core.io import ImageReadError
-from core.mask_editor import cleared, filled, replaced, without_small
-from core.mask_versions import read_version
-from core.masks import diff_overlay
+from core.masks.editor import cleared, filled, replaced, without_small
+from core.masks.pixels import diff_overlay
+from core.masks.versions import read_version
 from dashboard import context
 from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, zoom_choices
 from dashboard.editor_session import EditSession, current, reload_from_disk
@@ -135,7 +135,7 @@ def history_table(saved: pd.DataFrame) -> pd.DataFrame:
 
 def history_panel(session: EditSession, style: MaskStyle, editing: bool = True) -> None:
     """The saved versions of this mask; preview any, see what differs from now, revert."""
-    saved = catalogue.mask_history(context.cursor(), session.dataset, session.stem)
+    saved = mask_history(context.cursor(), session.dataset, session.stem)
     if saved.empty:
         st.caption("No saved edits yet: the mask is as imported (version 0).")
         return

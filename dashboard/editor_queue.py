@@ -21,8 +21,8 @@ from core.datasets.manifest import MANIFEST_NAME
 from core.io import ImageReadError, read_image
 from core.models.shipped import list_models
 from core.propose_job import PROPOSALS_DIR, default_model, proposals_task
+from core.runs.folder import ACTIVE, list_runs
 from core.text import plural
-from core.train.run_dir import ACTIVE, list_runs
 from core.train.runs import prepare_run, refine_config, runs_dir
 from core.uncertainty import uncertainty_map
 from dashboard.access import may

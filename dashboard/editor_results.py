@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.eval_job import saved_prediction
+from core.evaluation.job import saved_prediction
 from core.postprocess import PostProcessing
-from core.run_model import inference_settings
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
+from core.runs.model import inference_settings
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.editor_nav import results_origin

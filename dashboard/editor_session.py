@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import catalogue
 from core.accounts.roles import PermissionDenied
+from core.catalogue.datasets import record_mask_edit, record_review
 from core.display import to_display_rgb
 from core.io import ImageReadError, read_image
-from core.mask_editor import Edit
-from core.mask_undo import MaskState, UndoHistory
-from core.mask_versions import MaskChanged, MaskSaveError, current_version, save_mask, set_reviewed
+from core.masks.editor import Edit
+from core.masks.undo import MaskState, UndoHistory
+from core.masks.versions import MaskChanged, MaskSaveError, current_version, save_mask, set_reviewed
 from core.text import plural
 from dashboard import context
 
@@ -95,7 +95,7 @@ class EditSession:
             self.message = ("error", str(exc))
             return False
         with context.writing() as cur:
-            catalogue.record_mask_edit(cur, self.dataset, self.dataset_dir, saved)
+            record_mask_edit(cur, self.dataset, self.dataset_dir, saved)
         self.base_version, self.conflict, self.label = saved.version, None, saved.label
         self.history.mark_saved()
         self.message = ("success", f"Saved version {saved.version}: +{saved.pixels_added} / −{saved.pixels_removed} "
@@ -109,7 +109,7 @@ class EditSession:
             self.message = ("error", str(exc))
             return
         with context.writing() as cur:
-            catalogue.record_review(cur, self.dataset, self.stem, when)
+            record_review(cur, self.dataset, self.stem, when)
 
 
 def _row_for_saving(row: dict) -> dict:

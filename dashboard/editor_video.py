@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import catalogue
 from core.accounts.roles import PermissionDenied
+from core.catalogue.datasets import frame_neighbours, record_mask_edit
 from core.io import ImageReadError, read_image
-from core.mask_undo import MaskState
-from core.mask_versions import MaskChanged, MaskSaveError, current_version, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import MaskChanged, MaskSaveError, current_version, save_mask
 from core.timelapse.editing import copy_cell
 from dashboard import context
 from dashboard.editor_nav import go_to
@@ -31,7 +31,7 @@ def video_panel(session: EditSession, editing: bool) -> np.ndarray | None:
     """For a frame of a video: its place, a switch for the neighbouring frames' outlines (returned, to draw
     faintly), previous/next frame buttons, and — when editing — copying a cell to the next frame under its id.
     Nothing (None) for a still image."""
-    place = catalogue.frame_neighbours(context.cursor(), session.dataset, session.stem)
+    place = frame_neighbours(context.cursor(), session.dataset, session.stem)
     if place is None:
         return None
     st.caption(f"Video **{place['sequence']}** · frame {place['frame'] + 1} of {place['frames']}")
@@ -85,5 +85,5 @@ def _copy(session: EditSession, following: dict, cell: int) -> None:
         st.error(f"Cell {cell} was not copied: {exc}")
         return
     with context.writing() as cur:
-        catalogue.record_mask_edit(cur, session.dataset, session.dataset_dir, saved)
+        record_mask_edit(cur, session.dataset, session.dataset_dir, saved)
     st.success(f"Cell {cell} copied to {following['stem']} ({pixels} px): saved as its version {saved.version}.")

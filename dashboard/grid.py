@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import catalogue
+from core.catalogue.datasets import count_images, page_of_images
 from core.datasets.labels import LABEL_HELP, LABEL_STATES
 from core.io import ImageReadError
 from core.text import plural
@@ -136,15 +136,15 @@ def _caption(row: pd.Series) -> str:
 def render_grid(dataset: str, dataset_dir: Path, view: GridView, key: str) -> str | None:
     """Draw the current page of thumbnails; return the stem whose "Open" button was pressed."""
     cur = context.cursor()
-    total = catalogue.count_images(cur, dataset, list(view.splits), view.search, list(view.labels))
+    total = count_images(cur, dataset, list(view.splits), view.search, list(view.labels))
     if total == 0:
         st.info("No images match these filters.")
         return None
     offset = _pager(key, total, view.page_size, (view.splits, view.sort, view.descending, view.search,
                                                   view.page_size, view.labels))
-    rows = catalogue.page_of_images(cur, dataset, list(view.splits), sort=view.sort, descending=view.descending,
-                                    limit=view.page_size, offset=offset, search=view.search,
-                                    labels=list(view.labels))
+    rows = page_of_images(cur, dataset, list(view.splits), sort=view.sort, descending=view.descending,
+                          limit=view.page_size, offset=offset, search=view.search,
+                          labels=list(view.labels))
     with ThreadPoolExecutor(max_workers=2) as pool:  # cold thumbnails decode in parallel
         tiles = list(pool.map(lambda r: _tile(dataset, dataset_dir, r, view), (r for _, r in rows.iterrows())))
     opened = None

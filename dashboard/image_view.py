@@ -7,10 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import catalogue
+from core.catalogue.datasets import image_row
 from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
-from core.masks import colour_instances
+from core.masks.pixels import colour_instances
 from core.pixel_size import describe, pixel_size_of
 from core.text import plural
 from dashboard import context
@@ -33,7 +33,7 @@ def _load(dataset_dir: Path, row: dict):
 @st.dialog("Image", width="large")
 def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, origin: str) -> None:
     """Modal with the image, its mask (instances coloured when known) and the overlay."""
-    row = catalogue.image_row(context.cursor(), dataset, stem)
+    row = image_row(context.cursor(), dataset, stem)
     if row is None:
         st.error(f"{stem} is no longer in {dataset}.")
         return

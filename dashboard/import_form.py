@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import catalogue
+from core.catalogue.datasets import register_dataset
 from core.config import ConfigError, ImportOptions, SplitOptions
 from core.datasets.adding import add_images
 from core.datasets.importer import check_source, import_dataset
@@ -178,7 +178,7 @@ def run_import(request: ImportRequest) -> str | None:
             st.session_state[REPORT_KEY] = ("failed", request.label, exc.report)
             return None
         with context.writing() as cur:
-            catalogue.register_dataset(cur, result.path)
+            register_dataset(cur, result.path)
         st.session_state[REPORT_KEY] = ("imported", result.name, result.report)
         st.session_state["import-round"] = _form_round() + 1
         return result.name

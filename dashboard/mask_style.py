@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core.masks import MASK_COLOURS, overlay, standing_out_colour
+from core.masks.pixels import MASK_COLOURS, overlay, standing_out_colour
 from dashboard.widget_state import keep
 
 AUTO = "auto"

@@ -11,8 +11,8 @@ import streamlit as st
 from core import jobs
 from core.io import write_bytes_atomic
 from core.jobs import JobDir
+from core.runs.folder import ACTIVE
 from core.settings import resolve_inside_roots
-from core.train.run_dir import ACTIVE
 from dashboard.access import may
 from dashboard import context
 from dashboard.predict_view import safe_name

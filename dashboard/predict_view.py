@@ -19,13 +19,13 @@ import streamlit as st
 
 from core.interop.export import prediction_sources
 from core.io import ImageReadError, is_image_file, read_image, write_bytes_atomic
-from core.masks import MASK_COLOURS
+from core.masks.pixels import MASK_COLOURS
 from core.predict_job import overlay_picture
+from core.runs.folder import RunDir
 from core.settings import resolve_inside_roots
 from core.jobs import JobDir
 from core.text import plural
 from core.timelapse.video_files import read_frame
-from core.train.run_dir import RunDir
 from dashboard import context
 from dashboard.cell_export import cell_export_panel
 from dashboard.pictures import inline

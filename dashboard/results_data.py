@@ -13,11 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from core.display import fit_within, to_display_rgb
-from core.eval_job import evaluation_dir, load_cases
+from core.evaluation.job import evaluation_dir, load_cases
+from core.evaluation.review import Case, score_cases
 from core.io import read_image
 from core.postprocess import PostProcessing, binary_mask, error_picture
-from core.review import Case, score_cases
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
 
 TABLE_COLUMNS = ["stem", "dice", "iou", "precision", "recall", "f1_50", "n_true", "n_pred", "count_error", "pq", "ap"]
 # How the gallery can put the worst images first: by pixel overlap, or by cells found (needs cell-level scores).

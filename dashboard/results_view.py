@@ -12,13 +12,13 @@ import streamlit as st
 from core import jobs
 from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound, dataset_dir
-from core.eval_job import evaluation_dir, split_of_set
+from core.evaluation.job import evaluation_dir, split_of_set
 from core.postprocess import HELP, PostProcessing
-from core.run_model import inference_settings, save_inference_settings
 from core.jobs import JobDir
+from core.runs.folder import ACTIVE, RunDir
+from core.runs.model import inference_settings, save_inference_settings
 from core.text import plural
 from core.train.config import TrainConfig
-from core.train.run_dir import ACTIVE, RunDir
 from core.train.runs import dataset_lineage, prepare_run, refine_config
 from dashboard.access import may
 from dashboard import context, figures

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import jobs
-from core.train.run_dir import RunDir, list_runs
 from core.models.shipped import list_models, read_card
+from core.runs.folder import RunDir, list_runs
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.pages_index import page_path

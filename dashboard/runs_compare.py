@@ -15,17 +15,17 @@ import pandas as pd
 import streamlit as st
 
 from core.display import fit_within, to_display_rgb
-from core.eval_job import probabilities_dir, read_evaluation
+from core.evaluation.job import probabilities_dir, read_evaluation
+from core.evaluation.review import read_truth
 from core.io import read_image
 from core.postprocess import PostProcessing, binary_mask, error_picture, outline
-from core.review import read_truth
-from core.run_compare import (PairedDifference, config_diff, lineage_rows, masks_changed, paired_bootstrap,
-                              precision_note, trained_precisions, with_precision_row)
-from core.run_model import inference_settings
-from core.run_queries import metric_curves, params_wide, per_image_pairs
-from core.run_report import comparison_report
+from core.runs.compare import (PairedDifference, config_diff, lineage_rows, masks_changed, paired_bootstrap,
+                               precision_note, trained_precisions, with_precision_row)
+from core.runs.folder import RunDir
+from core.runs.model import inference_settings
+from core.runs.queries import metric_curves, params_wide, per_image_pairs
+from core.runs.report import comparison_report
 from core.text import plural
-from core.train.run_dir import RunDir
 from dashboard import context, figures
 from dashboard.pages_index import page_path
 from dashboard.pictures import inline

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.catalogue_runs import ingest_run
-from core.run_notes import normalise_tags, read_notes, write_notes
-from core.run_report import runs_csv
-from core.train.run_dir import RunDir
+from core.catalogue.runs import ingest_run
+from core.runs.folder import RunDir
+from core.runs.notes import normalise_tags, read_notes, write_notes
+from core.runs.report import runs_csv
 from dashboard.access import may
 from dashboard import context
 from dashboard.widget_state import keep
@@ -62,7 +62,7 @@ COLUMNS = {
 
 @dataclasses.dataclass(frozen=True)
 class RunFilters:
-    """What the filter bar asks for; ``query()`` gives the keyword arguments of ``core.run_queries.query_runs``."""
+    """What the filter bar asks for; ``query()`` gives the keyword arguments of ``core.runs.queries.query_runs``."""
 
     search: str = ""
     dataset: str | None = None

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import catalogue
+from core.catalogue.datasets import list_sequences, sequence_frames
 from core.display import fit_within, to_display_rgb
 from core.io import ImageReadError, read_image
-from core.masks import draw_ids
+from core.masks.pixels import draw_ids
 from core.text import plural
 from dashboard import context, figures
 from dashboard.mask_style import MaskStyle
@@ -41,7 +41,7 @@ def _frame_picture(dataset_dir: str, image_path: str, mask_path: str, instances_
 
 def video_player(dataset: str, dataset_dir: Path, style: MaskStyle) -> None:
     """The player for the videos of ``dataset`` (nothing when it has none)."""
-    videos = catalogue.list_sequences(context.cursor(), dataset)
+    videos = list_sequences(context.cursor(), dataset)
     if videos.empty:
         return
     st.subheader("Videos", help="Time-lapse sequences: each frame is also an image of the grid above.")
@@ -50,7 +50,7 @@ def video_player(dataset: str, dataset_dir: Path, style: MaskStyle) -> None:
     sequence = top[0].selectbox("Video", names, key=keep(f"video-{dataset}", names[0], names),
                                 format_func=lambda name: _describe(videos.set_index("sequence").loc[name], name),
                                 help="A time-lapse of this dataset; its frames keep their order.")
-    frames = catalogue.sequence_frames(context.cursor(), dataset, sequence)
+    frames = sequence_frames(context.cursor(), dataset, sequence)
     playing = top[1].toggle("Play", key=f"video-play-{dataset}", help="Play the frames in a loop; pause to step "
                                                                        "with the slider.")
     speed = top[2].selectbox("Speed (frames/s)", SPEEDS, key=keep("video-speed", 2, list(SPEEDS)),

@@ -10,7 +10,7 @@ from core import jobs
 from core.accounts.roles import PermissionDenied
 from core.jobs import JobDir
 from core.jobs.executor import executor_named
-from core.train.run_dir import ACTIVE
+from core.runs.folder import ACTIVE
 from dashboard import context
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import catalogue
 from core.augment.presets import DEFAULT_PRESET, list_presets, load_preset
+from core.catalogue.datasets import list_sequences
 from core.config import ConfigError
 from core.models.config import LOSS_HELP, MODEL_HELP, OUTPUT_HELP, RECURRENT_MODELS, ModelConfig
-from core.run_notes import MAX_NAME_LENGTH
+from core.runs.notes import MAX_NAME_LENGTH
 from core.train.config import FIELD_RANGES, DataConfig, TrainConfig
 from core.train.environment import auto_precision_note, remembered_precision
 from core.train.presets import PRESET_HELP, PRESETS, from_seed_keys, preset_config
@@ -38,7 +38,7 @@ WINDOW_HELP = ("The model segments each frame from this many frames of the video
 
 def _has_videos(dataset: str) -> bool:
     """Whether the dataset holds time-lapse videos (manifest rows with a ``sequence``), from the catalogue."""
-    return not catalogue.list_sequences(context.cursor(), dataset).empty
+    return not list_sequences(context.cursor(), dataset).empty
 
 
 def _window_field(base: ModelConfig, problems: list[str]) -> int | None:
@@ -280,7 +280,7 @@ def _refine_form(dataset: str, augment: str) -> TrainForm:
     """Refine: choose the model to continue from; the rest comes from it (see core.train.runs.refine_config)."""
     from core.models.shipped import list_models
     from core.propose_job import default_model
-    from core.train.run_dir import list_runs
+    from core.runs.folder import list_runs
     from core.train.runs import refine_config, runs_dir
 
     settings = context.settings()

@@ -8,12 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.catalogue_runs import ingest_run
 from core.accounts.roles import PermissionDenied
+from core.catalogue.runs import ingest_run
 from core.config import ConfigError
-from core.run_notes import RunNotes, write_notes
+from core.runs.folder import ACTIVE, RunDir, list_runs
+from core.runs.notes import RunNotes, write_notes
 from core.train.config import TrainConfig
-from core.train.run_dir import ACTIVE, RunDir, list_runs
 from core.train.runs import prepare_run, runs_dir
 from dashboard import context, figures
 from dashboard.access import current_actor, may, report_refusal

@@ -13,12 +13,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.eval_job import SEEDS_DIR, probabilities_dir
+from core.evaluation.job import SEEDS_DIR, probabilities_dir
 from core.postprocess import PostProcessing
+from core.runs.folder import RunDir
 from core.timelapse.sequences import dataset_sequences
 from core.timelapse.temporal import TemporalPostProcessing
 from core.timelapse.video_scores import COLUMNS, saved_maps, score_videos
-from core.train.run_dir import RunDir
 from dashboard.predict_view import temporal_options
 
 MEASURES_HELP = ("**Dice** and **F1 at IoU 0.5**: means over the video's frames. **ids kept**: the share of true "

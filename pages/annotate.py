@@ -3,7 +3,7 @@ correct a model's proposals in the queue's order."""
 
 import streamlit as st
 
-from core import catalogue
+from core.catalogue.datasets import image_row
 from dashboard import context
 from dashboard.access import current_actor, may
 from dashboard.editor_canvas import draw_canvas, minimap
@@ -39,7 +39,7 @@ with st.expander(f"Proposals and refinement ({waiting} waiting for a person)", i
 stem = choose_image(images, st.query_params.get("stem"))
 remember_link(dataset, stem)
 pending_switch()
-row = catalogue.image_row(cur, dataset, stem)
+row = image_row(cur, dataset, stem)
 session = open_image(dataset, context.settings().datasets_dir / dataset, row)
 if session is None:
     st.stop()

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import catalogue
 from core.augment.config import AugmentConfig
-from core.catalogue_presets import sync_presets
+from core.catalogue.datasets import image_files
+from core.catalogue.presets import sync_presets
 from dashboard import context
 from dashboard.augment_form import augment_form
 from dashboard.augment_presets import ensure_form_initialised, preset_bar, seed_config_import
@@ -28,7 +28,7 @@ with preview_col:
     preset_bar(config)
     dataset = st.selectbox("Dataset", datasets, key=keep("aug-dataset", datasets[0], datasets),
                            help="Whose images the preview shows; the settings apply to any dataset.")
-    images = catalogue.image_files(cur, dataset, ["train", "valid", "test"])
+    images = image_files(cur, dataset, ["train", "valid", "test"])
     if config is not None and not images.empty:
         choice = preview_controls(images, config.enabled())
         render_preview(config, choice, images, context.settings().datasets_dir / dataset)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import catalogue
+from core.catalogue.datasets import image_stats, list_datasets
 from core.datasets.labels import LABEL_HELP
 from core.interop.export import dataset_sources
 from dashboard import context, figures
@@ -20,7 +20,7 @@ st.caption("Import images with their masks (or raw images, to draw or propose ma
 context.require_catalogue()
 context.refresh_datasets()
 cur = context.cursor()
-datasets = catalogue.list_datasets(cur)
+datasets = list_datasets(cur)
 
 if datasets.empty:
     st.info("No datasets yet. Import one below: a zip upload or a folder on this server.")
@@ -68,7 +68,7 @@ if browse.open:
             st.write("Nothing to browse yet: import a dataset in the Import tab.")
 if stats_tab.open and names:
     with stats_tab:
-        stats = catalogue.image_stats(cur, dataset)
+        stats = image_stats(cur, dataset)
         left, right = st.columns(2)
         left.plotly_chart(figures.foreground_histogram(stats), width="stretch")
         right.plotly_chart(figures.object_count_histogram(stats), width="stretch")

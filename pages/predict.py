@@ -5,9 +5,9 @@ import streamlit as st
 from core import jobs
 from core.jobs import JobDir
 from core.postprocess import HELP
-from core.run_model import inference_settings
+from core.runs.folder import ACTIVE
+from core.runs.model import inference_settings
 from core.text import plural
-from core.train.run_dir import ACTIVE
 from dashboard.access import may
 from dashboard import context
 from dashboard.model_import import model_import_panel

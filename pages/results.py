@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from core.catalogue_runs import ingest_run
-from core import catalogue
-from core.eval_job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
+from core.catalogue.datasets import list_datasets
+from core.catalogue.runs import ingest_run
 from core.datasets.manage import dataset_dir
+from core.evaluation.job import dataset_set_label, evaluation_dir, evaluation_sets, read_evaluation, split_of_set
 from core.interop.export import evaluation_sources
 from core.jobs import JobDir
-from core.train.run_dir import ACTIVE
+from core.runs.folder import ACTIVE
 from dashboard import context
 from dashboard.cell_export import cell_export_panel
 from dashboard.results_data import evaluation_stamp, rescored
@@ -23,7 +23,7 @@ st.title("Results")
 context.require_catalogue()
 run = pick_run("results-run")
 own = run.read_config().get("train", {}).get("dataset")
-names = catalogue.list_datasets(context.cursor())["name"].tolist()
+names = list_datasets(context.cursor())["name"].tolist()
 if own in names:
     dataset = own
 elif names:  # a shipped model, or a run whose dataset is gone: score it on a dataset of this dashboard

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.catalogue_runs import sync_runs
-from core.run_queries import query_runs
+from core.catalogue.runs import sync_runs
+from core.runs.queries import query_runs
 from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.pages_index import page_path

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import catalogue
-from core.catalogue_runs import sync_runs, typical_speed
+from core.catalogue.datasets import image_stats
+from core.catalogue.runs import sync_runs, typical_speed
 from core.train.estimates import class_balance_warning, epoch_estimate
 from core.train.runs import runs_dir
 from dashboard.access import may
@@ -26,7 +26,7 @@ with form_col:
     form = train_form(datasets)
     config = form.config
     if config is not None:
-        stats = catalogue.image_stats(cur, config.dataset)
+        stats = image_stats(cur, config.dataset)
         warning = class_balance_warning(stats)
         if warning:
             st.warning(warning, icon=":material/warning:")

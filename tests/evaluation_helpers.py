@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from core import eval_job, predict_job
+from core import predict_job
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
+from core.evaluation import job as eval_job
 from core.infer import InputSpec
-from core.run_model import RunModel
+from core.runs.folder import RunDir
+from core.runs.model import RunModel
 from core.settings import Settings
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir
 from core.train.runs import prepare_run
 from tests.helpers import blobs, write_image
 

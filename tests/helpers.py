@@ -136,7 +136,7 @@ def catalogue_at_schema(path: Path, version: int):
     the open connection so that a test can add the rows that release would have held."""
     import duckdb
 
-    from core import store
+    from core.catalogue import store
 
     path.parent.mkdir(parents=True, exist_ok=True)
     old = duckdb.connect(str(path))

@@ -34,7 +34,7 @@ import pandas as pd
 
 from core.accounts import acting
 from core.accounts.audit import AuditLog, AuditRecord, Outcome
-from core.store import transaction
+from core.catalogue.store import transaction
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def sync_audit(con: duckdb.DuckDBPyConnection, data_root: Path) -> int:
     Examples
     --------
     >>> import tempfile
-    >>> from core import store
+    >>> from core.catalogue import store
     >>> root = Path(tempfile.mkdtemp())
     >>> con = store.connect(root / "catalogue.duckdb")
     >>> log_ = AuditLog(root)
@@ -335,7 +335,7 @@ def query_audit(con: duckdb.DuckDBPyConnection, user: str | None = None, action:
     Examples
     --------
     >>> import tempfile
-    >>> from core import store
+    >>> from core.catalogue import store
     >>> root = Path(tempfile.mkdtemp())
     >>> con = store.connect(root / "catalogue.duckdb")
     >>> for user, action in (("ana", "signin"), ("Ana", "users.add"), ("bob", "users.role"), ("ana", "usersx")):
@@ -376,7 +376,7 @@ def audit_actions(con: duckdb.DuckDBPyConnection) -> list[str]:
     A group is the part before the first dot of an action that has one; as a filter it matches every member.
 
     >>> import tempfile
-    >>> from core import store
+    >>> from core.catalogue import store
     >>> root = Path(tempfile.mkdtemp())
     >>> con = store.connect(root / "catalogue.duckdb")
     >>> for action in ("users.role", "signin", "users.add", "signin.lockout"):

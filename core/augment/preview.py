@@ -10,8 +10,8 @@ import numpy as np
 
 from core.augment.pipeline import AugmentPipeline, Plan
 from core.display import fit_within, to_display_rgb
-from core.mask_kinds import count_objects
-from core.masks import overlay
+from core.masks.kinds import count_objects
+from core.masks.pixels import overlay
 from core.text import plural
 
 _SATURATED = 0.3

@@ -15,7 +15,7 @@ from core.augment.preview import contact_sheet, harm_warnings, label_picture, ma
 from core.augment.seed_ini import import_seed_config
 from core.config import ConfigError
 from core.io import ImageReadError, read_image, write_png
-from core.mask_kinds import MaskKindError, interpret_mask
+from core.masks.kinds import MaskKindError, interpret_mask
 from core.settings import load_settings
 from core.train.seed_json import import_suite_config
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import list_datasets, register_dataset, sync_datasets
 from core.config import ConfigError, ImportOptions, SplitOptions
 from core.datasets.adding import add_images
 from core.datasets.importer import check_source, import_dataset
@@ -70,7 +71,7 @@ def _register(settings: Settings, name: str) -> str:
         return ("The dashboard is running and holds the catalogue; it lists the new dataset "
                 "the next time its Datasets page is opened.")
     try:
-        catalogue.register_dataset(con, settings.datasets_dir / name)
+        register_dataset(con, settings.datasets_dir / name)
     finally:
         con.close()
     return f"Registered in the catalogue {settings.catalogue_path}."
@@ -158,8 +159,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = _datasets_from_manifests(settings)  # the dashboard holds the file: read the folders directly
     else:
         try:
-            catalogue.sync_datasets(con, settings.datasets_dir)
-            frame = catalogue.list_datasets(con)
+            sync_datasets(con, settings.datasets_dir)
+            frame = list_datasets(con)
         finally:
             con.close()
         frame["created"] = frame["created"].astype(str)
@@ -210,7 +211,7 @@ def _change_catalogue(settings: Settings) -> str:
     except store.CatalogueBusy:
         return "The running dashboard will update its catalogue on its next page load."
     try:
-        catalogue.sync_datasets(con, settings.datasets_dir)
+        sync_datasets(con, settings.datasets_dir)
     finally:
         con.close()
     return "Catalogue updated."

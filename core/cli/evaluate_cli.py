@@ -15,11 +15,11 @@ from pathlib import Path
 from core.config import ConfigError
 from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import MANIFEST_NAME
+from core.runs.folder import RunDir
 from core.settings import load_settings
 from core.jobs import JobDir
 from core.jobs.requests import EXPORT_FORMATS
 from core.text import plural
-from core.train.run_dir import RunDir
 from core.train.runs import find_run
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,13 @@ def _dataset_folder(settings, name: str) -> Path:
 
 
 def _ingest(settings, run: RunDir) -> None:
-    from core.catalogue_runs import ingest_unless_busy
+    from core.catalogue.runs import ingest_unless_busy
 
     ingest_unless_busy(settings.catalogue_path, run)
 
 
 def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:
-    from core.eval_job import evaluation_dir
+    from core.evaluation.job import evaluation_dir
 
     print(f"Run {run.run_id} on {label}: {summary['n_images']} images")
     for key in SUMMARY_KEYS:
@@ -70,8 +70,8 @@ def _print_evaluation(summary: dict, label: str, run: RunDir) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.eval_job import (EvaluationError, dataset_items, dataset_set_label, evaluate_run, evaluation_dir,
-                               folder_items, set_label)
+    from core.evaluation.job import (EvaluationError, dataset_items, dataset_set_label, evaluate_run, evaluation_dir,
+                                     folder_items, set_label)
     from core.timelapse.temporal import TemporalPostProcessing
 
     settings = load_settings()
@@ -122,8 +122,8 @@ def _video_scores(run: RunDir, label: str, folder: Path, items: list, args: argp
     Frames of videos are scored one by one by the evaluation; here the videos are followed over time as well
     (:mod:`core.timelapse.video_scores`), under the run's saved post-processing.
     """
-    from core.eval_job import SEEDS_DIR, probabilities_dir
-    from core.run_model import inference_settings
+    from core.evaluation.job import SEEDS_DIR, probabilities_dir
+    from core.runs.model import inference_settings
     from core.timelapse.temporal import TemporalPostProcessing
     from core.timelapse.video_scores import saved_maps, score_videos
 
@@ -214,7 +214,7 @@ def _export(run: RunDir, args: argparse.Namespace) -> Path:
         return export_bioimageio(run, Path(args.out), args.checkpoint, authors=tuple(args.author or ()),
                                  licence=args.license or "")
     from core.export_model import export_run
-    from core.run_model import ONNX_CHECKPOINT, checkpoint_path
+    from core.runs.model import ONNX_CHECKPOINT, checkpoint_path
 
     if checkpoint_path(run, args.checkpoint).name == ONNX_CHECKPOINT:
         raise ValueError(f"{run.run_id} was imported with ONNX weights only: there is no Keras model to export "

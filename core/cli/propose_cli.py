@@ -46,14 +46,15 @@ def cmd_propose(args: argparse.Namespace) -> int:
 
 def _sync(settings) -> None:
     """Index the new label states when the dashboard does not hold the catalogue (it re-reads them itself)."""
-    from core import catalogue, store
+    from core.catalogue import store
+    from core.catalogue.datasets import sync_datasets
 
     try:
         con = store.connect(settings.catalogue_path, retries=3)
     except store.CatalogueBusy:
         return
     try:
-        catalogue.sync_datasets(con, settings.datasets_dir)
+        sync_datasets(con, settings.datasets_dir)
     finally:
         con.close()
 

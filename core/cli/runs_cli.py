@@ -16,12 +16,12 @@ from typing import Any, Callable
 import duckdb
 import pandas as pd
 
-from core import store
-from core.catalogue_runs import sync_runs
-from core.run_compare import compare_pairs, config_diff, precision_note, trained_precisions, with_precision_row
-from core.run_queries import UnknownRun, params_dicts, per_image_pairs, query_runs, records, run_detail
+from core.catalogue import store
+from core.catalogue.runs import sync_runs
+from core.runs.compare import compare_pairs, config_diff, precision_note, trained_precisions, with_precision_row
+from core.runs.folder import STATES
+from core.runs.queries import UnknownRun, params_dicts, per_image_pairs, query_runs, records, run_detail
 from core.settings import load_settings
-from core.train.run_dir import STATES
 from core.train.runs import runs_dir
 
 BUSY_EXIT = 3
@@ -113,7 +113,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     def action(con: duckdb.DuckDBPyConnection, root: Path) -> int:
         # Imported here: the report brings plotly and image code that the other commands never need.
-        from core.run_report import comparison_report, runs_csv, runs_table
+        from core.runs.report import comparison_report, runs_csv, runs_table
 
         table = runs_table(con, args.run_ids)  # raises UnknownRun naming an unknown run
         diff = config_diff(params_dicts(con, args.run_ids))

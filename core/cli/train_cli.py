@@ -14,11 +14,11 @@ from core.config import ConfigError, ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import MANIFEST_NAME, suggest_name
 from core.datasets.report import ImportFailed
-from core.run_notes import RunNotes, write_notes
+from core.runs.folder import RunDir
+from core.runs.notes import RunNotes, write_notes
 from core.settings import load_settings
 from core.train.config import TrainConfig
 from core.train.presets import PRESETS, from_seed_keys, preset_config
-from core.train.run_dir import RunDir
 from core.train.runs import prepare_run, refine_config
 from core.train.seed_json import import_suite_config, is_suite_config
 
@@ -165,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _ingest(settings, run: RunDir) -> None:
-    from core.catalogue_runs import ingest_unless_busy
+    from core.catalogue.runs import ingest_unless_busy
 
     ingest_unless_busy(settings.catalogue_path, run)
 

@@ -22,7 +22,7 @@ from core.datasets.layouts import TIMELAPSE
 from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest, write_manifest
 from core.datasets.report import ImportFailed, Report
-from core.mask_versions import dataset_lock
+from core.masks.versions import dataset_lock
 from core.pixel_size import with_summary
 from core.settings import Settings
 

@@ -13,7 +13,7 @@ from core.datasets.report import Finding
 from core.interop.annotations import (GEOJSON_SUFFIXES, AnnotationReadError, annotation_suffix, labels_from_polygons,
                                       read_annotations)
 from core.io import ImageReadError, channels_of, read_image
-from core.mask_kinds import MaskKindError, MaskReading, interpret_mask, merge_object_masks, read_as_instances
+from core.masks.kinds import MaskKindError, MaskReading, interpret_mask, merge_object_masks, read_as_instances
 from core.pixel_size import read_pixel_size, row_fields
 from core.text import plural
 

@@ -39,7 +39,7 @@ from core.datasets.report import Finding, ImportFailed, Report
 from core.datasets.splits import assign_splits, leakage_findings, similarity_groups
 from core.datasets.zipsafe import UnsafeArchive, extract_zip_safely
 from core.io import channels_of, write_json_atomic, write_png
-from core.mask_kinds import MaskReading, count_objects
+from core.masks.kinds import MaskReading, count_objects
 from core.pixel_size import read_pixel_size, row_fields, with_summary
 from core.settings import Settings
 from core.timelapse.video_files import Frame, VideoPairReader, frame_stem

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.accounts import acting
 from core.datasets.manifest import MANIFEST_NAME, check_name, list_dataset_dirs, read_manifest, write_manifest
-from core.mask_versions import dataset_lock
+from core.masks.versions import dataset_lock
 from core.pixel_size import PixelSize, check_pixel_size, dataset_level, with_summary
 from core.settings import Settings
 

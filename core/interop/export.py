@@ -165,10 +165,10 @@ def _dataset_labels(dataset_dir: Path, row: dict) -> Callable[[], np.ndarray]:
 def evaluation_sources(run_path: Path, set_label: str | None = None, postprocessing=None) -> list[CellSource]:
     """The cells of a finished evaluation, from its saved maps and the run's saved post-processing (or
     ``postprocessing``, a :class:`core.postprocess.PostProcessing`: what the Results page's sliders show)."""
-    from core.eval_job import SEEDS_DIR, evaluation_sets, probabilities_dir, read_evaluation
+    from core.evaluation.job import SEEDS_DIR, evaluation_sets, probabilities_dir, read_evaluation
     from core.postprocess import instances
-    from core.run_model import inference_settings
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import inference_settings
 
     run = RunDir(Path(run_path))
     sets = evaluation_sets(run)

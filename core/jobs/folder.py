@@ -6,7 +6,7 @@
     <job folder>/status.json    the :class:`~core.jobs.status.JobStatus` record, rewritten atomically
     <job folder>/worker.out     the worker's standard output and error
 
-A training run's folder (:class:`core.train.run_dir.RunDir`) is a job folder with more in it; evaluation,
+A training run's folder (:class:`core.runs.folder.RunDir`) is a job folder with more in it; evaluation,
 prediction, export and proposal folders are plain job folders. Plain Python: no TensorFlow.
 """
 

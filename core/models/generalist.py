@@ -30,10 +30,10 @@ from core.config import ImportOptions
 from core.datasets.adding import add_images
 from core.datasets.importer import import_dataset
 from core.io import write_json_atomic
+from core.runs.folder import RunDir
 from core.settings import REPO_ROOT, Settings
 from core.text import plural
 from core.train.presets import preset_config
-from core.train.run_dir import RunDir
 from core.train.runs import prepare_run
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def _train(settings: Settings, epochs: int, seed: int) -> RunDir:
 
 
 def _scores(run: RunDir, settings: Settings, used: list[str]) -> dict[str, dict]:
-    from core.eval_job import dataset_items, evaluate_run
+    from core.evaluation.job import dataset_items, evaluate_run
 
     scores = {}
     for name in used:

@@ -10,7 +10,7 @@ import keras
 import numpy as np  # noqa: F401 - for the doctests
 from keras import ops
 
-from core.evaluate import threshold_level
+from core.evaluation.scores import threshold_level
 from core.models.config import LOSS_HELP  # noqa: F401 - re-exported for callers that train
 
 EPSILON = 1e-7
@@ -157,7 +157,8 @@ class SegmentationLoss(keras.losses.Loss):
 
 
 def _foreground(y_pred, threshold: float):
-    """1.0 where the prediction calls cell: on the 8-bit scale, as :func:`core.evaluate.foreground_at` decides."""
+    """1.0 where the prediction calls cell: on the 8-bit scale, as :func:`core.evaluation.scores.foreground_at`
+    decides."""
     levels = ops.round(ops.clip(ops.cast(y_pred, "float32"), 0.0, 1.0) * 255.0)
     return ops.cast(ops.greater_equal(levels, float(threshold_level(threshold))), "float32")
 

@@ -37,8 +37,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import regionprops_table
 
+from core.evaluation.matching import overlaps
 from core.io import staged_folder
-from core.matching import overlaps
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ import tifffile
 
 from core.datasets.report import Finding
 from core.io import ImageReadError, TIFF_SUFFIXES, is_image_file, read_image
-from core.mask_kinds import piecewise_constant_share
+from core.masks.kinds import piecewise_constant_share
 from core.text import plural
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ LARGE_VIDEO_BYTES = 2 * 1024 ** 3  # above this a file gets a note that it is im
 MAX_TRACK_ID = int(np.iinfo(np.uint16).max)  # dataset label images store ids as 16-bit numbers
 _SPATIAL_AXES = "YXS"  # S: samples (RGB) of a pixel
 _MIN_SIDE = 16  # as for still images (core.datasets.analyse)
-_MIN_PIECEWISE_CONSTANT = 0.8  # as core.mask_kinds: neighbouring foreground pixels of an id map mostly agree
+_MIN_PIECEWISE_CONSTANT = 0.8  # as core.masks.kinds: neighbouring foreground pixels of an id map mostly agree
 _LISTED = 5  # frames or ids named in one finding before "and N more"
 _TIFF_ERRORS = (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError,
                 struct.error, MemoryError)

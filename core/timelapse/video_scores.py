@@ -1,12 +1,12 @@
 """Scores of an evaluation per video: the frames' Dice and F1, and how well the cells are followed over time.
 
-An evaluation (:mod:`core.eval_job`) keeps each frame's probability map. For every video whose frames were all
+An evaluation (:mod:`core.evaluation.job`) keeps each frame's probability map. For every video whose frames were all
 evaluated, the maps are turned into masks with the run's post-processing, optionally filled along time
 (:class:`~core.timelapse.temporal.TemporalPostProcessing`, as the Predict page does), split into cells and linked
 into tracks (:func:`~core.timelapse.tracks.link_tracks`), then scored against the dataset's label video:
 
-* ``dice`` and ``f1_50``: means over the frames (:func:`core.evaluate.pixel_counts`,
-  :func:`core.matching.match_instances`: the project's one implementation of each);
+* ``dice`` and ``f1_50``: means over the frames (:func:`core.evaluation.scores.pixel_counts`,
+  :func:`core.evaluation.matching.match_instances`: the project's one implementation of each);
 * ``id_kept``: the share of true cells whose predicted id stays the same from one frame to the next;
 * ``SEG``, ``TRA``, ``DET``: the Cell Tracking Challenge's measures (:func:`~core.timelapse.tracks.score_tracking`).
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluate import pixel_counts
+from core.evaluation.matching import match_instances
+from core.evaluation.scores import pixel_counts
 from core.io import read_image
-from core.matching import match_instances
 from core.postprocess import PostProcessing, binary_mask, cells_of
 from core.timelapse.sequences import dataset_sequences, load_sequence
 from core.timelapse.temporal import TemporalPostProcessing

@@ -12,8 +12,8 @@ import numpy as np
 import keras
 
 from core.io import write_png
+from core.runs.folder import RunDir, now
 from core.train.estimates import steady_speed
-from core.train.run_dir import RunDir, now
 from core.train.validation import Validator, preview_picture
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from core.config import ConfigError
 from core.datasets.labels import label_counts, trainable
 from core.datasets.manage import DatasetNotFound, dataset_dir
 from core.datasets.manifest import read_manifest
-from core.mask_versions import read_log
+from core.masks.versions import read_log
 from core.models.shipped import list_models, models_dir
+from core.runs.folder import RunDir, create_run
 from core.settings import Settings
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir, create_run
 
 
 def runs_dir(settings: Settings) -> Path:

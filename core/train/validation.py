@@ -3,7 +3,7 @@
 Images are predicted through :func:`core.infer.predict_image`, the code that evaluations predict through:
 whole images are padded to a multiple of the model's down-sampling factor (mirrored, as there) and cropped
 back; tiles overlap and are blended as an evaluation's are (:func:`validation_plan`). Scores are then counted
-on the true image area only, by :mod:`core.evaluate`.
+on the true image area only, by :mod:`core.evaluation.scores`.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.display import fit_within
-from core.evaluate import foreground_at, pixel_counts, pooled
+from core.evaluation.scores import foreground_at, pixel_counts, pooled
 from core.infer import ScaledInput, TilePlan, predict_image
-from core.masks import overlay
+from core.masks.pixels import overlay
 from core.train.data import ImageCache, Item
 
 
 def validation_plan(multiple: int, tile: int | None) -> TilePlan:
     """How validation cuts an image: always whole (``tile`` None), or tiles of ``tile`` overlapping as in an evaluation.
 
-    The overlap is the evaluation's, ``min(64, tile // 4)`` (see :func:`core.eval_job.evaluate_run`); an image
+    The overlap is the evaluation's, ``min(64, tile // 4)`` (see :func:`core.evaluation.job.evaluate_run`); an image
     that fits in one tile is predicted whole, as there.
 
     >>> plan = validation_plan(16, None)
@@ -65,9 +65,9 @@ class Scores:
 def score(masks: list[np.ndarray], probabilities: list[np.ndarray], threshold: float = 0.5) -> Scores:
     """Per-image mean Dice and pooled Dice/IoU/precision/recall at ``threshold``, plus BCE+Dice loss.
 
-    The scores come from :mod:`core.evaluate` (the same thresholding and counts as an evaluation), so the
+    The scores come from :mod:`core.evaluation.scores` (the same thresholding and counts as an evaluation), so the
     best validation Dice of a run and the Dice of the same images on the Results page agree. A probability
-    map may be float (0–1) or ``uint8`` (× 255, as an evaluation saves it): :func:`core.evaluate.foreground_at`
+    map may be float (0–1) or ``uint8`` (× 255, as an evaluation saves it): :func:`core.evaluation.scores.foreground_at`
     rounds a float map to the 8-bit levels first, so both give the same pixels, and the same Dice.
 
     >>> s = score([np.array([[1, 0]])], [np.array([[0.9, 0.2]])])

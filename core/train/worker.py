@@ -18,10 +18,10 @@ from pathlib import Path
 
 from core.accounts import acting
 from core.config import ConfigError
+from core.runs.folder import RunDir, now
 from core.train.config import TrainConfig
 from core.train.estimates import steps_per_epoch
 from core.jobs.slot import job_slot
-from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ Figures, for ``data/models/generalist`` exported with ``python -m core export ge
 - the largest |ONNX Runtime − Keras| on the package's test input [target ≤ 1e-4, the export's own limit], and
   on a 512×512 crop of a ../shared/datasets/blood_cells_fullsize slide;
 - seconds to predict that 512×512 crop with ONNX Runtime and with TensorFlow (the dashboard's compiled Keras
-  forward pass, :func:`core.run_model.load_run_model`), median of ``max(5, repeat)`` after one warm-up, the two
+  forward pass, :func:`core.runs.model.load_run_model`), median of ``max(5, repeat)`` after one warm-up, the two
   alternated, on the same CPUs with their default thread counts; the ONNX figure's ratio is ONNX / TensorFlow.
 """
 
@@ -72,8 +72,8 @@ def _timed_pair(first, second, batch: np.ndarray, samples: int) -> tuple[list[fl
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     from core.interop.model_zoo.onnx_runtime import onnx_predictor
-    from core.run_model import load_run_model
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import load_run_model
 
     print("bioimageio: exporting the generalist as a bioimage.io package", flush=True)
     package, export_seconds = _export(workdir)

@@ -157,9 +157,9 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     root = workdir / "dashboard-data"
     logs = workdir / "logs"
     streamlit_rss, _ = _python_rss("import streamlit")
-    app_libs_rss, app_libs_tf = _python_rss("import streamlit, core.catalogue, dashboard.context, dashboard.grid, "
-                                            "dashboard.image_view, dashboard.import_form, dashboard.dataset_admin, "
-                                            "dashboard.figures")
+    app_libs_rss, app_libs_tf = _python_rss("import streamlit, core.catalogue.datasets, dashboard.context, "
+                                            "dashboard.grid, dashboard.image_view, dashboard.import_form, "
+                                            "dashboard.dataset_admin, dashboard.figures")
     print("dashboard benchmarks …", flush=True)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)

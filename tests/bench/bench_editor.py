@@ -23,10 +23,10 @@ from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image
-from core.mask_drawing import fit_view
-from core.mask_editor import apply_drawing
-from core.mask_undo import MaskState, UndoHistory
-from core.mask_versions import current_version, save_mask
+from core.masks.drawing import fit_view
+from core.masks.editor import apply_drawing
+from core.masks.undo import MaskState, UndoHistory
+from core.masks.versions import current_version, save_mask
 from core.settings import Settings
 from tests.bench.common import Results, data_settings, median, timed
 from tests.e2e.server import SHARED, DashboardServer, launch_chromium

@@ -32,17 +32,18 @@ PAGES = {"": "Datasets", "annotate": "Annotate", "augment": "Augment", "train": 
 
 def _estimate(results: Results, settings, first: Path, second: Path) -> None:
     """The estimate the Train page shows, made from ``first``, against the epochs of ``second``."""
-    from core import catalogue, store
-    from core.catalogue_runs import ingest_run, typical_speed
+    from core.catalogue import store
+    from core.catalogue.datasets import image_stats, sync_datasets
+    from core.catalogue.runs import ingest_run, typical_speed
+    from core.runs.folder import RunDir
     from core.train.config import TrainConfig
     from core.train.estimates import epoch_seconds
-    from core.train.run_dir import RunDir
 
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     ingest_run(con, RunDir(first))
     config = TrainConfig.from_dict(RunDir(second).read_config()["train"])
-    counts = catalogue.image_stats(con, config.dataset)["split"].value_counts()
+    counts = image_stats(con, config.dataset)["split"].value_counts()
     measured = typical_speed(con, config)
     con.close()
     estimate = epoch_seconds(config, int(counts.get("train", 0)), int(counts.get("valid", 0)), measured)

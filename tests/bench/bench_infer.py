@@ -43,17 +43,17 @@ def _model_run(workdir: Path) -> Path:
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    from core.evaluate import pixel_counts
+    from core.evaluation.scores import pixel_counts
 
     return pixel_counts(b, a).dice
 
 
 def _slides_job(run_path: str) -> dict:
+    from core.evaluation.review import read_truth
     from core.infer import TilePlan, predict_image
     from core.io import read_image
-    from core.review import read_truth
-    from core.run_model import load_run_model
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import load_run_model
 
     model = load_run_model(RunDir(Path(run_path)))
     plans = {"whole": TilePlan(1664, 0), "tiles 512, overlap 0": TilePlan(512, 0),
@@ -90,8 +90,8 @@ def _rss_mib() -> float:
 def _giant_job(run_path: str) -> dict:
     from core.infer import TilePlan, predict_image
     from core.io import read_image
-    from core.run_model import load_run_model
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import load_run_model
 
     model = load_run_model(RunDir(Path(run_path)))
     slide = read_image(sorted((SLIDES / "images").glob("*.png"))[0])
@@ -142,10 +142,10 @@ def slider(results: Results, run_path: Path, workdir: Path, repeat: int) -> None
     """Evaluate on the 60 dsb2018 test images, then time re-scoring and the page as the slider moves."""
     from core.config import ImportOptions
     from core.datasets.importer import import_dataset
-    from core.eval_job import load_cases
+    from core.evaluation.job import load_cases
+    from core.evaluation.review import score_cases
     from core.postprocess import PostProcessing
-    from core.review import score_cases
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
     from tests.bench.common import data_settings
 
     run = RunDir(run_path)
@@ -173,8 +173,8 @@ def slider(results: Results, run_path: Path, workdir: Path, repeat: int) -> None
 
 def _evaluate_job(args) -> None:
     run_path, dataset = args
-    from core.eval_job import dataset_items, evaluate_run
-    from core.train.run_dir import RunDir
+    from core.evaluation.job import dataset_items, evaluate_run
+    from core.runs.folder import RunDir
 
     items = dataset_items(Path(dataset), "test")
     evaluate_run(RunDir(Path(run_path)), items, "folder-dsb-test")

@@ -51,9 +51,9 @@ def _pool():
 def _score_job(args: tuple[str, str, str]) -> dict:
     """Evaluate the run on the dataset's test split, then time ``predict`` on the same images."""
     run_path, dataset_dir, out_dir = args
-    from core.eval_job import dataset_items, evaluate_run
+    from core.evaluation.job import dataset_items, evaluate_run
     from core.predict_job import predict_files
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     run = RunDir(Path(run_path))
     items = dataset_items(Path(dataset_dir), "test")
@@ -67,8 +67,8 @@ def _score_job(args: tuple[str, str, str]) -> dict:
 def shape_split_ceiling(folder: str) -> float:
     """F1@0.5 of the default post-processing on the true foreground of ``folder``'s test split: what the binary
     output plus the shape watershed reaches with perfect pixels."""
+    from core.evaluation.matching import match_instances, pooled_matches
     from core.io import read_image
-    from core.matching import match_instances, pooled_matches
     from core.postprocess import PostProcessing, instances
 
     truths = [read_image(path).astype(np.int32)

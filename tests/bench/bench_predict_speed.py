@@ -33,8 +33,8 @@ TARGETS = {"crop": 0.35, "slide": 1.5, "evaluate": 80.0}
 
 def _inputs(workdir: Path) -> tuple[Path, Path, Path]:
     """200 crops of 696×520 with their masks, and 12 whole slides."""
+    from core.evaluation.review import read_truth
     from core.io import read_image, write_png
-    from core.review import read_truth
 
     crops, masks, slides = workdir / "crops", workdir / "crop-masks", workdir / "slides"
     for folder in (crops, masks, slides):
@@ -89,7 +89,7 @@ def _quick_run(workdir: Path) -> Path:
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     print("predict-speed: 200 crops, 12 slides", flush=True)
     inputs = _inputs(workdir)

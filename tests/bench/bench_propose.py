@@ -60,9 +60,9 @@ def _raw_pool(workdir: Path) -> Path:
 def _reveal(settings, dataset: str, stems: list[str]) -> None:
     """'Correct' these proposals: save their true masks as a person would."""
     from core.io import read_image
-    from core.mask_undo import MaskState
-    from core.mask_versions import current_version, save_mask
     from core.datasets.manifest import read_manifest
+    from core.masks.undo import MaskState
+    from core.masks.versions import current_version, save_mask
 
     folder = settings.datasets_dir / dataset
     rows = {row["stem"]: row for row in read_manifest(folder)["images"]}

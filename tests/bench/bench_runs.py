@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core import store
-from core.run_compare import compare_pairs, config_diff
-from core.run_queries import (best_and_last, metric_curves, params_dicts, params_wide, per_image_pairs,
-                              query_runs)
+from core.catalogue import store
+from core.runs.compare import compare_pairs, config_diff
+from core.runs.queries import best_and_last, metric_curves, params_dicts, params_wide, per_image_pairs, query_runs
 from tests.bench.common import Results, median, timed
 
 N_RUNS = 1000

@@ -68,7 +68,7 @@ def _browse(pages, url: str, deadline: float, server_pid: int, rss: list[int]) -
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     from playwright.sync_api import sync_playwright
 
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
     from tests.bench.bench_train import _prepare_root
     from tests.e2e.server import DashboardServer, launch_chromium, rss_bytes
 

@@ -8,7 +8,8 @@ checkpoint predicts the test video through ``predict_files`` (as the Predict pag
 do: frames predicted in order, cells linked into tracks), once without and once with the temporal
 post-processing. Figures against the dataset's tracked labels, mean over seeds (each seed listed):
 
-- per-frame Dice and F1 at IoU 0.5 (:mod:`core.evaluate`, :mod:`core.matching`: the project's one metrics code);
+- per-frame Dice and F1 at IoU 0.5 (:mod:`core.evaluation.scores`, :mod:`core.evaluation.matching`: the project's
+  one metrics code);
 - the share of true cells whose predicted id is kept from one frame to the next (:func:`id_kept_share`);
 - SEG, TRA and DET of the Cell Tracking Challenge (py-ctcmetrics, :func:`score_tracking`);
 - frames/s of predicting the whole video end to end (model, post-processing, linking, writing).
@@ -82,13 +83,13 @@ def _score_video(args) -> dict:
     run_path, out_dir, temporal_on = args
     import tifffile
 
-    from core.evaluate import pixel_counts
+    from core.evaluation.matching import match_instances
+    from core.evaluation.scores import pixel_counts
     from core.io import read_image
-    from core.matching import match_instances
     from core.predict_job import PredictOptions, predict_files
+    from core.runs.folder import RunDir
     from core.timelapse.temporal import TemporalPostProcessing
     from core.timelapse.tracks import id_kept_share, score_tracking
-    from core.train.run_dir import RunDir
 
     video = next((FOLDER / "test" / "input").glob("*.tif"))
     truth = tifffile.imread(FOLDER / "test" / "labels" / video.name)
@@ -112,7 +113,7 @@ def _mean(rows: list[dict], key: str) -> float:
 
 
 def videos(results: Results, workdir: Path) -> None:
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     settings = data_settings(workdir / "timelapse")
     import_dataset(FOLDER, ImportOptions(name="t98g"), settings)

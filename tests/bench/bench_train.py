@@ -61,8 +61,8 @@ def _run_worker(settings, config_changes: dict, dataset: str) -> Path:
 
 def _test_dice(run_path: str) -> float:
     """The run's per-image mean Dice on its dataset's test split, evaluated as the dashboard evaluates."""
-    from core.eval_job import dataset_items, evaluate_run
-    from core.train.run_dir import RunDir
+    from core.evaluation.job import dataset_items, evaluate_run
+    from core.runs.folder import RunDir
 
     run = RunDir(Path(run_path))
     return evaluate_run(run, dataset_items(Path(run.read_config()["dataset_dir"]), "test"), "test")["dice"]
@@ -126,7 +126,7 @@ def feeding(results: Results, workdir: Path) -> None:
 # ---------------------------------------------------------------- precision (B)
 
 def precision(results: Results, workdir: Path) -> None:
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
     from core.train.environment import cpu_supports_bfloat16
 
     from core.train.environment import precision_probe
@@ -164,7 +164,7 @@ def _baseline_job(args) -> float:
     configure("float32")
     import keras
 
-    from core.eval_job import dataset_items
+    from core.evaluation.job import dataset_items
     from core.io import read_image
     from core.models.losses import bce_dice
     from core.train.validation import score
@@ -260,7 +260,7 @@ def _browser_cpu_seconds() -> float:
 def dashboard_cost(results: Results, workdir: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
 
     settings = _prepare_root(workdir, "dsb2018_nuclei")
     minutes = max(1.5, MINUTES / 3)

@@ -10,13 +10,13 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from core import store
 from core.accounts.acting import acting_as
 from core.accounts.audit import AuditFilter, AuditLog
 from core.accounts.manage import Operator
 from core.accounts.roles import PermissionDenied, Role
 from core.accounts.audit_index import (FilePosition, audit_actions, audit_csv, count_audit, query_audit,
                                        sync_audit)
+from core.catalogue import store
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 

@@ -15,9 +15,9 @@ from core.interop.model_zoo.importing import import_package
 from core.interop.model_zoo.package import PackageError
 from core.jobs import ExportRequest, RequestError
 from core.postprocess import PostProcessing
-from core.run_model import inference_settings, save_inference_settings
+from core.runs.folder import RunDir
+from core.runs.model import inference_settings, save_inference_settings
 from core.settings import Settings
-from core.train.run_dir import RunDir
 from tests.evaluation_helpers import trained_run
 from tests.helpers import blobs, write_image
 
@@ -59,7 +59,7 @@ def _normalised_as_the_rdf_says(raw: np.ndarray, rdf: dict) -> np.ndarray:
 
 def _probabilities(run: RunDir, image: np.ndarray) -> np.ndarray:
     from core.infer import predict_image
-    from core.run_model import load_run_model
+    from core.runs.model import load_run_model
 
     model = load_run_model(run)
     return predict_image(model.predict, image, model.spec, model.plan(), model.multiple)[0]

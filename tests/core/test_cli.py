@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from core import store
+from core.catalogue import store
 from core.cli import main
 from tests.helpers import REPO, make_flat, make_splits
 

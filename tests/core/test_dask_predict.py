@@ -19,9 +19,9 @@ from core.dask_predict import (ClusterOptions, ModelSource, block_spans, image_s
 from core.infer import InputSpec, TilePlan, predict_image
 from core.io import read_image
 from core.predict_job import PredictionError, PredictOptions, predict_files
-from core.run_model import RunModel
+from core.runs.folder import RunDir
+from core.runs.model import RunModel
 from core.train.config import DataConfig
-from core.train.run_dir import RunDir
 from tests.evaluation_helpers import brightness_model, trained_run, use_brightness_model
 from tests.helpers import REPO, SHARED, blobs, write_image
 
@@ -215,7 +215,7 @@ def test_the_command_line_predicts_on_dask(cluster, data_env, tmp_path, monkeypa
 def test_the_client_process_never_imports_tensorflow(cluster, tmp_path):
     slide_crops(tmp_path / "in", [(120, 160)])
     script = ("import sys; from pathlib import Path; from core.dask_predict import predict_files_dask; "
-              "from core.train.run_dir import RunDir; "
+              "from core.runs.folder import RunDir; "
               f"predict_files_dask(RunDir(Path({str(GENERALIST.path)!r})), [Path({str(tmp_path / 'in')!r})], "
               f"Path({str(tmp_path / 'out')!r}), address={cluster.scheduler_address!r}); "
               "print('tensorflow' in sys.modules, 'keras' in sys.modules)")

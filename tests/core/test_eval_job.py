@@ -6,15 +6,15 @@ import json
 import numpy as np
 import pytest
 
-from core import store
-from core.catalogue_runs import ingest_run
-from core.eval_job import (EvaluationError, dataset_items, evaluate_run, evaluation_sets, folder_items,
-                           load_cases, read_evaluation, set_label)
+from core.catalogue import store
+from core.catalogue.runs import ingest_run
+from core.evaluation.job import (EvaluationError, dataset_items, evaluate_run, evaluation_sets, folder_items,
+                                 load_cases, read_evaluation, set_label)
+from core.evaluation.review import score_cases
 from core.io import read_image
 from core.postprocess import PostProcessing
 from core.predict_job import PredictionError, PredictOptions, collect_inputs, predict_files
-from core.review import score_cases
-from core.run_model import inference_settings, save_inference_settings
+from core.runs.model import inference_settings, save_inference_settings
 from tests.evaluation_helpers import evaluated_run, trained_run, use_brightness_model
 from tests.helpers import blobs, write_image
 

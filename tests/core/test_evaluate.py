@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from core.evaluate import (
+from core.evaluation.scores import (
     DSB_IOU_THRESHOLDS,
     ImageScores,
     InstanceMatch,
@@ -198,7 +198,7 @@ def test_sweep_reports_mean_and_pooled_dice_separately():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_every_dice_and_f1_is_the_one_formula(seed):
     """Pixel Dice, the sweeps' per-image and pooled Dice and the cells' F1 all come from f1_from_counts."""
-    from core.evaluate import f1_from_counts, foreground_at
+    from core.evaluation.scores import f1_from_counts, foreground_at
 
     rng = np.random.default_rng(seed)
     counts = rng.integers(0, 5, (6, 4))
@@ -482,7 +482,7 @@ def test_summarise_no_images():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_counting_only_overlapping_pairs_gives_the_same_matches(seed, monkeypatch):
     """The path for maps with tens of thousands of cells agrees with the joint histogram, at every threshold."""
-    from core import matching
+    from core.evaluation import matching
 
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 6, (12, 14)) * (rng.random((12, 14)) < 0.8)

@@ -12,7 +12,7 @@ import pytest
 from core import jobs
 from core.jobs.local import child
 from core.jobs.requests import request_from_dict, request_to_dict
-from core.train.run_dir import create_run
+from core.runs.folder import create_run
 from tests.helpers import REPO
 
 

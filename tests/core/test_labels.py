@@ -3,14 +3,15 @@
 import numpy as np
 import pytest
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import sync_datasets
 from core.config import ConfigError, ImportOptions
 from core.datasets.importer import ImportFailed, import_dataset
 from core.datasets.manifest import read_manifest
-from core.eval_job import EvaluationError, dataset_items
+from core.evaluation.job import EvaluationError, dataset_items
 from core.io import read_image
-from core.mask_undo import MaskState
-from core.mask_versions import PersonsMask, current_version, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import PersonsMask, current_version, save_mask
 from core.train.data import load_splits
 from core.train.runs import dataset_lineage
 from tests.helpers import blobs, make_flat, make_splits, write_image
@@ -58,7 +59,7 @@ def test_the_catalogue_indexes_label_states(tmp_path, settings):
     import_dataset(_raw_folder(tmp_path / "raw"), ImportOptions(name="raw", images_only=True), settings)
     import_dataset(make_splits(tmp_path / "full"), ImportOptions(name="full"), settings)
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     counts = dict(con.execute("SELECT dataset || ':' || label, count(*) FROM images GROUP BY ALL").fetchall())
     assert counts == {"raw:unlabelled": 4, "full:truth": 8}
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from core.mask_drawing import (ViewWindow, click_positions, fit_view, objects_to_layer, raster_to_layer,
-                               zoom_view)
+from core.masks.drawing import ViewWindow, click_positions, fit_view, objects_to_layer, raster_to_layer, zoom_view
 
 # Objects as streamlit-drawable-canvas 0.13 (Fabric 7) sends them, trimmed to the keys that matter.
 FREEDRAW = {"type": "Path", "originX": "center", "originY": "center", "left": 14, "top": 6, "width": 16,

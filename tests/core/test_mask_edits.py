@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from filelock import FileLock, Timeout
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import editor_images, mask_history, record_mask_edit, sync_datasets
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image
-from core.mask_undo import MaskState, UndoHistory
-from core.mask_versions import (MaskChanged, MaskSaveError, current_version, dataset_lock, read_log, read_version,
-                                reviewed, save_mask, set_reviewed)
-from core.masks import apply_layers, diff_overlay, fill_holes, object_at, remove_small, update_instances
+from core.masks.pixels import apply_layers, diff_overlay, fill_holes, object_at, remove_small, update_instances
+from core.masks.undo import MaskState, UndoHistory
+from core.masks.versions import (MaskChanged, MaskSaveError, current_version, dataset_lock, read_log, read_version,
+                                 reviewed, save_mask, set_reviewed)
 from tests.helpers import REPO, make_dsb
 
 A = np.array
@@ -51,7 +52,7 @@ def test_remove_small_counts_8_connected_objects(min_pixels, kept):
     mask[0, 0] = 255                    # 1 px
     mask[2, 2] = mask[3, 3] = 255       # 2 px, diagonal = one object
     mask[5:8, 5:8] = 255                # 9 px
-    from core.mask_kinds import count_objects
+    from core.masks.kinds import count_objects
     assert count_objects(remove_small(mask, min_pixels)) == kept
 
 
@@ -193,7 +194,7 @@ def test_concurrent_saves_never_lose_a_version(dataset):
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from core.mask_versions import dataset_lock
+from core.masks.versions import dataset_lock
 with dataset_lock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(120)
@@ -274,15 +275,15 @@ def test_reviews_and_catalogue_ingest_of_edits(dataset, settings):
     when = set_reviewed(folder, row["stem"], True)
     assert reviewed(folder) == {row["stem"]: when}
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
-    history = catalogue.mask_history(con, "cells", row["stem"])
+    sync_datasets(con, settings.datasets_dir)
+    history = mask_history(con, "cells", row["stem"])
     assert history["version"].tolist() == [1] and history["note"].tolist() == ["no cells here"]
-    images = catalogue.editor_images(con, "cells", ["train", "valid", "test"]).set_index("stem")
+    images = editor_images(con, "cells", ["train", "valid", "test"]).set_index("stem")
     assert images.loc[row["stem"], "mask_version"] == 1 and images.loc[row["stem"], "foreground_fraction"] == 0
     assert images["reviewed_at"].notna().sum() == 1
     # the live index update after a save matches what a full re-ingest gives
-    catalogue.record_mask_edit(con, "cells", folder, saved)
-    assert catalogue.sync_datasets(con, settings.datasets_dir)["added"] == []
+    record_mask_edit(con, "cells", folder, saved)
+    assert sync_datasets(con, settings.datasets_dir)["added"] == []
     set_reviewed(folder, row["stem"], False)
     assert reviewed(folder) == {}
     assert json.loads((folder / "edits" / "reviewed.json").read_text()) == {}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.mask_kinds import MaskKindError, count_objects, interpret_mask, merge_object_masks
+from core.masks.kinds import MaskKindError, count_objects, interpret_mask, merge_object_masks
 
 U8, U16 = np.uint8, np.uint16
 BLOCK = np.kron(np.array([[0, 1], [2, 0]]), np.ones((4, 4), int))  # two 4×4 objects on an 8×8 grid
@@ -96,7 +96,7 @@ def test_count_objects(mask, expected):
 
 def test_more_than_65535_cells_are_scored_but_not_stored():
     """A true mask with 70,225 cells: evaluation reads it (uint32 ids); a dataset refuses it with a reason."""
-    from core.mask_kinds import MaskKindError
+    from core.masks.kinds import MaskKindError
 
     labels = np.zeros((530, 530), np.uint32)
     labels[::2, ::2] = np.arange(1, 265 * 265 + 1, dtype=np.uint32).reshape(265, 265)

@@ -22,11 +22,11 @@ from core.augment.config import AugmentConfig
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.jobs import JobDir
-from core.mask_undo import MaskState
+from core.masks.undo import MaskState
 from core.postprocess import PostProcessing
-from core.run_notes import RunNotes
+from core.runs.folder import RunDir, create_run
+from core.runs.notes import RunNotes
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir, create_run
 from tests.helpers import make_flat, tree_fingerprint
 
 PASSWORD = "a-long-enough-password"
@@ -72,16 +72,16 @@ def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
     from core.augment.presets import save_preset
     from core.datasets.adding import add_images
     from core.datasets.manage import delete_dataset, rename_dataset, set_pixel_size
-    from core.eval_job import evaluate_run
+    from core.evaluation.job import evaluate_run
     from core.export_model import export_run
     from core.interop.export import export_cells
     from core.interop.model_zoo.importing import import_package
-    from core.mask_versions import save_mask, set_reviewed
+    from core.masks.versions import save_mask, set_reviewed
     from core.models.generalist import build_generalist
     from core.predict_job import predict_files
     from core.propose_job import propose_dataset
-    from core.run_model import save_inference_settings
-    from core.run_notes import write_notes
+    from core.runs.model import save_inference_settings
+    from core.runs.notes import write_notes
     from core.train.runs import prepare_run
 
     missing = tmp_path / "missing"
@@ -189,11 +189,12 @@ def test_disabled_account_may_do_nothing(settings):
 
 def test_owner_and_saver_are_recorded(settings, tmp_path):
     """Who launched a run, imported a dataset and saved a mask version is on disk and in the catalogue."""
-    from core import catalogue, store
-    from core.catalogue_runs import sync_runs
+    from core.catalogue import store
+    from core.catalogue.datasets import mask_history, sync_datasets
+    from core.catalogue.runs import sync_runs
     from core.datasets.manifest import read_manifest
-    from core.mask_versions import read_log, save_mask
-    from core.run_queries import query_runs
+    from core.masks.versions import read_log, save_mask
+    from core.runs.queries import query_runs
     from core.train.runs import prepare_run
 
     with acting.acting_as(Operator("ana", Role.TRAINER)):
@@ -206,16 +207,16 @@ def test_owner_and_saver_are_recorded(settings, tmp_path):
     assert run.read_config()["owner"] == "ana" and run.read_status().owner == "ana"
     assert read_log(folder, row["stem"])[-1]["user"] == "ana"
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     sync_runs(con, settings.data_root / "runs")
     assert query_runs(con)["owner"].tolist() == ["ana"]
-    assert catalogue.mask_history(con, "cells", row["stem"])["saved_by"].tolist() == ["ana"]
+    assert mask_history(con, "cells", row["stem"])["saved_by"].tolist() == ["ana"]
     assert con.execute("SELECT imported_by FROM datasets").fetchall() == [("ana",)]
 
 
 def test_conflict_names_the_other_person(settings, tmp_path):
     from core.datasets.manifest import read_manifest
-    from core.mask_versions import MaskChanged, save_mask
+    from core.masks.versions import MaskChanged, save_mask
 
     _import_tiny(settings, tmp_path)
     folder = settings.datasets_dir / "cells"

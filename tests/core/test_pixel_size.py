@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import list_datasets, register_dataset, sync_datasets
 from core.cli import main
 from core.config import ImportOptions
 from core.datasets.adding import add_images
@@ -214,7 +215,7 @@ def test_an_old_manifest_without_sizes_keeps_working(tmp_path, settings):
     write_manifest(folder, manifest)
     assert dataset_pixel_size(folder, "slide0") is None and dataset_pixel_size(folder, "nope") is None
     con = store.connect(settings.catalogue_path)
-    catalogue.register_dataset(con, folder)
+    register_dataset(con, folder)
     assert con.execute("SELECT count(*) FROM images WHERE pixel_size_um IS NULL").fetchone()[0] == 3
     assert set_pixel_size(settings, "old", 0.7).x_um == 0.7
     assert dataset_pixel_size(folder, "slide2") == 0.7
@@ -245,13 +246,13 @@ def test_schema_8_catalogue_gains_a_nullable_pixel_size_keeping_its_rows(setting
     con.execute("DELETE FROM images"), con.execute("DELETE FROM datasets")
     import_dataset(tiff_source(tmp_path / "src", **ome(0.25, "µm")), ImportOptions(name="ome"), settings)
     import_dataset(png_source(tmp_path / "pngs"), ImportOptions(name="pngs"), settings)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     assert con.execute("SELECT DISTINCT dataset, pixel_size_um FROM images ORDER BY dataset").fetchall() == \
         [("ome", 0.25), ("pngs", None)], "unknown is NULL, not NaN"
-    listed = catalogue.list_datasets(con).set_index("name")["pixel_size_um"]
+    listed = list_datasets(con).set_index("name")["pixel_size_um"]
     assert listed["ome"] == 0.25 and np.isnan(listed["pngs"])
     set_pixel_size(settings, "pngs", 0.4)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     assert con.execute("SELECT DISTINCT pixel_size_um FROM images WHERE dataset = 'pngs'").fetchall() == [(0.4,)]
 
 

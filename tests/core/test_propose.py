@@ -10,10 +10,10 @@ from core.cli import main
 from core.correction_queue import queue
 from core.datasets.manifest import read_manifest
 from core.io import read_image
-from core.mask_undo import MaskState
-from core.mask_versions import current_version, read_log, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import current_version, read_log, save_mask
 from core.propose_job import ProposalError, candidates, propose_dataset, proposals_task
-from core.run_model import RunModel
+from core.runs.model import RunModel
 from tests.evaluation_helpers import brightness_model, raw_lab, trained_run
 
 

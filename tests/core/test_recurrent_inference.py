@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from core import eval_job
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
+from core.evaluation import job as eval_job
 from core.infer import InputSpec, TilePlan, predict_image, predict_window
 from core.predict_job import predict_files
 from core.timelapse.windows import centred_windows, streamed_windows
@@ -96,7 +96,7 @@ def recurrent_run(tmp_path, settings):
 
 
 def test_a_recurrent_run_predicts_each_frame_from_its_centred_window(recurrent_run):
-    from core.run_model import load_run_model
+    from core.runs.model import load_run_model
 
     run, _, keras_model = recurrent_run
     model = load_run_model(run)

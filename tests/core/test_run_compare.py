@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import eval_job, store
-from core.catalogue_runs import flatten_config_as_json, sync_runs
-from core.run_compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, flatten_config,
-                              gains_and_losses, lineage_rows, paired_bootstrap, precision_note, trained_precisions,
-                              with_precision_row)
-from core.run_notes import RunNotes, write_notes
-from core.run_report import comparison_report, html_table, runs_csv, runs_table
-from core.train.run_dir import create_run
+from core.catalogue import store
+from core.catalogue.runs import flatten_config_as_json, sync_runs
+from core.evaluation import job as eval_job
+from core.runs.compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, flatten_config,
+                               gains_and_losses, lineage_rows, paired_bootstrap, precision_note, trained_precisions,
+                               with_precision_row)
+from core.runs.folder import create_run
+from core.runs.notes import RunNotes, write_notes
+from core.runs.report import comparison_report, html_table, runs_csv, runs_table
 from core.train.runs import runs_dir
 from tests.evaluation_helpers import brightness_model, evaluated_run, trained_run
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from core import store
-from core.catalogue_runs import ingest_run, sync_runs
+from core.catalogue import store
+from core.catalogue.runs import ingest_run, sync_runs
 from core.io import write_json_atomic
-from core.run_notes import RunNotes, normalise_tags, notes_path, read_notes, update_notes, write_notes
-from core.run_queries import (best_and_last, metric_curves, params_wide, per_image_pairs, query_runs, run_detail,
-                              select_runs)
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
+from core.runs.notes import RunNotes, normalise_tags, notes_path, read_notes, update_notes, write_notes
+from core.runs.queries import (best_and_last, metric_curves, params_wide, per_image_pairs, query_runs, run_detail,
+                               select_runs)
 from tests.helpers import catalogue_at_schema
 
 

@@ -7,10 +7,11 @@ import re
 
 import pytest
 
-from core import eval_job, store
+from core.catalogue import store
 from core.cli import main
-from core.run_notes import RunNotes, write_notes
-from core.train.run_dir import RunDir
+from core.evaluation import job as eval_job
+from core.runs.folder import RunDir
+from core.runs.notes import RunNotes, write_notes
 from tests.core.test_run_compare import shifted_model
 from tests.evaluation_helpers import evaluated_run, trained_run
 

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from core.matching import iou_matrix, match_instances
+from core.evaluation.matching import iou_matrix, match_instances
 from core.seeded_watershed import cells_from_seeds
 from core.train.targets import INTERIOR, distance_target, three_class_target
 from tests.helpers import random_discs as any_discs, two_touching_discs

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from core import eval_job, predict_job
+from core import predict_job
 from core.cli import main
 from core.config import ConfigError
+from core.evaluation import job as eval_job
 from core.io import write_json_atomic
 from core.models.shipped import ensure_models, list_models, models_dir, read_card
 from core.train.config import TrainConfig

@@ -8,7 +8,8 @@ import textwrap
 import duckdb
 import pytest
 
-from core import catalogue, store
+from core.catalogue import store
+from core.catalogue.datasets import count_images, page_of_images, register_dataset, sync_datasets
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manage import delete_dataset, rename_dataset
@@ -71,21 +72,21 @@ def test_transaction_keeps_the_whole_body_or_nothing(statements, raised, kept):
 
 def test_sync_adds_changes_and_removes_datasets(tmp_path, imported):
     con = store.connect(imported.catalogue_path)
-    assert catalogue.sync_datasets(con, imported.datasets_dir)["added"] == ["cells"]
-    assert catalogue.sync_datasets(con, imported.datasets_dir) == {"added": [], "removed": [], "broken": []}
+    assert sync_datasets(con, imported.datasets_dir)["added"] == ["cells"]
+    assert sync_datasets(con, imported.datasets_dir) == {"added": [], "removed": [], "broken": []}
     rename_dataset(imported, "cells", "nuclei")
-    changes = catalogue.sync_datasets(con, imported.datasets_dir)
+    changes = sync_datasets(con, imported.datasets_dir)
     assert changes["added"] == ["nuclei"] and changes["removed"] == ["cells"]
     assert con.execute("SELECT count(*) FROM images WHERE dataset = 'nuclei'").fetchone()[0] == 9
     delete_dataset(imported, "nuclei")
-    assert catalogue.sync_datasets(con, imported.datasets_dir)["removed"] == ["nuclei"]
+    assert sync_datasets(con, imported.datasets_dir)["removed"] == ["nuclei"]
     assert con.execute("SELECT count(*) FROM images").fetchone()[0] == 0
 
 
 def test_register_is_idempotent(imported):
     con = store.connect(imported.catalogue_path)
     for _ in range(3):
-        catalogue.register_dataset(con, imported.datasets_dir / "cells")
+        register_dataset(con, imported.datasets_dir / "cells")
     assert con.execute("SELECT count(*) FROM images").fetchone()[0] == 9
     assert con.execute("SELECT n_train, n_valid, n_test FROM datasets").fetchone() == (5, 2, 2)
 
@@ -94,36 +95,36 @@ def test_broken_manifest_is_reported_not_fatal(tmp_path, imported):
     import_dataset(make_flat(tmp_path / "other", n=3), ImportOptions(name="other"), imported)
     (imported.datasets_dir / "other" / "dataset.json").write_text("{ not json")
     con = store.connect(imported.catalogue_path)
-    changes = catalogue.sync_datasets(con, imported.datasets_dir)
+    changes = sync_datasets(con, imported.datasets_dir)
     assert changes["broken"] == ["other"] and changes["added"] == ["cells"]
 
 
 def test_page_queries_filter_sort_and_page(imported):
     con = store.connect(imported.catalogue_path)
-    catalogue.sync_datasets(con, imported.datasets_dir)
-    assert catalogue.count_images(con, "cells", ["train", "test"]) == 7
-    first = catalogue.page_of_images(con, "cells", ["train"], sort="name", limit=2, offset=0)
-    second = catalogue.page_of_images(con, "cells", ["train"], sort="name", limit=2, offset=2)
+    sync_datasets(con, imported.datasets_dir)
+    assert count_images(con, "cells", ["train", "test"]) == 7
+    first = page_of_images(con, "cells", ["train"], sort="name", limit=2, offset=0)
+    second = page_of_images(con, "cells", ["train"], sort="name", limit=2, offset=2)
     assert list(first["stem"]) == ["img000", "img001"] and list(second["stem"]) == ["img002", "img003"]
-    by_fg = catalogue.page_of_images(con, "cells", ["train", "valid", "test"], sort="foreground", descending=True)
+    by_fg = page_of_images(con, "cells", ["train", "valid", "test"], sort="foreground", descending=True)
     assert list(by_fg["foreground_fraction"]) == sorted(by_fg["foreground_fraction"], reverse=True)
-    assert catalogue.count_images(con, "cells", ["train", "valid", "test"], search="IMG00") == 9
+    assert count_images(con, "cells", ["train", "valid", "test"], search="IMG00") == 9
     with pytest.raises(ValueError, match="sort must be one of"):
-        catalogue.page_of_images(con, "cells", ["train"], sort="stem; DROP TABLE images")
+        page_of_images(con, "cells", ["train"], sort="stem; DROP TABLE images")
 
 
 def test_values_are_parameters_not_sql(imported):
     con = store.connect(imported.catalogue_path)
-    catalogue.sync_datasets(con, imported.datasets_dir)
-    assert catalogue.count_images(con, "cells' OR '1'='1", ["train"]) == 0
-    assert catalogue.count_images(con, "cells", ["train"], search="%' OR '1'='1") == 0
+    sync_datasets(con, imported.datasets_dir)
+    assert count_images(con, "cells' OR '1'='1", ["train"]) == 0
+    assert count_images(con, "cells", ["train"], search="%' OR '1'='1") == 0
 
 
 def test_second_process_sees_catalogue_busy(settings):
     holder = store.connect(settings.catalogue_path)
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from core import store
+        from core.catalogue import store
         try:
             store.connect(Path({str(settings.catalogue_path)!r}), retries=1, wait_s=0.05)
         except store.CatalogueBusy as exc:

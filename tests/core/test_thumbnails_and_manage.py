@@ -8,7 +8,7 @@ from core.datasets.importer import import_dataset
 from core.datasets.manage import DatasetNotFound, dataset_dir, delete_dataset, rename_dataset
 from core.datasets.manifest import read_manifest
 from core.display import percentile_stretch, to_display_rgb
-from core.masks import overlay
+from core.masks.pixels import overlay
 from core.sample import SAMPLE_NAME, ensure_sample
 from core.thumbnails import THUMB_SIDE, load_or_build
 from tests.helpers import make_flat, make_tif_pairs, tree_fingerprint, write_image

@@ -17,7 +17,7 @@ from core.datasets.manifest import read_manifest
 from core.datasets.report import ImportFailed
 from core.datasets.splits import split_counts
 from core.io import read_image, write_png
-from core.mask_kinds import count_objects
+from core.masks.kinds import count_objects
 from core.timelapse.video_files import (check_video_pair, iter_frames, list_frame_files, natural_key, probe_video,
                                         read_frame)
 from tests.helpers import tree_fingerprint
@@ -291,12 +291,13 @@ def test_the_real_time_lapse_test_split(shared, settings):
 
 
 def test_the_catalogue_knows_each_frames_video_and_place(tmp_path, settings):
-    from core import catalogue, store
+    from core.catalogue import store
+    from core.catalogue.datasets import sync_datasets
 
     source, videos = flat_stacks(tmp_path / "src", n=2, frames=4)
     import_dataset(source, ImportOptions.from_dict({"name": "ds", "layout": "timelapse"}), settings)
     con = store.connect(settings.catalogue_path)
-    catalogue.sync_datasets(con, settings.datasets_dir)
+    sync_datasets(con, settings.datasets_dir)
     rows = con.execute("SELECT sequence, frame, stem FROM images ORDER BY sequence, frame").fetchall()
     assert rows == [(name, t, f"{name}_t{t:04d}") for name in sorted(videos) for t in range(4)]
 

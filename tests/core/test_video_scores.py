@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from core import eval_job
 from core.cli import main
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
+from core.evaluation import job as eval_job
 from core.postprocess import PostProcessing
 from core.timelapse.temporal import TemporalPostProcessing
 from core.timelapse.video_scores import predicted_tracks, saved_maps, score_video, score_videos

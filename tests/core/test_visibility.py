@@ -6,7 +6,7 @@ import pytest
 from core.cells import outlined
 from core.display import to_display_rgb
 from core.io import read_image
-from core.masks import MASK_COLOURS, standing_out_colour
+from core.masks.pixels import MASK_COLOURS, standing_out_colour
 from core.predict_job import overlay_picture
 
 

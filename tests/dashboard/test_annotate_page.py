@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.io import read_image
-from core.mask_versions import read_log
+from core.masks.versions import read_log
 from tests.dashboard.canvas_state import canvas_key, click, draw, rect, stroke
 from tests.dashboard.conftest import page_file
 
@@ -131,7 +131,7 @@ def test_review_mark_and_next_unreviewed(page):
     assert [bar.text for bar in page.get("progress")] == ["Reviewed 1 of 46"]
     page.button(key="nav-unreviewed").click().run()
     assert session(page).stem != first
-    from core.mask_versions import reviewed
+    from core.masks.versions import reviewed
     assert first in reviewed(session(page).dataset_dir)
 
 

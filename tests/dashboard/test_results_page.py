@@ -10,8 +10,8 @@ import numpy as np
 
 import pytest
 
-from core.run_model import inference_settings
 from core.jobs import JobDir
+from core.runs.model import inference_settings
 from tests.evaluation_helpers import evaluated_run, trained_run
 
 
@@ -125,7 +125,7 @@ def test_retrain_is_offered_once_masks_were_edited(evaluated, data_env, open_pag
     assert retrain.disabled
     from core.datasets.manifest import read_manifest
     from core.io import read_image
-    from core.mask_versions import MaskState, save_mask
+    from core.masks.versions import MaskState, save_mask
 
     folder = data_env.datasets_dir / "cells"
     row = read_manifest(folder)["images"][0]
@@ -200,7 +200,8 @@ def test_predict_works_with_the_shipped_model_before_any_training(data_env, open
 
 
 def test_the_shipped_model_is_scored_on_a_dataset_and_refined_on_it(data_env, tmp_path, monkeypatch, open_page):
-    from core import eval_job, jobs
+    from core import jobs
+    from core.evaluation import job as eval_job
     from tests.evaluation_helpers import brightness_model, shipped_model
 
     shipped = shipped_model(data_env)
@@ -264,10 +265,10 @@ def test_predict_page_exports_a_prediction_for_fiji(evaluated, data_env, tmp_pat
 @pytest.fixture
 def evaluated_videos(data_env, tmp_path, monkeypatch):
     """A run on a time-lapse dataset, evaluated (with the stand-in model) on the split that holds videos."""
-    from core import eval_job
     from core.config import ImportOptions
     from core.datasets.importer import import_dataset
     from core.datasets.manifest import read_manifest
+    from core.evaluation import job as eval_job
     from tests.core.test_timelapse_import import flat_stacks
     from tests.evaluation_helpers import use_brightness_model
 

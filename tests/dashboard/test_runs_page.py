@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from core import eval_job
+from core.evaluation import job as eval_job
 from core.postprocess import PostProcessing
-from core.run_model import save_inference_settings
-from core.run_notes import read_notes
+from core.runs.folder import RunDir, create_run
+from core.runs.model import save_inference_settings
+from core.runs.notes import read_notes
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir, create_run
 from core.train.runs import prepare_run
 from tests.evaluation_helpers import CONFIG, trained_run, use_brightness_model
 

@@ -148,8 +148,8 @@ class _AlwaysCancels:
 def test_a_refused_action_says_why_and_changes_nothing(accounts, tmp_path, monkeypatch):
     """A trainer's tab shows a run's Stop while they may use it; the role is taken away meanwhile: the
     click is refused by the engine with a message, not a traceback, and the run keeps running."""
+    from core.runs.folder import RunDir, create_run
     from core.train.config import TrainConfig
-    from core.train.run_dir import RunDir, create_run
 
     run = create_run(load_settings().data_root / "runs", {"train": TrainConfig(dataset="cells").to_dict(),
                                                           "owner": "tom"}, "unet")

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from core.runs.folder import create_run
 from core.train.config import TrainConfig
-from core.train.run_dir import create_run
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ import pytest
 from core import jobs
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
+from core.runs.folder import RunDir
 from core.settings import Settings
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir
 from core.train.runs import prepare_run
 from tests.e2e.server import DashboardServer, full_page_screenshot
 from tests.e2e.ui import metric_value, no_exception, wait_idle

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import eval_job
+from core.evaluation import job as eval_job
 from core.postprocess import PostProcessing
-from core.run_model import save_inference_settings
+from core.runs.model import save_inference_settings
 from core.settings import Settings
 from tests.e2e.server import full_page_screenshot
 from tests.e2e.ui import no_exception, wait_idle

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from core.runs.folder import create_run
 from core.train.config import TrainConfig
-from core.train.run_dir import create_run
 
 from tests.e2e.server import full_page_screenshot
 from tests.e2e.ui import metric_value, no_exception, slider_to_smallest, wait_idle

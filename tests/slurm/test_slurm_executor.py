@@ -18,8 +18,8 @@ from core.datasets.importer import import_dataset
 from core.jobs import ExecutorUnavailable, TrainRequest
 from core.jobs.control import refresh, stop, submit
 from core.jobs.slurm import SlurmExecutor, probe, query_job
+from core.runs.folder import RunDir
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir
 from core.train.runs import prepare_run
 from tests.helpers import REPO, make_splits
 

@@ -29,10 +29,10 @@ from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image
-from core.mask_undo import MaskState
-from core.mask_versions import MaskChanged, MaskSaveError, current_version, read_log, save_mask
+from core.masks.undo import MaskState
+from core.masks.versions import MaskChanged, MaskSaveError, current_version, read_log, save_mask
+from core.runs.folder import RunDir, create_run
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir, create_run
 from core.jobs.local import _children, pid_alive
 from tests.helpers import REPO, launch, make_dsb
 from tests.train.test_worker import TINY, dataset, tiny_run, wait_for  # noqa: F401 - dataset is a fixture
@@ -98,7 +98,7 @@ def test_worker_outlives_its_launcher_and_a_fresh_process_sees_it_die(dataset): 
     heartbeat to go stale)."""
     run = tiny_run(dataset, epochs=200)
     launcher = ("import sys; from core.settings import load_settings; "
-                "from core.train.run_dir import RunDir; from pathlib import Path; from tests.helpers import launch; "
+                "from core.runs.folder import RunDir; from pathlib import Path; from tests.helpers import launch; "
                 "p = launch(RunDir(Path(sys.argv[1])), load_settings()); print(p.pid)")
     done = subprocess.run([sys.executable, "-c", launcher, str(run.path)], capture_output=True, text=True,
                           cwd=REPO, timeout=60, env={**os.environ, "CELLSEG_DATA": str(dataset.data_root)})
@@ -168,7 +168,7 @@ def _full_disk_at(monkeypatch, predicate) -> list:
         return real(path, payload)
 
     monkeypatch.setattr(core.io, "write_bytes_atomic", write)
-    monkeypatch.setattr("core.mask_versions.write_bytes_atomic", write)
+    monkeypatch.setattr("core.masks.versions.write_bytes_atomic", write)
     return refused
 
 

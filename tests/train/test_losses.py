@@ -83,7 +83,7 @@ def test_threshold_metrics(metric, expected):
 @pytest.mark.parametrize("empty", [False, True], ids=["", "empty images"])
 def test_training_metrics_agree_with_the_metrics_core(seed, threshold, empty):
     """What the Train page shows during training equals what an evaluation of the same arrays reports."""
-    from core.evaluate import foreground_at, pixel_counts, pooled, quantise_probability
+    from core.evaluation.scores import foreground_at, pixel_counts, pooled, quantise_probability
     from core.train.validation import score
 
     rng = np.random.default_rng(seed)

@@ -7,8 +7,8 @@ from core.infer import predict_image
 from core.io import read_image
 from core.postprocess import binary_mask
 from core.predict_job import predict_files
-from core.run_model import inference_settings, load_run_model
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
+from core.runs.model import inference_settings, load_run_model
 from tests.helpers import REPO, SHARED, write_image
 
 pytestmark = pytest.mark.slow

@@ -118,10 +118,10 @@ def test_recurrent_validation_dice_equals_the_evaluations_dice_of_the_same_frame
     """The centre frames validated after each epoch score as an evaluation of the same frames does."""
     from scipy import ndimage
 
-    from core import eval_job
+    from core.evaluation import job as eval_job
     from core.infer import InputSpec
     from core.postprocess import PostProcessing
-    from core.run_model import RunModel, save_inference_settings
+    from core.runs.model import RunModel, save_inference_settings
     from core.train.runs import prepare_run
 
     folder, _ = clips
@@ -134,7 +134,7 @@ def test_recurrent_validation_dice_equals_the_evaluations_dice_of_the_same_frame
         near = ndimage.uniform_filter(batch[..., :1].mean(axis=1), size=(1, 5, 5, 1), mode="constant")
         return (1 / (1 + np.exp(-(near - 0.3) * 12))).astype(np.float32)
 
-    def stacked_model(batch):  # what core.run_model gives the evaluation: the frames stacked as channels
+    def stacked_model(batch):  # what core.runs.model gives the evaluation: the frames stacked as channels
         n, height, width, _ = batch.shape
         return windows_model(np.moveaxis(batch.reshape(n, height, width, 3, 1), 3, 1))
 
@@ -163,7 +163,7 @@ def test_a_dataset_without_videos_is_refused_by_name(tmp_path, settings):
 
 @pytest.mark.slow
 def test_unet_lstm_trains_through_the_worker_and_leaves_a_checkpoint(tmp_path, data_env):
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
     from core.train.runs import prepare_run
     from core.train.worker import run_worker
 

@@ -14,8 +14,8 @@ from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.io import read_image, write_json_atomic
 from core.models.shipped import models_dir
+from core.runs.folder import RunDir
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir
 from tests.evaluation_helpers import make_instance_splits
 from tests.helpers import REPO
 

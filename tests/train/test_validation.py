@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from core import eval_job
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
-from core.evaluate import foreground_at, quantise_probability
+from core.evaluation import job as eval_job
+from core.evaluation.scores import foreground_at, quantise_probability
 from core.infer import InputSpec, TilePlan
 from core.io import read_image
 from core.postprocess import PostProcessing
-from core.run_model import RunModel, save_inference_settings
+from core.runs.model import RunModel, save_inference_settings
 from core.train.config import TrainConfig
 from core.train.data import ImageCache, load_splits, normalise
 from core.train.validation import Validator, predict_probability, validation_plan

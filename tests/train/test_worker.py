@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from core import jobs, store
-from core.catalogue_runs import ingest_run
+from core import jobs
+from core.catalogue import store
+from core.catalogue.runs import ingest_run
 from core.config import ConfigError, ImportOptions
 from core.datasets.importer import import_dataset
 from core.train.config import TrainConfig
@@ -80,7 +81,7 @@ def test_recorded_speed_leaves_out_start_up_and_the_estimate_matches_the_run(dat
     """A run with known steps: its recorded speed counts the steps after the first (which, in the first epoch,
     holds the model's start-up: counted in, a short epoch looked many times slower), and the Train page's
     estimate made from it matches the epochs the run really took."""
-    from core.catalogue_runs import typical_speed
+    from core.catalogue.runs import typical_speed
     from core.train.estimates import epoch_seconds
 
     run = tiny_run(dataset, steps_per_epoch=8, epochs=3)
@@ -239,10 +240,10 @@ def test_instance_aware_outputs_train_evaluate_and_predict(instance_dataset, tmp
     """Each output type through the real worker, then evaluated and predicted with its seed map."""
     import keras
 
-    from core.eval_job import dataset_items, evaluate_run, load_cases, read_evaluation
+    from core.evaluation.job import dataset_items, evaluate_run, load_cases, read_evaluation
+    from core.evaluation.review import score_cases
     from core.predict_job import predict_files
-    from core.review import score_cases
-    from core.run_model import inference_settings
+    from core.runs.model import inference_settings
 
     run = tiny_run(instance_dataset, model={**TINY["model"], "output": output})
     finish(launch(run, instance_dataset))

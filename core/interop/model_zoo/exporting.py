@@ -34,8 +34,8 @@ from core.interop.model_zoo.readme import readme_text
 from core.interop.model_zoo.rdf import FILES, ONNX_OPSET, Facts, rdf_document, write_rdf
 from core.io import read_image, staged_folder, write_png
 from core.jobs import JobDir
+from core.runs.folder import RunDir
 from core.settings import REPO_ROOT
-from core.train.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 ONNX_TOLERANCE = 1e-4  # largest |ONNX − Keras| accepted on the test input (float32 round-off is about 1e-6)
@@ -193,7 +193,7 @@ def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, a
     """
     acting.check("export", run.run_id)
     from core.export_model import model_card
-    from core.run_model import load_run_model
+    from core.runs.model import load_run_model
 
     task = JobDir(run.path / "export")
     task.start(STEPS, "loading the model")

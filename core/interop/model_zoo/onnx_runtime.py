@@ -64,10 +64,10 @@ def onnx_predictor(path: Path, input_axes: str, output_axes: str, sigmoid: bool 
 
 
 def onnx_run_model(run, path: Path):
-    """The :class:`core.run_model.RunModel` of a model folder whose weights are ``checkpoints/best.onnx``."""
+    """The :class:`core.runs.model.RunModel` of a model folder whose weights are ``checkpoints/best.onnx``."""
     from core.infer import InputSpec
     from core.models.shipped import read_card
-    from core.run_model import RunModel
+    from core.runs.model import RunModel
     from core.train.config import TrainConfig
 
     config = TrainConfig.from_dict(run.read_config()["train"])

@@ -83,7 +83,7 @@ class Facts:
 
     @classmethod
     def of(cls, run, model, card: dict, authors: tuple[str, ...] = (), licence: str = "") -> "Facts":
-        """The facts of ``run`` loaded as ``model`` (:class:`core.run_model.RunModel`), with its ``card``
+        """The facts of ``run`` loaded as ``model`` (:class:`core.runs.model.RunModel`), with its ``card``
         (:func:`core.export_model.model_card`)."""
         import keras
         import tensorflow as tf

@@ -107,8 +107,8 @@ def reproduction_difference(folder: Path, descr, plan) -> float | None:
     """The largest difference between the package's test output and the imported model's prediction of the
     package's test input (normalised by the dashboard), or None when the package has no test tensors."""
     from core.interop.model_zoo.onnx_runtime import DASHBOARD_AXES, to_axes
-    from core.run_model import load_run_model
-    from core.train.run_dir import RunDir
+    from core.runs.folder import RunDir
+    from core.runs.model import load_run_model
 
     raw, expected = _tensor(descr.inputs[0]), _tensor(descr.outputs[0])
     if raw is None or expected is None:

@@ -29,17 +29,17 @@ from core.accounts import acting
 from core.datasets.layouts import pair_by_name
 from core.datasets.labels import trainable
 from core.datasets.manifest import read_manifest
-from core.evaluate import best_threshold, probability_histograms, threshold_sweep
+from core.evaluation.review import Case, read_truth, score_case, summarised
+from core.evaluation.scores import best_threshold, probability_histograms, threshold_sweep
 from core.infer import cell_and_seed_maps, overlapped
 from core.io import is_image_file, read_image, write_bytes_atomic, write_json_atomic, write_png
 from core.postprocess import PostProcessing, binary_mask
-from core.review import Case, read_truth, score_case, summarised
-from core.run_model import inference_settings, load_run_model
 from core.jobs import JobDir
+from core.runs.folder import RunDir, now
+from core.runs.model import inference_settings, load_run_model
 from core.text import plural
 from core.timelapse.sequences import video_frames
 from core.timelapse.windows import centred_windows
-from core.train.run_dir import RunDir, now
 
 log = logging.getLogger(__name__)
 PER_IMAGE_COLUMNS = ("stem", "dice", "iou", "precision", "recall", "n_true", "n_pred", "tp50", "fp50", "fn50",
@@ -215,7 +215,7 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
 def cell_score_notes(per_image: list) -> list[str]:
     """Why cell-level scores are missing, for all or some images (empty when every image has them).
 
-    >>> from core.evaluate import ImageScores
+    >>> from core.evaluation.scores import ImageScores
     >>> cell_score_notes([ImageScores("a", 1.0, 1.0, 1.0, 1.0)])[0].split(":")[0]
     'No cell-level scores (F1, AP, panoptic quality)'
     """

@@ -1,7 +1,7 @@
 """The editor's operations as pure functions ``(MaskState, …) -> Edit``.
 
 Every operation keeps the binary mask 0/255 and, when the image has instance ids,
-keeps them consistent with the new mask (see :func:`core.masks.update_instances`).
+keeps them consistent with the new mask (see :func:`core.masks.pixels.update_instances`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.mask_drawing import ViewWindow, click_positions, objects_to_layer
-from core.mask_undo import MaskState
-from core.masks import apply_layers, fill_holes, object_at, remove_small, update_instances
+from core.masks.drawing import ViewWindow, click_positions, objects_to_layer
+from core.masks.pixels import apply_layers, fill_holes, object_at, remove_small, update_instances
+from core.masks.undo import MaskState
 
 Action = Literal["add", "erase", "delete"]
 

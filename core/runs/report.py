@@ -24,16 +24,15 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from core.display import fit_within, to_display_rgb
+from core.evaluation.review import read_truth
 from core.io import encode_png, read_image
-from core.masks import overlay
+from core.masks.pixels import overlay
 from core.postprocess import binary_mask
-from core.review import read_truth
-from core.run_compare import (MISSING, USED_PRECISION, PairedDifference, compare_pairs, config_diff,
-                              gains_and_losses, lineage_rows, precision_note, trained_precisions, with_precision_row)
-from core.run_model import inference_settings
-from core.run_queries import (UnknownRun, best_and_last, metric_curves, params_dicts, per_image_pairs,
-                              select_runs)
-from core.train.run_dir import RunDir
+from core.runs.compare import (MISSING, USED_PRECISION, PairedDifference, compare_pairs, config_diff, gains_and_losses,
+                               lineage_rows, precision_note, trained_precisions, with_precision_row)
+from core.runs.folder import RunDir
+from core.runs.model import inference_settings
+from core.runs.queries import UnknownRun, best_and_last, metric_curves, params_dicts, per_image_pairs, select_runs
 
 log = logging.getLogger(__name__)
 THUMB_SIDE = 160
@@ -97,7 +96,7 @@ def html_table(frame: pd.DataFrame, *, index: bool = False, signed: tuple[str, .
 def runs_table(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
     """The runs side by side (catalogue row + best/last epoch), in the order given.
 
-    Raises :class:`core.run_queries.UnknownRun` (a ``KeyError``) naming the first run the catalogue lacks.
+    Raises :class:`core.runs.queries.UnknownRun` (a ``KeyError``) naming the first run the catalogue lacks.
     """
     runs = select_runs(con, run_ids)
     unknown = [run_id for run_id in run_ids if run_id not in set(runs["id"])]
@@ -222,15 +221,15 @@ def settings_section(diff: pd.DataFrame, precisions: dict[str, str | None]) -> s
     Parameters
     ----------
     diff : DataFrame
-        :func:`core.run_compare.config_diff` of the runs' settings.
+        :func:`core.runs.compare.config_diff` of the runs' settings.
     precisions : dict
-        Run id → the precision it trained in (:func:`core.run_compare.trained_precisions`; None: not recorded).
+        Run id → the precision it trained in (:func:`core.runs.compare.trained_precisions`; None: not recorded).
 
     Returns
     -------
     str
         The table with the row ``precision used`` last (when any run recorded one), and a warning when the
-        runs trained in different precisions (:func:`core.run_compare.precision_note`).
+        runs trained in different precisions (:func:`core.runs.compare.precision_note`).
 
     Examples
     --------

@@ -12,13 +12,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core.catalogue_evals import replace_evaluations, stamp as evaluations_stamp
+from core.catalogue.evals import replace_evaluations, stamp as evaluations_stamp
+from core.catalogue.store import transaction
 from core.jobs import JobState, refresh
-from core.run_notes import notes_path, read_notes
-from core.store import transaction
+from core.runs.folder import RunDir, list_runs
+from core.runs.notes import notes_path, read_notes
 from core.train.config import TrainConfig
 from core.train.estimates import MeasuredSpeed
-from core.train.run_dir import RunDir, list_runs
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 def flatten_config_as_json(settings: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested settings as dotted keys with each value as JSON text, as the ``params`` table stores them.
 
-    The keys are those of :func:`core.run_compare.flatten_config` (an empty dict is kept as a value), which
-    keeps the values as they are; :func:`core.run_queries.decode` turns the text back into values.
+    The keys are those of :func:`core.runs.compare.flatten_config` (an empty dict is kept as a value), which
+    keeps the values as they are; :func:`core.runs.queries.decode` turns the text back into values.
 
     >>> flatten_config_as_json({"model": {"depth": 4, "extra": {}}, "loss": "bce"})
     {'model.depth': '4', 'model.extra': '{}', 'loss': '"bce"'}
@@ -170,7 +170,7 @@ def typical_speed(con: duckdb.DuckDBPyConnection, config: TrainConfig) -> Measur
 def ingest_unless_busy(catalogue_path: Path, run: RunDir) -> bool:
     """Index one run from the command line; when the dashboard holds the catalogue, leave it to the dashboard
     (it re-indexes run folders itself). Returns whether the run was indexed here."""
-    from core import store
+    from core.catalogue import store
 
     try:
         con = store.connect(catalogue_path, retries=10)

@@ -3,7 +3,7 @@
 The IoU of every overlapping true/predicted pair comes from one count over paired labels
 (:func:`overlaps`; :func:`iou_matrix` for the dense matrix); pairs are then matched one-to-one
 (:func:`match_instances`), once per IoU threshold of a sweep (:func:`instance_sweep`). Scores built on top
-live in :mod:`core.evaluate`.
+live in :mod:`core.evaluation.scores`.
 
 The definitions are StarDist's (``stardist.matching``): at an IoU threshold, *AP* is
 ``tp / (tp + fp + fn)``, *panoptic quality* ``sum of matched IoU / (tp + fp/2 + fn/2)`` and the
@@ -32,8 +32,8 @@ def _ratio(numerator: float, denominator: float, if_empty: float) -> float:
 def f1_from_counts(tp, fp, fn, if_empty: float = 1.0):
     """F1 score of detection counts, ``2·tp / (2·tp + fp + fn)``: the Dice of pixels, the F1 of matched cells.
 
-    The one formula behind :attr:`core.evaluate.PixelCounts.dice`, the threshold sweeps of :mod:`core.evaluate`
-    and :attr:`InstanceMatch.f1`, so every Dice the dashboard shows is computed alike.
+    The one formula behind :attr:`core.evaluation.scores.PixelCounts.dice`, the threshold sweeps of
+    :mod:`core.evaluation.scores` and :attr:`InstanceMatch.f1`, so every Dice the dashboard shows is computed alike.
 
     Parameters
     ----------

@@ -159,7 +159,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE images ADD COLUMN proposed_by VARCHAR;
     ALTER TABLE images ADD COLUMN uncertainty DOUBLE;
     """,
-    # Cell-level scores as StarDist defines them (core.matching): AP at IoU 0.5 and 0.75, panoptic quality.
+    # Cell-level scores as StarDist defines them (core.evaluation.matching): AP at IoU 0.5 and 0.75, panoptic quality.
     """
     ALTER TABLE evaluations RENAME COLUMN ap50 TO ap_50;
     ALTER TABLE evaluations ADD COLUMN ap_75 DOUBLE;

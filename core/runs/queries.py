@@ -112,7 +112,7 @@ def query_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str
 
     See Also
     --------
-    core.train.run_dir.list_runs : the run folders on disk (what the catalogue is synced from).
+    core.runs.folder.list_runs : the run folders on disk (what the catalogue is synced from).
     """
     if sort not in SORTS:
         raise ValueError(f"Cannot sort runs by {sort!r}; choose one of: {', '.join(sorted(SORTS))}.")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.evaluate import ImageScores, PixelCounts, pixel_counts, pooled, score_image, summarise
+from core.evaluation.scores import ImageScores, PixelCounts, pixel_counts, pooled, score_image, summarise
 from core.io import read_image
-from core.mask_kinds import interpret_mask
+from core.masks.kinds import interpret_mask
 from core.postprocess import PostProcessing, binary_mask, cells_of
 
 

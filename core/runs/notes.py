@@ -16,7 +16,7 @@ from typing import Any
 
 from core.accounts import acting
 from core.io import write_json_atomic
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
 
 log = logging.getLogger(__name__)
 NOTES_FILE = "notes.json"

@@ -119,7 +119,7 @@ def create_run(runs_dir: Path, config: dict[str, Any], model: str, extra: dict[s
 
 
 def list_runs(runs_dir: Path) -> list[RunDir]:
-    """Run folders, newest first (:func:`core.run_queries.query_runs` asks the catalogue instead)."""
+    """Run folders, newest first (:func:`core.runs.queries.query_runs` asks the catalogue instead)."""
     if not runs_dir.is_dir():
         return []
     return sorted((RunDir(p) for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()),

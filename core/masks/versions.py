@@ -32,8 +32,8 @@ from core.accounts import acting
 from core.datasets.labels import PERSON_MADE, label_of
 from core.datasets.manifest import read_manifest, write_manifest
 from core.io import read_image, write_bytes_atomic, write_json_atomic, write_png
-from core.mask_kinds import count_objects
-from core.mask_undo import MaskState
+from core.masks.kinds import count_objects
+from core.masks.undo import MaskState
 
 log = logging.getLogger(__name__)
 EDITS_DIR = "edits"

@@ -1,7 +1,7 @@
 """A run's evaluations in the catalogue: ``evaluations`` (one row per image) and ``evaluation_summary``.
 
 Read from the files the evaluation worker writes (``eval/<set>/per_image.csv`` and ``summary.json``);
-called inside :func:`core.catalogue_runs.ingest_run`'s transaction, so a run and its evaluations
+called inside :func:`core.catalogue.runs.ingest_run`'s transaction, so a run and its evaluations
 are always indexed together.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from core.train.run_dir import RunDir
+from core.runs.folder import RunDir
 
 log = logging.getLogger(__name__)
 COLUMNS = ("dice", "iou", "precision", "recall", "n_true", "n_pred", "f1_50", "ap_50", "ap_75", "ap", "pq",

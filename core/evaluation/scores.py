@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from core.matching import (_INSTANCE_THRESHOLD, DSB_IOU_THRESHOLDS, InstanceMatch, _check_same_shape, _ratio,
-                           average_precision, f1_from_counts, instance_sweep, iou_matrix, match_instances,
-                           pooled_matches)
+from core.evaluation.matching import (_INSTANCE_THRESHOLD, DSB_IOU_THRESHOLDS, InstanceMatch, _check_same_shape, _ratio,
+                                      average_precision, f1_from_counts, instance_sweep, iou_matrix, match_instances,
+                                      pooled_matches)
 
 __all__ = ["DSB_IOU_THRESHOLDS", "InstanceMatch", "average_precision", "f1_from_counts", "instance_sweep",
            "iou_matrix", "match_instances", "pooled_matches"]  # re-exported: callers find every score here
@@ -66,7 +66,8 @@ class PixelCounts:
 
     @property
     def dice(self) -> float:
-        """Dice coefficient (F1 of pixels, :func:`core.matching.f1_from_counts`); 1.0 when both masks are empty."""
+        """Dice coefficient (F1 of pixels, :func:`core.evaluation.matching.f1_from_counts`); 1.0 when both masks
+        are empty."""
         return f1_from_counts(self.tp, self.fp, self.fn)
 
     @property
@@ -339,7 +340,7 @@ class ImageScores:
 
     ``tp50``/``fp50``/``fn50``, ``f1_50``, ``ap_50``, ``pq`` and ``mean_matched_iou`` are at IoU 0.5,
     ``ap_75`` at 0.75 and ``ap`` is the Data Science Bowl 2018 mean over IoU 0.5, 0.55, …, 0.95 (see
-    :mod:`core.matching`). ``sweep`` keeps the matches at every one of those thresholds, so that a set's
+    :mod:`core.evaluation.matching`). ``sweep`` keeps the matches at every one of those thresholds, so that a set's
     scores can be pooled from its images (:func:`summarise`).
     """
 

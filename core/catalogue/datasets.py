@@ -13,11 +13,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core.catalogue.store import transaction
 from core.datasets.labels import LABEL_STATES
 from core.datasets.manifest import IMAGE_FIELDS, MANIFEST_NAME, ManifestError, list_dataset_dirs, read_manifest
-from core.mask_versions import read_log, reviewed
+from core.masks.versions import read_log, reviewed
 from core.pixel_size import dataset_level, row_pixel_size
-from core.store import transaction
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def frame_neighbours(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) ->
 
 
 def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: Path, saved) -> None:
-    """Index one saved edit (a :class:`core.mask_versions.SavedEdit`) without re-reading the dataset."""
+    """Index one saved edit (a :class:`core.masks.versions.SavedEdit`) without re-reading the dataset."""
     with transaction(con):
         con.execute("INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [dataset, saved.stem, saved.version, saved.time, saved.pixels_added, saved.pixels_removed,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.store import transaction
+from core.catalogue.store import transaction
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from core.datasets.manifest import read_manifest
 from core.infer import InputSpec, Predict, Progress, TilePlan, predict_image, predict_window
 from core.io import write_json_atomic
 from core.postprocess import PostProcessing
+from core.runs.folder import RunDir
 from core.train.config import TrainConfig
-from core.train.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 INFERENCE_FILE = "inference.json"

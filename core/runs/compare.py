@@ -159,7 +159,7 @@ def paired_bootstrap(a: Any, b: Any, n_resamples: int = 10_000, confidence: floa
 
 
 def compare_pairs(pairs: pd.DataFrame, metric: str = "dice", **options: Any) -> PairedDifference:
-    """:func:`paired_bootstrap` on ``<metric>_a``/``<metric>_b`` of :func:`core.run_queries.per_image_pairs`.
+    """:func:`paired_bootstrap` on ``<metric>_a``/``<metric>_b`` of :func:`core.runs.queries.per_image_pairs`.
 
     Images missing a score in either run are left out.
 
@@ -191,7 +191,7 @@ def gains_and_losses(pairs: pd.DataFrame, k: int = 3, metric: str = "dice") -> t
 def flatten_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested settings as dotted keys, values as they are (an empty dict is kept as a value).
 
-    :func:`core.catalogue_runs.flatten_config_as_json` gives the same keys with the values as JSON text.
+    :func:`core.catalogue.runs.flatten_config_as_json` gives the same keys with the values as JSON text.
 
     >>> flatten_config({"model": {"depth": 4, "extra": {}}, "loss": "bce"})
     {'model.depth': 4, 'model.extra': {}, 'loss': 'bce'}

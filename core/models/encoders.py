@@ -55,14 +55,21 @@ def _upsample(x, filters: int, name: str):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def build_mobilenetv2_unet(config: ModelConfig, channels: int) -> keras.Model:
-    inputs = keras.Input((None, None, channels), name="image")
-    features = mobilenet_encoder(config)(three_channels(inputs, channels))
+def mobile_unet_features(config: ModelConfig, image, channels: int):
+    """The MobileNetV2 encoder and its U-Net-style decoder up to full resolution, before any output layer
+    (``max(base_filters, 8)`` channels): the body of ``mobilenetv2_unet``, also run on every frame by
+    ``mobilenet_mobileunet_lstm`` (:mod:`core.models.recurrent`)."""
+    features = mobilenet_encoder(config)(three_channels(image, channels))
     x = features[-1]
     for k, (skip, filters) in enumerate(zip(reversed(features[:-1]), (512, 256, 128, 64))):
         width = max(filters * config.base_filters // 32, 16)
         x = layers.Concatenate(name=f"dec{k}_cat")([_upsample(x, width, f"dec{k}"), skip])
-    x = _upsample(x, max(config.base_filters, 8), "final")
+    return _upsample(x, max(config.base_filters, 8), "final")
+
+
+def build_mobilenetv2_unet(config: ModelConfig, channels: int) -> keras.Model:
+    inputs = keras.Input((None, None, channels), name="image")
+    x = mobile_unet_features(config, inputs, channels)
     return keras.Model(inputs, output_head(x, config.output), name="mobilenetv2_unet")
 
 

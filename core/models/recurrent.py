@@ -20,9 +20,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from core.models.blocks import conv_block, level_settings, output_head, three_channels, up
+from core.models.blocks import conv_block, level_settings, output_head, up
 from core.models.config import ModelConfig
-from core.models.encoders import _upsample, mobilenet_encoder
+from core.models.encoders import mobile_unet_features
 
 
 class ConvLSTM:
@@ -133,13 +133,8 @@ def build_mobilenet_mobileunet_lstm(config: ModelConfig, channels: int) -> keras
     window = config.time_window
     inputs = keras.Input((window, None, None, channels), name="frames")
     image = keras.Input((None, None, channels), name="image")
-    features = mobilenet_encoder(config)(three_channels(image, channels))
-    x = features[-1]
-    for k, (skip, filters) in enumerate(zip(reversed(features[:-1]), (512, 256, 128, 64))):
-        width = max(filters * config.base_filters // 32, 16)
-        x = layers.Concatenate(name=f"dec{k}_cat")([_upsample(x, width, f"dec{k}"), skip])
     width = max(config.base_filters, 8)
-    per_frame = keras.Model(image, _upsample(x, width, "final"), name="mobileunet")
+    per_frame = keras.Model(image, mobile_unet_features(config, image, channels), name="mobileunet")
     frames = [per_frame(frame) for frame in _frames(inputs, window)]
     x = towards_centre(frames, width, "time")
     return keras.Model(inputs, output_head(x, config.output), name="mobilenet_mobileunet_lstm")

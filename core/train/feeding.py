@@ -11,17 +11,16 @@ from core.train.data import ImageCache, Item, drop_a_channel, sample_patch
 from core.train.targets import unpack_targets
 
 
-class PatchBatches(keras.utils.PyDataset):
-    """``steps`` batches per epoch of random patches; every number comes from (seed, epoch, batch).
+class SeededBatches(keras.utils.PyDataset):
+    """``steps`` batches per epoch, each drawn from its own generator seeded by (seed, epoch, batch), so a batch
+    is the same whichever worker thread makes it and whenever; subclasses say what a batch holds.
 
     Keras runs ``__getitem__`` in ``workers`` threads with a queue of ready batches, so the
     training step does not wait for decoding and augmentation (OpenCV releases the GIL).
     """
 
-    def __init__(self, items: list[Item], cache: ImageCache, config: TrainConfig, steps: int, workers: int = 2):
+    def __init__(self, config: TrainConfig, steps: int, workers: int = 2):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
-        self.items = items
-        self.cache = cache
         self.config = config
         self.steps = steps
         self.pipeline = AugmentPipeline(config.augment)
@@ -33,8 +32,21 @@ class PatchBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
 
+    def generator(self, index: int) -> np.random.Generator:
+        """The random numbers of batch ``index`` of the current epoch."""
+        return np.random.default_rng([self.config.seed, self.epoch, index])
+
+
+class PatchBatches(SeededBatches):
+    """``steps`` batches per epoch of random patches of the training images (see :class:`SeededBatches`)."""
+
+    def __init__(self, items: list[Item], cache: ImageCache, config: TrainConfig, steps: int, workers: int = 2):
+        super().__init__(config, steps, workers)
+        self.items = items
+        self.cache = cache
+
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        rng = self.generator(index)
         size = self.config.data.patch_size
         images, masks = [], []
         for k in range(self.config.batch_size):

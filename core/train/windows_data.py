@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import keras
 
-from core.augment.pipeline import AugmentPipeline
 from core.config import ConfigError
 from core.datasets.manifest import read_manifest
 from core.io import read_image
@@ -29,6 +27,7 @@ from core.timelapse.sequences import dataset_sequences
 from core.timelapse.windows import centred_windows
 from core.train.config import TrainConfig
 from core.train.data import DatasetSplits, ImageCache, Item, normalise, sample_patch
+from core.train.feeding import SeededBatches
 from core.train.targets import unpack_targets
 from core.train.validation import Scores, predict_probability, score
 
@@ -173,29 +172,19 @@ def crop_window(frames: np.ndarray, target: np.ndarray, config: TrainConfig, rng
     return np.moveaxis(patch.reshape(size, size, window, channels), 2, 0), mask
 
 
-class WindowBatches(keras.utils.PyDataset):
-    """``steps`` batches per epoch of ``(T, p, p, C)`` windows; every number comes from (seed, epoch, batch).
+class WindowBatches(SeededBatches):
+    """``steps`` batches per epoch of ``(T, p, p, C)`` windows (see :class:`core.train.feeding.SeededBatches`).
 
     The recurrent counterpart of :class:`core.train.feeding.PatchBatches`.
     """
 
     def __init__(self, centres: list[Centre], frames: FrameStore, config: TrainConfig, steps: int, workers: int = 2):
-        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(4, 2 * workers))
+        super().__init__(config, steps, workers)
         self.centres = centres
         self.frames = frames
-        self.config = config
-        self.steps = steps
-        self.pipeline = AugmentPipeline(config.augment)
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.steps
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        rng = self.generator(index)
         windows, masks = [], []
         for k in range(self.config.batch_size):
             centre = self.centres[int(rng.integers(0, len(self.centres)))]

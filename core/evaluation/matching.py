@@ -29,6 +29,28 @@ def _ratio(numerator: float, denominator: float, if_empty: float) -> float:
     return float(numerator) / float(denominator) if denominator else if_empty
 
 
+def precision_from_counts(tp: int, fp: int, fn: int) -> float:
+    """Share of what was found that is true, ``tp / (tp + fp)``, for pixels and for cells alike.
+
+    Nothing found: 1.0 when there was nothing to find either, else 0.0 (missing everything is not precise).
+
+    >>> precision_from_counts(3, 1, 2), precision_from_counts(0, 0, 0), precision_from_counts(0, 0, 4)
+    (0.75, 1.0, 0.0)
+    """
+    return _ratio(tp, tp + fp, 1.0 if fn == 0 else 0.0)
+
+
+def recall_from_counts(tp: int, fp: int, fn: int) -> float:
+    """Share of what is true that was found, ``tp / (tp + fn)``, for pixels and for cells alike.
+
+    Nothing to find: 1.0 when nothing was found either, else 0.0 (false alarms on an empty image).
+
+    >>> recall_from_counts(3, 1, 2), recall_from_counts(0, 0, 0), recall_from_counts(0, 4, 0)
+    (0.6, 1.0, 0.0)
+    """
+    return _ratio(tp, tp + fn, 1.0 if fp == 0 else 0.0)
+
+
 def f1_from_counts(tp, fp, fn, if_empty: float = 1.0):
     """F1 score of detection counts, ``2·tp / (2·tp + fp + fn)``: the Dice of pixels, the F1 of matched cells.
 
@@ -102,12 +124,12 @@ class InstanceMatch:
     @property
     def precision(self) -> float:
         """Share of predicted objects that matched a true one."""
-        return _ratio(self.tp, self.tp + self.fp, 1.0 if self.fn == 0 else 0.0)
+        return precision_from_counts(self.tp, self.fp, self.fn)
 
     @property
     def recall(self) -> float:
         """Share of true objects that were found."""
-        return _ratio(self.tp, self.tp + self.fn, 1.0 if self.fp == 0 else 0.0)
+        return recall_from_counts(self.tp, self.fp, self.fn)
 
     @property
     def f1(self) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 
 from core.evaluation.matching import (_INSTANCE_THRESHOLD, DSB_IOU_THRESHOLDS, InstanceMatch, _check_same_shape, _ratio,
                                       average_precision, f1_from_counts, instance_sweep, iou_matrix, match_instances,
-                                      pooled_matches)
+                                      pooled_matches, precision_from_counts, recall_from_counts)
 
 __all__ = ["DSB_IOU_THRESHOLDS", "InstanceMatch", "average_precision", "f1_from_counts", "instance_sweep",
            "iou_matrix", "match_instances", "pooled_matches"]  # re-exported: callers find every score here
@@ -78,12 +78,12 @@ class PixelCounts:
     @property
     def precision(self) -> float:
         """Share of predicted foreground that is true; see the class notes for empty predictions."""
-        return _ratio(self.tp, self.tp + self.fp, 1.0 if self.fn == 0 else 0.0)
+        return precision_from_counts(self.tp, self.fp, self.fn)
 
     @property
     def recall(self) -> float:
         """Share of true foreground that was predicted; see the class notes for empty truth."""
-        return _ratio(self.tp, self.tp + self.fn, 1.0 if self.fp == 0 else 0.0)
+        return recall_from_counts(self.tp, self.fp, self.fn)
 
 
 

@@ -82,7 +82,7 @@ def default_model(settings: Settings, dataset: str) -> str:
 
 def proposals_task(settings: Settings, dataset: str) -> JobDir:
     """Where the proposal worker of a dataset reports progress."""
-    return JobDir(settings.data_root / "tasks" / "propose" / dataset)
+    return JobDir(settings.layout.tasks / "propose" / dataset)
 
 
 def propose_dataset(settings: Settings, dataset: str, model_name: str, task: JobDir, *,

@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 SAMPLE_NAME = "nuclei-sample"
 SAMPLE_SOURCE = SAMPLE_DIR / "dsb2018_nuclei_sample"
-_MARKER = ".sample-imported"
 
 
 def ensure_sample(settings: Settings, source: Path = SAMPLE_SOURCE) -> bool:
@@ -25,7 +24,7 @@ def ensure_sample(settings: Settings, source: Path = SAMPLE_SOURCE) -> bool:
     A marker file remembers that it was done, so a user who deletes the sample does
     not get it back on every start.
     """
-    marker = settings.data_root / _MARKER
+    marker = settings.layout.sample_marker
     if marker.exists() or (settings.datasets_dir / SAMPLE_NAME).exists():
         return False
     if not source.is_dir():

@@ -19,6 +19,36 @@ _MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class DataRoot:
+    """The layout of a data root: every folder and file the dashboard keeps there, named in one place.
+
+    Modules that hold only a data root (stores, presets) use it directly; the rest reach it through
+    :attr:`Settings.layout`.
+
+    >>> layout = DataRoot(Path("/lab/data"))
+    >>> layout.runs.as_posix(), layout.augment_presets.as_posix(), layout.audit_log.as_posix()
+    ('/lab/data/runs', '/lab/data/presets/augment', '/lab/data/audit/audit.jsonl')
+    """
+
+    root: Path
+
+    datasets = property(lambda self: self.root / "datasets", doc="Imported datasets, one folder each.")
+    catalogue = property(lambda self: self.root / "catalogue.duckdb", doc="The DuckDB catalogue file.")
+    cache = property(lambda self: self.root / "cache", doc="Caches that can be rebuilt (thumbnails, probes).")
+    scratch = property(lambda self: self.root / "tmp", doc="Temporary work (unpacked uploads, half-built imports).")
+    runs = property(lambda self: self.root / "runs", doc="Training runs, one folder each.")
+    models = property(lambda self: self.root / "models", doc="Models added here (shipped ones stay in the repo).")
+    augment_presets = property(lambda self: self.root / "presets" / "augment", doc="Saved augmentation presets.")
+    tasks = property(lambda self: self.root / "tasks", doc="Background jobs that belong to no run (proposals).")
+    predictions = property(lambda self: self.root / "predictions", doc="Predictions started from the pages.")
+    model_imports = property(lambda self: self.root / "imports" / "models", doc="bioimage.io packages being added.")
+    accounts = property(lambda self: self.root / "accounts", doc="Accounts, roles and sign-in counters.")
+    audit_log = property(lambda self: self.root / "audit" / "audit.jsonl", doc="Who did what, one JSON line each.")
+    sample_marker = property(lambda self: self.root / ".sample-imported",
+                             doc="Written once the shipped sample was imported (a deleted sample stays deleted).")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Paths and limits of one installation, read once from the environment."""
 
@@ -31,21 +61,26 @@ class Settings:
     dask_scheduler: str = ""  # a Dask scheduler's address for batch prediction on a cluster ("" = none)
 
     @property
+    def layout(self) -> DataRoot:
+        """Where each thing lives under the data root."""
+        return DataRoot(self.data_root)
+
+    @property
     def datasets_dir(self) -> Path:
-        return self.data_root / "datasets"
+        return self.layout.datasets
 
     @property
     def catalogue_path(self) -> Path:
-        return self.data_root / "catalogue.duckdb"
+        return self.layout.catalogue
 
     @property
     def cache_dir(self) -> Path:
-        return self.data_root / "cache"
+        return self.layout.cache
 
     @property
     def scratch_dir(self) -> Path:
         """Temporary work (unpacked uploads, half-built imports); emptied safely."""
-        return self.data_root / "tmp"
+        return self.layout.scratch
 
     @property
     def max_unzipped_bytes(self) -> int:

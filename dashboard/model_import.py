@@ -24,7 +24,7 @@ HELP = ("A bioimage.io model package (rdf.yaml with its weights, as a zip or an 
 
 
 def imports_root() -> Path:
-    return context.settings().data_root / "imports" / "models"
+    return context.settings().layout.model_imports
 
 
 def _package_source(upload, typed: str) -> Path | None:

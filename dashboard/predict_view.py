@@ -43,7 +43,7 @@ TEMPORAL_HELP = ("For videos (multi-frame TIFFs) only: the masks are smoothed al
 
 
 def predictions_root() -> Path:
-    return context.settings().data_root / "predictions"
+    return context.settings().layout.predictions
 
 
 def safe_name(name: str) -> str:

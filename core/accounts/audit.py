@@ -24,6 +24,7 @@ from typing import Any, Callable
 from filelock import FileLock
 
 from core.accounts.roles import Actor, PermissionDenied, require
+from core.settings import DataRoot
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class AuditLog:
 
     @property
     def path(self) -> Path:
-        return self.data_root / "audit" / "audit.jsonl"
+        return DataRoot(self.data_root).audit_log
 
     def record(self, user: Actor | str, action: str, outcome: Outcome | str = Outcome.OK, target: str = "",
                client: str = "", details: Mapping[str, Any] | None = None) -> AuditRecord:

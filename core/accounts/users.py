@@ -25,6 +25,7 @@ from core.accounts.records import (InvalidUserName, User, UsersFileError, check_
                                    name_key, parse_users_file, users_file_payload)
 from core.accounts.roles import Role, parse_role
 from core.io import write_json_atomic
+from core.settings import DataRoot
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class AccountStore:
 
     @property
     def accounts_dir(self) -> Path:
-        return self.data_root / "accounts"
+        return DataRoot(self.data_root).accounts
 
     @property
     def users_path(self) -> Path:

@@ -15,6 +15,7 @@ from core.augment.config import AugmentConfig
 from core.config import ConfigError
 from core.datasets.manifest import check_label
 from core.io import write_json_atomic
+from core.settings import DataRoot
 
 DEFAULT_PRESET = "microscopy"
 
@@ -50,7 +51,7 @@ HELP = {
 
 
 def _folder(data_root: Path) -> Path:
-    return data_root / "presets" / "augment"
+    return DataRoot(data_root).augment_presets
 
 
 def list_presets(data_root: Path) -> list[str]:

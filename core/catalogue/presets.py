@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from core.catalogue.store import transaction
+from core.settings import DataRoot
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 def sync_presets(con: duckdb.DuckDBPyConnection, data_root: Path) -> int:
     """Make ``augment_presets`` match ``<data root>/presets/augment/*.json``; returns how many are indexed."""
     rows = []
-    for path in sorted((data_root / "presets" / "augment").glob("*.json")):
+    for path in sorted(DataRoot(data_root).augment_presets.glob("*.json")):
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
             rows.append((path.stem, json.dumps(stored["config"]), stored.get("note", ""), stored.get("saved")))

@@ -65,7 +65,7 @@ def _import_data(shared: Path, settings: Settings, used: list[str]) -> dict[str,
         else:
             add_images(settings, MIX, source, split="auto")
         counts[name] = len(list((source / "train" / "images").iterdir()))
-    (settings.data_root / ".sample-imported").write_text("generalist build\n")
+    settings.layout.sample_marker.write_text("generalist build\n")
     return counts
 
 

@@ -39,7 +39,7 @@ class ShippedModel:
 
 def models_dir(settings: Settings) -> Path:
     """Where the data root keeps shipped (and later installed) models."""
-    return settings.data_root / "models"
+    return settings.layout.models
 
 
 def read_card(folder: Path) -> dict:

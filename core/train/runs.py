@@ -21,7 +21,7 @@ from core.train.config import TrainConfig
 
 
 def runs_dir(settings: Settings) -> Path:
-    return settings.data_root / "runs"
+    return settings.layout.runs
 
 
 def dataset_lineage(folder: Path) -> dict:

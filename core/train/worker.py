@@ -19,6 +19,7 @@ from pathlib import Path
 from core.accounts import acting
 from core.config import ConfigError
 from core.runs.folder import RunDir, now
+from core.settings import DataRoot
 from core.train.config import TrainConfig
 from core.train.estimates import steps_per_epoch
 from core.jobs.slot import job_slot
@@ -97,7 +98,7 @@ def _setup(run: RunDir, config: TrainConfig, meta: dict):
     from core.train.environment import configure
 
     env = configure(config.precision, config.threads, config.seed, config.deterministic,
-                    cache_dir=run.path.parent.parent / "cache")
+                    cache_dir=DataRoot(run.path.parent.parent).cache)
     run.update(device=env.device, precision=env.precision)
     dataset_dir = Path(meta["dataset_dir"])
     if not (dataset_dir / "dataset.json").is_file():
@@ -136,7 +137,8 @@ def _donor_path(run: RunDir, config: TrainConfig) -> Path | None:
     source = Path(config.fine_tune_from)
     if source.suffix == ".keras":
         return source
-    candidates = [run.path.parent / config.fine_tune_from, run.path.parent.parent / "models" / config.fine_tune_from]
+    donor = config.fine_tune_from  # a run beside this one, or a model added to the data root
+    candidates = [run.path.parent / donor, DataRoot(run.path.parent.parent).models / donor]
     folder = next((c for c in candidates if (c / "checkpoints" / "best.keras").is_file()), candidates[0])
     return folder / "checkpoints" / "best.keras"
 

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+import cv2
 import numpy as np
 
 from core.train.config import DataConfig
@@ -144,6 +145,20 @@ class InputSpec:
             return float(merged.min()), float(merged.max())
         return float(view.min()), float(view.max())
 
+    @property
+    def resize_to(self) -> int:
+        """The side the model saw whole images shrunk to in training (``data.sampling`` resize), else 0.
+
+        Such a model has learnt cells at that scale, so it predicts an image shrunk the same way
+        (:func:`predict_image`).
+
+        >>> InputSpec(DataConfig(sampling="resize", patch_size=128), 1, False).resize_to
+        128
+        >>> InputSpec(DataConfig(), 1, False).resize_to
+        0
+        """
+        return self.data.patch_size if self.data.sampling == "resize" else 0
+
     def scale(self, block: np.ndarray, low: float, high: float) -> np.ndarray:
         """A block of the selected view as float32 on 0–1 (merged to one channel when asked)."""
         data = block.astype(np.float32)
@@ -237,6 +252,10 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
     notes = spec.depth_note(image) + notes
     low, high = spec.intensity_range(view)
     height, width = view.shape[:2]
+    if spec.resize_to:
+        return _predict_resized(predict, spec.scale(view, low, high), spec.resize_to, plan, progress,
+                                out_dtype), notes + [f"resized to {spec.resize_to}×{spec.resize_to} px, as the model "
+                                                     "saw whole images in training"]
     if plan.in_one_piece(height, width, multiple):
         padded = pad_symmetric(view, height + (-height % multiple), width + (-width % multiple))
         probability = _predict_batch(predict, spec.scale(padded, low, high)[None], plan.tta,
@@ -248,6 +267,23 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
     return _as_blended(predict, view, spec, plan, (low, high), (height, width), progress, out_dtype), notes
 
 
+def _predict_resized(predict: Predict, scaled: np.ndarray, side: int, plan: TilePlan, progress: Progress | None,
+                     out_dtype) -> np.ndarray:
+    """Maps of a scaled image shrunk to ``side``², brought back to the image's size.
+
+    Training shrinks each normalised image with area averaging (:func:`core.train.data.sample_patch`), so
+    prediction does the same; the maps are enlarged back with bilinear interpolation.
+    """
+    height, width = scaled.shape[:2]
+    small = cv2.resize(scaled, (side, side), interpolation=cv2.INTER_AREA)
+    small = small if small.ndim == 3 else small[..., None]
+    maps = _predict_batch(predict, small[None], plan.tta, plan.channels)[0]
+    maps = cv2.resize(np.ascontiguousarray(maps), (width, height), interpolation=cv2.INTER_LINEAR)
+    if progress:
+        progress(1, 1)
+    return _as(maps, out_dtype)
+
+
 @dataclass(frozen=True)
 class ScaledInput:
     """The input of :func:`predict_image` when it is already selected and scaled to 0–1 (frames of a window).
@@ -255,6 +291,8 @@ class ScaledInput:
     Same methods as :class:`InputSpec`, all of them pass-throughs, so the padding, tiling and blending of
     :func:`predict_image` serve windows of frames as they serve single images.
     """
+
+    resize_to = 0  # windows of frames are always cut into crops in training (core.train.windows_data)
 
     def depth_note(self, image: np.ndarray) -> list[str]:
         return []

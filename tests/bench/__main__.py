@@ -16,9 +16,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tests.bench import (bench_accounts, bench_augment, bench_bioimageio, bench_cluster, bench_dashboard,
-                         bench_editor, bench_first_hour, bench_import, bench_infer, bench_instances, bench_interop,
-                         bench_predict_speed, bench_propose, bench_runs, bench_soak, bench_timelapse, bench_train)
+from tests.bench import (bench_accounts, bench_augment, bench_baseline, bench_bioimageio, bench_cluster,
+                         bench_dashboard, bench_editor, bench_first_hour, bench_import, bench_infer, bench_instances,
+                         bench_interop, bench_predict_speed, bench_propose, bench_runs, bench_soak, bench_timelapse,
+                         bench_train)
 from tests.bench.common import Results, table
 from tests.e2e.server import REPO, SHARED
 
@@ -27,7 +28,7 @@ SUITES = {"import": bench_import.run, "dashboard": bench_dashboard.run, "editor"
           "soak": bench_soak.run, "first-hour": bench_first_hour.run, "propose": bench_propose.run,
           "predict-speed": bench_predict_speed.run, "instances": bench_instances.run, "cluster": bench_cluster.run,
           "interop": bench_interop.run, "bioimageio": bench_bioimageio.run, "accounts": bench_accounts.run,
-          "timelapse": bench_timelapse.run}
+          "timelapse": bench_timelapse.run, "baseline": bench_baseline.run}
 
 
 def _versions() -> dict[str, str]:

@@ -1,14 +1,13 @@
-"""Training: feeding speed, precision, the Quick preset against a plain Keras U-Net, and the dashboard's cost.
+"""Training: feeding speed, precision, and the dashboard's cost while it watches a run.
 
 Figures (each in this run, the machine otherwise quiet):
 - images/s of the Quick preset's feeding (patches, augmentation, worker threads) against a plain
   ``model.fit`` on in-memory arrays with the same model and batch size (ratio should be ≥ 0.9);
 - bfloat16 against float32 on this CPU: speed, and validation Dice after the same wall time;
-- the Quick preset on dsb2018_nuclei, blood_cells_brightfield and usiigaci_phase_contrast: test Dice after
-  its time budget, next to a plain Keras U-Net (keras-io style: 256² resized images, flips only, BCE+Dice,
-  Adam 1e-3, float32) trained for the same wall time;
 - the dashboard server's CPU use while a browser watches a running job, and the training speed with and
   without it watching.
+
+The Quick preset against a plain U-Net, one factor at a time, is :mod:`tests.bench.bench_baseline`.
 
 ``CELLSEG_BENCH_MINUTES`` (default 6) sets the training budget of each comparison.
 """
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
@@ -57,15 +57,6 @@ def _run_worker(settings, config_changes: dict, dataset: str) -> Path:
     subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO, env=env,
                    check=False, capture_output=True, timeout=MINUTES * 60 + 900)
     return run.path
-
-
-def _test_dice(run_path: str) -> float:
-    """The run's per-image mean Dice on its dataset's test split, evaluated as the dashboard evaluates."""
-    from core.evaluation.job import dataset_items, evaluate_run
-    from core.runs.folder import RunDir
-
-    run = RunDir(Path(run_path))
-    return evaluate_run(run, dataset_items(Path(run.read_config()["dataset_dir"]), "test"), "test")["dice"]
 
 
 # ---------------------------------------------------------------- feeding speed (A)
@@ -152,108 +143,20 @@ def precision(results: Results, workdir: Path) -> None:
                 baseline=dice)
 
 
-# ---------------------------------------------------------------- Quick against a plain U-Net (C)
-
-def _baseline_job(args) -> float:
-    """Train a plain keras-io-style U-Net for ``minutes`` on 256² resized images; test Dice at full size."""
-    dataset_dir, minutes = args
-    import cv2
-
-    from core.train.environment import configure
-
-    configure("float32")
-    import keras
-
-    from core.evaluation.job import dataset_items
-    from core.io import read_image
-    from core.models.losses import bce_dice
-    from core.train.validation import score
-
-    def load(item, size=256):
-        image = read_image(item.image)
-        image = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3]
-        image = image.astype(np.float32) / float(np.iinfo(image.dtype).max)
-        mask = (read_image(item.mask) > 0).astype(np.float32)
-        return (cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA),
-                cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)[..., None], image, mask)
-
-    train = [load(item) for item in dataset_items(Path(dataset_dir), "train")]
-    x = np.stack([t[0] for t in train])
-    y = np.stack([t[1] for t in train])
-
-    def block(t, filters):
-        for _ in range(2):
-            t = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(t)
-            t = keras.layers.BatchNormalization()(t)
-            t = keras.layers.Activation("relu")(t)
-        return t
-
-    inputs = keras.Input((256, 256, 3))
-    skips, t = [], inputs
-    for level in range(4):
-        t = block(t, 16 * 2 ** level)
-        skips.append(t)
-        t = keras.layers.MaxPooling2D()(t)
-    t = block(t, 256)
-    for level in reversed(range(4)):
-        t = keras.layers.Conv2DTranspose(16 * 2 ** level, 2, strides=2, padding="same")(t)
-        t = block(keras.layers.Concatenate()([t, skips[level]]), 16 * 2 ** level)
-    model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(t))
-    model.compile(keras.optimizers.Adam(1e-3), loss=bce_dice)
-    rng = np.random.default_rng(0)
-    deadline = time.monotonic() + minutes * 60
-    while time.monotonic() < deadline:
-        order = rng.permutation(len(x))
-        for start in range(0, len(order), 8):
-            batch = order[start:start + 8]
-            xb, yb = x[batch].copy(), y[batch].copy()
-            if rng.random() < 0.5:
-                xb, yb = xb[:, :, ::-1], yb[:, :, ::-1]
-            if rng.random() < 0.5:
-                xb, yb = xb[:, ::-1], yb[:, ::-1]
-            model.train_on_batch(np.ascontiguousarray(xb), np.ascontiguousarray(yb))
-            if time.monotonic() >= deadline:
-                break
-    masks, probabilities = [], []
-    for item in dataset_items(Path(dataset_dir), "test"):
-        small, _, image, mask = load(item)
-        probability = np.asarray(model(small[None], training=False))[0, ..., 0]
-        probabilities.append(cv2.resize(probability, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_LINEAR))
-        masks.append(mask)
-    return score(masks, probabilities).dice
-
-
-def quick_against_plain(results: Results, workdir: Path) -> None:
-    for folder, name in DATASETS.items():
-        settings = _prepare_root(workdir, folder)
-        with _pool() as pool:
-            plain = pool.map(_baseline_job, [(str(settings.datasets_dir / name), MINUTES)])[0]
-        run_path = _run_worker(settings, {"minutes": MINUTES}, name)
-        with _pool() as pool:
-            ours = pool.map(_test_dice, [str(run_path)])[0]
-        base = results.add("train", f"{folder}: plain Keras U-Net, {MINUTES:g} min → test Dice", plain, "Dice")
-        results.add("train", f"{folder}: Quick preset, {MINUTES:g} min → test Dice", ours, "Dice", baseline=base,
-                    note="per-image mean Dice on the test split, full resolution")
-
-
-# ---------------------------------------------------------------- the dashboard watching (D)
+# ---------------------------------------------------------------- the dashboard watching (C)
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def _browser_cpu_seconds() -> float:
     """CPU seconds used so far by every chromium process on this machine."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(chromium" in text or "(headless_shell" in text:
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        name, times = process.info["name"] or "", process.info["cpu_times"]
+        if times is not None and (name.startswith("chromium") or name.startswith("headless_shell")):
+            total += times.user + times.system
     return total
 
 
@@ -298,7 +201,5 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     feeding(results, workdir)
     print("train: float32 against bfloat16", flush=True)
     precision(results, workdir)
-    print(f"train: Quick preset against a plain U-Net ({MINUTES:g} min each, 3 datasets)", flush=True)
-    quick_against_plain(results, workdir)
     print("train: the dashboard watching", flush=True)
     dashboard_cost(results, workdir)

@@ -221,3 +221,34 @@ def test_overlapped_raises_a_finish_error_in_order_and_stops_making():
             seen.append(value)
     assert seen == [0, 1]
     assert len(made) < 10  # it stopped soon after the error instead of predicting everything
+
+
+RESIZED = InputSpec(DataConfig(normalisation="minmax", sampling="resize", patch_size=64), channels=1, colour=False)
+
+
+@pytest.mark.parametrize("shape, channels", [((150, 190), 1), ((64, 64), 1), ((40, 300), 2)])
+def test_a_model_trained_on_resized_images_sees_them_resized(shape, channels):
+    """Whole images shrunk to the patch size in training are shrunk so in prediction; maps come back full size."""
+    seen = []
+
+    def model(batch):
+        seen.append(batch.shape)
+        return np.repeat(batch[..., :1], channels, axis=-1)
+
+    image = np.tile(np.linspace(0, 255, shape[1], dtype=np.float32), (shape[0], 1)).astype(np.uint8)
+    maps, notes = predict_image(model, image, RESIZED, TilePlan(32, 8, channels=channels))
+    assert seen == [(1, 64, 64, 1)]  # one call at the training size, whatever the tile plan says
+    assert maps.shape == shape + ((channels,) if channels == 2 else ())
+    assert notes == ["resized to 64×64 px, as the model saw whole images in training"]
+    # an identity model gives the (scaled) image back, blurred only by the round trip of resizing
+    np.testing.assert_allclose(maps if channels == 1 else maps[..., 0], scaled(image), atol=0.05)
+
+
+def test_resized_prediction_undoes_flips_and_reports_progress():
+    calls = []
+    image = np.random.default_rng(1).integers(0, 255, (96, 80)).astype(np.uint8)
+    plain, _ = predict_image(identity, image, RESIZED, TilePlan(32, 8), progress=lambda done, total: None)
+    flipped, _ = predict_image(identity, image, RESIZED, TilePlan(32, 8, tta=True),
+                               progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_allclose(plain, flipped, atol=1e-6)
+    assert calls == [(1, 1)]

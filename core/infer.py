@@ -292,7 +292,8 @@ class ScaledInput:
     :func:`predict_image` serve windows of frames as they serve single images.
     """
 
-    resize_to = 0  # windows of frames are always cut into crops in training (core.train.windows_data)
+    # the side the model saw whole images shrunk to in training, else 0 (see InputSpec.resize_to)
+    resize_to: int = 0
 
     def depth_note(self, image: np.ndarray) -> list[str]:
         return []

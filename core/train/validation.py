@@ -38,17 +38,20 @@ def validation_plan(multiple: int, tile: int | None) -> TilePlan:
     return TilePlan(tile=tile, overlap=min(64, tile // 4))
 
 
-def predict_probability(predict, image: np.ndarray, multiple: int, tile: int | None) -> np.ndarray:
+def predict_probability(predict, image: np.ndarray, multiple: int, tile: int | None,
+                        resize_to: int = 0) -> np.ndarray:
     """Cell probability (H×W float32) of one normalised H×W×C image, predicted as an evaluation predicts it.
 
     ``predict`` takes a batch ``N×h×w×C`` and returns ``N×h×w×K`` maps; channel 0 is the cell probability.
+    ``resize_to``: the side whole images are shrunk to in training (``data.sampling`` resize), else 0; the image
+    is then shrunk so before the model, as an evaluation does (:attr:`core.infer.InputSpec.resize_to`).
 
     >>> image = np.linspace(0, 1, 30 * 44, dtype=np.float32).reshape(30, 44, 1)
     >>> probability = predict_probability(lambda batch: batch[..., :1], image, 16, 32)
     >>> probability.shape, bool(np.allclose(probability, image[..., 0], atol=1e-6))
     ((30, 44), True)
     """
-    probability, _ = predict_image(predict, image, ScaledInput(), validation_plan(multiple, tile), multiple)
+    probability, _ = predict_image(predict, image, ScaledInput(resize_to), validation_plan(multiple, tile), multiple)
     return probability
 
 
@@ -104,20 +107,22 @@ def preview_picture(image: np.ndarray, truth: np.ndarray, probability: np.ndarra
 class Validator:
     """Scores a model on the validation images; keeps them decoded between epochs.
 
-    ``tile`` None predicts whole images, else tiles of ``tile`` pixels (see :func:`validation_plan`).
+    ``tile`` None predicts whole images, else tiles of ``tile`` pixels (see :func:`validation_plan`);
+    ``resize_to`` as in :func:`predict_probability`.
     """
 
-    def __init__(self, items: list[Item], cache: ImageCache, multiple: int, tile: int | None):
+    def __init__(self, items: list[Item], cache: ImageCache, multiple: int, tile: int | None, resize_to: int = 0):
         self.items = items
         self.cache = cache
         self.multiple = multiple
         self.tile = tile
+        self.resize_to = resize_to
 
     def run(self, predict) -> tuple[Scores, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         masks, probabilities, shown = [], [], {}
         for item in self.items:
             image, mask = self.cache.get(item)
-            probability = predict_probability(predict, image, self.multiple, self.tile)
+            probability = predict_probability(predict, image, self.multiple, self.tile, self.resize_to)
             masks.append(mask)
             probabilities.append(probability)
             shown[item.stem] = (image, mask, probability)

@@ -204,7 +204,8 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, stops, resume: bool, ex
     else:
         valid_items = splits.valid[:config.data.max_validation_images]
         validator = Validator(valid_items, cache, config.model.size_multiple,
-                              config.data.patch_size if config.data.validation == "tiles" else None)
+                              config.data.patch_size if config.data.validation == "tiles" else None,
+                              config.data.patch_size if config.data.sampling == "resize" else 0)
         batches = PatchBatches(splits.train, cache, config, steps, workers=2)
     stops.deadline = time.monotonic() + config.minutes * 60 if config.minutes > 0 else math.inf
     recorder = RunRecorder(run, validator, stops, config.batch_size, config.epochs,

@@ -1,5 +1,7 @@
 """Training validation predicts and scores as an evaluation does: the Train page's Dice is the Results page's."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -58,11 +60,14 @@ class Float32Cache(ImageCache):
 
 
 @pytest.mark.parametrize("cache_kind", [ImageCache, Float32Cache], ids=["cache", "float32"])
-@pytest.mark.parametrize("tiles", [False, True], ids=["whole images", "tiles"])
+@pytest.mark.parametrize("tiles, resized", [(False, False), (True, False), (False, True)],
+                         ids=["whole images", "tiles", "trained on resized images"])
 def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(odd_run, settings, monkeypatch, tiles,
-                                                                         cache_kind):
+                                                                         resized, cache_kind):
     run = odd_run
     config = TrainConfig.from_dict(run.read_config()["train"])
+    if resized:  # whole images shrunk to the patch size: validation and evaluation shrink them alike
+        config = config.replace(data=dataclasses.replace(config.data, sampling="resize"))
     multiple = config.model.size_multiple
     folder = settings.datasets_dir / "odd"
     kind = TiledModel if tiles else RunModel
@@ -77,7 +82,9 @@ def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(odd_run,
         assert evaluation_plan.in_one_piece(54, 54, multiple)
 
     splits = load_splits(folder, seed=config.seed)
-    scores, shown = Validator(splits.valid, cache_kind(config.data, splits.colour), multiple, tile).run(context_model)
+    validator = Validator(splits.valid, cache_kind(config.data, splits.colour), multiple, tile,
+                          config.data.patch_size if resized else 0)
+    scores, shown = validator.run(context_model)
     # the Results page's Dice is of the mask after post-processing: with none, it is the thresholded map's
     save_inference_settings(run, PostProcessing(fill_holes=False, min_size=0, split_touching=False))
     summary = eval_job.evaluate_run(run, eval_job.dataset_items(folder, "valid"), "valid")

@@ -1,8 +1,8 @@
 """Correcting proposals in the editor: accept, the next one to correct, the model's doubt as a heat map,
 and starting proposals and a refinement from here.
 
-Proposals are masks a model drew (``core.propose_job``); a person either corrects one (any save) or accepts it
-as it is. People go through them in the queue's order (``core.correction_queue``): the model's most uncertain
+Proposals are masks a model drew (``core.proposals.job``); a person either corrects one (any save) or accepts it
+as it is. People go through them in the queue's order (``core.proposals.correction_queue``): the model's most uncertain
 images first, preferring those typical of the dataset and unlike the ones already corrected.
 """
 
@@ -16,15 +16,15 @@ import streamlit as st
 
 from core import jobs
 from core.config import ConfigError
-from core.correction_queue import queue
+from core.proposals.correction_queue import queue
 from core.datasets.manifest import MANIFEST_NAME
 from core.io import ImageReadError, read_image
 from core.models.shipped import list_models
-from core.propose_job import PROPOSALS_DIR, default_model, proposals_task
+from core.proposals.job import PROPOSALS_DIR, default_model, proposals_task
 from core.runs.folder import ACTIVE, list_runs
 from core.text import plural
 from core.train.runs import prepare_run, refine_config, runs_dir
-from core.uncertainty import uncertainty_map
+from core.proposals.uncertainty import uncertainty_map
 from dashboard.access import may
 from dashboard import context
 from dashboard.editor_nav import go_to

@@ -20,7 +20,7 @@ import streamlit as st
 from core.interop.export import prediction_sources
 from core.io import ImageReadError, is_image_file, read_image, write_bytes_atomic
 from core.masks.pixels import MASK_COLOURS
-from core.predict_job import overlay_picture
+from core.prediction.job import overlay_picture
 from core.runs.folder import RunDir
 from core.settings import resolve_inside_roots
 from core.jobs import JobDir

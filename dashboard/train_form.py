@@ -279,7 +279,7 @@ def _no_videos(model: str, dataset: str) -> str:
 def _refine_form(dataset: str, augment: str) -> TrainForm:
     """Refine: choose the model to continue from; the rest comes from it (see core.train.runs.refine_config)."""
     from core.models.shipped import list_models
-    from core.propose_job import default_model
+    from core.proposals.job import default_model
     from core.runs.folder import list_runs
     from core.train.runs import refine_config, runs_dir
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import predict_job
+from core.prediction import job as predict_job
 from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.evaluation import job as eval_job

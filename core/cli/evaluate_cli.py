@@ -157,7 +157,7 @@ def _print_videos(videos: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from core.predict_job import PredictionError, PredictOptions, predict_files
+    from core.prediction.job import PredictionError, PredictOptions, predict_files
     from core.timelapse.temporal import TemporalPostProcessing
 
     settings = load_settings()
@@ -183,7 +183,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if args.dask is None:
             summary = predict_files(run, [Path(p) for p in args.inputs], out_dir, options)
         else:
-            from core.dask_predict import ClusterOptions, predict_files_dask
+            from core.prediction.dask_cluster import ClusterOptions, predict_files_dask
 
             summary = predict_files_dask(run, [Path(p) for p in args.inputs], out_dir, options,
                                          address=None if args.dask == LOCAL_CLUSTER else args.dask,

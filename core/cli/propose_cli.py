@@ -12,11 +12,11 @@ from core.datasets.manage import DatasetNotFound
 from core.settings import load_settings
 from core.jobs import JobDir
 from core.text import plural
-from core.uncertainty import DEFAULT_SCORE, SCORES
+from core.proposals.uncertainty import DEFAULT_SCORE, SCORES
 
 
 def cmd_propose(args: argparse.Namespace) -> int:
-    from core.propose_job import ProposalError, default_model, propose_dataset, proposals_task
+    from core.proposals.job import ProposalError, default_model, propose_dataset, proposals_task
 
     settings = load_settings()
     task = JobDir(Path(args.task_dir)) if args.task_dir else proposals_task(settings, args.dataset)

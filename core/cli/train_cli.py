@@ -71,7 +71,7 @@ def _config_from_file(path: Path, base: dict) -> dict:
 def _build_config(args: argparse.Namespace, settings) -> TrainConfig:
     dataset = _dataset_name(args.dataset, settings)
     if args.preset == "refine":  # from the model named, else the newest refinement, else the generalist
-        from core.propose_job import default_model
+        from core.proposals.job import default_model
 
         config = refine_config(settings, dataset, args.fine_tune or default_model(settings, dataset))
     else:

@@ -230,7 +230,7 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, stops, resume: bool, ex
 
 def _propose_after_refine(run: RunDir, config: TrainConfig) -> None:
     """A refinement ends by proposing new masks, with itself, for the images that still wait for a person."""
-    from core.propose_job import ProposalError, propose_dataset, proposals_task
+    from core.proposals.job import ProposalError, propose_dataset, proposals_task
     from core.settings import load_settings
 
     settings = load_settings()

@@ -52,7 +52,7 @@ def _score_job(args: tuple[str, str, str]) -> dict:
     """Evaluate the run on the dataset's test split, then time ``predict`` on the same images."""
     run_path, dataset_dir, out_dir = args
     from core.evaluation.job import dataset_items, evaluate_run
-    from core.predict_job import predict_files
+    from core.prediction.job import predict_files
     from core.runs.folder import RunDir
 
     run = RunDir(Path(run_path))

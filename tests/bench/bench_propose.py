@@ -5,8 +5,8 @@ unlabelled pool (its valid and test splits keep their masks). The variant propos
 by round, k images are "corrected" (their true masks revealed, as a person's save), the model is refined with the
 Refine preset (2 minutes, continuing from the last refinement) and scored on the test split:
 
-- k = 0, 5, 10, 20, choosing the images in the dashboard's queue order (:mod:`core.correction_queue`: uncertain,
-  typical, unlike those corrected; re-scored after each refinement) or at random, two seeds each;
+- k = 0, 5, 10, 20, choosing the images in the dashboard's queue order (:mod:`core.proposals.correction_queue`:
+  uncertain, typical, unlike those corrected; re-scored after each refinement) or at random, two seeds each;
 - next to the Quick preset trained from scratch on the whole labelled training split (two seeds);
 - proposal speed (seconds per 512² image), and how well each uncertainty score ranks the variant's real errors
   (Spearman ρ against 1 − Dice over the test split).
@@ -80,7 +80,7 @@ def _waiting(settings, dataset: str) -> list[dict]:
 
 
 def _refine(settings, dataset: str, seed: int) -> str:
-    from core.propose_job import default_model
+    from core.proposals.job import default_model
     from core.train.runs import prepare_run, refine_config
 
     donor = default_model(settings, dataset)
@@ -99,7 +99,7 @@ def _score(settings, model: str, dataset: str) -> dict:
 
 def _scenario(settings, template: str, order: str, seed: int) -> dict[int, dict]:
     """One correction curve; returns the test scores after each round."""
-    from core.correction_queue import queue
+    from core.proposals.correction_queue import queue
 
     dataset = f"phase-{order}-{seed}"
     shutil.copytree(settings.datasets_dir / template, settings.datasets_dir / dataset)
@@ -131,7 +131,7 @@ def _ranking(settings, dataset: str, summary: dict) -> dict[str, float]:
 
     from core.io import read_image
     from core.models.shipped import models_dir
-    from core.uncertainty import SCORES, score
+    from core.proposals.uncertainty import SCORES, score
 
     evaluation = models_dir(settings) / VARIANT / "eval" / summary["set"]
     per_image = {}
@@ -150,7 +150,7 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     from core.datasets.importer import import_dataset
     from core.models.generalist import build_generalist
     from core.models.shipped import models_dir
-    from core.uncertainty import DEFAULT_SCORE
+    from core.proposals.uncertainty import DEFAULT_SCORE
 
     settings = data_settings(workdir / "propose-root")
     (settings.data_root / ".sample-imported").parent.mkdir(parents=True, exist_ok=True)

@@ -86,7 +86,7 @@ def _score_video(args) -> dict:
     from core.evaluation.matching import match_instances
     from core.evaluation.scores import pixel_counts
     from core.io import read_image
-    from core.predict_job import PredictOptions, predict_files
+    from core.prediction.job import PredictOptions, predict_files
     from core.runs.folder import RunDir
     from core.timelapse.temporal import TemporalPostProcessing
     from core.timelapse.tracks import id_kept_share, score_tracking

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core.correction_queue import (SIGNATURES, correction_order, dataset_signatures, distances, image_signature,
-                                   queue, training_stems)
+from core.proposals.correction_queue import (SIGNATURES, correction_order, dataset_signatures, distances,
+                                             image_signature, queue, training_stems)
 from core.datasets.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
 from core.io import write_png
 

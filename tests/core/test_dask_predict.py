@@ -12,13 +12,13 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from core import dask_predict
+from core.prediction import dask_cluster as dask_predict
 from core.cli import main
-from core.dask_predict import (ClusterOptions, ModelSource, block_spans, image_size, iter_blocks, local_cluster,
-                               model_loads, predict_block, predict_files_dask)
+from core.prediction.dask_cluster import (ClusterOptions, ModelSource, block_spans, image_size, iter_blocks,
+                                          local_cluster, model_loads, predict_block, predict_files_dask)
 from core.infer import InputSpec, TilePlan, predict_image
 from core.io import read_image
-from core.predict_job import PredictionError, PredictOptions, predict_files
+from core.prediction.job import PredictionError, PredictOptions, predict_files
 from core.runs.folder import RunDir
 from core.runs.model import RunModel
 from core.train.config import DataConfig
@@ -214,7 +214,7 @@ def test_the_command_line_predicts_on_dask(cluster, data_env, tmp_path, monkeypa
 
 def test_the_client_process_never_imports_tensorflow(cluster, tmp_path):
     slide_crops(tmp_path / "in", [(120, 160)])
-    script = ("import sys; from pathlib import Path; from core.dask_predict import predict_files_dask; "
+    script = ("import sys; from pathlib import Path; from core.prediction.dask_cluster import predict_files_dask; "
               "from core.runs.folder import RunDir; "
               f"predict_files_dask(RunDir(Path({str(GENERALIST.path)!r})), [Path({str(tmp_path / 'in')!r})], "
               f"Path({str(tmp_path / 'out')!r}), address={cluster.scheduler_address!r}); "

@@ -13,7 +13,7 @@ from core.evaluation.job import (EvaluationError, dataset_items, evaluate_run, e
 from core.evaluation.review import score_cases
 from core.io import read_image
 from core.postprocess import PostProcessing
-from core.predict_job import PredictionError, PredictOptions, collect_inputs, predict_files
+from core.prediction.job import PredictionError, PredictOptions, collect_inputs, predict_files
 from core.runs.model import inference_settings, save_inference_settings
 from tests.evaluation_helpers import evaluated_run, trained_run, use_brightness_model
 from tests.helpers import blobs, write_image

@@ -78,8 +78,8 @@ def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
     from core.interop.model_zoo.importing import import_package
     from core.masks.versions import save_mask, set_reviewed
     from core.models.generalist import build_generalist
-    from core.predict_job import predict_files
-    from core.propose_job import propose_dataset
+    from core.prediction.job import predict_files
+    from core.proposals.job import propose_dataset
     from core.runs.model import save_inference_settings
     from core.runs.notes import write_notes
     from core.train.runs import prepare_run

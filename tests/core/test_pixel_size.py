@@ -18,7 +18,7 @@ from core.datasets.manage import DatasetNotFound, set_pixel_size
 from core.datasets.manifest import read_manifest, write_manifest
 from core.pixel_size import (HAND, PixelSize, check_pixel_size, common_pixel_size, dataset_pixel_size, from_manifest,
                              pixel_size_of, pixel_size_um, read_pixel_size, to_manifest, with_summary)
-from core.predict_job import PredictOptions, predict_files
+from core.prediction.job import PredictOptions, predict_files
 from tests.evaluation_helpers import trained_run, use_brightness_model
 from tests.helpers import binary, blobs, catalogue_at_schema, write_image
 

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from core.io import read_image
-from core.predict_job import PredictOptions, predict_files
+from core.prediction.job import PredictOptions, predict_files
 from core.timelapse.temporal import TemporalPostProcessing
 from tests.evaluation_helpers import trained_run, use_brightness_model
 from tests.helpers import write_image
@@ -125,7 +125,7 @@ def test_the_cells_of_a_video_frame_are_exported_with_that_frames_brightness(set
 def test_the_command_line_passes_the_temporal_settings_on(tmp_path, monkeypatch, capsys):
     import argparse
 
-    from core import predict_job
+    from core.prediction import job as predict_job
     from core.cli import evaluate_cli
     from core.jobs.requests import PredictRequest
 

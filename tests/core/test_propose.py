@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from core import propose_job
+from core.proposals import job as propose_job
 from core.cli import main
-from core.correction_queue import queue
+from core.proposals.correction_queue import queue
 from core.datasets.manifest import read_manifest
 from core.io import read_image
 from core.masks.undo import MaskState
 from core.masks.versions import current_version, read_log, save_mask
-from core.propose_job import ProposalError, candidates, propose_dataset, proposals_task
+from core.proposals.job import ProposalError, candidates, propose_dataset, proposals_task
 from core.runs.model import RunModel
 from tests.evaluation_helpers import brightness_model, raw_lab, trained_run
 

@@ -9,7 +9,7 @@ from core.datasets.importer import import_dataset
 from core.datasets.manifest import read_manifest
 from core.evaluation import job as eval_job
 from core.infer import InputSpec, TilePlan, predict_image, predict_window
-from core.predict_job import predict_files
+from core.prediction.job import predict_files
 from core.timelapse.windows import centred_windows, streamed_windows
 from core.train.config import DataConfig, TrainConfig
 from core.train.runs import prepare_run

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core import predict_job
+from core.prediction import job as predict_job
 from core.cli import main
 from core.config import ConfigError
 from core.evaluation import job as eval_job

@@ -7,7 +7,7 @@ from core.cells import outlined
 from core.display import to_display_rgb
 from core.io import read_image
 from core.masks.pixels import MASK_COLOURS, standing_out_colour
-from core.predict_job import overlay_picture
+from core.prediction.job import overlay_picture
 
 
 @pytest.mark.parametrize("folder", ["datasets/blood_cells_brightfield/train/images",  # stained smears

@@ -39,8 +39,8 @@ def open_page(data_env, tmp_path, monkeypatch):
 @pytest.fixture
 def proposed(tmp_path, data_env, monkeypatch):
     """A dataset of four unlabelled images that a (stand-in) model has proposed masks for."""
-    from core import propose_job
-    from core.propose_job import propose_dataset, proposals_task
+    from core.proposals import job as propose_job
+    from core.proposals.job import propose_dataset, proposals_task
     from tests.evaluation_helpers import brightness_model, raw_lab, shipped_model, trained_run
 
     monkeypatch.setattr(propose_job, "load_run_model", brightness_model)

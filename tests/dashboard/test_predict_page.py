@@ -116,7 +116,7 @@ def test_the_temporal_toggle_explains_itself_and_goes_into_the_request(open_page
 def test_a_predicted_video_is_listed_with_its_tracks_to_download(open_page, data_env, tmp_path, monkeypatch):
     import tifffile
 
-    from core.predict_job import PredictOptions, predict_files
+    from core.prediction.job import PredictOptions, predict_files
     from tests.evaluation_helpers import trained_run, use_brightness_model
 
     use_brightness_model(monkeypatch)

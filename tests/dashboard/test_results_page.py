@@ -138,7 +138,7 @@ def test_retrain_is_offered_once_masks_were_edited(evaluated, data_env, open_pag
 
 
 def test_predict_page_lists_a_finished_prediction(evaluated, data_env, tmp_path, open_page, monkeypatch):
-    from core.predict_job import predict_files
+    from core.prediction.job import predict_files
     from tests.helpers import blobs, write_image
 
     write_image(tmp_path / "new" / "slide.png", blobs(3, 96, n=5)[0])
@@ -252,7 +252,7 @@ def test_results_export_the_cells_as_the_sliders_split_them(evaluated, open_page
 
 
 def test_predict_page_exports_a_prediction_for_fiji(evaluated, data_env, tmp_path, open_page):
-    from core.predict_job import predict_files
+    from core.prediction.job import predict_files
     from tests.helpers import blobs, write_image
 
     write_image(tmp_path / "new" / "slide.png", blobs(3, 96, n=5)[0])

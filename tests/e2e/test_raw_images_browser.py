@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from core.correction_queue import queue
+from core.proposals.correction_queue import queue
 from core.datasets.manifest import read_manifest
 from core.models.shipped import SHIPPED_DIR
 from tests.e2e.server import SHARED, full_page_screenshot

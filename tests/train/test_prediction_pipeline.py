@@ -6,7 +6,7 @@ import pytest
 from core.infer import predict_image
 from core.io import read_image
 from core.postprocess import binary_mask
-from core.predict_job import predict_files
+from core.prediction.job import predict_files
 from core.runs.folder import RunDir
 from core.runs.model import inference_settings, load_run_model
 from tests.helpers import REPO, SHARED, write_image

@@ -242,7 +242,7 @@ def test_instance_aware_outputs_train_evaluate_and_predict(instance_dataset, tmp
 
     from core.evaluation.job import dataset_items, evaluate_run, load_cases, read_evaluation
     from core.evaluation.review import score_cases
-    from core.predict_job import predict_files
+    from core.prediction.job import predict_files
     from core.runs.model import inference_settings
 
     run = tiny_run(instance_dataset, model={**TINY["model"], "output": output})

@@ -6,7 +6,7 @@ dataset the model never saw (phase contrast, for a generalist trained without it
 the wrong way round (ρ −0.04 to −0.53). Looking closer, that model called about 93 % of every phase-contrast
 image "cell": it was wrong everywhere, and per-image 1 − Dice then mostly measured how few cells an image holds
 (ρ −0.96 against the true cell cover). Flip, scale and contrast disagreement, tried on the same maps, did no
-better (ρ −0.6 to +0.2). So the queue (:mod:`core.correction_queue`) does not trust the score alone: it weighs
+better (ρ −0.6 to +0.2). So the queue (:mod:`core.proposals.correction_queue`) does not trust the score alone: it weighs
 it with how much each image adds to what the corrected images already cover.
 """
 

@@ -6,7 +6,7 @@ uncertainty says little about where; the most "uncertain" images were then near-
 were neighbouring tiles of one field of view, so the first corrections taught the next model little. The queue
 therefore multiplies two things, each from 0 to 1:
 
-- **uncertainty rank** among the proposals waiting (the model's doubt, :mod:`core.uncertainty`);
+- **uncertainty rank** among the proposals waiting (the model's doubt, :mod:`core.proposals.uncertainty`);
 - **coverage gain**: how much the image would add to how well the training images (the training split's
   ``truth`` and ``corrected`` ones, and those picked earlier in the same order) stand for the whole dataset.
   An image like many others that no training image resembles gains most; an outlier stands for itself only,

@@ -3,12 +3,12 @@
 ``python -m core propose DATASET [--model NAME_OR_RUN]`` (the dashboard starts the same command as a worker).
 For each image still waiting for a person — unlabelled, or proposed by another model — the model's probability
 map is post-processed with the model's saved settings into cells (instance ids), saved as a *proposal* mask
-version, and scored for uncertainty (:mod:`core.uncertainty`). The probability map is kept beside the dataset
+version, and scored for uncertainty (:mod:`core.proposals.uncertainty`). The probability map is kept beside the dataset
 (``proposals/<stem>.png``) for the editor's uncertainty layer.
 
 Nothing a person made is touched: images that are ``truth`` or ``corrected`` are never candidates, and a save
 that races a person's (someone saved the image while the worker predicted it) is refused by the mask store.
-People correct them in the order of :func:`core.correction_queue.queue` (uncertain, typical, unlike the
+People correct them in the order of :func:`core.proposals.correction_queue.queue` (uncertain, typical, unlike the
 images that already train the model); the summary names the first ten.
 
 Each proposal is saved on its own, so a worker killed half-way keeps what it did; running it again goes on
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.accounts import acting
-from core.correction_queue import queue
+from core.proposals.correction_queue import queue
 from core.datasets.labels import label_of
 from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest
@@ -42,7 +42,7 @@ from core.text import plural
 from core.timelapse.sequences import video_frames
 from core.timelapse.windows import centred_windows
 from core.train.runs import find_run
-from core.uncertainty import DEFAULT_SCORE, score
+from core.proposals.uncertainty import DEFAULT_SCORE, score
 
 log = logging.getLogger(__name__)
 PROPOSALS_DIR = "proposals"

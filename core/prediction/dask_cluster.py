@@ -1,6 +1,6 @@
 """Batch prediction spread over Dask workers: many images at once, and slides too large for one worker.
 
-:func:`predict_files_dask` writes what :func:`core.predict_job.predict_files` writes (the same folders, file
+:func:`predict_files_dask` writes what :func:`core.prediction.job.predict_files` writes (the same folders, file
 names, ``cells.csv``, ``images.csv`` and ``prediction.json``), from units of work of two kinds:
 
 * an image at most :data:`BLOCK_SIDE` pixels a side goes to a worker as its path: the worker reads it, predicts
@@ -68,8 +68,8 @@ from core.infer import InputSpec, Progress, TilePlan, predict_image
 from core.io import TIFF_SUFFIXES, write_json_atomic
 from core.jobs import JobDir
 from core.postprocess import PostProcessing
-from core.predict_job import (PredictionError, PredictOptions, collect_inputs, output_names, prediction_settings,
-                              read_input, write_outputs, write_summary)
+from core.prediction.job import (PredictionError, PredictOptions, collect_inputs, output_names, prediction_settings,
+                                 read_input, write_outputs, write_summary)
 from core.runs.folder import RunDir
 from core.runs.model import RunModel, checkpoint_path, load_run_model
 from core.text import plural
@@ -433,7 +433,7 @@ def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: 
     Parameters
     ----------
     run, inputs, out_dir, options
-        As for :func:`core.predict_job.predict_files`.
+        As for :func:`core.prediction.job.predict_files`.
     address
         A Dask scheduler's address (e.g. ``tcp://head-node:8786``); None starts a local cluster for this call.
     progress

@@ -23,9 +23,11 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 run: $(VENV)/.runtime
 	$(PY) -m streamlit run dashboard/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
-## lint: ruff, then import-linter (pyproject.toml): the engine never imports the UI, the dashboard never TensorFlow
+## lint: ruff (lint and format), then import-linter (pyproject.toml): the engine never imports the UI, the dashboard
+## never TensorFlow. `$(VENV)/bin/ruff format .` puts the layout right.
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 ## test: install test dependencies (first time), lint, and run the whole suite, browser and Slurm tests included

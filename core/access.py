@@ -113,8 +113,9 @@ def idle_minutes(value: str | None) -> float:
     return minutes if minutes >= 0 else DEFAULT_IDLE_MINUTES
 
 
-def session_still_valid(signed_in_epoch: int, user_epoch: int | None, disabled: bool, idle_s: float,
-                        idle_limit_s: float) -> str | None:
+def session_still_valid(
+    signed_in_epoch: int, user_epoch: int | None, disabled: bool, idle_s: float, idle_limit_s: float
+) -> str | None:
     """None while a signed-in session stays valid; else why it must sign in again (shown to the person).
 
     >>> session_still_valid(2, 2, False, 10, 600) is None

@@ -17,8 +17,7 @@ TRUE_POSITIVE_COLOUR = (0, 200, 0)
 FALSE_POSITIVE_COLOUR = (230, 0, 230)
 FALSE_NEGATIVE_COLOUR = (255, 170, 0)
 
-MEASUREMENT_COLUMNS: tuple[str, ...] = ("label", "area", "centroid_y", "centroid_x", "eccentricity",
-                                        "mean_intensity")
+MEASUREMENT_COLUMNS: tuple[str, ...] = ("label", "area", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
 """Order of the columns of a cell table built from :func:`measure_cells` (``mean_intensity`` only with an image)."""
 
 
@@ -131,8 +130,9 @@ def outline_width(shape: tuple[int, ...]) -> int:
     return max(2, round(max(shape[:2]) / 500))
 
 
-def outlined(image_rgb_uint8: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int],
-             width: int = 2) -> np.ndarray:
+def outlined(
+    image_rgb_uint8: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int], width: int = 2
+) -> np.ndarray:
     """The picture with every cell's border painted in ``colour``, ``width`` pixels wide, inside the cell
     (so touching cells keep both borders and the outline never covers the background).
 
@@ -173,8 +173,9 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"image must be H×W grey or H×W×3 colour, got shape {image.shape}")
 
 
-def error_picture(image_rgb_uint8: np.ndarray, truth_mask: np.ndarray, predicted_mask: np.ndarray,
-                  opacity: float = 0.5) -> np.ndarray:
+def error_picture(
+    image_rgb_uint8: np.ndarray, truth_mask: np.ndarray, predicted_mask: np.ndarray, opacity: float = 0.5
+) -> np.ndarray:
     """Colour the pixel-level agreement between a reference mask and a predicted mask over the image.
 
     Correct cell pixels (true positives) are green, predicted cell where there is none (false positives)
@@ -209,11 +210,15 @@ def error_picture(image_rgb_uint8: np.ndarray, truth_mask: np.ndarray, predicted
     truth = _as_2d(truth_mask, "truth_mask") != 0
     predicted = _as_2d(predicted_mask, "predicted_mask") != 0
     if truth.shape != predicted.shape or truth.shape != picture.shape[:2]:
-        raise ValueError(f"image {picture.shape[:2]}, truth_mask {truth.shape} and predicted_mask "
-                         f"{predicted.shape} must have the same height and width")
-    for where, colour in ((truth & predicted, TRUE_POSITIVE_COLOUR),
-                          (~truth & predicted, FALSE_POSITIVE_COLOUR),
-                          (truth & ~predicted, FALSE_NEGATIVE_COLOUR)):
+        raise ValueError(
+            f"image {picture.shape[:2]}, truth_mask {truth.shape} and predicted_mask "
+            f"{predicted.shape} must have the same height and width"
+        )
+    for where, colour in (
+        (truth & predicted, TRUE_POSITIVE_COLOUR),
+        (~truth & predicted, FALSE_POSITIVE_COLOUR),
+        (truth & ~predicted, FALSE_NEGATIVE_COLOUR),
+    ):
         blended = picture[where].astype(np.float64) * (1 - opacity) + np.array(colour, np.float64) * opacity
         picture[where] = np.floor(blended + 0.5).astype(np.uint8)
     return picture

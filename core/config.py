@@ -123,8 +123,9 @@ class SplitOptions:
         if any(p < 0 for p in parts) or self.train <= 0:
             raise ConfigError("split fractions must be >= 0 and train must be > 0.")
         if abs(sum(parts) - 1.0) > 1e-6:
-            raise ConfigError(f"split fractions must add up to 1, got {sum(parts):.3f} "
-                              f"({self.train}/{self.valid}/{self.test}).")
+            raise ConfigError(
+                f"split fractions must add up to 1, got {sum(parts):.3f} ({self.train}/{self.valid}/{self.test})."
+            )
 
     @classmethod
     def parse(cls, text: str, seed: int = 0) -> "SplitOptions":

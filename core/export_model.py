@@ -19,10 +19,12 @@ from core.runs.folder import RunDir, now
 from core.runs.model import inference_settings, load_run_model
 
 log = logging.getLogger(__name__)
-USAGE = ("Load model.keras with keras.models.load_model(path, compile=False), or the SavedModel with "
-         "tf.saved_model.load(path).serve(batch). Input: float32 batch N×H×W×C with H and W multiples of "
-         "size_multiple, each image scaled to 0–1 as 'normalisation' says. Output: N×H×W×1 cell probability; "
-         "pixels at or above 'threshold' are cells.")
+USAGE = (
+    "Load model.keras with keras.models.load_model(path, compile=False), or the SavedModel with "
+    "tf.saved_model.load(path).serve(batch). Input: float32 batch N×H×W×C with H and W multiples of "
+    "size_multiple, each image scaled to 0–1 as 'normalisation' says. Output: N×H×W×1 cell probability; "
+    "pixels at or above 'threshold' are cells."
+)
 
 
 def model_card(run: RunDir, model) -> dict:
@@ -32,21 +34,37 @@ def model_card(run: RunDir, model) -> dict:
     metrics = {"best_val_dice": run.read_status().best_val_dice}
     for label in evaluation_sets(run):
         saved = read_evaluation(run, label) or {}
-        metrics[label] = {k: v for k, v in saved.get("summary", {}).items()
-                          if k in ("dice", "dice_pooled", "iou", "f1_50", "ap", "n_images")}
-    return {"format": 1, "run_id": run.run_id, "exported": now(), "architecture": model.config.model.name,
-            "input_channels": model.spec.channels, "colour": model.spec.colour,
-            # a recurrent model's input is N×T×H×W×C: the T frames centred on the frame it segments, each
-            # normalised on its own, edge frames repeated at the ends of a video
-            "time_window": model.window or None,
-            "channels_used": list(data.channels), "merge_channels": data.merge_channels,
-            "normalisation": {"method": data.normalisation,
-                              "detail": "per image: 0.5th–99.8th percentile → 0–1, clipped" if
-                              data.normalisation == "percentile" else "per image: min–max → 0–1"},
-            "patch_size": data.patch_size, "size_multiple": model.multiple,
-            "threshold": inference_settings(run).threshold, "postprocessing": inference_settings(run).to_dict(),
-            "training_data": {"dataset": model.config.dataset, "lineage": meta.get("lineage", {})},
-            "metrics": metrics, "usage": USAGE}
+        metrics[label] = {
+            k: v
+            for k, v in saved.get("summary", {}).items()
+            if k in ("dice", "dice_pooled", "iou", "f1_50", "ap", "n_images")
+        }
+    return {
+        "format": 1,
+        "run_id": run.run_id,
+        "exported": now(),
+        "architecture": model.config.model.name,
+        "input_channels": model.spec.channels,
+        "colour": model.spec.colour,
+        # a recurrent model's input is N×T×H×W×C: the T frames centred on the frame it segments, each
+        # normalised on its own, edge frames repeated at the ends of a video
+        "time_window": model.window or None,
+        "channels_used": list(data.channels),
+        "merge_channels": data.merge_channels,
+        "normalisation": {
+            "method": data.normalisation,
+            "detail": "per image: 0.5th–99.8th percentile → 0–1, clipped"
+            if data.normalisation == "percentile"
+            else "per image: min–max → 0–1",
+        },
+        "patch_size": data.patch_size,
+        "size_multiple": model.multiple,
+        "threshold": inference_settings(run).threshold,
+        "postprocessing": inference_settings(run).to_dict(),
+        "training_data": {"dataset": model.config.dataset, "lineage": meta.get("lineage", {})},
+        "metrics": metrics,
+        "usage": USAGE,
+    }
 
 
 def export_run(run: RunDir, out_dir: Path, checkpoint: str = "best", saved_model: bool = True) -> Path:

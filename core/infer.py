@@ -96,8 +96,10 @@ class InputSpec:
         ['uint16 image, model trained on uint8 images: intensities were rescaled per image as in training']
         """
         if self.trained_dtype and str(image.dtype) != self.trained_dtype:
-            return [f"{image.dtype} image, model trained on {self.trained_dtype} images: intensities were rescaled "
-                    "per image as in training"]
+            return [
+                f"{image.dtype} image, model trained on {self.trained_dtype} images: intensities were rescaled "
+                "per image as in training"
+            ]
         return []
 
     def select(self, image: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -115,15 +117,18 @@ class InputSpec:
         if self.data.channels:
             missing = [c for c in self.data.channels if c >= data.shape[2]]
             if missing:
-                raise ValueError(f"the model reads channel(s) {list(self.data.channels)} but the image has "
-                                 f"{data.shape[2]} channel(s)")
+                raise ValueError(
+                    f"the model reads channel(s) {list(self.data.channels)} but the image has "
+                    f"{data.shape[2]} channel(s)"
+                )
             return data[..., list(self.data.channels)], notes
         if self.colour and data.shape[2] == 1:
             notes.append("grey image given to a colour model: the grey values were copied to red, green and blue")
             return np.repeat(data, 3, axis=2), notes
         if not self.colour and data.shape[2] > 1 and not self.data.merge_channels:
-            if data.shape[2] >= 3 and not (np.array_equal(data[..., 0], data[..., 1])
-                                           and np.array_equal(data[..., 0], data[..., 2])):
+            if data.shape[2] >= 3 and not (
+                np.array_equal(data[..., 0], data[..., 1]) and np.array_equal(data[..., 0], data[..., 2])
+            ):
                 notes.append("colour image given to a grey model: the channels were averaged")
                 return data.mean(axis=2, keepdims=True).astype(np.float32), notes
             return data[..., :1], notes
@@ -140,8 +145,9 @@ class InputSpec:
             low, high = np.percentile(sample.ravel(), [0.5, 99.8])
             return float(low), float(high)
         if self.data.merge_channels and view.shape[2] > 1:
-            merged = np.concatenate([view[y:y + 256].astype(np.float32).mean(axis=2).ravel()
-                                     for y in range(0, view.shape[0], 256)])
+            merged = np.concatenate(
+                [view[y : y + 256].astype(np.float32).mean(axis=2).ravel() for y in range(0, view.shape[0], 256)]
+            )
             return float(merged.min()), float(merged.max())
         return float(view.min()), float(view.max())
 
@@ -235,8 +241,15 @@ def _tile_rows(view: np.ndarray, plan: TilePlan) -> Iterator[tuple[int, list[int
         yield y, tile_starts(view.shape[1], plan.tile, plan.overlap)
 
 
-def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: TilePlan, multiple: int = 16,
-                  progress: Progress | None = None, out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
+def predict_image(
+    predict: Predict,
+    image: np.ndarray,
+    spec: InputSpec,
+    plan: TilePlan,
+    multiple: int = 16,
+    progress: Progress | None = None,
+    out_dtype=np.float32,
+) -> tuple[np.ndarray, list[str]]:
     """Probability map (H×W) of one raw image (any size, any depth), and notes on input conversions.
 
     With ``plan.channels`` 2 the result is ``H×W×2``: the cell probability and the seed map.
@@ -253,13 +266,14 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
     low, high = spec.intensity_range(view)
     height, width = view.shape[:2]
     if spec.resize_to:
-        return _predict_resized(predict, spec.scale(view, low, high), spec.resize_to, plan, progress,
-                                out_dtype), notes + [f"resized to {spec.resize_to}×{spec.resize_to} px, as the model "
-                                                     "saw whole images in training"]
+        return _predict_resized(
+            predict, spec.scale(view, low, high), spec.resize_to, plan, progress, out_dtype
+        ), notes + [f"resized to {spec.resize_to}×{spec.resize_to} px, as the model saw whole images in training"]
     if plan.in_one_piece(height, width, multiple):
         padded = pad_symmetric(view, height + (-height % multiple), width + (-width % multiple))
-        probability = _predict_batch(predict, spec.scale(padded, low, high)[None], plan.tta,
-                                     plan.channels)[0, :height, :width]
+        probability = _predict_batch(predict, spec.scale(padded, low, high)[None], plan.tta, plan.channels)[
+            0, :height, :width
+        ]
         if progress:
             progress(1, 1)
         return _as(probability, out_dtype), notes
@@ -267,8 +281,9 @@ def predict_image(predict: Predict, image: np.ndarray, spec: InputSpec, plan: Ti
     return _as_blended(predict, view, spec, plan, (low, high), (height, width), progress, out_dtype), notes
 
 
-def _predict_resized(predict: Predict, scaled: np.ndarray, side: int, plan: TilePlan, progress: Progress | None,
-                     out_dtype) -> np.ndarray:
+def _predict_resized(
+    predict: Predict, scaled: np.ndarray, side: int, plan: TilePlan, progress: Progress | None, out_dtype
+) -> np.ndarray:
     """Maps of a scaled image shrunk to ``side``², brought back to the image's size.
 
     Training shrinks each normalised image with area averaging (:func:`core.train.data.sample_patch`), so
@@ -308,8 +323,15 @@ class ScaledInput:
         return block.astype(np.float32, copy=False)
 
 
-def predict_window(predict: Predict, frames: list[np.ndarray], spec: InputSpec, plan: TilePlan, multiple: int = 16,
-                   progress: Progress | None = None, out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
+def predict_window(
+    predict: Predict,
+    frames: list[np.ndarray],
+    spec: InputSpec,
+    plan: TilePlan,
+    multiple: int = 16,
+    progress: Progress | None = None,
+    out_dtype=np.float32,
+) -> tuple[np.ndarray, list[str]]:
     """Maps of the centre frame of a window of raw frames, for a model that sees several frames at once.
 
     Each frame is selected and scaled on its own, as in training (every frame is normalised by its own
@@ -332,9 +354,11 @@ def predict_window(predict: Predict, frames: list[np.ndarray], spec: InputSpec, 
     for index, frame in enumerate(frames):
         view, frame_notes = spec.select(frame)
         if view.shape[:2] != frames[0].shape[:2]:
-            raise ValueError(f"the frames of a window differ in size: frame {index} is "
-                             f"{view.shape[1]}×{view.shape[0]} px, the first {frames[0].shape[1]}×"
-                             f"{frames[0].shape[0]} px")
+            raise ValueError(
+                f"the frames of a window differ in size: frame {index} is "
+                f"{view.shape[1]}×{view.shape[0]} px, the first {frames[0].shape[1]}×"
+                f"{frames[0].shape[0]} px"
+            )
         scaled.append(spec.scale(view, *spec.intensity_range(view)))
         if index == len(frames) // 2:
             notes += frame_notes
@@ -362,8 +386,16 @@ def _as(probability: np.ndarray, out_dtype) -> np.ndarray:
     return probability.astype(out_dtype, copy=False)
 
 
-def _as_blended(predict: Predict, view: np.ndarray, spec: InputSpec, plan: TilePlan, limits: tuple[float, float],
-                size: tuple[int, int], progress: Progress | None, out_dtype) -> np.ndarray:
+def _as_blended(
+    predict: Predict,
+    view: np.ndarray,
+    spec: InputSpec,
+    plan: TilePlan,
+    limits: tuple[float, float],
+    size: tuple[int, int],
+    progress: Progress | None,
+    out_dtype,
+) -> np.ndarray:
     """Blend tiles row by row: rows no later tile touches are finished and leave the float buffers."""
     tile, (padded_height, padded_width) = plan.tile, view.shape[:2]
     window = blend_window(tile, plan.overlap)
@@ -379,28 +411,29 @@ def _as_blended(predict: Predict, view: np.ndarray, spec: InputSpec, plan: TileP
     for index, (y, xs) in enumerate(rows):
         shift = y - base
         if shift:  # rows above y are finished: move the rest to the top of the buffer
-            total[:tile - shift], weight[:tile - shift] = total[shift:].copy(), weight[shift:].copy()
-            total[tile - shift:], weight[tile - shift:] = 0, 0
+            total[: tile - shift], weight[: tile - shift] = total[shift:].copy(), weight[shift:].copy()
+            total[tile - shift :], weight[tile - shift :] = 0, 0
             base = y
         for start in range(0, len(xs), plan.batch_size):
-            chunk = xs[start:start + plan.batch_size]
-            batch = np.stack([spec.scale(view[y:y + tile, x:x + tile], *limits) for x in chunk])
+            chunk = xs[start : start + plan.batch_size]
+            batch = np.stack([spec.scale(view[y : y + tile, x : x + tile], *limits) for x in chunk])
             for x, probability in zip(chunk, _predict_batch(predict, batch, plan.tta, plan.channels)):
-                total[:, x:x + tile] += probability * window
-                weight[:, x:x + tile] += window[..., 0] if maps else window
+                total[:, x : x + tile] += probability * window
+                weight[:, x : x + tile] += window[..., 0] if maps else window
             done += len(chunk)
             if progress:
                 progress(done, count)
         finished = rows[index + 1][0] if index + 1 < len(rows) else padded_height
         top, bottom = y, min(finished, size[0])
         if bottom > top:
-            share = weight[:bottom - top, :size[1]]
-            out[top:bottom] = _as(total[:bottom - top, :size[1]] / (share[..., None] if maps else share), out_dtype)
+            share = weight[: bottom - top, : size[1]]
+            out[top:bottom] = _as(total[: bottom - top, : size[1]] / (share[..., None] if maps else share), out_dtype)
     return out
 
 
-def overlapped(items: Iterable[Item], make: Callable[[Item], Made], finish: Callable[[Item, Made], Done],
-               ahead: int = 2) -> Iterator[Done]:
+def overlapped(
+    items: Iterable[Item], make: Callable[[Item], Made], finish: Callable[[Item, Made], Done], ahead: int = 2
+) -> Iterator[Done]:
     """``finish(item, make(item))`` for every item, in order, with ``finish`` on a helper thread.
 
     While the model predicts one image (``make``: TensorFlow releases the interpreter lock and

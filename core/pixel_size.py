@@ -36,19 +36,53 @@ from core.datasets.manifest import ManifestError, read_manifest
 log = logging.getLogger(__name__)
 
 OME, IMAGEJ, RESOLUTION, HAND = "OME", "ImageJ", "TIFF resolution", "set by hand"
-FROM_WORDS = {OME: "from OME metadata", IMAGEJ: "from ImageJ metadata", RESOLUTION: "from TIFF resolution tags",
-              HAND: "set by hand"}
+FROM_WORDS = {
+    OME: "from OME metadata",
+    IMAGEJ: "from ImageJ metadata",
+    RESOLUTION: "from TIFF resolution tags",
+    HAND: "set by hand",
+}
 MAX_UM = 1000.0  # a hand-set or OME/ImageJ value beyond this is certainly not a microscope pixel
 MAX_RESOLUTION_UM = 100.0  # plain resolution tags: beyond this it is a print or screen resolution
 DEFAULT_DPI = (72, 96, 100, 120, 144, 150, 180, 200, 240, 300, 350, 360, 400, 600, 720, 1200, 2400, 4800)
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _INCH_UM, _CM_UM = 25_400.0, 10_000.0
-_UNITS_UM = {"m": 1e6, "dm": 1e5, "cm": 1e4, "mm": 1e3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0,
-             "micrometer": 1.0, "micrometre": 1.0, "micrometers": 1.0, "micrometres": 1.0, "nm": 1e-3,
-             "nanometer": 1e-3, "nanometre": 1e-3, "pm": 1e-6, "å": 1e-4, "angstrom": 1e-4, "in": _INCH_UM,
-             "inch": _INCH_UM, "inches": _INCH_UM}
-_READ_ERRORS = (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError, TypeError, struct.error,
-                RuntimeError, ZeroDivisionError, OverflowError, ET.ParseError)
+_UNITS_UM = {
+    "m": 1e6,
+    "dm": 1e5,
+    "cm": 1e4,
+    "mm": 1e3,
+    "µm": 1.0,
+    "um": 1.0,
+    "micron": 1.0,
+    "microns": 1.0,
+    "micrometer": 1.0,
+    "micrometre": 1.0,
+    "micrometers": 1.0,
+    "micrometres": 1.0,
+    "nm": 1e-3,
+    "nanometer": 1e-3,
+    "nanometre": 1e-3,
+    "pm": 1e-6,
+    "å": 1e-4,
+    "angstrom": 1e-4,
+    "in": _INCH_UM,
+    "inch": _INCH_UM,
+    "inches": _INCH_UM,
+}
+_READ_ERRORS = (
+    tifffile.TiffFileError,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    struct.error,
+    RuntimeError,
+    ZeroDivisionError,
+    OverflowError,
+    ET.ParseError,
+)
 
 
 @dataclass(frozen=True)
@@ -104,8 +138,7 @@ def check_pixel_size(um: Any, what: str = "Pixel size") -> float:
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value) or not 0 <= value <= MAX_UM:
-        raise ValueError(f"{what} must be micrometres per pixel, a number from 0 (unknown) to {MAX_UM:g}; "
-                         f"got {um!r}.")
+        raise ValueError(f"{what} must be micrometres per pixel, a number from 0 (unknown) to {MAX_UM:g}; got {um!r}.")
     return value
 
 
@@ -132,8 +165,9 @@ def _implausible(x_um: float, y_um: float, from_resolution: bool) -> str:
             return f"gives a pixel size of {um!r} µm, which is not a positive number"
         near = next((d for d in DEFAULT_DPI if math.isclose(_INCH_UM / um, d, rel_tol=0.005)), None)
         if from_resolution and near is not None:
-            return (f"says {near} dpi, a resolution that ordinary software writes by default, not a microscope "
-                    "pixel size")
+            return (
+                f"says {near} dpi, a resolution that ordinary software writes by default, not a microscope pixel size"
+            )
         if um > (MAX_RESOLUTION_UM if from_resolution else MAX_UM):
             return f"gives {um:.4g} µm per pixel, larger than a microscope's pixel"
     return ""
@@ -235,6 +269,7 @@ def pixel_size_um(path: Path | str) -> PixelSize | None:
 
 # --- in dataset.json ----------------------------------------------------------------------------------------
 
+
 def to_manifest(size: PixelSize) -> float | list[float]:
     """How a size is written in ``dataset.json``: one number when square, else ``[x, y]``.
 
@@ -284,8 +319,9 @@ def common_pixel_size(rows: list[dict]) -> PixelSize | None:
     if not sizes or any(s is None for s in sizes):
         return None
     first = sizes[0]
-    if not all(math.isclose(s.x_um, first.x_um, rel_tol=1e-6) and math.isclose(s.y_um, first.y_um, rel_tol=1e-6)
-               for s in sizes):
+    if not all(
+        math.isclose(s.x_um, first.x_um, rel_tol=1e-6) and math.isclose(s.y_um, first.y_um, rel_tol=1e-6) for s in sizes
+    ):
         return None
     sources = {s.source for s in sizes}
     return PixelSize(first.x_um, first.y_um, first.source if len(sources) == 1 else "metadata")

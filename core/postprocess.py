@@ -35,11 +35,26 @@ from skimage.morphology import reconstruction, remove_small_objects
 from skimage.segmentation import watershed
 
 from core.seeded_watershed import cells_from_seeds
-from core.cells import (FALSE_NEGATIVE_COLOUR, FALSE_POSITIVE_COLOUR, MEASUREMENT_COLUMNS, TRUE_POSITIVE_COLOUR,
-                        _as_2d, error_picture, measure_cells, outline)
+from core.cells import (
+    FALSE_NEGATIVE_COLOUR,
+    FALSE_POSITIVE_COLOUR,
+    MEASUREMENT_COLUMNS,
+    TRUE_POSITIVE_COLOUR,
+    _as_2d,
+    error_picture,
+    measure_cells,
+    outline,
+)
 
-__all__ = ["FALSE_NEGATIVE_COLOUR", "FALSE_POSITIVE_COLOUR", "MEASUREMENT_COLUMNS", "TRUE_POSITIVE_COLOUR",
-           "error_picture", "measure_cells", "outline"]  # re-exported: one import for the whole chain
+__all__ = [
+    "FALSE_NEGATIVE_COLOUR",
+    "FALSE_POSITIVE_COLOUR",
+    "MEASUREMENT_COLUMNS",
+    "TRUE_POSITIVE_COLOUR",
+    "error_picture",
+    "measure_cells",
+    "outline",
+]  # re-exported: one import for the whole chain
 
 # 8-connectivity on a 2-D grid, in scikit-image's notation (see the module docstring for why).
 _CONNECTIVITY = 2
@@ -52,16 +67,15 @@ _SEED_DEPTH = 1.0
 
 HELP: dict[str, str] = {
     "threshold": "How sure the model must be (0 to 1) before a pixel counts as cell; raise it if background "
-                 "is picked up, lower it if cells come out too small.",
+    "is picked up, lower it if cells come out too small.",
     "fill_holes": "Fill gaps completely enclosed by a cell, such as a dim nucleus or vacuole, so that each cell "
-                  "is one solid object.",
+    "is one solid object.",
     "min_size": "Remove objects smaller than this many pixels, such as debris or noise; 0 keeps everything.",
-    "split_touching": "Separate cells that touch into individual cells, by cutting along the narrow neck "
-                      "between them.",
+    "split_touching": "Separate cells that touch into individual cells, by cutting along the narrow neck between them.",
     "min_distance": "The smallest distance in pixels between the centres of two neighbouring cells; raise it "
-                    "if single cells are cut in two, lower it if touching small cells stay merged.",
+    "if single cells are cut in two, lower it if touching small cells stay merged.",
     "seed_threshold": "How sure a cell-separating model must be that a pixel lies deep inside a cell to start "
-                      "one there; raise it if touching cells stay merged.",
+    "one there; raise it if touching cells stay merged.",
 }
 
 
@@ -136,8 +150,10 @@ class PostProcessing:
         known = [f.name for f in fields(cls)]
         unknown = [key for key in data if key not in known]
         if unknown:
-            raise ValueError(f"unknown post-processing setting(s): {', '.join(repr(k) for k in unknown)}; "
-                             f"known settings: {', '.join(known)}")
+            raise ValueError(
+                f"unknown post-processing setting(s): {', '.join(repr(k) for k in unknown)}; "
+                f"known settings: {', '.join(known)}"
+            )
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
@@ -335,8 +351,15 @@ def _flood(distance: np.ndarray, markers: np.ndarray, components: np.ndarray, co
     return id_of_object[components]
 
 
-def _seed_domes(markers: np.ndarray, distance: np.ndarray, components: np.ndarray, obj: int,
-                box: tuple[slice, ...], peaks: np.ndarray, next_id: int) -> int:
+def _seed_domes(
+    markers: np.ndarray,
+    distance: np.ndarray,
+    components: np.ndarray,
+    obj: int,
+    box: tuple[slice, ...],
+    peaks: np.ndarray,
+    next_id: int,
+) -> int:
     """Write one seed per h-dome of object ``obj`` that holds a peak into ``markers``; return the next free id."""
     # One pixel of margin keeps the surrounding background in the crop, so each dome is measured from the edge.
     box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
@@ -360,8 +383,9 @@ def _seed_domes(markers: np.ndarray, distance: np.ndarray, components: np.ndarra
     return next_id + int(seeded.size)
 
 
-def instances(probability: np.ndarray, settings: PostProcessing | None = None,
-              seeds: np.ndarray | None = None) -> np.ndarray:
+def instances(
+    probability: np.ndarray, settings: PostProcessing | None = None, seeds: np.ndarray | None = None
+) -> np.ndarray:
     """Cell instances from a probability map: :func:`binary_mask`, then one label per cell.
 
     Parameters

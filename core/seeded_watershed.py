@@ -35,8 +35,10 @@ def _foreground_mask(foreground: np.ndarray) -> np.ndarray:
         return foreground
     numeric = np.issubdtype(foreground.dtype, np.integer) or np.issubdtype(foreground.dtype, np.floating)
     if not numeric or not np.isin(foreground, (0, 1)).all():
-        raise ValueError("foreground must be a boolean mask (True or 1 = cell pixel), "
-                         f"got dtype {foreground.dtype} with values other than 0 and 1")
+        raise ValueError(
+            "foreground must be a boolean mask (True or 1 = cell pixel), "
+            f"got dtype {foreground.dtype} with values other than 0 and 1"
+        )
     return foreground.astype(bool)
 
 
@@ -50,14 +52,15 @@ def _seed_map(seeds: np.ndarray) -> np.ndarray:
     if not np.issubdtype(seeds.dtype, np.floating):
         raise ValueError(f"seeds must be float 0..1, uint8 0..255 or bool, got dtype {seeds.dtype}")
     if not np.isfinite(seeds).all() or seeds.min(initial=0.0) < 0 or seeds.max(initial=0.0) > 1:
-        raise ValueError("seeds must lie in 0..1 (a probability or a normalised distance), "
-                         f"got values from {seeds.min()} to {seeds.max()}")
+        raise ValueError(
+            "seeds must lie in 0..1 (a probability or a normalised distance), "
+            f"got values from {seeds.min()} to {seeds.max()}"
+        )
     return seeds.astype(np.float32, copy=False)
 
 
 def _check_arguments(seed_threshold: float, min_seed_size: int) -> None:
-    if isinstance(seed_threshold, bool) or not isinstance(seed_threshold, numbers.Real) \
-            or not 0 < seed_threshold <= 1:
+    if isinstance(seed_threshold, bool) or not isinstance(seed_threshold, numbers.Real) or not 0 < seed_threshold <= 1:
         # 0 would make every foreground pixel a seed: one marker per object, nothing split.
         raise ValueError(f"seed_threshold must be a number in (0, 1], got {seed_threshold!r}")
     if isinstance(min_seed_size, bool) or not isinstance(min_seed_size, numbers.Integral) or min_seed_size < 1:
@@ -75,8 +78,13 @@ def _markers(seed_pixels: np.ndarray, min_seed_size: int) -> tuple[np.ndarray, i
     return markers.astype(np.int32, copy=False), count
 
 
-def cells_from_seeds(foreground: np.ndarray, seeds: np.ndarray, seed_threshold: float = 0.5,
-                     min_seed_size: int = 4, flood: np.ndarray | None = None) -> np.ndarray:
+def cells_from_seeds(
+    foreground: np.ndarray,
+    seeds: np.ndarray,
+    seed_threshold: float = 0.5,
+    min_seed_size: int = 4,
+    flood: np.ndarray | None = None,
+) -> np.ndarray:
     """One label per cell: markers from the seed map, grown over the foreground by a watershed.
 
     Markers are the 8-connected components of ``(seeds >= seed_threshold) & foreground`` with at least
@@ -127,8 +135,11 @@ def cells_from_seeds(foreground: np.ndarray, seeds: np.ndarray, seed_threshold: 
         flood = _as_2d(flood, "flood")
         if flood.shape != foreground.shape:
             raise ValueError(f"flood must have the shape of foreground {foreground.shape}, got {flood.shape}")
-        if not np.issubdtype(flood.dtype, np.number) or np.issubdtype(flood.dtype, np.complexfloating) \
-                or not np.isfinite(flood).all():
+        if (
+            not np.issubdtype(flood.dtype, np.number)
+            or np.issubdtype(flood.dtype, np.complexfloating)
+            or not np.isfinite(flood).all()
+        ):
             raise ValueError(f"flood must be a finite real-valued map, got dtype {flood.dtype}")
 
     markers, marker_count = _markers((seed_values >= seed_threshold) & foreground, min_seed_size)

@@ -44,8 +44,10 @@ class DataRoot:
     model_imports = property(lambda self: self.root / "imports" / "models", doc="bioimage.io packages being added.")
     accounts = property(lambda self: self.root / "accounts", doc="Accounts, roles and sign-in counters.")
     audit_log = property(lambda self: self.root / "audit" / "audit.jsonl", doc="Who did what, one JSON line each.")
-    sample_marker = property(lambda self: self.root / ".sample-imported",
-                             doc="Written once the shipped sample was imported (a deleted sample stays deleted).")
+    sample_marker = property(
+        lambda self: self.root / ".sample-imported",
+        doc="Written once the shipped sample was imported (a deleted sample stays deleted).",
+    )
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ def make_thumbnail(image: np.ndarray, mask: np.ndarray, side: int = THUMB_SIDE) 
     return rgb, small_mask
 
 
-def load_or_build(cache_dir: Path, dataset: str, dataset_dir: Path, stem: str, checksum: str,
-                  image_rel: str, mask_rel: str) -> tuple[np.ndarray, np.ndarray]:
+def load_or_build(
+    cache_dir: Path, dataset: str, dataset_dir: Path, stem: str, checksum: str, image_rel: str, mask_rel: str
+) -> tuple[np.ndarray, np.ndarray]:
     """The thumbnail (RGB, mask) of one catalogued image, built and cached on first use."""
     mask_file = dataset_dir / mask_rel
     path = thumbnail_path(cache_dir, dataset, stem, checksum, mask_file)
@@ -73,5 +74,5 @@ def _remove_stale(folder: Path, stem: str) -> None:
         return
     prefix = f"{stem}-"  # not glob(): names may contain [ ] or * that glob would read as patterns
     for old in folder.iterdir():
-        if old.name.startswith(prefix) and _OWN_SUFFIX.fullmatch(old.name[len(prefix):]):
+        if old.name.startswith(prefix) and _OWN_SUFFIX.fullmatch(old.name[len(prefix) :]):
             old.unlink(missing_ok=True)

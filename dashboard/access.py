@@ -27,8 +27,16 @@ import streamlit as st
 from streamlit import config as st_config
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.access import IDLE_ENV, PASSWORD_ENV, SECRETS_KEY, access_decision, configured_password, gate, \
-    idle_minutes, session_still_valid
+from core.access import (
+    IDLE_ENV,
+    PASSWORD_ENV,
+    SECRETS_KEY,
+    access_decision,
+    configured_password,
+    gate,
+    idle_minutes,
+    session_still_valid,
+)
 from core.accounts import acting
 from core.accounts.audit import AuditLog, Outcome
 from core.accounts.manage import LOCAL_USER, Operator, add_user, ensure_first_admin
@@ -113,6 +121,7 @@ def _oidc_configured() -> bool:
 
 # ------------------------------------------------------------------------------------------ who is acting
 
+
 def _session_user(store: AccountStore, touch: bool) -> tuple[User | None, str | None]:
     """The signed-in account of this session if it is still valid (and, with ``touch``, count this as
     activity); else None and why it was signed out (None when nobody had signed in)."""
@@ -120,9 +129,13 @@ def _session_user(store: AccountStore, touch: bool) -> tuple[User | None, str | 
     if not isinstance(account, dict):
         return None, None
     user = store.find(account.get("name", ""))
-    why = session_still_valid(account.get("epoch", -1), user.session_epoch if user else None,
-                              bool(user and user.disabled), time.time() - account.get("seen", 0.0),
-                              _idle_limit_s())
+    why = session_still_valid(
+        account.get("epoch", -1),
+        user.session_epoch if user else None,
+        bool(user and user.disabled),
+        time.time() - account.get("seen", 0.0),
+        _idle_limit_s(),
+    )
     if why is not None:
         return None, why
     if touch:
@@ -205,12 +218,14 @@ def show_refusal() -> None:
 
 # ------------------------------------------------------------------------------------------ the forms
 
+
 def password_form() -> str | None:
     """The shared password box and its button; returns what was entered when the button was pressed."""
     st.title("CellSeg Dashboard")
     with st.form("access_form", clear_on_submit=True):
-        given = st.text_input("Password", type="password", key=PASSWORD_KEY,
-                              help="Ask the person who runs this server.")
+        given = st.text_input(
+            "Password", type="password", key=PASSWORD_KEY, help="Ask the person who runs this server."
+        )
         submitted = st.form_submit_button("Open the dashboard", type="primary")
     return given if submitted else None
 
@@ -231,8 +246,12 @@ def _shared_password_gate() -> None:
 
 
 def _sign_in(user: User) -> None:
-    st.session_state[ACCOUNT_KEY] = {"name": user.name, "epoch": user.session_epoch, "seen": time.time(),
-                                     "since": time.time()}
+    st.session_state[ACCOUNT_KEY] = {
+        "name": user.name,
+        "epoch": user.session_epoch,
+        "seen": time.time(),
+        "since": time.time(),
+    }
     st.session_state.pop(SIGNED_OUT_KEY, None)
     st.rerun()
 
@@ -244,10 +263,16 @@ def _sign_in_form(store: AccountStore, why: str | None) -> None:
     if _oidc_configured():
         _single_sign_on(store)
     with st.form("signin_form", clear_on_submit=False):
-        name = st.text_input("User name", key=SIGNIN_NAME_KEY, max_chars=64, autocomplete="username",
-                             help="Your account on this lab server; ask an administrator for one.")
-        password = st.text_input("Password", type="password", key=SIGNIN_PASSWORD_KEY, max_chars=256,
-                                 autocomplete="current-password")
+        name = st.text_input(
+            "User name",
+            key=SIGNIN_NAME_KEY,
+            max_chars=64,
+            autocomplete="username",
+            help="Your account on this lab server; ask an administrator for one.",
+        )
+        password = st.text_input(
+            "Password", type="password", key=SIGNIN_PASSWORD_KEY, max_chars=256, autocomplete="current-password"
+        )
         submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
     if not submitted:
         st.stop()
@@ -262,21 +287,30 @@ def _sign_in_form(store: AccountStore, why: str | None) -> None:
 def _single_sign_on(store: AccountStore) -> None:
     """The lab's identity provider (``st.login``); the account is the one with the provider's e-mail."""
     if not getattr(st.user, "is_logged_in", False):
-        st.button("Sign in with your institute account", icon=":material/key:", on_click=st.login,
-                  help="Uses the single sign-on configured for this server; your account is found by e-mail.")
+        st.button(
+            "Sign in with your institute account",
+            icon=":material/key:",
+            on_click=st.login,
+            help="Uses the single sign-on configured for this server; your account is found by e-mail.",
+        )
         st.caption("or with a name and password:")
         return
     email = str(getattr(st.user, "email", "") or "")
     user = account_for_email(store, email)
     if user is None or user.disabled:
-        AuditLog(context.settings().data_root).record(email or "(no e-mail)", "signin", Outcome.REFUSED, email,
-                                                             client_address(), {"reason": "no account (sso)"})
-        st.error(f"No enabled account on this server has the e-mail {email or '(none given)'}: ask an "
-                 "administrator to add it to your account.", icon=":material/lock:")
+        AuditLog(context.settings().data_root).record(
+            email or "(no e-mail)", "signin", Outcome.REFUSED, email, client_address(), {"reason": "no account (sso)"}
+        )
+        st.error(
+            f"No enabled account on this server has the e-mail {email or '(none given)'}: ask an "
+            "administrator to add it to your account.",
+            icon=":material/lock:",
+        )
         st.button("Sign out of the institute account", on_click=st.logout)
         st.stop()
-    AuditLog(context.settings().data_root).record(user.name, "signin", Outcome.OK, user.name, client_address(),
-                                                         {"role": user.role.value, "via": "single sign-on"})
+    AuditLog(context.settings().data_root).record(
+        user.name, "signin", Outcome.OK, user.name, client_address(), {"role": user.role.value, "via": "single sign-on"}
+    )
     _sign_in(user)
 
 
@@ -290,17 +324,24 @@ def account_for_email(store: AccountStore, email: str) -> User | None:
 
 def _first_admin_form(store: AccountStore) -> None:
     st.title("CellSeg Dashboard")
-    st.info("This server is on the network and has no accounts yet. Create the administrator account: it can "
-            "then add the lab's other accounts on the Admin page. (Setting CELLSEG_ADMIN_PASSWORD before the "
-            "first start creates the administrator `admin` instead of this form.)", icon=":material/shield_person:")
+    st.info(
+        "This server is on the network and has no accounts yet. Create the administrator account: it can "
+        "then add the lab's other accounts on the Admin page. (Setting CELLSEG_ADMIN_PASSWORD before the "
+        "first start creates the administrator `admin` instead of this form.)",
+        icon=":material/shield_person:",
+    )
     shared = current_password()
     with st.form("first_admin_form"):
         name = st.text_input("Administrator's user name", value="admin", max_chars=64)
-        first = st.text_input("Password", type="password", max_chars=256, autocomplete="new-password",
-                              help="At least 10 characters.")
+        first = st.text_input(
+            "Password", type="password", max_chars=256, autocomplete="new-password", help="At least 10 characters."
+        )
         again = st.text_input("The password again", type="password", max_chars=256, autocomplete="new-password")
-        setup = st.text_input("Server password", type="password", help=f"The {PASSWORD_ENV} set on the server.") \
-            if shared is not None else None
+        setup = (
+            st.text_input("Server password", type="password", help=f"The {PASSWORD_ENV} set on the server.")
+            if shared is not None
+            else None
+        )
         submitted = st.form_submit_button("Create the administrator", type="primary")
     if not submitted:
         st.stop()
@@ -361,8 +402,9 @@ def sign_out() -> None:
     """End this session's sign-in (the button in the sidebar)."""
     account = st.session_state.pop(ACCOUNT_KEY, None)
     if account:
-        AuditLog(context.settings().data_root).record(account.get("name", "?"), "signout", Outcome.OK,
-                                                             account.get("name", ""), client_address())
+        AuditLog(context.settings().data_root).record(
+            account.get("name", "?"), "signout", Outcome.OK, account.get("name", ""), client_address()
+        )
     st.session_state[SIGNED_OUT_KEY] = "You signed out."
 
 

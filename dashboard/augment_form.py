@@ -15,10 +15,21 @@ from core.config import ConfigError
 from dashboard.widget_state import keep, put
 
 TITLES = {
-    "hflip": "Horizontal flip", "vflip": "Vertical flip", "rot90": "90° turns", "rotate": "Rotation",
-    "scale": "Zoom in / out", "shear": "Shear", "translate": "Shift", "elastic": "Elastic bending",
-    "distortion": "Random warping", "barrel": "Barrel (bulge)", "pincushion": "Pincushion (pinch)",
-    "brightness_contrast": "Brightness & contrast", "gamma": "Gamma", "noise": "Noise", "blur": "Blur",
+    "hflip": "Horizontal flip",
+    "vflip": "Vertical flip",
+    "rot90": "90° turns",
+    "rotate": "Rotation",
+    "scale": "Zoom in / out",
+    "shear": "Shear",
+    "translate": "Shift",
+    "elastic": "Elastic bending",
+    "distortion": "Random warping",
+    "barrel": "Barrel (bulge)",
+    "pincushion": "Pincushion (pinch)",
+    "brightness_contrast": "Brightness & contrast",
+    "gamma": "Gamma",
+    "noise": "Noise",
+    "blur": "Blur",
     "sharpen": "Sharpen",
 }
 PREFIX = "aug"
@@ -55,8 +66,11 @@ def _numbers(text: str, what: str) -> tuple:
             return tuple(tuple(float(v) for v in pair.split(",")) for pair in text.split(";") if pair.strip())
         return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError as exc:
-        raise ConfigError(f"{what}: {text!r} must be numbers separated by commas"
-                          + (" (x, y pairs separated by ';')" if what == "centres" else "") + ".") from exc
+        raise ConfigError(
+            f"{what}: {text!r} must be numbers separated by commas"
+            + (" (x, y pairs separated by ';')" if what == "centres" else "")
+            + "."
+        ) from exc
 
 
 def _transform_panel(name: str, transform) -> dict:
@@ -64,8 +78,11 @@ def _transform_panel(name: str, transform) -> dict:
     on = st.session_state[keep(_key(name, "enabled"), transform.enabled)]
     chance = st.session_state[keep(_key(name, "p"), transform.p)]
     label = f"{TITLES[name]} · {f'on, {chance:.0%} of samples' if on else 'off'}"
-    with st.expander(label, key=f"{PREFIX}-panel-{name}",
-                     icon=":material/check_circle:" if on else ":material/radio_button_unchecked:"):
+    with st.expander(
+        label,
+        key=f"{PREFIX}-panel-{name}",
+        icon=":material/check_circle:" if on else ":material/radio_button_unchecked:",
+    ):
         st.caption(type(transform).describe())
         for item in dataclasses.fields(transform):
             key = _key(name, item.name)
@@ -74,23 +91,30 @@ def _transform_panel(name: str, transform) -> dict:
             if item.name == "enabled":
                 values[item.name] = st.toggle("Use it", key=keep(key, default))
             elif isinstance(default, bool):
-                values[item.name] = st.toggle("Random centre", key=keep(key, default),
-                                              help="Put the centre anywhere in the middle of the image.")
+                values[item.name] = st.toggle(
+                    "Random centre", key=keep(key, default), help="Put the centre anywhere in the middle of the image."
+                )
             elif isinstance(default, tuple):
                 what = "centres" if item.name == "centres" else "angles"
                 text = st.text_input(
-                    "Centres (x, y pairs; e.g. 0.3, 0.3; 0.7, 0.7)" if what == "centres"
+                    "Centres (x, y pairs; e.g. 0.3, 0.3; 0.7, 0.7)"
+                    if what == "centres"
                     else "Angles (°, e.g. 90, 180, 270; empty = any angle in the range)",
                     key=keep(key, _as_text(default)),
-                    help="Pick one at random from this list for each sample.")
+                    help="Pick one at random from this list for each sample.",
+                )
                 values[item.name] = _numbers(text, what)
             else:
                 low, high = meta["range"]
                 label = meta.get("label") or item.name.replace("_", " ").capitalize()
-                values[item.name] = st.slider(label + (f" ({meta['unit']})" if meta.get("unit") else ""),
-                                              float(low), float(high),
-                                              step=float(meta["step"]), key=keep(key, float(default)),
-                                              help=meta["help"])
+                values[item.name] = st.slider(
+                    label + (f" ({meta['unit']})" if meta.get("unit") else ""),
+                    float(low),
+                    float(high),
+                    step=float(meta["step"]),
+                    key=keep(key, float(default)),
+                    help=meta["help"],
+                )
     return values
 
 
@@ -102,9 +126,14 @@ def augment_form(base: AugmentConfig) -> AugmentConfig | None:
         for name in GEOMETRIC:
             sections[name] = _transform_panel(name, getattr(base, name))
         border_key = _key("all", "border")
-        st.radio("Uncovered corners", ["reflect", "constant"], key=keep(border_key, base.border), horizontal=True,
-                 format_func={"reflect": "mirror the image", "constant": "fill with black"}.get,
-                 help="What fills the corners a rotation or shift uncovers. Mirroring keeps cells realistic.")
+        st.radio(
+            "Uncovered corners",
+            ["reflect", "constant"],
+            key=keep(border_key, base.border),
+            horizontal=True,
+            format_func={"reflect": "mirror the image", "constant": "fill with black"}.get,
+            help="What fills the corners a rotation or shift uncovers. Mirroring keeps cells realistic.",
+        )
         st.markdown("**Intensity** (image only; the mask never changes)")
         for name in PHOTOMETRIC:
             sections[name] = _transform_panel(name, getattr(base, name))

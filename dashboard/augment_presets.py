@@ -42,16 +42,35 @@ def preset_bar(current) -> None:
     names = list_presets(data_root)
     loaded = st.session_state.get(LOADED_KEY, DEFAULT_PRESET)
     pick, load, name_col, save = st.columns([3, 1.2, 3, 1.2], vertical_alignment="bottom")
-    chosen = pick.selectbox("Preset", names, key=keep(PRESET_KEY, loaded if loaded in names else names[0], names),
-                            format_func=lambda n: f"{n} (built in)" if n in BUILTIN else n,
-                            help="\n\n".join(f"**{k}**: {v}" for k, v in HELP.items()))
-    load.button("Load", on_click=_load, args=(chosen,), width="stretch", key="aug-load",
-                help="Put this preset's settings in the form below.")
-    new_name = name_col.text_input("Save settings as", key="aug-save-name", placeholder="e.g. nuclei mild",
-                                   help="Letters, digits, spaces, '.', '_' and '-'. The training form offers "
-                                        "saved presets.")
-    save.button("Save", width="stretch", key="aug-save", disabled=current is None or not new_name.strip()
-                or not may("augment.save_preset"), on_click=_save, args=(current,))
+    chosen = pick.selectbox(
+        "Preset",
+        names,
+        key=keep(PRESET_KEY, loaded if loaded in names else names[0], names),
+        format_func=lambda n: f"{n} (built in)" if n in BUILTIN else n,
+        help="\n\n".join(f"**{k}**: {v}" for k, v in HELP.items()),
+    )
+    load.button(
+        "Load",
+        on_click=_load,
+        args=(chosen,),
+        width="stretch",
+        key="aug-load",
+        help="Put this preset's settings in the form below.",
+    )
+    new_name = name_col.text_input(
+        "Save settings as",
+        key="aug-save-name",
+        placeholder="e.g. nuclei mild",
+        help="Letters, digits, spaces, '.', '_' and '-'. The training form offers saved presets.",
+    )
+    save.button(
+        "Save",
+        width="stretch",
+        key="aug-save",
+        disabled=current is None or not new_name.strip() or not may("augment.save_preset"),
+        on_click=_save,
+        args=(current,),
+    )
     saved = st.session_state.pop("aug-saved", None)
     if saved:
         st.toast(f"Saved preset {saved}.", icon=":material/check_circle:")
@@ -73,8 +92,10 @@ def form_source(current: AugmentConfig, loaded: str, data_root) -> str:
         changed.append("Uncovered corners")
     if not changed:
         return f"The form holds preset **{loaded}** as saved."
-    return (f"The form holds preset **{loaded}** with changes to {', '.join(changed)}: save them under a new "
-            "name to train with them.")
+    return (
+        f"The form holds preset **{loaded}** with changes to {', '.join(changed)}: save them under a new "
+        "name to train with them."
+    )
 
 
 def _save(current) -> None:
@@ -102,10 +123,14 @@ def _use_seed(result, name: str) -> None:
 
 def seed_config_import() -> None:
     """Upload a Tensorflow-Image-Segmentation-API train_eval_infer.config and use its augmentation settings."""
-    upload = st.file_uploader("Import a train_eval_infer.config", type=["config", "ini", "cfg", "txt"],
-                              key="aug-ini", help="Reads the [augmentor], [deformation], [distortion], "
-                                                  "[barrdistortion], [pincdistortion], [sharpening] and "
-                                                  "[brightening] sections safely (no code is run).")
+    upload = st.file_uploader(
+        "Import a train_eval_infer.config",
+        type=["config", "ini", "cfg", "txt"],
+        key="aug-ini",
+        help="Reads the [augmentor], [deformation], [distortion], "
+        "[barrdistortion], [pincdistortion], [sharpening] and "
+        "[brightening] sections safely (no code is run).",
+    )
     if upload is None:
         return
     try:
@@ -115,14 +140,30 @@ def seed_config_import() -> None:
         return
     n_warnings = sum(finding.severity == "warning" for finding in result.report)
     counts = f"{plural(len(result.errors), 'error')}, {plural(n_warnings, 'warning')}"
-    st.button(f"Use the settings of {upload.name}", key="aug-ini-use", type="primary", on_click=_use_seed,
-              args=(result, upload.name), help="Puts them in the form (the preview updates); save them as a preset "
-                                               "to use them for training.")
+    st.button(
+        f"Use the settings of {upload.name}",
+        key="aug-ini-use",
+        type="primary",
+        on_click=_use_seed,
+        args=(result, upload.name),
+        help="Puts them in the form (the preview updates); save them as a preset to use them for training.",
+    )
     with st.expander(f"What was read from {upload.name} ({counts})", expanded=bool(result.errors)):
-        frame = pd.DataFrame([{"severity": SEVERITY_WORDS[line.severity], "section": line.section, "key": line.key,
-                               "finding": line.message,
-                               "value used": "" if line.effective is None else str(line.effective)}
-                              for line in result.report])
-        st.dataframe(frame.style.map(lambda word: SEVERITY_STYLE.get(word, ""), subset=["severity"]),
-                     hide_index=True, width="stretch",
-                     column_config={"finding": st.column_config.TextColumn(width="large")})
+        frame = pd.DataFrame(
+            [
+                {
+                    "severity": SEVERITY_WORDS[line.severity],
+                    "section": line.section,
+                    "key": line.key,
+                    "finding": line.message,
+                    "value used": "" if line.effective is None else str(line.effective),
+                }
+                for line in result.report
+            ]
+        )
+        st.dataframe(
+            frame.style.map(lambda word: SEVERITY_STYLE.get(word, ""), subset=["severity"]),
+            hide_index=True,
+            width="stretch",
+            column_config={"finding": st.column_config.TextColumn(width="large")},
+        )

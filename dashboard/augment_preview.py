@@ -41,8 +41,12 @@ def _load_pair(image_path: str, mask_path: str, instances_path: str | None, stam
 def load_pair(dataset_dir: Path, row: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     instances = row["instances_path"] if isinstance(row["instances_path"], str) else None
     mask_file = dataset_dir / (instances or row["mask_path"])
-    return _load_pair(str(dataset_dir / row["image_path"]), str(dataset_dir / row["mask_path"]),
-                      str(dataset_dir / instances) if instances else None, mask_file.stat().st_mtime)
+    return _load_pair(
+        str(dataset_dir / row["image_path"]),
+        str(dataset_dir / row["mask_path"]),
+        str(dataset_dir / instances) if instances else None,
+        mask_file.stat().st_mtime,
+    )
 
 
 def _reshuffle() -> None:
@@ -54,18 +58,36 @@ def preview_controls(images: pd.DataFrame, enabled: list[str]) -> PreviewChoice:
     source, count = st.columns([3, 1], vertical_alignment="bottom")
     solo_col, seed_col, shuffle_col = st.columns([2.2, 1, 1], vertical_alignment="bottom")
     options = [RANDOM] + images["stem"].tolist()
-    picked = source.selectbox("Image", options, key=keep("aug-image", options[1] if len(options) > 1 else RANDOM,
-                                                         options),
-                              help="One image shown many times, or a different random image in every cell.")
+    picked = source.selectbox(
+        "Image",
+        options,
+        key=keep("aug-image", options[1] if len(options) > 1 else RANDOM, options),
+        help="One image shown many times, or a different random image in every cell.",
+    )
     n = count.selectbox("Samples", [4, 8, 12, 16], key=keep("aug-n", 8, [4, 8, 12, 16]))
-    seed = seed_col.number_input("Seed", 0, 10**9, step=1, key=keep(SEED_KEY, 0),
-                                 help="The same seed gives the same samples; change it to see others.")
-    shuffle_col.button("Reshuffle", on_click=_reshuffle, icon=":material/casino:", width="stretch",
-                       help="Another seed: new random samples.")
+    seed = seed_col.number_input(
+        "Seed",
+        0,
+        10**9,
+        step=1,
+        key=keep(SEED_KEY, 0),
+        help="The same seed gives the same samples; change it to see others.",
+    )
+    shuffle_col.button(
+        "Reshuffle",
+        on_click=_reshuffle,
+        icon=":material/casino:",
+        width="stretch",
+        help="Another seed: new random samples.",
+    )
     shown = ["all"] + enabled
-    solo = solo_col.selectbox("Show", shown, key=keep("aug-solo", "all", shown),
-                              format_func=lambda n: "all transforms on" if n == "all" else f"only {TITLES[n]}",
-                              help="See one transform alone, always applied, to judge its strength.")
+    solo = solo_col.selectbox(
+        "Show",
+        shown,
+        key=keep("aug-solo", "all", shown),
+        format_func=lambda n: "all transforms on" if n == "all" else f"only {TITLES[n]}",
+        help="See one transform alone, always applied, to judge its strength.",
+    )
     if picked == RANDOM:
         rng = np.random.default_rng(int(seed))
         stems = tuple(rng.choice(images["stem"].to_numpy(), size=n, replace=len(images) < n))
@@ -103,8 +125,11 @@ def render_preview(config: AugmentConfig, choice: PreviewChoice, images: pd.Data
     except (ImageReadError, OSError) as exc:
         st.error(f"Cannot read an image of this dataset: {exc}")
         return
-    warnings = harm_warnings(originals[0][0], originals[0][1], samples) if len(set(choice.stems)) == 1 else [
-        w for (image, mask), sample in zip(originals, samples) for w in harm_warnings(image, mask, [sample])]
+    warnings = (
+        harm_warnings(originals[0][0], originals[0][1], samples)
+        if len(set(choice.stems)) == 1
+        else [w for (image, mask), sample in zip(originals, samples) for w in harm_warnings(image, mask, [sample])]
+    )
     for warning in dict.fromkeys(warnings):
         st.warning(warning, icon=":material/warning:")
     mean_ms = 1000 * float(np.mean([s.seconds for s in samples]))
@@ -112,5 +137,5 @@ def render_preview(config: AugmentConfig, choice: PreviewChoice, images: pd.Data
     tiles = [(sample_picture(*originals[0]), "original")] if len(set(choice.stems)) == 1 else []
     tiles += [(sample_picture(s.image, s.mask), f"{s.seconds * 1000:.0f} ms · {_describe(s)}") for s in samples]
     for start in range(0, len(tiles), COLUMNS):
-        for column, (picture, caption) in zip(st.columns(COLUMNS), tiles[start:start + COLUMNS]):
+        for column, (picture, caption) in zip(st.columns(COLUMNS), tiles[start : start + COLUMNS]):
             column.image(inline(picture), width="stretch", caption=caption)

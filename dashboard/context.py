@@ -55,13 +55,17 @@ def require_catalogue() -> None:
     try:
         _open_catalogue()
     except store.CatalogueBusy:
-        st.error(f"Another program holds the catalogue {settings().catalogue_path}: a second dashboard on the "
-                 "same data root, or a command-line import that is still running. Close it, then reload this page.")
+        st.error(
+            f"Another program holds the catalogue {settings().catalogue_path}: a second dashboard on the "
+            "same data root, or a command-line import that is still running. Close it, then reload this page."
+        )
         st.stop()
     except (OSError, RuntimeError, duckdb.Error) as exc:
-        st.error(f"The dashboard cannot use its data root {settings().data_root}: {exc}. "
-                 "Check that the folder exists and is writable (or set CELLSEG_DATA to another folder), "
-                 "then reload this page.")
+        st.error(
+            f"The dashboard cannot use its data root {settings().data_root}: {exc}. "
+            "Check that the folder exists and is writable (or set CELLSEG_DATA to another folder), "
+            "then reload this page."
+        )
         st.stop()
 
 

@@ -20,8 +20,10 @@ PIXEL_SIZE_HELP = "micrometres per pixel, from the objective and camera; 0 = unk
 def manage_panel(name: str, source: str) -> None:
     """Rename and delete controls for dataset ``name``."""
     settings = context.settings()
-    st.caption(f"Stored in {settings.datasets_dir / name}. Imported from {source}. "
-               "Renaming or deleting here never touches the folder or zip it was imported from.")
+    st.caption(
+        f"Stored in {settings.datasets_dir / name}. Imported from {source}. "
+        "Renaming or deleting here never touches the folder or zip it was imported from."
+    )
     pixel_size_panel(name)
     left, right = st.columns(2)
     with left.form(f"rename-{name}", border=True):
@@ -38,8 +40,10 @@ def manage_panel(name: str, source: str) -> None:
                     st.toast(f"Renamed {name} to {new_name.strip()}.")
                     st.rerun()
     with right.form(f"delete-{name}", border=True):
-        typed = st.text_input(f"Type **{name}** to confirm deletion",
-                              help="Deletes the dashboard's copy (images, masks, mask edits). Cannot be undone.")
+        typed = st.text_input(
+            f"Type **{name}** to confirm deletion",
+            help="Deletes the dashboard's copy (images, masks, mask edits). Cannot be undone.",
+        )
         if st.form_submit_button("Delete dataset", type="primary"):
             if typed.strip() != name:
                 st.error(f"Type the dataset name ({name}) exactly to delete it.")
@@ -61,10 +65,20 @@ def pixel_size_panel(name: str) -> None:
     current = pixel_size_of(settings.datasets_dir / name, None)
     with st.form(f"pixel-size-form-{name}", border=True):
         st.markdown(f"**Pixel size** · now: {describe(current)}")
-        um = st.number_input("Pixel size (µm)", min_value=0.0, max_value=1000.0, step=0.001, format="%.4f",
-                             value=current.x_um if current else 0.0, key=f"pixel-size-{name}", help=PIXEL_SIZE_HELP)
-        st.caption("Measurements in µm and exports use it. A size set here holds for every image of the dataset; "
-                   "0 removes a size set by hand, so the sizes read from the image files apply again.")
+        um = st.number_input(
+            "Pixel size (µm)",
+            min_value=0.0,
+            max_value=1000.0,
+            step=0.001,
+            format="%.4f",
+            value=current.x_um if current else 0.0,
+            key=f"pixel-size-{name}",
+            help=PIXEL_SIZE_HELP,
+        )
+        st.caption(
+            "Measurements in µm and exports use it. A size set here holds for every image of the dataset; "
+            "0 removes a size set by hand, so the sizes read from the image files apply again."
+        )
         if st.form_submit_button("Save"):
             try:
                 saved = set_pixel_size(settings, name, um)
@@ -88,10 +102,16 @@ def import_report_panel(name: str) -> None:
     st.markdown(f"**Import report:** {saved.get('summary', '')}")
     if saved.get("skipped"):
         skipped = saved["skipped"]
-        st.warning(f"{plural(len(skipped), 'pair')} with errors {'was' if len(skipped) == 1 else 'were'} left out: "
-                   f"{', '.join(skipped[:20])}" + (" …" if len(skipped) > 20 else ""))
+        st.warning(
+            f"{plural(len(skipped), 'pair')} with errors {'was' if len(skipped) == 1 else 'were'} left out: "
+            f"{', '.join(skipped[:20])}" + (" …" if len(skipped) > 20 else "")
+        )
     findings = pd.DataFrame(saved.get("findings", []))
     if not findings.empty:
-        st.dataframe(findings[["severity", "file", "message", "hint"]], hide_index=True, width="stretch",
-                     height=min(320, 38 + 35 * len(findings)),
-                     column_config={"message": "problem", "hint": "what to do"})
+        st.dataframe(
+            findings[["severity", "file", "message", "hint"]],
+            hide_index=True,
+            width="stretch",
+            height=min(320, 38 + 35 * len(findings)),
+            column_config={"message": "problem", "hint": "what to do"},
+        )

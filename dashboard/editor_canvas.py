@@ -43,13 +43,21 @@ class Tool:
 TOOLS = {
     "paint": Tool("Paint", "freedraw", "add", "Draw cells in with a round brush."),
     "erase": Tool("Erase", "freedraw", "erase", "Rub mask pixels out with a round brush."),
-    "polygon_fill": Tool("Polygon fill", "polygon", "add",
-                         "Click the outline of a cell point by point; click the first point again to fill it."),
+    "polygon_fill": Tool(
+        "Polygon fill",
+        "polygon",
+        "add",
+        "Click the outline of a cell point by point; click the first point again to fill it.",
+    ),
     "polygon_erase": Tool("Polygon erase", "polygon", "erase", "Outline an area point by point to clear it."),
     "rect_fill": Tool("Rectangle fill", "rect", "add", "Drag a box to fill it."),
     "rect_erase": Tool("Rectangle erase", "rect", "erase", "Drag a box to clear it."),
-    "delete": Tool("Delete object", "point", "delete",
-                   "Click inside a cell to remove that whole cell (its instance when ids exist)."),
+    "delete": Tool(
+        "Delete object",
+        "point",
+        "delete",
+        "Click inside a cell to remove that whole cell (its instance when ids exist).",
+    ),
 }
 _STROKE = {"add": "rgba(255, 64, 160, 0.55)", "erase": "rgba(0, 200, 255, 0.6)", "delete": "rgba(255, 200, 0, 1)"}
 
@@ -103,25 +111,35 @@ def _fingerprint(mask: np.ndarray | None) -> str | None:
     return None if mask is None else hashlib.blake2b(np.packbits(mask).tobytes(), digest_size=8).hexdigest()
 
 
-def background(session: EditSession, window: ViewWindow, style: MaskStyle,
-               prediction: np.ndarray | None = None, heat: np.ndarray | None = None,
-               neighbours: np.ndarray | None = None) -> bytes:
+def background(
+    session: EditSession,
+    window: ViewWindow,
+    style: MaskStyle,
+    prediction: np.ndarray | None = None,
+    heat: np.ndarray | None = None,
+    neighbours: np.ndarray | None = None,
+) -> bytes:
     """The canvas background as PNG bytes: the window of the image at canvas size, the mask drawn on it,
     and (when given) a model's predicted mask outlined on top and its doubt (0–1 per pixel) as a heat map.
 
     Remembered per tab until the mask, the view, the style or the prediction changes, so reruns that
     change nothing else (a review mark, a slider elsewhere) cost nothing here.
     """
-    key = (session.nonce, window, style, None if prediction is None else id(prediction),
-           None if heat is None else id(heat), _fingerprint(neighbours))
+    key = (
+        session.nonce,
+        window,
+        style,
+        None if prediction is None else id(prediction),
+        None if heat is None else id(heat),
+        _fingerprint(neighbours),
+    )
     if session.background_key == key:
         return session.background_png
     region = (slice(window.y0, window.y0 + window.height), slice(window.x0, window.x0 + window.width))
     size = window.canvas_size
     enlarge = window.scale >= 1
     thickness = max(1, round(window.scale / 2)) if enlarge else 1
-    picture = cv2.resize(session.display[region], size, interpolation=cv2.INTER_NEAREST if enlarge
-                         else cv2.INTER_AREA)
+    picture = cv2.resize(session.display[region], size, interpolation=cv2.INTER_NEAREST if enlarge else cv2.INTER_AREA)
     style = replace(style, colour=style.colour_for(session.display))  # one colour for the whole image
     if neighbours is not None:  # the cells one frame before and after, faint, under this frame's mask
         near = cv2.resize(neighbours[region].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
@@ -130,8 +148,9 @@ def background(session: EditSession, window: ViewWindow, style: MaskStyle,
         mask = cv2.resize(session.state.binary[region], size, interpolation=cv2.INTER_NEAREST)
         picture = style.draw(picture, mask, thickness=thickness)
     if heat is not None:
-        picture = _heat_overlay(picture, cv2.resize(heat[region].astype(np.float32), size,
-                                                    interpolation=cv2.INTER_LINEAR))
+        picture = _heat_overlay(
+            picture, cv2.resize(heat[region].astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        )
     if prediction is not None:
         predicted = cv2.resize(prediction[region].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
         colour = PREDICTION_COLOUR_ON_CYAN if style.colour == PREDICTION_COLOUR else PREDICTION_COLOUR
@@ -147,8 +166,9 @@ def _heat_overlay(picture: np.ndarray, heat: np.ndarray) -> np.ndarray:
     >>> out[0, 0].tolist(), bool(out[0, 1].any())
     ([0, 0, 0], True)
     """
-    colours = cv2.cvtColor(cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO),
-                           cv2.COLOR_BGR2RGB)
+    colours = cv2.cvtColor(
+        cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB
+    )
     weight = (0.65 * np.clip(heat, 0, 1))[..., None]
     return (picture.astype(np.float32) * (1 - weight) + colours.astype(np.float32) * weight + 0.5).astype(np.uint8)
 
@@ -172,32 +192,49 @@ def _apply_canvas(canvas_key: str, tool_name: str, brush_px: int) -> bool:
     return True
 
 
-def draw_canvas(session: EditSession, tool_name: str, brush_px: int, style: MaskStyle,
-                prediction: np.ndarray | None = None, heat: np.ndarray | None = None, editing: bool = True,
-                neighbours: np.ndarray | None = None) -> None:
+def draw_canvas(
+    session: EditSession,
+    tool_name: str,
+    brush_px: int,
+    style: MaskStyle,
+    prediction: np.ndarray | None = None,
+    heat: np.ndarray | None = None,
+    editing: bool = True,
+    neighbours: np.ndarray | None = None,
+) -> None:
     """Show the canvas (with ``prediction`` outlined, when given); a finished drawing is applied by the
     change callback before the next run. Without ``editing``, the same view as a picture: nothing to draw on."""
     from streamlit_drawable_canvas import st_canvas  # only importable under a running Streamlit
 
     window = view_window(session)
     if not editing:
-        st.caption(f"Showing x {window.x0}–{window.x0 + window.width}, y {window.y0}–{window.y0 + window.height} "
-                   f"of {session.shape[1]}×{session.shape[0]} px at {window.scale:.2g}×")
+        st.caption(
+            f"Showing x {window.x0}–{window.x0 + window.width}, y {window.y0}–{window.y0 + window.height} "
+            f"of {session.shape[1]}×{session.shape[0]} px at {window.scale:.2g}×"
+        )
         st.image(background(session, window, style, prediction, heat, neighbours), width=window.canvas_size[0])
         return
     width, height = window.canvas_size
     tool = TOOLS[tool_name]
     key = f"canvas-{session.dataset}-{session.stem}-{session.nonce}"
     hide_canvas_toolbar()
-    st.caption(f"{tool.label}: {tool.help} · showing x {window.x0}–{window.x0 + window.width}, "
-               f"y {window.y0}–{window.y0 + window.height} of {session.shape[1]}×{session.shape[0]} px at "
-               f"{window.scale:.2g}× · brush {brush_px} px")
+    st.caption(
+        f"{tool.label}: {tool.help} · showing x {window.x0}–{window.x0 + window.width}, "
+        f"y {window.y0}–{window.y0 + window.height} of {session.shape[1]}×{session.shape[0]} px at "
+        f"{window.scale:.2g}× · brush {brush_px} px"
+    )
     st_canvas(
-        background_image=background(session, window, style, prediction, heat, neighbours), width=width,
+        background_image=background(session, window, style, prediction, heat, neighbours),
+        width=width,
         height=height,
-        drawing_mode=tool.drawing_mode, stroke_width=max(1, round(brush_px * window.scale)),
-        stroke_color=_STROKE[tool.action], fill_color=_STROKE[tool.action], point_display_radius=4,
-        update_streamlit=True, key=key, on_change=lambda: _apply_canvas(key, tool_name, brush_px),
+        drawing_mode=tool.drawing_mode,
+        stroke_width=max(1, round(brush_px * window.scale)),
+        stroke_color=_STROKE[tool.action],
+        fill_color=_STROKE[tool.action],
+        point_display_radius=4,
+        update_streamlit=True,
+        key=key,
+        on_change=lambda: _apply_canvas(key, tool_name, brush_px),
     )
     if _apply_canvas(key, tool_name, brush_px):  # no change callback ran (e.g. headless tests): apply now
         st.rerun()
@@ -240,10 +277,18 @@ def minimap(session: EditSession) -> None:
     picture, factor = _minimap_picture(session, window)
     key = f"minimap-{session.dataset}-{session.stem}-{st.session_state.get('minimap-nonce', 0)}"
     st.caption("Click the map to move the zoomed view")
-    st_canvas(background_image=encode_png(picture), width=picture.shape[1], height=picture.shape[0],
-              drawing_mode="point",
-              point_display_radius=3, stroke_width=1, stroke_color="#ffe600", fill_color="#ffe600",
-              key=key, on_change=lambda: _on_minimap(key, factor))
+    st_canvas(
+        background_image=encode_png(picture),
+        width=picture.shape[1],
+        height=picture.shape[0],
+        drawing_mode="point",
+        point_display_radius=3,
+        stroke_width=1,
+        stroke_color="#ffe600",
+        fill_color="#ffe600",
+        key=key,
+        on_change=lambda: _on_minimap(key, factor),
+    )
     left, up, down, right = st.columns(4)
     left.button("←", key="pan-left", on_click=_pan, args=(-1, 0), help="Move the view left", width="stretch")
     up.button("↑", key="pan-up", on_click=_pan, args=(0, -1), help="Move the view up", width="stretch")

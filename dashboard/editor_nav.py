@@ -92,8 +92,7 @@ def editor_images(cur, dataset: str, splits: list[str]) -> pd.DataFrame:
     """The images to step through; the image with unsaved edits stays among them whatever the splits."""
     images = catalogue.editor_images(cur, dataset, splits)
     session = current()
-    if session is not None and session.dirty and session.dataset == dataset \
-            and session.stem not in set(images["stem"]):
+    if session is not None and session.dirty and session.dataset == dataset and session.stem not in set(images["stem"]):
         images = catalogue.editor_images(cur, dataset, SPLITS)
     return images
 
@@ -126,8 +125,11 @@ def _label(images: pd.DataFrame):
         row = info.loc[stem]
         tick = " ✓" if pd.notna(row["reviewed_at"]) else ""
         label = row.get("label", "truth")
-        what = "unlabelled" if label == "unlabelled" else plural(int(row["object_count"]), "object") + (
-            "" if label == "truth" else f" ({label})")
+        what = (
+            "unlabelled"
+            if label == "unlabelled"
+            else plural(int(row["object_count"]), "object") + ("" if label == "truth" else f" ({label})")
+        )
         # the whole name, so that typing any part of it finds the image
         return f"{stem} · {row['split']} · {what}{tick}"
 
@@ -140,22 +142,57 @@ def choose_image(images: pd.DataFrame, wanted: str | None) -> str:
     keep(STEM_KEY, wanted if wanted in stems else stems[0], stems)
     stem = st.session_state[STEM_KEY]
     position = stems.index(stem)
-    picker, prev_col, next_col, empty_col, unreviewed_col = st.columns([3.2, 1, 1, 1.3, 1.6],
-                                                                       vertical_alignment="bottom")
-    picker.selectbox("Image", stems, key=STEM_KEY, format_func=_label(images), on_change=on_pick,
-                     help="✓ marks images someone has reviewed.")
-    prev_col.button("Prev", icon=":material/chevron_left:", on_click=_go, args=(stems[position - 1],),
-                    width="stretch", key="nav-prev", disabled=len(stems) < 2, help="Previous image")
-    next_col.button("Next", icon=":material/chevron_right:", on_click=_go,
-                    args=(stems[(position + 1) % len(stems)],), width="stretch", key="nav-next",
-                    disabled=len(stems) < 2, help="Next image")
+    picker, prev_col, next_col, empty_col, unreviewed_col = st.columns(
+        [3.2, 1, 1, 1.3, 1.6], vertical_alignment="bottom"
+    )
+    picker.selectbox(
+        "Image",
+        stems,
+        key=STEM_KEY,
+        format_func=_label(images),
+        on_change=on_pick,
+        help="✓ marks images someone has reviewed.",
+    )
+    prev_col.button(
+        "Prev",
+        icon=":material/chevron_left:",
+        on_click=_go,
+        args=(stems[position - 1],),
+        width="stretch",
+        key="nav-prev",
+        disabled=len(stems) < 2,
+        help="Previous image",
+    )
+    next_col.button(
+        "Next",
+        icon=":material/chevron_right:",
+        on_click=_go,
+        args=(stems[(position + 1) % len(stems)],),
+        width="stretch",
+        key="nav-next",
+        disabled=len(stems) < 2,
+        help="Next image",
+    )
     empty = _next_where(images, stem, images["foreground_fraction"] <= 0)
-    empty_col.button("Next empty", on_click=_go, args=(empty,), width="stretch", key="nav-empty",
-                     disabled=empty is None, help="Next image whose mask has no cells drawn yet.")
+    empty_col.button(
+        "Next empty",
+        on_click=_go,
+        args=(empty,),
+        width="stretch",
+        key="nav-empty",
+        disabled=empty is None,
+        help="Next image whose mask has no cells drawn yet.",
+    )
     unreviewed = _next_where(images, stem, images["reviewed_at"].isna())
-    unreviewed_col.button("Next unreviewed", on_click=_go, args=(unreviewed,), width="stretch",
-                          key="nav-unreviewed", disabled=unreviewed is None,
-                          help="Next image nobody has marked as reviewed.")
+    unreviewed_col.button(
+        "Next unreviewed",
+        on_click=_go,
+        args=(unreviewed,),
+        width="stretch",
+        key="nav-unreviewed",
+        disabled=unreviewed is None,
+        help="Next image nobody has marked as reviewed.",
+    )
     return stem
 
 
@@ -165,8 +202,10 @@ def pending_switch() -> None:
     session = current()
     if not target or session is None:
         return
-    st.warning(f"**{session.stem}** has unsaved changes ({session.tool_summary()}). Save them before opening "
-               f"**{target[1]}**" + (f" of {target[0]}" if target[0] != session.dataset else "") + "?")
+    st.warning(
+        f"**{session.stem}** has unsaved changes ({session.tool_summary()}). Save them before opening "
+        f"**{target[1]}**" + (f" of {target[0]}" if target[0] != session.dataset else "") + "?"
+    )
     save, discard, stay = st.columns(3)
     save.button("Save and go", on_click=_resolve, args=("save",), type="primary", key="pending-save")
     discard.button("Discard changes and go", on_click=_resolve, args=("discard",), key="pending-discard")
@@ -185,7 +224,13 @@ def review_box(images: pd.DataFrame, stem: str, allowed: bool = True) -> None:
     is_reviewed = bool(pd.notna(images.set_index("stem").loc[stem, "reviewed_at"]))
     key = f"reviewed-{stem}"
     st.session_state[key] = is_reviewed
-    st.checkbox("Reviewed", key=key, on_change=_toggle_review, args=(key,), disabled=not allowed,
-                help="Mark this mask as checked by a person; 'Next unreviewed' skips it."
-                + ("" if allowed else " Your role may not mark masks reviewed."))
+    st.checkbox(
+        "Reviewed",
+        key=key,
+        on_change=_toggle_review,
+        args=(key,),
+        disabled=not allowed,
+        help="Mark this mask as checked by a person; 'Next unreviewed' skips it."
+        + ("" if allowed else " Your role may not mark masks reviewed."),
+    )
     st.progress(done / max(len(images), 1), text=f"Reviewed {done} of {len(images)}")

@@ -59,22 +59,44 @@ def queue_panel(session: EditSession, images: pd.DataFrame, editing: bool = True
     if session.label == "proposed" and editing:
         row = images.set_index("stem").loc[session.stem]
         doubt = f" · uncertainty {row['uncertainty']:.3f}" if pd.notna(row.get("uncertainty")) else ""
-        st.caption(f"Proposed by {row.get('proposed_by') or 'a model'}{doubt}: correct it and Save, or accept it "
-                   "as it is.")
+        st.caption(
+            f"Proposed by {row.get('proposed_by') or 'a model'}{doubt}: correct it and Save, or accept it as it is."
+        )
         left, right = st.columns(2)
-        left.button("Accept", icon=":material/check:", key="queue-accept", on_click=_accept, args=(None,),
-                    width="stretch", disabled=session.dirty,
-                    help="Keep the proposal unchanged as this image's mask (it then trains models)."
-                         + (" Not now: you changed it, so Save instead." if session.dirty else ""))
-        right.button("Accept and next", icon=":material/skip_next:", key="queue-accept-next", on_click=_accept,
-                     args=(following,), width="stretch", disabled=session.dirty,
-                     help="Accept, then open the next proposal to correct.")
+        left.button(
+            "Accept",
+            icon=":material/check:",
+            key="queue-accept",
+            on_click=_accept,
+            args=(None,),
+            width="stretch",
+            disabled=session.dirty,
+            help="Keep the proposal unchanged as this image's mask (it then trains models)."
+            + (" Not now: you changed it, so Save instead." if session.dirty else ""),
+        )
+        right.button(
+            "Accept and next",
+            icon=":material/skip_next:",
+            key="queue-accept-next",
+            on_click=_accept,
+            args=(following,),
+            width="stretch",
+            disabled=session.dirty,
+            help="Accept, then open the next proposal to correct.",
+        )
     waiting = int((images["label"] == "proposed").sum())
-    st.button(f"Next to correct ({waiting} waiting)", icon=":material/priority_high:", key="queue-next",
-              on_click=go_to, args=(following,), width="stretch", disabled=following is None,
-              help="Open the proposal whose correction should teach the next model the most: one the model is "
-                   "unsure about, that looks like many images of this dataset, and unlike those already "
-                   "corrected (so ten corrections cover ten kinds of image, not one kind ten times).")
+    st.button(
+        f"Next to correct ({waiting} waiting)",
+        icon=":material/priority_high:",
+        key="queue-next",
+        on_click=go_to,
+        args=(following,),
+        width="stretch",
+        disabled=following is None,
+        help="Open the proposal whose correction should teach the next model the most: one the model is "
+        "unsure about, that looks like many images of this dataset, and unlike those already "
+        "corrected (so ten corrections cover ten kinds of image, not one kind ten times).",
+    )
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -90,9 +112,11 @@ def uncertainty_layer(session: EditSession) -> np.ndarray | None:
     path = Path(session.dataset_dir) / PROPOSALS_DIR / f"{session.stem}.png"
     if not path.is_file():
         return None
-    shown = st.toggle("Show where the model is unsure (heat map)", key=keep("editor-show-uncertainty", False),
-                      help="Bright where the model that proposed this mask hesitated between cell and background: "
-                           "look there first.")
+    shown = st.toggle(
+        "Show where the model is unsure (heat map)",
+        key=keep("editor-show-uncertainty", False),
+        help="Bright where the model that proposed this mask hesitated between cell and background: look there first.",
+    )
     heat = _heat(str(path), path.stat().st_mtime) if shown else None
     return heat if heat is not None and heat.shape == session.shape else None
 
@@ -100,9 +124,11 @@ def uncertainty_layer(session: EditSession) -> np.ndarray | None:
 def _models(dataset: str) -> list[str]:
     """Models that can propose for ``dataset``: its refinements and runs (newest first), then shipped ones."""
     settings = context.settings()
-    runs = [run.run_id for run in list_runs(runs_dir(settings))
-            if run.read_config().get("train", {}).get("dataset") == dataset
-            and (run.checkpoints / "best.keras").is_file()]
+    runs = [
+        run.run_id
+        for run in list_runs(runs_dir(settings))
+        if run.read_config().get("train", {}).get("dataset") == dataset and (run.checkpoints / "best.keras").is_file()
+    ]
     return runs + [model.name for model in list_models(settings)]
 
 
@@ -121,26 +147,40 @@ def proposals_panel(dataset: str, images: pd.DataFrame) -> None:
         st.caption("No model to propose with yet: train one, or install the shipped generalist.")
         return
     preferred = default_model(settings, dataset)
-    model = st.selectbox("Model", models, key=keep(f"queue-model-{dataset}", preferred if preferred in models
-                                                   else models[0], models),
-                         help="The model that drafts masks: the shipped generalist, or a run refined on this "
-                              "dataset's corrected masks (better once a few are corrected).")
+    model = st.selectbox(
+        "Model",
+        models,
+        key=keep(f"queue-model-{dataset}", preferred if preferred in models else models[0], models),
+        help="The model that drafts masks: the shipped generalist, or a run refined on this "
+        "dataset's corrected masks (better once a few are corrected).",
+    )
     left, right = st.columns(2)
-    if left.button(f"Propose masks ({plural(unlabelled + proposed, 'image')})", icon=":material/auto_fix_high:",
-                   key="queue-propose", width="stretch", disabled=not (unlabelled or proposed) or not may("propose"),
-                   help="The model draws masks for unlabelled images (and replaces older proposals), in the "
-                        "background; masks people saved are never touched."):
+    if left.button(
+        f"Propose masks ({plural(unlabelled + proposed, 'image')})",
+        icon=":material/auto_fix_high:",
+        key="queue-propose",
+        width="stretch",
+        disabled=not (unlabelled or proposed) or not may("propose"),
+        help="The model draws masks for unlabelled images (and replaces older proposals), in the "
+        "background; masks people saved are never touched.",
+    ):
         if start_job(task, jobs.ProposeRequest(dataset=dataset, model=model)):
             st.rerun()
-    if right.button(f"Refine from corrections ({corrected} corrected)", icon=":material/model_training:",
-                    key="queue-refine", width="stretch", disabled=not corrected or not may("train.launch"),
-                    help="About 2 minutes: continues from the chosen model on every imported and corrected mask, "
-                         "then proposes new masks for the images still waiting."):
+    if right.button(
+        f"Refine from corrections ({corrected} corrected)",
+        icon=":material/model_training:",
+        key="queue-refine",
+        width="stretch",
+        disabled=not corrected or not may("train.launch"),
+        help="About 2 minutes: continues from the chosen model on every imported and corrected mask, "
+        "then proposes new masks for the images still waiting.",
+    ):
         if not executor_ready():
             return
         try:
-            run = prepare_run(settings, refine_config(settings, dataset, model), parent=model,
-                              trigger="refine from corrections")
+            run = prepare_run(
+                settings, refine_config(settings, dataset, model), parent=model, trigger="refine from corrections"
+            )
         except ConfigError as exc:
             st.error(str(exc))
             return
@@ -148,5 +188,9 @@ def proposals_panel(dataset: str, images: pd.DataFrame) -> None:
             st.session_state["queue-refining"] = run.run_id
     refining = st.session_state.get("queue-refining")
     if refining:
-        st.page_link(page_path("train"), label=f"Refining as run {refining}: watch it on the Train page",
-                     icon=":material/monitoring:", query_params={"run": refining})
+        st.page_link(
+            page_path("train"),
+            label=f"Refining as run {refining}: watch it on the Train page",
+            icon=":material/monitoring:",
+            query_params={"run": refining},
+        )

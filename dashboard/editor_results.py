@@ -23,16 +23,19 @@ from dashboard.editor_session import EditSession
 from dashboard.pages_index import page_path
 from dashboard.widget_state import KEPT_KEY, keep
 
+
 def _results_settings(run: RunDir) -> PostProcessing:
     """The post-processing the Results page shows for ``run`` (its kept controls), else the saved one."""
     saved = inference_settings(run)
     kept = st.session_state.get(KEPT_KEY, {})
     prefix = f"pp-{run.run_id}-"
-    return PostProcessing(threshold=float(kept.get(prefix + "threshold", saved.threshold)),
-                          fill_holes=bool(kept.get(prefix + "fill", saved.fill_holes)),
-                          min_size=int(kept.get(prefix + "min", saved.min_size)),
-                          split_touching=bool(kept.get(prefix + "split", saved.split_touching)),
-                          min_distance=int(kept.get(prefix + "dist", saved.min_distance)))
+    return PostProcessing(
+        threshold=float(kept.get(prefix + "threshold", saved.threshold)),
+        fill_holes=bool(kept.get(prefix + "fill", saved.fill_holes)),
+        min_size=int(kept.get(prefix + "min", saved.min_size)),
+        split_touching=bool(kept.get(prefix + "split", saved.split_touching)),
+        min_distance=int(kept.get(prefix + "dist", saved.min_distance)),
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -49,15 +52,22 @@ def results_bar(session: EditSession) -> np.ndarray | None:
     run_id, label = origin
     run = RunDir(runs_dir(context.settings()) / run_id)
     back, toggle = st.columns([1.3, 2], vertical_alignment="center")
-    back.page_link(page_path("results"), label="Back to results", icon=":material/arrow_back:",
-                   query_params={"run": run_id, "set": label},
-                   help=f"The Results page of run {run_id} on its {label} images, as you left it.")
+    back.page_link(
+        page_path("results"),
+        label="Back to results",
+        icon=":material/arrow_back:",
+        query_params={"run": run_id, "set": label},
+        help=f"The Results page of run {run_id} on its {label} images, as you left it.",
+    )
     settings = _results_settings(run)
     predicted = _prediction(str(run.path), label, session.stem, tuple(settings.to_dict().items()))
     if predicted is None or predicted.shape != session.shape:
         toggle.caption(f"Run {run_id} has no prediction of this image in its {label} evaluation.")
         return None
-    shown = toggle.toggle("Show the model's prediction (cyan outline)", key=keep("editor-show-prediction", True),
-                          help=f"What run {run_id} predicts for this image at threshold {settings.threshold:.2f} "
-                               "(the Results page's settings), outlined over your mask, to see what to fix.")
+    shown = toggle.toggle(
+        "Show the model's prediction (cyan outline)",
+        key=keep("editor-show-prediction", True),
+        help=f"What run {run_id} predicts for this image at threshold {settings.threshold:.2f} "
+        "(the Results page's settings), outlined over your mask, to see what to fix.",
+    )
     return predicted if shown else None

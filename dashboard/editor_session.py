@@ -86,8 +86,15 @@ class EditSession:
         """Save as a new version (a person's: the image becomes ``corrected``); on a conflict or a write error
         keep everything and say why."""
         try:
-            saved = save_mask(self.dataset_dir, self.row, self.state, self.base_version,
-                              tool=tool or self.tool_summary(), note=note, force=force)
+            saved = save_mask(
+                self.dataset_dir,
+                self.row,
+                self.state,
+                self.base_version,
+                tool=tool or self.tool_summary(),
+                note=note,
+                force=force,
+            )
         except MaskChanged as exc:
             self.conflict = exc
             return False
@@ -98,8 +105,11 @@ class EditSession:
             record_mask_edit(cur, self.dataset, self.dataset_dir, saved)
         self.base_version, self.conflict, self.label = saved.version, None, saved.label
         self.history.mark_saved()
-        self.message = ("success", f"Saved version {saved.version}: +{saved.pixels_added} / −{saved.pixels_removed} "
-                                   f"pixels, {plural(saved.object_count, 'object')}.")
+        self.message = (
+            "success",
+            f"Saved version {saved.version}: +{saved.pixels_added} / −{saved.pixels_removed} "
+            f"pixels, {plural(saved.object_count, 'object')}.",
+        )
         return True
 
     def set_reviewed(self, is_reviewed: bool) -> None:
@@ -114,8 +124,12 @@ class EditSession:
 
 def _row_for_saving(row: dict) -> dict:
     instances = row.get("instances_path")
-    return {"stem": row["stem"], "mask": row["mask_path"], "image": row["image_path"],
-            "instances": instances if isinstance(instances, str) and instances else None}
+    return {
+        "stem": row["stem"],
+        "mask": row["mask_path"],
+        "image": row["image_path"],
+        "instances": instances if isinstance(instances, str) and instances else None,
+    }
 
 
 def load_session(dataset: str, dataset_dir: Path, row: dict) -> EditSession:
@@ -126,10 +140,17 @@ def load_session(dataset: str, dataset_dir: Path, row: dict) -> EditSession:
     binary = np.where((binary if binary.ndim == 2 else binary.max(axis=2)) > 0, 255, 0).astype(np.uint8)
     instances = read_image(dataset_dir / saving_row["instances"]) if saving_row["instances"] else None
     height, width = binary.shape
-    return EditSession(dataset=dataset, stem=row["stem"], dataset_dir=dataset_dir, row=saving_row,
-                       base_version=current_version(dataset_dir, row["stem"]), state=MaskState(binary, instances),
-                       display=to_display_rgb(image), centre=(width / 2, height / 2),
-                       label=row.get("label") if isinstance(row.get("label"), str) else "truth")
+    return EditSession(
+        dataset=dataset,
+        stem=row["stem"],
+        dataset_dir=dataset_dir,
+        row=saving_row,
+        base_version=current_version(dataset_dir, row["stem"]),
+        state=MaskState(binary, instances),
+        display=to_display_rgb(image),
+        centre=(width / 2, height / 2),
+        label=row.get("label") if isinstance(row.get("label"), str) else "truth",
+    )
 
 
 def current() -> EditSession | None:
@@ -140,8 +161,11 @@ def open_image(dataset: str, dataset_dir: Path, row: dict) -> EditSession | None
     """The session for ``row``: the open one if it is the same image, else a freshly loaded one."""
     session = current()
     if session is not None and (session.dataset, session.stem) == (dataset, row["stem"]):
-        if session.dirty or row.get("label") != "proposed" or \
-                current_version(dataset_dir, row["stem"]) == session.base_version:
+        if (
+            session.dirty
+            or row.get("label") != "proposed"
+            or current_version(dataset_dir, row["stem"]) == session.base_version
+        ):
             return session
         # a proposal arrived while the image was open, with nothing unsaved here: show it (a person's save from
         # another tab is not loaded over this one: saving here then says so, see MaskChanged)

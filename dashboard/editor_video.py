@@ -37,13 +37,30 @@ def video_panel(session: EditSession, editing: bool) -> np.ndarray | None:
     st.caption(f"Video **{place['sequence']}** · frame {place['frame'] + 1} of {place['frames']}")
     back, forward = st.columns(2)
     previous, following = place["previous"], place["next"]
-    back.button("Previous frame", icon=":material/skip_previous:", key="video-prev-frame", width="stretch",
-                on_click=go_to, args=(previous["stem"] if previous else None,), disabled=previous is None)
-    forward.button("Next frame", icon=":material/skip_next:", key="video-next-frame", width="stretch",
-                   on_click=go_to, args=(following["stem"] if following else None,), disabled=following is None)
-    show = st.toggle("Outlines of the previous and next frames", key=keep(SHOW_KEY, True),
-                     help="Draws where the cells were one frame before and after, faintly, to follow a cell "
-                          "through time while you correct it.")
+    back.button(
+        "Previous frame",
+        icon=":material/skip_previous:",
+        key="video-prev-frame",
+        width="stretch",
+        on_click=go_to,
+        args=(previous["stem"] if previous else None,),
+        disabled=previous is None,
+    )
+    forward.button(
+        "Next frame",
+        icon=":material/skip_next:",
+        key="video-next-frame",
+        width="stretch",
+        on_click=go_to,
+        args=(following["stem"] if following else None,),
+        disabled=following is None,
+    )
+    show = st.toggle(
+        "Outlines of the previous and next frames",
+        key=keep(SHOW_KEY, True),
+        help="Draws where the cells were one frame before and after, faintly, to follow a cell "
+        "through time while you correct it.",
+    )
     neighbours = None
     if show:
         try:
@@ -62,12 +79,21 @@ def _copy_forward(session: EditSession, following: dict) -> None:
     if not ids:
         return
     with st.expander("Copy a cell to the next frame", icon=":material/content_copy:"):
-        cell = st.selectbox("Cell id", ids, key=f"video-copy-cell-{session.stem}",
-                            help="For a cell that barely moved: its outline here replaces its outline in the next "
-                                 "frame, with the same id, so its track goes on. Other cells there are not touched.")
-        if st.button(f"Copy cell {cell} to frame {int(following['frame']) + 1}", key="video-copy-go",
-                     disabled=session.dirty, help="Save your changes to this frame first." if session.dirty else
-                     "Saved as a new version of the next frame's mask; nothing is lost."):
+        cell = st.selectbox(
+            "Cell id",
+            ids,
+            key=f"video-copy-cell-{session.stem}",
+            help="For a cell that barely moved: its outline here replaces its outline in the next "
+            "frame, with the same id, so its track goes on. Other cells there are not touched.",
+        )
+        if st.button(
+            f"Copy cell {cell} to frame {int(following['frame']) + 1}",
+            key="video-copy-go",
+            disabled=session.dirty,
+            help="Save your changes to this frame first."
+            if session.dirty
+            else "Saved as a new version of the next frame's mask; nothing is lost.",
+        ):
             _copy(session, following, int(cell))
 
 
@@ -75,12 +101,22 @@ def _copy(session: EditSession, following: dict, cell: int) -> None:
     try:
         target = _labels_of(session, following)
         labels, pixels = copy_cell(session.state.instances, cell, target.astype(np.uint16))
-        row = {"stem": following["stem"], "mask": following["mask_path"], "image": following["image_path"],
-               "instances": following["instances_path"] if isinstance(following.get("instances_path"), str)
-               and following["instances_path"] else None}
-        saved = save_mask(session.dataset_dir, row, MaskState(np.where(labels > 0, 255, 0).astype(np.uint8), labels),
-                          current_version(session.dataset_dir, following["stem"]), tool="copy cell",
-                          note=f"cell {cell} copied from frame {int(following['frame'])}")
+        row = {
+            "stem": following["stem"],
+            "mask": following["mask_path"],
+            "image": following["image_path"],
+            "instances": following["instances_path"]
+            if isinstance(following.get("instances_path"), str) and following["instances_path"]
+            else None,
+        }
+        saved = save_mask(
+            session.dataset_dir,
+            row,
+            MaskState(np.where(labels > 0, 255, 0).astype(np.uint8), labels),
+            current_version(session.dataset_dir, following["stem"]),
+            tool="copy cell",
+            note=f"cell {cell} copied from frame {int(following['frame'])}",
+        )
     except (ValueError, ImageReadError, MaskChanged, MaskSaveError, PermissionDenied) as exc:
         st.error(f"Cell {cell} was not copied: {exc}")
         return

@@ -42,19 +42,31 @@ def show_image(dataset: str, dataset_dir: Path, stem: str, style: MaskStyle, ori
     except ImageReadError as exc:
         st.error(f"Cannot show {stem}: {exc}")
         return
-    st.markdown(f"**{stem}** · {row['split']} · {row['width']}×{row['height']} px · {row['dtype']} · "
-                f"{plural(int(row['channels']), 'channel')} · {plural(int(row['object_count']), 'object')} · "
-                f"{row['foreground_fraction']:.1%} foreground · {describe(pixel_size_of(dataset_dir, stem))}")
+    st.markdown(
+        f"**{stem}** · {row['split']} · {row['width']}×{row['height']} px · {row['dtype']} · "
+        f"{plural(int(row['channels']), 'channel')} · {plural(int(row['object_count']), 'object')} · "
+        f"{row['foreground_fraction']:.1%} foreground · {describe(pixel_size_of(dataset_dir, stem))}"
+    )
     picture = fit_within(to_display_rgb(image), MAX_SIDE)
     small_mask = fit_within(mask, MAX_SIDE, nearest=True)
-    mask_picture = colour_instances(fit_within(instances, MAX_SIDE, nearest=True)) if instances is not None \
+    mask_picture = (
+        colour_instances(fit_within(instances, MAX_SIDE, nearest=True))
+        if instances is not None
         else to_display_rgb(small_mask)
+    )
     left, middle, right = st.columns(3)
     stretched = " (16-bit, contrast stretched for display)" if image.dtype.itemsize > 1 else ""
     left.image(inline(picture), caption=f"Image{stretched}", width="stretch")
-    middle.image(inline(mask_picture, fmt="PNG"),
-                 caption="Mask (each cell its own colour)" if instances is not None else "Mask", width="stretch")
+    middle.image(
+        inline(mask_picture, fmt="PNG"),
+        caption="Mask (each cell its own colour)" if instances is not None else "Mask",
+        width="stretch",
+    )
     right.image(inline(replace(style, show=True).draw(picture, small_mask)), caption="Overlay", width="stretch")
     st.caption(f"Imported from {origin}: {row['source']}")
-    st.page_link(page_path("annotate"), label="Edit this mask", icon=":material/brush:",
-                 query_params={"dataset": dataset, "stem": stem})
+    st.page_link(
+        page_path("annotate"),
+        label="Edit this mask",
+        icon=":material/brush:",
+        query_params={"dataset": dataset, "stem": stem},
+    )

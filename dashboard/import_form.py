@@ -23,16 +23,21 @@ from dashboard.access import may
 from dashboard import context
 from dashboard.widget_state import keep
 
-LAYOUT_HELP = ("auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
-               "flat: images/ + masks/ (split automatically). dsb: Kaggle DSB <id>/images + <id>/masks (one PNG "
-               "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif. timelapse: videos, "
-               "input/<name>.tif + labels/<name>.tif multi-frame TIFFs (or a folder of frames per video), each "
-               "frame a row and each video kept in one split. images: image files alone "
-               "(tick 'images without masks'). A mask may also be a Fiji ROI zip (.roi.zip, .zip, .roi) or a QuPath "
-               "GeoJSON export (.geojson), in the masks folder or next to its image with the same name.")
+LAYOUT_HELP = (
+    "auto: recognise the layout. splits: train/valid/test folders each with images/ and masks/. "
+    "flat: images/ + masks/ (split automatically). dsb: Kaggle DSB <id>/images + <id>/masks (one PNG "
+    "per cell). tif-pairs: input/raw_NNN.tif + labels/instance_ids_NNN.tif. timelapse: videos, "
+    "input/<name>.tif + labels/<name>.tif multi-frame TIFFs (or a folder of frames per video), each "
+    "frame a row and each video kept in one split. images: image files alone "
+    "(tick 'images without masks'). A mask may also be a Fiji ROI zip (.roi.zip, .zip, .roi) or a QuPath "
+    "GeoJSON export (.geojson), in the masks folder or next to its image with the same name."
+)
 SEVERITY_WORDS = {"error": "error", "warning": "warning", "info": "note"}  # words: emoji need fonts servers lack
-SEVERITY_STYLE = {"error": "background-color: #fde0e0; color: #8a1111", "warning": "background-color: #fff3cd",
-                  "note": ""}
+SEVERITY_STYLE = {
+    "error": "background-color: #fde0e0; color: #8a1111",
+    "warning": "background-color: #fff3cd",
+    "note": "",
+}
 REPORT_KEY = "import-report"
 ERRORS_SPELLED_OUT = 8
 
@@ -65,23 +70,37 @@ def _save_upload(upload, settings) -> Path:
 
 def _source_widgets(settings):
     """The source chooser; returns (uploaded file or server path or None, label, uploaded?)."""
-    kind = st.radio("Source", ["Upload a .zip", "Folder on this server"], horizontal=True, key="import-kind",
-                    help="A zip of any supported layout, or a folder the server can read.")
+    kind = st.radio(
+        "Source",
+        ["Upload a .zip", "Folder on this server"],
+        horizontal=True,
+        key="import-kind",
+        help="A zip of any supported layout, or a folder the server can read.",
+    )
     if kind == "Upload a .zip":
-        upload = st.file_uploader("Dataset zip", type=["zip"], key=f"import-upload-{_form_round()}",
-                                  max_upload_size=settings.max_upload_mb,
-                                  help=f"Up to {settings.max_upload_mb} MB. " + LAYOUT_HELP)
+        upload = st.file_uploader(
+            "Dataset zip",
+            type=["zip"],
+            key=f"import-upload-{_form_round()}",
+            max_upload_size=settings.max_upload_mb,
+            help=f"Up to {settings.max_upload_mb} MB. " + LAYOUT_HELP,
+        )
         if upload is None:
             return None, "", True
         if upload.size > settings.max_upload_bytes:
-            st.error(f"{upload.name} is {upload.size / 2**20:.0f} MB; uploads are limited to "
-                     f"{settings.max_upload_mb} MB. Copy the folder to the server and import it from there.")
+            st.error(
+                f"{upload.name} is {upload.size / 2**20:.0f} MB; uploads are limited to "
+                f"{settings.max_upload_mb} MB. Copy the folder to the server and import it from there."
+            )
             return None, "", True
         return upload, upload.name, True
     roots = ", ".join(str(r) for r in settings.import_roots)
-    folder = st.text_input("Folder path", key=f"import-folder-{_form_round()}",
-                           placeholder=str(settings.import_roots[0]),
-                           help=f"A folder on the server, inside one of: {roots}.")
+    folder = st.text_input(
+        "Folder path",
+        key=f"import-folder-{_form_round()}",
+        placeholder=str(settings.import_roots[0]),
+        help=f"A folder on the server, inside one of: {roots}.",
+    )
     if not folder.strip():
         return None, "", False
     try:
@@ -97,27 +116,54 @@ def _source_widgets(settings):
 
 def _option_widgets(label: str) -> ImportOptions | None:
     left, right = st.columns(2)
-    name = left.text_input("Dataset name", value=suggest_name(Path(label)) if label else "",
-                           key=f"import-name-{label}", help="Letters, digits, '.', '_' and '-'; must be new.")
+    name = left.text_input(
+        "Dataset name",
+        value=suggest_name(Path(label)) if label else "",
+        key=f"import-name-{label}",
+        help="Letters, digits, '.', '_' and '-'; must be new.",
+    )
     layout = right.selectbox("Layout", ("auto",) + LAYOUTS, key="import-layout", help=LAYOUT_HELP)
     with st.expander("Automatic split (for data without train/valid/test folders)"):
         a, b, c = st.columns(3)
-        valid = a.slider("Validation %", 0, 40, 15, key="import-valid",
-                         help="Share used to watch training (early stopping, best checkpoint).")
-        test = b.slider("Test %", 0, 40, 15, key="import-test",
-                        help="Share kept aside for the final evaluation; never seen in training.")
-        seed = c.number_input("Seed", 0, 2**31 - 1, 0, key="import-seed",
-                              help="The same seed gives the same split. Near-identical images stay together.")
-    images_only = st.checkbox("Images without masks are fine: import them as unlabelled", key="import-images-only",
-                              help="For raw images: each image without a mask is imported with an empty one, "
-                                   "labelled 'unlabelled', to draw in the editor or to have a model propose. "
-                                   "Masks that are there are used. Only images with masks train models.")
-    skip = st.checkbox("Leave out pairs with errors instead of stopping", key="import-skip",
-                       help="Import the good pairs; the report lists the ones left out.")
+        valid = a.slider(
+            "Validation %",
+            0,
+            40,
+            15,
+            key="import-valid",
+            help="Share used to watch training (early stopping, best checkpoint).",
+        )
+        test = b.slider(
+            "Test %",
+            0,
+            40,
+            15,
+            key="import-test",
+            help="Share kept aside for the final evaluation; never seen in training.",
+        )
+        seed = c.number_input(
+            "Seed",
+            0,
+            2**31 - 1,
+            0,
+            key="import-seed",
+            help="The same seed gives the same split. Near-identical images stay together.",
+        )
+    images_only = st.checkbox(
+        "Images without masks are fine: import them as unlabelled",
+        key="import-images-only",
+        help="For raw images: each image without a mask is imported with an empty one, "
+        "labelled 'unlabelled', to draw in the editor or to have a model propose. "
+        "Masks that are there are used. Only images with masks train models.",
+    )
+    skip = st.checkbox(
+        "Leave out pairs with errors instead of stopping",
+        key="import-skip",
+        help="Import the good pairs; the report lists the ones left out.",
+    )
     try:
         split = SplitOptions(train=(100 - valid - test) / 100, valid=valid / 100, test=test / 100, seed=int(seed))
-        return ImportOptions(name=name.strip(), layout=layout, split=split, skip_invalid=skip,
-                             images_only=images_only)
+        return ImportOptions(name=name.strip(), layout=layout, split=split, skip_invalid=skip, images_only=images_only)
     except ConfigError as exc:
         st.error(str(exc))
         return None
@@ -146,11 +192,21 @@ def import_form() -> ImportRequest | None:
     ready = source is not None and options is not None
     missing = _missing(source, label, options)
     why = f" Not yet: {missing}." if missing else ""
-    check = left.button("Check", disabled=not ready, width="stretch", key="import-check",
-                        help="Validate without importing: lists every problem with the file it concerns." + why)
-    start = right.button("Import", type="primary", disabled=bool(missing) or not may("dataset.import"), width="stretch",
-                         key="import-start", help="Validate, then copy into the dashboard's own storage. "
-                                                  "Your original files are never changed." + why)
+    check = left.button(
+        "Check",
+        disabled=not ready,
+        width="stretch",
+        key="import-check",
+        help="Validate without importing: lists every problem with the file it concerns." + why,
+    )
+    start = right.button(
+        "Import",
+        type="primary",
+        disabled=bool(missing) or not may("dataset.import"),
+        width="stretch",
+        key="import-start",
+        help="Validate, then copy into the dashboard's own storage. Your original files are never changed." + why,
+    )
     if missing:
         st.caption(f"Import needs {missing}.")
     if not (check or start):
@@ -200,10 +256,15 @@ def show_report(outcome: str, label: str, report: Report) -> None:
     if outcome == "imported":
         skipped = len(report.stems_with_errors())
         kept = report.n_pairs - skipped
-        left_out = (f"; {plural(skipped, 'pair')} with errors {'was' if skipped == 1 else 'were'} left out "
-                    "(listed below)") if skipped else ""
-        st.success(f"Imported **{label}**: {plural(kept, 'image/mask pair')}, "
-                   f"{plural(len(report.warnings), 'warning')}{left_out}.")
+        left_out = (
+            (f"; {plural(skipped, 'pair')} with errors {'was' if skipped == 1 else 'were'} left out (listed below)")
+            if skipped
+            else ""
+        )
+        st.success(
+            f"Imported **{label}**: {plural(kept, 'image/mask pair')}, "
+            f"{plural(len(report.warnings), 'warning')}{left_out}."
+        )
     elif report.ok:
         st.success(f"**{label}**: {report.summary()}")
     else:
@@ -221,52 +282,81 @@ def show_report(outcome: str, label: str, report: Report) -> None:
     frame["severity"] = frame["severity"].map(SEVERITY_WORDS)
     frame = frame.rename(columns={"message": "problem", "hint": "what to do", "code": "kind"})
     styled = frame.style.map(lambda word: SEVERITY_STYLE.get(word, ""), subset=["severity"])
-    st.dataframe(styled, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(frame)),
-                 column_config={"problem": st.column_config.TextColumn(width="large"),
-                                "what to do": st.column_config.TextColumn(width="medium")})
+    st.dataframe(
+        styled,
+        hide_index=True,
+        width="stretch",
+        height=min(420, 38 + 35 * len(frame)),
+        column_config={
+            "problem": st.column_config.TextColumn(width="large"),
+            "what to do": st.column_config.TextColumn(width="medium"),
+        },
+    )
 
 
 def add_images_panel(dataset: str) -> None:
     """Add images (raw, or with masks) to ``dataset`` from a zip upload or a server folder, into a split."""
     settings = context.settings()
     with st.expander("Add images to this dataset", icon=":material/add_photo_alternate:"):
-        st.caption("Raw images join as unlabelled (draw their masks, or have a model propose them); images with "
-                   "masks next to them join as truth. Names the dataset already has are refused.")
+        st.caption(
+            "Raw images join as unlabelled (draw their masks, or have a model propose them); images with "
+            "masks next to them join as truth. Names the dataset already has are refused."
+        )
         kind = st.radio("From", ["Upload a .zip", "Folder on this server"], horizontal=True, key="add-kind")
         round_ = st.session_state.get("add-round", 0)
         source, label, uploaded = None, "", kind == "Upload a .zip"
         if uploaded:
-            upload = st.file_uploader("Images (zip)", type=["zip"], key=f"add-upload-{round_}",
-                                      max_upload_size=settings.max_upload_mb)
+            upload = st.file_uploader(
+                "Images (zip)", type=["zip"], key=f"add-upload-{round_}", max_upload_size=settings.max_upload_mb
+            )
             source, label = upload, upload.name if upload is not None else ""
         else:
-            typed = st.text_input("Folder path", key=f"add-folder-{round_}",
-                                  help="Inside one of: " + ", ".join(str(r) for r in settings.import_roots))
+            typed = st.text_input(
+                "Folder path",
+                key=f"add-folder-{round_}",
+                help="Inside one of: " + ", ".join(str(r) for r in settings.import_roots),
+            )
             if typed.strip():
                 try:
                     source = resolve_inside_roots(typed.strip(), settings.import_roots)
                     label = str(source)
                 except PermissionError as exc:
                     st.error(str(exc))
-        split = st.segmented_control("Into", ["train", "valid", "test", "auto"], key=keep("add-split", "train"),
-                                     help="train: the pool to correct and learn from (the usual choice). "
-                                          "auto: the source's own split folders, else the dataset's split ratios.")
+        split = st.segmented_control(
+            "Into",
+            ["train", "valid", "test", "auto"],
+            key=keep("add-split", "train"),
+            help="train: the pool to correct and learn from (the usual choice). "
+            "auto: the source's own split folders, else the dataset's split ratios.",
+        )
         missing = "" if source is not None else "images: upload a zip or type a server folder"
-        if st.button("Add images", type="primary", disabled=bool(missing) or not may("dataset.add_images"),
-                     key="add-start",
-                     help="Checks every file first; nothing changes if something is wrong."
-                          + (f" Not yet: {missing}." if missing else "")):
+        if st.button(
+            "Add images",
+            type="primary",
+            disabled=bool(missing) or not may("dataset.add_images"),
+            key="add-start",
+            help="Checks every file first; nothing changes if something is wrong."
+            + (f" Not yet: {missing}." if missing else ""),
+        ):
             path = _save_upload(source, settings) if uploaded else source
             bar = st.progress(0.0, text="Reading files…")
             try:
-                result = add_images(settings, dataset, path, split=split or "train", source_label=label,
-                                    progress=lambda done, total, text: bar.progress(done / max(total, 1), text=text))
+                result = add_images(
+                    settings,
+                    dataset,
+                    path,
+                    split=split or "train",
+                    source_label=label,
+                    progress=lambda done, total, text: bar.progress(done / max(total, 1), text=text),
+                )
             except ImportFailed as exc:
                 st.session_state[REPORT_KEY] = ("failed", label, exc.report)
             else:
                 context.refresh_datasets()
-                states = ", ".join(plural(n, "image") + (" with masks" if state == "truth" else f" {state}")
-                                   for state, n in result.labels.items())
+                states = ", ".join(
+                    plural(n, "image") + (" with masks" if state == "truth" else f" {state}")
+                    for state, n in result.labels.items()
+                )
                 st.session_state["add-done"] = f"Added to **{dataset}**: {states}."
                 st.session_state["add-round"] = round_ + 1
                 st.session_state.pop(REPORT_KEY, None)

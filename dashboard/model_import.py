@@ -18,9 +18,11 @@ from dashboard import context
 from dashboard.predict_view import safe_name
 from dashboard.task_progress import start_job, task_progress
 
-HELP = ("A bioimage.io model package (rdf.yaml with its weights, as a zip or an unpacked folder), e.g. downloaded "
-        "from the BioImage Model Zoo or exported by another dashboard. Packages with Keras, TensorFlow "
-        "SavedModel or ONNX weights run here; with Keras weights they can be refined on your masks too.")
+HELP = (
+    "A bioimage.io model package (rdf.yaml with its weights, as a zip or an unpacked folder), e.g. downloaded "
+    "from the BioImage Model Zoo or exported by another dashboard. Packages with Keras, TensorFlow "
+    "SavedModel or ONNX weights run here; with Keras weights they can be refined on your masks too."
+)
 
 
 def imports_root() -> Path:
@@ -48,20 +50,30 @@ def _package_source(upload, typed: str) -> Path | None:
 def model_import_panel() -> None:
     """Upload or name a package, import it in the background, show how it went."""
     settings = context.settings()
-    upload = st.file_uploader("Package (zip)", type=["zip"], key="model-import-upload", help=HELP,
-                              max_upload_size=settings.max_upload_mb)
+    upload = st.file_uploader(
+        "Package (zip)", type=["zip"], key="model-import-upload", help=HELP, max_upload_size=settings.max_upload_mb
+    )
     left, right = st.columns([2, 1])
-    typed = left.text_input("…or a package on the server", key="model-import-path",
-                            help="A package folder or zip on the server; it must lie inside: "
-                                 + ", ".join(str(root) for root in settings.import_roots))
-    name = right.text_input("Name (optional)", key="model-import-name",
-                            help="How the model is listed and addressed, e.g. zoo-nuclei; by default the "
-                                 "package's own name.")
+    typed = left.text_input(
+        "…or a package on the server",
+        key="model-import-path",
+        help="A package folder or zip on the server; it must lie inside: "
+        + ", ".join(str(root) for root in settings.import_roots),
+    )
+    name = right.text_input(
+        "Name (optional)",
+        key="model-import-name",
+        help="How the model is listed and addressed, e.g. zoo-nuclei; by default the package's own name.",
+    )
     ready = upload is not None or bool(typed.strip())
-    if st.button("Import the model", icon=":material/download_for_offline:", key="model-import-go",
-                 disabled=not ready or not may("model.import"),
-                 help="Checks the package, converts its weights if needed and checks that it reproduces its own "
-                      "test output; runs in the background."):
+    if st.button(
+        "Import the model",
+        icon=":material/download_for_offline:",
+        key="model-import-go",
+        disabled=not ready or not may("model.import"),
+        help="Checks the package, converts its weights if needed and checks that it reproduces its own "
+        "test output; runs in the background.",
+    ):
         source = _package_source(upload, typed)
         if source is not None:
             job = JobDir(imports_root() / f"{datetime.now():%Y%m%d-%H%M%S}")

@@ -38,8 +38,10 @@ def pinned_shell(shell: str, base_path: str) -> str:
     '<html><head><script>window.__streamlit = {BACKEND_BASE_URL: window.location.origin
     + "/lab/"};</script><title>x</title></head></html>'
     """
-    script = (f"<script>window.__streamlit = {{BACKEND_BASE_URL: window.location.origin + "
-              f"{json.dumps(_root(base_path))}}};</script>")
+    script = (
+        f"<script>window.__streamlit = {{BACKEND_BASE_URL: window.location.origin + "
+        f"{json.dumps(_root(base_path))}}};</script>"
+    )
     return shell.replace("<head>", "<head>" + script, 1)
 
 

@@ -20,8 +20,9 @@ from core.display import fit_within
 DISPLAY_SIDE = 1024  # pictures larger than this are shrunk for the screen (the files keep their full size)
 
 
-def inline(picture: np.ndarray | str | Path, *, fmt: str = "JPEG", quality: int = 88,
-           max_side: int = DISPLAY_SIDE) -> str:
+def inline(
+    picture: np.ndarray | str | Path, *, fmt: str = "JPEG", quality: int = 88, max_side: int = DISPLAY_SIDE
+) -> str:
     """``picture`` (an RGB or grey uint8 array, or an image file) as a ``data:`` address for ``st.image``.
 
     >>> inline(np.zeros((2, 3, 3), np.uint8), fmt="PNG")[:22]

@@ -34,12 +34,13 @@ from dashboard.widget_state import keep
 IMAGE_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 DISPLAY_SIDE = 1024  # overlays redrawn for the page are at most this wide or high
 OUTLINE_COLOURS = {**MASK_COLOURS, "white": (255, 255, 255)}
-OUTPUT_PARTS = ("masks", "labels", "overlays", "probabilities", "videos", "cells.csv", "images.csv",
-                "prediction.json")
-TEMPORAL_HELP = ("For videos (multi-frame TIFFs) only: the masks are smoothed along time before they are split into "
-                 "cells, so a cell that leaves the focal plane (or dims) for a frame is filled in from the frames "
-                 "before and after it. Still images are not affected. In every video the cells of consecutive "
-                 "frames are linked either way, so a cell keeps one id.")
+OUTPUT_PARTS = ("masks", "labels", "overlays", "probabilities", "videos", "cells.csv", "images.csv", "prediction.json")
+TEMPORAL_HELP = (
+    "For videos (multi-frame TIFFs) only: the masks are smoothed along time before they are split into "
+    "cells, so a cell that leaves the focal plane (or dims) for a frame is filled in from the frames "
+    "before and after it. Still images are not affected. In every video the cells of consecutive "
+    "frames are linked either way, so a cell keeps one id."
+)
 
 
 def predictions_root() -> Path:
@@ -61,22 +62,36 @@ def safe_name(name: str) -> str:
 def choose_inputs() -> tuple[list, Path | None]:
     """Uploaded files, or a server folder (inside the allowed roots); shows problems and returns nothing then."""
     settings = context.settings()
-    source = st.radio("Images from", ["Upload", "A folder on the server"], horizontal=True, key="predict-source",
-                      help="Upload a few images from this computer, or name a folder on the server for many.")
+    source = st.radio(
+        "Images from",
+        ["Upload", "A folder on the server"],
+        horizontal=True,
+        key="predict-source",
+        help="Upload a few images from this computer, or name a folder on the server for many.",
+    )
     if source == "Upload":
-        uploads = st.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True, key="predict-upload",
-                                   max_upload_size=settings.max_upload_mb,
-                                   help=f"PNG, JPEG, TIFF (8 or 16 bit) or BMP, any size; up to "
-                                        f"{settings.max_upload_mb} MB each.")
+        uploads = st.file_uploader(
+            "Images",
+            type=IMAGE_TYPES,
+            accept_multiple_files=True,
+            key="predict-upload",
+            max_upload_size=settings.max_upload_mb,
+            help=f"PNG, JPEG, TIFF (8 or 16 bit) or BMP, any size; up to {settings.max_upload_mb} MB each.",
+        )
         too_big = [u.name for u in uploads or [] if u.size > settings.max_upload_bytes]
         if too_big:
-            st.error(f"Too large to upload (over {settings.max_upload_mb} MB): {', '.join(too_big)}. "
-                     "Copy them to the server and choose their folder instead.")
+            st.error(
+                f"Too large to upload (over {settings.max_upload_mb} MB): {', '.join(too_big)}. "
+                "Copy them to the server and choose their folder instead."
+            )
             return [], None
         return list(uploads or []), None
-    typed = st.text_input("Folder on the server", key="predict-folder",
-                          help="Every image file directly in this folder is predicted. It must lie inside: "
-                               + ", ".join(str(r) for r in settings.import_roots))
+    typed = st.text_input(
+        "Folder on the server",
+        key="predict-folder",
+        help="Every image file directly in this folder is predicted. It must lie inside: "
+        + ", ".join(str(r) for r in settings.import_roots),
+    )
     if not typed.strip():
         return [], None
     try:
@@ -105,13 +120,23 @@ def temporal_options(page: str = "predict") -> tuple[bool, float, int]:
     if not enabled:
         return False, 1.0, 100
     a, b = st.columns(2)
-    sigma = a.number_input("Smoothing along time (frames)", 0.0, 10.0, step=0.5,
-                           key=keep(f"{page}-temporal-sigma", 1.0),
-                           help="Standard deviation of the smoothing, in frames. 1 fills a cell missing for one "
-                                "frame; larger values bridge longer gaps but keep a cell a little past its end.")
-    min_size = b.number_input("Smallest object after filling (px)", 0, 100_000, step=10,
-                              key=keep(f"{page}-temporal-min-size", 100),
-                              help="Objects of fewer pixels are removed from each frame after the filling.")
+    sigma = a.number_input(
+        "Smoothing along time (frames)",
+        0.0,
+        10.0,
+        step=0.5,
+        key=keep(f"{page}-temporal-sigma", 1.0),
+        help="Standard deviation of the smoothing, in frames. 1 fills a cell missing for one "
+        "frame; larger values bridge longer gaps but keep a cell a little past its end.",
+    )
+    min_size = b.number_input(
+        "Smallest object after filling (px)",
+        0,
+        100_000,
+        step=10,
+        key=keep(f"{page}-temporal-min-size", 100),
+        help="Objects of fewer pixels are removed from each frame after the filling.",
+    )
     return True, float(sigma), int(min_size)
 
 
@@ -168,24 +193,44 @@ def show_videos(task: JobDir) -> None:
     if not videos:
         return
     st.subheader("Videos")
-    st.dataframe(pd.DataFrame([{"video": v.get("image", v["name"]), "frames": v.get("frames"),
-                                "tracks": v.get("tracks"), "cells per frame": v.get("cells_per_frame_mean")}
-                               for v in videos]), hide_index=True, width="stretch")
-    st.caption("A cell keeps one label (its track id) in every frame; the frames appear below as "
-               "<name>_t0000, <name>_t0001, … The zip also holds each label video and its Cell Tracking "
-               "Challenge folder.")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "video": v.get("image", v["name"]),
+                    "frames": v.get("frames"),
+                    "tracks": v.get("tracks"),
+                    "cells per frame": v.get("cells_per_frame_mean"),
+                }
+                for v in videos
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        "A cell keeps one label (its track id) in every frame; the frames appear below as "
+        "<name>_t0000, <name>_t0001, … The zip also holds each label video and its Cell Tracking "
+        "Challenge folder."
+    )
     columns = st.columns(min(len(videos), 3))
     for index, video in enumerate(videos):
         path = task.path / "videos" / f"{video['name']}_tracks.csv"
         if path.is_file():
             columns[index % len(columns)].download_button(
-                f"Tracks of {video.get('image', video['name'])} (CSV)", path.read_bytes(), path.name, "text/csv",
-                icon=":material/download:", key=f"predict-tracks-{video['name']}")
+                f"Tracks of {video.get('image', video['name'])} (CSV)",
+                path.read_bytes(),
+                path.name,
+                "text/csv",
+                icon=":material/download:",
+                key=f"predict-tracks-{video['name']}",
+            )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def restyled_overlay(folder: str, name: str, source: str | None, colour: str, width,
-                     frame: int | None = None) -> np.ndarray | None:
+def restyled_overlay(
+    folder: str, name: str, source: str | None, colour: str, width, frame: int | None = None
+) -> np.ndarray | None:
     """The outlined picture of one predicted image (or ``frame`` of a video) in another colour or width (None
     when the original image is no longer where it was predicted from)."""
     labels_path = Path(folder) / "labels" / f"{name}.tif"
@@ -196,8 +241,13 @@ def restyled_overlay(folder: str, name: str, source: str | None, colour: str, wi
         labels = read_image(labels_path)
     except (ImageReadError, OSError, IndexError):
         return None
-    return overlay_picture(image, labels, None if colour == "auto" else OUTLINE_COLOURS[colour],
-                           None if width == "auto" else int(width), max_side=DISPLAY_SIDE)
+    return overlay_picture(
+        image,
+        labels,
+        None if colour == "auto" else OUTLINE_COLOURS[colour],
+        None if width == "auto" else int(width),
+        max_side=DISPLAY_SIDE,
+    )
 
 
 def show_results(task: JobDir) -> None:
@@ -215,31 +265,54 @@ def show_results(task: JobDir) -> None:
     for problem in skipped:
         st.warning(f"Skipped {problem}", icon=":material/warning:")
     show_videos(task)
-    st.dataframe(images, hide_index=True, width="stretch",
-                 column_config={"covered_fraction": st.column_config.NumberColumn("covered", format="%.3f",
-                                                                                  help="Share of the image in cells"),
-                                "mean_cell_area": st.column_config.NumberColumn("mean cell area (px²)"),
-                                "pixel_size_um": st.column_config.NumberColumn(
-                                    "pixel size (µm)", format="%.4g",
-                                    help="From the image file's metadata (TIFF); empty when it states none"),
-                                "width": st.column_config.NumberColumn("width (px)"),
-                                "height": st.column_config.NumberColumn("height (px)"),
-                                "output": None, "source": None})
+    st.dataframe(
+        images,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "covered_fraction": st.column_config.NumberColumn(
+                "covered", format="%.3f", help="Share of the image in cells"
+            ),
+            "mean_cell_area": st.column_config.NumberColumn("mean cell area (px²)"),
+            "pixel_size_um": st.column_config.NumberColumn(
+                "pixel size (µm)",
+                format="%.4g",
+                help="From the image file's metadata (TIFF); empty when it states none",
+            ),
+            "width": st.column_config.NumberColumn("width (px)"),
+            "height": st.column_config.NumberColumn("height (px)"),
+            "output": None,
+            "source": None,
+        },
+    )
     overlays = sorted((task.path / "overlays").glob("*.png"))
     count_col, colour_col, width_col = st.columns([2, 1.2, 1.2])
-    shown = count_col.slider("Overlays shown", 1, max(2, len(overlays)),
-                             key=keep("predict-shown", 8, bounds=(1, max(2, len(overlays)))),
-                             help="How many outlined images to show below (all are in the zip).") \
-        if len(overlays) > 1 else 1
+    shown = (
+        count_col.slider(
+            "Overlays shown",
+            1,
+            max(2, len(overlays)),
+            key=keep("predict-shown", 8, bounds=(1, max(2, len(overlays)))),
+            help="How many outlined images to show below (all are in the zip).",
+        )
+        if len(overlays) > 1
+        else 1
+    )
     choices = ["auto", *MASK_COLOURS, "white"]
-    colour = colour_col.selectbox("Outline colour", choices, key=keep("predict-outline-colour", "auto", choices),
-                                  format_func=lambda name: "automatic" if name == "auto" else name,
-                                  help="Automatic picks, per image, the colour that stands out from its own "
-                                       "colours (pink on grey, green or cyan on pink/purple stains).")
-    width = width_col.select_slider("Outline width (px)", ["auto", 1, 2, 3, 4, 6, 8],
-                                    key=keep("predict-outline-width", "auto"),
-                                    help="Thicker outlines stay visible on small or dark cells; auto scales with "
-                                         "the image size.")
+    colour = colour_col.selectbox(
+        "Outline colour",
+        choices,
+        key=keep("predict-outline-colour", "auto", choices),
+        format_func=lambda name: "automatic" if name == "auto" else name,
+        help="Automatic picks, per image, the colour that stands out from its own "
+        "colours (pink on grey, green or cyan on pink/purple stains).",
+    )
+    width = width_col.select_slider(
+        "Outline width (px)",
+        ["auto", 1, 2, 3, 4, 6, 8],
+        key=keep("predict-outline-width", "auto"),
+        help="Thicker outlines stay visible on small or dark cells; auto scales with the image size.",
+    )
     outputs = images.get("output", images["image"]).astype(str)
     counts = dict(zip(outputs, images["cells"]))
     sources = dict(zip(outputs, images["source"].astype(str))) if "source" in images else {}
@@ -248,20 +321,39 @@ def show_results(task: JobDir) -> None:
     for index, path in enumerate(overlays[:shown]):
         frame = frames.get(path.stem)
         frame = None if frame is None or frame != frame else int(frame)  # empty (NaN) for still images
-        picture = restyled_overlay(str(task.path), path.stem, sources.get(path.stem), colour, width, frame) \
-            if (colour, width) != ("auto", "auto") else None
-        columns[index % 4].image(inline(picture if picture is not None else path), width="stretch",
-                                 caption=f"{path.stem} · {plural(int(counts.get(path.stem, 0)), 'cell')}")
+        picture = (
+            restyled_overlay(str(task.path), path.stem, sources.get(path.stem), colour, width, frame)
+            if (colour, width) != ("auto", "auto")
+            else None
+        )
+        columns[index % 4].image(
+            inline(picture if picture is not None else path),
+            width="stretch",
+            caption=f"{path.stem} · {plural(int(counts.get(path.stem, 0)), 'cell')}",
+        )
     st.caption("Each detected cell is outlined; change the colour or width above if the outlines are hard to see.")
     if not cells.empty:
         with st.expander(f"Cells ({len(cells)} rows: area, centre, eccentricity, mean intensity)"):
-            st.dataframe(cells.head(2000), hide_index=True, width="stretch",
-                         column_config={"area": st.column_config.NumberColumn("area (px)"),
-                                        "area_um2": st.column_config.NumberColumn(
-                                            "area (µm²)", help="Empty when the image states no pixel size")})
-    stamp = (task.read_status().updated or "")
-    st.download_button("Download masks, cell labels and tables (zip)", results_zip(str(task.path), stamp),
-                       f"{task.path.name}-cells.zip", "application/zip", icon=":material/download:",
-                       key="predict-download", type="primary")
+            st.dataframe(
+                cells.head(2000),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "area": st.column_config.NumberColumn("area (px)"),
+                    "area_um2": st.column_config.NumberColumn(
+                        "area (µm²)", help="Empty when the image states no pixel size"
+                    ),
+                },
+            )
+    stamp = task.read_status().updated or ""
+    st.download_button(
+        "Download masks, cell labels and tables (zip)",
+        results_zip(str(task.path), stamp),
+        f"{task.path.name}-cells.zip",
+        "application/zip",
+        icon=":material/download:",
+        key="predict-download",
+        type="primary",
+    )
     with st.expander("Export cells for Fiji, QuPath, OMERO…", icon=":material/ios_share:"):
         cell_export_panel("predict-cells", task.path.name, lambda: prediction_sources(task.path))

@@ -41,8 +41,9 @@ def cases(run_path: str, label: str, stamp: str) -> dict[str, Case]:
 def rescored(run_path: str, label: str, stamp: str, settings: tuple, cells: bool = True) -> tuple[pd.DataFrame, dict]:
     """Per-image table (worst Dice first) and summary under ``settings`` (a tuple of PostProcessing items);
     ``cells=False``: pixel scores only, several times faster (shown first while cells are split and matched)."""
-    per_image, summary = score_cases(list(cases(run_path, label, stamp).values()),
-                                     PostProcessing.from_dict(dict(settings)), cells=cells)
+    per_image, summary = score_cases(
+        list(cases(run_path, label, stamp).values()), PostProcessing.from_dict(dict(settings)), cells=cells
+    )
     table = pd.DataFrame([s.to_dict() for s in per_image])
     if table.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS), summary

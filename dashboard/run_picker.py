@@ -24,8 +24,11 @@ def _label(run: RunDir, status: jobs.JobStatus, config: dict) -> str:
 
 def trained_runs() -> list[RunDir]:
     """Runs with a saved model, newest first, then the shipped models (the generalist)."""
-    runs = [run for run in list_runs(runs_dir(context.settings()))
-            if (run.checkpoints / "best.keras").is_file() or (run.checkpoints / "last.keras").is_file()]
+    runs = [
+        run
+        for run in list_runs(runs_dir(context.settings()))
+        if (run.checkpoints / "best.keras").is_file() or (run.checkpoints / "last.keras").is_file()
+    ]
     return runs + [RunDir(model.path) for model in list_models(context.settings())]
 
 
@@ -39,8 +42,12 @@ def pick_run(key: str) -> RunDir:
         st.stop()
     labels = {run.run_id: _label(run, jobs.refresh(run), run.read_config()) for run in runs}
     ids = list(labels)
-    chosen = st.selectbox("Model (training run)", ids, key=linked("run", key, ids), format_func=labels.get,
-                          help="Runs that saved a model, newest first; the best checkpoint (highest validation "
-                               "Dice) is used.")
+    chosen = st.selectbox(
+        "Model (training run)",
+        ids,
+        key=linked("run", key, ids),
+        format_func=labels.get,
+        help="Runs that saved a model, newest first; the best checkpoint (highest validation Dice) is used.",
+    )
     publish("run", key, chosen)
     return next(run for run in runs if run.run_id == chosen)

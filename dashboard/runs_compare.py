@@ -19,8 +19,16 @@ from core.evaluation.job import probabilities_dir, read_evaluation
 from core.evaluation.review import read_truth
 from core.io import read_image
 from core.postprocess import PostProcessing, binary_mask, error_picture, outline
-from core.runs.compare import (PairedDifference, config_diff, lineage_rows, masks_changed, paired_bootstrap,
-                               precision_note, trained_precisions, with_precision_row)
+from core.runs.compare import (
+    PairedDifference,
+    config_diff,
+    lineage_rows,
+    masks_changed,
+    paired_bootstrap,
+    precision_note,
+    trained_precisions,
+    with_precision_row,
+)
 from core.runs.folder import RunDir
 from core.runs.model import inference_settings
 from core.runs.queries import metric_curves, params_wide, per_image_pairs
@@ -32,22 +40,27 @@ from dashboard.pictures import inline
 
 OUTLINE_COLOUR = (255, 230, 0)  # yellow: magenta already means a false positive in the error pictures
 PICTURE_SIDE = 420
-COORDINATES = {"learning_rate": "Learning rate", "batch_size": "Batch size", "patch_size": "Patch size (px)",
-               "model.depth": "Model depth", "model.base_filters": "Filters (first level)"}
+COORDINATES = {
+    "learning_rate": "Learning rate",
+    "batch_size": "Batch size",
+    "patch_size": "Patch size (px)",
+    "model.depth": "Model depth",
+    "model.base_filters": "Filters (first level)",
+}
 HELP = {
     "align": "By epoch: the n-th pass over the training images of each run lines up. By wall time: minutes on the "
-             "clock since each run started, the fairer view when one run is slower per epoch.",
+    "clock since each run started, the fairer view when one run is slower per epoch.",
     "coordinates": "Parallel coordinates: each line is one run, passing through its value on every axis and "
-                   "ending at its test Dice (colour). Lines that end high show the settings that worked; drag "
-                   "along an axis to pick out a range.",
+    "ending at its test Dice (colour). Lines that end high show the settings that worked; drag "
+    "along an axis to pick out a range.",
     "pair": "The image-by-image comparison takes two runs at a time: A and B.",
     "bootstrap": "Bootstrap: the test images are drawn again at random (with repeats) 10,000 times and the "
-                 "difference recomputed each time; the spread of those differences gives the 95 % confidence "
-                 "interval (CI): the range where the true difference most likely lies. If it does not include "
-                 "0, the difference is unlikely to be luck of which images were in the test set.",
+    "difference recomputed each time; the spread of those differences gives the 95 % confidence "
+    "interval (CI): the range where the true difference most likely lies. If it does not include "
+    "0, the difference is unlikely to be luck of which images were in the test set.",
     "precision": "The row *precision used* is the precision each run really trained in (from its status): "
-                 "a run set to auto trains in bfloat16 only on CPUs where it measured at least 15 % faster. "
-                 "bfloat16 rounds more than float32, so two runs can differ for that reason alone.",
+    "a run set to auto trains in bfloat16 only on CPUs where it measured at least 15 % faster. "
+    "bfloat16 rounds more than float32, so two runs can differ for that reason alone.",
     "image": "Images are ordered by how much the two runs disagree; clicking a point in the plot picks it too.",
 }
 
@@ -72,8 +85,9 @@ def masks_edited_between(config_a: dict, config_b: dict) -> int | None:
     """
     if config_a.get("train", {}).get("dataset") != config_b.get("train", {}).get("dataset"):
         return None
-    return masks_changed(config_a.get("lineage", {}).get("mask_versions", {}),
-                         config_b.get("lineage", {}).get("mask_versions", {}))
+    return masks_changed(
+        config_a.get("lineage", {}).get("mask_versions", {}), config_b.get("lineage", {}).get("mask_versions", {})
+    )
 
 
 def _as_text(frame: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
@@ -98,8 +112,12 @@ def _cell(value) -> str:
 
 def curves_section(con: duckdb.DuckDBPyConnection, run_ids: list[str], labels: dict[str, str]) -> None:
     st.markdown("**Training curves**")
-    align = st.segmented_control("Align the curves", ["by epoch", "by wall time"], default="by epoch",
-                                 key="runs-align", help=HELP["align"]) or "by epoch"
+    align = (
+        st.segmented_control(
+            "Align the curves", ["by epoch", "by wall time"], default="by epoch", key="runs-align", help=HELP["align"]
+        )
+        or "by epoch"
+    )
     curves = metric_curves(con, run_ids)
     if curves.empty:
         st.caption("These runs have not recorded any epoch yet.")
@@ -108,20 +126,27 @@ def curves_section(con: duckdb.DuckDBPyConnection, run_ids: list[str], labels: d
     if by_time and curves["elapsed_s"].isna().all():
         st.caption("These runs recorded no epoch timings, so the curves are shown by epoch.")
         by_time = False
-    st.plotly_chart(figures.compare_curves(curves, {r: labels[r] for r in run_ids}, by_time=by_time),
-                    width="stretch", key="runs-curves")
+    st.plotly_chart(
+        figures.compare_curves(curves, {r: labels[r] for r in run_ids}, by_time=by_time),
+        width="stretch",
+        key="runs-curves",
+    )
     st.caption("Dashed: training loss; solid: validation loss. Colours follow the legend.")
 
 
-def settings_section(configs: dict[str, dict], labels: dict[str, str],
-                     precisions: dict[str, str | None] | None = None) -> None:
+def settings_section(
+    configs: dict[str, dict], labels: dict[str, str], precisions: dict[str, str | None] | None = None
+) -> None:
     """The settings that differ, then the precision each run really trained in (``auto`` can mean either)."""
     st.markdown("**Settings that differ**", help=HELP["precision"])
     diff = config_diff({run_id: config.get("train", {}) for run_id, config in configs.items()})
     table = with_precision_row(diff, precisions or {})
     if diff.empty:
-        st.caption("These runs were trained with the same settings." if table.empty else
-                   "These runs were trained with the same settings; the last row is the precision each trained in.")
+        st.caption(
+            "These runs were trained with the same settings."
+            if table.empty
+            else "These runs were trained with the same settings; the last row is the precision each trained in."
+        )
     if not table.empty:
         st.dataframe(_as_text(table, labels), width="stretch", key="runs-diff")
     note = precision_note(precisions or {}, labels)
@@ -167,8 +192,7 @@ def pick_pair(run_ids: list[str], labels: dict[str, str]) -> tuple[str, str]:
     for col, key, name, default in ((cols[0], "runs-a", "Run A", 0), (cols[1], "runs-b", "Run B", 1)):
         if st.session_state.get(key) not in run_ids:  # the selection changed since
             st.session_state.pop(key, None)
-        chosen.append(col.selectbox(name, run_ids, index=default, format_func=labels.get, key=key,
-                                    help=HELP["pair"]))
+        chosen.append(col.selectbox(name, run_ids, index=default, format_func=labels.get, key=key, help=HELP["pair"]))
     return chosen[0], chosen[1]
 
 
@@ -180,14 +204,24 @@ def bootstrap_cards(pairs: pd.DataFrame, labels: dict[str, str], a: str, b: str)
         return
     result = _bootstrap(tuple(scored["dice_a"].astype(float)), tuple(scored["dice_b"].astype(float)))
     cols = st.columns(3)
-    cols[0].metric("Mean Dice A", f"{result.mean_a:.3f}",
-                   help=f"{labels[a]}: Dice averaged over the {result.n} test images both runs were scored on.")
-    cols[1].metric("Mean Dice B", f"{result.mean_b:.3f}",
-                   help=f"{labels[b]}: Dice averaged over the same {result.n} images.")
-    cols[2].metric("Difference (B − A)", f"{result.mean_difference:+.3f}",
-                   help="Mean over images of (Dice of B − Dice of A); positive means B is better. " + HELP["bootstrap"])
-    st.caption(f"{result.confidence:.0%} confidence interval (CI) of the difference: {result.low:+.3f} to "
-               f"{result.high:+.3f} (paired bootstrap over {result.n} images).", help=HELP["bootstrap"])
+    cols[0].metric(
+        "Mean Dice A",
+        f"{result.mean_a:.3f}",
+        help=f"{labels[a]}: Dice averaged over the {result.n} test images both runs were scored on.",
+    )
+    cols[1].metric(
+        "Mean Dice B", f"{result.mean_b:.3f}", help=f"{labels[b]}: Dice averaged over the same {result.n} images."
+    )
+    cols[2].metric(
+        "Difference (B − A)",
+        f"{result.mean_difference:+.3f}",
+        help="Mean over images of (Dice of B − Dice of A); positive means B is better. " + HELP["bootstrap"],
+    )
+    st.caption(
+        f"{result.confidence:.0%} confidence interval (CI) of the difference: {result.low:+.3f} to "
+        f"{result.high:+.3f} (paired bootstrap over {result.n} images).",
+        help=HELP["bootstrap"],
+    )
     st.info(result.verdict, icon=":material/balance:")
 
 
@@ -219,8 +253,13 @@ def pick_image(pairs: pd.DataFrame, figure) -> str:
         st.session_state["runs-image"] = clicked
     if st.session_state.get("runs-image") not in dice:
         st.session_state.pop("runs-image", None)
-    return st.selectbox("Image", list(dice), key="runs-image", help=HELP["image"],
-                        format_func=lambda s: f"{s} · A {dice[s][0]:.3f} · B {dice[s][1]:.3f}")
+    return st.selectbox(
+        "Image",
+        list(dice),
+        key="runs-image",
+        help=HELP["image"],
+        format_func=lambda s: f"{s} · A {dice[s][0]:.3f} · B {dice[s][1]:.3f}",
+    )
 
 
 @st.cache_data(max_entries=32, show_spinner="Drawing the predictions…")
@@ -255,15 +294,18 @@ def side_by_side(runs_root: Path, a: str, b: str, stem: str, labels: dict[str, s
         return
     settings = [inference_settings(run) for run in runs]
     try:
-        pictures = comparison_pictures((item["image"], item["mask"], item.get("instances")),
-                                       tuple(str(m) if m.is_file() else None for m in maps),
-                                       tuple(tuple(s.to_dict().items()) for s in settings))
+        pictures = comparison_pictures(
+            (item["image"], item["mask"], item.get("instances")),
+            tuple(str(m) if m.is_file() else None for m in maps),
+            tuple(tuple(s.to_dict().items()) for s in settings),
+        )
     except (OSError, ValueError) as exc:
         st.caption(f"The pictures of {stem} cannot be drawn: {exc}")
         return
     captions = [f"{stem} · yellow: true outline"] + [
         f"{name} {labels[run.run_id]} · Dice {score:.3f} · threshold {chosen.threshold:.2f}"
-        for name, run, score, chosen in zip("AB", runs, dice, settings)]
+        for name, run, score, chosen in zip("AB", runs, dice, settings)
+    ]
     for col, picture, caption in zip(st.columns(3), pictures, captions):
         if picture is None:
             col.caption(f"{caption}: no saved prediction")
@@ -272,8 +314,9 @@ def side_by_side(runs_root: Path, a: str, b: str, stem: str, labels: dict[str, s
     st.caption("Green: cell found. Magenta: predicted where there is no cell. Orange: cell missed.")
 
 
-def pair_section(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: Path,
-                 labels: dict[str, str]) -> tuple[str, str, pd.DataFrame]:
+def pair_section(
+    con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: Path, labels: dict[str, str]
+) -> tuple[str, str, pd.DataFrame]:
     """A against B on each test image: the bootstrap cards, the scatter plot and the pictures of one image."""
     st.markdown("**Image by image: run A against run B**")
     a, b = pick_pair(run_ids, labels)
@@ -283,8 +326,7 @@ def pair_section(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: 
     pairs = per_image_pairs(con, a, b, split="test")
     if pairs.empty:
         st.caption("Both runs need an evaluation on the same test images: evaluate them on the Results page.")
-        st.page_link(page_path("results"), label="Go to Results", icon=":material/fact_check:",
-                     query_params={"run": a})
+        st.page_link(page_path("results"), label="Go to Results", icon=":material/fact_check:", query_params={"run": a})
         return a, b, pairs
     bootstrap_cards(pairs, labels, a, b)
     figure = figures.per_image_scatter(pairs, labels[a], labels[b])
@@ -294,14 +336,24 @@ def pair_section(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: 
     return a, b, pairs
 
 
-LINEAGE_COLUMNS = {"dataset": "Dataset", "dataset_revision": "Dataset revision", "n_train": "Train images",
-                   "n_valid": "Validation images", "n_test": "Test images", "edited_masks": "Masks edited so far",
-                   "parent_run": "Continued from", "masks_changed_vs_first": "Masks changed vs the first run"}
+LINEAGE_COLUMNS = {
+    "dataset": "Dataset",
+    "dataset_revision": "Dataset revision",
+    "n_train": "Train images",
+    "n_valid": "Validation images",
+    "n_test": "Test images",
+    "edited_masks": "Masks edited so far",
+    "parent_run": "Continued from",
+    "masks_changed_vs_first": "Masks changed vs the first run",
+}
 
 
 def lineage_section(configs: dict[str, dict], labels: dict[str, str], a: str, b: str) -> None:
-    st.markdown("**Training data of each run**", help="Which dataset version each run learnt from: a mask fixed "
-                "on the Annotate page between two runs is one reason their scores differ.")
+    st.markdown(
+        "**Training data of each run**",
+        help="Which dataset version each run learnt from: a mask fixed "
+        "on the Annotate page between two runs is one reason their scores differ.",
+    )
     rows = lineage_rows(configs)
     if not rows.empty:
         table = rows.assign(run_id=rows["run_id"].map(labels)).set_index("run_id").rename(columns=LINEAGE_COLUMNS)
@@ -309,10 +361,14 @@ def lineage_section(configs: dict[str, dict], labels: dict[str, str], a: str, b:
         st.dataframe(_as_text(table, {}), width="stretch", key="runs-lineage")
     if a in configs and b in configs and a != b:
         changed = masks_edited_between(configs[a], configs[b])
-        st.caption("A and B were trained on different datasets." if changed is None else
-                   f"{plural(changed, 'mask')} {'was' if changed == 1 else 'were'} edited between the training of A "
-                   "and of B." if changed else
-                   "A and B were trained on the same masks.")
+        st.caption(
+            "A and B were trained on different datasets."
+            if changed is None
+            else f"{plural(changed, 'mask')} {'was' if changed == 1 else 'were'} edited between the training of A "
+            "and of B."
+            if changed
+            else "A and B were trained on the same masks."
+        )
 
 
 def downloads(run_ids: list[str], runs_root: Path, a: str, b: str, pairs: pd.DataFrame) -> None:
@@ -321,19 +377,33 @@ def downloads(run_ids: list[str], runs_root: Path, a: str, b: str, pairs: pd.Dat
     # the report compares its first two runs image by image: make them the A and B chosen here
     ordered = list(dict.fromkeys([a, b, *run_ids])) if a != b else run_ids
     left, right = st.columns(2)
-    left.download_button("Download comparison report (HTML)",
-                         lambda: comparison_report(report_cursor, ordered, runs_root).encode("utf-8"),
-                         "runs-comparison.html", "text/html", key="runs-report", icon=":material/download:",
-                         on_click="ignore", help="One web page with these curves, settings and scores, to keep "
-                                                 "or send; it opens in any browser without the dashboard.")
+    left.download_button(
+        "Download comparison report (HTML)",
+        lambda: comparison_report(report_cursor, ordered, runs_root).encode("utf-8"),
+        "runs-comparison.html",
+        "text/html",
+        key="runs-report",
+        icon=":material/download:",
+        on_click="ignore",
+        help="One web page with these curves, settings and scores, to keep "
+        "or send; it opens in any browser without the dashboard.",
+    )
     if not pairs.empty:
-        right.download_button("Download comparison (CSV)", pairs.to_csv(index=False).encode("utf-8"),
-                              f"{a}-vs-{b}.csv", "text/csv", key="runs-pairs-csv", icon=":material/download:",
-                              on_click="ignore", help="Dice and IoU of A and B on each test image.")
+        right.download_button(
+            "Download comparison (CSV)",
+            pairs.to_csv(index=False).encode("utf-8"),
+            f"{a}-vs-{b}.csv",
+            "text/csv",
+            key="runs-pairs-csv",
+            icon=":material/download:",
+            on_click="ignore",
+            help="Dice and IoU of A and B on each test image.",
+        )
 
 
-def compare_view(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: Path, labels: dict[str, str],
-                 every: pd.DataFrame) -> None:
+def compare_view(
+    con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: Path, labels: dict[str, str], every: pd.DataFrame
+) -> None:
     """Everything below the table once two or more runs are ticked."""
     curves_section(con, run_ids, labels)
     configs = read_configs(runs_root, run_ids)

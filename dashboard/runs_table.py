@@ -29,30 +29,59 @@ UNDO_KEY = "runs-undo"
 EDITOR_VERSION_KEY = "runs-table-version"
 EDITABLE = ["compare", "name", "tags", "notes"]
 # the scores next to the name, so they show without scrolling sideways; long free text last
-SHOWN = ["compare", "name", "best_val_dice", "test_dice", "state", "owner", "dataset", "model", "preset",
-         "duration_min", "learning_rate", "batch_size", "patch_size", "tags", "notes", "device", "created", "id"]
+SHOWN = [
+    "compare",
+    "name",
+    "best_val_dice",
+    "test_dice",
+    "state",
+    "owner",
+    "dataset",
+    "model",
+    "preset",
+    "duration_min",
+    "learning_rate",
+    "batch_size",
+    "patch_size",
+    "tags",
+    "notes",
+    "device",
+    "created",
+    "id",
+]
 COLUMNS = {
-    "compare": st.column_config.CheckboxColumn("Compare", help="Tick two or more runs to compare them below; "
-                                               "ticked runs are also what “Delete selected” hides."),
+    "compare": st.column_config.CheckboxColumn(
+        "Compare",
+        help="Tick two or more runs to compare them below; ticked runs are also what “Delete selected” hides.",
+    ),
     "name": st.column_config.TextColumn("Name", help="A name of your choice (double-click to edit).", width="medium"),
-    "tags": st.column_config.TextColumn("Tags", help="Words to group runs by, separated by commas "
-                                        "(e.g. baseline, fixed masks)."),
+    "tags": st.column_config.TextColumn(
+        "Tags", help="Words to group runs by, separated by commas (e.g. baseline, fixed masks)."
+    ),
     "notes": st.column_config.TextColumn("Notes", help="Anything worth remembering about this run.", width="medium"),
-    "owner": st.column_config.TextColumn("Launched by", help="Who started the run ((local): on this computer "
-                                         "before accounts existed; shell:NAME: from the server's command line)."),
-    "state": st.column_config.TextColumn("Status", help="queued, running, finished, stopped or failed; “missing” "
-                                         "when the run's folder is gone from the disk."),
+    "owner": st.column_config.TextColumn(
+        "Launched by",
+        help="Who started the run ((local): on this computer "
+        "before accounts existed; shell:NAME: from the server's command line).",
+    ),
+    "state": st.column_config.TextColumn(
+        "Status",
+        help="queued, running, finished, stopped or failed; “missing” when the run's folder is gone from the disk.",
+    ),
     "dataset": st.column_config.TextColumn("Dataset"),
     "model": st.column_config.TextColumn("Model"),
     "preset": st.column_config.TextColumn("Preset"),
-    "learning_rate": st.column_config.NumberColumn("Learning rate", format="%.0e",
-                                                   help="How big a step the optimiser takes at the start."),
+    "learning_rate": st.column_config.NumberColumn(
+        "Learning rate", format="%.0e", help="How big a step the optimiser takes at the start."
+    ),
     "batch_size": st.column_config.NumberColumn("Batch", help="Images per training step."),
     "patch_size": st.column_config.NumberColumn("Patch (px)", help="Side of the square crops the model learns on."),
-    "best_val_dice": st.column_config.NumberColumn("Best val Dice", format="%.3f",
-                                                   help="Highest Dice on the validation images during training."),
-    "test_dice": st.column_config.NumberColumn("Test Dice", format="%.3f",
-                                               help="Mean Dice on the test images (after evaluation on Results)."),
+    "best_val_dice": st.column_config.NumberColumn(
+        "Best val Dice", format="%.3f", help="Highest Dice on the validation images during training."
+    ),
+    "test_dice": st.column_config.NumberColumn(
+        "Test Dice", format="%.3f", help="Mean Dice on the test images (after evaluation on Results)."
+    ),
     "duration_min": st.column_config.NumberColumn("Minutes", format="%.1f", help="Training time."),
     "device": st.column_config.TextColumn("Device"),
     "created": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
@@ -99,25 +128,40 @@ def run_labels(runs: pd.DataFrame) -> dict[str, str]:
     """
     names = {row.id: _text(row.name) or row.id for row in runs.itertuples()}
     counts = pd.Series(list(names.values())).value_counts()
-    return {run_id: f"{name} ({run_id})" if counts[name] > 1 and name != run_id else name
-            for run_id, name in names.items()}
+    return {
+        run_id: f"{name} ({run_id})" if counts[name] > 1 and name != run_id else name for run_id, name in names.items()
+    }
 
 
 def filter_bar(every: pd.DataFrame) -> RunFilters:
     """Search box, dataset/model/status/tag pickers and the “Show deleted” switch."""
+
     def options(column: str) -> list[str]:
         return sorted({str(v) for v in every[column].dropna()})
 
     cols = st.columns([2, 1, 1, 1, 1, 1.3])
-    search = cols[0].text_input("Search", key=keep("runs-search", ""), placeholder="name, notes, tag or run id",
-                                help="Shows runs whose name, notes, tags or id contain this text.")
-    picked = {column: col.selectbox(column.capitalize(), options(column), placeholder="all",
-                                    key=keep(f"runs-{column}", None, [None, *options(column)]))
-              for col, column in zip(cols[1:4], ("dataset", "model", "status"))}
+    search = cols[0].text_input(
+        "Search",
+        key=keep("runs-search", ""),
+        placeholder="name, notes, tag or run id",
+        help="Shows runs whose name, notes, tags or id contain this text.",
+    )
+    picked = {
+        column: col.selectbox(
+            column.capitalize(),
+            options(column),
+            placeholder="all",
+            key=keep(f"runs-{column}", None, [None, *options(column)]),
+        )
+        for col, column in zip(cols[1:4], ("dataset", "model", "status"))
+    }
     tags = sorted({tag for value in every["tags"] for tag in tag_list(value)})
     tag = cols[4].selectbox("Tag", tags, placeholder="all", key=keep("runs-tag", None, [None, *tags]))
-    deleted = cols[5].toggle("Show deleted", key=keep("runs-show-deleted", False),
-                             help="Also list runs you deleted (they are only hidden, never removed from disk).")
+    deleted = cols[5].toggle(
+        "Show deleted",
+        key=keep("runs-show-deleted", False),
+        help="Also list runs you deleted (they are only hidden, never removed from disk).",
+    )
     return RunFilters(search.strip(), picked["dataset"], picked["model"], picked["status"], tag, deleted)
 
 
@@ -142,8 +186,15 @@ def table_frame(runs: pd.DataFrame, selected: Iterable[str]) -> pd.DataFrame:
 def runs_editor(shown: pd.DataFrame) -> pd.DataFrame:
     """The editable table; returns it with the user's edits (sorting happens in the table itself)."""
     editable = EDITABLE if may("run.edit_notes") else ["compare"]  # anyone may tick runs to compare them
-    return st.data_editor(shown, key=editor_key(), hide_index=True, num_rows="fixed", width="stretch",
-                          column_config=COLUMNS, disabled=[c for c in SHOWN if c not in editable])
+    return st.data_editor(
+        shown,
+        key=editor_key(),
+        hide_index=True,
+        num_rows="fixed",
+        width="stretch",
+        column_config=COLUMNS,
+        disabled=[c for c in SHOWN if c not in editable],
+    )
 
 
 def editor_key() -> str:
@@ -156,8 +207,11 @@ def note_changes(before: pd.DataFrame, after: pd.DataFrame) -> dict[str, dict]:
     """Per run id, the note fields the user changed in the table (``name``, ``notes``, ``tags`` as a tuple)."""
     changes: dict[str, dict] = {}
     for run_id in after.index:
-        fields = {column: _text(after.at[run_id, column]) for column in ("name", "notes")
-                  if _text(after.at[run_id, column]) != _text(before.at[run_id, column])}
+        fields = {
+            column: _text(after.at[run_id, column])
+            for column in ("name", "notes")
+            if _text(after.at[run_id, column]) != _text(before.at[run_id, column])
+        }
         # compared as saved (lower-case, sorted), so "Best" typed over "best" is not a change to save again
         tags = normalise_tags(tag_list(after.at[run_id, "tags"]))
         if tags != normalise_tags(tag_list(before.at[run_id, "tags"])):
@@ -257,21 +311,44 @@ def table_actions(runs_root: Path, shown: pd.DataFrame, selected: list[str], run
     to_hide = [r for r in selected if r in shown.index and not deleted[r]]
     to_restore = [r for r in selected if r in shown.index and deleted[r]]
     cols = st.columns(4)
-    cols[0].button("Delete selected", icon=":material/delete:", disabled=not to_hide or not may("run.delete"),
-                   key="runs-delete",
-                   on_click=_set_deleted, args=(runs_root, to_hide, True, False),
-                   help="Hides the ticked runs here and in comparisons. Nothing is removed from disk; “Undo” or "
-                        "“Show deleted” brings them back.")
+    cols[0].button(
+        "Delete selected",
+        icon=":material/delete:",
+        disabled=not to_hide or not may("run.delete"),
+        key="runs-delete",
+        on_click=_set_deleted,
+        args=(runs_root, to_hide, True, False),
+        help="Hides the ticked runs here and in comparisons. Nothing is removed from disk; “Undo” or "
+        "“Show deleted” brings them back.",
+    )
     undo = st.session_state.get(UNDO_KEY)
     if undo:
-        cols[1].button("Undo", icon=":material/undo:", key="runs-undo-button", disabled=not may("run.delete"),
-                       on_click=_set_deleted, args=(runs_root, list(undo), False, True),
-                       help=f"Brings back the run(s) deleted last: {', '.join(undo)}.")
+        cols[1].button(
+            "Undo",
+            icon=":material/undo:",
+            key="runs-undo-button",
+            disabled=not may("run.delete"),
+            on_click=_set_deleted,
+            args=(runs_root, list(undo), False, True),
+            help=f"Brings back the run(s) deleted last: {', '.join(undo)}.",
+        )
     if to_restore:
-        cols[2].button("Restore selected", icon=":material/restore_from_trash:", key="runs-restore",
-                       disabled=not may("run.delete"), on_click=_set_deleted,
-                       args=(runs_root, to_restore, False, False),
-                       help="Shows the ticked deleted runs again.")
-    cols[3].download_button("Download table (CSV)", runs_csv(runs), "runs.csv", "text/csv", key="runs-csv",
-                            icon=":material/download:", on_click="ignore",
-                            help="The runs listed here with their settings and scores, for a spreadsheet.")
+        cols[2].button(
+            "Restore selected",
+            icon=":material/restore_from_trash:",
+            key="runs-restore",
+            disabled=not may("run.delete"),
+            on_click=_set_deleted,
+            args=(runs_root, to_restore, False, False),
+            help="Shows the ticked deleted runs again.",
+        )
+    cols[3].download_button(
+        "Download table (CSV)",
+        runs_csv(runs),
+        "runs.csv",
+        "text/csv",
+        key="runs-csv",
+        icon=":material/download:",
+        on_click="ignore",
+        help="The runs listed here with their settings and scores, for a spreadsheet.",
+    )

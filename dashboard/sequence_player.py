@@ -24,8 +24,16 @@ SPEEDS = (1, 2, 4, 8)  # frames per second
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _frame_picture(dataset_dir: str, image_path: str, mask_path: str, instances_path: str | None, opacity: float,
-                   mode: str, show: bool, ids: bool) -> bytes | str:
+def _frame_picture(
+    dataset_dir: str,
+    image_path: str,
+    mask_path: str,
+    instances_path: str | None,
+    opacity: float,
+    mode: str,
+    show: bool,
+    ids: bool,
+) -> bytes | str:
     """One frame as the player shows it (cached: playing a video reads each frame once)."""
     folder = Path(dataset_dir)
     image = read_image(folder / image_path)
@@ -47,16 +55,28 @@ def video_player(dataset: str, dataset_dir: Path, style: MaskStyle) -> None:
     st.subheader("Videos", help="Time-lapse sequences: each frame is also an image of the grid above.")
     names = videos["sequence"].tolist()
     top = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
-    sequence = top[0].selectbox("Video", names, key=keep(f"video-{dataset}", names[0], names),
-                                format_func=lambda name: _describe(videos.set_index("sequence").loc[name], name),
-                                help="A time-lapse of this dataset; its frames keep their order.")
+    sequence = top[0].selectbox(
+        "Video",
+        names,
+        key=keep(f"video-{dataset}", names[0], names),
+        format_func=lambda name: _describe(videos.set_index("sequence").loc[name], name),
+        help="A time-lapse of this dataset; its frames keep their order.",
+    )
     frames = sequence_frames(context.cursor(), dataset, sequence)
-    playing = top[1].toggle("Play", key=f"video-play-{dataset}", help="Play the frames in a loop; pause to step "
-                                                                       "with the slider.")
-    speed = top[2].selectbox("Speed (frames/s)", SPEEDS, key=keep("video-speed", 2, list(SPEEDS)),
-                             help="How many frames are shown per second while playing.")
-    ids = top[3].toggle("Cell ids", key=keep("video-ids", True),
-                        help="Write each cell's id on it: the id of a tracked cell stays the same in every frame.")
+    playing = top[1].toggle(
+        "Play", key=f"video-play-{dataset}", help="Play the frames in a loop; pause to step with the slider."
+    )
+    speed = top[2].selectbox(
+        "Speed (frames/s)",
+        SPEEDS,
+        key=keep("video-speed", 2, list(SPEEDS)),
+        help="How many frames are shown per second while playing.",
+    )
+    ids = top[3].toggle(
+        "Cell ids",
+        key=keep("video-ids", True),
+        help="Write each cell's id on it: the id of a tracked cell stays the same in every frame.",
+    )
     frame_key = f"video-frame-{dataset}-{sequence}"  # the frame shown, counted from 1 as the slider shows it
     total = len(frames)
     if not 1 <= int(st.session_state.get(frame_key, 1)) <= total:
@@ -66,8 +86,11 @@ def video_player(dataset: str, dataset_dir: Path, style: MaskStyle) -> None:
     def player() -> None:
         if playing and total > 1:  # the next frame after the one shown (the slider may have moved it)
             st.session_state[frame_key] = int(st.session_state.get(frame_key, 1)) % total + 1
-        shown = st.slider("Frame", 1, total, key=frame_key, help="Step through the video; the mask and ids "
-                          "follow.") if total > 1 else 1
+        shown = (
+            st.slider("Frame", 1, total, key=frame_key, help="Step through the video; the mask and ids follow.")
+            if total > 1
+            else 1
+        )
         _show_frame(dataset, dataset_dir, frames, int(shown) - 1, style, ids)
 
     player()
@@ -76,21 +99,30 @@ def video_player(dataset: str, dataset_dir: Path, style: MaskStyle) -> None:
 
 
 def _describe(row: pd.Series, name: str) -> str:
-    return f"{name} · {row['split']} · {plural(int(row['frames']), 'frame')} · {int(row['min_cells'])}–" \
-           f"{int(row['max_cells'])} cells"
+    return (
+        f"{name} · {row['split']} · {plural(int(row['frames']), 'frame')} · {int(row['min_cells'])}–"
+        f"{int(row['max_cells'])} cells"
+    )
 
 
-def _show_frame(dataset: str, dataset_dir: Path, frames: pd.DataFrame, index: int, style: MaskStyle,
-                ids: bool) -> None:
+def _show_frame(dataset: str, dataset_dir: Path, frames: pd.DataFrame, index: int, style: MaskStyle, ids: bool) -> None:
     row = frames.iloc[index]
     instances = row["instances_path"] if isinstance(row["instances_path"], str) and row["instances_path"] else None
     try:
-        picture = _frame_picture(str(dataset_dir), row["image_path"], row["mask_path"], instances, style.opacity,
-                                 style.mode, style.show, ids)
+        picture = _frame_picture(
+            str(dataset_dir), row["image_path"], row["mask_path"], instances, style.opacity, style.mode, style.show, ids
+        )
     except ImageReadError as exc:
         st.error(f"Frame {index + 1} ({row['stem']}) cannot be shown: {exc}")
         return
-    st.image(picture, caption=f"Frame {index + 1} of {len(frames)} · {plural(int(row['object_count']), 'cell')}",
-             width=MAX_SIDE)
-    st.page_link(page_path("annotate"), label="Correct this frame", icon=":material/brush:",
-                 query_params={"dataset": dataset, "stem": row["stem"]})
+    st.image(
+        picture,
+        caption=f"Frame {index + 1} of {len(frames)} · {plural(int(row['object_count']), 'cell')}",
+        width=MAX_SIDE,
+    )
+    st.page_link(
+        page_path("annotate"),
+        label="Correct this frame",
+        icon=":material/brush:",
+        query_params={"dataset": dataset, "stem": row["stem"]},
+    )

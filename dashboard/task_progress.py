@@ -56,14 +56,17 @@ def task_progress(task: JobDir, what: str) -> jobs.JobStatus:
     when it ends), its error if it failed. Returns the status."""
     status = jobs.refresh(task, context.settings())
     if status.state in ACTIVE:
+
         @st.fragment(run_every=1.0)
         def poll() -> None:
             current = jobs.refresh(task, context.settings())
             if current.state not in ACTIVE:
                 st.rerun()
             done, total = current.done or 0, current.total or 0
-            st.progress(min(1.0, done / total) if total else 0.0,
-                        text=f"{what}: {(current.message or 'starting')}{_eta(current)}")
+            st.progress(
+                min(1.0, done / total) if total else 0.0,
+                text=f"{what}: {(current.message or 'starting')}{_eta(current)}",
+            )
 
         poll()
     elif status.state == "failed":

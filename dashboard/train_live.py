@@ -28,8 +28,15 @@ RUN_KEY = "train-run-pick"
 LAUNCHED_KEY = "train-launched"
 
 
-def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: str = "", executor: str = "local",
-           cluster_options: dict | None = None) -> str | None:
+def launch(
+    config: TrainConfig,
+    *,
+    lr_find: bool = False,
+    name: str = "",
+    note: str = "",
+    executor: str = "local",
+    cluster_options: dict | None = None,
+) -> str | None:
     """Create a run for ``config`` (with the name and note given), start its worker on ``executor`` (with
     ``cluster_options`` for a cluster), and have the page show it with a confirmation; returns the run id."""
     settings = context.settings()
@@ -42,19 +49,26 @@ def launch(config: TrainConfig, *, lr_find: bool = False, name: str = "", note: 
         return None
     if name or note:
         write_notes(run, RunNotes(name=name, notes=note))
-    busy = [other.run_id for other in list_runs(runs_dir(settings))
-            if other.run_id != run.run_id and jobs.refresh(other).state == "running"]
+    busy = [
+        other.run_id
+        for other in list_runs(runs_dir(settings))
+        if other.run_id != run.run_id and jobs.refresh(other).state == "running"
+    ]
     try:
-        jobs.submit(run, jobs.TrainRequest(lr_find=lr_find), settings, executor=executor,
-                    cluster_options=cluster_options)
+        jobs.submit(
+            run, jobs.TrainRequest(lr_find=lr_find), settings, executor=executor, cluster_options=cluster_options
+        )
     except (jobs.ExecutorUnavailable, ValueError) as exc:
         st.error(f"The run could not be started: {exc}", icon=":material/error:")
         return None
     what = "Learning-rate sweep" if lr_find else "Run"
     st.session_state[LAUNCHED_KEY] = (
-        f"{what} **{name or run.run_id}** sent to the Slurm cluster." if executor == "slurm" else
-        f"{what} **{name or run.run_id}** started." if not busy else
-        f"{what} **{name or run.run_id}** is queued: it starts when {busy[0]} ends (one job runs at a time).")
+        f"{what} **{name or run.run_id}** sent to the Slurm cluster."
+        if executor == "slurm"
+        else f"{what} **{name or run.run_id}** started."
+        if not busy
+        else f"{what} **{name or run.run_id}** is queued: it starts when {busy[0]} ends (one job runs at a time)."
+    )
     st.session_state[CLEAR_LABELS_KEY] = True
     st.query_params["run"] = run.run_id  # a new address: the run picker shows the new run
     return run.run_id
@@ -78,16 +92,28 @@ def runs_table() -> str | None:
     rows = []
     for run in runs[:30]:
         status = jobs.refresh(run)
-        rows.append({"run": run.run_id, "state": status.state, "launched by": status.owner or "",
-                     "epoch": status.epoch, "best val Dice": status.best_val_dice,
-                     "message": (status.message or "")})
+        rows.append(
+            {
+                "run": run.run_id,
+                "state": status.state,
+                "launched by": status.owner or "",
+                "epoch": status.epoch,
+                "best val Dice": status.best_val_dice,
+                "message": (status.message or ""),
+            }
+        )
     ids = [r["run"] for r in rows]
     states = {r["run"]: r["state"] + (f" · {r['launched by']}" if r["launched by"] else "") for r in rows}
     launched = st.session_state.pop(LAUNCHED_KEY, None)
     if launched:
         st.success(launched, icon=":material/rocket_launch:")
-    chosen = st.selectbox("Run", ids, key=linked("run", RUN_KEY, ids), format_func=lambda r: f"{r} · {states[r]}",
-                          help="Runs are named by start time and model; the newest is first.")
+    chosen = st.selectbox(
+        "Run",
+        ids,
+        key=linked("run", RUN_KEY, ids),
+        format_func=lambda r: f"{r} · {states[r]}",
+        help="Runs are named by start time and model; the newest is first.",
+    )
     publish("run", RUN_KEY, chosen)
     with st.expander("All recent runs"):
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
@@ -119,7 +145,7 @@ def may_stop(status: jobs.JobStatus) -> bool:
 
 
 def _header(run: RunDir, status: jobs.JobStatus, config: dict) -> None:
-    state = (status.state or "?")
+    state = status.state or "?"
     train = config.get("train", {})
     cols = st.columns(4)
     cols[0].metric("State", state)
@@ -127,13 +153,17 @@ def _header(run: RunDir, status: jobs.JobStatus, config: dict) -> None:
     best = status.best_val_dice
     cols[2].metric("Best validation Dice", f"{best:.3f}" if isinstance(best, (int, float)) else "–")
     eta = status.eta_seconds
-    cols[3].metric("Time left (about)", f"{eta / 60:.1f} min" if isinstance(eta, (int, float)) and state in ACTIVE
-                   else "–")
+    cols[3].metric(
+        "Time left (about)", f"{eta / 60:.1f} min" if isinstance(eta, (int, float)) and state in ACTIVE else "–"
+    )
     where = " · ".join(v for v in (status.where if status.executor else None, status.device, status.precision) if v)
     owner = config.get("owner") or status.owner
-    st.caption(f"{train.get('dataset')} · {train.get('model', {}).get('name')} · preset {train.get('preset')}"
-               + (f" · {where}" if where else "") + (f" · launched by {owner}" if owner else ""))
-    message = (status.message or "")
+    st.caption(
+        f"{train.get('dataset')} · {train.get('model', {}).get('name')} · preset {train.get('preset')}"
+        + (f" · {where}" if where else "")
+        + (f" · launched by {owner}" if owner else "")
+    )
+    message = status.message or ""
     if state == "failed":
         st.error(f"The run failed: {status.error or message}. The epochs recorded before are kept.")
     elif message:
@@ -149,8 +179,9 @@ def _previews(run: RunDir) -> None:
     pictures = sorted((run.previews / f"epoch_{epoch:03d}").glob("*.png"))
     columns = st.columns(max(1, min(4, len(pictures))))
     for column, picture in zip(columns * 4, pictures):
-        column.image(inline(picture, fmt="PNG"), caption=short_stem(picture.stem, limit=24), width="stretch",
-                     alt=picture.stem)
+        column.image(
+            inline(picture, fmt="PNG"), caption=short_stem(picture.stem, limit=24), width="stretch", alt=picture.stem
+        )
     st.caption("Magenta: the true outline. Green: what the model predicts.")
 
 
@@ -162,9 +193,13 @@ def _lr_finder(run: RunDir, status: dict) -> None:
     suggested = status.suggested_lr
     st.plotly_chart(figures.lr_finder_figure(sweep, suggested), width="stretch")
     if suggested:
-        st.button(f"Use {suggested:.1e} as the learning rate", key=f"use-lr-{run.run_id}",
-                  on_click=put, args=(LR_KEY, float(suggested)),
-                  help="Puts it in the form (choose the custom preset to see it).")
+        st.button(
+            f"Use {suggested:.1e} as the learning rate",
+            key=f"use-lr-{run.run_id}",
+            on_click=put,
+            args=(LR_KEY, float(suggested)),
+            help="Puts it in the form (choose the custom preset to see it).",
+        )
 
 
 def epoch_timing(last: dict) -> str:
@@ -175,6 +210,7 @@ def epoch_timing(last: dict) -> str:
     >>> epoch_timing({"seconds": 20.0})
     'Last epoch: 20 s.'
     """
+
     def number(key: str) -> float | None:
         value = last.get(key)
         return float(value) if isinstance(value, (int, float)) and value == value else None
@@ -228,20 +264,44 @@ def show_run(run_id: str) -> None:
         _header(run, now_status, config)
         if now_status.state in ACTIVE:
             allowed = may_stop(now_status)
-            st.button("Stop", icon=":material/stop_circle:", key=f"stop-{run_id}", on_click=_stop, args=(run_id,),
-                      disabled=not allowed, help="Stops after the current step; checkpoints are kept."
-                      + ("" if allowed else f" Only {now_status.owner}, who launched it, or an admin may stop it."))
+            st.button(
+                "Stop",
+                icon=":material/stop_circle:",
+                key=f"stop-{run_id}",
+                on_click=_stop,
+                args=(run_id,),
+                disabled=not allowed,
+                help="Stops after the current step; checkpoints are kept."
+                + ("" if allowed else f" Only {now_status.owner}, who launched it, or an admin may stop it."),
+            )
 
     live_header()
     state = status.state
-    if state in ("stopped", "failed") and (run.checkpoints / "last.keras").is_file() \
-            and config.get("trigger") != "lr-find":
-        st.button("Resume", icon=":material/play_circle:", key=f"resume-{run_id}", on_click=_resume, args=(run_id,),
-                  disabled=not may("train.launch"), help="Continue from the last checkpoint.")
-    if state in ("finished", "stopped") and config.get("trigger") != "lr-find" and \
-            any((run.checkpoints / f"{name}.keras").is_file() for name in ("best", "last")):
-        st.page_link(page_path("results"), label="Evaluate this model on the test images", icon=":material/fact_check:",
-                     query_params={"run": run_id})
+    if (
+        state in ("stopped", "failed")
+        and (run.checkpoints / "last.keras").is_file()
+        and config.get("trigger") != "lr-find"
+    ):
+        st.button(
+            "Resume",
+            icon=":material/play_circle:",
+            key=f"resume-{run_id}",
+            on_click=_resume,
+            args=(run_id,),
+            disabled=not may("train.launch"),
+            help="Continue from the last checkpoint.",
+        )
+    if (
+        state in ("finished", "stopped")
+        and config.get("trigger") != "lr-find"
+        and any((run.checkpoints / f"{name}.keras").is_file() for name in ("best", "last"))
+    ):
+        st.page_link(
+            page_path("results"),
+            label="Evaluate this model on the test images",
+            icon=":material/fact_check:",
+            query_params={"run": run_id},
+        )
     if config.get("trigger") == "lr-find":
         _lr_finder(run, status)
     else:
@@ -251,7 +311,10 @@ def show_run(run_id: str) -> None:
             st.caption(epoch_timing(metrics.iloc[-1].to_dict()))
         _previews(run)
     with st.expander("Log"):
-        lines = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:] \
-            if run.log_path.is_file() else []
+        lines = (
+            run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
+            if run.log_path.is_file()
+            else []
+        )
         st.code("\n".join(lines) or "(empty)", language=None)
     _ingest_if_final(run, status)

@@ -34,7 +34,10 @@ def unsaved_edits(page_title: str) -> None:
     if not unsaved or page_title == "Annotate":
         return
     with st.sidebar:
-        st.warning(f"Unsaved mask edits on **{session.stem}** ({session.tool_summary()}).",
-                   icon=":material/edit_note:")
-        st.page_link(page_path("annotate"), label="Back to the editor", icon=":material/brush:",
-                     query_params={"dataset": session.dataset, "stem": session.stem})
+        st.warning(f"Unsaved mask edits on **{session.stem}** ({session.tool_summary()}).", icon=":material/edit_note:")
+        st.page_link(
+            page_path("annotate"),
+            label="Back to the editor",
+            icon=":material/brush:",
+            query_params={"dataset": session.dataset, "stem": session.stem},
+        )

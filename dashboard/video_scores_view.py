@@ -21,12 +21,14 @@ from core.timelapse.temporal import TemporalPostProcessing
 from core.timelapse.video_scores import COLUMNS, saved_maps, score_videos
 from dashboard.predict_view import temporal_options
 
-MEASURES_HELP = ("**Dice** and **F1 at IoU 0.5**: means over the video's frames. **ids kept**: the share of true "
-                 "cells whose predicted id stays the same from one frame to the next (after the cells are linked "
-                 "into tracks). **SEG**: how well the true cells are outlined (mean IoU with the predicted cell "
-                 "covering more than half of each). **TRA**: how few edits turn the predicted tracks into the true "
-                 "ones (1 = none). **DET**: the same for the cells alone. SEG, TRA and DET are the Cell Tracking "
-                 "Challenge's measures; all are 0 to 1, higher is better.")
+MEASURES_HELP = (
+    "**Dice** and **F1 at IoU 0.5**: means over the video's frames. **ids kept**: the share of true "
+    "cells whose predicted id stays the same from one frame to the next (after the cells are linked "
+    "into tracks). **SEG**: how well the true cells are outlined (mean IoU with the predicted cell "
+    "covering more than half of each). **TRA**: how few edits turn the predicted tracks into the true "
+    "ones (1 = none). **DET**: the same for the cells alone. SEG, TRA and DET are the Cell Tracking "
+    "Challenge's measures; all are 0 to 1, higher is better."
+)
 SHOWN = ("dice", "f1_50", "id_kept", "SEG", "TRA")
 
 
@@ -40,12 +42,18 @@ def evaluated_videos(dataset_dir: Path, stems: set[str]) -> list[str]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def video_table(run_path: str, label: str, stamp: str, dataset_dir: str, stems: tuple[str, ...], settings: tuple,
-                temporal: tuple) -> tuple[pd.DataFrame, list[str]]:
+def video_table(
+    run_path: str, label: str, stamp: str, dataset_dir: str, stems: tuple[str, ...], settings: tuple, temporal: tuple
+) -> tuple[pd.DataFrame, list[str]]:
     """Per-video scores under ``settings`` (PostProcessing items) and ``temporal`` (TemporalPostProcessing items)."""
     maps = saved_maps(probabilities_dir(RunDir(Path(run_path)), label), SEEDS_DIR)
-    scores, notes = score_videos(Path(dataset_dir), maps, set(stems), PostProcessing.from_dict(dict(settings)),
-                                 TemporalPostProcessing.from_dict(dict(temporal)))
+    scores, notes = score_videos(
+        Path(dataset_dir),
+        maps,
+        set(stems),
+        PostProcessing.from_dict(dict(settings)),
+        TemporalPostProcessing.from_dict(dict(temporal)),
+    )
     return pd.DataFrame([score.to_dict() for score in scores], columns=list(COLUMNS)), notes
 
 
@@ -55,23 +63,38 @@ def _figure(before: pd.DataFrame, after: pd.DataFrame | None) -> go.Figure:
         if table is None or table.empty:
             continue
         means = [table[key].astype(float).mean() for key in SHOWN]
-        figure.add_bar(name=name, x=[COLUMNS[key] for key in SHOWN], y=means,
-                       text=[f"{m:.3f}" if m == m else "" for m in means], textposition="outside")
-    figure.update_layout(barmode="group", height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis_range=[0, 1.1],
-                         yaxis_title="score (0–1)", title="Mean over the videos", legend_orientation="h")
+        figure.add_bar(
+            name=name,
+            x=[COLUMNS[key] for key in SHOWN],
+            y=means,
+            text=[f"{m:.3f}" if m == m else "" for m in means],
+            textposition="outside",
+        )
+    figure.update_layout(
+        barmode="group",
+        height=300,
+        margin=dict(l=10, r=10, t=30, b=10),
+        yaxis_range=[0, 1.1],
+        yaxis_title="score (0–1)",
+        title="Mean over the videos",
+        legend_orientation="h",
+    )
     return figure
 
 
-def video_scores_panel(run: RunDir, label: str, stamp: str, dataset_dir: Path | None, items: list[dict],
-                       settings: PostProcessing) -> None:
+def video_scores_panel(
+    run: RunDir, label: str, stamp: str, dataset_dir: Path | None, items: list[dict], settings: PostProcessing
+) -> None:
     """Scores per video of the evaluated set, with the switch for the temporal post-processing (if it has videos)."""
     stems = tuple(sorted(item["stem"] for item in items))
     if dataset_dir is None or not evaluated_videos(dataset_dir, set(stems)):
         return
     st.subheader("Videos: cells followed over time")
-    st.caption("The frames of each video are split into cells with the settings above and linked into tracks, as "
-               "the Predict page does; switch on the temporal post-processing to see what filling along time "
-               "changes. " + MEASURES_HELP)
+    st.caption(
+        "The frames of each video are split into cells with the settings above and linked into tracks, as "
+        "the Predict page does; switch on the temporal post-processing to see what filling along time "
+        "changes. " + MEASURES_HELP
+    )
     enabled, sigma, min_size = temporal_options("results")
     chosen = tuple(settings.to_dict().items())
     off = tuple(TemporalPostProcessing().to_dict().items())
@@ -88,11 +111,21 @@ def video_scores_panel(run: RunDir, label: str, stamp: str, dataset_dir: Path | 
     shown = before.assign(**{"post-processing": "as predicted"})
     if after is not None:
         shown = pd.concat([shown, after.assign(**{"post-processing": "filled along time"})]).sort_values(
-            ["sequence", "post-processing"], kind="stable")
+            ["sequence", "post-processing"], kind="stable"
+        )
     columns = ["sequence", "post-processing", *[c for c in COLUMNS if c != "sequence"]]
-    st.dataframe(shown[columns].rename(columns=COLUMNS), hide_index=True, width="stretch", key="results-videos",
-                 column_config={COLUMNS[k]: st.column_config.NumberColumn(format="%.3f")
-                                for k in ("dice", "f1_50", "id_kept", "SEG", "TRA", "DET")})
+    st.dataframe(
+        shown[columns].rename(columns=COLUMNS),
+        hide_index=True,
+        width="stretch",
+        key="results-videos",
+        column_config={
+            COLUMNS[k]: st.column_config.NumberColumn(format="%.3f")
+            for k in ("dice", "f1_50", "id_kept", "SEG", "TRA", "DET")
+        },
+    )
     st.plotly_chart(_figure(before, after), width="stretch", key="results-videos-figure")
-    st.caption(f"From a terminal: `python -m core evaluate {run.run_id} --dataset {dataset_dir.name} --split "
-               f"{label.split('-', 1)[0]}{' --temporal' if enabled else ''}` prints the same table.")
+    st.caption(
+        f"From a terminal: `python -m core evaluate {run.run_id} --dataset {dataset_dir.name} --split "
+        f"{label.split('-', 1)[0]}{' --temporal' if enabled else ''}` prints the same table."
+    )

@@ -23,8 +23,9 @@ def _kept() -> dict[str, Any]:
     return st.session_state.setdefault(KEPT_KEY, {})
 
 
-def keep(key: str, default: Any = None, options: Sequence | None = None,
-         bounds: tuple[float, float] | None = None) -> str:
+def keep(
+    key: str, default: Any = None, options: Sequence | None = None, bounds: tuple[float, float] | None = None
+) -> str:
     """Use as ``key=keep("…", default)`` right where the widget is drawn; returns ``key``.
 
     The widget starts at ``default``, and later at whatever the user last chose, also after other

@@ -7,8 +7,17 @@ from core.catalogue.datasets import image_row
 from dashboard import context
 from dashboard.access import current_actor, may
 from dashboard.editor_canvas import draw_canvas, minimap
-from dashboard.editor_nav import (DATASET_KEY, SPLITS, choose_image, editor_images, follow_link, on_pick,
-                                  pending_switch, remember_link, review_box)
+from dashboard.editor_nav import (
+    DATASET_KEY,
+    SPLITS,
+    choose_image,
+    editor_images,
+    follow_link,
+    on_pick,
+    pending_switch,
+    remember_link,
+    review_box,
+)
 from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
 from dashboard.editor_queue import proposals_panel, queue_panel, uncertainty_layer
 from dashboard.editor_results import results_bar
@@ -25,15 +34,19 @@ datasets = context.dataset_names_or_stop()
 follow_link(datasets)
 top_left, top_right = st.columns([2, 3])
 dataset = top_left.selectbox("Dataset", datasets, key=keep(DATASET_KEY, datasets[0], datasets), on_change=on_pick)
-splits = top_right.multiselect("Splits", SPLITS, key=keep("editor-splits", SPLITS),
-                               help="Step through the images of these splits.")
+splits = top_right.multiselect(
+    "Splits", SPLITS, key=keep("editor-splits", SPLITS), help="Step through the images of these splits."
+)
 images = editor_images(cur, dataset, splits or SPLITS)
 if images.empty:
     st.info("No images in these splits.")
     st.stop()
 waiting = int(images["label"].isin(["unlabelled", "proposed"]).sum())
-with st.expander(f"Proposals and refinement ({waiting} waiting for a person)", icon=":material/auto_fix_high:",
-                 expanded=bool(waiting) and not (images["label"] == "proposed").any()):
+with st.expander(
+    f"Proposals and refinement ({waiting} waiting for a person)",
+    icon=":material/auto_fix_high:",
+    expanded=bool(waiting) and not (images["label"] == "proposed").any(),
+):
     proposals_panel(dataset, images)
 
 stem = choose_image(images, st.query_params.get("stem"))
@@ -46,8 +59,11 @@ if session is None:
 
 editing = may("mask.save")  # the engine refuses a save anyway; a viewer gets no tools to draw with
 if not editing:
-    st.info(f"Your role ({current_actor().role}) may look at the masks but not change them. Ask an administrator "
-            "for the annotator role to edit.", icon=":material/visibility:")
+    st.info(
+        f"Your role ({current_actor().role}) may look at the masks but not change them. Ask an administrator "
+        "for the annotator role to edit.",
+        icon=":material/visibility:",
+    )
 prediction = results_bar(session)
 canvas_col, side_col = st.columns([2.6, 1.4])
 with side_col:

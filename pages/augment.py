@@ -26,8 +26,12 @@ with settings_col:
     config = augment_form(AugmentConfig())
 with preview_col:
     preset_bar(config)
-    dataset = st.selectbox("Dataset", datasets, key=keep("aug-dataset", datasets[0], datasets),
-                           help="Whose images the preview shows; the settings apply to any dataset.")
+    dataset = st.selectbox(
+        "Dataset",
+        datasets,
+        key=keep("aug-dataset", datasets[0], datasets),
+        help="Whose images the preview shows; the settings apply to any dataset.",
+    )
     images = image_files(cur, dataset, ["train", "valid", "test"])
     if config is not None and not images.empty:
         choice = preview_controls(images, config.enabled())

@@ -15,8 +15,10 @@ from dashboard.sequence_player import video_player
 from dashboard.widget_state import linked, publish
 
 st.title("Datasets")
-st.caption("Import images with their masks (or raw images, to draw or propose masks for), look at them, and check "
-           "them before training.")
+st.caption(
+    "Import images with their masks (or raw images, to draw or propose masks for), look at them, and check "
+    "them before training."
+)
 context.require_catalogue()
 context.refresh_datasets()
 cur = context.cursor()
@@ -26,36 +28,73 @@ if datasets.empty:
     st.info("No datasets yet. Import one below: a zip upload or a folder on this server.")
 else:
     st.dataframe(
-        datasets[["name", "n_images", "n_train", "n_valid", "n_test", "n_truth", "n_corrected", "n_proposed",
-                  "n_unlabelled", "has_instances", "pixel_size_um", "layout", "created", "imported_by"]],
-        hide_index=True, width="stretch", height=min(300, 38 + 35 * len(datasets)),
-        column_config={"name": "Dataset", "n_images": "Images", "n_train": "Train", "n_valid": "Valid",
-                       "n_test": "Test", "layout": "Imported layout",
-                       **{f"n_{state}": st.column_config.NumberColumn(state.capitalize(), help=text.capitalize()
-                                                                      + ".")
-                          for state, text in LABEL_HELP.items()},
-                       "has_instances": st.column_config.CheckboxColumn("Instance ids",
-                                                                        help="Cells are told apart (one id each)."),
-                       "pixel_size_um": st.column_config.NumberColumn(
-                           "Pixel size (µm)", format="%.4g",
-                           help="Micrometres per pixel: read from the image files, or set in the Manage tab. "
-                                "Empty: unknown, or the images differ."),
-                       "created": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm"),
-                       "imported_by": st.column_config.TextColumn(
-                           "Imported by", help="Who imported it ((server): the shipped sample, at first start).")},
+        datasets[
+            [
+                "name",
+                "n_images",
+                "n_train",
+                "n_valid",
+                "n_test",
+                "n_truth",
+                "n_corrected",
+                "n_proposed",
+                "n_unlabelled",
+                "has_instances",
+                "pixel_size_um",
+                "layout",
+                "created",
+                "imported_by",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
+        height=min(300, 38 + 35 * len(datasets)),
+        column_config={
+            "name": "Dataset",
+            "n_images": "Images",
+            "n_train": "Train",
+            "n_valid": "Valid",
+            "n_test": "Test",
+            "layout": "Imported layout",
+            **{
+                f"n_{state}": st.column_config.NumberColumn(state.capitalize(), help=text.capitalize() + ".")
+                for state, text in LABEL_HELP.items()
+            },
+            "has_instances": st.column_config.CheckboxColumn(
+                "Instance ids", help="Cells are told apart (one id each)."
+            ),
+            "pixel_size_um": st.column_config.NumberColumn(
+                "Pixel size (µm)",
+                format="%.4g",
+                help="Micrometres per pixel: read from the image files, or set in the Manage tab. "
+                "Empty: unknown, or the images differ.",
+            ),
+            "created": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm"),
+            "imported_by": st.column_config.TextColumn(
+                "Imported by", help="Who imported it ((server): the shipped sample, at first start)."
+            ),
+        },
     )
 
 names = datasets["name"].tolist()
 if names:
-    dataset = st.selectbox("Dataset", names, key=linked("dataset", SELECTED_KEY, names),
-                           help="The dataset to browse and manage.")
+    dataset = st.selectbox(
+        "Dataset", names, key=linked("dataset", SELECTED_KEY, names), help="The dataset to browse and manage."
+    )
     publish("dataset", SELECTED_KEY, dataset)
     info = datasets.set_index("name").loc[dataset]
     dataset_dir = context.settings().datasets_dir / dataset
 
 browse, stats_tab, import_tab, manage_tab = st.tabs(
-    [":material/photo_library: Browse", ":material/bar_chart: Statistics", ":material/upload: Import",
-     ":material/settings: Manage"], key="datasets-tab", on_change="rerun")  # only the open tab runs
+    [
+        ":material/photo_library: Browse",
+        ":material/bar_chart: Statistics",
+        ":material/upload: Import",
+        ":material/settings: Manage",
+    ],
+    key="datasets-tab",
+    on_change="rerun",
+)  # only the open tab runs
 if browse.open:
     with browse:
         if names:
@@ -86,10 +125,17 @@ if manage_tab.open and names:
     with manage_tab:
         add_images_panel(dataset)
         with st.expander("Export masks for Fiji, QuPath, OMERO…", icon=":material/ios_share:"):
-            split = st.segmented_control("Split", ["all", "train", "valid", "test"], default="all",
-                                         key="datasets-export-split",
-                                         help="Which images' masks to export (unlabelled images have none).")
-            cell_export_panel("datasets-cells", dataset, lambda: dataset_sources(
-                dataset_dir, None if split in (None, "all") else split))
+            split = st.segmented_control(
+                "Split",
+                ["all", "train", "valid", "test"],
+                default="all",
+                key="datasets-export-split",
+                help="Which images' masks to export (unlabelled images have none).",
+            )
+            cell_export_panel(
+                "datasets-cells",
+                dataset,
+                lambda: dataset_sources(dataset_dir, None if split in (None, "all") else split),
+            )
         manage_panel(dataset, str(info["source"]))
         import_report_panel(dataset)

@@ -8,8 +8,16 @@ from core.train.runs import runs_dir
 from dashboard import context
 from dashboard.pages_index import page_path
 from dashboard.runs_compare import compare_view
-from dashboard.runs_table import (current_selection, filter_bar, remember_selection, run_labels, runs_editor,
-                                  save_edits, table_actions, table_frame)
+from dashboard.runs_table import (
+    current_selection,
+    filter_bar,
+    remember_selection,
+    run_labels,
+    runs_editor,
+    save_edits,
+    table_actions,
+    table_frame,
+)
 
 st.title("Runs")
 context.require_catalogue()
@@ -20,8 +28,10 @@ cur = context.cursor()
 
 every = query_runs(cur, include_deleted=True)
 if every.empty:
-    st.info("No training runs yet. Train a model on the Train page; every run shows up here to be named, "
-            "tagged and compared.")
+    st.info(
+        "No training runs yet. Train a model on the Train page; every run shows up here to be named, "
+        "tagged and compared."
+    )
     st.page_link(page_path("train"), label="Go to Train", icon=":material/model_training:")
     st.stop()
 
@@ -35,14 +45,17 @@ else:
     edited = runs_editor(shown)
     save_edits(root, shown, edited)
     selected = remember_selection(edited, selected)
-st.caption(f"Showing {len(runs)} of {len(every)} runs. Double-click a name, tag or note to edit it; click a column "
-           "header to sort.")
+st.caption(
+    f"Showing {len(runs)} of {len(every)} runs. Double-click a name, tag or note to edit it; click a column "
+    "header to sort."
+)
 table_actions(root, shown, selected, runs)
 
 st.subheader("Compare")
 labels = run_labels(every.assign(name=every["id"].map(edited["name"]).fillna(every["name"])))
 if len(selected) < 2:
-    st.caption("Tick the Compare box of two or more runs in the table to see their curves, settings and scores "
-               "side by side.")
+    st.caption(
+        "Tick the Compare box of two or more runs in the table to see their curves, settings and scores side by side."
+    )
 else:
     compare_view(cur, selected, root, labels, every[~every["deleted"].fillna(False).astype(bool)])

@@ -31,23 +31,32 @@ with form_col:
         if warning:
             st.warning(warning, icon=":material/warning:")
         counts = stats["split"].value_counts()
-        st.caption(epoch_estimate(config, int(counts.get("train", 0)), int(counts.get("valid", 0)),
-                                  typical_speed(cur, config)))
+        st.caption(
+            epoch_estimate(config, int(counts.get("train", 0)), int(counts.get("valid", 0)), typical_speed(cur, config))
+        )
     else:
-        st.error("Before launching, fix:\n\n" + "\n".join(f"- {p}" for p in form.problems),
-                 icon=":material/error:")
+        st.error("Before launching, fix:\n\n" + "\n".join(f"- {p}" for p in form.problems), icon=":material/error:")
     name, note = run_label_fields()
     executor, cluster_options = executor_fields(context.settings())
     left, right = st.columns(2)
     why = "" if config is not None else " (not now: fix the settings named above first)"
-    if left.button("Launch", type="primary", icon=":material/rocket_launch:", width="stretch",
-                   disabled=config is None or not may("train.launch"),
-                   help="Starts training in the background; one job runs at a time, others wait their turn." + why):
+    if left.button(
+        "Launch",
+        type="primary",
+        icon=":material/rocket_launch:",
+        width="stretch",
+        disabled=config is None or not may("train.launch"),
+        help="Starts training in the background; one job runs at a time, others wait their turn." + why,
+    ):
         if launch(config, name=name, note=note, executor=executor, cluster_options=cluster_options):
             st.rerun()
-    if right.button("Find a learning rate", icon=":material/query_stats:", width="stretch",
-                    disabled=config is None or not may("train.launch"),
-                    help="A two-minute sweep of learning rates on this setup; suggests one to use." + why):
+    if right.button(
+        "Find a learning rate",
+        icon=":material/query_stats:",
+        width="stretch",
+        disabled=config is None or not may("train.launch"),
+        help="A two-minute sweep of learning rates on this setup; suggests one to use." + why,
+    ):
         if launch(config, lr_find=True, name=name, note=note, executor=executor, cluster_options=cluster_options):
             st.rerun()
 with run_col:

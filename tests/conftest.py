@@ -13,8 +13,13 @@ from tests.helpers import SHARED
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings whose data root is a fresh temporary folder (never the repository's data/)."""
-    return Settings(data_root=tmp_path / "data", import_roots=(tmp_path,), max_upload_mb=50,
-                    max_unzipped_mb=64, max_zip_members=2000)
+    return Settings(
+        data_root=tmp_path / "data",
+        import_roots=(tmp_path,),
+        max_upload_mb=50,
+        max_unzipped_mb=64,
+        max_zip_members=2000,
+    )
 
 
 @pytest.fixture

@@ -19,9 +19,13 @@ from core.train.config import TrainConfig
 from core.train.runs import prepare_run
 from tests.helpers import blobs, write_image
 
-CONFIG = {"model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
-          "data": {"patch_size": 32, "normalisation": "minmax"}, "batch_size": 2, "epochs": 2,
-          "precision": "float32"}
+CONFIG = {
+    "model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
+    "data": {"patch_size": 32, "normalisation": "minmax"},
+    "batch_size": 2,
+    "epochs": 2,
+    "precision": "float32",
+}
 
 
 def make_instance_splits(root: Path, counts: dict[str, int], size: int = 64) -> Path:
@@ -43,15 +47,19 @@ def brightness_model(run: RunDir, checkpoint: str = "best") -> RunModel:
     def predict(batch: np.ndarray) -> np.ndarray:
         return (1 / (1 + np.exp(-(batch[..., :1] - 0.45) * 6))).astype(np.float32)
 
-    return RunModel(run.run_id, config, InputSpec(config.data, 1, False), 4, predict, None,
-                    run.checkpoints / "best.keras")
+    return RunModel(
+        run.run_id, config, InputSpec(config.data, 1, False), 4, predict, None, run.checkpoints / "best.keras"
+    )
 
 
 def trained_run(settings: Settings, tmp_path: Path, name: str = "cells") -> RunDir:
     """A dataset ``name`` and a finished run on it with a placeholder checkpoint."""
     if not (settings.datasets_dir / name).exists():
-        import_dataset(make_instance_splits(tmp_path / f"src-{name}", {"train": 3, "valid": 2, "test": 4}),
-                       ImportOptions(name=name), settings)
+        import_dataset(
+            make_instance_splits(tmp_path / f"src-{name}", {"train": 3, "valid": 2, "test": 4}),
+            ImportOptions(name=name),
+            settings,
+        )
     run = prepare_run(settings, TrainConfig.from_dict({**CONFIG, "dataset": name}))
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     (run.checkpoints / "best.keras").write_bytes(b"placeholder")
@@ -89,9 +97,16 @@ def shipped_model(settings: Settings, name: str = "generalist") -> RunDir:
     folder = models_dir(settings) / name
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
     (folder / "checkpoints" / "best.keras").write_bytes(b"placeholder")
-    write_json_atomic(folder / "config.json", {"train": TrainConfig.from_dict({**CONFIG, "dataset": "mix"}).to_dict(),
-                                               "dataset_dir": "", "trigger": "shipped model"})
+    write_json_atomic(
+        folder / "config.json",
+        {
+            "train": TrainConfig.from_dict({**CONFIG, "dataset": "mix"}).to_dict(),
+            "dataset_dir": "",
+            "trigger": "shipped model",
+        },
+    )
     write_json_atomic(folder / "status.json", {"state": "finished", "pid": None})
-    write_json_atomic(folder / "card.json", {"name": name, "version": 1, "title": "Generalist (stand-in)",
-                                             "scores": {}})
+    write_json_atomic(
+        folder / "card.json", {"name": name, "version": 1, "title": "Generalist (stand-in)", "scores": {}}
+    )
     return RunDir(folder)

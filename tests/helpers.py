@@ -47,8 +47,14 @@ def binary(labels: np.ndarray) -> np.ndarray:
     return np.where(labels > 0, 255, 0).astype(np.uint8)
 
 
-def make_splits(root: Path, counts: dict[str, int] | None = None, size: int = 48, image_suffix: str = ".png",
-                mask_suffix: str = ".png", seed: int = 0) -> Path:
+def make_splits(
+    root: Path,
+    counts: dict[str, int] | None = None,
+    size: int = 48,
+    image_suffix: str = ".png",
+    mask_suffix: str = ".png",
+    seed: int = 0,
+) -> Path:
     """``root/{train,valid,test}/{images,masks}`` with distinct images in every split."""
     counts = counts or {"train": 4, "valid": 2, "test": 2}
     k = seed * 1000
@@ -92,8 +98,11 @@ def make_tif_pairs(root: Path, n: int = 3, size: int = 48) -> Path:
 
 def tree_fingerprint(root: Path) -> dict[str, tuple[int, int]]:
     """(size, mtime) of every file under ``root``: equal before and after means untouched."""
-    return {p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def two_touching_discs() -> np.ndarray:

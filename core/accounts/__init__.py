@@ -11,18 +11,64 @@
 
 from core.accounts.attempts import DEFAULT_POLICY, SignInPolicy
 from core.accounts.audit import AuditFilter, AuditLog, AuditRecord, Outcome, authorize, read_audit, record
-from core.accounts.manage import (ADMIN_PASSWORD_ENV, LOCAL_USER, Operator, add_user, change_password, change_role,
-                                  delete_user, ensure_first_admin, set_enabled, shell_operator)
+from core.accounts.manage import (
+    ADMIN_PASSWORD_ENV,
+    LOCAL_USER,
+    Operator,
+    add_user,
+    change_password,
+    change_role,
+    delete_user,
+    ensure_first_admin,
+    set_enabled,
+    shell_operator,
+)
 from core.accounts.passwords import AccountFieldError, InvalidPassword, hash_password, verify_password
 from core.accounts.records import InvalidEmail, InvalidUserName, User, UsersFileError
 from core.accounts.roles import ACTIONS, ROLES, PermissionDenied, Role, UnknownAction, allowed, require
 from core.accounts.signin import REFUSAL, SignInRefused, authenticate
 from core.accounts.users import AccountStore, LastAdminError, UnknownUser, UserExists
 
-__all__ = ["ACTIONS", "ADMIN_PASSWORD_ENV", "DEFAULT_POLICY", "LOCAL_USER", "REFUSAL", "ROLES", "AccountFieldError",
-           "AccountStore", "AuditFilter", "AuditLog", "AuditRecord", "InvalidEmail", "InvalidPassword",
-           "InvalidUserName", "LastAdminError", "Operator", "Outcome", "PermissionDenied", "Role", "SignInPolicy",
-           "SignInRefused", "UnknownAction", "UnknownUser", "User", "UserExists", "UsersFileError", "add_user",
-           "allowed", "authenticate", "authorize", "change_password", "change_role", "delete_user",
-           "ensure_first_admin", "hash_password", "read_audit", "record", "require", "set_enabled",
-           "shell_operator", "verify_password"]
+__all__ = [
+    "ACTIONS",
+    "ADMIN_PASSWORD_ENV",
+    "DEFAULT_POLICY",
+    "LOCAL_USER",
+    "REFUSAL",
+    "ROLES",
+    "AccountFieldError",
+    "AccountStore",
+    "AuditFilter",
+    "AuditLog",
+    "AuditRecord",
+    "InvalidEmail",
+    "InvalidPassword",
+    "InvalidUserName",
+    "LastAdminError",
+    "Operator",
+    "Outcome",
+    "PermissionDenied",
+    "Role",
+    "SignInPolicy",
+    "SignInRefused",
+    "UnknownAction",
+    "UnknownUser",
+    "User",
+    "UserExists",
+    "UsersFileError",
+    "add_user",
+    "allowed",
+    "authenticate",
+    "authorize",
+    "change_password",
+    "change_role",
+    "delete_user",
+    "ensure_first_admin",
+    "hash_password",
+    "read_audit",
+    "record",
+    "require",
+    "set_enabled",
+    "shell_operator",
+    "verify_password",
+]

@@ -113,17 +113,27 @@ def check(action: str, target: str = "", details: Mapping[str, Any] | None = Non
     except PermissionDenied as refusal:
         audit = _audit(acting)
         if audit is not None:
-            audit.record(acting.actor, action, Outcome.REFUSED, target, acting.client,
-                         {**(details or {}), "role": str(refusal.role),
-                          "needs": str(refusal.needed) if refusal.needed else None,
-                          "reason": "disabled" if refusal.needed is None else "role"})
+            audit.record(
+                acting.actor,
+                action,
+                Outcome.REFUSED,
+                target,
+                acting.client,
+                {
+                    **(details or {}),
+                    "role": str(refusal.role),
+                    "needs": str(refusal.needed) if refusal.needed else None,
+                    "reason": "disabled" if refusal.needed is None else "role",
+                },
+            )
         log.info("refused %s on %r to %s", action, target, acting.actor.name)
         raise
     return acting.actor
 
 
-def record_done(action: str, target: str = "", details: Mapping[str, Any] | None = None,
-                outcome: Outcome = Outcome.OK) -> None:
+def record_done(
+    action: str, target: str = "", details: Mapping[str, Any] | None = None, outcome: Outcome = Outcome.OK
+) -> None:
     """Log that the person acting did ``action`` (when the acting context names a data root)."""
     acting = current()
     audit = _audit(acting)

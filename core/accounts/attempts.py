@@ -84,9 +84,12 @@ def _valid_counters(data: Any) -> bool:
     for scope in SCOPES:
         entries = data.get(scope, {})
         if not isinstance(entries, dict) or not all(
-                isinstance(entry, dict) and isinstance(entry.get("failures", []), list)
-                and all(isinstance(t, (int, float)) for t in entry.get("failures", []))
-                and isinstance(entry.get("locked_until", 0.0), (int, float)) for entry in entries.values()):
+            isinstance(entry, dict)
+            and isinstance(entry.get("failures", []), list)
+            and all(isinstance(t, (int, float)) for t in entry.get("failures", []))
+            and isinstance(entry.get("locked_until", 0.0), (int, float))
+            for entry in entries.values()
+        ):
             return False
     return True
 
@@ -94,8 +97,9 @@ def _valid_counters(data: Any) -> bool:
 class AttemptCounters:
     """The failure counters of one data root's accounts folder."""
 
-    def __init__(self, accounts_dir: Path, policy: SignInPolicy = DEFAULT_POLICY,
-                 clock: Callable[[], float] | None = None):
+    def __init__(
+        self, accounts_dir: Path, policy: SignInPolicy = DEFAULT_POLICY, clock: Callable[[], float] | None = None
+    ):
         self.accounts_dir = Path(accounts_dir)
         self.policy = policy
         self.clock = clock or time.time

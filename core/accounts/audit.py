@@ -64,8 +64,15 @@ class AuditRecord:
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"time": self.time, "user": self.user, "action": self.action, "target": self.target,
-                "outcome": self.outcome.value, "client": self.client, "details": dict(self.details)}
+        return {
+            "time": self.time,
+            "user": self.user,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome.value,
+            "client": self.client,
+            "details": dict(self.details),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AuditRecord:
@@ -77,10 +84,15 @@ class AuditRecord:
         if not isinstance(data, Mapping):
             raise ValueError(f"expected an object, got {type(data).__name__}")
         details = data.get("details") or {}
-        return cls(time=str(data["time"]), user=str(data["user"]), action=str(data["action"]),
-                   outcome=Outcome(data["outcome"]), target=str(data.get("target") or ""),
-                   client=str(data.get("client") or ""), details=dict(details) if isinstance(details, Mapping)
-                   else {"value": details})
+        return cls(
+            time=str(data["time"]),
+            user=str(data["user"]),
+            action=str(data["action"]),
+            outcome=Outcome(data["outcome"]),
+            target=str(data.get("target") or ""),
+            client=str(data.get("client") or ""),
+            details=dict(details) if isinstance(details, Mapping) else {"value": details},
+        )
 
 
 @dataclass(frozen=True)
@@ -100,11 +112,12 @@ class AuditFilter:
         >>> AuditFilter(user="ana", action="signin").matches(record), AuditFilter(outcome="ok").matches(record)
         (True, False)
         """
-        return ((self.user is None or record.user.casefold() == self.user.casefold())
-                and (self.action is None or record.action == self.action
-                     or record.action.startswith(self.action + "."))
-                and (self.outcome is None or record.outcome == Outcome(self.outcome))
-                and (self.since is None or record.time >= self.since))
+        return (
+            (self.user is None or record.user.casefold() == self.user.casefold())
+            and (self.action is None or record.action == self.action or record.action.startswith(self.action + "."))
+            and (self.outcome is None or record.outcome == Outcome(self.outcome))
+            and (self.since is None or record.time >= self.since)
+        )
 
 
 def _actor_name(user: Actor | str) -> str:
@@ -122,12 +135,25 @@ class AuditLog:
     def path(self) -> Path:
         return DataRoot(self.data_root).audit_log
 
-    def record(self, user: Actor | str, action: str, outcome: Outcome | str = Outcome.OK, target: str = "",
-               client: str = "", details: Mapping[str, Any] | None = None) -> AuditRecord:
+    def record(
+        self,
+        user: Actor | str,
+        action: str,
+        outcome: Outcome | str = Outcome.OK,
+        target: str = "",
+        client: str = "",
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditRecord:
         """Append one record and return it; it is on disk when this returns."""
-        entry = AuditRecord(time=audit_time(self.clock()), user=_actor_name(user), action=action,
-                            outcome=Outcome(outcome), target=str(target or ""), client=str(client or ""),
-                            details=dict(details or {}))
+        entry = AuditRecord(
+            time=audit_time(self.clock()),
+            user=_actor_name(user),
+            action=action,
+            outcome=Outcome(outcome),
+            target=str(target or ""),
+            client=str(client or ""),
+            details=dict(details or {}),
+        )
         line = (json.dumps(entry.to_dict(), ensure_ascii=False, default=str) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(self.path.parent / ".audit.lock", timeout=LOCK_TIMEOUT_S, poll_interval=LOCK_POLL_S):
@@ -161,11 +187,18 @@ class AuditLog:
                 records.append(record)
         if unreadable:
             log.warning("%d unreadable line(s) in %s skipped", unreadable, self.path)
-        return records[-filters.last:] if filters.last else records
+        return records[-filters.last :] if filters.last else records
 
 
-def record(data_root: Path, user: Actor | str, action: str, outcome: Outcome | str = Outcome.OK,
-           target: str = "", client: str = "", details: Mapping[str, Any] | None = None) -> AuditRecord:
+def record(
+    data_root: Path,
+    user: Actor | str,
+    action: str,
+    outcome: Outcome | str = Outcome.OK,
+    target: str = "",
+    client: str = "",
+    details: Mapping[str, Any] | None = None,
+) -> AuditRecord:
     """Append one record to the audit log of ``data_root`` (see :meth:`AuditLog.record`)."""
     return AuditLog(data_root).record(user, action, outcome, target, client, details)
 
@@ -187,7 +220,16 @@ def authorize(audit: AuditLog, user: Actor, action: str, target: str = "", clien
     try:
         require(user, action)
     except PermissionDenied as refusal:
-        audit.record(user, action, Outcome.REFUSED, target, client,
-                     {"role": str(refusal.role), "needs": str(refusal.needed) if refusal.needed else None,
-                      "reason": "disabled" if refusal.needed is None else "role"})
+        audit.record(
+            user,
+            action,
+            Outcome.REFUSED,
+            target,
+            client,
+            {
+                "role": str(refusal.role),
+                "needs": str(refusal.needed) if refusal.needed else None,
+                "reason": "disabled" if refusal.needed is None else "role",
+            },
+        )
         raise

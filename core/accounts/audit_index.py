@@ -80,8 +80,9 @@ class FilePosition:
         """The position stored in ``audit_read``; None for a value this version did not write."""
         try:
             fields = dict(part.split("=", 1) for part in str(file_id or "").split())
-            return cls(int(fields["dev"]), int(fields["ino"]), fields["first"], int(fields["lines"]),
-                       int(bytes_read or 0))
+            return cls(
+                int(fields["dev"]), int(fields["ino"]), fields["first"], int(fields["lines"]), int(bytes_read or 0)
+            )
         except (KeyError, ValueError):
             return None
 
@@ -121,8 +122,16 @@ def _timestamp(text: str) -> datetime:
 
 def _row(seq: int, record: AuditRecord) -> tuple[Any, ...]:
     details = json.dumps(dict(record.details), ensure_ascii=False, sort_keys=True, default=str)
-    return (seq, _timestamp(record.time), record.user, record.action, record.outcome.value, record.target,
-            record.client, details)
+    return (
+        seq,
+        _timestamp(record.time),
+        record.user,
+        record.action,
+        record.outcome.value,
+        record.target,
+        record.client,
+        details,
+    )
 
 
 def _read_rows(handle: BinaryIO, start: int, first_seq: int, path: Path) -> tuple[list[tuple], int, int]:
@@ -154,12 +163,12 @@ def _read_rows(handle: BinaryIO, start: int, first_seq: int, path: Path) -> tupl
 def _insert(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
     if not rows:
         return
-    frame = pd.DataFrame(rows, columns=["seq", "ts", "user_name", "action", "outcome", "target", "client",
-                                        "details"])
+    frame = pd.DataFrame(rows, columns=["seq", "ts", "user_name", "action", "outcome", "target", "client", "details"])
     con.register("incoming_audit", frame)
     try:
-        con.execute("INSERT INTO audit SELECT seq, ts, user_name, action, outcome, target, client, details "
-                    "FROM incoming_audit")
+        con.execute(
+            "INSERT INTO audit SELECT seq, ts, user_name, action, outcome, target, client, details FROM incoming_audit"
+        )
     finally:
         con.unregister("incoming_audit")
 
@@ -215,8 +224,7 @@ def sync_audit(con: duckdb.DuckDBPyConnection, data_root: Path) -> int:
             log.info("%s was replaced or rewritten since it was indexed: indexing it again from the start", path)
         start = before if resume else FilePosition(found.device, found.inode, found.first_line)
         rows, consumed, lines = _read_rows(handle, start.bytes_read, start.lines, path)
-    after = FilePosition(found.device, found.inode, found.first_line, start.lines + lines,
-                         start.bytes_read + consumed)
+    after = FilePosition(found.device, found.inode, found.first_line, start.lines + lines, start.bytes_read + consumed)
     if resume and after == before:
         return 0
     _replace(con, key, after, rows, reset=not resume)
@@ -225,8 +233,9 @@ def sync_audit(con: duckdb.DuckDBPyConnection, data_root: Path) -> int:
     return len(rows)
 
 
-def _replace(con: duckdb.DuckDBPyConnection, key: str, position: FilePosition | None, rows: list[tuple],
-             reset: bool) -> None:
+def _replace(
+    con: duckdb.DuckDBPyConnection, key: str, position: FilePosition | None, rows: list[tuple], reset: bool
+) -> None:
     """In one transaction: (with ``reset``, empty the index,) add ``rows`` and store ``position``."""
     with transaction(con):
         if reset:  # the index holds one log: a log read again from scratch replaces every position too
@@ -236,11 +245,14 @@ def _replace(con: duckdb.DuckDBPyConnection, key: str, position: FilePosition | 
             con.execute("DELETE FROM audit_read WHERE path = ?", [key])
         _insert(con, rows)
         if position is not None:
-            con.execute("INSERT INTO audit_read (path, bytes_read, file_id) VALUES (?, ?, ?)",
-                        [key, position.bytes_read, position.file_id])
+            con.execute(
+                "INSERT INTO audit_read (path, bytes_read, file_id) VALUES (?, ?, ?)",
+                [key, position.bytes_read, position.file_id],
+            )
 
 
 # ------------------------------------------------------------------------------------------ reading
+
 
 def _check_may_read() -> None:
     """Raise :class:`~core.accounts.roles.PermissionDenied` (logged) unless the person acting may read the log."""
@@ -264,8 +276,9 @@ def _since_timestamp(since: date | datetime | str | None) -> datetime | None:
     try:
         return _since_timestamp(datetime.fromisoformat(str(since).strip()))
     except ValueError:
-        raise ValueError(f"since: {since!r} is not a date or time; expected the form 2026-03-01 or "
-                         "2026-03-01T12:00:00+00:00.") from None
+        raise ValueError(
+            f"since: {since!r} is not a date or time; expected the form 2026-03-01 or 2026-03-01T12:00:00+00:00."
+        ) from None
 
 
 def _action_prefix(action: str) -> str:
@@ -274,8 +287,9 @@ def _action_prefix(action: str) -> str:
     return action[:-2] if action.endswith(".*") else action
 
 
-def _where(user: str | None, action: str | None, outcome: Outcome | str | None,
-           since: date | datetime | str | None) -> tuple[str, list[Any]]:
+def _where(
+    user: str | None, action: str | None, outcome: Outcome | str | None, since: date | datetime | str | None
+) -> tuple[str, list[Any]]:
     clauses, params = [], []
     if user is not None and str(user).strip():
         clauses.append("lower(user_name) = lower(?)")
@@ -288,8 +302,9 @@ def _where(user: str | None, action: str | None, outcome: Outcome | str | None,
         try:
             params.append(Outcome(str(outcome).strip().lower()).value)
         except ValueError:
-            raise ValueError(f"outcome: {outcome!r} is not an outcome; expected one of "
-                             f"{', '.join(o.value for o in Outcome)}.") from None
+            raise ValueError(
+                f"outcome: {outcome!r} is not an outcome; expected one of {', '.join(o.value for o in Outcome)}."
+            ) from None
         clauses.append("outcome = ?")
     stamp = _since_timestamp(since)
     if stamp is not None:
@@ -298,9 +313,14 @@ def _where(user: str | None, action: str | None, outcome: Outcome | str | None,
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def query_audit(con: duckdb.DuckDBPyConnection, user: str | None = None, action: str | None = None,
-                outcome: Outcome | str | None = None, since: date | datetime | str | None = None,
-                limit: int | None = DEFAULT_LIMIT) -> pd.DataFrame:
+def query_audit(
+    con: duckdb.DuckDBPyConnection,
+    user: str | None = None,
+    action: str | None = None,
+    outcome: Outcome | str | None = None,
+    since: date | datetime | str | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+) -> pd.DataFrame:
     """The indexed audit records that match every filter given, newest first.
 
     Parameters
@@ -348,11 +368,14 @@ def query_audit(con: duckdb.DuckDBPyConnection, user: str | None = None, action:
     """
     _check_may_read()
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit: {limit!r} is not a number of records; give a whole number from 1, or None for "
-                         "all of them.")
+        raise ValueError(
+            f"limit: {limit!r} is not a number of records; give a whole number from 1, or None for all of them."
+        )
     where, params = _where(user, action, outcome, since)
-    sql = ("SELECT seq, ts AS time, user_name AS user, action, outcome, target, client, details "
-           f"FROM audit{where} ORDER BY seq DESC")
+    sql = (
+        "SELECT seq, ts AS time, user_name AS user, action, outcome, target, client, details "
+        f"FROM audit{where} ORDER BY seq DESC"
+    )
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -361,8 +384,13 @@ def query_audit(con: duckdb.DuckDBPyConnection, user: str | None = None, action:
     return frame[list(COLUMNS)]
 
 
-def count_audit(con: duckdb.DuckDBPyConnection, user: str | None = None, action: str | None = None,
-                outcome: Outcome | str | None = None, since: date | datetime | str | None = None) -> int:
+def count_audit(
+    con: duckdb.DuckDBPyConnection,
+    user: str | None = None,
+    action: str | None = None,
+    outcome: Outcome | str | None = None,
+    since: date | datetime | str | None = None,
+) -> int:
     """How many indexed records match the filters (those of :func:`query_audit`); needs ``audit.read``."""
     _check_may_read()
     where, params = _where(user, action, outcome, since)
@@ -413,8 +441,11 @@ def audit_csv(frame: pd.DataFrame) -> bytes:
     out = frame.copy()
     for column in out.columns:
         if isinstance(out[column].dtype, pd.DatetimeTZDtype):
-            out[column] = out[column].dt.tz_convert("UTC").map(
-                lambda stamp: stamp.isoformat(timespec="milliseconds") if pd.notna(stamp) else "")
+            out[column] = (
+                out[column]
+                .dt.tz_convert("UTC")
+                .map(lambda stamp: stamp.isoformat(timespec="milliseconds") if pd.notna(stamp) else "")
+            )
         elif out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
             out[column] = out[column].map(_spreadsheet_safe)
     buffer = io.StringIO()

@@ -76,8 +76,15 @@ def _is_self(actor: Actor, name: str) -> bool:
     return isinstance(actor, User) and actor.key == name_key(name)
 
 
-def _run(store: AccountStore, actor: Actor, event: str, target: str, client: str,
-         work: Callable[[], tuple[User, Mapping]], permission: str | None = MANAGE) -> User:
+def _run(
+    store: AccountStore,
+    actor: Actor,
+    event: str,
+    target: str,
+    client: str,
+    work: Callable[[], tuple[User, Mapping]],
+    permission: str | None = MANAGE,
+) -> User:
     """Check ``permission``, do ``work`` and record ``event`` with how it ended; errors are re-raised."""
     audit = AuditLog(store.data_root, store.clock)
     if permission is not None:
@@ -98,8 +105,15 @@ def _run(store: AccountStore, actor: Actor, event: str, target: str, client: str
     return user
 
 
-def add_user(store: AccountStore, actor: Actor, name: str, role: Role | str, password: str,
-             email: str | None = None, client: str = "") -> User:
+def add_user(
+    store: AccountStore,
+    actor: Actor,
+    name: str,
+    role: Role | str,
+    password: str,
+    email: str | None = None,
+    client: str = "",
+) -> User:
     def work() -> tuple[User, Mapping]:
         user = store.add(name, role, password, email)
         return user, {"role": user.role.value, "email": user.email}
@@ -109,6 +123,7 @@ def add_user(store: AccountStore, actor: Actor, name: str, role: Role | str, pas
 
 def change_password(store: AccountStore, actor: Actor, name: str, password: str, client: str = "") -> User:
     """A new password for ``name``: by an admin, or by the user themself (the page asks for the old one)."""
+
     def work() -> tuple[User, Mapping]:
         user = store.set_password(name, password)
         return user, {"session_epoch": user.session_epoch, "own": _is_self(actor, name)}
@@ -157,8 +172,10 @@ def ensure_first_admin(settings, environ: Mapping[str, str] | None = None) -> Us
     except InvalidPassword as exc:
         raise InvalidPassword(f"{exc.problem} (the password comes from {ADMIN_PASSWORD_ENV})") from exc
     if user is not None:
-        AuditLog(store.data_root, store.clock).record(Operator(f"env:{ADMIN_PASSWORD_ENV}"), "users.add",
-                                                      Outcome.OK, user.name, "", {"role": user.role.value})
-        log.warning("created the first admin %r from %s; sign in and change its password", user.name,
-                    ADMIN_PASSWORD_ENV)
+        AuditLog(store.data_root, store.clock).record(
+            Operator(f"env:{ADMIN_PASSWORD_ENV}"), "users.add", Outcome.OK, user.name, "", {"role": user.role.value}
+        )
+        log.warning(
+            "created the first admin %r from %s; sign in and change its password", user.name, ADMIN_PASSWORD_ENV
+        )
     return user

@@ -64,8 +64,7 @@ def check_password(password: str, user_name: str = "") -> str:
         raise InvalidPassword(f"expected text, got {type(password).__name__}.")
     password = normalise_password(password)
     if len(password) < MIN_LENGTH:
-        raise InvalidPassword(f"it has {len(password)} characters; use at least {MIN_LENGTH} "
-                              "(a few words is easiest).")
+        raise InvalidPassword(f"it has {len(password)} characters; use at least {MIN_LENGTH} (a few words is easiest).")
     if len(password) > MAX_LENGTH:
         raise InvalidPassword(f"it has {len(password)} characters; at most {MAX_LENGTH} are accepted.")
     if user_name and password.casefold() == unicodedata.normalize("NFC", user_name).casefold():
@@ -123,8 +122,9 @@ def needs_rehash(stored_hash: str, hasher: PasswordHasher | None = None) -> bool
 
 @lru_cache(maxsize=4)
 def _decoy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost,
-                          parallelism=parallelism).hash(secrets.token_urlsafe(24))
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism).hash(
+        secrets.token_urlsafe(24)
+    )
 
 
 def waste_a_verification(password: str, hasher: PasswordHasher | None = None) -> None:

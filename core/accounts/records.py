@@ -77,14 +77,16 @@ def check_user_name(name: str) -> str:
         raise InvalidUserName(f"it has {len(name)} characters; use at most {NAME_MAX}.")
     for character in name:
         if unicodedata.category(character).startswith("C"):
-            raise InvalidUserName(f"{name!r} contains a control or invisible character "
-                                  f"(U+{ord(character):04X}); type the name again.")
+            raise InvalidUserName(
+                f"{name!r} contains a control or invisible character (U+{ord(character):04X}); type the name again."
+            )
     if name != name.strip():
         raise InvalidUserName(f"{name!r} starts or ends with a space; remove it.")
     for character in name:
         if not _is_name_character(character):
-            raise InvalidUserName(f"{name!r} contains {character!r} (U+{ord(character):04X}), which is not "
-                                  f"allowed; use {NAME_RULE}.")
+            raise InvalidUserName(
+                f"{name!r} contains {character!r} (U+{ord(character):04X}), which is not allowed; use {NAME_RULE}."
+            )
     return name
 
 
@@ -109,8 +111,7 @@ def check_email(email: str | None) -> str | None:
     if len(email) > EMAIL_MAX:
         raise InvalidEmail(f"it has {len(email)} characters; at most {EMAIL_MAX} are possible.")
     local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain.strip(".") or any(c.isspace() or not c.isprintable()
-                                                                  for c in email):
+    if not at or not local or "." not in domain.strip(".") or any(c.isspace() or not c.isprintable() for c in email):
         raise InvalidEmail(f"{email!r} is not an e-mail address; expected the form name@lab.example.")
     return email
 
@@ -157,12 +158,13 @@ class User:
         <Role.TRAINER: 'trainer'>
         """
         if not isinstance(data, dict):
-            raise ValueError(f"{where} is {type(data).__name__}, expected an object {{\"name\": …}}.")
+            raise ValueError(f'{where} is {type(data).__name__}, expected an object {{"name": …}}.')
         allowed = [f.name for f in cls.__dataclass_fields__.values()]
         unknown = sorted(set(data) - set(allowed))
         if unknown:
-            raise ValueError(f"{where} has unknown key(s) {', '.join(map(repr, unknown))}; "
-                             f"allowed: {', '.join(allowed)}.")
+            raise ValueError(
+                f"{where} has unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}."
+            )
         missing = [key for key in ("name", "role", "password_hash") if key not in data]
         if missing:
             raise ValueError(f"{where} lacks {', '.join(map(repr, missing))}.")
@@ -171,10 +173,16 @@ class User:
             name, role, email = check_user_name(data["name"]), parse_role(role_text), check_email(email_text)
         except ValueError as exc:
             raise ValueError(f"{where}: {exc}") from exc
-        return cls(name=name, role=role, password_hash=_typed(data, "password_hash", str, where),
-                   disabled=_typed(data, "disabled", bool, where, False),
-                   created=_typed(data, "created", str, where, ""), changed=_typed(data, "changed", str, where, ""),
-                   session_epoch=_typed(data, "session_epoch", int, where, 0), email=email)
+        return cls(
+            name=name,
+            role=role,
+            password_hash=_typed(data, "password_hash", str, where),
+            disabled=_typed(data, "disabled", bool, where, False),
+            created=_typed(data, "created", str, where, ""),
+            changed=_typed(data, "changed", str, where, ""),
+            session_epoch=_typed(data, "session_epoch", int, where, 0),
+            email=email,
+        )
 
 
 def _typed(data: dict, key: str, kind: type | tuple[type, ...], where: str, default: Any = None) -> Any:
@@ -196,17 +204,24 @@ def parse_users_file(text: str, path: Path) -> dict[str, User]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise UsersFileError(path, f"is not valid JSON ({exc}).",
-                             "Fix the file by hand, or move it away and create the users again.") from exc
+        raise UsersFileError(
+            path, f"is not valid JSON ({exc}).", "Fix the file by hand, or move it away and create the users again."
+        ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("users"), list):
-        raise UsersFileError(path, 'should hold an object {"version": 1, "users": [...]}.',
-                             "Fix the file by hand, or move it away and create the users again.")
+        raise UsersFileError(
+            path,
+            'should hold an object {"version": 1, "users": [...]}.',
+            "Fix the file by hand, or move it away and create the users again.",
+        )
     unknown = sorted(set(data) - {"version", "users"})
     if unknown:
         raise UsersFileError(path, f"has unknown key(s) {', '.join(map(repr, unknown))}; allowed: version, users.")
     if data.get("version", FILE_VERSION) != FILE_VERSION:
-        raise UsersFileError(path, f"is version {data.get('version')!r}; this version reads {FILE_VERSION}.",
-                             "It was written by a newer CellSeg Dashboard: update this one.")
+        raise UsersFileError(
+            path,
+            f"is version {data.get('version')!r}; this version reads {FILE_VERSION}.",
+            "It was written by a newer CellSeg Dashboard: update this one.",
+        )
     users: dict[str, User] = {}
     for number, record in enumerate(data["users"], start=1):
         try:
@@ -214,8 +229,11 @@ def parse_users_file(text: str, path: Path) -> dict[str, User]:
         except ValueError as exc:
             raise UsersFileError(path, str(exc), "Fix that record by hand.") from exc
         if user.key in users:
-            raise UsersFileError(path, f"user {number} ({user.name!r}) has the same name as "
-                                 f"{users[user.key].name!r} (names ignore case).", "Remove one of them.")
+            raise UsersFileError(
+                path,
+                f"user {number} ({user.name!r}) has the same name as {users[user.key].name!r} (names ignore case).",
+                "Remove one of them.",
+            )
         users[user.key] = user
     return users
 

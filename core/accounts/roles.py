@@ -78,32 +78,35 @@ _V, _A, _T, _M = Role.VIEWER, Role.ANNOTATOR, Role.TRAINER, Role.ADMIN
 
 # Every mutating action of the pages and of `python -m core`. Keep it in sync when a page gains a button
 # that changes something: an action missing here is refused with UnknownAction, never silently allowed.
-ACTIONS: dict[str, Action] = {action.name: action for action in (
-    Action("cells.export", _V, "write cell outlines (Fiji, QuPath, OME, CSV) to download them"),
-    Action("mask.save", _A, "save a mask: a drawing, a revert to an earlier version, an accepted proposal"),
-    Action("mask.review", _A, "mark an image's mask reviewed, or not"),
-    Action("propose", _A, "let a model propose masks for a dataset's unlabelled images"),
-    Action("dataset.import", _T, "import a dataset (folder on the server or uploaded zip)"),
-    Action("dataset.add_images", _T, "add images (with or without masks) to an imported dataset"),
-    Action("dataset.set_pixel_size", _T, "set a dataset's pixel size by hand"),
-    Action("augment.save_preset", _T, "save augmentation settings as a named preset"),
-    Action("train.launch", _T, "start a training run: launch, learning-rate finder, resume, retrain, refine"),
-    Action("train.stop", _T, "stop a background job (training, evaluation, …) this user started"),
-    Action("evaluate", _T, "score a run on a dataset split"),
-    Action("predict", _T, "segment new images with a run or a shipped model"),
-    Action("export", _T, "export a run's model (Keras, SavedModel, bioimage.io package)"),
-    Action("model.import", _T, "import a bioimage.io model package into the model registry"),
-    Action("run.edit_notes", _T, "change a run's name, tags and notes"),
-    Action("run.save_inference_settings", _T, "save a threshold and post-processing with a run's model"),
-    Action("cluster.probe", _T, "send the small Slurm job that checks the compute nodes"),
-    Action("dataset.rename", _M, "rename a dataset"),
-    Action("dataset.delete", _M, "delete a dataset's imported copy and its mask edits"),
-    Action("run.delete", _M, "hide (delete) runs from the lists, or bring them back"),
-    Action("train.stop_other", _M, "stop a background job another user started"),
-    Action("model.train_generalist", _M, "rebuild the shipped generalist model that everyone's proposals use"),
-    Action("users.manage", _M, "add users, change their role or password, disable or enable them"),
-    Action("audit.read", _M, "read the audit log (every user's actions and addresses)"),
-)}
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (
+        Action("cells.export", _V, "write cell outlines (Fiji, QuPath, OME, CSV) to download them"),
+        Action("mask.save", _A, "save a mask: a drawing, a revert to an earlier version, an accepted proposal"),
+        Action("mask.review", _A, "mark an image's mask reviewed, or not"),
+        Action("propose", _A, "let a model propose masks for a dataset's unlabelled images"),
+        Action("dataset.import", _T, "import a dataset (folder on the server or uploaded zip)"),
+        Action("dataset.add_images", _T, "add images (with or without masks) to an imported dataset"),
+        Action("dataset.set_pixel_size", _T, "set a dataset's pixel size by hand"),
+        Action("augment.save_preset", _T, "save augmentation settings as a named preset"),
+        Action("train.launch", _T, "start a training run: launch, learning-rate finder, resume, retrain, refine"),
+        Action("train.stop", _T, "stop a background job (training, evaluation, …) this user started"),
+        Action("evaluate", _T, "score a run on a dataset split"),
+        Action("predict", _T, "segment new images with a run or a shipped model"),
+        Action("export", _T, "export a run's model (Keras, SavedModel, bioimage.io package)"),
+        Action("model.import", _T, "import a bioimage.io model package into the model registry"),
+        Action("run.edit_notes", _T, "change a run's name, tags and notes"),
+        Action("run.save_inference_settings", _T, "save a threshold and post-processing with a run's model"),
+        Action("cluster.probe", _T, "send the small Slurm job that checks the compute nodes"),
+        Action("dataset.rename", _M, "rename a dataset"),
+        Action("dataset.delete", _M, "delete a dataset's imported copy and its mask edits"),
+        Action("run.delete", _M, "hide (delete) runs from the lists, or bring them back"),
+        Action("train.stop_other", _M, "stop a background job another user started"),
+        Action("model.train_generalist", _M, "rebuild the shipped generalist model that everyone's proposals use"),
+        Action("users.manage", _M, "add users, change their role or password, disable or enable them"),
+        Action("audit.read", _M, "read the audit log (every user's actions and addresses)"),
+    )
+}
 
 
 class UnknownAction(ValueError):
@@ -111,8 +114,10 @@ class UnknownAction(ValueError):
 
     def __init__(self, action: str):
         self.action = action
-        super().__init__(f"unknown action {action!r}: it is not in the permission table "
-                         "(core/accounts/roles.py ACTIONS); add it there with the least role allowed to do it.")
+        super().__init__(
+            f"unknown action {action!r}: it is not in the permission table "
+            "(core/accounts/roles.py ACTIONS); add it there with the least role allowed to do it."
+        )
 
 
 class Actor(Protocol):
@@ -131,8 +136,10 @@ class PermissionDenied(ValueError):
         if needed is None:  # the account is disabled: no role helps
             text = f"{user} may not {action}: the account is disabled. Ask an administrator to enable it."
         else:
-            text = (f"{user} (role {role}) may not {action}: it needs the role {needed} or higher. "
-                    "Ask an administrator to change your role.")
+            text = (
+                f"{user} (role {role}) may not {action}: it needs the role {needed} or higher. "
+                "Ask an administrator to change your role."
+            )
         super().__init__(text)
 
 

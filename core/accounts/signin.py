@@ -59,8 +59,9 @@ def shown_name(name: object) -> str:
     return text if len(text) <= NAME_MAX else text[:NAME_MAX] + "…"
 
 
-def authenticate(store: AccountStore, name: str, password: str, client: str = "",
-                 policy: SignInPolicy = DEFAULT_POLICY) -> User:
+def authenticate(
+    store: AccountStore, name: str, password: str, client: str = "", policy: SignInPolicy = DEFAULT_POLICY
+) -> User:
     """The user whose ``name`` and ``password`` these are; :class:`SignInRefused` otherwise.
 
     ``client`` is the browser's address (empty when unknown: then only the account's failures count).
@@ -92,23 +93,32 @@ def _scope_name(lockout: Lockout) -> str:
     return "account" if lockout.scope == "accounts" else "client"
 
 
-def _refuse(audit: AuditLog, name: str, client: str, reason: str, details: dict,
-            message: str = REFUSAL) -> NoReturn:
+def _refuse(audit: AuditLog, name: str, client: str, reason: str, details: dict, message: str = REFUSAL) -> NoReturn:
     audit.record(shown_name(name), SIGNIN, Outcome.REFUSED, shown_name(name), client, {"reason": reason, **details})
     log.info("sign-in as %r from %s refused: %s", shown_name(name), client or "an unknown address", reason)
     raise SignInRefused(message, reason)
 
 
-def _fail(counters: AttemptCounters, audit: AuditLog, name: str, key: str | None, client: str,
-          reason: str) -> NoReturn:
+def _fail(counters: AttemptCounters, audit: AuditLog, name: str, key: str | None, client: str, reason: str) -> NoReturn:
     """Count a failure, record it and the lock-outs it starts, and refuse."""
     for lockout in counters.record_failure(key, client):
         scope = _scope_name(lockout)
         target = lockout.key if scope == "client" else shown_name(name)
-        audit.record(shown_name(name), LOCKOUT, Outcome.REFUSED, target, client,
-                     {"scope": scope, "failures": lockout.failures, "until": audit_time(lockout.until)})
-        log.warning("sign-in lock-out of %s %r until %s after %d failures", scope, lockout.key,
-                    audit_time(lockout.until), lockout.failures)
+        audit.record(
+            shown_name(name),
+            LOCKOUT,
+            Outcome.REFUSED,
+            target,
+            client,
+            {"scope": scope, "failures": lockout.failures, "until": audit_time(lockout.until)},
+        )
+        log.warning(
+            "sign-in lock-out of %s %r until %s after %d failures",
+            scope,
+            lockout.key,
+            audit_time(lockout.until),
+            lockout.failures,
+        )
     _refuse(audit, name, client, reason, {})
 
 

@@ -21,8 +21,17 @@ from argon2 import PasswordHasher
 from filelock import FileLock
 
 from core.accounts.passwords import check_password, hash_password
-from core.accounts.records import (InvalidUserName, User, UsersFileError, check_email, check_user_name, iso_time,
-                                   name_key, parse_users_file, users_file_payload)
+from core.accounts.records import (
+    InvalidUserName,
+    User,
+    UsersFileError,
+    check_email,
+    check_user_name,
+    iso_time,
+    name_key,
+    parse_users_file,
+    users_file_payload,
+)
 from core.accounts.roles import Role, parse_role
 from core.io import write_json_atomic
 from core.settings import DataRoot
@@ -53,16 +62,19 @@ class LastAdminError(ValueError):
 
     def __init__(self, name: str, verb: str):
         self.name = name
-        super().__init__(f"{name} is the last enabled admin: {verb} them would leave nobody able to manage the "
-                         "users. Make another user admin first.")
+        super().__init__(
+            f"{name} is the last enabled admin: {verb} them would leave nobody able to manage the "
+            "users. Make another user admin first."
+        )
 
 
 class AccountStore:
     """The users of the data root ``data_root``. ``clock`` (seconds since the epoch) is replaceable for tests;
     ``hasher`` is argon2's default ``PasswordHasher`` unless a test gives a cheaper one."""
 
-    def __init__(self, data_root: Path, *, hasher: PasswordHasher | None = None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, data_root: Path, *, hasher: PasswordHasher | None = None, clock: Callable[[], float] = time.time
+    ):
         self.data_root = Path(data_root)
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
@@ -95,8 +107,9 @@ class AccountStore:
         except FileNotFoundError:
             return {}
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsersFileError(self.users_path, f"cannot be read ({exc}).",
-                                 "Check its permissions and that it is UTF-8 text.") from exc
+            raise UsersFileError(
+                self.users_path, f"cannot be read ({exc}).", "Check its permissions and that it is UTF-8 text."
+            ) from exc
         return parse_users_file(text, self.users_path)
 
     def users(self) -> list[User]:
@@ -140,13 +153,19 @@ class AccountStore:
         """A new password; the user's open sessions end (``session_epoch`` grows)."""
         found = self.get(name)
         new_hash = hash_password(check_password(password, found.name), self.hasher)
-        return self._update(name, "changing the password of",
-                            lambda user: {"password_hash": new_hash, "session_epoch": user.session_epoch + 1})
+        return self._update(
+            name,
+            "changing the password of",
+            lambda user: {"password_hash": new_hash, "session_epoch": user.session_epoch + 1},
+        )
 
     def set_disabled(self, name: str, disabled: bool) -> User:
         """Disable (the user's open sessions end) or enable an account."""
-        return self._update(name, "disabling" if disabled else "enabling", lambda user: {
-            "disabled": disabled, "session_epoch": user.session_epoch + (1 if disabled else 0)})
+        return self._update(
+            name,
+            "disabling" if disabled else "enabling",
+            lambda user: {"disabled": disabled, "session_epoch": user.session_epoch + (1 if disabled else 0)},
+        )
 
     def set_role(self, name: str, role: Role | str) -> User:
         role = parse_role(role)
@@ -166,6 +185,7 @@ class AccountStore:
     def upgrade_hash(self, name: str, old_hash: str, new_hash: str) -> bool:
         """Replace a user's hash made with older settings by ``new_hash`` of the same password (after a
         successful sign-in). Nothing changes if the hash is no longer ``old_hash`` (changed meanwhile)."""
+
         def change(users: Users) -> tuple[Users, User] | None:
             user = users.get(name_key(name))
             if user is None or user.password_hash != old_hash:

@@ -18,8 +18,9 @@ Border = Literal["reflect", "constant"]
 
 def param(default: float, low: float, high: float, step: float, help: str, unit: str = "", label: str = "") -> Any:
     """A numeric setting with its valid range, a short label and a sentence saying what it does to cells."""
-    return field(default=default, metadata={"range": (low, high), "step": step, "help": help, "unit": unit,
-                                            "label": label})
+    return field(
+        default=default, metadata={"range": (low, high), "step": step, "help": help, "unit": unit, "label": label}
+    )
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,7 @@ class Transform:
     """Common to every transform: whether it is used and how often."""
 
     enabled: bool = False
-    p: float = param(0.5, 0.0, 1.0, 0.05, "Chance that a training sample gets this transform.",
-                     label="How often")
+    p: float = param(0.5, 0.0, 1.0, 0.05, "Chance that a training sample gets this transform.", label="How often")
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -70,10 +70,8 @@ class Rot90(Transform):
 class Rotate(Transform):
     """Turn by any angle: from a range, or picked from a list of angles. Corners are filled by the border mode."""
 
-    min_deg: float = param(-180.0, -180.0, 180.0, 1.0, "Smallest angle, in degrees.", "°",
-                       label="Smallest angle")
-    max_deg: float = param(180.0, -180.0, 180.0, 1.0, "Largest angle, in degrees.", "°",
-                       label="Largest angle")
+    min_deg: float = param(-180.0, -180.0, 180.0, 1.0, "Smallest angle, in degrees.", "°", label="Smallest angle")
+    max_deg: float = param(180.0, -180.0, 180.0, 1.0, "Largest angle, in degrees.", "°", label="Largest angle")
     angles: tuple[float, ...] = ()
 
     def check(self) -> None:
@@ -87,10 +85,12 @@ class Rotate(Transform):
 class Scale(Transform):
     """Shrink or enlarge (zoom): cells look smaller or bigger, as with another objective."""
 
-    min_factor: float = param(0.85, 0.3, 3.0, 0.05, "Smallest scale factor (below 1 shrinks).", "×",
-                       label="Smallest zoom")
-    max_factor: float = param(1.15, 0.3, 3.0, 0.05, "Largest scale factor (above 1 enlarges).", "×",
-                       label="Largest zoom")
+    min_factor: float = param(
+        0.85, 0.3, 3.0, 0.05, "Smallest scale factor (below 1 shrinks).", "×", label="Smallest zoom"
+    )
+    max_factor: float = param(
+        1.15, 0.3, 3.0, 0.05, "Largest scale factor (above 1 enlarges).", "×", label="Largest zoom"
+    )
 
     def check(self) -> None:
         _ordered(self, "min_factor", "max_factor")
@@ -100,52 +100,55 @@ class Scale(Transform):
 class Shear(Transform):
     """Slant the image sideways or up–down: cells become slightly oblique."""
 
-    max_x: float = param(0.1, 0.0, 0.6, 0.01, "Largest horizontal slant (0.1 ≈ 6°).",
-                       label="Horizontal slant")
-    max_y: float = param(0.1, 0.0, 0.6, 0.01, "Largest vertical slant.",
-                       label="Vertical slant")
+    max_x: float = param(0.1, 0.0, 0.6, 0.01, "Largest horizontal slant (0.1 ≈ 6°).", label="Horizontal slant")
+    max_y: float = param(0.1, 0.0, 0.6, 0.01, "Largest vertical slant.", label="Vertical slant")
 
 
 @dataclass(frozen=True)
 class Translate(Transform):
     """Shift the field of view: cells move, some leave or enter at the edges."""
 
-    max_fraction: float = param(0.1, 0.0, 0.5, 0.01, "Largest shift, as a fraction of the image size.",
-                       label="Largest shift")
+    max_fraction: float = param(
+        0.1, 0.0, 0.5, 0.01, "Largest shift, as a fraction of the image size.", label="Largest shift"
+    )
 
 
 @dataclass(frozen=True)
 class Elastic(Transform):
     """Bend the image smoothly, like soft tissue: cell outlines wobble. Large alpha with small sigma tears cells."""
 
-    alpha: float = param(300.0, 0.0, 5000.0, 10.0, "Strength of the bending, in pixels before smoothing.", "px",
-                       label="Strength (alpha)")
-    sigma: float = param(12.0, 1.0, 100.0, 0.5, "Smoothness: larger gives broad, gentle waves.", "px",
-                       label="Smoothness (sigma)")
+    alpha: float = param(
+        300.0, 0.0, 5000.0, 10.0, "Strength of the bending, in pixels before smoothing.", "px", label="Strength (alpha)"
+    )
+    sigma: float = param(
+        12.0, 1.0, 100.0, 0.5, "Smoothness: larger gives broad, gentle waves.", "px", label="Smoothness (sigma)"
+    )
 
 
 @dataclass(frozen=True)
 class Distortion(Transform):
     """Random smooth warping of the whole field (the seed's "distortion"): large, slow deformations."""
 
-    amount: float = param(0.02, 0.0, 0.2, 0.005, "Largest displacement, as a fraction of the image size.",
-                       label="Strength")
-    smoothness: float = param(40.0, 5.0, 200.0, 1.0, "Width of the random waves, in pixels.", "px",
-                       label="Wave width")
+    amount: float = param(
+        0.02, 0.0, 0.2, 0.005, "Largest displacement, as a fraction of the image size.", label="Strength"
+    )
+    smoothness: float = param(40.0, 5.0, 200.0, 1.0, "Width of the random waves, in pixels.", "px", label="Wave width")
 
 
 @dataclass(frozen=True)
 class Radial(Transform):
     """Lens distortion around a centre: barrel bulges the middle out, pincushion pinches it in."""
 
-    radius: float = param(0.5, 0.05, 1.5, 0.05, "Size of the distorted zone, as a fraction of the image size.",
-                       label="Zone size")
-    amount: float = param(0.2, 0.0, 1.0, 0.05, "Strength of the distortion.",
-                       label="Strength")
-    centre_x: float = param(0.5, 0.0, 1.0, 0.05, "Horizontal position of the centre (0 left, 1 right).",
-                       label="Centre, across")
-    centre_y: float = param(0.5, 0.0, 1.0, 0.05, "Vertical position of the centre (0 top, 1 bottom).",
-                       label="Centre, down")
+    radius: float = param(
+        0.5, 0.05, 1.5, 0.05, "Size of the distorted zone, as a fraction of the image size.", label="Zone size"
+    )
+    amount: float = param(0.2, 0.0, 1.0, 0.05, "Strength of the distortion.", label="Strength")
+    centre_x: float = param(
+        0.5, 0.0, 1.0, 0.05, "Horizontal position of the centre (0 left, 1 right).", label="Centre, across"
+    )
+    centre_y: float = param(
+        0.5, 0.0, 1.0, 0.05, "Vertical position of the centre (0 top, 1 bottom).", label="Centre, down"
+    )
     random_centre: bool = True
     centres: tuple[tuple[float, float], ...] = ()
 
@@ -159,48 +162,62 @@ class Radial(Transform):
 class BrightnessContrast(Transform):
     """Brighter or darker, more or less contrast: mimics exposure and staining differences (image only)."""
 
-    brightness: float = param(0.1, 0.0, 0.5, 0.01, "Largest brightness shift, as a fraction of full scale.",
-                       label="Brightness change")
-    contrast: float = param(0.1, 0.0, 0.8, 0.01, "Largest contrast change (0.1 = ±10%).",
-                       label="Contrast change")
+    brightness: float = param(
+        0.1, 0.0, 0.5, 0.01, "Largest brightness shift, as a fraction of full scale.", label="Brightness change"
+    )
+    contrast: float = param(0.1, 0.0, 0.8, 0.01, "Largest contrast change (0.1 = ±10%).", label="Contrast change")
 
 
 @dataclass(frozen=True)
 class Gamma(Transform):
     """Non-linear brightness (gamma): lifts or sinks dim cells relative to bright ones (image only)."""
 
-    min_gamma: float = param(0.8, 0.2, 1.0, 0.05, "Smallest gamma (below 1 brightens the dark parts).",
-                       label="Smallest gamma")
-    max_gamma: float = param(1.25, 1.0, 5.0, 0.05, "Largest gamma (above 1 darkens the dark parts).",
-                       label="Largest gamma")
+    min_gamma: float = param(
+        0.8, 0.2, 1.0, 0.05, "Smallest gamma (below 1 brightens the dark parts).", label="Smallest gamma"
+    )
+    max_gamma: float = param(
+        1.25, 1.0, 5.0, 0.05, "Largest gamma (above 1 darkens the dark parts).", label="Largest gamma"
+    )
 
 
 @dataclass(frozen=True)
 class Noise(Transform):
     """Gaussian camera noise (image only)."""
 
-    max_sigma: float = param(0.03, 0.0, 0.3, 0.005, "Largest noise level, as a fraction of full scale.",
-                             label="Largest noise level")
+    max_sigma: float = param(
+        0.03, 0.0, 0.3, 0.005, "Largest noise level, as a fraction of full scale.", label="Largest noise level"
+    )
 
 
 @dataclass(frozen=True)
 class Blur(Transform):
     """Gaussian blur, like slight defocus (image only)."""
 
-    max_sigma: float = param(1.0, 0.1, 10.0, 0.1, "Largest blur radius (sigma), in pixels.", "px",
-                             label="Largest blur radius")
+    max_sigma: float = param(
+        1.0, 0.1, 10.0, 0.1, "Largest blur radius (sigma), in pixels.", "px", label="Largest blur radius"
+    )
 
 
 @dataclass(frozen=True)
 class Sharpen(Transform):
     """Unsharp masking: crisper cell edges (image only)."""
 
-    amount: float = param(0.5, 0.0, 3.0, 0.1, "Strength of the sharpening.",
-                       label="Strength")
+    amount: float = param(0.5, 0.0, 3.0, 0.1, "Strength of the sharpening.", label="Strength")
 
 
-GEOMETRIC = ("hflip", "vflip", "rot90", "rotate", "scale", "shear", "translate", "elastic", "distortion",
-             "barrel", "pincushion")
+GEOMETRIC = (
+    "hflip",
+    "vflip",
+    "rot90",
+    "rotate",
+    "scale",
+    "shear",
+    "translate",
+    "elastic",
+    "distortion",
+    "barrel",
+    "pincushion",
+)
 PHOTOMETRIC = ("brightness_contrast", "gamma", "noise", "blur", "sharpen")
 
 
@@ -246,8 +263,10 @@ class AugmentConfig:
         ['hflip']
         """
         sections = {f.name: type(f.default) for f in dataclasses.fields(cls) if f.name != "border"}
-        parsed = {key: from_dict(sections[key], value, section=key) if key in sections and isinstance(value, dict)
-                  else value for key, value in data.items()}
+        parsed = {
+            key: from_dict(sections[key], value, section=key) if key in sections and isinstance(value, dict) else value
+            for key, value in data.items()
+        }
         return from_dict(cls, parsed)
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,12 +34,18 @@ def rot90(image: np.ndarray, mask: np.ndarray, quarter_turns: int) -> tuple[np.n
     >>> rot90(np.array([[1, 2]]), np.array([[1, 2]]), 1)[0].tolist()
     [[2], [1]]
     """
-    return (np.ascontiguousarray(np.rot90(image, quarter_turns)),
-            np.ascontiguousarray(np.rot90(mask, quarter_turns)))
+    return (np.ascontiguousarray(np.rot90(image, quarter_turns)), np.ascontiguousarray(np.rot90(mask, quarter_turns)))
 
 
-def affine_matrix(shape: tuple[int, int], angle_deg: float = 0.0, scale: float = 1.0, shear_x: float = 0.0,
-                  shear_y: float = 0.0, shift_x: float = 0.0, shift_y: float = 0.0) -> np.ndarray:
+def affine_matrix(
+    shape: tuple[int, int],
+    angle_deg: float = 0.0,
+    scale: float = 1.0,
+    shear_x: float = 0.0,
+    shear_y: float = 0.0,
+    shift_x: float = 0.0,
+    shift_y: float = 0.0,
+) -> np.ndarray:
     """3×3 matrix taking input (x, y) to output (x, y): rotate, scale and shear about the image centre, then shift.
 
     >>> np.round(affine_matrix((3, 3), angle_deg=90) @ [2, 1, 1], 6).tolist()  # right of centre → above it
@@ -56,15 +62,17 @@ def affine_matrix(shape: tuple[int, int], angle_deg: float = 0.0, scale: float =
     return back @ rotation @ shear @ scaling @ to_centre
 
 
-def warp_affine(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray,
-                border: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
+def warp_affine(
+    image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, border: str = "reflect"
+) -> tuple[np.ndarray, np.ndarray]:
     """Apply one affine matrix: image bilinear, mask nearest-neighbour (values never mixed)."""
     height, width = image.shape[:2]
     forward = matrix[:2].astype(np.float64)
     mode = _BORDERS[border]
     warped = cv2.warpAffine(image, forward, (width, height), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
-    warped_mask = cv2.warpAffine(mask, forward, (width, height), flags=cv2.INTER_NEAREST, borderMode=mode,
-                                 borderValue=0)
+    warped_mask = cv2.warpAffine(
+        mask, forward, (width, height), flags=cv2.INTER_NEAREST, borderMode=mode, borderValue=0
+    )
     return warped, warped_mask
 
 
@@ -89,14 +97,16 @@ def _smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator
     return blurred
 
 
-def elastic_field(shape: tuple[int, int], alpha: float, sigma: float,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def elastic_field(
+    shape: tuple[int, int], alpha: float, sigma: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Elastic deformation (Simard et al. 2003): smoothed random displacements scaled by ``alpha``."""
     return _smooth_noise(shape, sigma, rng) * alpha, _smooth_noise(shape, sigma, rng) * alpha
 
 
-def distortion_field(shape: tuple[int, int], amount: float, smoothness: float,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def distortion_field(
+    shape: tuple[int, int], amount: float, smoothness: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Broad random warping whose largest displacement is ``amount`` × the image size."""
     size = max(shape)
     fields = []
@@ -107,8 +117,9 @@ def distortion_field(shape: tuple[int, int], amount: float, smoothness: float,
     return fields[0], fields[1]
 
 
-def radial_field(shape: tuple[int, int], centre: tuple[float, float], radius: float, amount: float,
-                 pinch: bool) -> tuple[np.ndarray, np.ndarray]:
+def radial_field(
+    shape: tuple[int, int], centre: tuple[float, float], radius: float, amount: float, pinch: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Lens distortion inside a circle of ``radius`` (fraction of the image size) around ``centre`` (fractions).
 
     Barrel (``pinch=False``) magnifies the middle of the circle, pincushion shrinks it;
@@ -129,8 +140,9 @@ def radial_field(shape: tuple[int, int], centre: tuple[float, float], radius: fl
     return vx * factor, vy * factor
 
 
-def remap(image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, dx: np.ndarray, dy: np.ndarray,
-          border: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
+def remap(
+    image: np.ndarray, mask: np.ndarray, matrix: np.ndarray, dx: np.ndarray, dy: np.ndarray, border: str = "reflect"
+) -> tuple[np.ndarray, np.ndarray]:
     """One resampling for an affine matrix followed by a displacement field.
 
     Output pixel ``p`` takes the input at ``A⁻¹ (p + d(p))``.

@@ -48,19 +48,28 @@ def plan_sample(config: AugmentConfig, shape: tuple[int, int], rng: np.random.Ge
             turns = int(local.integers(1, 4))
             plan.add(name, quarter_turns=turns if shape[0] == shape[1] else 2)
         elif name == "rotate":
-            angle = float(local.choice(settings.angles)) if settings.angles else float(
-                local.uniform(settings.min_deg, settings.max_deg))
+            angle = (
+                float(local.choice(settings.angles))
+                if settings.angles
+                else float(local.uniform(settings.min_deg, settings.max_deg))
+            )
             plan.add(name, angle_deg=angle)
         elif name == "scale":
             low, high = np.log(settings.min_factor), np.log(settings.max_factor)
             plan.add(name, scale=float(np.exp(local.uniform(low, high))))
         elif name == "shear":
-            plan.add(name, shear_x=float(local.uniform(-settings.max_x, settings.max_x)),
-                     shear_y=float(local.uniform(-settings.max_y, settings.max_y)))
+            plan.add(
+                name,
+                shear_x=float(local.uniform(-settings.max_x, settings.max_x)),
+                shear_y=float(local.uniform(-settings.max_y, settings.max_y)),
+            )
         elif name == "translate":
             limit = settings.max_fraction
-            plan.add(name, shift_x=float(local.uniform(-limit, limit) * shape[1]),
-                     shift_y=float(local.uniform(-limit, limit) * shape[0]))
+            plan.add(
+                name,
+                shift_x=float(local.uniform(-limit, limit) * shape[1]),
+                shift_y=float(local.uniform(-limit, limit) * shape[0]),
+            )
         elif name in ("elastic", "distortion", "noise"):
             plan.add(name, seed=int(local.integers(0, 2**31)))
         elif name in ("barrel", "pincushion"):
@@ -72,8 +81,11 @@ def plan_sample(config: AugmentConfig, shape: tuple[int, int], rng: np.random.Ge
                 centre = (settings.centre_x, settings.centre_y)
             plan.add(name, centre=centre)
         elif name == "brightness_contrast":
-            plan.add(name, brightness=float(local.uniform(-settings.brightness, settings.brightness)),
-                     contrast=float(local.uniform(-settings.contrast, settings.contrast)))
+            plan.add(
+                name,
+                brightness=float(local.uniform(-settings.brightness, settings.brightness)),
+                contrast=float(local.uniform(-settings.contrast, settings.contrast)),
+            )
         elif name == "gamma":
             plan.add(name, value=float(np.exp(local.uniform(np.log(settings.min_gamma), np.log(settings.max_gamma)))))
         elif name == "blur":
@@ -95,8 +107,7 @@ class AugmentPipeline:
     def __init__(self, config: AugmentConfig):
         self.config = config
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         out_image, out_mask, _ = self.apply(image, mask, plan_sample(self.config, mask.shape[:2], rng))
         return out_image, out_mask
 
@@ -139,13 +150,15 @@ class AugmentPipeline:
             fields.append(geometric.elastic_field(shape, config.elastic.alpha, config.elastic.sigma, rng))
         if "distortion" in applied:
             rng = np.random.default_rng(applied["distortion"]["seed"])
-            fields.append(geometric.distortion_field(shape, config.distortion.amount, config.distortion.smoothness,
-                                                     rng))
+            fields.append(
+                geometric.distortion_field(shape, config.distortion.amount, config.distortion.smoothness, rng)
+            )
         for name, pinch in (("barrel", False), ("pincushion", True)):
             if name in applied:
                 settings = getattr(config, name)
-                fields.append(geometric.radial_field(shape, applied[name]["centre"], settings.radius,
-                                                     settings.amount, pinch))
+                fields.append(
+                    geometric.radial_field(shape, applied[name]["centre"], settings.radius, settings.amount, pinch)
+                )
         if not fields:
             return None, None
         return sum(f[0] for f in fields), sum(f[1] for f in fields)

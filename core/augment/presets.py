@@ -21,7 +21,8 @@ DEFAULT_PRESET = "microscopy"
 
 BUILTIN: dict[str, dict] = {
     DEFAULT_PRESET: {
-        "hflip": {"enabled": True, "p": 0.5}, "vflip": {"enabled": True, "p": 0.5},
+        "hflip": {"enabled": True, "p": 0.5},
+        "vflip": {"enabled": True, "p": 0.5},
         "rot90": {"enabled": True, "p": 0.75},
         "scale": {"enabled": True, "p": 0.3, "min_factor": 0.9, "max_factor": 1.1},
         "elastic": {"enabled": True, "p": 0.25, "alpha": 150.0, "sigma": 12.0},
@@ -31,14 +32,17 @@ BUILTIN: dict[str, dict] = {
     "none": {},
     "flips-only": {"hflip": {"enabled": True}, "vflip": {"enabled": True}, "rot90": {"enabled": True, "p": 0.75}},
     "strong": {
-        "hflip": {"enabled": True}, "vflip": {"enabled": True}, "rot90": {"enabled": True, "p": 0.75},
+        "hflip": {"enabled": True},
+        "vflip": {"enabled": True},
+        "rot90": {"enabled": True, "p": 0.75},
         "rotate": {"enabled": True, "p": 0.5, "min_deg": -30.0, "max_deg": 30.0},
         "scale": {"enabled": True, "p": 0.5, "min_factor": 0.75, "max_factor": 1.33},
         "shear": {"enabled": True, "p": 0.3, "max_x": 0.1, "max_y": 0.1},
         "elastic": {"enabled": True, "p": 0.4, "alpha": 300.0, "sigma": 12.0},
         "distortion": {"enabled": True, "p": 0.3},
         "brightness_contrast": {"enabled": True, "p": 0.7, "brightness": 0.15, "contrast": 0.2},
-        "gamma": {"enabled": True, "p": 0.5}, "noise": {"enabled": True, "p": 0.3, "max_sigma": 0.03},
+        "gamma": {"enabled": True, "p": 0.5},
+        "noise": {"enabled": True, "p": 0.3, "max_sigma": 0.03},
         "blur": {"enabled": True, "p": 0.2, "max_sigma": 1.0},
     },
 }
@@ -85,8 +89,14 @@ def save_preset(data_root: Path, name: str, config: AugmentConfig, note: str = "
     if name in BUILTIN:
         raise ConfigError(f"{name!r} is a built-in preset; save under another name.")
     path = _folder(data_root) / f"{name}.json"
-    write_json_atomic(path, {"name": name, "note": note,
-                             "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             "config": config.to_dict()})
+    write_json_atomic(
+        path,
+        {
+            "name": name,
+            "note": note,
+            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": config.to_dict(),
+        },
+    )
     acting.record_done("augment.save_preset", name)
     return path

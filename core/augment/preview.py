@@ -49,8 +49,15 @@ def _saturation(image: np.ndarray) -> float:
 
 
 # Geometric transforms that can move cells out of the picture, in the words the Augment page uses.
-_MOVERS = {"rotate": "rotation", "translate": "shift", "shear": "shear", "elastic": "elastic bending",
-           "distortion": "random warping", "barrel": "barrel", "pincushion": "pincushion"}
+_MOVERS = {
+    "rotate": "rotation",
+    "translate": "shift",
+    "shear": "shear",
+    "elastic": "elastic bending",
+    "distortion": "random warping",
+    "barrel": "barrel",
+    "pincushion": "pincushion",
+}
 
 
 def _culprits(samples: list[Sample]) -> str:
@@ -86,24 +93,31 @@ def harm_warnings(image: np.ndarray, mask: np.ndarray, samples: list[Sample]) ->
     emptied = [s for s in samples if had_cells and not np.count_nonzero(s.mask)]
     if emptied:
         blamed = _culprits(emptied)
-        warnings.append(f"{len(emptied)} of {plural(len(samples), 'sample')} lost every cell "
-                        f"({'it' if len(emptied) == 1 else 'they'} used {blamed}): reduce {blamed}.")
+        warnings.append(
+            f"{len(emptied)} of {plural(len(samples), 'sample')} lost every cell "
+            f"({'it' if len(emptied) == 1 else 'they'} used {blamed}): reduce {blamed}."
+        )
     if objects:
         losses = [max(0, objects - _objects(s.mask)) / objects for s in samples]
         lost = float(np.mean(losses))
         if lost > _LOST_OBJECTS:
             worst = [s for s, loss in zip(samples, losses) if loss >= lost]
-            warnings.append(f"Samples lose {lost:.0%} of the cells on average, mostly at the image border; the "
-                            f"worst used {_culprits(worst)}: reduce those, or let mirroring fill the corners.")
+            warnings.append(
+                f"Samples lose {lost:.0%} of the cells on average, mostly at the image border; the "
+                f"worst used {_culprits(worst)}: reduce those, or let mirroring fill the corners."
+            )
         pieces = [count_objects(s.mask > 0) for s in samples]
         if np.mean(pieces) > _FRAGMENTED * count_objects(mask > 0):
-            warnings.append("Cells break into pieces: elastic bending is too strong for its smoothness "
-                            "(lower alpha or raise sigma).")
+            warnings.append(
+                "Cells break into pieces: elastic bending is too strong for its smoothness "
+                "(lower alpha or raise sigma)."
+            )
     before = _saturation(image)
     after = float(np.mean([_saturation(s.image) for s in samples]))
     if after > _SATURATED and after > 2 * before:
-        warnings.append(f"{after:.0%} of the pixels end up pure black or white: brightness, contrast or gamma "
-                        "are too strong.")
+        warnings.append(
+            f"{after:.0%} of the pixels end up pure black or white: brightness, contrast or gamma are too strong."
+        )
     return warnings
 
 
@@ -126,7 +140,7 @@ def contact_sheet(pictures: list[np.ndarray], columns: int = 4, gap: int = 4) ->
     sheet = np.full((rows * height + (rows - 1) * gap, columns * width + (columns - 1) * gap, 3), 24, np.uint8)
     for k, picture in enumerate(pictures):
         top, left = (k // columns) * (height + gap), (k % columns) * (width + gap)
-        sheet[top:top + picture.shape[0], left:left + picture.shape[1]] = picture
+        sheet[top : top + picture.shape[0], left : left + picture.shape[1]] = picture
     return sheet
 
 

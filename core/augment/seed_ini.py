@@ -19,25 +19,66 @@ from core.config import ConfigError
 from core.text import plural
 
 TRAINING_KEYS = {
-    "model": {"model", "generator", "image_width", "image_height", "image_channels", "num_classes", "base_filters",
-              "base_kernels", "num_layers", "dropout_rate", "learning_rate", "clipvalue", "dilation", "loss",
-              "metrics", "show_summary", "optimizer", "activation"},
-    "train": {"epochs", "batch_size", "steps_per_epoch", "validation_steps", "patience", "metrics", "model_dir",
-              "eval_dir", "image_datapath", "mask_datapath", "create_backup", "learning_rate_reducer",
-              "reducer_factor", "reducer_patience", "save_weights_only", "epoch_change_infer",
-              "epoch_change_infer_dir", "num_infer_images", "save_model_file"},
+    "model": {
+        "model",
+        "generator",
+        "image_width",
+        "image_height",
+        "image_channels",
+        "num_classes",
+        "base_filters",
+        "base_kernels",
+        "num_layers",
+        "dropout_rate",
+        "learning_rate",
+        "clipvalue",
+        "dilation",
+        "loss",
+        "metrics",
+        "show_summary",
+        "optimizer",
+        "activation",
+    },
+    "train": {
+        "epochs",
+        "batch_size",
+        "steps_per_epoch",
+        "validation_steps",
+        "patience",
+        "metrics",
+        "model_dir",
+        "eval_dir",
+        "image_datapath",
+        "mask_datapath",
+        "create_backup",
+        "learning_rate_reducer",
+        "reducer_factor",
+        "reducer_patience",
+        "save_weights_only",
+        "epoch_change_infer",
+        "epoch_change_infer_dir",
+        "num_infer_images",
+        "save_model_file",
+    },
 }
 OTHER_SECTIONS = ("eval", "test", "infer", "tiledinfer", "segmentation", "image", "mask", "generator", "dataset")
 MISSPELLINGS = {"alpah": "alpha"}  # the seed's own configs spell it this way
 # Where an unreadable value would have gone, to say which value is used instead.
-TARGETS = {("augmentor", "angles"): ("rotate", "angles"), ("augmentor", "shrinks"): ("scale", "min_factor"),
-           ("augmentor", "shears"): ("shear", "max_x"), ("deformation", "alpah"): ("elastic", "alpha"),
-           ("deformation", "alpha"): ("elastic", "alpha"), ("deformation", "sigmoids"): ("elastic", "sigma"),
-           ("distortion", "distortions"): ("distortion", "amount"),
-           ("distortion", "gaussian_filter_rsigma"): ("distortion", "smoothness"),
-           ("barrdistortion", "radius"): ("barrel", "radius"), ("barrdistortion", "amount"): ("barrel", "amount"),
-           ("pincdistortion", "radius"): ("pincushion", "radius"),
-           ("pincdistortion", "amount"): ("pincushion", "amount"), ("sharpening", "k"): ("sharpen", "amount")}
+TARGETS = {
+    ("augmentor", "angles"): ("rotate", "angles"),
+    ("augmentor", "shrinks"): ("scale", "min_factor"),
+    ("augmentor", "shears"): ("shear", "max_x"),
+    ("deformation", "alpah"): ("elastic", "alpha"),
+    ("deformation", "alpha"): ("elastic", "alpha"),
+    ("deformation", "sigmoids"): ("elastic", "sigma"),
+    ("distortion", "distortions"): ("distortion", "amount"),
+    ("distortion", "gaussian_filter_rsigma"): ("distortion", "smoothness"),
+    ("barrdistortion", "radius"): ("barrel", "radius"),
+    ("barrdistortion", "amount"): ("barrel", "amount"),
+    ("pincdistortion", "radius"): ("pincushion", "radius"),
+    ("pincdistortion", "amount"): ("pincushion", "amount"),
+    ("sharpening", "k"): ("sharpen", "amount"),
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +105,10 @@ class LintReport:
 
     def to_text(self) -> str:
         counts = {s: sum(line.severity == s for line in self.report) for s in ("error", "warning", "info")}
-        head = (f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
-                f"{plural(counts['info'], 'note')}")
+        head = (
+            f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+            f"{plural(counts['info'], 'note')}"
+        )
         return "\n".join([head] + [str(line) for line in self.report])
 
 
@@ -92,8 +135,16 @@ def _read_values(text: str, source: str, report: list[LintLine]) -> dict[str, di
             try:
                 values[section][key] = ast.literal_eval(raw.strip())
             except (ValueError, SyntaxError):
-                report.append(LintLine("error", section, key, f"cannot read the value {raw.strip()!r} "
-                                       "(a missing comma, or a stray character?); it was skipped", "the default"))
+                report.append(
+                    LintLine(
+                        "error",
+                        section,
+                        key,
+                        f"cannot read the value {raw.strip()!r} "
+                        "(a missing comma, or a stray character?); it was skipped",
+                        "the default",
+                    )
+                )
     return values
 
 
@@ -111,8 +162,15 @@ class _Mapper:
         if bounds and isinstance(value, (int, float)) and not isinstance(value, bool):
             clipped = min(max(float(value), bounds[0]), bounds[1])
             if clipped != value:
-                self.report.append(LintLine("warning", section, key, f"{value} is outside {bounds[0]}–{bounds[1]}",
-                                            f"{target}.{setting} = {clipped}"))
+                self.report.append(
+                    LintLine(
+                        "warning",
+                        section,
+                        key,
+                        f"{value} is outside {bounds[0]}–{bounds[1]}",
+                        f"{target}.{setting} = {clipped}",
+                    )
+                )
                 value = clipped
         self.changes.setdefault(target, {})[setting] = value
         shown = round(value, 4) if isinstance(value, float) else value
@@ -125,9 +183,18 @@ def _number_list(value: Any) -> list[float]:
 
 
 def _augmentor(key: str, value: Any, mapper: _Mapper) -> bool:
-    switches = {"vflip": "vflip", "hflip": "hflip", "rotation": "rotate", "deformation": "elastic",
-                "transformer": "elastic", "distortion": "distortion", "sharpening": "sharpen",
-                "brightening": "brightness_contrast", "barrdistortion": "barrel", "pincdistortion": "pincushion"}
+    switches = {
+        "vflip": "vflip",
+        "hflip": "hflip",
+        "rotation": "rotate",
+        "deformation": "elastic",
+        "transformer": "elastic",
+        "distortion": "distortion",
+        "sharpening": "sharpen",
+        "brightening": "brightness_contrast",
+        "barrdistortion": "barrel",
+        "pincdistortion": "pincushion",
+    }
     if key in switches:
         mapper.set("augmentor", key, switches[key], "enabled", bool(value))
     elif key == "angles":
@@ -171,8 +238,14 @@ def _distortion(key: str, value: Any, mapper: _Mapper) -> bool:
         if amounts:
             mapper.set("distortion", key, "distortion", "amount", max(amounts))
     elif key == "gaussian_filter_sigma":
-        mapper.report.append(LintLine("info", "distortion", key, "ignored: no counterpart here (the displacement "
-                                      "field is smoothed once, by smoothness)"))
+        mapper.report.append(
+            LintLine(
+                "info",
+                "distortion",
+                key,
+                "ignored: no counterpart here (the displacement field is smoothed once, by smoothness)",
+            )
+        )
     else:
         return False
     return True
@@ -212,17 +285,39 @@ def _brightening(key: str, value: Any, mapper: _Mapper) -> bool:
 
 
 READERS: dict[str, Callable[[str, Any, _Mapper], bool]] = {
-    "augmentor": _augmentor, "deformation": _deformation, "distortion": _distortion,
-    "barrdistortion": _radial("barrdistortion"), "pincdistortion": _radial("pincdistortion"),
-    "sharpening": _sharpening, "brightening": _brightening,
+    "augmentor": _augmentor,
+    "deformation": _deformation,
+    "distortion": _distortion,
+    "barrdistortion": _radial("barrdistortion"),
+    "pincdistortion": _radial("pincdistortion"),
+    "sharpening": _sharpening,
+    "brightening": _brightening,
 }
-KNOWN_KEYS = {"augmentor": ["vflip", "hflip", "rotation", "angles", "shrinks", "shears", "deformation", "distortion",
-                            "sharpening", "brightening", "barrdistortion", "pincdistortion", "transformer", "alpha",
-                            "sigmoid"],
-              "deformation": ["alpha", "sigmoid", "sigmoids"],
-              "distortion": ["gaussian_filter_rsigma", "gaussian_filter_sigma", "distortions"],
-              "barrdistortion": ["radius", "amount", "centers"], "pincdistortion": ["radius", "amount", "centers"],
-              "sharpening": ["k"], "brightening": ["alpha", "beta"]}
+KNOWN_KEYS = {
+    "augmentor": [
+        "vflip",
+        "hflip",
+        "rotation",
+        "angles",
+        "shrinks",
+        "shears",
+        "deformation",
+        "distortion",
+        "sharpening",
+        "brightening",
+        "barrdistortion",
+        "pincdistortion",
+        "transformer",
+        "alpha",
+        "sigmoid",
+    ],
+    "deformation": ["alpha", "sigmoid", "sigmoids"],
+    "distortion": ["gaussian_filter_rsigma", "gaussian_filter_sigma", "distortions"],
+    "barrdistortion": ["radius", "amount", "centers"],
+    "pincdistortion": ["radius", "amount", "centers"],
+    "sharpening": ["k"],
+    "brightening": ["alpha", "beta"],
+}
 
 
 def import_seed_config(text: str, source: str = "config") -> SeedImport:

@@ -33,11 +33,24 @@ def _dataset_row(manifest: dict[str, Any], path: Path, stamp: str) -> list[Any]:
     images = manifest.get("images", [])
     split = manifest.get("split") or {}
     pixel_size = dataset_level(manifest)
-    return [manifest["name"], manifest.get("revision", ""), stamp, manifest.get("created"), manifest.get("source"),
-            manifest.get("layout"), manifest.get("split_from"), split.get("seed"), str(path), len(images),
-            counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0),
-            any(row.get("has_instances") for row in images), pixel_size.x_um if pixel_size else None,
-            manifest.get("imported_by")]
+    return [
+        manifest["name"],
+        manifest.get("revision", ""),
+        stamp,
+        manifest.get("created"),
+        manifest.get("source"),
+        manifest.get("layout"),
+        manifest.get("split_from"),
+        split.get("seed"),
+        str(path),
+        len(images),
+        counts.get("train", 0),
+        counts.get("valid", 0),
+        counts.get("test", 0),
+        any(row.get("has_instances") for row in images),
+        pixel_size.x_um if pixel_size else None,
+        manifest.get("imported_by"),
+    ]
 
 
 def _images_frame(manifest: dict[str, Any], versions: dict[str, int], marks: dict[str, str]) -> pd.DataFrame:
@@ -80,8 +93,9 @@ def register_dataset(con: duckdb.DuckDBPyConnection, dataset_dir: Path) -> str:
         with transaction(con):
             for table, column in (("images", "dataset"), ("mask_edits", "dataset"), ("datasets", "name")):
                 con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
-            con.execute("INSERT INTO datasets VALUES (" + ", ".join("?" * 16) + ")",
-                        _dataset_row(manifest, dataset_dir, stamp))
+            con.execute(
+                "INSERT INTO datasets VALUES (" + ", ".join("?" * 16) + ")", _dataset_row(manifest, dataset_dir, stamp)
+            )
             con.register("incoming_images", images)
             con.execute("INSERT INTO images BY NAME SELECT * FROM incoming_images")
             con.register("incoming_edits", edits)
@@ -121,8 +135,14 @@ def sync_datasets(con: duckdb.DuckDBPyConnection, datasets_dir: Path) -> dict[st
             changes["removed"].append(name)
     return changes
 
-SORT_KEYS = {"name": "stem", "foreground": "foreground_fraction", "objects": "object_count", "size": "width * height",
-             "uncertainty": "coalesce(uncertainty, -1)"}
+
+SORT_KEYS = {
+    "name": "stem",
+    "foreground": "foreground_fraction",
+    "objects": "object_count",
+    "size": "width * height",
+    "uncertainty": "coalesce(uncertainty, -1)",
+}
 SPLIT_ORDER = "CASE split WHEN 'train' THEN 0 WHEN 'valid' THEN 1 ELSE 2 END"
 
 
@@ -141,8 +161,9 @@ def list_datasets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ).df()
 
 
-def _image_filter(dataset: str, splits: list[str], search: str,
-                  labels: list[str] | None = None) -> tuple[str, list[Any]]:
+def _image_filter(
+    dataset: str, splits: list[str], search: str, labels: list[str] | None = None
+) -> tuple[str, list[Any]]:
     where = "dataset = ? AND list_contains(?, split)"
     params: list[Any] = [dataset, list(splits)]
     if search:
@@ -154,15 +175,25 @@ def _image_filter(dataset: str, splits: list[str], search: str,
     return where, params
 
 
-def count_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str], search: str = "",
-                 labels: list[str] | None = None) -> int:
+def count_images(
+    con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str], search: str = "", labels: list[str] | None = None
+) -> int:
     where, params = _image_filter(dataset, splits, search, labels)
     return int(con.execute(f"SELECT count(*) FROM images WHERE {where}", params).fetchone()[0])
 
 
-def page_of_images(con: duckdb.DuckDBPyConnection, dataset: str, splits: list[str], *, sort: str = "name",
-                   descending: bool = False, limit: int = 24, offset: int = 0, search: str = "",
-                   labels: list[str] | None = None) -> pd.DataFrame:
+def page_of_images(
+    con: duckdb.DuckDBPyConnection,
+    dataset: str,
+    splits: list[str],
+    *,
+    sort: str = "name",
+    descending: bool = False,
+    limit: int = 24,
+    offset: int = 0,
+    search: str = "",
+    labels: list[str] | None = None,
+) -> pd.DataFrame:
     """One page of a dataset's images, filtered by split, label state and name, sorted by a known key."""
     if sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
@@ -203,14 +234,18 @@ def list_sequences(con: duckdb.DuckDBPyConnection, dataset: str) -> pd.DataFrame
     return con.execute(
         "SELECT sequence, any_value(split) AS split, count(*) AS frames, min(object_count) AS min_cells, "
         "max(object_count) AS max_cells, any_value(width) AS width, any_value(height) AS height FROM images "
-        "WHERE dataset = ? AND sequence IS NOT NULL GROUP BY sequence ORDER BY sequence", [dataset]).df()
+        "WHERE dataset = ? AND sequence IS NOT NULL GROUP BY sequence ORDER BY sequence",
+        [dataset],
+    ).df()
 
 
 def sequence_frames(con: duckdb.DuckDBPyConnection, dataset: str, sequence: str) -> pd.DataFrame:
     """The frames of one video in order: frame, stem, object_count and file paths."""
     return con.execute(
         "SELECT frame, stem, split, object_count, image_path, mask_path, instances_path FROM images "
-        "WHERE dataset = ? AND sequence = ? ORDER BY frame", [dataset, sequence]).df()
+        "WHERE dataset = ? AND sequence = ? ORDER BY frame",
+        [dataset, sequence],
+    ).df()
 
 
 def frame_neighbours(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) -> dict[str, Any] | None:
@@ -220,25 +255,55 @@ def frame_neighbours(con: duckdb.DuckDBPyConnection, dataset: str, stem: str) ->
     if here is None or here[0] is None:
         return None
     sequence, frame = here
-    rows = con.execute("SELECT * FROM images WHERE dataset = ? AND sequence = ? AND frame IN (?, ?) ORDER BY frame",
-                       [dataset, sequence, frame - 1, frame + 1]).df()
+    rows = con.execute(
+        "SELECT * FROM images WHERE dataset = ? AND sequence = ? AND frame IN (?, ?) ORDER BY frame",
+        [dataset, sequence, frame - 1, frame + 1],
+    ).df()
     by_frame = {int(row["frame"]): row for row in rows.to_dict("records")}
-    total = con.execute("SELECT count(*) FROM images WHERE dataset = ? AND sequence = ?",
-                        [dataset, sequence]).fetchone()
-    return {"sequence": sequence, "frame": int(frame), "frames": int(total[0]), "previous": by_frame.get(frame - 1),
-            "next": by_frame.get(frame + 1)}
+    total = con.execute(
+        "SELECT count(*) FROM images WHERE dataset = ? AND sequence = ?", [dataset, sequence]
+    ).fetchone()
+    return {
+        "sequence": sequence,
+        "frame": int(frame),
+        "frames": int(total[0]),
+        "previous": by_frame.get(frame - 1),
+        "next": by_frame.get(frame + 1),
+    }
 
 
 def record_mask_edit(con: duckdb.DuckDBPyConnection, dataset: str, dataset_dir: Path, saved) -> None:
     """Index one saved edit (a :class:`core.masks.versions.SavedEdit`) without re-reading the dataset."""
     with transaction(con):
-        con.execute("INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [dataset, saved.stem, saved.version, saved.time, saved.pixels_added, saved.pixels_removed,
-                     saved.tool, saved.note, saved.previous_path, saved.user or None])
-        con.execute("UPDATE images SET foreground_fraction = ?, object_count = ?, mask_version = ?, label = ?, "
-                    "proposed_by = ?, uncertainty = ? WHERE dataset = ? AND stem = ?",
-                    [saved.foreground_fraction, saved.object_count, saved.version, saved.label, saved.proposed_by,
-                     saved.uncertainty, dataset, saved.stem])
+        con.execute(
+            "INSERT OR REPLACE INTO mask_edits VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                dataset,
+                saved.stem,
+                saved.version,
+                saved.time,
+                saved.pixels_added,
+                saved.pixels_removed,
+                saved.tool,
+                saved.note,
+                saved.previous_path,
+                saved.user or None,
+            ],
+        )
+        con.execute(
+            "UPDATE images SET foreground_fraction = ?, object_count = ?, mask_version = ?, label = ?, "
+            "proposed_by = ?, uncertainty = ? WHERE dataset = ? AND stem = ?",
+            [
+                saved.foreground_fraction,
+                saved.object_count,
+                saved.version,
+                saved.label,
+                saved.proposed_by,
+                saved.uncertainty,
+                dataset,
+                saved.stem,
+            ],
+        )
         con.execute("UPDATE datasets SET manifest_stamp = ? WHERE name = ?", [manifest_stamp(dataset_dir), dataset])
 
 

@@ -17,10 +17,36 @@ import pandas as pd
 from core.runs.folder import RunDir
 
 log = logging.getLogger(__name__)
-COLUMNS = ("dice", "iou", "precision", "recall", "n_true", "n_pred", "f1_50", "ap_50", "ap_75", "ap", "pq",
-           "mean_matched_iou", "count_error")
-SUMMARY_COLUMNS = ("evaluated", "checkpoint", "threshold", "n_images", "dice", "dice_pooled", "iou", "f1_50", "ap_50",
-                   "ap_75", "ap", "pq", "mean_matched_iou")
+COLUMNS = (
+    "dice",
+    "iou",
+    "precision",
+    "recall",
+    "n_true",
+    "n_pred",
+    "f1_50",
+    "ap_50",
+    "ap_75",
+    "ap",
+    "pq",
+    "mean_matched_iou",
+    "count_error",
+)
+SUMMARY_COLUMNS = (
+    "evaluated",
+    "checkpoint",
+    "threshold",
+    "n_images",
+    "dice",
+    "dice_pooled",
+    "iou",
+    "f1_50",
+    "ap_50",
+    "ap_75",
+    "ap",
+    "pq",
+    "mean_matched_iou",
+)
 
 
 def evaluation_files(run: RunDir) -> list[tuple[str, Path, Path]]:
@@ -76,8 +102,9 @@ def replace_evaluations(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
         finally:
             con.unregister("incoming_evaluations")
         names = ("run_id", "split", *SUMMARY_COLUMNS, "source")
-        con.execute(f"INSERT INTO evaluation_summary ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                    [run.run_id, label, *(summary.get(name) for name in SUMMARY_COLUMNS),
-                     json.dumps(saved.get("source", {}))])
+        con.execute(
+            f"INSERT INTO evaluation_summary ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            [run.run_id, label, *(summary.get(name) for name in SUMMARY_COLUMNS), json.dumps(saved.get("source", {}))],
+        )
         if label == "test":
             con.execute("UPDATE run_summary SET test_dice = ? WHERE run_id = ?", [summary.get("dice"), run.run_id])

@@ -77,30 +77,61 @@ def ingest_run(con: duckdb.DuckDBPyConnection, run: RunDir) -> None:
     best = max(metrics, key=lambda m: m.get("val_dice", -1), default={})
     duration = sum(float(m.get("seconds", 0)) for m in metrics)
     speed = [float(m["images_per_s"]) for m in metrics if m.get("images_per_s")]  # steady-state, per epoch
-    params = pd.DataFrame([(run.run_id, k, v) for k, v in flatten_config_as_json(train).items()],
-                          columns=["run_id", "key", "value"])
+    params = pd.DataFrame(
+        [(run.run_id, k, v) for k, v in flatten_config_as_json(train).items()], columns=["run_id", "key", "value"]
+    )
     frame = _metrics_frame(run)
     state = (status.state or JobState.FAILED).value
     try:
         with transaction(con):
-            for table, column in (("runs", "id"), ("params", "run_id"), ("metrics", "run_id"),
-                                  ("run_summary", "run_id")):
+            for table, column in (
+                ("runs", "id"),
+                ("params", "run_id"),
+                ("metrics", "run_id"),
+                ("run_summary", "run_id"),
+            ):
                 con.execute(f"DELETE FROM {table} WHERE {column} = ?", [run.run_id])
-            con.execute("INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
-                        "precision, run_dir, parent_run, notes, tags, deleted, error, stamp, owner) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [run.run_id, notes.name or meta.get("name") or run.run_id, state, status.created,
-                         status.started, status.ended, train.get("dataset"),
-                         train.get("model", {}).get("name"), train.get("preset"), status.device,
-                         status.precision, str(run.path), meta.get("parent_run"), notes.notes, list(notes.tags),
-                         notes.deleted, status.error, _stamp(run), meta.get("owner") or status.owner])
+            con.execute(
+                "INSERT INTO runs (id, name, status, created, started, ended, dataset, model, preset, device, "
+                "precision, run_dir, parent_run, notes, tags, deleted, error, stamp, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run.run_id,
+                    notes.name or meta.get("name") or run.run_id,
+                    state,
+                    status.created,
+                    status.started,
+                    status.ended,
+                    train.get("dataset"),
+                    train.get("model", {}).get("name"),
+                    train.get("preset"),
+                    status.device,
+                    status.precision,
+                    str(run.path),
+                    meta.get("parent_run"),
+                    notes.notes,
+                    list(notes.tags),
+                    notes.deleted,
+                    status.error,
+                    _stamp(run),
+                    meta.get("owner") or status.owner,
+                ],
+            )
             con.register("incoming_params", params)
             con.execute("INSERT INTO params SELECT * FROM incoming_params")
             con.register("incoming_metrics", frame)
             con.execute("INSERT INTO metrics SELECT * FROM incoming_metrics")
-            con.execute("INSERT INTO run_summary VALUES (?, ?, ?, ?, NULL, ?, ?)",
-                        [run.run_id, best.get("val_dice"), best.get("epoch"), len(metrics), duration,
-                         float(np.median(speed)) if speed else None])
+            con.execute(
+                "INSERT INTO run_summary VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                [
+                    run.run_id,
+                    best.get("val_dice"),
+                    best.get("epoch"),
+                    len(metrics),
+                    duration,
+                    float(np.median(speed)) if speed else None,
+                ],
+            )
             replace_evaluations(con, run)
     finally:
         con.unregister("incoming_params")
@@ -124,8 +155,11 @@ def sync_runs(con: duckdb.DuckDBPyConnection, runs_dir: Path) -> list[str]:
                 log.warning("run %s not indexed: %s", run.run_id, exc)
     gone = sorted(set(known) - present)
     if gone:  # one statement, and only for rows not marked yet: this runs on every load of a runs page
-        con.execute("UPDATE runs SET status = 'failed', error = 'run folder missing' "
-                    "WHERE list_contains(?, id) AND error IS DISTINCT FROM 'run folder missing'", [gone])
+        con.execute(
+            "UPDATE runs SET status = 'failed', error = 'run folder missing' "
+            "WHERE list_contains(?, id) AND error IS DISTINCT FROM 'run folder missing'",
+            [gone],
+        )
     return changed
 
 
@@ -159,12 +193,19 @@ def typical_speed(con: duckdb.DuckDBPyConnection, config: TrainConfig) -> Measur
         "median(validation_s / validated) FILTER (WHERE dataset = ? AND validated > 0), "
         "median(greatest(train_s - steps * batch / speed, 0)) FILTER (WHERE epoch > 1) "
         "FROM epochs WHERE validation_s IS NOT NULL AND speed IS NOT NULL",
-        [model.name, json.dumps(config.data.patch_size), json.dumps(model.base_filters), json.dumps(model.batch_norm),
-         config.dataset]).fetchone()
+        [
+            model.name,
+            json.dumps(config.data.patch_size),
+            json.dumps(model.base_filters),
+            json.dumps(model.batch_norm),
+            config.dataset,
+        ],
+    ).fetchone()
     if not row or row[0] is None:
         return None
-    return MeasuredSpeed(float(row[0]), None if row[1] is None else float(row[1]),
-                         0.0 if row[2] is None else float(row[2]))
+    return MeasuredSpeed(
+        float(row[0]), None if row[1] is None else float(row[1]), 0.0 if row[2] is None else float(row[2])
+    )
 
 
 def ingest_unless_busy(catalogue_path: Path, run: RunDir) -> bool:

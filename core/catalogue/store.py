@@ -269,8 +269,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Apply the migrations the file has not seen yet; return the resulting version."""
     current = schema_version(con)
     if current > SCHEMA_VERSION:
-        raise RuntimeError(f"The catalogue has schema version {current}, newer than this program "
-                           f"({SCHEMA_VERSION}); update the dashboard.")
+        raise RuntimeError(
+            f"The catalogue has schema version {current}, newer than this program "
+            f"({SCHEMA_VERSION}); update the dashboard."
+        )
     for version in range(current + 1, SCHEMA_VERSION + 1):
         with transaction(con):
             con.execute(MIGRATIONS[version - 1])
@@ -290,8 +292,9 @@ def connect(path: Path, *, retries: int = 0, wait_s: float = 0.2) -> duckdb.Duck
             if not any(marker in str(exc) for marker in _LOCK_MARKERS):
                 raise
             if attempt == retries:
-                raise CatalogueBusy(f"The catalogue {path} is in use by another process "
-                                    "(normally the running dashboard).") from exc
+                raise CatalogueBusy(
+                    f"The catalogue {path} is in use by another process (normally the running dashboard)."
+                ) from exc
             time.sleep(wait_s)
     migrate(con)
     return con

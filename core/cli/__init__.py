@@ -15,8 +15,18 @@ from core.accounts.records import UsersFileError
 from core.accounts.roles import PermissionDenied
 from core.accounts.signin import SignInRefused, authenticate
 from core.accounts.users import AccountStore
-from core.cli import (augment_cli, datasets_cli, evaluate_cli, interop_cli, job_cli, models_cli, propose_cli,
-                      runs_cli, tracks_cli, train_cli)
+from core.cli import (
+    augment_cli,
+    datasets_cli,
+    evaluate_cli,
+    interop_cli,
+    job_cli,
+    models_cli,
+    propose_cli,
+    runs_cli,
+    tracks_cli,
+    train_cli,
+)
 from core.cli import users_cli
 from core.settings import load_settings
 
@@ -28,19 +38,28 @@ USER_PASSWORD_ENV = "CELLSEG_USER_PASSWORD"
 # `config import --save-preset`, `users passwd` of oneself, `jobs stop` of another person's job — are left
 # to the engine.
 COMMAND_ACTIONS: dict[tuple[str, str | None], str] = {
-    ("datasets", "import"): "dataset.import", ("datasets", "add"): "dataset.add_images",
-    ("datasets", "rename"): "dataset.rename", ("datasets", "delete"): "dataset.delete",
-    ("train", None): "train.launch", ("evaluate", None): "evaluate", ("predict", None): "predict",
-    ("export", None): "export", ("export-cells", None): "cells.export", ("propose", None): "propose",
-    ("models", "import"): "model.import", ("models", "train-generalist"): "model.train_generalist",
-    ("jobs", "probe"): "cluster.probe", ("tracks", "export"): "cells.export",
+    ("datasets", "import"): "dataset.import",
+    ("datasets", "add"): "dataset.add_images",
+    ("datasets", "rename"): "dataset.rename",
+    ("datasets", "delete"): "dataset.delete",
+    ("train", None): "train.launch",
+    ("evaluate", None): "evaluate",
+    ("predict", None): "predict",
+    ("export", None): "export",
+    ("export-cells", None): "cells.export",
+    ("propose", None): "propose",
+    ("models", "import"): "model.import",
+    ("models", "train-generalist"): "model.train_generalist",
+    ("jobs", "probe"): "cluster.probe",
+    ("tracks", "export"): "cells.export",
     **{("users", verb): "users.manage" for verb in ("add", "disable", "enable", "role", "delete", "list")},
     ("users", "audit"): "audit.read",
 }
 # What the command line itself logs once a command succeeds: work the engine does not log where it is done
 # (a page logs these when it submits the job; imports, renames, deletes and account changes log themselves).
-LOGGED_HERE = frozenset({"train.launch", "evaluate", "predict", "export", "propose", "model.import",
-                         "model.train_generalist"})
+LOGGED_HERE = frozenset(
+    {"train.launch", "evaluate", "predict", "export", "propose", "model.import", "model.train_generalist"}
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="CellSeg engine: import datasets, train, evaluate and compare segmentation models.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
-    parser.add_argument("--as", dest="as_user", metavar="NAME",
-                        help="act as the lab server's account NAME, with its role (the password is asked for, or "
-                             f"read from {USER_PASSWORD_ENV}); without it you act as the server's administrator")
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="NAME",
+        help="act as the lab server's account NAME, with its role (the password is asked for, or "
+        f"read from {USER_PASSWORD_ENV}); without it you act as the server's administrator",
+    )
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     datasets_cli.add_commands(groups)
     augment_cli.add_commands(groups)
@@ -70,8 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         with _acting(args.as_user):
             needs = COMMAND_ACTIONS.get((args.group, getattr(args, "verb", None)))
@@ -98,8 +124,10 @@ def _acting(as_user: str | None) -> contextlib.AbstractContextManager:
         password = os.environ.get(USER_PASSWORD_ENV)
         if password is None:
             if not sys.stdin.isatty():
-                raise SignInRefused(f"--as {as_user}: there is no terminal to ask for the password on; "
-                                    f"set {USER_PASSWORD_ENV}.", "no password")
+                raise SignInRefused(
+                    f"--as {as_user}: there is no terminal to ask for the password on; set {USER_PASSWORD_ENV}.",
+                    "no password",
+                )
             password = getpass.getpass(f"Password of {as_user}: ")
         user = authenticate(AccountStore.for_settings(settings), as_user, password, CLIENT)
         return acting.acting_as(user, settings.data_root, CLIENT)

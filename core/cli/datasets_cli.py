@@ -48,8 +48,14 @@ class _ProgressBar:
 
 def _print_report(report: Report, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
-        payload = {"ok": report.ok, "summary": report.summary(), "errors": len(report.errors),
-                   "warnings": len(report.warnings), "findings": report.to_rows(), **(extra or {})}
+        payload = {
+            "ok": report.ok,
+            "summary": report.summary(),
+            "errors": len(report.errors),
+            "warnings": len(report.warnings),
+            "findings": report.to_rows(),
+            **(extra or {}),
+        }
         print(json.dumps(payload, indent=1))
     else:
         print(report.to_text())
@@ -68,8 +74,10 @@ def _register(settings: Settings, name: str) -> str:
     try:
         con = store.connect(settings.catalogue_path, retries=10)
     except store.CatalogueBusy:
-        return ("The dashboard is running and holds the catalogue; it lists the new dataset "
-                "the next time its Datasets page is opened.")
+        return (
+            "The dashboard is running and holds the catalogue; it lists the new dataset "
+            "the next time its Datasets page is opened."
+        )
     try:
         register_dataset(con, settings.datasets_dir / name)
     finally:
@@ -79,8 +87,13 @@ def _register(settings: Settings, name: str) -> str:
 
 def _import_options(args: argparse.Namespace, source: Path) -> ImportOptions:
     split = SplitOptions.parse(args.split, seed=args.seed) if args.split else SplitOptions(seed=args.seed)
-    return ImportOptions(name=args.name or suggest_name(source), layout=args.layout, split=split,
-                         skip_invalid=args.skip_invalid, images_only=args.images_only)
+    return ImportOptions(
+        name=args.name or suggest_name(source),
+        layout=args.layout,
+        split=split,
+        skip_invalid=args.skip_invalid,
+        images_only=args.images_only,
+    )
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -99,8 +112,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     note = _register(settings, result.name)
-    extra = {"name": result.name, "imported": True, "path": str(result.path), "counts": result.counts,
-             "seconds": round(result.seconds, 2)}
+    extra = {
+        "name": result.name,
+        "imported": True,
+        "path": str(result.path),
+        "counts": result.counts,
+        "seconds": round(result.seconds, 2),
+    }
     if args.json:
         _print_report(result.report, True, extra)
     else:
@@ -109,8 +127,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             if finding.severity != "info":
                 print(finding)
         counts = ", ".join(f"{k} {v}" for k, v in result.counts.items())
-        print(f"Imported {result.name}: {counts} ({plural(len(warnings), 'warning')}) in {result.seconds:.1f} s "
-              f"into {result.path}.")
+        print(
+            f"Imported {result.name}: {counts} ({plural(len(warnings), 'warning')}) in {result.seconds:.1f} s "
+            f"into {result.path}."
+        )
     print(note, file=sys.stderr)
     return 0
 
@@ -126,8 +146,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     layout = "splits" if target.parent == settings.datasets_dir else args.layout
     bar = _ProgressBar(f"checking {target.name}")
     try:
-        report = check_source(target, ImportOptions(name="check", layout=layout, images_only=args.images_only),
-                              settings, progress=bar)
+        report = check_source(
+            target, ImportOptions(name="check", layout=layout, images_only=args.images_only), settings, progress=bar
+        )
     finally:
         bar.close()
     _print_report(report, args.json, {"source": str(target)})
@@ -143,11 +164,21 @@ def _datasets_from_manifests(settings: Settings) -> list[dict]:
             continue
         counts = manifest.get("counts", {})
         states = {f"n_{state}": n for state, n in label_counts(manifest.get("images", [])).items()}
-        rows.append({"name": folder.name, "n_images": len(manifest.get("images", [])),
-                     "n_train": counts.get("train", 0), "n_valid": counts.get("valid", 0),
-                     "n_test": counts.get("test", 0), **states,
-                     "pixel_size_um": getattr(dataset_level(manifest), "x_um", None), "layout": manifest.get("layout"),
-                     "created": manifest.get("created"), "source": manifest.get("source"), "path": str(folder)})
+        rows.append(
+            {
+                "name": folder.name,
+                "n_images": len(manifest.get("images", [])),
+                "n_train": counts.get("train", 0),
+                "n_valid": counts.get("valid", 0),
+                "n_test": counts.get("test", 0),
+                **states,
+                "pixel_size_um": getattr(dataset_level(manifest), "x_um", None),
+                "layout": manifest.get("layout"),
+                "created": manifest.get("created"),
+                "source": manifest.get("source"),
+                "path": str(folder),
+            }
+        )
     return rows
 
 
@@ -172,11 +203,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"No datasets yet under {settings.datasets_dir}.")
     for row in rows:
-        waiting = ", ".join(f"{row[f'n_{state}']} {state}" for state in ("unlabelled", "proposed", "corrected")
-                            if row.get(f"n_{state}"))
-        print(f"{row['name']:<24} {row['n_images']:>6} images  train {row['n_train']:>5}  valid {row['n_valid']:>5}  "
-              f"test {row['n_test']:>5}  ({row['layout']}{'; ' + waiting if waiting else ''})"
-              + (f"  {row['pixel_size_um']:g} µm/pixel" if row.get("pixel_size_um") else ""))
+        waiting = ", ".join(
+            f"{row[f'n_{state}']} {state}" for state in ("unlabelled", "proposed", "corrected") if row.get(f"n_{state}")
+        )
+        print(
+            f"{row['name']:<24} {row['n_images']:>6} images  train {row['n_train']:>5}  valid {row['n_valid']:>5}  "
+            f"test {row['n_test']:>5}  ({row['layout']}{'; ' + waiting if waiting else ''})"
+            + (f"  {row['pixel_size_um']:g} µm/pixel" if row.get("pixel_size_um") else "")
+        )
     return 0
 
 
@@ -194,8 +228,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         bar.close()
     note = _change_catalogue(settings)
     if args.json:
-        _print_report(result.report, True, {"name": args.name, "added": result.added, "labels": result.labels,
-                                            "seconds": round(result.seconds, 2)})
+        _print_report(
+            result.report,
+            True,
+            {"name": args.name, "added": result.added, "labels": result.labels, "seconds": round(result.seconds, 2)},
+        )
     else:
         total = sum(result.added.values())
         where = ", ".join(f"{split} {n}" for split, n in result.added.items() if n)
@@ -230,8 +267,10 @@ def cmd_rename(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not args.yes:
-        return _fail(f"deleting {args.name!r} removes its imported copy and mask edits; repeat with --yes. "
-                     "(The folder it was imported from is not touched.)")
+        return _fail(
+            f"deleting {args.name!r} removes its imported copy and mask edits; repeat with --yes. "
+            "(The folder it was imported from is not touched.)"
+        )
     try:
         delete_dataset(settings, args.name)
     except DatasetNotFound as exc:
@@ -256,8 +295,10 @@ def cmd_pixel_size(args: argparse.Namespace) -> int:
         if args.um is None:
             manifest = read_manifest(dataset_dir(settings, args.name))
             size = dataset_level(manifest)
-            print(f"{args.name}: {describe(size)}" + ("" if size else f" for the dataset "
-                                                        f"({_pixel_size_breakdown(manifest) or 'no images'})."))
+            print(
+                f"{args.name}: {describe(size)}"
+                + ("" if size else f" for the dataset ({_pixel_size_breakdown(manifest) or 'no images'}).")
+            )
             return 0
         size = set_pixel_size(settings, args.name, args.um)
     except (DatasetNotFound, ManifestError, ValueError) as exc:
@@ -267,8 +308,9 @@ def cmd_pixel_size(args: argparse.Namespace) -> int:
 
 
 def add_commands(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("datasets", help="import, add to, check, list, rename and delete datasets, "
-                                                "and set their pixel size")
+    parser = groups.add_parser(
+        "datasets", help="import, add to, check, list, rename and delete datasets, and set their pixel size"
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     imp = verbs.add_parser("import", help="import a folder or .zip into the data root")
@@ -278,18 +320,24 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     imp.add_argument("--split", help="train,valid,test fractions for sources without splits (default 0.7,0.15,0.15)")
     imp.add_argument("--seed", type=int, default=0, help="random seed of the automatic split (default 0)")
     imp.add_argument("--skip-invalid", action="store_true", help="leave out pairs with errors instead of stopping")
-    imp.add_argument("--images-only", action="store_true",
-                     help="images without masks are fine: they are imported as unlabelled (masks that exist are "
-                          "used); a plain folder of images works too")
+    imp.add_argument(
+        "--images-only",
+        action="store_true",
+        help="images without masks are fine: they are imported as unlabelled (masks that exist are "
+        "used); a plain folder of images works too",
+    )
     imp.add_argument("--json", action="store_true", help="print the result as JSON")
     imp.set_defaults(handler=cmd_import)
 
     add = verbs.add_parser("add", help="add images (unlabelled, or with masks) to an imported dataset")
     add.add_argument("name", help="the dataset to add to")
     add.add_argument("source", help="a folder or .zip of images (masks next to them are used when present)")
-    add.add_argument("--split", default="train", choices=("train", "valid", "test", "auto"),
-                     help="where the images go (default train; auto: the source's split folders, else the "
-                          "dataset's ratios)")
+    add.add_argument(
+        "--split",
+        default="train",
+        choices=("train", "valid", "test", "auto"),
+        help="where the images go (default train; auto: the source's split folders, else the dataset's ratios)",
+    )
     add.add_argument("--json", action="store_true", help="print the result as JSON")
     add.set_defaults(handler=cmd_add)
 
@@ -316,7 +364,12 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
 
     size = verbs.add_parser("pixel-size", help="show, or set by hand, a dataset's pixel size in µm")
     size.add_argument("name")
-    size.add_argument("um", nargs="?", type=float, metavar="UM",
-                      help="micrometres per pixel, from the objective and camera; 0 clears a size set by hand "
-                           "(the image files' own sizes then apply again). Without it: print the pixel size")
+    size.add_argument(
+        "um",
+        nargs="?",
+        type=float,
+        metavar="UM",
+        help="micrometres per pixel, from the objective and camera; 0 clears a size set by hand "
+        "(the image files' own sizes then apply again). Without it: print the pixel size",
+    )
     size.set_defaults(handler=cmd_pixel_size)

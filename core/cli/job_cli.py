@@ -46,9 +46,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status.to_dict()))
         return 0
-    print(f"{status.kind or 'job'}: {status.state} · {status.where}"
-          + (f" · {status.done} of {status.total}" if status.total else "")
-          + (f" · epoch {status.epoch}" if status.epoch else ""))
+    print(
+        f"{status.kind or 'job'}: {status.state} · {status.where}"
+        + (f" · {status.done} of {status.total}" if status.total else "")
+        + (f" · epoch {status.epoch}" if status.epoch else "")
+    )
     if status.message:
         print(status.message)
     if status.error:
@@ -83,8 +85,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def add_commands(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("job", help="run the background job whose request.json is in a folder "
-                                           "(the dashboard and cluster executors start workers this way)")
+    parser = groups.add_parser(
+        "job",
+        help="run the background job whose request.json is in a folder "
+        "(the dashboard and cluster executors start workers this way)",
+    )
     parser.add_argument("--job-dir", required=True, help="the job folder (holds request.json and status.json)")
     parser.set_defaults(handler=cmd_job)
 

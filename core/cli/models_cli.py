@@ -38,8 +38,15 @@ def cmd_train_generalist(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     with tempfile.TemporaryDirectory(prefix="cellseg-generalist-") as scratch:
         try:
-            card = build_generalist(shared, out, Path(args.workdir or scratch), epochs=args.epochs,
-                                    seed=args.seed, leave_out=tuple(args.leave_out or ()), name=out.name)
+            card = build_generalist(
+                shared,
+                out,
+                Path(args.workdir or scratch),
+                epochs=args.epochs,
+                seed=args.seed,
+                leave_out=tuple(args.leave_out or ()),
+                name=out.name,
+            )
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -64,8 +71,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 2
     card = read_card(folder)
     runtime = card.get("runtime", {})
-    use = ("predicts and can be fine-tuned" if runtime.get("file") == "best.keras"
-           else "predicts through ONNX Runtime (no fine-tuning)")
+    use = (
+        "predicts and can be fine-tuned"
+        if runtime.get("file") == "best.keras"
+        else "predicts through ONNX Runtime (no fine-tuning)"
+    )
     done = f"Imported {card.get('title')!r} as model {folder.name} ({runtime.get('weights')} weights; {use})."
     if args.task_dir:  # started from the dashboard: its page shows this line
         from core.jobs import JobDir
@@ -82,24 +92,32 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def add_commands(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("models", help="list the shipped models; build the generalist; import a "
-                                              "bioimage.io model")
+    parser = groups.add_parser(
+        "models", help="list the shipped models; build the generalist; import a bioimage.io model"
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     lst = verbs.add_parser("list", help="the models usable by name (e.g. generalist), with their cards")
     lst.add_argument("--json", action="store_true", help="print as JSON")
     lst.set_defaults(handler=cmd_list)
     build = verbs.add_parser("train-generalist", help="train, score and package the generalist model (long)")
-    build.add_argument("--out", default=str(REPO_ROOT / "data" / "models" / "generalist"),
-                       help="the model folder to write (its name is the model's name)")
-    build.add_argument("--epochs", type=int, default=20,
-                       help="training epochs (default 20: about 30 minutes on 2 CPU cores)")
+    build.add_argument(
+        "--out",
+        default=str(REPO_ROOT / "data" / "models" / "generalist"),
+        help="the model folder to write (its name is the model's name)",
+    )
+    build.add_argument(
+        "--epochs", type=int, default=20, help="training epochs (default 20: about 30 minutes on 2 CPU cores)"
+    )
     build.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     build.add_argument("--leave-out", action="append", help="train without this shared dataset (repeatable)")
     build.add_argument("--shared", default=str(REPO_ROOT.parent / "shared"), help="the shared data folder")
     build.add_argument("--workdir", help="keep the scratch data root here (default: a temporary folder)")
     build.set_defaults(handler=cmd_train_generalist)
-    imported = verbs.add_parser("import", help="a bioimage.io model package (folder or zip with rdf.yaml) with "
-                                               "Keras, TensorFlow SavedModel or ONNX weights, usable by name")
+    imported = verbs.add_parser(
+        "import",
+        help="a bioimage.io model package (folder or zip with rdf.yaml) with "
+        "Keras, TensorFlow SavedModel or ONNX weights, usable by name",
+    )
     imported.add_argument("package", metavar="PACKAGE", help="the package folder or its .zip")
     imported.add_argument("--name", help="the model's name (default: from the package's name)")
     imported.add_argument("--json", action="store_true", help="print the imported model's card as JSON")

@@ -40,8 +40,11 @@ def _with_catalogue(action: Callable[[duckdb.DuckDBPyConnection, Path], int]) ->
     try:
         con = store.connect(settings.catalogue_path, retries=10)
     except store.CatalogueBusy:
-        return _fail(f"the catalogue {settings.catalogue_path} is in use by the running dashboard; "
-                     "compare the runs there, or stop it and try again.", BUSY_EXIT)
+        return _fail(
+            f"the catalogue {settings.catalogue_path} is in use by the running dashboard; "
+            "compare the runs there, or stop it and try again.",
+            BUSY_EXIT,
+        )
     try:
         sync_runs(con, root)
         return action(con, root)
@@ -59,15 +62,29 @@ def _print_json(payload: Any) -> None:
 
 def _print_frame(frame: pd.DataFrame, columns: tuple[str, ...] | None = None, *, index: bool = False) -> None:
     shown = frame[list(columns)] if columns else frame
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 40,
-                           "display.float_format", "{:.3f}".format):
+    with pd.option_context(
+        "display.width",
+        200,
+        "display.max_columns",
+        30,
+        "display.max_colwidth",
+        40,
+        "display.float_format",
+        "{:.3f}".format,
+    ):
         print(shown.to_string(index=index))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     def action(con: duckdb.DuckDBPyConnection, root: Path) -> int:
-        frame = query_runs(con, search=args.search or "", dataset=args.dataset, status=args.status, tag=args.tag,
-                           include_deleted=args.all)
+        frame = query_runs(
+            con,
+            search=args.search or "",
+            dataset=args.dataset,
+            status=args.status,
+            tag=args.tag,
+            include_deleted=args.all,
+        )
         if args.json:
             _print_json({"count": len(frame), "runs": records(frame)})
         elif frame.empty:
@@ -122,17 +139,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         note = precision_note(precisions)
         paired = _paired(con, args.run_ids[0], args.run_ids[1], args.split)
         if args.html:
-            Path(args.html).write_text(comparison_report(con, args.run_ids, root, split=args.split),
-                                       encoding="utf-8")
+            Path(args.html).write_text(comparison_report(con, args.run_ids, root, split=args.split), encoding="utf-8")
         if args.csv:
             Path(args.csv).write_bytes(runs_csv(table))
         if args.json:
-            _print_json({"runs": records(table), "config_diff": diff.to_dict(orient="index"),
-                         "precision_used": precisions, "precision_note": note,
-                         "paired_difference": paired, "html": args.html, "csv": args.csv})
+            _print_json(
+                {
+                    "runs": records(table),
+                    "config_diff": diff.to_dict(orient="index"),
+                    "precision_used": precisions,
+                    "precision_note": note,
+                    "paired_difference": paired,
+                    "html": args.html,
+                    "csv": args.csv,
+                }
+            )
             return 0
-        _print_frame(table.assign(tags=table["tags"].map(", ".join)),
-                     ("id", "status", "dataset", "model", "best_val_dice", "best_epoch", "test_dice", "epochs"))
+        _print_frame(
+            table.assign(tags=table["tags"].map(", ".join)),
+            ("id", "status", "dataset", "model", "best_val_dice", "best_epoch", "test_dice", "epochs"),
+        )
         if not diff.empty:
             print("\nSettings that differ:")
         elif not settings.empty:
@@ -144,12 +170,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if note:
             print(f"\nWarning: {note}")
         if paired is None:
-            print(f"\nNo paired comparison: the first two runs do not share at least 2 evaluated "
-                  f"{args.split} images (evaluate both: python -m core evaluate RUN --dataset NAME).")
+            print(
+                f"\nNo paired comparison: the first two runs do not share at least 2 evaluated "
+                f"{args.split} images (evaluate both: python -m core evaluate RUN --dataset NAME)."
+            )
         else:
-            print(f"\nA = {paired['run_a']}, B = {paired['run_b']} ({paired['split']}, {paired['n']} images): "
-                  f"B − A = {paired['mean_difference']:+.4f} Dice, {paired['confidence'] * 100:g} % CI "
-                  f"{paired['low']:+.4f} to {paired['high']:+.4f}, p = {paired['p_value']:.4f}")
+            print(
+                f"\nA = {paired['run_a']}, B = {paired['run_b']} ({paired['split']}, {paired['n']} images): "
+                f"B − A = {paired['mean_difference']:+.4f} Dice, {paired['confidence'] * 100:g} % CI "
+                f"{paired['low']:+.4f} to {paired['high']:+.4f}, p = {paired['p_value']:.4f}"
+            )
             print(paired["verdict"])
         for label, path in (("HTML report", args.html), ("CSV", args.csv)):
             if path:

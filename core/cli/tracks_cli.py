@@ -30,6 +30,7 @@ def _positive(what: str, example: str):
         if not np.isfinite(value) or value <= 0:
             raise argparse.ArgumentTypeError(f"{what} must be a number above 0, got {text!r}")
         return value
+
     return parse
 
 
@@ -69,8 +70,10 @@ def _open(source: str) -> tuple[Path, dict, dict[str, list[dict]]]:
 
 
 def _no_sequences(folder: Path) -> str:
-    return (f"dataset {folder.name} holds no time-lapse sequences (its images have no 'sequence'); import "
-            "videos with: python -m core datasets import SOURCE --layout timelapse")
+    return (
+        f"dataset {folder.name} holds no time-lapse sequences (its images have no 'sequence'); import "
+        "videos with: python -m core datasets import SOURCE --layout timelapse"
+    )
 
 
 def _selected(folder: Path, sequences: dict[str, list[dict]], wanted: list[str] | None) -> list[str]:
@@ -81,8 +84,10 @@ def _selected(folder: Path, sequences: dict[str, list[dict]], wanted: list[str] 
         return list(sequences)
     unknown = [name for name in wanted if name not in sequences]
     if unknown:
-        raise ValueError(f"dataset {folder.name} has no sequence {', '.join(map(repr, unknown))}; its sequences: "
-                         f"{', '.join(sequences)}.")
+        raise ValueError(
+            f"dataset {folder.name} has no sequence {', '.join(map(repr, unknown))}; its sequences: "
+            f"{', '.join(sequences)}."
+        )
     return list(dict.fromkeys(wanted))
 
 
@@ -97,18 +102,26 @@ def _progress(quiet: bool):
     def report(done: int, total: int, name: str) -> None:
         if not quiet and sys.stderr.isatty():
             print(f"\r{done}/{total} {name[:40]:<40}", end="" if done < total else "\n", file=sys.stderr)
+
     return report
 
 
 # --- tracks list -------------------------------------------------------------------------------------------
 
+
 def _listing(folder: Path, manifest: dict, name: str, rows: list[dict]) -> dict:
     """What ``tracks list`` says of one sequence; a sequence whose rows are broken says why instead."""
     from core.timelapse.sequences import SequenceError, cell_counts, check_sequence_rows, load_sequence
 
-    entry = {"sequence": name, "split": rows[0].get("split"), "frames": len(rows),
-             "width": rows[0].get("width"), "height": rows[0].get("height"),
-             "track_ids": all(bool(r.get("instances")) for r in rows), "problem": None}
+    entry = {
+        "sequence": name,
+        "split": rows[0].get("split"),
+        "frames": len(rows),
+        "width": rows[0].get("width"),
+        "height": rows[0].get("height"),
+        "track_ids": all(bool(r.get("instances")) for r in rows),
+        "problem": None,
+    }
     try:
         check_sequence_rows(name, rows)
     except SequenceError as exc:
@@ -133,8 +146,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     entries = [_listing(folder, manifest, name, rows) for name, rows in sequences.items()]
     if args.json:
-        print(json.dumps({"dataset": folder.name, "pixel_size_um": getattr(dataset_level(manifest), "x_um", None),
-                          "sequences": entries}))
+        print(
+            json.dumps(
+                {
+                    "dataset": folder.name,
+                    "pixel_size_um": getattr(dataset_level(manifest), "x_um", None),
+                    "sequences": entries,
+                }
+            )
+        )
         return 0
     if not entries:
         print(_no_sequences(folder))
@@ -155,6 +175,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # --- tracks export -----------------------------------------------------------------------------------------
 
+
 def _export_one(folder: Path, manifest: dict, name: str, args: argparse.Namespace, out: Path) -> dict:
     """Write one sequence's CTC folder and/or track table; returns what was written."""
     from core.io import write_bytes_atomic
@@ -167,9 +188,13 @@ def _export_one(folder: Path, manifest: dict, name: str, args: argparse.Namespac
     # Ids from masks' connected components are numbered afresh in each frame: only linking makes them tracks.
     relinked = bool(args.relink or not sequence.tracked)
     labels = link_tracks(sequence.labels, args.max_distance, args.gap_frames) if relinked else sequence.labels
-    written = {"sequence": name, "frames": sequence.n_frames, "relinked": relinked,
-               "linked_because": None if args.relink or not relinked else "some frames have no instances file",
-               "pixel_size_um": sequence.pixel_size_um}
+    written = {
+        "sequence": name,
+        "frames": sequence.n_frames,
+        "relinked": relinked,
+        "linked_because": None if args.relink or not relinked else "some frames have no instances file",
+        "pixel_size_um": sequence.pixel_size_um,
+    }
     table = tracks_table(labels, sequence.pixel_size_um, args.frame_minutes)
     written["tracks"] = int(len(table))
     if args.format in ("ctc", "both"):
@@ -207,23 +232,27 @@ def cmd_export(args: argparse.Namespace) -> int:
         for item in done:
             where = " and ".join(p for p in (item.get("ctc") and f"{item['ctc']}/", item.get("csv")) if p)
             how = " (re-linked)" if item["relinked"] else ""
-            print(f"{item['sequence']}: {plural(item['frames'], 'frame')}, {plural(item['tracks'], 'track')}{how} "
-                  f"→ {where}")
+            print(
+                f"{item['sequence']}: {plural(item['frames'], 'frame')}, {plural(item['tracks'], 'track')}{how} "
+                f"→ {where}"
+            )
             if item["linked_because"]:
                 print(f"  linked by position, since {item['linked_because']}: its ids are not track ids")
         pixel_unknown = [item["sequence"] for item in done if item["pixel_size_um"] is None]
         if pixel_unknown and args.format != "ctc":
-            print(f"Pixel size unknown for {', '.join(pixel_unknown)}: distances are in pixels only (set it with: "
-                  f"python -m core datasets pixel-size {folder.name} UM).")
+            print(
+                f"Pixel size unknown for {', '.join(pixel_unknown)}: distances are in pixels only (set it with: "
+                f"python -m core datasets pixel-size {folder.name} UM)."
+            )
         if args.frame_minutes is None and args.format != "ctc" and done:
             print("Speeds are per frame; give --frame-minutes M for µm per minute.")
     for item in failed:
-        print(f"error: sequence {item['sequence']} of {folder.name} was not exported: {item['error']}",
-              file=sys.stderr)
+        print(f"error: sequence {item['sequence']} of {folder.name} was not exported: {item['error']}", file=sys.stderr)
     return 2 if failed else 0
 
 
 # --- tracks score ------------------------------------------------------------------------------------------
+
 
 def _read_ctc_result(folder: Path, shape: tuple[int, ...]) -> np.ndarray:
     """The label video of a CTC result folder (``mask000.tif`` …), checked against the truth's ``shape``."""
@@ -233,8 +262,10 @@ def _read_ctc_result(folder: Path, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"{folder} is missing: expected a CTC result folder (mask000.tif …) for this sequence.")
     masks = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _CTC_MASK.match(p.name)))
     if [t for t, _ in masks] != list(range(shape[0])):
-        raise ValueError(f"{folder} holds {plural(len(masks), 'mask file')}; expected mask000.tif … for each of "
-                         f"the sequence's {shape[0]} frames, numbered from 0.")
+        raise ValueError(
+            f"{folder} holds {plural(len(masks), 'mask file')}; expected mask000.tif … for each of "
+            f"the sequence's {shape[0]} frames, numbered from 0."
+        )
     video = np.zeros(shape, np.uint32)
     for t, path in masks:
         try:
@@ -268,19 +299,28 @@ def cmd_score(args: argparse.Namespace) -> int:
             if not truth.tracked:
                 raise ValueError("some of its frames have no instances file, so the dataset holds no true tracks")
             predicted = _read_ctc_result(predicted_root / name, truth.labels.shape)
-            scores.append({"sequence": name, **score_tracking(truth.labels, predicted),
-                           "id_kept": id_kept_share(truth.labels, predicted)})
+            scores.append(
+                {
+                    "sequence": name,
+                    **score_tracking(truth.labels, predicted),
+                    "id_kept": id_kept_share(truth.labels, predicted),
+                }
+            )
         except (ValueError, OSError, RuntimeError) as exc:
             failed.append({"sequence": name, "error": str(exc)})
         progress(k, len(names), name)
     if args.json:
-        print(json.dumps({"dataset": folder.name, "predicted": str(predicted_root), "scores": scores,
-                          "failed": failed}))
+        print(
+            json.dumps({"dataset": folder.name, "predicted": str(predicted_root), "scores": scores, "failed": failed})
+        )
     else:
         if scores:
-            _print_table([("sequence", "SEG", "TRA", "DET", "id kept"),
-                          *((s["sequence"], *(f"{s[m]:.3f}" for m in ("SEG", "TRA", "DET", "id_kept")))
-                            for s in scores)])
+            _print_table(
+                [
+                    ("sequence", "SEG", "TRA", "DET", "id kept"),
+                    *((s["sequence"], *(f"{s[m]:.3f}" for m in ("SEG", "TRA", "DET", "id_kept"))) for s in scores),
+                ]
+            )
     for item in failed:
         print(f"error: sequence {item['sequence']} of {folder.name} was not scored: {item['error']}", file=sys.stderr)
     return 2 if failed else 0
@@ -297,36 +337,66 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=cmd_list)
 
     export = verbs.add_parser(
-        "export", help="write each sequence's tracks as Cell Tracking Challenge files and a track table",
+        "export",
+        help="write each sequence's tracks as Cell Tracking Challenge files and a track table",
         description="Per sequence, write DIR/<sequence>/ (mask000.tif … and res_track.txt, the Cell Tracking "
-                    "Challenge's result layout) and DIR/<sequence>_tracks.csv (one row per track: frames, speed, "
-                    "displacement; in µm when the dataset's pixel size is known). The dataset's ids are taken as "
-                    "track ids unless --relink is given or a frame has no instances file.")
+        "Challenge's result layout) and DIR/<sequence>_tracks.csv (one row per track: frames, speed, "
+        "displacement; in µm when the dataset's pixel size is known). The dataset's ids are taken as "
+        "track ids unless --relink is given or a frame has no instances file.",
+    )
     export.add_argument("dataset", metavar="DATASET", help=dataset_help)
     export.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    export.add_argument("--sequence", action="append", metavar="NAME",
-                        help="export this sequence only (repeatable; default: every sequence)")
-    export.add_argument("--format", choices=FORMATS, default="both",
-                        help="ctc: the CTC folders, csv: the track tables, both (default)")
-    export.add_argument("--relink", action="store_true",
-                        help="link the cells of consecutive frames by position instead of trusting the stored ids")
-    export.add_argument("--max-distance", type=_positive("a distance in pixels", "25"), default=25.0, metavar="PX",
-                        help="with --relink: how far a cell's centre may move between frames (default 25 px)")
-    export.add_argument("--gap-frames", type=_frames, default=1, metavar="N",
-                        help="with --relink: how many missing frames a track may skip (default 1)")
-    export.add_argument("--frame-minutes", type=_positive("minutes between frames", "10.2"), metavar="M",
-                        help="minutes between frames: speeds in µm per minute (with a known pixel size)")
+    export.add_argument(
+        "--sequence",
+        action="append",
+        metavar="NAME",
+        help="export this sequence only (repeatable; default: every sequence)",
+    )
+    export.add_argument(
+        "--format", choices=FORMATS, default="both", help="ctc: the CTC folders, csv: the track tables, both (default)"
+    )
+    export.add_argument(
+        "--relink",
+        action="store_true",
+        help="link the cells of consecutive frames by position instead of trusting the stored ids",
+    )
+    export.add_argument(
+        "--max-distance",
+        type=_positive("a distance in pixels", "25"),
+        default=25.0,
+        metavar="PX",
+        help="with --relink: how far a cell's centre may move between frames (default 25 px)",
+    )
+    export.add_argument(
+        "--gap-frames",
+        type=_frames,
+        default=1,
+        metavar="N",
+        help="with --relink: how many missing frames a track may skip (default 1)",
+    )
+    export.add_argument(
+        "--frame-minutes",
+        type=_positive("minutes between frames", "10.2"),
+        metavar="M",
+        help="minutes between frames: speeds in µm per minute (with a known pixel size)",
+    )
     export.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     export.set_defaults(handler=cmd_export)
 
     score = verbs.add_parser(
-        "score", help="score tracked predictions against a dataset's tracks (CTC SEG, TRA, DET)",
+        "score",
+        help="score tracked predictions against a dataset's tracks (CTC SEG, TRA, DET)",
         description="Compare DIR/<sequence>/mask000.tif … (CTC result folders, as tracks export writes them) "
-                    "with each sequence's stored track ids: the CTC measures SEG, TRA and DET, and the share of "
-                    "frame-to-frame steps over which a cell kept its id.")
+        "with each sequence's stored track ids: the CTC measures SEG, TRA and DET, and the share of "
+        "frame-to-frame steps over which a cell kept its id.",
+    )
     score.add_argument("dataset", metavar="DATASET", help=dataset_help)
     score.add_argument("--predicted", required=True, metavar="DIR", help="folder of CTC result folders by sequence")
-    score.add_argument("--sequence", action="append", metavar="NAME",
-                       help="score this sequence only (repeatable; default: every sequence)")
+    score.add_argument(
+        "--sequence",
+        action="append",
+        metavar="NAME",
+        help="score this sequence only (repeatable; default: every sequence)",
+    )
     score.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     score.set_defaults(handler=cmd_score)

@@ -117,11 +117,18 @@ class _EpochBar:
 def _summary(run: RunDir, started: float) -> dict:
     status = run.read_status()
     metrics = run.read_metrics()
-    return {"run_id": run.run_id, "run_dir": str(run.path), "status": status.state,
-            "epochs": max((int(m["epoch"]) for m in metrics), default=0),
-            "best_val_dice": status.best_val_dice, "seconds": round(time.monotonic() - started, 1),
-            "device": status.device, "precision": status.precision,
-            "message": status.message, "error": status.error}
+    return {
+        "run_id": run.run_id,
+        "run_dir": str(run.path),
+        "status": status.state,
+        "epochs": max((int(m["epoch"]) for m in metrics), default=0),
+        "best_val_dice": status.best_val_dice,
+        "seconds": round(time.monotonic() - started, 1),
+        "device": status.device,
+        "precision": status.precision,
+        "message": status.message,
+        "error": status.error,
+    }
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -159,8 +166,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['status']}: {summary['message'] or ''} — {summary['epochs']} epochs, best validation "
-              f"Dice {summary['best_val_dice']}, {summary['seconds']} s ({summary['device']}, {summary['precision']})")
+        print(
+            f"{summary['status']}: {summary['message'] or ''} — {summary['epochs']} epochs, best validation "
+            f"Dice {summary['best_val_dice']}, {summary['seconds']} s ({summary['device']}, {summary['precision']})"
+        )
     return 0 if state in ("finished", "stopped") else 1
 
 
@@ -178,19 +187,25 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("--note", help="a note kept with the run, e.g. what this run tries")
     parser.add_argument("--lr-find", action="store_true", help="sweep learning rates instead of training")
     parser.add_argument("--dataset", help="dataset name, or a dataset folder (imported first if needed)")
-    parser.add_argument("--preset", default="quick", choices=[*PRESETS, "refine"],
-                        help="training preset (default quick); refine: fine-tune a model (--fine-tune, default the "
-                             "dataset's newest refinement or the generalist) on the masks people made, for about "
-                             "2 minutes, then propose new masks for the images still waiting")
-    parser.add_argument("--model", help="model name (unet, attention_unet, unet_plus_plus, mobilenetv2_unet, "
-                                        "deeplabv3_plus)")
+    parser.add_argument(
+        "--preset",
+        default="quick",
+        choices=[*PRESETS, "refine"],
+        help="training preset (default quick); refine: fine-tune a model (--fine-tune, default the "
+        "dataset's newest refinement or the generalist) on the masks people made, for about "
+        "2 minutes, then propose new masks for the images still waiting",
+    )
+    parser.add_argument(
+        "--model", help="model name (unet, attention_unet, unet_plus_plus, mobilenetv2_unet, deeplabv3_plus)"
+    )
     parser.add_argument("--config", help="JSON settings, or a seed train_eval_infer.config")
     parser.add_argument("--augment", help="augmentation preset name")
     parser.add_argument("--epochs", type=int, help="most epochs")
     parser.add_argument("--minutes", type=float, help="time budget in minutes (0: none)")
     parser.add_argument("--batch-size", type=int, help="patches per step")
     parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--fine-tune", help="start from the best checkpoint of this run, or from a shipped model "
-                                            "(e.g. generalist)")
+    parser.add_argument(
+        "--fine-tune", help="start from the best checkpoint of this run, or from a shipped model (e.g. generalist)"
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON object describing the run")
     parser.set_defaults(handler=cmd_train)

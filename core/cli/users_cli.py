@@ -49,8 +49,10 @@ def read_new_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if not sys.stdin.isatty():
-        raise ValueError("there is no terminal to ask for the password on; "
-                         "give it as one line on standard input with --password-stdin.")
+        raise ValueError(
+            "there is no terminal to ask for the password on; "
+            "give it as one line on standard input with --password-stdin."
+        )
     first = getpass.getpass("New password: ")
     if getpass.getpass("Type it again: ") != first:
         raise ValueError("the two passwords differ; nothing was changed. Try again.")
@@ -75,8 +77,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_passwd(args: argparse.Namespace) -> int:
     def action(store: AccountStore) -> int:
         store.get(args.name)  # an unknown name is said before the password is asked for
-        user = manage.change_password(store, _actor(), args.name,
-                                      read_new_password(args.password_stdin), CLIENT)
+        user = manage.change_password(store, _actor(), args.name, read_new_password(args.password_stdin), CLIENT)
         print(f"Changed the password of {user.name}; their open sessions must sign in again.")
         return 0
 
@@ -87,8 +88,10 @@ def _cmd_enabled(enabled: bool) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         def action(store: AccountStore) -> int:
             user = manage.set_enabled(store, _actor(), args.name, enabled, CLIENT)
-            print(f"{'Enabled' if enabled else 'Disabled'} {_describe(user)}."
-                  + ("" if enabled else " Their open sessions end."))
+            print(
+                f"{'Enabled' if enabled else 'Disabled'} {_describe(user)}."
+                + ("" if enabled else " Their open sessions end.")
+            )
             return 0
 
         return _with_store(action)
@@ -107,8 +110,10 @@ def cmd_role(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     if not args.yes:
-        return _fail(f"deleting {args.name!r} removes the account (the audit log keeps its history); "
-                     "repeat with --yes, or disable it instead: python -m core users disable NAME.")
+        return _fail(
+            f"deleting {args.name!r} removes the account (the audit log keeps its history); "
+            "repeat with --yes, or disable it instead: python -m core users disable NAME."
+        )
 
     def action(store: AccountStore) -> int:
         user = manage.delete_user(store, _actor(), args.name, CLIENT)
@@ -147,13 +152,22 @@ def cmd_list(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"count": len(users), "users": [user.public_dict() for user in users]})
         elif not users:
-            print(f"No accounts in {store.users_path}: add one with "
-                  "`python -m core users add NAME --role admin`.")
+            print(f"No accounts in {store.users_path}: add one with `python -m core users add NAME --role admin`.")
         else:
-            _print_table([{"name": u.name, "role": str(u.role), "state": "disabled" if u.disabled else "enabled",
-                           "email": u.email or "", "changed": u.changed,
-                           "note": "" if u.password_usable else "password unusable: set it with `users passwd`"}
-                          for u in users], ("name", "role", "state", "email", "changed", "note"))
+            _print_table(
+                [
+                    {
+                        "name": u.name,
+                        "role": str(u.role),
+                        "state": "disabled" if u.disabled else "enabled",
+                        "email": u.email or "",
+                        "changed": u.changed,
+                        "note": "" if u.password_usable else "password unusable: set it with `users passwd`",
+                    }
+                    for u in users
+                ],
+                ("name", "role", "state", "email", "changed", "note"),
+            )
         return 0
 
     return _with_store(action)
@@ -165,17 +179,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     def action(store: AccountStore) -> int:
         acting.check("audit.read", "users audit")
-        records = AuditLog(store.data_root).read(AuditFilter(user=args.user, action=args.action,
-                                                             last=args.last or None))
+        records = AuditLog(store.data_root).read(
+            AuditFilter(user=args.user, action=args.action, last=args.last or None)
+        )
         if args.json:
             _print_json({"count": len(records), "records": [r.to_dict() for r in records]})
         elif not records:
             print("No matching records in the audit log.")
         else:
-            _print_table([{"time": r.time, "user": r.user, "action": r.action, "target": r.target,
-                           "outcome": str(r.outcome), "client": r.client,
-                           "details": ", ".join(f"{k}={v}" for k, v in r.details.items() if v not in (None, ""))}
-                          for r in records], ("time", "user", "action", "target", "outcome", "client", "details"))
+            _print_table(
+                [
+                    {
+                        "time": r.time,
+                        "user": r.user,
+                        "action": r.action,
+                        "target": r.target,
+                        "outcome": str(r.outcome),
+                        "client": r.client,
+                        "details": ", ".join(f"{k}={v}" for k, v in r.details.items() if v not in (None, "")),
+                    }
+                    for r in records
+                ],
+                ("time", "user", "action", "target", "outcome", "client", "details"),
+            )
         return 0
 
     return _with_store(action)
@@ -185,13 +211,18 @@ class _RefusePasswordArgument(argparse.Action):
     """``--password X`` is refused (without repeating X): it would stay in the shell's history."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.error(f"{option_string}: a password is never given as an argument (it would stay in the shell's "
-                     "history and show in the process list); type it when asked, or pipe it with --password-stdin.")
+        parser.error(
+            f"{option_string}: a password is never given as an argument (it would stay in the shell's "
+            "history and show in the process list); type it when asked, or pipe it with --password-stdin."
+        )
 
 
 def _password_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--password-stdin", action="store_true",
-                        help="read the password as one line from standard input (instead of asking on the terminal)")
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password as one line from standard input (instead of asking on the terminal)",
+    )
     parser.add_argument("--password", nargs="?", action=_RefusePasswordArgument, help=argparse.SUPPRESS)
 
 
@@ -199,8 +230,9 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("users", help="user accounts of the lab server, and the audit log")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     # allow_abbrev=False: "--password" must never be read as an abbreviation of "--password-stdin"
-    add = verbs.add_parser("add", help="add a user (the password is asked for, never given as an argument)",
-                           allow_abbrev=False)
+    add = verbs.add_parser(
+        "add", help="add a user (the password is asked for, never given as an argument)", allow_abbrev=False
+    )
     add.add_argument("name")
     add.add_argument("--role", required=True, type=str.lower, choices=ROLES, help="what the user may do")
     add.add_argument("--email", help="an e-mail address to reach them (optional)")
@@ -212,8 +244,10 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     _password_options(passwd)
     passwd.set_defaults(handler=cmd_passwd)
 
-    for verb, enabled, text in (("disable", False, "stop a user from signing in (their open sessions end)"),
-                                ("enable", True, "let a disabled user sign in again")):
+    for verb, enabled, text in (
+        ("disable", False, "stop a user from signing in (their open sessions end)"),
+        ("enable", True, "let a disabled user sign in again"),
+    ):
         sub = verbs.add_parser(verb, help=text)
         sub.add_argument("name")
         sub.set_defaults(handler=_cmd_enabled(enabled))
@@ -235,7 +269,8 @@ def add_commands(groups: argparse._SubParsersAction) -> None:
     audit = verbs.add_parser("audit", help="the audit log: sign-ins, account changes, refused actions")
     audit.add_argument("--user", help="only this user's records (any case)")
     audit.add_argument("--action", help="only this action and its sub-actions (e.g. signin, users)")
-    audit.add_argument("--last", type=int, default=DEFAULT_LAST,
-                       help=f"only the newest N records (default {DEFAULT_LAST}; 0 for all)")
+    audit.add_argument(
+        "--last", type=int, default=DEFAULT_LAST, help=f"only the newest N records (default {DEFAULT_LAST}; 0 for all)"
+    )
     audit.add_argument("--json", action="store_true", help="print one JSON object")
     audit.set_defaults(handler=cmd_audit)

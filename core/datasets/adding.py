@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.accounts import acting
 from core.config import ImportOptions, SplitOptions, from_dict
-from core.datasets.importer import (Progress, _check_all, _no_progress, _place_files, _scan, _unpacked)
+from core.datasets.importer import Progress, _check_all, _no_progress, _place_files, _scan, _unpacked
 from core.datasets.layouts import TIMELAPSE
 from core.datasets.manage import dataset_dir
 from core.datasets.manifest import read_manifest, write_manifest
@@ -39,8 +39,15 @@ class AddResult:
     seconds: float
 
 
-def add_images(settings: Settings, name: str, source: Path, *, split: str = "train",
-               progress: Progress = _no_progress, source_label: str | None = None) -> AddResult:
+def add_images(
+    settings: Settings,
+    name: str,
+    source: Path,
+    *,
+    split: str = "train",
+    progress: Progress = _no_progress,
+    source_label: str | None = None,
+) -> AddResult:
     """Add the images of ``source`` (folder or zip, any layout; masks optional) to dataset ``name``.
 
     ``split``: ``train``/``valid``/``test`` for all of them, or ``auto`` to keep the source's own split
@@ -65,24 +72,42 @@ def add_images(settings: Settings, name: str, source: Path, *, split: str = "tra
             scan = _scan(folder, options, report, label)
             for pair in scan.pairs:
                 if scan.layout == TIMELAPSE and pair.stem in sequences:
-                    report.add("error", "video-name-taken", scan.rel(pair.image),
-                               f"has the same name as a video {name} already holds ({pair.stem}); its frames would "
-                               "mix with that video's.", "Rename the file (or folder), or leave it out.",
-                               stem=pair.stem)
+                    report.add(
+                        "error",
+                        "video-name-taken",
+                        scan.rel(pair.image),
+                        f"has the same name as a video {name} already holds ({pair.stem}); its frames would "
+                        "mix with that video's.",
+                        "Rename the file (or folder), or leave it out.",
+                        stem=pair.stem,
+                    )
                 elif pair.stem in known:
-                    report.add("error", "name-taken", scan.rel(pair.image),
-                               f"has the same name as an image {name} already holds ({pair.stem}).",
-                               "Rename the file, or leave it out.", stem=pair.stem)
+                    report.add(
+                        "error",
+                        "name-taken",
+                        scan.rel(pair.image),
+                        f"has the same name as an image {name} already holds ({pair.stem}).",
+                        "Rename the file, or leave it out.",
+                        stem=pair.stem,
+                    )
             staging.mkdir()
             results, splits = _check_all(scan, options, staging, report, progress)
             # a video's frames are named <video>_t0000, …: those names must be free as well
             for result in results:
                 stem = result.source.stem
-                if result.stats.get("sequence") is not None and stem in known \
-                        and result.stats["sequence"] not in sequences:
-                    report.add("error", "name-taken", result.stats["source"],
-                               f"would be named {stem}, the name of an image {name} already holds.",
-                               "Rename the video, or leave it out.", stem=stem)
+                if (
+                    result.stats.get("sequence") is not None
+                    and stem in known
+                    and result.stats["sequence"] not in sequences
+                ):
+                    report.add(
+                        "error",
+                        "name-taken",
+                        result.stats["source"],
+                        f"would be named {stem}, the name of an image {name} already holds.",
+                        "Rename the video, or leave it out.",
+                        stem=stem,
+                    )
         if report.errors:
             raise ImportFailed(report)
         if split != "auto":

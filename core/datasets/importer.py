@@ -33,8 +33,14 @@ from core.config import ImportOptions, to_dict
 from core.datasets.analyse import PairResult, analyse_pair
 from core.datasets.hashing import perceptual_hash, pixel_checksum
 from core.datasets.layouts import TIMELAPSE, LayoutError, PairSource, Scan, scan_source
-from core.datasets.manifest import (IMAGE_FIELDS, MANIFEST_FORMAT, OPTIONAL_IMAGE_FIELDS, REPORT_NAME, check_name,
-                                    write_manifest)
+from core.datasets.manifest import (
+    IMAGE_FIELDS,
+    MANIFEST_FORMAT,
+    OPTIONAL_IMAGE_FIELDS,
+    REPORT_NAME,
+    check_name,
+    write_manifest,
+)
 from core.datasets.report import Finding, ImportFailed, Report
 from core.datasets.splits import assign_splits, leakage_findings, similarity_groups
 from core.datasets.zipsafe import UnsafeArchive, extract_zip_safely
@@ -77,14 +83,24 @@ def _unpacked(source: Path, settings: Settings, report: Report, label: str) -> I
         report.add("error", "missing-source", label, "does not exist.", "Check the path.")
         raise ImportFailed(report)
     if source.suffix.lower() != ".zip":
-        report.add("error", "unsupported-source", label, "is neither a folder nor a .zip archive.",
-                   "Give a dataset folder, or a zip of one.")
+        report.add(
+            "error",
+            "unsupported-source",
+            label,
+            "is neither a folder nor a .zip archive.",
+            "Give a dataset folder, or a zip of one.",
+        )
         raise ImportFailed(report)
     settings.scratch_dir.mkdir(parents=True, exist_ok=True)
     unpack_dir = settings.scratch_dir / f"unzip-{uuid.uuid4().hex[:12]}"
     try:
-        extract_zip_safely(source, unpack_dir, max_total_bytes=settings.max_unzipped_bytes,
-                           max_members=settings.max_zip_members, label=label)
+        extract_zip_safely(
+            source,
+            unpack_dir,
+            max_total_bytes=settings.max_unzipped_bytes,
+            max_members=settings.max_zip_members,
+            label=label,
+        )
         yield unpack_dir
     except UnsafeArchive as exc:
         report.add("error", "bad-zip", label, str(exc))
@@ -102,8 +118,13 @@ def _scan(folder: Path, options: ImportOptions, report: Report, label: str) -> S
     report.extend(scan.findings)
     report.n_pairs = len(scan.pairs)
     if not scan.pairs:
-        report.add("error", "no-pairs", label, f"contains no usable image/mask pairs (layout {scan.layout}).",
-                   "Check that images and masks sit in the expected folders with matching names.")
+        report.add(
+            "error",
+            "no-pairs",
+            label,
+            f"contains no usable image/mask pairs (layout {scan.layout}).",
+            "Check that images and masks sit in the expected folders with matching names.",
+        )
         raise ImportFailed(report)
     return scan
 
@@ -139,11 +160,20 @@ def _frame_result(pair: PairSource, scan: Scan, reader: VideoPairReader, frame: 
     # a frames folder names the frame's own file; a stack names itself and the frame
     where = scan.rel(frame.image_file) if pair.image.is_dir() else f"{scan.rel(pair.image)} [frame {frame.index}]"
     stats = {
-        "width": int(image.shape[1]), "height": int(image.shape[0]), "dtype": str(image.dtype),
-        "channels": channels_of(image), "foreground_fraction": round(mask.foreground_fraction, 6),
-        "object_count": count, "checksum": pixel_checksum(image), "phash": perceptual_hash(image),
-        "mask_kind": kind, "has_instances": mask.instances is not None, "source": where,
-        "label": "unlabelled" if pair.unlabelled else "truth", "sequence": pair.stem, "frame": frame.index,
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "dtype": str(image.dtype),
+        "channels": channels_of(image),
+        "foreground_fraction": round(mask.foreground_fraction, 6),
+        "object_count": count,
+        "checksum": pixel_checksum(image),
+        "phash": perceptual_hash(image),
+        "mask_kind": kind,
+        "has_instances": mask.instances is not None,
+        "source": where,
+        "label": "unlabelled" if pair.unlabelled else "truth",
+        "sequence": pair.stem,
+        "frame": frame.index,
         **size_fields,
     }
     return PairResult(source, image=image, mask=mask, stats=stats, image_modified=frame.image_modified)
@@ -164,9 +194,16 @@ def _analyse_video(pair: PairSource, scan: Scan, staging: Path | None) -> list[P
             size, note = read_pixel_size(frame.image_file)
             size_fields = row_fields(size)
             if note:
-                summary.findings.append(Finding("info", "pixel-size-ignored", scan.rel(frame.image_file), note,
-                                                "If you know it, set it by hand: Datasets › Manage, or python -m "
-                                                "core datasets pixel-size.", stem=pair.stem))
+                summary.findings.append(
+                    Finding(
+                        "info",
+                        "pixel-size-ignored",
+                        scan.rel(frame.image_file),
+                        note,
+                        "If you know it, set it by hand: Datasets › Manage, or python -m core datasets pixel-size.",
+                        stem=pair.stem,
+                    )
+                )
         result = _frame_result(pair, scan, reader, frame, size_fields)
         if staging is not None and reader.ok:
             _write_pair(result, staging)
@@ -204,16 +241,20 @@ def _analyse_all(scan: Scan, options: ImportOptions, staging: Path | None, progr
             results.extend(batch)
             if done == total or done % 4 == 0 or videos:
                 rate = done / max(time.monotonic() - started, 1e-6)
-                progress(done, total, f"{done}/{total} {what} checked, {rate:.0f}/s, "
-                                      f"about {max(total - done, 0) / rate:.0f} s left")
+                progress(
+                    done,
+                    total,
+                    f"{done}/{total} {what} checked, {rate:.0f}/s, about {max(total - done, 0) / rate:.0f} s left",
+                )
     return results
 
 
 def _sequence_splits(good: list[PairResult], options: ImportOptions) -> dict[str, str]:
     """Splits for the frames of sequences: whole sequences are shared out with the ratios and seed (the ratios
     count sequences), and sequences holding identical or near-identical frames stay together."""
-    frame_groups = similarity_groups([r.stats["checksum"] for r in good], [r.stats["phash"] for r in good],
-                                     options.near_duplicate_bits)
+    frame_groups = similarity_groups(
+        [r.stats["checksum"] for r in good], [r.stats["phash"] for r in good], options.near_duplicate_bits
+    )
     sequences = list(dict.fromkeys(r.stats["sequence"] for r in good))
     parent = {name: name for name in sequences}
 
@@ -242,13 +283,15 @@ def _final_splits(results: list[PairResult], options: ImportOptions) -> dict[str
         return {r.source.stem: "train" for r in good}
     if any(r.stats.get("sequence") is not None for r in good):
         return _sequence_splits(good, options)
-    groups = similarity_groups([r.stats["checksum"] for r in good], [r.stats["phash"] for r in good],
-                               options.near_duplicate_bits)
+    groups = similarity_groups(
+        [r.stats["checksum"] for r in good], [r.stats["phash"] for r in good], options.near_duplicate_bits
+    )
     return assign_splits([r.source.stem for r in good], groups, options.split)
 
 
-def _check_all(scan: Scan, options: ImportOptions, staging: Path | None, report: Report,
-               progress: Progress) -> tuple[list[PairResult], dict[str, str]]:
+def _check_all(
+    scan: Scan, options: ImportOptions, staging: Path | None, report: Report, progress: Progress
+) -> tuple[list[PairResult], dict[str, str]]:
     results = _analyse_all(scan, options, staging, progress)
     for result in results:
         report.extend(result.findings)
@@ -256,14 +299,26 @@ def _check_all(scan: Scan, options: ImportOptions, staging: Path | None, report:
         report.n_pairs = sum(bool(r.stats) for r in results)  # the report counts frames, one image/mask pair each
     splits = _final_splits(results, options)
     measured = [r for r in results if r.stats]
-    report.extend(leakage_findings([r.stats["source"] for r in measured], [splits[r.source.stem] for r in measured],
-                                   [r.stats["checksum"] for r in measured], [r.stats["phash"] for r in measured],
-                                   options.near_duplicate_bits, stems=[r.source.stem for r in measured]))
+    report.extend(
+        leakage_findings(
+            [r.stats["source"] for r in measured],
+            [splits[r.source.stem] for r in measured],
+            [r.stats["checksum"] for r in measured],
+            [r.stats["phash"] for r in measured],
+            options.near_duplicate_bits,
+            stems=[r.source.stem for r in measured],
+        )
+    )
     return results, splits
 
 
-def check_source(source: Path, options: ImportOptions, settings: Settings,
-                 progress: Progress = _no_progress, source_label: str | None = None) -> Report:
+def check_source(
+    source: Path,
+    options: ImportOptions,
+    settings: Settings,
+    progress: Progress = _no_progress,
+    source_label: str | None = None,
+) -> Report:
     """Validate ``source`` (folder or zip) as it would be imported; write nothing but scratch files.
 
     Never raises :class:`ImportFailed`: problems are in the returned report.
@@ -283,10 +338,14 @@ def _place_files(staging: Path, kept: list[PairResult], splits: dict[str, str]) 
     rows = []
     for result in kept:
         stem, split = result.source.stem, splits[result.source.stem]
-        row = {"split": split, "stem": stem, "image": f"{split}/images/{stem}.png",
-               "mask": f"{split}/masks/{stem}.png",
-               "instances": f"{split}/masks_instances/{stem}.png" if result.stats["has_instances"] else None,
-               "label": "unlabelled" if result.source.unlabelled else "truth"}
+        row = {
+            "split": split,
+            "stem": stem,
+            "image": f"{split}/images/{stem}.png",
+            "mask": f"{split}/masks/{stem}.png",
+            "instances": f"{split}/masks_instances/{stem}.png" if result.stats["has_instances"] else None,
+            "label": "unlabelled" if result.source.unlabelled else "truth",
+        }
         for kind in ("images", "masks", "masks_instances"):
             pending = staging / PENDING / kind / f"{stem}.png"
             if pending.exists():
@@ -301,22 +360,35 @@ def _place_files(staging: Path, kept: list[PairResult], splits: dict[str, str]) 
 def _without_bad(results: list[PairResult], bad_stems: set[str]) -> list[PairResult]:
     """The results to import: good ones whose stem has no error, and no frame of a sequence of which any frame
     or the sequence itself has one (a sequence is imported whole or not at all)."""
-    bad_sequences = bad_stems | {r.stats["sequence"] for r in results
-                                 if r.source.stem in bad_stems and r.stats.get("sequence") is not None}
-    return [r for r in results if r.ok and r.source.stem not in bad_stems
-            and r.stats.get("sequence", r.source.stem) not in bad_sequences]
+    bad_sequences = bad_stems | {
+        r.stats["sequence"] for r in results if r.source.stem in bad_stems and r.stats.get("sequence") is not None
+    }
+    return [
+        r
+        for r in results
+        if r.ok and r.source.stem not in bad_stems and r.stats.get("sequence", r.source.stem) not in bad_sequences
+    ]
 
 
-def _manifest(options: ImportOptions, source: str, layout: str, rows: list[dict], seeded: bool,
-              imported_by: str = "") -> dict:
+def _manifest(
+    options: ImportOptions, source: str, layout: str, rows: list[dict], seeded: bool, imported_by: str = ""
+) -> dict:
     counts = {s: sum(r["split"] == s for r in rows) for s in ("train", "valid", "test")}
-    return with_summary({
-        "format": MANIFEST_FORMAT, "name": options.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source": source,
-        "layout": layout, "split_from": "seeded" if seeded else "source",
-        "split": to_dict(options.split) if seeded else None, "options": to_dict(options),
-        "counts": counts, "images": rows, "imported_by": imported_by or None,
-    })  # with the dataset's pixel size when all images share one
+    return with_summary(
+        {
+            "format": MANIFEST_FORMAT,
+            "name": options.name,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "source": source,
+            "layout": layout,
+            "split_from": "seeded" if seeded else "source",
+            "split": to_dict(options.split) if seeded else None,
+            "options": to_dict(options),
+            "counts": counts,
+            "images": rows,
+            "imported_by": imported_by or None,
+        }
+    )  # with the dataset's pixel size when all images share one
 
 
 def _move_into_place(staging: Path, target: Path, report: Report) -> None:
@@ -326,13 +398,23 @@ def _move_into_place(staging: Path, target: Path, report: Report) -> None:
     except OSError as exc:
         if not target.exists():
             raise
-        report.add("error", "name-taken", target.name, "was created by someone else while this import ran.",
-                   "Import again under another name.")
+        report.add(
+            "error",
+            "name-taken",
+            target.name,
+            "was created by someone else while this import ran.",
+            "Import again under another name.",
+        )
         raise ImportFailed(report) from exc
 
 
-def import_dataset(source: Path, options: ImportOptions, settings: Settings,
-                   progress: Progress = _no_progress, source_label: str | None = None) -> ImportResult:
+def import_dataset(
+    source: Path,
+    options: ImportOptions,
+    settings: Settings,
+    progress: Progress = _no_progress,
+    source_label: str | None = None,
+) -> ImportResult:
     """Check and import ``source``; raise :class:`ImportFailed` (with the report) on errors.
 
     With ``options.skip_invalid`` pairs that have errors are left out instead of stopping the import.
@@ -349,8 +431,13 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
         raise ImportFailed(report) from exc
     target = settings.datasets_dir / options.name
     if target.exists():
-        report.add("error", "name-taken", options.name, "is already a dataset.",
-                   "Choose another name, or delete or rename the existing dataset first.")
+        report.add(
+            "error",
+            "name-taken",
+            options.name,
+            "is already a dataset.",
+            "Choose another name, or delete or rename the existing dataset first.",
+        )
         raise ImportFailed(report)
     settings.datasets_dir.mkdir(parents=True, exist_ok=True)
     staging = settings.datasets_dir / f".staging-{options.name}-{uuid.uuid4().hex[:8]}"
@@ -370,23 +457,30 @@ def import_dataset(source: Path, options: ImportOptions, settings: Settings,
             raise ImportFailed(report)
         rows = _place_files(staging, kept, splits)
         seeded = not all(r.source.split for r in kept)
-        manifest = _manifest(options, source_label or str(source), scan.layout, rows, seeded=seeded,
-                             imported_by=importer)
-        write_json_atomic(staging / REPORT_NAME, {"summary": report.summary(), "findings": report.to_rows(),
-                                                  "skipped": sorted(bad_stems)})
+        manifest = _manifest(
+            options, source_label or str(source), scan.layout, rows, seeded=seeded, imported_by=importer
+        )
+        write_json_atomic(
+            staging / REPORT_NAME,
+            {"summary": report.summary(), "findings": report.to_rows(), "skipped": sorted(bad_stems)},
+        )
         write_manifest(staging, manifest)
         _move_into_place(staging, target, report)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        report.add("error", "io-failed", label, f"could not be imported: {exc.strerror or exc} "
-                   f"({exc.filename or 'data root'}).",
-                   "Check free disk space and that the data root is writable, then try again.")
+        report.add(
+            "error",
+            "io-failed",
+            label,
+            f"could not be imported: {exc.strerror or exc} ({exc.filename or 'data root'}).",
+            "Check free disk space and that the data root is writable, then try again.",
+        )
         raise ImportFailed(report) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     log.info("imported %s: %d pairs in %.1f s", options.name, len(rows), time.monotonic() - started)
-    acting.record_done("dataset.import", options.name, {"source": source_label or str(source),
-                                                        "counts": manifest["counts"]})
+    acting.record_done(
+        "dataset.import", options.name, {"source": source_label or str(source), "counts": manifest["counts"]}
+    )
     return ImportResult(options.name, target, report, manifest["counts"], time.monotonic() - started)
-

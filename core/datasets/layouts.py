@@ -31,8 +31,15 @@ from core.io import is_image_file
 from core.datasets.report import Finding
 from core.interop.annotations import annotation_stem, annotation_suffix
 
-SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "val": "valid",
-                 "validation": "valid", "test": "test", "testing": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "test": "test",
+    "testing": "test",
+}
 _SPLIT_RANK = {"train": 0, "valid": 1, "test": 2}
 IMAGE_DIRS = ("images", "image", "imgs", "img", "input", "inputs", "raw", "x")
 MASK_DIRS = ("masks", "mask", "labels", "label", "gt", "ground_truth", "groundtruth", "annotations", "y")
@@ -195,11 +202,20 @@ def _image_files(folder: Path, scan: Scan, annotations: bool = False) -> list[Pa
         if is_image_file(path) or (annotations and annotation_suffix(path)):
             files.append(path)
         elif not _beside_images(path):
-            hint = ("Remove it, or convert it to PNG or TIFF if it is part of the data." if path.suffix != ".json"
-                    else "If it is a QuPath GeoJSON export, rename it to .geojson or move it into a masks folder.")
-            scan.findings.append(Finding("warning", "not-an-image", scan.rel(path),
-                                         f"is not an image file (suffix {path.suffix or 'none'!r}) and was ignored.",
-                                         hint))
+            hint = (
+                "Remove it, or convert it to PNG or TIFF if it is part of the data."
+                if path.suffix != ".json"
+                else "If it is a QuPath GeoJSON export, rename it to .geojson or move it into a masks folder."
+            )
+            scan.findings.append(
+                Finding(
+                    "warning",
+                    "not-an-image",
+                    scan.rel(path),
+                    f"is not an image file (suffix {path.suffix or 'none'!r}) and was ignored.",
+                    hint,
+                )
+            )
     return files
 
 
@@ -213,7 +229,7 @@ def file_stem(path: Path) -> str:
     if annotation_suffix(path):
         return annotation_stem(path)
     if path.name.lower().endswith((".ome.tif", ".ome.tiff")):
-        return path.name[:path.name.lower().rindex(".ome.")]
+        return path.name[: path.name.lower().rindex(".ome.")]
     return path.stem
 
 
@@ -222,10 +238,16 @@ def _by_stem(files: list[Path], scan: Scan) -> dict[str, Path]:
     for path in files:
         stem = file_stem(path)
         if stem in found:
-            scan.findings.append(Finding("error", "duplicate-stem", scan.rel(path),
-                                         f"has the same name as {scan.rel(found[stem])} "
-                                         "(only the suffix differs).",
-                                         "Keep one of the two files.", stem=stem))
+            scan.findings.append(
+                Finding(
+                    "error",
+                    "duplicate-stem",
+                    scan.rel(path),
+                    f"has the same name as {scan.rel(found[stem])} (only the suffix differs).",
+                    "Keep one of the two files.",
+                    stem=stem,
+                )
+            )
             continue
         found[stem] = path
     return found
@@ -242,9 +264,15 @@ def _label_images_beside(images: dict[str, Path], scan: Scan) -> dict[str, Path]
         partners = [other for other in keys[match_key(stem)] if other != stem]
         if _MASK_SUFFIX.search(stem) and len(partners) == 1 and not _MASK_SUFFIX.search(partners[0]):
             masks[partners[0]] = images.pop(stem)
-            scan.findings.append(Finding("info", "mask-beside", scan.rel(masks[partners[0]]),
-                                         f"is taken as the mask of {scan.rel(images[partners[0]])} (same name with "
-                                         f"a mask affix).", stem=partners[0]))
+            scan.findings.append(
+                Finding(
+                    "info",
+                    "mask-beside",
+                    scan.rel(masks[partners[0]]),
+                    f"is taken as the mask of {scan.rel(images[partners[0]])} (same name with a mask affix).",
+                    stem=partners[0],
+                )
+            )
     return masks
 
 
@@ -256,9 +284,15 @@ def _annotations_beside(folder: Path, images: dict[str, Path], scan: Scan) -> di
     beside = _by_stem(files, scan)
     matched = {**_match(images, beside), **labels}
     for path in set(beside.values()) - set(matched.values()):
-        scan.findings.append(Finding("warning", "orphan-mask", scan.rel(path),
-                                     "has no image with a matching name and was ignored.",
-                                     "Name it after its image (a.tif + a.roi.zip or a.geojson), or remove it."))
+        scan.findings.append(
+            Finding(
+                "warning",
+                "orphan-mask",
+                scan.rel(path),
+                "has no image with a matching name and was ignored.",
+                "Name it after its image (a.tif + a.roi.zip or a.geojson), or remove it.",
+            )
+        )
     return matched
 
 
@@ -304,28 +338,53 @@ def _scan_images(root: Path, scan: Scan, images_only: bool) -> None:
     images = _by_stem(_image_files(folder, scan), scan)
     beside = _annotations_beside(folder, images, scan)
     if beside:  # outlines next to the images: pair them as with a masks folder
-        _add_pairs(images, beside, None, scan, images_only,
-                   "its folder (no ROI zip or GeoJSON file of the same name beside it)")
+        _add_pairs(
+            images,
+            beside,
+            None,
+            scan,
+            images_only,
+            "its folder (no ROI zip or GeoJSON file of the same name beside it)",
+        )
         return
     if not images_only:
-        scan.findings.append(Finding("error", "no-masks", scan.rel(folder),
-                                     f"holds {len(images)} images and no masks.",
-                                     "Import them as unlabelled images (images only), or add a masks folder."))
+        scan.findings.append(
+            Finding(
+                "error",
+                "no-masks",
+                scan.rel(folder),
+                f"holds {len(images)} images and no masks.",
+                "Import them as unlabelled images (images only), or add a masks folder.",
+            )
+        )
         return
     for stem, image in images.items():
         scan.pairs.append(PairSource(stem, None, image, ()))
     if images:
-        scan.findings.append(Finding("info", "unlabelled", scan.rel(folder),
-                                     f"{len(images)} images without masks are imported as unlabelled.",
-                                     "Propose masks with a model, or draw them in the editor."))
+        scan.findings.append(
+            Finding(
+                "info",
+                "unlabelled",
+                scan.rel(folder),
+                f"{len(images)} images without masks are imported as unlabelled.",
+                "Propose masks with a model, or draw them in the editor.",
+            )
+        )
 
 
 def _scan_pair_folder(folder: Path, split: str | None, scan: Scan, images_only: bool = False) -> None:
     image_dir = _find_dir(folder, IMAGE_DIRS)
     mask_dir = _find_dir(folder, MASK_DIRS)
     if image_dir is None:
-        scan.findings.append(Finding("error", "no-images-folder", scan.rel(folder),
-                                     "has no images folder.", f"Expected one named {' or '.join(IMAGE_DIRS[:3])}."))
+        scan.findings.append(
+            Finding(
+                "error",
+                "no-images-folder",
+                scan.rel(folder),
+                "has no images folder.",
+                f"Expected one named {' or '.join(IMAGE_DIRS[:3])}.",
+            )
+        )
         return
     images = _by_stem(_image_files(image_dir, scan), scan)
     masks = _by_stem(_image_files(mask_dir, scan, annotations=True), scan) if mask_dir else {}
@@ -334,34 +393,68 @@ def _scan_pair_folder(folder: Path, split: str | None, scan: Scan, images_only: 
     matched = _match(images, masks)
     beside = _annotations_beside(image_dir, images, scan)
     for stem in sorted(matched.keys() & beside.keys()):
-        scan.findings.append(Finding("warning", "mask-ignored", scan.rel(beside.pop(stem)),
-                                     f"was ignored: its image already has the mask {scan.rel(matched[stem])}.",
-                                     "Keep one of the two.", stem=stem))
+        scan.findings.append(
+            Finding(
+                "warning",
+                "mask-ignored",
+                scan.rel(beside.pop(stem)),
+                f"was ignored: its image already has the mask {scan.rel(matched[stem])}.",
+                "Keep one of the two.",
+                stem=stem,
+            )
+        )
     where = scan.rel(mask_dir) if mask_dir else f"a masks folder next to {scan.rel(image_dir)}"
     _add_pairs(images, {**matched, **beside}, split, scan, images_only, where, _match(images, instances))
     used = set(matched.values())
     for mask in masks.values():
         if mask not in used:
-            scan.findings.append(Finding("warning", "orphan-mask", scan.rel(mask),
-                                         "has no image with a matching name and was ignored.",
-                                         "Check the file name, or remove the mask."))
+            scan.findings.append(
+                Finding(
+                    "warning",
+                    "orphan-mask",
+                    scan.rel(mask),
+                    "has no image with a matching name and was ignored.",
+                    "Check the file name, or remove the mask.",
+                )
+            )
 
 
-def _add_pairs(images: dict[str, Path], matched: dict[str, Path], split: str | None, scan: Scan,
-               images_only: bool, where: str, matched_instances: dict[str, Path] | None = None) -> None:
+def _add_pairs(
+    images: dict[str, Path],
+    matched: dict[str, Path],
+    split: str | None,
+    scan: Scan,
+    images_only: bool,
+    where: str,
+    matched_instances: dict[str, Path] | None = None,
+) -> None:
     """A pair per image with a mask; the others unlabelled (``images_only``) or reported as missing a mask."""
     for stem, image in images.items():
         if stem not in matched:
             if images_only:
-                scan.findings.append(Finding("info", "unlabelled", scan.rel(image),
-                                             f"has no mask in {where}: imported as unlabelled.", stem=stem))
+                scan.findings.append(
+                    Finding(
+                        "info",
+                        "unlabelled",
+                        scan.rel(image),
+                        f"has no mask in {where}: imported as unlabelled.",
+                        stem=stem,
+                    )
+                )
                 scan.pairs.append(PairSource(stem, split, image, ()))
                 continue
-            scan.findings.append(Finding("error", "missing-mask", scan.rel(image),
-                                         f"has no mask in {where}.",
-                                         f"Add a mask named {stem}.png (or outlines {stem}.roi.zip or {stem}.geojson; "
-                                         "same name as the image), remove the image, "
-                                         "or import images without masks as unlabelled.", stem=stem))
+            scan.findings.append(
+                Finding(
+                    "error",
+                    "missing-mask",
+                    scan.rel(image),
+                    f"has no mask in {where}.",
+                    f"Add a mask named {stem}.png (or outlines {stem}.roi.zip or {stem}.geojson; "
+                    "same name as the image), remove the image, "
+                    "or import images without masks as unlabelled.",
+                    stem=stem,
+                )
+            )
             continue
         scan.pairs.append(PairSource(stem, split, image, (matched[stem],), (matched_instances or {}).get(stem)))
 
@@ -370,21 +463,41 @@ def _scan_dsb(root: Path, scan: Scan) -> None:
     for folder in _subdirs(root).values():
         image_dir, mask_dir = _find_dir(folder, ("images",)), _find_dir(folder, ("masks",))
         if image_dir is None or mask_dir is None:
-            scan.findings.append(Finding("warning", "not-a-sample-folder", scan.rel(folder),
-                                         "has no images/ and masks/ folders and was ignored."))
+            scan.findings.append(
+                Finding(
+                    "warning",
+                    "not-a-sample-folder",
+                    scan.rel(folder),
+                    "has no images/ and masks/ folders and was ignored.",
+                )
+            )
             continue
         images = _image_files(image_dir, scan)
         masks = tuple(_image_files(mask_dir, scan, annotations=True))
         stem = folder.name
         if len(images) != 1:
-            scan.findings.append(Finding("error", "dsb-image-count", scan.rel(image_dir),
-                                         f"holds {len(images)} images; the DSB layout has exactly one per folder.",
-                                         "Keep only the image of this sample in images/.", stem=stem))
+            scan.findings.append(
+                Finding(
+                    "error",
+                    "dsb-image-count",
+                    scan.rel(image_dir),
+                    f"holds {len(images)} images; the DSB layout has exactly one per folder.",
+                    "Keep only the image of this sample in images/.",
+                    stem=stem,
+                )
+            )
             continue
         if not masks:
-            scan.findings.append(Finding("error", "missing-mask", scan.rel(images[0]),
-                                         f"has no mask: {scan.rel(mask_dir)} is empty.",
-                                         "Add one PNG per object (or remove the sample).", stem=stem))
+            scan.findings.append(
+                Finding(
+                    "error",
+                    "missing-mask",
+                    scan.rel(images[0]),
+                    f"has no mask: {scan.rel(mask_dir)} is empty.",
+                    "Add one PNG per object (or remove the sample).",
+                    stem=stem,
+                )
+            )
             continue
         scan.pairs.append(PairSource(stem, None, images[0], masks))
 
@@ -437,17 +550,29 @@ def _video_entries(folder: Path, scan: Scan) -> dict[str, Path]:
         if any(is_image_file(f) for f in sub.iterdir() if f.is_file()):
             entries.append(sub)
         else:
-            scan.findings.append(Finding("warning", "not-a-sample-folder", scan.rel(sub),
-                                         "holds no frame images and was ignored.",
-                                         "A frames folder holds one image per frame (PNG or TIFF)."))
+            scan.findings.append(
+                Finding(
+                    "warning",
+                    "not-a-sample-folder",
+                    scan.rel(sub),
+                    "holds no frame images and was ignored.",
+                    "A frames folder holds one image per frame (PNG or TIFF).",
+                )
+            )
     found: dict[str, Path] = {}
     for path in entries:
         name = path.name if path.is_dir() else file_stem(path)
         if name in found:
-            scan.findings.append(Finding("error", "duplicate-stem", scan.rel(path),
-                                         f"has the same name as {scan.rel(found[name])}.",
-                                         "Keep one of the two: a video is one TIFF or one folder of frames.",
-                                         stem=name))
+            scan.findings.append(
+                Finding(
+                    "error",
+                    "duplicate-stem",
+                    scan.rel(path),
+                    f"has the same name as {scan.rel(found[name])}.",
+                    "Keep one of the two: a video is one TIFF or one folder of frames.",
+                    stem=name,
+                )
+            )
             continue
         found[name] = path
     return found
@@ -457,8 +582,15 @@ def _scan_video_folder(folder: Path, split: str | None, scan: Scan, images_only:
     """One folder of videos (``input/`` + ``labels/``): a pair per sequence, matched by name."""
     image_dir, label_dir = _find_dir(folder, IMAGE_DIRS), _find_dir(folder, MASK_DIRS)
     if image_dir is None:
-        scan.findings.append(Finding("error", "no-images-folder", scan.rel(folder), "has no images folder.",
-                                     f"Expected one named {' or '.join(IMAGE_DIRS[:3])} holding the videos."))
+        scan.findings.append(
+            Finding(
+                "error",
+                "no-images-folder",
+                scan.rel(folder),
+                "has no images folder.",
+                f"Expected one named {' or '.join(IMAGE_DIRS[:3])} holding the videos.",
+            )
+        )
         return
     videos = _video_entries(image_dir, scan)
     labels = _video_entries(label_dir, scan) if label_dir else {}
@@ -468,21 +600,41 @@ def _scan_video_folder(folder: Path, split: str | None, scan: Scan, images_only:
         if name in matched:
             scan.pairs.append(PairSource(name, split, video, (matched[name],)))
         elif images_only:
-            scan.findings.append(Finding("info", "unlabelled", scan.rel(video),
-                                         f"has no labels in {where}: its frames are imported as unlabelled.",
-                                         stem=name))
+            scan.findings.append(
+                Finding(
+                    "info",
+                    "unlabelled",
+                    scan.rel(video),
+                    f"has no labels in {where}: its frames are imported as unlabelled.",
+                    stem=name,
+                )
+            )
             scan.pairs.append(PairSource(name, split, video, ()))
         else:
-            scan.findings.append(Finding("error", "missing-mask", scan.rel(video), f"has no labels in {where}.",
-                                         f"Add a label video of the same name ({name}.tif, or a folder {name}/ of "
-                                         "label frames), remove the video, or import it without labels "
-                                         "(images only).", stem=name))
+            scan.findings.append(
+                Finding(
+                    "error",
+                    "missing-mask",
+                    scan.rel(video),
+                    f"has no labels in {where}.",
+                    f"Add a label video of the same name ({name}.tif, or a folder {name}/ of "
+                    "label frames), remove the video, or import it without labels "
+                    "(images only).",
+                    stem=name,
+                )
+            )
     used = set(matched.values())
     for _name, path in labels.items():
         if path not in used:
-            scan.findings.append(Finding("warning", "orphan-mask", scan.rel(path),
-                                         "has no video with a matching name and was ignored.",
-                                         "Check the name, or remove the labels."))
+            scan.findings.append(
+                Finding(
+                    "warning",
+                    "orphan-mask",
+                    scan.rel(path),
+                    "has no video with a matching name and was ignored.",
+                    "Check the name, or remove the labels.",
+                )
+            )
 
 
 def _scan_timelapse(root: Path, scan: Scan, images_only: bool) -> None:
@@ -500,10 +652,16 @@ def _flag_stems_in_two_splits(scan: Scan) -> None:
     for pair in scan.pairs:
         if pair.stem in seen:
             first = seen[pair.stem]
-            scan.findings.append(Finding("error", "duplicate-stem", scan.rel(pair.image),
-                                         f"has the same name as {scan.rel(first.image)} in split {first.split}.",
-                                         "Image names must be unique across splits; rename one of them.",
-                                         stem=pair.stem))
+            scan.findings.append(
+                Finding(
+                    "error",
+                    "duplicate-stem",
+                    scan.rel(pair.image),
+                    f"has the same name as {scan.rel(first.image)} in split {first.split}.",
+                    "Image names must be unique across splits; rename one of them.",
+                    stem=pair.stem,
+                )
+            )
             continue
         seen[pair.stem] = pair
         kept.append(pair)

@@ -18,9 +18,27 @@ REPORT_NAME = "import_report.json"
 MANIFEST_FORMAT = 1
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LABEL_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._ -]{0,62}[A-Za-z0-9])?$")
-IMAGE_FIELDS = ("split", "stem", "image", "mask", "instances", "width", "height", "dtype", "channels",
-                "foreground_fraction", "object_count", "checksum", "phash", "mask_kind", "has_instances", "source",
-                "label", "proposed_by", "uncertainty")  # label states: core.datasets.labels
+IMAGE_FIELDS = (
+    "split",
+    "stem",
+    "image",
+    "mask",
+    "instances",
+    "width",
+    "height",
+    "dtype",
+    "channels",
+    "foreground_fraction",
+    "object_count",
+    "checksum",
+    "phash",
+    "mask_kind",
+    "has_instances",
+    "source",
+    "label",
+    "proposed_by",
+    "uncertainty",
+)  # label states: core.datasets.labels
 # Written only when known (older manifests lack them): µm per pixel, a number or [x, y], and where it came
 # from; the manifest's top level holds the same two keys for the whole dataset (see core.pixel_size).
 # A frame of a time-lapse video also has the video's name (``sequence``) and its 0-based index in it (``frame``);
@@ -39,8 +57,10 @@ def check_name(name: str) -> str:
     'nuclei-2024_v2'
     """
     if not NAME_PATTERN.match(name or ""):
-        raise ValueError(f"Dataset name {name!r} is not allowed: use 1–64 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit (no spaces or slashes).")
+        raise ValueError(
+            f"Dataset name {name!r} is not allowed: use 1–64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no spaces or slashes)."
+        )
     return name
 
 
@@ -56,8 +76,10 @@ def check_label(name: str, what: str) -> str:
     starting and ending with a letter or digit (no slashes).
     """
     if not LABEL_PATTERN.match(name or "") or "  " in name:
-        raise ValueError(f"{what} {name!r} is not allowed: use 1–64 letters, digits, spaces, '.', '_' or '-', "
-                         "starting and ending with a letter or digit (no slashes).")
+        raise ValueError(
+            f"{what} {name!r} is not allowed: use 1–64 letters, digits, spaces, '.', '_' or '-', "
+            "starting and ending with a letter or digit (no slashes)."
+        )
     return name
 
 
@@ -95,5 +117,6 @@ def list_dataset_dirs(datasets_dir: Path) -> list[Path]:
     """Imported dataset folders (those with a manifest), skipping staging and hidden folders."""
     if not datasets_dir.is_dir():
         return []
-    return sorted(p for p in datasets_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST_NAME).is_file())
+    return sorted(
+        p for p in datasets_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()
+    )

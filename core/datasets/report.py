@@ -47,8 +47,9 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     n_pairs: int = 0
 
-    def add(self, severity: Severity, code: str, file: str, message: str, hint: str = "",
-            stem: str | None = None) -> None:
+    def add(
+        self, severity: Severity, code: str, file: str, message: str, hint: str = "", stem: str | None = None
+    ) -> None:
         self.findings.append(Finding(severity, code, file, message, hint, stem))
 
     def extend(self, findings: list[Finding]) -> None:
@@ -78,8 +79,10 @@ class Report:
     def summary(self) -> str:
         n_err, n_warn = len(self.errors), len(self.warnings)
         verdict = "ready to import" if self.ok else "cannot be imported as it is"
-        return (f"{plural(self.n_pairs, 'image/mask pair')} checked: {plural(n_err, 'error')}, "
-                f"{plural(n_warn, 'warning')}; {verdict}.")
+        return (
+            f"{plural(self.n_pairs, 'image/mask pair')} checked: {plural(n_err, 'error')}, "
+            f"{plural(n_warn, 'warning')}; {verdict}."
+        )
 
     def to_rows(self) -> list[dict]:
         return [asdict(f) for f in self.sorted()]

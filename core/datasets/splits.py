@@ -42,7 +42,7 @@ def near_pairs(phashes: list[int], max_bits: int, block: int = 512) -> list[tupl
     hashes = np.asarray(phashes, dtype=np.int64)
     pairs = []
     for start in range(0, len(hashes), block):
-        distances = hamming_matrix(hashes[start:start + block], hashes)
+        distances = hamming_matrix(hashes[start : start + block], hashes)
         for a, b in zip(*np.nonzero(distances <= max_bits)):
             if start + a < b:
                 pairs.append((int(start + a), int(b)))
@@ -102,8 +102,14 @@ def assign_splits(stems: list[str], groups: list[int], options: SplitOptions) ->
     return assignment
 
 
-def leakage_findings(files: list[str], splits: list[str], checksums: list[str], phashes: list[int],
-                     max_bits: int, stems: list[str] | None = None) -> list[Finding]:
+def leakage_findings(
+    files: list[str],
+    splits: list[str],
+    checksums: list[str],
+    phashes: list[int],
+    max_bits: int,
+    stems: list[str] | None = None,
+) -> list[Finding]:
     """Identical images in two splits (error), within a split (warning), near-duplicates across splits (warning).
 
     Each finding carries the stem of the later copy, so skipping invalid pairs drops that copy.
@@ -114,8 +120,16 @@ def leakage_findings(files: list[str], splits: list[str], checksums: list[str], 
     def report(severity, code, i, j, message, hint):
         counts[code] += 1
         if counts[code] <= _MAX_FINDINGS_PER_KIND:
-            findings.append(Finding(severity, code, files[i], message.format(other=files[j]), hint,
-                                    stem=stems[i] if stems and severity == "error" else None))
+            findings.append(
+                Finding(
+                    severity,
+                    code,
+                    files[i],
+                    message.format(other=files[j]),
+                    hint,
+                    stem=stems[i] if stems and severity == "error" else None,
+                )
+            )
 
     first_seen: dict[str, int] = {}
     for i, checksum in enumerate(checksums):
@@ -123,19 +137,36 @@ def leakage_findings(files: list[str], splits: list[str], checksums: list[str], 
         if j == i:
             continue
         if splits[i] != splits[j]:
-            report("error", "leak-duplicate", i, j, f"is identical to {{other}} but one is in {splits[j]} and "
-                   f"the other in {splits[i]}: the model would be tested on an image it trained on.",
-                   "Remove one copy, or put both in the same split.")
+            report(
+                "error",
+                "leak-duplicate",
+                i,
+                j,
+                f"is identical to {{other}} but one is in {splits[j]} and "
+                f"the other in {splits[i]}: the model would be tested on an image it trained on.",
+                "Remove one copy, or put both in the same split.",
+            )
         else:
             report("warning", "duplicate-image", i, j, "is identical to {other}.", "Remove one of the copies.")
     for i, j in near_pairs(phashes, max_bits):
         if splits[i] != splits[j] and checksums[i] != checksums[j]:
-            report("warning", "leak-near-duplicate", j, i,
-                   f"looks almost the same as {{other}} ({splits[j]} vs {splits[i]}); near-duplicates in "
-                   "different splits make test scores look better than they are.",
-                   "Check both images; keep near-copies (crops, re-exports) in one split.")
+            report(
+                "warning",
+                "leak-near-duplicate",
+                j,
+                i,
+                f"looks almost the same as {{other}} ({splits[j]} vs {splits[i]}); near-duplicates in "
+                "different splits make test scores look better than they are.",
+                "Check both images; keep near-copies (crops, re-exports) in one split.",
+            )
     for code, count in counts.items():
         if count > _MAX_FINDINGS_PER_KIND:
-            findings.append(Finding("warning", code, "(several files)",
-                                    f"{count - _MAX_FINDINGS_PER_KIND} more findings of this kind not listed."))
+            findings.append(
+                Finding(
+                    "warning",
+                    code,
+                    "(several files)",
+                    f"{count - _MAX_FINDINGS_PER_KIND} more findings of this kind not listed.",
+                )
+            )
     return findings

@@ -33,24 +33,36 @@ def _check_members(archive: zipfile.ZipFile, label: str, max_total_bytes: int, m
     total = 0
     for info in members:
         if _member_path(info) is None:
-            raise UnsafeArchive(f"{label} contains the path {info.filename!r}, which points outside the archive "
-                                "(absolute path or '..'); it was rejected. Re-create the zip from the dataset folder.")
+            raise UnsafeArchive(
+                f"{label} contains the path {info.filename!r}, which points outside the archive "
+                "(absolute path or '..'); it was rejected. Re-create the zip from the dataset folder."
+            )
         if stat.S_ISLNK(info.external_attr >> 16):
             raise UnsafeArchive(f"{label} contains a symbolic link ({info.filename!r}); links are not accepted.")
         if info.flag_bits & 0x1:
             raise UnsafeArchive(f"{label} is password-protected ({info.filename!r}); upload an unencrypted zip.")
         if info.compress_size and info.file_size / info.compress_size > _MAX_RATIO and info.file_size > _CHUNK:
-            raise UnsafeArchive(f"{label}: {info.filename!r} expands {info.file_size // info.compress_size}-fold, "
-                                "which only a zip bomb does; it was rejected.")
+            raise UnsafeArchive(
+                f"{label}: {info.filename!r} expands {info.file_size // info.compress_size}-fold, "
+                "which only a zip bomb does; it was rejected."
+            )
         total += info.file_size
     if total > max_total_bytes:
-        raise UnsafeArchive(f"{label} would unpack to {total / 2**20:.0f} MB; the limit is "
-                            f"{max_total_bytes / 2**20:.0f} MB (CELLSEG_MAX_UNZIPPED_MB).")
+        raise UnsafeArchive(
+            f"{label} would unpack to {total / 2**20:.0f} MB; the limit is "
+            f"{max_total_bytes / 2**20:.0f} MB (CELLSEG_MAX_UNZIPPED_MB)."
+        )
     return members
 
 
-def extract_zip_safely(source: Path | BinaryIO, destination: Path, *, max_total_bytes: int,
-                       max_members: int = 100_000, label: str = "The zip") -> None:
+def extract_zip_safely(
+    source: Path | BinaryIO,
+    destination: Path,
+    *,
+    max_total_bytes: int,
+    max_members: int = 100_000,
+    label: str = "The zip",
+) -> None:
     """Extract ``source`` into the (new or empty) folder ``destination``.
 
     Rejects absolute paths, ``..``, links, encryption, too many members, and archives
@@ -71,12 +83,15 @@ def extract_zip_safely(source: Path | BinaryIO, destination: Path, *, max_total_
                     while chunk := src.read(_CHUNK):
                         written += len(chunk)
                         if written > max_total_bytes:
-                            raise UnsafeArchive(f"{label} unpacks to more than its declared size and the "
-                                                f"{max_total_bytes / 2**20:.0f} MB limit; it was rejected.")
+                            raise UnsafeArchive(
+                                f"{label} unpacks to more than its declared size and the "
+                                f"{max_total_bytes / 2**20:.0f} MB limit; it was rejected."
+                            )
                         dst.write(chunk)
     except zipfile.BadZipFile as exc:
-        raise UnsafeArchive(f"{label} is not a valid zip archive or is truncated ({exc}). "
-                            "Upload it again or re-create it.") from exc
+        raise UnsafeArchive(
+            f"{label} is not a valid zip archive or is truncated ({exc}). Upload it again or re-create it."
+        ) from exc
     except (EOFError, zipfile.LargeZipFile) as exc:
         raise UnsafeArchive(f"{label} is damaged or truncated ({type(exc).__name__}). Upload it again.") from exc
     except NotImplementedError as exc:

@@ -42,8 +42,25 @@ from core.timelapse.sequences import video_frames
 from core.timelapse.windows import centred_windows
 
 log = logging.getLogger(__name__)
-PER_IMAGE_COLUMNS = ("stem", "dice", "iou", "precision", "recall", "n_true", "n_pred", "tp50", "fp50", "fn50",
-                     "f1_50", "ap_50", "ap_75", "ap", "pq", "mean_matched_iou", "count_error")
+PER_IMAGE_COLUMNS = (
+    "stem",
+    "dice",
+    "iou",
+    "precision",
+    "recall",
+    "n_true",
+    "n_pred",
+    "tp50",
+    "fp50",
+    "fn50",
+    "f1_50",
+    "ap_50",
+    "ap_75",
+    "ap",
+    "pq",
+    "mean_matched_iou",
+    "count_error",
+)
 
 
 SEEDS_DIR = "seeds"
@@ -67,8 +84,10 @@ class EvalItem:
     def frames(self, window: int, read=read_image) -> list[np.ndarray]:
         """The ``window`` frames centred on this one (edge frames repeated), for a model that sees several."""
         if not self.video:
-            raise EvaluationError(f"{self.image.name} is a still image: a model that sees {window} frames at once "
-                                  "is evaluated on the frames of videos.")
+            raise EvaluationError(
+                f"{self.image.name} is a still image: a model that sees {window} frames at once "
+                "is evaluated on the frames of videos."
+            )
         return [read(self.video[i]) for i in centred_windows(len(self.video), window)[self.position]]
 
 
@@ -109,13 +128,21 @@ def dataset_items(dataset_dir: Path, split: str) -> list[EvalItem]:
     every = [r for r in read_manifest(dataset_dir)["images"] if r["split"] == split]
     rows = [r for r in every if trainable(r)]
     if not rows:
-        raise EvaluationError(f"Dataset {dataset_dir.name} has no {split!r} images"
-                              + (" with a mask made by a person yet (correct or accept some in the editor)."
-                                 if every else "."))
+        raise EvaluationError(
+            f"Dataset {dataset_dir.name} has no {split!r} images"
+            + (" with a mask made by a person yet (correct or accept some in the editor)." if every else ".")
+        )
     videos = video_frames(dataset_dir) if any(r.get("sequence") is not None for r in rows) else {}
-    return [EvalItem(r["stem"], dataset_dir / r["image"], dataset_dir / r["mask"],
-                     dataset_dir / r["instances"] if r.get("instances") else None,
-                     *videos.get(r["stem"], ((), 0))) for r in rows]
+    return [
+        EvalItem(
+            r["stem"],
+            dataset_dir / r["image"],
+            dataset_dir / r["mask"],
+            dataset_dir / r["instances"] if r.get("instances") else None,
+            *videos.get(r["stem"], ((), 0)),
+        )
+        for r in rows
+    ]
 
 
 def folder_items(images_dir: Path, masks_dir: Path) -> list[EvalItem]:
@@ -151,8 +178,15 @@ def _per_image_csv(rows: list[dict]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: str = "best",
-                 tta: bool = False, source: dict | None = None) -> dict:
+def evaluate_run(
+    run: RunDir,
+    items: list[EvalItem],
+    label: str,
+    *,
+    checkpoint: str = "best",
+    tta: bool = False,
+    source: dict | None = None,
+) -> dict:
     """Predict and score ``items``; write the results under the run; return the summary."""
     acting.check("evaluate", f"{run.run_id} on {label}")
     task = JobDir(evaluation_dir(run, label))
@@ -165,9 +199,11 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
     if model.window:  # a model that sees several frames scores the frames of videos only
         frames = [item for item in items if item.video]
         if not frames:
-            raise EvaluationError(f"Model {run.run_id} ({model.config.model.name}) segments frames of time-lapse "
-                                  f"videos from the {model.window} frames around each; set {label!r} holds no "
-                                  "video frame.")
+            raise EvaluationError(
+                f"Model {run.run_id} ({model.config.model.name}) segments frames of time-lapse "
+                f"videos from the {model.window} frames around each; set {label!r} holds no "
+                "video frame."
+            )
         if len(frames) < len(items):
             notes.add(f"{len(items) - len(frames)} still image(s) left out: this model segments frames of videos.")
         items = frames
@@ -183,8 +219,10 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
         probability, seeds = cell_and_seed_maps(maps)
         truth, labels = read_truth(item.mask, item.instances)
         if truth.shape != probability.shape:
-            raise EvaluationError(f"{item.mask.name} is {truth.shape[1]}×{truth.shape[0]} but its image "
-                                  f"{item.image.name} is {probability.shape[1]}×{probability.shape[0]}.")
+            raise EvaluationError(
+                f"{item.mask.name} is {truth.shape[1]}×{truth.shape[0]} but its image "
+                f"{item.image.name} is {probability.shape[1]}×{probability.shape[0]}."
+            )
         write_png(out_dir / f"{item.stem}.png", probability)
         if seeds is not None:
             write_png(out_dir / SEEDS_DIR / f"{item.stem}.png", np.ascontiguousarray(seeds))
@@ -200,14 +238,30 @@ def evaluate_run(run: RunDir, items: list[EvalItem], label: str, *, checkpoint: 
     per_image, summary = summarised(scored)
     notes.update(cell_score_notes(per_image))
     sweep = threshold_sweep(histograms)
-    summary.update(run_id=run.run_id, set=label, checkpoint=model.checkpoint.name, threshold=settings.threshold,
-                   postprocessing=settings.to_dict(), best_threshold=float(best_threshold(histograms)), tta=tta,
-                   evaluated=now(), notes=sorted(notes))
-    items_meta = [{"stem": i.stem, "image": str(i.image), "mask": str(i.mask),
-                   "instances": str(i.instances) if i.instances else None} for i in items]
+    summary.update(
+        run_id=run.run_id,
+        set=label,
+        checkpoint=model.checkpoint.name,
+        threshold=settings.threshold,
+        postprocessing=settings.to_dict(),
+        best_threshold=float(best_threshold(histograms)),
+        tta=tta,
+        evaluated=now(),
+        notes=sorted(notes),
+    )
+    items_meta = [
+        {
+            "stem": i.stem,
+            "image": str(i.image),
+            "mask": str(i.mask),
+            "instances": str(i.instances) if i.instances else None,
+        }
+        for i in items
+    ]
     write_bytes_atomic(task.path / "per_image.csv", _per_image_csv([s.to_dict() for s in per_image]))
-    write_json_atomic(task.path / "summary.json", {"summary": summary, "sweep": sweep, "items": items_meta,
-                                                   "source": source or {}})
+    write_json_atomic(
+        task.path / "summary.json", {"summary": summary, "sweep": sweep, "items": items_meta, "source": source or {}}
+    )
     task.finish(f"Dice {summary['dice']:.3f} on {plural(len(items), 'image')}", summary=summary)
     return summary
 
@@ -223,11 +277,15 @@ def cell_score_notes(per_image: list) -> list[str]:
     if not per_image or with_cells == len(per_image):
         return []
     if with_cells == 0:
-        return ["No cell-level scores (F1, AP, panoptic quality): the true masks only say cell or background, "
-                "so touching cells cannot be told apart and matched one to one. Masks that give each cell its "
-                "own number (label images) get them."]
-    return [f"Cell-level scores (F1, AP, panoptic quality) cover the {with_cells} of {len(per_image)} images "
-            "whose true masks give each cell its own number; the others only say cell or background."]
+        return [
+            "No cell-level scores (F1, AP, panoptic quality): the true masks only say cell or background, "
+            "so touching cells cannot be told apart and matched one to one. Masks that give each cell its "
+            "own number (label images) get them."
+        ]
+    return [
+        f"Cell-level scores (F1, AP, panoptic quality) cover the {with_cells} of {len(per_image)} images "
+        "whose true masks give each cell its own number; the others only say cell or background."
+    ]
 
 
 def read_evaluation(run: RunDir, label: str) -> dict | None:

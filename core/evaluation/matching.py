@@ -79,8 +79,7 @@ def f1_from_counts(tp, fp, fn, if_empty: float = 1.0):
     tp, fp, fn = np.asarray(tp), np.asarray(fp), np.asarray(fn)
     denominator = np.asarray(2 * tp + fp + fn, np.float64)
     numerator = np.broadcast_to(np.asarray(2 * tp, np.float64), denominator.shape)
-    score = np.divide(numerator, denominator, out=np.full(denominator.shape, float(if_empty)),
-                      where=denominator > 0)
+    score = np.divide(numerator, denominator, out=np.full(denominator.shape, float(if_empty)), where=denominator > 0)
     return float(score) if score.ndim == 0 else score
 
 
@@ -92,6 +91,7 @@ def _check_same_shape(first: np.ndarray, second: np.ndarray, what: str) -> None:
 # ----------------------------------------------------------------------------------------------
 # Instance matching
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class InstanceMatch:
@@ -206,14 +206,16 @@ def overlaps(true_labels: np.ndarray, predicted_labels: np.ndarray) -> Overlaps:
     predicted_area = np.bincount(predicted_index, minlength=n_pred + 1)[1:]
     if (n_true + 1) * (n_pred + 1) <= _DENSE_PAIRS:
         # The joint histogram of (true id, predicted id) pairs holds every intersection in one pass.
-        joint = np.bincount(true_index * (n_pred + 1) + predicted_index,
-                            minlength=(n_true + 1) * (n_pred + 1)).reshape(n_true + 1, n_pred + 1)[1:, 1:]
+        joint = np.bincount(true_index * (n_pred + 1) + predicted_index, minlength=(n_true + 1) * (n_pred + 1)).reshape(
+            n_true + 1, n_pred + 1
+        )[1:, 1:]
         rows, cols = np.nonzero(joint)
         intersection = joint[rows, cols]
     else:
         both = (true_index > 0) & (predicted_index > 0)
-        keys, intersection = np.unique(true_index[both].astype(np.int64) * (n_pred + 1) + predicted_index[both],
-                                       return_counts=True)
+        keys, intersection = np.unique(
+            true_index[both].astype(np.int64) * (n_pred + 1) + predicted_index[both], return_counts=True
+        )
         rows, cols = keys // (n_pred + 1) - 1, keys % (n_pred + 1) - 1
     union = true_area[rows] + predicted_area[cols] - intersection
     return Overlaps(rows.astype(np.int64), cols.astype(np.int64), intersection / union, n_true, n_pred)
@@ -276,12 +278,20 @@ def _match_from_pairs(pairs: Overlaps, iou_threshold: float) -> InstanceMatch:
     if not 0 < iou_threshold <= 1:
         raise ValueError(f"the IoU threshold must be above 0 and at most 1, got {iou_threshold}")
     tp, matched_iou = _matched_pairs(pairs, iou_threshold)
-    return InstanceMatch(n_true=pairs.n_true, n_pred=pairs.n_pred, tp=tp, fp=pairs.n_pred - tp,
-                         fn=pairs.n_true - tp, iou_threshold=iou_threshold, matched_iou=matched_iou)
+    return InstanceMatch(
+        n_true=pairs.n_true,
+        n_pred=pairs.n_pred,
+        tp=tp,
+        fp=pairs.n_pred - tp,
+        fn=pairs.n_true - tp,
+        iou_threshold=iou_threshold,
+        matched_iou=matched_iou,
+    )
 
 
-def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
-                    iou_threshold: float = _INSTANCE_THRESHOLD) -> InstanceMatch:
+def match_instances(
+    true_labels: np.ndarray, predicted_labels: np.ndarray, iou_threshold: float = _INSTANCE_THRESHOLD
+) -> InstanceMatch:
     """Pair true and predicted objects one-to-one and count matches with IoU ``>= iou_threshold``.
 
     Pairs are chosen with :func:`scipy.optimize.linear_sum_assignment` to give the most matches, and
@@ -311,8 +321,9 @@ def match_instances(true_labels: np.ndarray, predicted_labels: np.ndarray,
     return _match_from_pairs(overlaps(true_labels, predicted_labels), iou_threshold)
 
 
-def instance_sweep(true_labels: np.ndarray, predicted_labels: np.ndarray,
-                   thresholds: Sequence[float] | np.ndarray = DSB_IOU_THRESHOLDS) -> list[InstanceMatch]:
+def instance_sweep(
+    true_labels: np.ndarray, predicted_labels: np.ndarray, thresholds: Sequence[float] | np.ndarray = DSB_IOU_THRESHOLDS
+) -> list[InstanceMatch]:
     """:func:`match_instances` at several IoU thresholds, computing the IoU matrix once.
 
     Examples
@@ -358,5 +369,6 @@ def pooled_matches(matches: Sequence[InstanceMatch]) -> InstanceMatch:
     if len(thresholds) > 1:
         raise ValueError(f"cannot pool matches made at different IoU thresholds: {sorted(thresholds)}")
     counts = (int(sum(getattr(m, name) for m in matches)) for name in ("n_true", "n_pred", "tp", "fp", "fn"))
-    return InstanceMatch(*counts, iou_threshold=thresholds.pop(),
-                         matched_iou=float(sum(m.matched_iou for m in matches)))
+    return InstanceMatch(
+        *counts, iou_threshold=thresholds.pop(), matched_iou=float(sum(m.matched_iou for m in matches))
+    )

@@ -39,8 +39,7 @@ def read_truth(mask_path: Path, instances_path: Path | None = None) -> tuple[np.
     return reading.binary > 0, labels
 
 
-def score_case(case: Case, settings: PostProcessing, cells: bool = True
-               ) -> tuple[ImageScores, PixelCounts, np.ndarray]:
+def score_case(case: Case, settings: PostProcessing, cells: bool = True) -> tuple[ImageScores, PixelCounts, np.ndarray]:
     """Scores of one case under ``settings``; also its pixel counts and the predicted mask.
 
     ``cells=False`` skips the cell-level scores (splitting and matching cells is most of the time).
@@ -48,8 +47,14 @@ def score_case(case: Case, settings: PostProcessing, cells: bool = True
     predicted = binary_mask(case.probability, settings)
     with_cells = cells and case.true_labels is not None
     predicted_labels = cells_of(predicted, settings, case.seeds) if with_cells else None
-    scores = score_image(case.stem, case.truth, predicted.astype(np.float32), 0.5,
-                         case.true_labels if with_cells else None, predicted_labels)
+    scores = score_image(
+        case.stem,
+        case.truth,
+        predicted.astype(np.float32),
+        0.5,
+        case.true_labels if with_cells else None,
+        predicted_labels,
+    )
     return scores, pixel_counts(case.truth, predicted), predicted
 
 

@@ -22,18 +22,37 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from core.evaluation.matching import (_INSTANCE_THRESHOLD, DSB_IOU_THRESHOLDS, InstanceMatch, _check_same_shape, _ratio,
-                                      average_precision, f1_from_counts, instance_sweep, iou_matrix, match_instances,
-                                      pooled_matches, precision_from_counts, recall_from_counts)
+from core.evaluation.matching import (
+    _INSTANCE_THRESHOLD,
+    DSB_IOU_THRESHOLDS,
+    InstanceMatch,
+    _check_same_shape,
+    _ratio,
+    average_precision,
+    f1_from_counts,
+    instance_sweep,
+    iou_matrix,
+    match_instances,
+    pooled_matches,
+    precision_from_counts,
+    recall_from_counts,
+)
 
-__all__ = ["DSB_IOU_THRESHOLDS", "InstanceMatch", "average_precision", "f1_from_counts", "instance_sweep",
-           "iou_matrix", "match_instances", "pooled_matches"]  # re-exported: callers find every score here
+__all__ = [
+    "DSB_IOU_THRESHOLDS",
+    "InstanceMatch",
+    "average_precision",
+    "f1_from_counts",
+    "instance_sweep",
+    "iou_matrix",
+    "match_instances",
+    "pooled_matches",
+]  # re-exported: callers find every score here
 
 LEVELS = 256
 DEFAULT_PIXEL_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.round(np.linspace(0.05, 0.95, 19), 2))
 # Two thresholds closer than this count as the same when breaking ties in best_threshold.
 _SCORE_TIE = 1e-12
-
 
 
 @dataclass(frozen=True)
@@ -86,7 +105,6 @@ class PixelCounts:
         return recall_from_counts(self.tp, self.fp, self.fn)
 
 
-
 def pixel_counts(truth: np.ndarray, predicted: np.ndarray) -> PixelCounts:
     """Count true/false positives and negatives of ``predicted`` against ``truth``.
 
@@ -123,13 +141,18 @@ def pooled(counts: Sequence[PixelCounts]) -> PixelCounts:
     >>> pooled([])
     PixelCounts(tp=0, fp=0, fn=0, tn=0)
     """
-    return PixelCounts(tp=sum(c.tp for c in counts), fp=sum(c.fp for c in counts),
-                       fn=sum(c.fn for c in counts), tn=sum(c.tn for c in counts))
+    return PixelCounts(
+        tp=sum(c.tp for c in counts),
+        fp=sum(c.fp for c in counts),
+        fn=sum(c.fn for c in counts),
+        tn=sum(c.tn for c in counts),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Threshold-fast path
 # ----------------------------------------------------------------------------------------------
+
 
 def quantise_probability(probability: np.ndarray) -> np.ndarray:
     """Probabilities as ``uint8`` levels 0..255.
@@ -280,8 +303,10 @@ def _stacked(histograms_list: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return stacked
 
 
-def threshold_sweep(histograms_list: Sequence[np.ndarray] | np.ndarray,
-                    thresholds: Sequence[float] | np.ndarray = DEFAULT_PIXEL_THRESHOLDS) -> list[dict]:
+def threshold_sweep(
+    histograms_list: Sequence[np.ndarray] | np.ndarray,
+    thresholds: Sequence[float] | np.ndarray = DEFAULT_PIXEL_THRESHOLDS,
+) -> list[dict]:
     """Dice of a set of images at each threshold: mean over images and pooled over all pixels.
 
     Parameters
@@ -308,12 +333,16 @@ def threshold_sweep(histograms_list: Sequence[np.ndarray] | np.ndarray,
     per_image = counts_for_thresholds(stacked, thresholds)
     mean_dice = _dice_of(per_image).mean(axis=0)
     pooled_dice = _dice_of(per_image.sum(axis=0))
-    return [{"threshold": round(t, 6), "dice": float(mean), "dice_pooled": float(pool)}
-            for t, mean, pool in zip(thresholds, mean_dice, pooled_dice)]
+    return [
+        {"threshold": round(t, 6), "dice": float(mean), "dice_pooled": float(pool)}
+        for t, mean, pool in zip(thresholds, mean_dice, pooled_dice)
+    ]
 
 
-def best_threshold(histograms_list: Sequence[np.ndarray] | np.ndarray,
-                   thresholds: Sequence[float] | np.ndarray = DEFAULT_PIXEL_THRESHOLDS) -> float:
+def best_threshold(
+    histograms_list: Sequence[np.ndarray] | np.ndarray,
+    thresholds: Sequence[float] | np.ndarray = DEFAULT_PIXEL_THRESHOLDS,
+) -> float:
     """The threshold with the highest mean per-image Dice.
 
     Ties go to the threshold closest to 0.5 (the usual default), and then to the lower one.
@@ -333,6 +362,7 @@ def best_threshold(histograms_list: Sequence[np.ndarray] | np.ndarray,
 # ----------------------------------------------------------------------------------------------
 # Per-image scores and set summary
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ImageScores:
@@ -394,15 +424,31 @@ def instance_scores(true_labels: np.ndarray, predicted_labels: np.ndarray) -> di
 
 def _instance_fields(sweep: Sequence[InstanceMatch]) -> dict:
     at_half, at_75 = sweep[DSB_IOU_THRESHOLDS.index(_INSTANCE_THRESHOLD)], sweep[DSB_IOU_THRESHOLDS.index(0.75)]
-    return dict(n_true=at_half.n_true, n_pred=at_half.n_pred, tp50=at_half.tp, fp50=at_half.fp, fn50=at_half.fn,
-                f1_50=at_half.f1, ap_50=at_half.accuracy, ap_75=at_75.accuracy, ap=average_precision(sweep),
-                pq=at_half.panoptic_quality, mean_matched_iou=at_half.mean_matched_iou,
-                count_error=at_half.count_error, sweep=tuple(sweep))
+    return dict(
+        n_true=at_half.n_true,
+        n_pred=at_half.n_pred,
+        tp50=at_half.tp,
+        fp50=at_half.fp,
+        fn50=at_half.fn,
+        f1_50=at_half.f1,
+        ap_50=at_half.accuracy,
+        ap_75=at_75.accuracy,
+        ap=average_precision(sweep),
+        pq=at_half.panoptic_quality,
+        mean_matched_iou=at_half.mean_matched_iou,
+        count_error=at_half.count_error,
+        sweep=tuple(sweep),
+    )
 
 
-def score_image(stem: str, truth_mask: np.ndarray, probability: np.ndarray, threshold: float = 0.5,
-                true_labels: np.ndarray | None = None,
-                predicted_labels: np.ndarray | None = None) -> ImageScores:
+def score_image(
+    stem: str,
+    truth_mask: np.ndarray,
+    probability: np.ndarray,
+    threshold: float = 0.5,
+    true_labels: np.ndarray | None = None,
+    predicted_labels: np.ndarray | None = None,
+) -> ImageScores:
     """Pixel scores of one image at ``threshold``, plus instance scores when both label maps are given.
 
     The probability is quantised and thresholded exactly as on the threshold-fast path
@@ -435,8 +481,7 @@ def score_image(stem: str, truth_mask: np.ndarray, probability: np.ndarray, thre
     """
     predicted = foreground_at(probability, threshold)
     counts = pixel_counts(truth_mask, predicted)
-    pixel_scores = dict(stem=stem, dice=counts.dice, iou=counts.iou, precision=counts.precision,
-                        recall=counts.recall)
+    pixel_scores = dict(stem=stem, dice=counts.dice, iou=counts.iou, precision=counts.precision, recall=counts.recall)
     if true_labels is None or predicted_labels is None:
         return ImageScores(**pixel_scores)
     return ImageScores(**pixel_scores, **instance_scores(true_labels, predicted_labels))
@@ -499,7 +544,9 @@ def summarise(scores: Sequence[ImageScores], pooled_counts: PixelCounts) -> dict
             count_error_mean_abs=_mean([abs(s.count_error) for s in with_instances]),
             n_true=at_half.n_true,
             n_pred=at_half.n_pred,
-            ap_by_iou=[{"iou": m.iou_threshold, "ap": m.accuracy, "f1": m.f1, "precision": m.precision,
-                        "recall": m.recall} for m in by_threshold],
+            ap_by_iou=[
+                {"iou": m.iou_threshold, "ap": m.accuracy, "f1": m.f1, "precision": m.precision, "recall": m.recall}
+                for m in by_threshold
+            ],
         )
     return summary

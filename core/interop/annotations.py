@@ -25,14 +25,36 @@ from shapely.geometry import Polygon
 
 from core.interop.geojson_reader import read_geojson
 from core.interop.geometry import fill_outline
-from core.interop.outline_files import (GEOJSON_SUFFIXES, ROI_SUFFIXES, AnnotationReadError, CellPolygon, GeoJsonError,
-                                        Note, RoiFileError, annotation_stem, annotation_suffix, names_of)
+from core.interop.outline_files import (
+    GEOJSON_SUFFIXES,
+    ROI_SUFFIXES,
+    AnnotationReadError,
+    CellPolygon,
+    GeoJsonError,
+    Note,
+    RoiFileError,
+    annotation_stem,
+    annotation_suffix,
+    names_of,
+)
 from core.interop.roi_reader import read_imagej_rois
 from core.text import plural
 
-__all__ = ["GEOJSON_SUFFIXES", "ROI_SUFFIXES", "AnnotationReadError", "CellPolygon", "GeoJsonError", "Note",
-           "RoiFileError", "annotation_stem", "annotation_suffix", "labels_from_polygons", "read_annotations",
-           "read_geojson", "read_imagej_rois"]  # one import for the importer
+__all__ = [
+    "GEOJSON_SUFFIXES",
+    "ROI_SUFFIXES",
+    "AnnotationReadError",
+    "CellPolygon",
+    "GeoJsonError",
+    "Note",
+    "RoiFileError",
+    "annotation_stem",
+    "annotation_suffix",
+    "labels_from_polygons",
+    "read_annotations",
+    "read_geojson",
+    "read_imagej_rois",
+]  # one import for the importer
 
 
 def read_annotations(path: Path | str) -> list[CellPolygon]:
@@ -42,9 +64,11 @@ def read_annotations(path: Path | str) -> list[CellPolygon]:
         return read_geojson(path)
     if suffix in ROI_SUFFIXES:
         return read_imagej_rois(path)
-    raise AnnotationReadError(path, "is neither an ImageJ ROI file nor GeoJSON.",
-                              f"Expected a name ending in {', '.join(ROI_SUFFIXES + GEOJSON_SUFFIXES)}.")
-
+    raise AnnotationReadError(
+        path,
+        "is neither an ImageJ ROI file nor GeoJSON.",
+        f"Expected a name ending in {', '.join(ROI_SUFFIXES + GEOJSON_SUFFIXES)}.",
+    )
 
 
 def labels_from_polygons(polygons: list[CellPolygon], shape: tuple[int, int]) -> tuple[np.ndarray, list[Note]]:
@@ -93,9 +117,15 @@ def labels_from_polygons(polygons: list[CellPolygon], shape: tuple[int, int]) ->
     crossing = [polygon for polygon, _ in kept if _crosses_itself(polygon)]
     if crossing:
         cross = _pick(crossing, "crosses", "cross")
-        notes.append(Note("warning", "self-crossing", f"{_count(crossing)} {cross} itself ({names_of(crossing)}): "
-                                                      "filled even-odd, i.e. the parts inside an odd number of its "
-                                                      "loops; check these outlines."))
+        notes.append(
+            Note(
+                "warning",
+                "self-crossing",
+                f"{_count(crossing)} {cross} itself ({names_of(crossing)}): "
+                "filled even-odd, i.e. the parts inside an odd number of its "
+                "loops; check these outlines.",
+            )
+        )
     labels, overlap_note = _paint([piece for _, piece in kept], [polygon for polygon, _ in kept], shape)
     return labels, notes + ([overlap_note] if overlap_note else [])
 
@@ -138,8 +168,10 @@ def _paint(pieces: list[tuple], polygons: list[CellPolygon], shape: tuple[int, i
     present[0] = False  # the background keeps 0
     covered = [polygons[i] for i in range(len(pieces)) if not present[i + 1]]
     new_ids = (np.cumsum(present) * present).astype(labels.dtype)  # close the gaps that covered cells leave
-    message = (f"{plural(shared, 'pixel')} belong to more than one cell ({plural(overlapping, 'cell')} overlap); "
-               "each went to the smallest of its cells.")
+    message = (
+        f"{plural(shared, 'pixel')} belong to more than one cell ({plural(overlapping, 'cell')} overlap); "
+        "each went to the smallest of its cells."
+    )
     if covered:
         was = _pick(covered, "was", "were")
         message += f" {_count(covered)} lay wholly under smaller ones and {was} dropped ({names_of(covered)})."
@@ -148,35 +180,63 @@ def _paint(pieces: list[tuple], polygons: list[CellPolygon], shape: tuple[int, i
 
 def _skipped_note(skipped: list[CellPolygon]) -> Note:
     outline, was = _pick(skipped, "outlines", "outline"), _pick(skipped, "was", "were")
-    return Note("warning", "not-a-cell", f"{_count(skipped, 'object')} {outline} no area and {was} skipped "
-                                         f"({names_of(skipped)}): points, lines and angles are not cells.")
+    return Note(
+        "warning",
+        "not-a-cell",
+        f"{_count(skipped, 'object')} {outline} no area and {was} skipped "
+        f"({names_of(skipped)}): points, lines and angles are not cells.",
+    )
 
 
 def _crosses_itself(polygon: CellPolygon) -> bool:
     """Whether a ring of the outline crosses itself (a figure-eight), not merely touching itself at a corner,
     as the outline of two pixels meeting diagonally does."""
-    return any(shapely.is_valid_reason(Polygon(ring)).startswith("Self-intersection")
-               for ring in polygon.rings if len(ring) >= 4)
+    return any(
+        shapely.is_valid_reason(Polygon(ring)).startswith("Self-intersection")
+        for ring in polygon.rings
+        if len(ring) >= 4
+    )
 
 
 def _dropped_notes(clipped: list, outside: list, tiny: list, size: str, unit_hint: bool = False) -> list[Note]:
     notes = []
     if clipped:
         reach, was = _pick(clipped, "reaches", "reach"), _pick(clipped, "was", "were")
-        notes.append(Note("warning", "clipped-cells", f"{_count(clipped)} {reach} beyond the {size} image and {was} "
-                                                      f"clipped to it ({names_of(clipped)})."))
+        notes.append(
+            Note(
+                "warning",
+                "clipped-cells",
+                f"{_count(clipped)} {reach} beyond the {size} image and {was} clipped to it ({names_of(clipped)}).",
+            )
+        )
     if outside:
         lie, was = _pick(outside, "lies", "lie"), _pick(outside, "was", "were")
-        notes.append(Note("warning", "cells-outside", f"{_count(outside)} {lie} outside the {size} image (no pixel "
-                                                      f"inside it) and {was} dropped ({names_of(outside)})."
-                                                      + (" Most cells lie outside: were the outlines saved in µm "
-                                                         "or another unit instead of pixels? Export them in pixels "
-                                                         "(Fiji: Image › Properties with pixel units; QuPath "
-                                                         "exports pixels)." if unit_hint else "")))
+        notes.append(
+            Note(
+                "warning",
+                "cells-outside",
+                f"{_count(outside)} {lie} outside the {size} image (no pixel "
+                f"inside it) and {was} dropped ({names_of(outside)})."
+                + (
+                    " Most cells lie outside: were the outlines saved in µm "
+                    "or another unit instead of pixels? Export them in pixels "
+                    "(Fiji: Image › Properties with pixel units; QuPath "
+                    "exports pixels)."
+                    if unit_hint
+                    else ""
+                ),
+            )
+        )
     if tiny:
         hold, was = _pick(tiny, "holds", "hold"), _pick(tiny, "was", "were")
-        notes.append(Note("info", "tiny-cells", f"{_count(tiny)} {hold} no pixel centre (smaller or thinner than a "
-                                                f"pixel) and {was} dropped ({names_of(tiny)})."))
+        notes.append(
+            Note(
+                "info",
+                "tiny-cells",
+                f"{_count(tiny)} {hold} no pixel centre (smaller or thinner than a "
+                f"pixel) and {was} dropped ({names_of(tiny)}).",
+            )
+        )
     return notes
 
 

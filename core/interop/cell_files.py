@@ -73,9 +73,12 @@ def imagej_rois(labels: np.ndarray) -> list[roifile.ImagejRoi]:
     """
     outlines = cell_outlines(labels)
     width = len(str(max((cell.label for cell in outlines), default=0)))
-    return [_polygon_roi(cell.outer[0], _roi_name(cell.label, width))
-            if len(cell.outer) == 1 and not cell.holes else _composite_roi(cell, _roi_name(cell.label, width))
-            for cell in outlines]
+    return [
+        _polygon_roi(cell.outer[0], _roi_name(cell.label, width))
+        if len(cell.outer) == 1 and not cell.holes
+        else _composite_roi(cell, _roi_name(cell.label, width))
+        for cell in outlines
+    ]
 
 
 def roi_zip_bytes(labels: np.ndarray) -> bytes:
@@ -112,15 +115,18 @@ def cell_geometry(cell: CellOutline) -> dict[str, Any]:
     for hole in cell.holes:
         inside = [k for k, (_, shape) in enumerate(pieces) if shape.covers(Polygon(hole))]
         holes[inside[0] if inside else 0].append(hole)
-    polygons = [[_closed(ring), *(_closed(h) for h in piece_holes)]
-                for (ring, _), piece_holes in zip(pieces, holes)]
+    polygons = [[_closed(ring), *(_closed(h) for h in piece_holes)] for (ring, _), piece_holes in zip(pieces, holes)]
     if len(polygons) == 1:
         return {"type": "Polygon", "coordinates": polygons[0]}
     return {"type": "MultiPolygon", "coordinates": polygons}
 
 
-def geojson_collection(labels: np.ndarray, measurements: dict[int, dict[str, Any]] | None = None,
-                       object_type: str = "detection", image_name: str | None = None) -> dict[str, Any]:
+def geojson_collection(
+    labels: np.ndarray,
+    measurements: dict[int, dict[str, Any]] | None = None,
+    object_type: str = "detection",
+    image_name: str | None = None,
+) -> dict[str, Any]:
     """A FeatureCollection with one Feature per cell, as QuPath imports it (*File › Import objects*).
 
     Parameters
@@ -153,13 +159,17 @@ def geojson_collection(labels: np.ndarray, measurements: dict[int, dict[str, Any
     features = []
     for cell in cell_outlines(labels):
         properties: dict[str, Any] = {
-            "objectType": object_type, "name": f"cell {cell.label}", "cell_id": cell.label,
+            "objectType": object_type,
+            "name": f"cell {cell.label}",
+            "cell_id": cell.label,
             "classification": {"name": "Cell"},
-            "measurements": {"Area px": cell.area, **(measurements or {}).get(cell.label, {})}}
+            "measurements": {"Area px": cell.area, **(measurements or {}).get(cell.label, {})},
+        }
         if image_name is not None:
             properties["image"] = image_name
-        features.append({"type": "Feature", "id": str(cell.label), "geometry": cell_geometry(cell),
-                         "properties": properties})
+        features.append(
+            {"type": "Feature", "id": str(cell.label), "geometry": cell_geometry(cell), "properties": properties}
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -178,8 +188,7 @@ def label_dtype(labels: np.ndarray) -> np.dtype:
     return np.dtype(np.uint16 if int(np.max(labels, initial=0)) <= np.iinfo(np.uint16).max else np.uint32)
 
 
-def write_ome_tiff(path: Path, labels: np.ndarray, pixel_size_um: float | None = None,
-                   name: str | None = None) -> None:
+def write_ome_tiff(path: Path, labels: np.ndarray, pixel_size_um: float | None = None, name: str | None = None) -> None:
     """Write ``labels`` as an OME-TIFF label image (zlib-compressed), with the physical pixel size when known.
 
     The ids are the cells' ids in the other exports (ROI names, GeoJSON ids, the CSV's ``label``), so rows
@@ -187,16 +196,22 @@ def write_ome_tiff(path: Path, labels: np.ndarray, pixel_size_um: float | None =
     """
     metadata: dict[str, Any] = {"axes": "YX", "Name": name or Path(path).name.split(".")[0]}
     if pixel_size_um is not None:
-        metadata.update(PhysicalSizeX=float(pixel_size_um), PhysicalSizeXUnit="µm",
-                        PhysicalSizeY=float(pixel_size_um), PhysicalSizeYUnit="µm")
+        metadata.update(
+            PhysicalSizeX=float(pixel_size_um),
+            PhysicalSizeXUnit="µm",
+            PhysicalSizeY=float(pixel_size_um),
+            PhysicalSizeYUnit="µm",
+        )
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, np.asarray(labels).astype(label_dtype(labels)), ome=True, metadata=metadata,
-                     compression="zlib")
+    tifffile.imwrite(
+        buffer, np.asarray(labels).astype(label_dtype(labels)), ome=True, metadata=metadata, compression="zlib"
+    )
     write_bytes_atomic(Path(path), buffer.getvalue())
 
 
-def write_ome_zarr(path: Path, labels: np.ndarray, image: np.ndarray | None = None,
-                   pixel_size_um: float | None = None) -> None:
+def write_ome_zarr(
+    path: Path, labels: np.ndarray, image: np.ndarray | None = None, pixel_size_um: float | None = None
+) -> None:
     """Write an OME-Zarr (NGFF) image with the cells as its ``labels/cells`` label image, for napari and OMERO.
 
     The image is the microscope image when given (grey, or colour as channels), else the label image itself,
@@ -213,10 +228,18 @@ def write_ome_zarr(path: Path, labels: np.ndarray, image: np.ndarray | None = No
     picture, axes = (labels, "yx") if image is None else _channels_first(image)
     with staged_folder(Path(path)) as staging:
         root = zarr.group(store=parse_url(str(staging), mode="w").store)
-        write_image(picture, root, axes=axes, scale={**({"c": 1.0} if axes == "cyx" else {}), **space},
-                    axes_units=units)
-        write_labels(np.asarray(labels).astype(label_dtype(labels)), root, name="cells", scaler=None, axes="yx",
-                     scale=space, axes_units=units)
+        write_image(
+            picture, root, axes=axes, scale={**({"c": 1.0} if axes == "cyx" else {}), **space}, axes_units=units
+        )
+        write_labels(
+            np.asarray(labels).astype(label_dtype(labels)),
+            root,
+            name="cells",
+            scaler=None,
+            axes="yx",
+            scale=space,
+            axes_units=units,
+        )
 
 
 def _channels_first(image: np.ndarray) -> tuple[np.ndarray, str]:

@@ -29,8 +29,7 @@ from skimage.measure import label as connected_patches
 
 from core.accounts import acting
 from core.cells import measure_cells
-from core.interop.cell_files import (geojson_collection, write_geojson, write_imagej_rois, write_ome_tiff,
-                                    write_ome_zarr)
+from core.interop.cell_files import geojson_collection, write_geojson, write_imagej_rois, write_ome_tiff, write_ome_zarr
 from core.io import ImageReadError, read_image, write_bytes_atomic, write_json_atomic
 from core.timelapse.video_files import read_frame
 
@@ -39,11 +38,11 @@ log = logging.getLogger(__name__)
 FORMATS = ("imagej-roi", "geojson", "ome-tiff", "ome-zarr", "csv")
 FORMAT_HELP = {
     "imagej-roi": "Fiji/ImageJ ROI zip per image: open it in the ROI Manager; every cell one polygon named by "
-                  "its id, filling exactly the cell's pixels.",
+    "its id, filling exactly the cell's pixels.",
     "geojson": "QuPath GeoJSON per image (File › Import objects): one object per cell with its measurements.",
     "ome-tiff": "OME-TIFF label image per image (OMERO, napari, CellProfiler): each cell's pixels hold its id.",
     "ome-zarr": "OME-Zarr folder per image (napari, OMERO, large slides): the image with the cells as its labels, "
-                "chunked and in halved resolutions.",
+    "chunked and in halved resolutions.",
     "csv": "One table of every cell (area, centre, shape, brightness) for the whole set, ids as in the labels.",
 }
 SUFFIXES = {"imagej-roi": ".roi.zip", "geojson": ".geojson", "ome-tiff": ".ome.tif", "ome-zarr": ".ome.zarr"}
@@ -73,8 +72,10 @@ def prediction_sources(folder: Path) -> list[CellSource]:
     if not files:
         raise ExportError(f"{folder} holds no labels/*.tif: expected the output folder of a prediction.")
     inputs = _prediction_inputs(Path(folder))
-    return [CellSource(path.name[:-4], lambda path=path: read_image(path),
-                       *inputs.get(path.name[:-4], (None, None, None))) for path in files]
+    return [
+        CellSource(path.name[:-4], lambda path=path: read_image(path), *inputs.get(path.name[:-4], (None, None, None)))
+        for path in files
+    ]
 
 
 def _prediction_inputs(folder: Path) -> dict[str, tuple[Path | None, float | None, int | None]]:
@@ -85,10 +86,15 @@ def _prediction_inputs(folder: Path) -> dict[str, tuple[Path | None, float | Non
             rows = list(csv.DictReader(table))
     except OSError:
         return {}
-    return {row["output"]: (Path(row["source"]) if row.get("source") and Path(row["source"]).is_file() else None,
-                            _number(row.get("pixel_size_um")),
-                            int(row["frame"]) if (row.get("frame") or "").isdigit() else None)
-            for row in rows if row.get("output")}
+    return {
+        row["output"]: (
+            Path(row["source"]) if row.get("source") and Path(row["source"]).is_file() else None,
+            _number(row.get("pixel_size_um")),
+            int(row["frame"]) if (row.get("frame") or "").isdigit() else None,
+        )
+        for row in rows
+        if row.get("output")
+    }
 
 
 def _number(text: str | None) -> float | None:
@@ -99,8 +105,9 @@ def _number(text: str | None) -> float | None:
     return value if value and value > 0 else None
 
 
-def dataset_sources(dataset_dir: Path, split: str | None = None,
-                    states: tuple[str, ...] | None = None) -> list[CellSource]:
+def dataset_sources(
+    dataset_dir: Path, split: str | None = None, states: tuple[str, ...] | None = None
+) -> list[CellSource]:
     """A dataset's masks as cells: instance ids where it has them, else the mask's connected patches.
 
     ``split`` keeps one split; ``states`` keeps the images in those label states (all by default).
@@ -112,14 +119,29 @@ def dataset_sources(dataset_dir: Path, split: str | None = None,
     from core.pixel_size import row_pixel_size
 
     manifest = read_manifest(Path(dataset_dir))
-    rows = [row for row in manifest["images"] if label_of(row) != "unlabelled"
-            and (split is None or row["split"] == split) and (states is None or label_of(row) in states)]
+    rows = [
+        row
+        for row in manifest["images"]
+        if label_of(row) != "unlabelled"
+        and (split is None or row["split"] == split)
+        and (states is None or label_of(row) in states)
+    ]
     if not rows:
-        raise ExportError(f"Dataset {Path(dataset_dir).name} has no masks to export"
-                          + (f" in split {split!r}" if split else "") + (f" in state(s) {', '.join(states)}" if states
-                                                                        else "") + ".")
-    return [CellSource(row["stem"], _dataset_labels(Path(dataset_dir), row), Path(dataset_dir) / row["image"],
-                       _x_um(row_pixel_size(manifest, row))) for row in rows]
+        raise ExportError(
+            f"Dataset {Path(dataset_dir).name} has no masks to export"
+            + (f" in split {split!r}" if split else "")
+            + (f" in state(s) {', '.join(states)}" if states else "")
+            + "."
+        )
+    return [
+        CellSource(
+            row["stem"],
+            _dataset_labels(Path(dataset_dir), row),
+            Path(dataset_dir) / row["image"],
+            _x_um(row_pixel_size(manifest, row)),
+        )
+        for row in rows
+    ]
 
 
 def _x_um(size) -> float | None:
@@ -141,8 +163,9 @@ def _image_pixel_sizes(images: list[Path | None]) -> list[float | None]:
                 manifest = read_manifest(folder) if (folder / MANIFEST_NAME).is_file() else None
             except ManifestError:
                 manifest = None
-            datasets[folder] = None if manifest is None else (
-                manifest, {folder / row["image"]: row for row in manifest["images"]})
+            datasets[folder] = (
+                None if manifest is None else (manifest, {folder / row["image"]: row for row in manifest["images"]})
+            )
         known = datasets.get(folder)
         if known is not None:
             manifest, rows = known
@@ -159,6 +182,7 @@ def _dataset_labels(dataset_dir: Path, row: dict) -> Callable[[], np.ndarray]:
             return instances if instances.ndim == 2 else instances[..., 0]
         mask = read_image(dataset_dir / row["mask"])
         return connected_patches((mask if mask.ndim == 2 else mask[..., 0]) > 0, connectivity=2)
+
     return read
 
 
@@ -175,21 +199,26 @@ def evaluation_sources(run_path: Path, set_label: str | None = None, postprocess
     label = set_label or (sets[0] if sets else None)
     saved = read_evaluation(run, label) if label else None
     if saved is None:
-        raise ExportError(f"Run {run.run_id} has no finished evaluation"
-                          + (f" {set_label!r}; it has: {', '.join(sets) or 'none'}" if set_label else "")
-                          + ". Evaluate it first (Results page, or python -m core evaluate).")
+        raise ExportError(
+            f"Run {run.run_id} has no finished evaluation"
+            + (f" {set_label!r}; it has: {', '.join(sets) or 'none'}" if set_label else "")
+            + ". Evaluate it first (Results page, or python -m core evaluate)."
+        )
     settings, maps = postprocessing or inference_settings(run), probabilities_dir(run, label)
 
     def cells_of(stem: str) -> Callable[[], np.ndarray]:
         def read() -> np.ndarray:
             seeds = maps / SEEDS_DIR / f"{stem}.png"
-            return instances(read_image(maps / f"{stem}.png"), settings,
-                             read_image(seeds) if seeds.is_file() else None)
+            return instances(read_image(maps / f"{stem}.png"), settings, read_image(seeds) if seeds.is_file() else None)
+
         return read
+
     items = [item for item in saved["items"] if (maps / f"{item['stem']}.png").is_file()]
     images = [Path(item["image"]) if item.get("image") else None for item in items]
-    return [CellSource(item["stem"], cells_of(item["stem"]), image, size)
-            for item, image, size in zip(items, images, _image_pixel_sizes(images))]
+    return [
+        CellSource(item["stem"], cells_of(item["stem"]), image, size)
+        for item, image, size in zip(items, images, _image_pixel_sizes(images))
+    ]
 
 
 @dataclass(frozen=True)
@@ -203,8 +232,15 @@ class ExportSummary:
     pixel_sizes: dict[str, float | None] = field(default_factory=dict)  # image → µm per pixel used (None: px)
 
     def to_dict(self) -> dict:
-        return {"format": self.format, "out_dir": str(self.out_dir), "images": self.images, "cells": self.cells,
-                "files": list(self.files), "skipped": list(self.skipped), "pixel_size_um": self.pixel_sizes}
+        return {
+            "format": self.format,
+            "out_dir": str(self.out_dir),
+            "images": self.images,
+            "cells": self.cells,
+            "files": list(self.files),
+            "skipped": list(self.skipped),
+            "pixel_size_um": self.pixel_sizes,
+        }
 
 
 def _picture(labels: np.ndarray, image: Path | None, frame: int | None = None) -> np.ndarray | None:
@@ -225,7 +261,7 @@ def _measurements(labels: np.ndarray, picture: np.ndarray | None, pixel_size_um:
         row["area_px"] = row.pop("area")
         row["centroid_x_px"], row["centroid_y_px"] = row.pop("centroid_x"), row.pop("centroid_y")
         if pixel_size_um is not None:
-            row["area_um2"] = row["area_px"] * pixel_size_um ** 2
+            row["area_um2"] = row["area_px"] * pixel_size_um**2
     return rows
 
 
@@ -235,8 +271,16 @@ def _geojson_measurements(rows: list[dict]) -> dict[int, dict]:
 
 
 def _cells_csv(rows: list[dict]) -> bytes:
-    columns = ["image", "label", "area_px", "area_um2", "centroid_x_px", "centroid_y_px", "eccentricity",
-               "mean_intensity"]
+    columns = [
+        "image",
+        "label",
+        "area_px",
+        "area_um2",
+        "centroid_x_px",
+        "centroid_y_px",
+        "eccentricity",
+        "mean_intensity",
+    ]
     columns = [c for c in columns if any(c in row for row in rows)] or ["image", "label"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
@@ -245,9 +289,15 @@ def _cells_csv(rows: list[dict]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def export_cells(sources: list[CellSource], fmt: str, out_dir: Path, *, pixel_size_um: float | None = None,
-                 object_type: str = "detection",
-                 progress: Callable[[int, int, str], None] | None = None) -> ExportSummary:
+def export_cells(
+    sources: list[CellSource],
+    fmt: str,
+    out_dir: Path,
+    *,
+    pixel_size_um: float | None = None,
+    object_type: str = "detection",
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ExportSummary:
     """Write every source's cells in format ``fmt`` into ``out_dir``; an unreadable image is skipped and named.
 
     ``pixel_size_um`` (µm per pixel) applies to every image; without it each image's own pixel size is used
@@ -272,8 +322,7 @@ def export_cells(sources: list[CellSource], fmt: str, out_dir: Path, *, pixel_si
         if progress:
             progress(done, len(sources), source.name)
     write_bytes_atomic(out_dir / CSV_NAME, _cells_csv(table))
-    summary = ExportSummary(fmt, out_dir, len(sources) - len(skipped), cells, (*files, CSV_NAME), tuple(skipped),
-                            sizes)
+    summary = ExportSummary(fmt, out_dir, len(sources) - len(skipped), cells, (*files, CSV_NAME), tuple(skipped), sizes)
     write_json_atomic(out_dir / "export.json", summary.to_dict())
     return summary
 
@@ -291,8 +340,16 @@ def _readable(sources: list[CellSource], skipped: list[str]) -> Iterator[tuple[C
         yield source, labels
 
 
-def _write_one(fmt: str, out_dir: Path, name: str, labels: np.ndarray, rows: list[dict],
-               pixel_size_um: float | None, object_type: str, picture: np.ndarray | None) -> list[str]:
+def _write_one(
+    fmt: str,
+    out_dir: Path,
+    name: str,
+    labels: np.ndarray,
+    rows: list[dict],
+    pixel_size_um: float | None,
+    object_type: str,
+    picture: np.ndarray | None,
+) -> list[str]:
     if fmt == "csv":
         return []
     path = out_dir / f"{name}{SUFFIXES[fmt]}"
@@ -307,8 +364,9 @@ def _write_one(fmt: str, out_dir: Path, name: str, labels: np.ndarray, rows: lis
     return [path.name]
 
 
-def resolve_sources(settings, source: str, *, split: str | None = None,
-                    states: tuple[str, ...] | None = None) -> tuple[str, list[CellSource]]:
+def resolve_sources(
+    settings, source: str, *, split: str | None = None, states: tuple[str, ...] | None = None
+) -> tuple[str, list[CellSource]]:
     """What ``source`` names, and its cells: a prediction folder, a dataset (name or folder), or a run's
     evaluation (``RUN_ID`` for its latest, ``RUN_ID:SET`` for one set; shipped models by name).
 
@@ -329,7 +387,8 @@ def resolve_sources(settings, source: str, *, split: str | None = None,
     try:
         run = find_run(settings, run_id)
     except ConfigError:
-        raise ExportError(f"{source!r} is neither a prediction folder (with labels/), a dataset (name or folder "
-                          f"with {MANIFEST_NAME}) nor a run or model with an evaluation (RUN_ID or RUN_ID:SET)."
-                          ) from None
+        raise ExportError(
+            f"{source!r} is neither a prediction folder (with labels/), a dataset (name or folder "
+            f"with {MANIFEST_NAME}) nor a run or model with an evaluation (RUN_ID or RUN_ID:SET)."
+        ) from None
     return "evaluation", evaluation_sources(run.path, set_label or None)

@@ -12,8 +12,12 @@ import numpy as np
 
 from core.interop.outline_files import CellPolygon, GeoJsonError, some_area
 
-_QUPATH_LEGACY_IDS = {"PathAnnotationObject": "annotation", "PathDetectionObject": "detection",
-                      "PathCellObject": "cell", "PathTileObject": "tile"}  # QuPath 0.2 named the type in "id"
+_QUPATH_LEGACY_IDS = {
+    "PathAnnotationObject": "annotation",
+    "PathDetectionObject": "detection",
+    "PathCellObject": "cell",
+    "PathTileObject": "tile",
+}  # QuPath 0.2 named the type in "id"
 _CELL_OBJECT_TYPES = ("annotation", "detection", "cell", "feature")  # "feature": plain GeoJSON, no QuPath type
 _GEOJSON_HINT = "Export the objects again from QuPath (File › Export objects as GeoJSON)."
 
@@ -52,8 +56,9 @@ def _load_json(path: Path) -> object:
     except UnicodeDecodeError as exc:
         raise GeoJsonError(path, "is not UTF-8 text, so it is not GeoJSON.", _GEOJSON_HINT) from exc
     except json.JSONDecodeError as exc:
-        raise GeoJsonError(path, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
-                           _GEOJSON_HINT) from exc
+        raise GeoJsonError(
+            path, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).", _GEOJSON_HINT
+        ) from exc
     except OSError as exc:
         raise GeoJsonError(path, f"cannot be opened ({exc.strerror}).") from exc
 
@@ -69,8 +74,12 @@ def _features(data: object, path: Path) -> list:
         return [data]
     if kind in ("Polygon", "MultiPolygon", "GeometryCollection"):
         return [{"type": "Feature", "geometry": data}]
-    raise GeoJsonError(path, "is JSON but not GeoJSON: expected a FeatureCollection, a list of Features or a "
-                             "single Feature with Polygon or MultiPolygon geometries.", _GEOJSON_HINT)
+    raise GeoJsonError(
+        path,
+        "is JSON but not GeoJSON: expected a FeatureCollection, a list of Features or a "
+        "single Feature with Polygon or MultiPolygon geometries.",
+        _GEOJSON_HINT,
+    )
 
 
 def _polygon_of_feature(feature: object, index: int, path: Path) -> CellPolygon:
@@ -113,5 +122,9 @@ def _ring(coordinates: object, name: str, path: Path) -> np.ndarray:
 
 
 def _malformed(name: str, path: Path) -> GeoJsonError:
-    return GeoJsonError(path, f"feature {name!r} has malformed coordinates; expected each polygon as a list of "
-                              "rings, each ring a list of [x, y] number pairs.", _GEOJSON_HINT)
+    return GeoJsonError(
+        path,
+        f"feature {name!r} has malformed coordinates; expected each polygon as a list of "
+        "rings, each ring a list of [x, y] number pairs.",
+        _GEOJSON_HINT,
+    )

@@ -71,8 +71,9 @@ def _crack_ring(contour: np.ndarray) -> np.ndarray:
     start_on_row_crack = (start[:, 0] % 1) != 0  # a half-integer row: between two pixels of one column
     end_on_row_crack = (end[:, 0] % 1) != 0
     turns = start_on_row_crack != end_on_row_crack
-    corner = np.where(start_on_row_crack[:, None], np.stack([start[:, 0], end[:, 1]], 1),
-                      np.stack([end[:, 0], start[:, 1]], 1))
+    corner = np.where(
+        start_on_row_crack[:, None], np.stack([start[:, 0], end[:, 1]], 1), np.stack([end[:, 0], start[:, 1]], 1)
+    )
     points = np.empty((len(start) * 2, 2))
     points[0::2] = start
     points[1::2] = corner
@@ -85,8 +86,9 @@ def _crack_ring(contour: np.ndarray) -> np.ndarray:
 def _without_straight_vertices(ring: np.ndarray) -> np.ndarray:
     """Drop vertices that lie on the straight line through their neighbours (crack midpoints, corners passed)."""
     before, after = np.roll(ring, 1, axis=0), np.roll(ring, -1, axis=0)
-    cross = (ring[:, 0] - before[:, 0]) * (after[:, 1] - ring[:, 1]) \
-        - (ring[:, 1] - before[:, 1]) * (after[:, 0] - ring[:, 0])
+    cross = (ring[:, 0] - before[:, 0]) * (after[:, 1] - ring[:, 1]) - (ring[:, 1] - before[:, 1]) * (
+        after[:, 0] - ring[:, 0]
+    )
     return np.round(ring[cross != 0]).astype(float)
 
 

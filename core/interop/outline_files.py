@@ -60,6 +60,7 @@ class Note:
     code: str
     message: str
 
+
 def annotation_suffix(path: Path | str) -> str | None:
     """The ROI or GeoJSON suffix of ``path``, or ``None`` for any other file.
 
@@ -77,17 +78,21 @@ def annotation_stem(path: Path | str) -> str:
     ('a', 'cell7', 'x')
     """
     name = Path(path).name
-    stem = name[:len(name) - len(annotation_suffix(path) or Path(path).suffix)]
-    return stem[:-len(Path(stem).suffix)] if Path(stem).suffix.lower() in IMAGE_SUFFIXES else stem  # a.tif.geojson
+    stem = name[: len(name) - len(annotation_suffix(path) or Path(path).suffix)]
+    return stem[: -len(Path(stem).suffix)] if Path(stem).suffix.lower() in IMAGE_SUFFIXES else stem  # a.tif.geojson
+
 
 def some_area(path: Path, objects: list[CellPolygon], error: type[AnnotationReadError], hint: str) -> list:
     """The objects, unless there are some and none outlines an area (the wrong file, almost certainly)."""
     if objects and not any(o.rings for o in objects):
-        raise error(path, f"holds {plural(len(objects), 'object')} and none outlines a cell "
-                          f"({names_of(objects)}); expected polygons or other area outlines.", hint)
+        raise error(
+            path,
+            f"holds {plural(len(objects), 'object')} and none outlines a cell "
+            f"({names_of(objects)}); expected polygons or other area outlines.",
+            hint,
+        )
     log.debug("%s: %d objects, %d of them areas", path, len(objects), sum(bool(o.rings) for o in objects))
     return objects
-
 
 
 def names_of(polygons: list[CellPolygon]) -> str:

@@ -46,8 +46,9 @@ def read_imagej_rois(path: Path | str) -> list[CellPolygon]:
     """
     path = Path(path)
     entries = _zip_entries(path) if path.name.lower().endswith(".zip") else [(path.name, _file_bytes(path))]
-    objects = [_polygon_of_roi(_decode_roi(data, path, entry), PurePosixPath(entry).stem, path)
-               for entry, data in entries]
+    objects = [
+        _polygon_of_roi(_decode_roi(data, path, entry), PurePosixPath(entry).stem, path) for entry, data in entries
+    ]
     return some_area(path, objects, RoiFileError, _ROI_HINT)
 
 
@@ -65,8 +66,12 @@ def _zip_entries(path: Path) -> list[tuple[str, bytes]]:
             members = [m for m in archive.infolist() if _is_roi_entry(m.filename)]
             too_big = next((m for m in members if m.file_size > _MAX_ROI_BYTES), None)
             if too_big:
-                raise RoiFileError(path, f"entry {too_big.filename!r} is {too_big.file_size:,} bytes, far more than "
-                                         "any ROI; this is not a ROI zip.", _ROI_HINT)
+                raise RoiFileError(
+                    path,
+                    f"entry {too_big.filename!r} is {too_big.file_size:,} bytes, far more than "
+                    "any ROI; this is not a ROI zip.",
+                    _ROI_HINT,
+                )
             entries = [(m.filename, archive.read(m)) for m in members]
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError) as exc:
         # RuntimeError: an encrypted entry; NotImplementedError: a compression method zipfile lacks
@@ -77,8 +82,11 @@ def _zip_entries(path: Path) -> list[tuple[str, bytes]]:
 
 
 def _is_roi_entry(name: str) -> bool:
-    return name.lower().endswith(".roi") and not name.startswith("__MACOSX/") \
+    return (
+        name.lower().endswith(".roi")
+        and not name.startswith("__MACOSX/")
         and not PurePosixPath(name).name.startswith("._")
+    )
 
 
 def _decode_roi(data: bytes, path: Path, entry: str) -> ImagejRoi:
@@ -103,8 +111,9 @@ def _polygon_of_roi(roi: ImagejRoi, entry: str, path: Path) -> CellPolygon:
         left, top, right, bottom = _roi_bounds(roi)
         if roi.roitype == ROI_TYPE.OVAL:
             return CellPolygon(name, _oval_rings(left, top, right, bottom), "oval")
-        return CellPolygon(name, (np.array([[left, top], [right, top], [right, bottom], [left, bottom]], float),),
-                           "rectangle")
+        return CellPolygon(
+            name, (np.array([[left, top], [right, top], [right, bottom], [left, bottom]], float),), "rectangle"
+        )
     if roi.roitype in _AREA_ROIS:
         return CellPolygon(name, (np.asarray(roi.coordinates(), float),), _AREA_ROIS[roi.roitype])
     return CellPolygon(name, (), roi.roitype.name.lower())
@@ -132,8 +141,9 @@ def _oval_rings(left: float, top: float, right: float, bottom: float) -> tuple[n
     centre_x, centre_y, radius_x, radius_y = _ellipse(left, top, right, bottom)
     with np.errstate(divide="ignore", invalid="ignore"):  # a flat oval holds nothing
         inside = ((columns[None, :] - centre_x) / radius_x) ** 2 + ((rows[:, None] - centre_y) / radius_y) ** 2 <= 1
-    rings = tuple(ring + (first_column, first_row) for cell in cell_outlines(inside.astype(np.uint8))
-                  for ring in cell.rings)
+    rings = tuple(
+        ring + (first_column, first_row) for cell in cell_outlines(inside.astype(np.uint8)) for ring in cell.rings
+    )
     return rings or (np.array([[centre_x, centre_y]] * 3),)  # no pixel centre inside: a ring that holds none
 
 

@@ -12,11 +12,42 @@ Everyone reads the job through :func:`refresh`, which marks a vanished worker fa
 from core.jobs.control import DEAD_MESSAGE, STALE_HEARTBEAT_S, heartbeat_age, is_owner, refresh, stop, submit
 from core.jobs.executor import EXECUTORS, ExecutorUnavailable
 from core.jobs.folder import JobDir, now
-from core.jobs.requests import (EvaluateRequest, ExportRequest, JobRequest, ModelImportRequest, PredictRequest,
-                                ProposeRequest, RequestError, TrainRequest, read_request)
+from core.jobs.requests import (
+    EvaluateRequest,
+    ExportRequest,
+    JobRequest,
+    ModelImportRequest,
+    PredictRequest,
+    ProposeRequest,
+    RequestError,
+    TrainRequest,
+    read_request,
+)
 from core.jobs.status import ACTIVE, STATES, JobState, JobStatus
 
-__all__ = ["ACTIVE", "DEAD_MESSAGE", "EXECUTORS", "STALE_HEARTBEAT_S", "STATES", "EvaluateRequest",
-           "ExecutorUnavailable", "ExportRequest", "JobDir", "JobRequest", "JobState", "JobStatus",
-           "ModelImportRequest", "PredictRequest", "ProposeRequest", "RequestError", "TrainRequest", "heartbeat_age",
-           "now", "read_request", "is_owner", "refresh", "stop", "submit"]
+__all__ = [
+    "ACTIVE",
+    "DEAD_MESSAGE",
+    "EXECUTORS",
+    "STALE_HEARTBEAT_S",
+    "STATES",
+    "EvaluateRequest",
+    "ExecutorUnavailable",
+    "ExportRequest",
+    "JobDir",
+    "JobRequest",
+    "JobState",
+    "JobStatus",
+    "ModelImportRequest",
+    "PredictRequest",
+    "ProposeRequest",
+    "RequestError",
+    "TrainRequest",
+    "heartbeat_age",
+    "now",
+    "read_request",
+    "is_owner",
+    "refresh",
+    "stop",
+    "submit",
+]

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 # Workers stamp their status every 5 s; this long without a stamp means no worker is there (it hung, its
 # machine restarted, or its process id now belongs to another program).
 STALE_HEARTBEAT_S = 90
-DEAD_MESSAGE = ("the worker process ended without saying why (killed, or out of memory?); "
-                "what it recorded so far is kept")
+DEAD_MESSAGE = (
+    "the worker process ended without saying why (killed, or out of memory?); what it recorded so far is kept"
+)
 
 
 def heartbeat_age(status: JobStatus) -> float | None:
@@ -46,8 +47,13 @@ def heartbeat_age(status: JobStatus) -> float | None:
         return None
 
 
-def submit(job: JobDir, request: JobRequest, settings, executor: str | None = None,
-           cluster_options: Mapping[str, Any] | None = None) -> JobStatus:
+def submit(
+    job: JobDir,
+    request: JobRequest,
+    settings,
+    executor: str | None = None,
+    cluster_options: Mapping[str, Any] | None = None,
+) -> JobStatus:
     """Start ``request`` in ``job``'s folder on ``executor`` (default: the one the settings name).
 
     ``cluster_options`` change what this one job asks a cluster for (for ``slurm``: the fields of
@@ -69,10 +75,24 @@ def submit(job: JobDir, request: JobRequest, settings, executor: str | None = No
     owner = (job.read_status().owner if job.status_path.exists() else None) or actor.name
     write_request(job.path, request)
     task_progress = {"done": 0, "total": 0} if request.kind != "train" else {}
-    job.update(state=JobState.QUEUED.value, kind=request.kind, executor=name, launched=now(),
-               message="starting" if name == "local" else f"submitting to {name}", error=None, ended=None,
-               pid=None, host=None, external_id=None, external_state=None, queue_position=None, heartbeat=None,
-               stop_requested=None, owner=owner, **task_progress)
+    job.update(
+        state=JobState.QUEUED.value,
+        kind=request.kind,
+        executor=name,
+        launched=now(),
+        message="starting" if name == "local" else f"submitting to {name}",
+        error=None,
+        ended=None,
+        pid=None,
+        host=None,
+        external_id=None,
+        external_state=None,
+        queue_position=None,
+        heartbeat=None,
+        stop_requested=None,
+        owner=owner,
+        **task_progress,
+    )
     command = [sys.executable, "-m", "core", "job", "--job-dir", str(job.path)]
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root), "PYTHONUNBUFFERED": "1"}
     try:
@@ -81,11 +101,15 @@ def submit(job: JobDir, request: JobRequest, settings, executor: str | None = No
         job.update(state=JobState.FAILED.value, ended=now(), message="could not start", error=str(exc))
         raise ExecutorUnavailable(str(exc)) from exc
     acting.record_done(request.action, job.path.name, {"job": request.kind, "executor": name, "owner": owner})
-    recorded = {key: value for key, value in (("pid", started.pid), ("host", started.host),
-                                              ("external_id", started.external_id)) if value is not None}
+    recorded = {
+        key: value
+        for key, value in (("pid", started.pid), ("host", started.host), ("external_id", started.external_id))
+        if value is not None
+    }
     # The worker may already have said where it runs and that it runs: only add what it cannot know.
-    return job.update(**({k: v for k, v in recorded.items() if k == "external_id"}
-                         if job.read_status().pid else recorded))
+    return job.update(
+        **({k: v for k, v in recorded.items() if k == "external_id"} if job.read_status().pid else recorded)
+    )
 
 
 def refresh(job: JobDir, settings=None) -> JobStatus:
@@ -99,28 +123,42 @@ def refresh(job: JobDir, settings=None) -> JobStatus:
         log.info("cannot ask the %s executor about %s: %s", status.executor, job.path, exc)
         verdict = Liveness(alive=None)
     if verdict.alive is False:
-        return _ended(job, verdict.reason or last_error_line(job.output_path) or DEAD_MESSAGE,
-                      external_state=verdict.external_state)
+        return _ended(
+            job,
+            verdict.reason or last_error_line(job.output_path) or DEAD_MESSAGE,
+            external_state=verdict.external_state,
+        )
     age = heartbeat_age(status)
     if age is not None and age > STALE_HEARTBEAT_S:
-        return _ended(job, f"no sign of life from the worker for {age / 60:.0f} min (it hung, or its machine "
-                           "restarted); what it recorded so far is kept")
-    changed = {key: value for key, value in (("external_state", verdict.external_state),
-                                             ("queue_position", verdict.queue_position))
-               if value is not None and value != getattr(status, key)}
+        return _ended(
+            job,
+            f"no sign of life from the worker for {age / 60:.0f} min (it hung, or its machine "
+            "restarted); what it recorded so far is kept",
+        )
+    changed = {
+        key: value
+        for key, value in (("external_state", verdict.external_state), ("queue_position", verdict.queue_position))
+        if value is not None and value != getattr(status, key)
+    }
     return job.update(**changed) if changed else status
 
 
 def _ended(job: JobDir, error: str, **extra) -> JobStatus:
     """Mark a job whose worker is gone: stopped if a stop was asked for, else failed; unless the worker
     wrote its own end meanwhile."""
+
     def change(status: JobStatus) -> dict | None:
         if not status.active:
             return None
         if status.stop_requested:
             return {"state": JobState.STOPPED.value, "ended": now(), "message": "stopped", **extra}
-        return {"state": JobState.FAILED.value, "ended": now(), "error": error,
-                "message": "worker stopped unexpectedly", **extra}
+        return {
+            "state": JobState.FAILED.value,
+            "ended": now(),
+            "error": error,
+            "message": "worker stopped unexpectedly",
+            **extra,
+        }
 
     return job.update_with(change)
 

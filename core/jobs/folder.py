@@ -106,8 +106,16 @@ class JobDir:
 
     # The worker's side: a task over a number of items.
     def start(self, total: int, message: str) -> None:
-        self.update(state=JobState.RUNNING.value, pid=os.getpid(), started=now(), done=0, total=total,
-                    message=message, error=None, ended=None)
+        self.update(
+            state=JobState.RUNNING.value,
+            pid=os.getpid(),
+            started=now(),
+            done=0,
+            total=total,
+            message=message,
+            error=None,
+            ended=None,
+        )
 
     def progress(self, done: int, total: int, message: str) -> None:
         self.update(done=done, total=total, message=message)

@@ -59,8 +59,15 @@ class LocalExecutor:
 
     def start(self, job: JobDir, command: list[str], env: dict[str, str]) -> Started:
         with open(job.output_path, "ab") as output:
-            process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         _children[process.pid] = process
         log.info("started worker %d for %s", process.pid, job.path)
         return Started(pid=process.pid, host=HOST)
@@ -95,4 +102,4 @@ def last_error_line(output: Path) -> str | None:
     except OSError:
         return None
     errors = [line for line in lines if line.startswith("error:")]
-    return errors[-1][len("error:"):].strip() if errors else None
+    return errors[-1][len("error:") :].strip() if errors else None

@@ -33,8 +33,11 @@ class TrainRequest:
     lr_find: bool = False
 
     def arguments(self, job_path: Path) -> list[str]:
-        return (["train", "--run-dir", str(job_path)] + (["--resume"] if self.resume else [])
-                + (["--lr-find"] if self.lr_find else []))
+        return (
+            ["train", "--run-dir", str(job_path)]
+            + (["--resume"] if self.resume else [])
+            + (["--lr-find"] if self.lr_find else [])
+        )
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ class EvaluateRequest:
     tta: bool = False
 
     def arguments(self, job_path: Path) -> list[str]:
-        return (["evaluate", self.run_id, "--dataset", self.dataset, "--split", self.split]
-                + (["--tta"] if self.tta else []))
+        return ["evaluate", self.run_id, "--dataset", self.dataset, "--split", self.split] + (
+            ["--tta"] if self.tta else []
+        )
 
 
 @dataclass(frozen=True)
@@ -73,11 +77,25 @@ class PredictRequest:
     temporal_min_size: int = 100
 
     def arguments(self, job_path: Path) -> list[str]:
-        arguments = ["predict", self.run_id, *self.inputs, "--out", str(job_path), "--overlap", str(self.overlap),
-                     "--checkpoint", self.checkpoint]
+        arguments = [
+            "predict",
+            self.run_id,
+            *self.inputs,
+            "--out",
+            str(job_path),
+            "--overlap",
+            str(self.overlap),
+            "--checkpoint",
+            self.checkpoint,
+        ]
         if self.temporal:
-            arguments += ["--temporal", "--temporal-sigma", repr(float(self.temporal_sigma)),
-                          "--temporal-min-size", str(int(self.temporal_min_size))]
+            arguments += [
+                "--temporal",
+                "--temporal-sigma",
+                repr(float(self.temporal_sigma)),
+                "--temporal-min-size",
+                str(int(self.temporal_min_size)),
+            ]
         if self.tile is not None:
             arguments += ["--tile", str(self.tile)]
         if self.threshold is not None:
@@ -104,12 +122,14 @@ class ExportRequest:
 
     def __post_init__(self) -> None:
         if self.format not in EXPORT_FORMATS:
-            raise RequestError(f"an export request's format is {self.format!r}; expected one of "
-                               f"{', '.join(EXPORT_FORMATS)}")
+            raise RequestError(
+                f"an export request's format is {self.format!r}; expected one of {', '.join(EXPORT_FORMATS)}"
+            )
 
     def arguments(self, job_path: Path) -> list[str]:
-        return ["export", self.run_id, "--out", self.out] + (["--format", self.format] if self.format != "keras"
-                                                             else [])
+        return ["export", self.run_id, "--out", self.out] + (
+            ["--format", self.format] if self.format != "keras" else []
+        )
 
 
 @dataclass(frozen=True)
@@ -135,13 +155,16 @@ class ModelImportRequest:
     name: str = ""
 
     def arguments(self, job_path: Path) -> list[str]:
-        return (["models", "import", self.package, "--task-dir", str(job_path)]
-                + (["--name", self.name] if self.name else []))
+        return ["models", "import", self.package, "--task-dir", str(job_path)] + (
+            ["--name", self.name] if self.name else []
+        )
 
 
 JobRequest = TrainRequest | EvaluateRequest | PredictRequest | ExportRequest | ProposeRequest | ModelImportRequest
-KINDS: dict[str, type] = {cls.kind: cls for cls in (TrainRequest, EvaluateRequest, PredictRequest, ExportRequest,
-                                                     ProposeRequest, ModelImportRequest)}
+KINDS: dict[str, type] = {
+    cls.kind: cls
+    for cls in (TrainRequest, EvaluateRequest, PredictRequest, ExportRequest, ProposeRequest, ModelImportRequest)
+}
 
 
 def request_to_dict(request: JobRequest) -> dict[str, Any]:
@@ -151,8 +174,10 @@ def request_to_dict(request: JobRequest) -> dict[str, Any]:
     {'kind': 'evaluate', 'run_id': 'r1', 'dataset': 'nuclei', 'split': 'test', 'tta': False}
     """
     data = asdict(request)
-    return {"kind": request.kind, **{key: list(value) if isinstance(value, tuple) else value
-                                     for key, value in data.items()}}
+    return {
+        "kind": request.kind,
+        **{key: list(value) if isinstance(value, tuple) else value for key, value in data.items()},
+    }
 
 
 def request_from_dict(data: Any) -> JobRequest:

@@ -68,8 +68,16 @@ REMEMBER_S = 1.0  # answers reused for this long: a page showing ten jobs asks S
 OVERRIDES_FILE = "slurm.json"
 # States in which the job is (or will be) on the cluster; every other state is an end.
 WAITING_STATES = frozenset({"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"})
-LIVE_STATES = WAITING_STATES | {"CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "RESIZING", "SIGNALING",
-                                "STAGE_OUT", "STOPPED"}
+LIVE_STATES = WAITING_STATES | {
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+}
 ENDINGS = {
     "COMPLETED": "its batch job ended without the worker writing how the job ended (see worker.out)",
     "FAILED": "its batch job failed",
@@ -81,9 +89,11 @@ ENDINGS = {
     "BOOT_FAIL": "its compute node did not start",
     "DEADLINE": "its deadline passed",
 }
-SHARED_FOLDER = ("Slurm workers write into the data root: it must be a folder that this machine and the compute "
-                 "nodes share (e.g. NFS), at the same path on both, as must this installation and its Python. "
-                 "Set CELLSEG_DATA to such a folder, or run jobs here with CELLSEG_EXECUTOR=local.")
+SHARED_FOLDER = (
+    "Slurm workers write into the data root: it must be a folder that this machine and the compute "
+    "nodes share (e.g. NFS), at the same path on both, as must this installation and its Python. "
+    "Set CELLSEG_DATA to such a folder, or run jobs here with CELLSEG_EXECUTOR=local."
+)
 # sbatch options the executor sets itself: changed, the logs, the time-limit warning or the worker's start break
 _RESERVED = ("signal", "output", "error", "open-mode", "chdir", "wrap", "parsable", "job-name", "export")
 _SIGNALS = {int(number) for number in signal.Signals}
@@ -98,15 +108,23 @@ class SlurmError(RuntimeError):
 # --------------------------------------------------------------------------------------------------- options
 
 # every option, by the environment variable that sets it
-ENV_VARIABLES = {"partition": "CELLSEG_SLURM_PARTITION", "gpus": "CELLSEG_SLURM_GPUS", "cpus": "CELLSEG_SLURM_CPUS",
-                 "mem_gb": "CELLSEG_SLURM_MEM_GB", "time_min": "CELLSEG_SLURM_TIME_MIN",
-                 "sbatch_options": "CELLSEG_SLURM_SBATCH", "grace_s": "CELLSEG_SLURM_GRACE_S"}
+ENV_VARIABLES = {
+    "partition": "CELLSEG_SLURM_PARTITION",
+    "gpus": "CELLSEG_SLURM_GPUS",
+    "cpus": "CELLSEG_SLURM_CPUS",
+    "mem_gb": "CELLSEG_SLURM_MEM_GB",
+    "time_min": "CELLSEG_SLURM_TIME_MIN",
+    "sbatch_options": "CELLSEG_SLURM_SBATCH",
+    "grace_s": "CELLSEG_SLURM_GRACE_S",
+}
 # field: (type, least, most, what it must be); the others may also be None (the cluster decides)
-_NUMBERS = {"gpus": (int, 0, 1_000, "a whole number of GPUs, 0 or more"),
-            "cpus": (int, 1, 100_000, "a whole number of CPUs, at least 1"),
-            "mem_gb": (float, 1e-3, 1e6, "a positive number of gigabytes"),
-            "time_min": (int, 1, 10**7, "a whole number of minutes, at least 1"),
-            "grace_s": (int, 1, 65535, "a whole number of seconds from 1 to 65535")}  # 65535: Slurm's --signal most
+_NUMBERS = {
+    "gpus": (int, 0, 1_000, "a whole number of GPUs, 0 or more"),
+    "cpus": (int, 1, 100_000, "a whole number of CPUs, at least 1"),
+    "mem_gb": (float, 1e-3, 1e6, "a positive number of gigabytes"),
+    "time_min": (int, 1, 10**7, "a whole number of minutes, at least 1"),
+    "grace_s": (int, 1, 65535, "a whole number of seconds from 1 to 65535"),
+}  # 65535: Slurm's --signal most
 
 
 def _sbatch_options(value: Any, label: str) -> tuple[str, ...]:
@@ -200,8 +218,11 @@ class SlurmOptions:
         (1, ('--qos=short', '--hold'), 30)
         """
         environ = os.environ if environ is None else environ
-        values = {name: _checked(name, environ[variable].strip(), variable)
-                  for name, variable in ENV_VARIABLES.items() if environ.get(variable, "").strip()}
+        values = {
+            name: _checked(name, environ[variable].strip(), variable)
+            for name, variable in ENV_VARIABLES.items()
+            if environ.get(variable, "").strip()
+        }
         return cls(**values)
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str = "") -> SlurmOptions:
@@ -210,8 +231,9 @@ class SlurmOptions:
         for key in overrides:
             if key not in ENV_VARIABLES:
                 raise ValueError(f"{prefix}unknown Slurm option {key!r} (known: {', '.join(ENV_VARIABLES)})")
-        return dataclasses.replace(self, **{key: _checked(key, value, f"{prefix}{key}")
-                                            for key, value in overrides.items()})
+        return dataclasses.replace(
+            self, **{key: _checked(key, value, f"{prefix}{key}") for key, value in overrides.items()}
+        )
 
     def submitit_parameters(self, job_name: str) -> dict[str, Any]:
         """The parameters of ``submitit.SlurmExecutor.update_parameters`` for one job."""
@@ -223,8 +245,12 @@ class SlurmOptions:
         # requeue or kill the worker without letting it save
         extra["signal"] = f"USR1@{self.grace_s}"
         extra["chdir"] = str(REPO_ROOT)  # where the batch job unpickles NodeLaunch (this package must import)
-        parameters: dict[str, Any] = {"job_name": job_name, "time": self.time_min, "stderr_to_stdout": True,
-                                      "additional_parameters": extra}
+        parameters: dict[str, Any] = {
+            "job_name": job_name,
+            "time": self.time_min,
+            "stderr_to_stdout": True,
+            "additional_parameters": extra,
+        }
         if self.partition:
             parameters["partition"] = self.partition
         if self.gpus:
@@ -237,6 +263,7 @@ class SlurmOptions:
 
 
 # ------------------------------------------------------------------------------------------ asking Slurm
+
 
 class JobRecord(NamedTuple):
     """What Slurm says about one job: its state (``RUNNING``, ``TIMEOUT``, …), partition and reason."""
@@ -253,8 +280,7 @@ class JobRecord(NamedTuple):
 def _slurm(arguments: list[str], timeout_s: float = ASK_TIMEOUT_S) -> subprocess.CompletedProcess:
     """Run a Slurm command; SlurmError when it cannot be run or takes too long."""
     try:
-        return subprocess.run(arguments, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(arguments, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         raise SlurmError(f"{arguments[0]} did not answer within {timeout_s:.0f} s") from exc
     except OSError as exc:
@@ -267,8 +293,10 @@ def _said(result: subprocess.CompletedProcess) -> str:
     >>> _said(subprocess.CompletedProcess([], 1, "", "sbatch: error: invalid partition\\nsbatch: error: denied\\n"))
     'invalid partition; denied'
     """
-    lines = [re.sub(r"^\w+: (error|fatal): ", "", line).strip()
-             for line in (result.stderr or result.stdout or "").splitlines()]
+    lines = [
+        re.sub(r"^\w+: (error|fatal): ", "", line).strip()
+        for line in (result.stderr or result.stdout or "").splitlines()
+    ]
     return "; ".join(line for line in lines if line) or f"exit code {result.returncode}"
 
 
@@ -298,8 +326,10 @@ def query_job(job_id: str) -> JobRecord | None:
         return parse_record(result.stdout.splitlines()[0])
     if result.returncode != 0 and "invalid job id" not in result.stderr.lower():
         raise SlurmError(f"squeue: {_said(result)}")
-    for command in (["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State,Partition,Reason"],
-                    ["sacct", "--completion", "-j", job_id, "-n", "-P", "-o", "State,Partition"]):
+    for command in (
+        ["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State,Partition,Reason"],
+        ["sacct", "--completion", "-j", job_id, "-n", "-P", "-o", "State,Partition"],
+    ):
         result = _slurm(command)
         lines = [line for line in result.stdout.splitlines() if line.strip()] if result.returncode == 0 else []
         if lines:
@@ -339,8 +369,9 @@ def ending_reason(job_id: str, state: str, kind: str | None = None, code: int | 
     if state == "FAILED" and code:
         killed = f", killed by {signal.Signals(code - 128).name}" if code - 128 in _SIGNALS else ""
         what += f" (exit code {code}{killed}; see worker.out)"
-    kept = ("the epochs recorded so far are kept, Resume continues" if kind == "train"
-            else "what it wrote so far is kept")
+    kept = (
+        "the epochs recorded so far are kept, Resume continues" if kind == "train" else "what it wrote so far is kept"
+    )
     return f"Slurm ended job {job_id}: {what} ({state}); {kept}"
 
 
@@ -352,15 +383,20 @@ def _check_reachable() -> None:
     try:
         result = _slurm(["squeue", "--me", "-h", "-o", "%i"])
     except SlurmError as exc:
-        raise ExecutorUnavailable(f"Slurm not reachable: {exc}. Ask the cluster's administrator whether "
-                                  "slurmctld runs and this machine may reach it.") from exc
+        raise ExecutorUnavailable(
+            f"Slurm not reachable: {exc}. Ask the cluster's administrator whether "
+            "slurmctld runs and this machine may reach it."
+        ) from exc
     if result.returncode != 0:
-        raise ExecutorUnavailable(f"Slurm not reachable: squeue says {_said(result)!r}. Check this machine's "
-                                  "slurm.conf (or SLURM_CONF) and that the cluster's controller runs.")
+        raise ExecutorUnavailable(
+            f"Slurm not reachable: squeue says {_said(result)!r}. Check this machine's "
+            "slurm.conf (or SLURM_CONF) and that the cluster's controller runs."
+        )
     _reachable_at = time.monotonic()
 
 
 # ------------------------------------------------------------------------------------------ the executor
+
 
 class SlurmExecutor:
     """Start workers as Slurm batch jobs (through submitit), watch them with ``squeue``/``sacct``, stop them
@@ -380,7 +416,8 @@ class SlurmExecutor:
             raise ExecutorUnavailable(
                 f"Jobs are set to run on a Slurm cluster (CELLSEG_EXECUTOR=slurm), but this machine has no "
                 f"{', '.join(missing)}. Install the Slurm client commands and the cluster's slurm.conf here "
-                "(ask the cluster's administrator), or run jobs on this machine with CELLSEG_EXECUTOR=local.")
+                "(ask the cluster's administrator), or run jobs on this machine with CELLSEG_EXECUTOR=local."
+            )
         try:
             options = SlurmOptions.from_env()
         except ValueError as exc:
@@ -398,7 +435,7 @@ class SlurmExecutor:
         except (OSError, ValueError) as exc:
             raise ExecutorUnavailable(f"{path} cannot be read as JSON ({exc})") from exc
         if not isinstance(overrides, dict):
-            raise ExecutorUnavailable(f"{path} must hold a JSON object such as {{\"time_min\": 120}}")
+            raise ExecutorUnavailable(f'{path} must hold a JSON object such as {{"time_min": 120}}')
         try:
             return self.options.with_overrides(overrides, where=str(path))
         except ValueError as exc:
@@ -416,9 +453,13 @@ class SlurmExecutor:
             executor.update_parameters(**options.submitit_parameters(f"cellseg-{kind}-{job.path.name}"))
         except (RuntimeError, ValueError) as exc:  # no srun; an option submitit refuses
             raise ExecutorUnavailable(f"Slurm job not submitted: {exc}") from exc
-        launch = NodeLaunch(command=tuple(command), job_dir=str(job.path), cwd=str(REPO_ROOT),
-                            env={key: value for key, value in env.items() if os.environ.get(key) != value},
-                            unset=tuple(key for key in os.environ if key not in env))
+        launch = NodeLaunch(
+            command=tuple(command),
+            job_dir=str(job.path),
+            cwd=str(REPO_ROOT),
+            env={key: value for key, value in env.items() if os.environ.get(key) != value},
+            unset=tuple(key for key in os.environ if key not in env),
+        )
         try:
             submitted = executor.submit(launch)
         except (FailedJobError, FailedSubmissionError) as exc:
@@ -451,16 +492,23 @@ class SlurmExecutor:
     def _ask(job_id: str, kind: str | None) -> Liveness:
         record = query_job(job_id)
         if record is None:
-            return Liveness(alive=False, external_state="UNKNOWN",
-                            reason=f"Slurm no longer knows job {job_id} (it ended a while ago and this cluster "
-                                   "keeps no accounting); what the worker recorded is kept")
+            return Liveness(
+                alive=False,
+                external_state="UNKNOWN",
+                reason=f"Slurm no longer knows job {job_id} (it ended a while ago and this cluster "
+                "keeps no accounting); what the worker recorded is kept",
+            )
         if record.active:
             waiting = record.state in WAITING_STATES
-            return Liveness(alive=True, external_state=record.state,
-                            queue_position=queue_position(job_id, record.partition) if waiting else 0)
+            return Liveness(
+                alive=True,
+                external_state=record.state,
+                queue_position=queue_position(job_id, record.partition) if waiting else 0,
+            )
         code = exit_code(job_id) if record.state == "FAILED" else None
-        return Liveness(alive=False, external_state=record.state,
-                        reason=ending_reason(job_id, record.state, kind, code))
+        return Liveness(
+            alive=False, external_state=record.state, reason=ending_reason(job_id, record.state, kind, code)
+        )
 
     def cancel(self, status: JobStatus) -> bool:
         """Stop the job: a waiting one at once; a running one gracefully (SIGTERM to its steps), then for
@@ -511,6 +559,7 @@ def _cancel_later(job_id: str, seconds: int) -> None:
 
 # ------------------------------------------------------------------------------------ on the compute node
 
+
 @dataclass(frozen=True)
 class NodeLaunch:
     """What submitit runs on the compute node: the worker ``command``, and how the job ended in Slurm's words.
@@ -534,8 +583,14 @@ class NodeLaunch:
         # asked to stop by this process instead, which then knows why it stopped.
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         with open(job.output_path, "ab") as output:
-            worker = subprocess.Popen(list(self.command), cwd=self.cwd, env=env, stdout=output,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            worker = subprocess.Popen(
+                list(self.command),
+                cwd=self.cwd,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
         def time_is_up(*_args) -> None:
             heard["time limit"] = True
@@ -580,11 +635,17 @@ def slurm_ending() -> str | None:
 def record_ending(job: JobDir, job_id: str, state: str) -> JobStatus:
     """Mark the job failed with Slurm's reason, unless a person asked it to stop or it ended on its own terms
     (finished, or failed for a reason of its own)."""
+
     def change(status: JobStatus) -> dict | None:
         if status.stop_requested or status.state in (JobState.FINISHED, JobState.FAILED):
             return None
-        return {"state": JobState.FAILED.value, "ended": now(), "external_state": state,
-                "message": f"ended by Slurm ({state})", "error": ending_reason(job_id, state, status.kind)}
+        return {
+            "state": JobState.FAILED.value,
+            "ended": now(),
+            "external_state": state,
+            "message": f"ended by Slurm ({state})",
+            "error": ending_reason(job_id, state, status.kind),
+        }
 
     return job.update_with(change)
 
@@ -613,12 +674,22 @@ def probe(settings, timeout_s: float = 120.0) -> str:
         written, seen = folder / "written-here", folder / "seen-there"
         written.write_text(socket.gethostname(), encoding="utf-8")
         quote = shlex.quote
-        script = (f"test -f {quote(str(written))} || exit 3; hostname > {quote(str(seen))} || exit 4; "
-                  f"test -x {quote(sys.executable)} || exit 5; test -f {quote(str(Path(__file__)))} || exit 6")
+        script = (
+            f"test -f {quote(str(written))} || exit 3; hostname > {quote(str(seen))} || exit 4; "
+            f"test -x {quote(sys.executable)} || exit 5; test -f {quote(str(Path(__file__)))} || exit 6"
+        )
         options = executor.options
-        arguments = ["sbatch", "--parsable", "--job-name=cellseg-probe", "--output=/dev/null", "--time=2",
-                     *(["--partition", options.partition] if options.partition else []), *options.sbatch_options,
-                     "--wrap", script]
+        arguments = [
+            "sbatch",
+            "--parsable",
+            "--job-name=cellseg-probe",
+            "--output=/dev/null",
+            "--time=2",
+            *(["--partition", options.partition] if options.partition else []),
+            *options.sbatch_options,
+            "--wrap",
+            script,
+        ]
         result = _slurm(arguments, timeout_s=30)
         if result.returncode != 0:
             raise ExecutorUnavailable(f"Slurm refused the probe job: {_said(result)}")
@@ -628,13 +699,17 @@ def probe(settings, timeout_s: float = 120.0) -> str:
         seconds = time.monotonic() - started
         if record.state == "COMPLETED" and seen.is_file():
             node = seen.read_text(encoding="utf-8").strip()
-            return (f"Slurm job {job_id} ran on {node} and saw the data root {root} (read and write), this Python "
-                    f"and this code; it took {seconds:.0f} s from submission to its end.")
+            return (
+                f"Slurm job {job_id} ran on {node} and saw the data root {root} (read and write), this Python "
+                f"and this code; it took {seconds:.0f} s from submission to its end."
+            )
         failure = _PROBE_FAILURES.get(exit_code(job_id) or 0)
         if failure:
             raise ExecutorUnavailable(f"The probe job {job_id} {failure.format(**names)}. {SHARED_FOLDER}")
-        raise ExecutorUnavailable(f"The probe job {job_id} ended {record.state} ({record.reason}) before it "
-                                  f"could check the data root {root}. {SHARED_FOLDER}")
+        raise ExecutorUnavailable(
+            f"The probe job {job_id} ended {record.state} ({record.reason}) before it "
+            f"could check the data root {root}. {SHARED_FOLDER}"
+        )
     except SlurmError as exc:
         raise ExecutorUnavailable(f"Slurm not reachable: {exc}") from exc
     finally:
@@ -649,5 +724,7 @@ def _wait_for_end(job_id: str, deadline: float) -> JobRecord:
             return record
         time.sleep(0.5)
     subprocess.run(["scancel", job_id], capture_output=True, timeout=ASK_TIMEOUT_S, check=False)
-    raise ExecutorUnavailable(f"The probe job {job_id} did not end in time (Slurm says {record.state}, "
-                              f"{record.reason}); the cluster may be busy: try again later.")
+    raise ExecutorUnavailable(
+        f"The probe job {job_id} did not end in time (Slurm says {record.state}, "
+        f"{record.reason}); the cluster may be busy: try again later."
+    )

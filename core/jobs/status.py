@@ -121,8 +121,9 @@ class JobStatus:
             value = getattr(self, item.name)
             if value is None or (item.name == "notes" and not value):
                 continue
-            data[item.name] = list(value) if item.name == "notes" else (
-                value.value if isinstance(value, JobState) else value)
+            data[item.name] = (
+                list(value) if item.name == "notes" else (value.value if isinstance(value, JobState) else value)
+            )
         return {**self.other, **data}
 
     @property
@@ -149,8 +150,11 @@ class JobStatus:
         """
         if self.executor in (None, "", "local"):
             return f"this machine ({self.host})" if self.host else "this machine"
-        parts = [f"{self.executor.capitalize()} job {self.external_id}" if self.external_id
-                 else f"{self.executor.capitalize()} (submitting)"]
+        parts = [
+            f"{self.executor.capitalize()} job {self.external_id}"
+            if self.external_id
+            else f"{self.executor.capitalize()} (submitting)"
+        ]
         if self.external_state:
             parts.append(self.external_state)
         if self.queue_position:

@@ -79,8 +79,12 @@ def zoom_view(image_shape: tuple[int, int], centre: tuple[float, float], zoom: f
 
 def _fabric_transform(obj: dict[str, Any], local: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """Fabric object coordinates → canvas coordinates (scale, flip, rotation, origin)."""
-    scale = np.array([obj.get("scaleX", 1.0) * (-1 if obj.get("flipX") else 1),
-                      obj.get("scaleY", 1.0) * (-1 if obj.get("flipY") else 1)])
+    scale = np.array(
+        [
+            obj.get("scaleX", 1.0) * (-1 if obj.get("flipX") else 1),
+            obj.get("scaleY", 1.0) * (-1 if obj.get("flipY") else 1),
+        ]
+    )
     angle = math.radians(obj.get("angle", 0.0) or 0.0)
     rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     width = obj.get("width", 0.0) * abs(scale[0])
@@ -159,8 +163,9 @@ def object_shapes(obj: dict[str, Any]) -> tuple[str, list[np.ndarray]]:
     return "unknown", []
 
 
-def objects_to_layer(objects: list[dict[str, Any]], window: ViewWindow, image_shape: tuple[int, int],
-                     brush_px: int) -> np.ndarray:
+def objects_to_layer(
+    objects: list[dict[str, Any]], window: ViewWindow, image_shape: tuple[int, int], brush_px: int
+) -> np.ndarray:
     """Rasterise canvas objects into a boolean image-sized layer.
 
     Strokes are drawn ``brush_px`` image pixels wide whatever the zoom; closed shapes
@@ -199,10 +204,13 @@ def _stroke(layer: np.ndarray, points: np.ndarray, radius: float) -> None:
         xs, ys = np.meshgrid(np.arange(low[0], high[0] + 1), np.arange(low[1], high[1] + 1))
         direction = end - start
         length2 = float(direction @ direction)
-        t = np.zeros_like(xs, dtype=np.float64) if length2 == 0 else np.clip(
-            ((xs - start[0]) * direction[0] + (ys - start[1]) * direction[1]) / length2, 0, 1)
+        t = (
+            np.zeros_like(xs, dtype=np.float64)
+            if length2 == 0
+            else np.clip(((xs - start[0]) * direction[0] + (ys - start[1]) * direction[1]) / length2, 0, 1)
+        )
         distance2 = (xs - start[0] - t * direction[0]) ** 2 + (ys - start[1] - t * direction[1]) ** 2
-        layer[low[1]:high[1] + 1, low[0]:high[0] + 1] |= (distance2 <= radius * radius + 1e-9).astype(np.uint8)
+        layer[low[1] : high[1] + 1, low[0] : high[0] + 1] |= (distance2 <= radius * radius + 1e-9).astype(np.uint8)
 
 
 def raster_to_layer(rgba: np.ndarray, window: ViewWindow, image_shape: tuple[int, int]) -> np.ndarray:
@@ -218,7 +226,7 @@ def raster_to_layer(rgba: np.ndarray, window: ViewWindow, image_shape: tuple[int
     drawn = (rgba[..., 3] > 0).astype(np.float32)
     coverage = cv2.resize(drawn, (window.width, window.height), interpolation=cv2.INTER_AREA)
     layer = np.zeros(image_shape[:2], bool)
-    layer[window.y0:window.y0 + window.height, window.x0:window.x0 + window.width] = coverage >= 0.5
+    layer[window.y0 : window.y0 + window.height, window.x0 : window.x0 + window.width] = coverage >= 0.5
     return layer
 
 

@@ -43,8 +43,9 @@ def _diff(state: MaskState, new_binary: np.ndarray) -> Edit:
     return _with_mask(state, new_binary, int(np.count_nonzero(after & ~before)), int(np.count_nonzero(before & ~after)))
 
 
-def apply_drawing(state: MaskState, objects: list[dict[str, Any]], window: ViewWindow, action: Action,
-                  brush_px: int) -> Edit:
+def apply_drawing(
+    state: MaskState, objects: list[dict[str, Any]], window: ViewWindow, action: Action, brush_px: int
+) -> Edit:
     """Apply canvas objects drawn in ``window``: paint them in, erase them, or delete the clicked objects.
 
     >>> state = MaskState(np.zeros((8, 8), np.uint8))
@@ -55,8 +56,9 @@ def apply_drawing(state: MaskState, objects: list[dict[str, Any]], window: ViewW
     if action == "delete":
         return delete_objects(state, click_positions(objects, window))
     layer = objects_to_layer(objects, window, state.binary.shape, brush_px)
-    new_binary, added, removed = apply_layers(state.binary, add=layer if action == "add" else None,
-                                              erase=layer if action == "erase" else None)
+    new_binary, added, removed = apply_layers(
+        state.binary, add=layer if action == "add" else None, erase=layer if action == "erase" else None
+    )
     return _with_mask(state, new_binary, added, removed)
 
 
@@ -96,7 +98,13 @@ def cleared(state: MaskState) -> Edit:
 def replaced(state: MaskState, other: MaskState) -> Edit:
     """Switch to another version of the mask (a revert), counting the change."""
     before, after = state.binary > 0, other.binary > 0
-    instances = other.instances if other.instances is not None else (
-        None if state.instances is None else update_instances(state.instances, other.binary))
-    return Edit(MaskState(np.where(after, 255, 0).astype(np.uint8), instances),
-                int(np.count_nonzero(after & ~before)), int(np.count_nonzero(before & ~after)))
+    instances = (
+        other.instances
+        if other.instances is not None
+        else (None if state.instances is None else update_instances(state.instances, other.binary))
+    )
+    return Edit(
+        MaskState(np.where(after, 255, 0).astype(np.uint8), instances),
+        int(np.count_nonzero(after & ~before)),
+        int(np.count_nonzero(before & ~after)),
+    )

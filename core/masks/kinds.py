@@ -99,8 +99,12 @@ def _from_colours(colour: np.ndarray) -> MaskReading:
         raise MaskKindError(f"has {len(values)} colours; at most 65535 objects are supported.")
     instances = labels.astype(np.uint16)
     binary = np.where(instances > 0, 255, 0).astype(np.uint8)
-    return MaskReading(binary, instances if len(values) > 2 else None, "colour-instances",
-                       f"colour-coded mask: {len(values) - 1} colours read as objects")
+    return MaskReading(
+        binary,
+        instances if len(values) > 2 else None,
+        "colour-instances",
+        f"colour-coded mask: {len(values) - 1} colours read as objects",
+    )
 
 
 def _looks_noisy_binary(gray: np.ndarray) -> bool:
@@ -122,8 +126,9 @@ def _id_map(relabelled: np.ndarray, wide: bool) -> np.ndarray:
         return relabelled.astype(np.uint16)
     if wide:
         return relabelled.astype(np.uint32)
-    raise MaskKindError(f"has {count} objects; a dataset stores at most 65535 per image (split the image into "
-                        "tiles first).")
+    raise MaskKindError(
+        f"has {count} objects; a dataset stores at most 65535 per image (split the image into tiles first)."
+    )
 
 
 def interpret_mask(array: np.ndarray, *, lossy: bool = False, threshold: int = 128, wide: bool = False) -> MaskReading:
@@ -169,9 +174,12 @@ def interpret_mask(array: np.ndarray, *, lossy: bool = False, threshold: int = 1
     if lossy or _looks_noisy_binary(gray):
         mid = int(np.count_nonzero((gray >= _DARK_LIMIT) & (gray < _BRIGHT_LIMIT)))
         binary = np.where(gray >= threshold, 255, 0).astype(np.uint8)
-        return MaskReading(binary, None, "noisy-binary",
-                           f"{len(values)} grey levels (compression noise) thresholded at {threshold}; "
-                           f"{mid} pixels were mid-grey")
+        return MaskReading(
+            binary,
+            None,
+            "noisy-binary",
+            f"{len(values)} grey levels (compression noise) thresholded at {threshold}; {mid} pixels were mid-grey",
+        )
     if values[0] != 0:
         raise MaskKindError(
             f"has {len(values)} grey levels ({int(values[0])}–{int(values[-1])}) and no background (value 0), "

@@ -67,8 +67,15 @@ def contour_of(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
     return (foreground > 0) & (eroded == 0)
 
 
-def overlay(rgb: np.ndarray, mask: np.ndarray, *, opacity: float = 0.45, mode: str = "fill",
-            colour: tuple[int, int, int] = DEFAULT_COLOUR, thickness: int = 1) -> np.ndarray:
+def overlay(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    *,
+    opacity: float = 0.45,
+    mode: str = "fill",
+    colour: tuple[int, int, int] = DEFAULT_COLOUR,
+    thickness: int = 1,
+) -> np.ndarray:
     """Blend ``colour`` into ``rgb`` where ``mask`` is on: a filled tint or an outline.
 
     Parameters
@@ -132,8 +139,9 @@ def draw_ids(rgb: np.ndarray, labels: np.ndarray, scale: float = 0.35) -> np.nda
     return picture
 
 
-def apply_layers(mask: np.ndarray, add: np.ndarray | None = None,
-                 erase: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
+def apply_layers(
+    mask: np.ndarray, add: np.ndarray | None = None, erase: np.ndarray | None = None
+) -> tuple[np.ndarray, int, int]:
     """Paint ``add`` into and remove ``erase`` from a binary mask; count what changed.
 
     Returns the new mask (uint8 0/255) and the numbers of pixels added and removed.

@@ -85,9 +85,10 @@ class UndoHistory:
         if before.instances is not None and after.instances is not None:
             instances_xor = zlib.compress((before.instances ^ after.instances).tobytes(), 1)
         self._serial += 1
-        self._undo.append(_Step(label, _pack_binary(before.binary, after.binary), instances_xor,
-                                before.binary.shape, self._serial))
-        del self._undo[:-self.limit]
+        self._undo.append(
+            _Step(label, _pack_binary(before.binary, after.binary), instances_xor, before.binary.shape, self._serial)
+        )
+        del self._undo[: -self.limit]
         self._redo.clear()
 
     @property
@@ -115,7 +116,7 @@ class UndoHistory:
         serials = [step.serial for step in self._undo]
         redo_serials = [step.serial for step in self._redo]
         if self._saved_at in redo_serials:  # edits that were saved have been undone since
-            applied, undone = [], self._redo[redo_serials.index(self._saved_at):]
+            applied, undone = [], self._redo[redo_serials.index(self._saved_at) :]
         else:  # edits made since the save (all that can be undone, when the save point is out of reach)
             start = serials.index(self._saved_at) + 1 if self._saved_at in serials else 0
             applied, undone = self._undo[start:], []

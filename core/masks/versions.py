@@ -50,8 +50,10 @@ class MaskChanged(RuntimeError):
         when = f" at {last['time']}" if last else ""
         self.by = (last or {}).get("user") or ""
         who = f" by {self.by}" if self.by else ""
-        super().__init__(f"{stem} was changed since you opened it: you started from version {loaded}, "
-                         f"version {current} was saved{who}{when}. Reload to see it, or save yours as a new version.")
+        super().__init__(
+            f"{stem} was changed since you opened it: you started from version {loaded}, "
+            f"version {current} was saved{who}{when}. Reload to see it, or save yours as a new version."
+        )
 
 
 class MaskSaveError(OSError):
@@ -178,8 +180,9 @@ def _keep_original(dataset_dir: Path, row: dict) -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     if row.get("instances") and (dataset_dir / row["instances"]).is_file():  # a proposal may bring the first ids
-        write_bytes_atomic(version_path(dataset_dir, row["stem"], 0, instances=True),
-                           (dataset_dir / row["instances"]).read_bytes())
+        write_bytes_atomic(
+            version_path(dataset_dir, row["stem"], 0, instances=True), (dataset_dir / row["instances"]).read_bytes()
+        )
     write_bytes_atomic(target, (dataset_dir / row["mask"]).read_bytes())
 
 
@@ -199,8 +202,18 @@ def _update_manifest_row(dataset_dir: Path, stem: str, stats: dict) -> None:
     write_manifest(dataset_dir, manifest)
 
 
-def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int, *, tool: str, note: str = "",
-              force: bool = False, proposed_by: str | None = None, uncertainty: float | None = None) -> SavedEdit:
+def save_mask(
+    dataset_dir: Path,
+    row: dict,
+    state: MaskState,
+    base_version: int,
+    *,
+    tool: str,
+    note: str = "",
+    force: bool = False,
+    proposed_by: str | None = None,
+    uncertainty: float | None = None,
+) -> SavedEdit:
     """Save ``state`` as the new mask of ``row["stem"]``; return what was recorded.
 
     ``base_version`` is the version the editor started from. If another save happened
@@ -226,36 +239,52 @@ def save_mask(dataset_dir: Path, row: dict, state: MaskState, base_version: int,
             version = current + 1
             binary = np.where(state.binary > 0, 255, 0).astype(np.uint8)
             _write_version(dataset_dir, row, version, binary, state.instances)
-            stats = {"foreground_fraction": round(float(np.count_nonzero(binary)) / binary.size, 6),
-                     # distinct ids, not the largest: a video's ids are track ids and need not be 1..n
-                     "object_count": int(np.count_nonzero(np.unique(state.instances)))
-                     if state.instances is not None and row.get("instances") else count_objects(binary),
-                     "label": "proposed" if proposed_by is not None else "corrected",
-                     "proposed_by": proposed_by, "uncertainty": uncertainty}
-            ids = {"instances": row["instances"], "has_instances": True} \
-                if state.instances is not None and row.get("instances") else {}  # a proposal may add the ids file
+            stats = {
+                "foreground_fraction": round(float(np.count_nonzero(binary)) / binary.size, 6),
+                # distinct ids, not the largest: a video's ids are track ids and need not be 1..n
+                "object_count": int(np.count_nonzero(np.unique(state.instances)))
+                if state.instances is not None and row.get("instances")
+                else count_objects(binary),
+                "label": "proposed" if proposed_by is not None else "corrected",
+                "proposed_by": proposed_by,
+                "uncertainty": uncertainty,
+            }
+            ids = (
+                {"instances": row["instances"], "has_instances": True}
+                if state.instances is not None and row.get("instances")
+                else {}
+            )  # a proposal may add the ids file
             saved = SavedEdit(
-                stem=stem, version=version, time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                stem=stem,
+                version=version,
+                time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 pixels_added=int(np.count_nonzero((binary > 0) & (on_disk == 0))),
                 pixels_removed=int(np.count_nonzero((binary == 0) & (on_disk > 0))),
-                tool=tool, note=note, user=user,
+                tool=tool,
+                note=note,
+                user=user,
                 previous_path=version_path(dataset_dir, stem, current).relative_to(dataset_dir).as_posix(),
-                **stats)
+                **stats,
+            )
             _append_log(dataset_dir, asdict(saved))
             _update_manifest_row(dataset_dir, stem, {**stats, **ids})
             return saved
     except PermissionError as exc:
-        raise MaskSaveError(f"Cannot save the mask of {stem}: {dataset_dir} is read-only ({exc.strerror}). "
-                            "The previous version is unchanged; ask for write access to the data folder.") from exc
+        raise MaskSaveError(
+            f"Cannot save the mask of {stem}: {dataset_dir} is read-only ({exc.strerror}). "
+            "The previous version is unchanged; ask for write access to the data folder."
+        ) from exc
     except OSError as exc:
         if isinstance(exc, MaskSaveError):
             raise
-        raise MaskSaveError(f"Cannot save the mask of {stem}: {exc.strerror or exc}. "
-                            "The previous version is unchanged.") from exc
+        raise MaskSaveError(
+            f"Cannot save the mask of {stem}: {exc.strerror or exc}. The previous version is unchanged."
+        ) from exc
 
 
-def _write_version(dataset_dir: Path, row: dict, version: int, binary: np.ndarray,
-                   instances: np.ndarray | None) -> None:
+def _write_version(
+    dataset_dir: Path, row: dict, version: int, binary: np.ndarray, instances: np.ndarray | None
+) -> None:
     """Write the history copy, then the live files; if any write fails (a full disk), take back what was
     written, so the version number is not used and the live mask and instances still agree."""
     stem = row["stem"]
@@ -297,8 +326,10 @@ def set_reviewed(dataset_dir: Path, stem: str, is_reviewed: bool) -> str | None:
 
     Who did it goes to the audit log (the mark itself keeps only the time)."""
     try:
-        with acting.guarded("mask.review", f"{dataset_dir.name}/{stem}", {"reviewed": is_reviewed}), \
-                dataset_lock(dataset_dir):
+        with (
+            acting.guarded("mask.review", f"{dataset_dir.name}/{stem}", {"reviewed": is_reviewed}),
+            dataset_lock(dataset_dir),
+        ):
             marks = reviewed(dataset_dir)
             stamp = datetime.now(timezone.utc).isoformat(timespec="seconds") if is_reviewed else None
             if stamp:

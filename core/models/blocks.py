@@ -6,12 +6,20 @@ import keras
 from keras import layers, ops
 
 
-def conv_block(x, filters: int, kernel: int, dilation: int = 1, batch_norm: bool = True, dropout: float = 0.0,
-               name: str = ""):
+def conv_block(
+    x, filters: int, kernel: int, dilation: int = 1, batch_norm: bool = True, dropout: float = 0.0, name: str = ""
+):
     """Two convolutions (+ batch norm) with ReLU, then optional dropout."""
     for k in (1, 2):
-        x = layers.Conv2D(filters, kernel, padding="same", dilation_rate=dilation, use_bias=not batch_norm,
-                          kernel_initializer="he_normal", name=f"{name}_conv{k}")(x)
+        x = layers.Conv2D(
+            filters,
+            kernel,
+            padding="same",
+            dilation_rate=dilation,
+            use_bias=not batch_norm,
+            kernel_initializer="he_normal",
+            name=f"{name}_conv{k}",
+        )(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn{k}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{k}")(x)
@@ -46,9 +54,15 @@ def output_head(x, output: str = "binary"):
         return sigmoid_head(x)
     if output == "three_class":
         classes = layers.Conv2D(3, 1, activation="softmax", dtype="float32", name="classes")(x)
-        return layers.Conv2D(3, 1, use_bias=False, trainable=False, dtype="float32", name="mask",
-                             kernel_initializer=keras.initializers.Constant(
-                                 [[_FOREGROUND_FIRST]]))(classes)
+        return layers.Conv2D(
+            3,
+            1,
+            use_bias=False,
+            trainable=False,
+            dtype="float32",
+            name="mask",
+            kernel_initializer=keras.initializers.Constant([[_FOREGROUND_FIRST]]),
+        )(classes)
     if output == "distance":
         cell = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="cell")(x)
         depth = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="depth")(x)

@@ -10,17 +10,24 @@ from typing import Literal
 
 from core.config import ConfigError, from_dict
 
-ModelName = Literal["unet", "attention_unet", "unet_plus_plus", "mobilenetv2_unet", "deeplabv3_plus", "unet_lstm",
-                    "mobilenet_mobileunet_lstm"]
+ModelName = Literal[
+    "unet",
+    "attention_unet",
+    "unet_plus_plus",
+    "mobilenetv2_unet",
+    "deeplabv3_plus",
+    "unet_lstm",
+    "mobilenet_mobileunet_lstm",
+]
 OutputType = Literal["binary", "three_class", "distance"]
 OUTPUT_HELP = {
     "binary": "Cell or background per pixel; touching cells are then split where the cell outline narrows "
-              "(a distance watershed). Works with any masks.",
+    "(a distance watershed). Works with any masks.",
     "three_class": "Background, cell interior or cell boundary per pixel (softmax), so the model itself learns "
-                   "where one cell ends and the next begins; each interior becomes one cell. Needs masks that "
-                   "give each cell its own number.",
+    "where one cell ends and the next begins; each interior becomes one cell. Needs masks that "
+    "give each cell its own number.",
     "distance": "Cell or background, plus how deep inside its cell each pixel lies (0 at the edge, 1 at the "
-                "centre); each centre becomes one cell. Needs masks that give each cell its own number.",
+    "centre); each centre becomes one cell. Needs masks that give each cell its own number.",
 }
 MODEL_HELP = {
     "unet": "The classic U-Net (as in the seed's TensorflowUNet): a good default for cells and nuclei.",
@@ -29,9 +36,9 @@ MODEL_HELP = {
     "mobilenetv2_unet": "A light MobileNetV2 encoder with a U-Net-style decoder: fast, good with pretrained weights.",
     "deeplabv3_plus": "DeepLabV3+ on MobileNetV2: multi-scale context; suits large, irregular regions.",
     "unet_lstm": "For time-lapse videos: a U-Net that looks at a few frames around each frame (ConvLSTM memory), "
-                 "so cells that blur or dim for a frame are still found.",
+    "so cells that blur or dim for a frame are still found.",
     "mobilenet_mobileunet_lstm": "For time-lapse videos: the light MobileNetV2 U-Net on each frame, then a ConvLSTM "
-                                 "that combines the frames before and after; fast, good with pretrained weights.",
+    "that combines the frames before and after; fast, good with pretrained weights.",
 }
 ENCODER_MODELS = ("mobilenetv2_unet", "deeplabv3_plus", "mobilenet_mobileunet_lstm")
 # Models that see a window of ``time_window`` frames centred on the frame they segment (time-lapse datasets only).
@@ -80,8 +87,15 @@ class ModelConfig:
     time_window: int = 5
 
     def __post_init__(self) -> None:
-        checks = [("base_filters", 4, 128), ("depth", 2, 6), ("first_kernel", 3, 11), ("dilation", 1, 4),
-                  ("dropout", 0.0, 0.6), ("boundary_width", 1, 8), ("time_window", 3, 15)]
+        checks = [
+            ("base_filters", 4, 128),
+            ("depth", 2, 6),
+            ("first_kernel", 3, 11),
+            ("dilation", 1, 4),
+            ("dropout", 0.0, 0.6),
+            ("boundary_width", 1, 8),
+            ("time_window", 3, 15),
+        ]
         for name, low, high in checks:
             value = getattr(self, name)
             if not low <= value <= high:
@@ -89,8 +103,10 @@ class ModelConfig:
         if self.first_kernel % 2 == 0:
             raise ConfigError(f"first_kernel={self.first_kernel} must be odd (3, 5, 7, …).")
         if self.time_window % 2 == 0:
-            raise ConfigError(f"time_window={self.time_window} must be odd (3, 5, 7, …): the window is centred on the "
-                              "frame it segments.")
+            raise ConfigError(
+                f"time_window={self.time_window} must be odd (3, 5, 7, …): the window is centred on the "
+                "frame it segments."
+            )
         if self.encoder_alpha not in (0.35, 0.5, 0.75, 1.0):
             raise ConfigError(f"encoder_alpha={self.encoder_alpha} must be one of 0.35, 0.5, 0.75, 1.0.")
 
@@ -102,7 +118,7 @@ class ModelConfig:
     @property
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this."""
-        return 32 if self.name in ENCODER_MODELS else 2 ** self.depth
+        return 32 if self.name in ENCODER_MODELS else 2**self.depth
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":

@@ -12,8 +12,13 @@ from core.models.blocks import BroadcastLike, output_head, three_channels
 from core.models.config import ModelConfig
 
 # Encoder features at strides 2, 4, 8, 16 and 32 (the TensorFlow pix2pix segmentation tutorial's choice).
-SKIP_LAYERS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu",
-               "block_16_project")
+SKIP_LAYERS = (
+    "block_1_expand_relu",
+    "block_3_expand_relu",
+    "block_6_expand_relu",
+    "block_13_expand_relu",
+    "block_16_project",
+)
 # Momentum of the moving statistics of every batch normalisation here. Keras builds MobileNetV2 with 0.999, made for
 # ImageNet's millions of steps: after the few hundred steps of a Quick run on a CPU the statistics used at
 # inference have barely moved from their start, and the model, right in training, predicts nothing at inference
@@ -26,12 +31,17 @@ def mobilenet_encoder(config: ModelConfig) -> keras.Model:
     """MobileNetV2 without its classifier; weights from ImageNet or a local file, as configured."""
     weights = config.encoder_weights
     try:
-        backbone = keras.applications.MobileNetV2(input_shape=(None, None, 3), include_top=False,
-                                                  weights="imagenet" if weights == "imagenet" else None,
-                                                  alpha=config.encoder_alpha)
+        backbone = keras.applications.MobileNetV2(
+            input_shape=(None, None, 3),
+            include_top=False,
+            weights="imagenet" if weights == "imagenet" else None,
+            alpha=config.encoder_alpha,
+        )
     except (OSError, ValueError) as exc:  # no network, or no ImageNet weights for this width
-        raise ConfigError(f"ImageNet weights for MobileNetV2 could not be loaded ({exc}). Use encoder weights "
-                          "'none', or give the path of a weights file.") from exc
+        raise ConfigError(
+            f"ImageNet weights for MobileNetV2 could not be loaded ({exc}). Use encoder weights "
+            "'none', or give the path of a weights file."
+        ) from exc
     if weights not in ("none", "imagenet"):
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -39,8 +49,9 @@ def mobilenet_encoder(config: ModelConfig) -> keras.Model:
         try:
             backbone.load_weights(str(path))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"Encoder weights file {path} does not fit MobileNetV2 (alpha "
-                              f"{config.encoder_alpha}): {exc}") from exc
+            raise ConfigError(
+                f"Encoder weights file {path} does not fit MobileNetV2 (alpha {config.encoder_alpha}): {exc}"
+            ) from exc
     for layer in backbone.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = BATCH_NORM_MOMENTUM
@@ -77,8 +88,9 @@ def _aspp(x, filters: int):
     """Atrous spatial pyramid pooling: the same features seen at several scales, plus the image average."""
     branches = [layers.Conv2D(filters, 1, padding="same", activation="relu", name="aspp_1x1")(x)]
     for rate in (6, 12, 18):
-        branches.append(layers.Conv2D(filters, 3, padding="same", dilation_rate=rate, activation="relu",
-                                      name=f"aspp_rate{rate}")(x))
+        branches.append(
+            layers.Conv2D(filters, 3, padding="same", dilation_rate=rate, activation="relu", name=f"aspp_rate{rate}")(x)
+        )
     pooled = layers.GlobalAveragePooling2D(keepdims=True, name="aspp_pool")(x)
     pooled = layers.Conv2D(filters, 1, activation="relu", name="aspp_pool_conv")(pooled)
     branches.append(BroadcastLike(name="aspp_pool_spread")(pooled, x))

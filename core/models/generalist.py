@@ -38,20 +38,30 @@ from core.train.runs import prepare_run
 
 log = logging.getLogger(__name__)
 SOURCES = {
-    "dsb2018_nuclei": ("fluorescent (and some stained) nuclei, 2018 Data Science Bowl (BBBC038)", "CC0 1.0",
-                       "Caicedo et al., Nature Methods 16, 1247–1253 (2019)"),
-    "blood_cells_brightfield": ("brightfield blood smear tiles (Depto et al. 2021)", "MIT",
-                                "Depto et al., Automatic segmentation of blood cells from microscopic slides (2021)"),
-    "usiigaci_phase_contrast": ("phase-contrast live cells (Usiigaci)", "MIT",
-                                "Tsai et al., Usiigaci, SoftwareX 9, 230–237 (2019)"),
+    "dsb2018_nuclei": (
+        "fluorescent (and some stained) nuclei, 2018 Data Science Bowl (BBBC038)",
+        "CC0 1.0",
+        "Caicedo et al., Nature Methods 16, 1247–1253 (2019)",
+    ),
+    "blood_cells_brightfield": (
+        "brightfield blood smear tiles (Depto et al. 2021)",
+        "MIT",
+        "Depto et al., Automatic segmentation of blood cells from microscopic slides (2021)",
+    ),
+    "usiigaci_phase_contrast": (
+        "phase-contrast live cells (Usiigaci)",
+        "MIT",
+        "Tsai et al., Usiigaci, SoftwareX 9, 230–237 (2019)",
+    ),
 }
 CARD_VERSION = 1
 MIX = "generalist-mix"
 
 
 def _settings(root: Path) -> Settings:
-    return Settings(data_root=root, import_roots=(root,), max_upload_mb=2048, max_unzipped_mb=8192,
-                    max_zip_members=100_000)
+    return Settings(
+        data_root=root, import_roots=(root,), max_upload_mb=2048, max_unzipped_mb=8192, max_zip_members=100_000
+    )
 
 
 def _import_data(shared: Path, settings: Settings, used: list[str]) -> dict[str, int]:
@@ -70,15 +80,29 @@ def _import_data(shared: Path, settings: Settings, used: list[str]) -> dict[str,
 
 
 def _train(settings: Settings, epochs: int, seed: int) -> RunDir:
-    config = preset_config("quick", MIX, settings.data_root, output="binary", minutes=0.0, seed=seed, epochs=epochs,
-                           early_stopping=1_000, precision="float32")
+    config = preset_config(
+        "quick",
+        MIX,
+        settings.data_root,
+        output="binary",
+        minutes=0.0,
+        seed=seed,
+        epochs=epochs,
+        early_stopping=1_000,
+        precision="float32",
+    )
     data = config.to_dict()
     data["data"]["max_validation_images"] = 60  # validation every epoch stays short on a mix of three sets
     config = type(config).from_dict(data)
     run = prepare_run(settings, config, trigger="generalist build")
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root), "PYTHONUNBUFFERED": "1"}
-    subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO_ROOT, env=env,
-                   check=True, timeout=epochs * 900 + 1800)
+    subprocess.run(
+        [sys.executable, "-m", "core", "train", "--run-dir", str(run.path)],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        timeout=epochs * 900 + 1800,
+    )
     if run.read_status().state not in ("finished", "stopped"):
         raise RuntimeError(f"training the generalist failed: {run.read_status().error}")
     return run
@@ -89,10 +113,12 @@ def _scores(run: RunDir, settings: Settings, used: list[str]) -> dict[str, dict]
 
     scores = {}
     for name in used:
-        summary = evaluate_run(run, dataset_items(settings.datasets_dir / name, "test"), f"test-{name}",
-                               source={"dataset": name})
-        scores[name] = {key: round(float(summary[key]), 4) for key in ("dice", "iou", "f1_50", "ap")
-                        if summary.get(key) is not None}
+        summary = evaluate_run(
+            run, dataset_items(settings.datasets_dir / name, "test"), f"test-{name}", source={"dataset": name}
+        )
+        scores[name] = {
+            key: round(float(summary[key]), 4) for key in ("dice", "iou", "f1_50", "ap") if summary.get(key) is not None
+        }
         scores[name]["images"] = int(summary.get("n_images", 0))
     return scores
 
@@ -119,23 +145,28 @@ def _score(scores: dict, key: str) -> str:
 
 
 def _readme(card: dict) -> str:
-    rows = "\n".join(f"| {name} | {s.get('images')} | {_score(s, 'dice')} | {_score(s, 'f1_50')} | {_score(s, 'ap')} |"
-                     for name, s in card["scores"].items())
-    data = "\n".join(f"- `{name}` ({card['training_images'][name]} training images): {what}; licence {licence}; "
-                     f"cite {cite}." for name, (what, licence, cite) in SOURCES.items() if name in card["scores"])
-    return f"""# {card['title']}
+    rows = "\n".join(
+        f"| {name} | {s.get('images')} | {_score(s, 'dice')} | {_score(s, 'f1_50')} | {_score(s, 'ap')} |"
+        for name, s in card["scores"].items()
+    )
+    data = "\n".join(
+        f"- `{name}` ({card['training_images'][name]} training images): {what}; licence {licence}; cite {cite}."
+        for name, (what, licence, cite) in SOURCES.items()
+        if name in card["scores"]
+    )
+    return f"""# {card["title"]}
 
-{card['description']}
+{card["description"]}
 
-**Use it** by name wherever a run id is accepted: `python -m core predict {card['name']} IMAGES --out DIR`,
-`python -m core evaluate {card['name']} --dataset NAME`, `python -m core train --dataset NAME --fine-tune
-{card['name']}`, and the model pickers of the Predict, Results and Annotate pages.
+**Use it** by name wherever a run id is accepted: `python -m core predict {card["name"]} IMAGES --out DIR`,
+`python -m core evaluate {card["name"]} --dataset NAME`, `python -m core train --dataset NAME --fine-tune
+{card["name"]}`, and the model pickers of the Predict, Results and Annotate pages.
 
-**Model**: U-Net ({card['model']['base_filters']} filters, depth {card['model']['depth']}, {card['input_channels']}
-input channels: grey images are repeated into colour), {card['size_mb']:.1f} MB, trained for
-{plural(card['epochs'], 'epoch')} ({card['minutes']:g} minutes on {card['device']}), seed {card['seed']}.
+**Model**: U-Net ({card["model"]["base_filters"]} filters, depth {card["model"]["depth"]}, {card["input_channels"]}
+input channels: grey images are repeated into colour), {card["size_mb"]:.1f} MB, trained for
+{plural(card["epochs"], "epoch")} ({card["minutes"]:g} minutes on {card["device"]}), seed {card["seed"]}.
 
-**Exact command**: `{card['command']}`
+**Exact command**: `{card["command"]}`
 
 ## Scores on each test split (never seen in training)
 
@@ -147,12 +178,20 @@ input channels: grey images are repeated into colour), {card['size_mb']:.1f} MB,
 
 {data}
 
-Built {card['created']}; card version {card['version']}.
+Built {card["created"]}; card version {card["version"]}.
 """
 
 
-def build_generalist(shared: Path, out: Path, workdir: Path, *, epochs: int = 20, seed: int = 0,
-                     leave_out: tuple[str, ...] = (), name: str = "generalist") -> dict:
+def build_generalist(
+    shared: Path,
+    out: Path,
+    workdir: Path,
+    *,
+    epochs: int = 20,
+    seed: int = 0,
+    leave_out: tuple[str, ...] = (),
+    name: str = "generalist",
+) -> dict:
     """Train, score and package the generalist (see the module's description); returns its card."""
     acting.check("model.train_generalist", name)
     unknown = [n for n in leave_out if n not in SOURCES]
@@ -174,28 +213,48 @@ def build_generalist(shared: Path, out: Path, workdir: Path, *, epochs: int = 20
     meta.update(dataset_dir="", lineage={"datasets": counts}, trigger="shipped model", parent_run=None)
     write_json_atomic(out / "config.json", meta)
     status = run.read_status()
-    write_json_atomic(out / "status.json", {"state": "finished", "pid": None, "epoch": status.epoch,
-                                            "best_val_dice": status.best_val_dice,
-                                            "device": status.device, "precision": status.precision,
-                                            "message": "shipped model", "created": status.created,
-                                            "ended": status.ended})
+    write_json_atomic(
+        out / "status.json",
+        {
+            "state": "finished",
+            "pid": None,
+            "epoch": status.epoch,
+            "best_val_dice": status.best_val_dice,
+            "device": status.device,
+            "precision": status.precision,
+            "message": "shipped model",
+            "created": status.created,
+            "ended": status.ended,
+        },
+    )
     shutil.copyfile(run.metrics_path, out / "metrics.jsonl")
     train = meta["train"]
-    command = "python -m core models train-generalist --out " + str(out.relative_to(REPO_ROOT) if out.is_relative_to(
-        REPO_ROOT) else out) + f" --epochs {epochs} --seed {seed}" + "".join(f" --leave-out {n}" for n in leave_out)
+    command = (
+        "python -m core models train-generalist --out "
+        + str(out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out)
+        + f" --epochs {epochs} --seed {seed}"
+        + "".join(f" --leave-out {n}" for n in leave_out)
+    )
     card = {
-        "name": name, "version": CARD_VERSION, "title": "Generalist cell segmentation U-Net" + (
-            f" (without {', '.join(leave_out)})" if leave_out else ""),
+        "name": name,
+        "version": CARD_VERSION,
+        "title": "Generalist cell segmentation U-Net" + (f" (without {', '.join(leave_out)})" if leave_out else ""),
         "description": "A starting point for labs with raw images: proposes cell masks on fluorescence, "
-                       "brightfield and phase-contrast images, to be corrected in the editor and refined on the "
-                       "lab's own masks.",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command, "seed": seed,
+        "brightfield and phase-contrast images, to be corrected in the editor and refined on the "
+        "lab's own masks.",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "seed": seed,
         "minutes": round(sum(float(m.get("seconds", 0)) for m in run.read_metrics()) / 60, 1),
-        "epochs": len(run.read_metrics()), "device": status.device,
+        "epochs": len(run.read_metrics()),
+        "device": status.device,
         "model": {k: train["model"][k] for k in ("name", "base_filters", "depth")},
         "input_channels": _channels(out / "checkpoints" / "best.keras"),
-        "patch_size": train["data"]["patch_size"], "training_images": counts, "left_out": list(leave_out),
-        "scores": scores, "size_mb": round((out / "checkpoints" / "best.keras").stat().st_size / 2**20, 2),
+        "patch_size": train["data"]["patch_size"],
+        "training_images": counts,
+        "left_out": list(leave_out),
+        "scores": scores,
+        "size_mb": round((out / "checkpoints" / "best.keras").stat().st_size / 2**20, 2),
         "build_seconds": round(time.monotonic() - started),
     }
     write_json_atomic(out / "card.json", card)

@@ -87,8 +87,15 @@ def iou_loss(y_true, y_pred):
     return 1.0 - soft_iou(y_true, y_pred)
 
 
-LOSSES = {"bce": bce, "dice": dice_loss, "bce_dice": bce_dice, "focal": focal, "tversky": tversky,
-          "weighted_bce": weighted_bce, "iou": iou_loss}
+LOSSES = {
+    "bce": bce,
+    "dice": dice_loss,
+    "bce_dice": bce_dice,
+    "focal": focal,
+    "tversky": tversky,
+    "weighted_bce": weighted_bce,
+    "iou": iou_loss,
+}
 
 
 def three_class_cross_entropy(classes, y_pred):
@@ -131,8 +138,14 @@ class SegmentationLoss(keras.losses.Loss):
     cross-entropy (targets: cell and normalised distance in two channels).
     """
 
-    def __init__(self, kind: str = "bce_dice", settings: dict | None = None, name: str | None = None,
-                 output: str = "binary", **kwargs):
+    def __init__(
+        self,
+        kind: str = "bce_dice",
+        settings: dict | None = None,
+        name: str | None = None,
+        output: str = "binary",
+        **kwargs,
+    ):
         if kind not in LOSSES:
             raise ValueError(f"Unknown loss {kind!r}; choose one of {', '.join(LOSSES)}.")
         if output not in ("binary", "three_class", "distance"):

@@ -43,19 +43,25 @@ class ConvLSTM:
         self.name = name
         # The four gates (input, forget, cell, output) in one convolution each for the input and the state.
         self.from_input = layers.Conv2D(4 * filters, kernel, padding="same", name=f"{name}_x")
-        self.from_state = layers.Conv2D(4 * filters, kernel, padding="same", use_bias=False,
-                                        kernel_initializer="orthogonal", name=f"{name}_h")
+        self.from_state = layers.Conv2D(
+            4 * filters, kernel, padding="same", use_bias=False, kernel_initializer="orthogonal", name=f"{name}_h"
+        )
         self.step = 0
 
     def _gates(self, x, h):
-        total = self.from_input(x) if h is None else layers.Add(name=f"{self.name}_sum{self.step}")(
-            [self.from_input(x), self.from_state(h)])
+        total = (
+            self.from_input(x)
+            if h is None
+            else layers.Add(name=f"{self.name}_sum{self.step}")([self.from_input(x), self.from_state(h)])
+        )
         f = self.filters
         i, forget, g, o = (keras.ops.take(total, list(range(k * f, (k + 1) * f)), axis=-1) for k in range(4))
-        return (layers.Activation("sigmoid", name=f"{self.name}_i{self.step}")(i),
-                layers.Activation("sigmoid", name=f"{self.name}_f{self.step}")(forget),
-                layers.Activation("tanh", name=f"{self.name}_g{self.step}")(g),
-                layers.Activation("sigmoid", name=f"{self.name}_o{self.step}")(o))
+        return (
+            layers.Activation("sigmoid", name=f"{self.name}_i{self.step}")(i),
+            layers.Activation("sigmoid", name=f"{self.name}_f{self.step}")(forget),
+            layers.Activation("tanh", name=f"{self.name}_g{self.step}")(g),
+            layers.Activation("sigmoid", name=f"{self.name}_o{self.step}")(o),
+        )
 
     def __call__(self, frames: list) -> list:
         """The hidden state after each frame, in the order of ``frames``."""
@@ -65,10 +71,16 @@ class ConvLSTM:
             i, forget, g, o = self._gates(x, h)
             new = layers.Multiply(name=f"{self.name}_ig{self.step}")([i, g])
             # The state starts at zero, so the first step has no forget term (and needs no zero tensor).
-            c = new if c is None else layers.Add(name=f"{self.name}_c{self.step}")(
-                [layers.Multiply(name=f"{self.name}_fc{self.step}")([forget, c]), new])
+            c = (
+                new
+                if c is None
+                else layers.Add(name=f"{self.name}_c{self.step}")(
+                    [layers.Multiply(name=f"{self.name}_fc{self.step}")([forget, c]), new]
+                )
+            )
             h = layers.Multiply(name=f"{self.name}_h{self.step}")(
-                [o, layers.Activation("tanh", name=f"{self.name}_tc{self.step}")(c)])
+                [o, layers.Activation("tanh", name=f"{self.name}_tc{self.step}")(c)]
+            )
             outputs.append(h)
             self.step += 1
         return outputs
@@ -78,7 +90,7 @@ def towards_centre(frames: list, filters: int, name: str):
     """The centre frame's features from both sides: one ConvLSTM runs from the first frame to the centre, another
     from the last frame back to it; their final states are concatenated (``2 * filters`` channels)."""
     centre = len(frames) // 2
-    forward = ConvLSTM(filters, f"{name}_fwd")(frames[:centre + 1])[-1]
+    forward = ConvLSTM(filters, f"{name}_fwd")(frames[: centre + 1])[-1]
     backward = ConvLSTM(filters, f"{name}_bwd")(frames[centre:][::-1])[-1]
     return layers.Concatenate(name=f"{name}_cat")([forward, backward])
 
@@ -98,11 +110,18 @@ def build_unet_lstm(config: ModelConfig, channels: int) -> keras.Model:
     inputs = keras.Input((window, None, None, channels), name="frames")
     frames, skips = _frames(inputs, window), []
     for level in range(config.depth):
-        filters = config.base_filters * 2 ** level
+        filters = config.base_filters * 2**level
         kernel, dropout = level_settings(level, config.depth, config.first_kernel, config.dropout)
 
-        conv = layers.Conv2D(filters, kernel, padding="same", dilation_rate=config.dilation if level == 0 else 1,
-                             use_bias=not config.batch_norm, kernel_initializer="he_normal", name=f"enc{level}_conv")
+        conv = layers.Conv2D(
+            filters,
+            kernel,
+            padding="same",
+            dilation_rate=config.dilation if level == 0 else 1,
+            use_bias=not config.batch_norm,
+            kernel_initializer="he_normal",
+            name=f"enc{level}_conv",
+        )
         norm = layers.BatchNormalization(name=f"enc{level}_bn") if config.batch_norm else None
         relu = layers.Activation("relu", name=f"enc{level}_relu")
         frames = [relu(norm(conv(x)) if norm is not None else conv(x)) for x in frames]
@@ -118,7 +137,7 @@ def build_unet_lstm(config: ModelConfig, channels: int) -> keras.Model:
     if config.dropout > 0:
         x = layers.Dropout(config.dropout, name="bottom_drop")(x)
     for level in reversed(range(config.depth)):
-        filters = config.base_filters * 2 ** level
+        filters = config.base_filters * 2**level
         x = layers.Concatenate(name=f"dec{level}_cat")([up(x, filters, f"dec{level}"), skips[level]])
         x = conv_block(x, filters, 3, 1, config.batch_norm, 0.0, name=f"dec{level}")
     return keras.Model(inputs, output_head(x, config.output), name="unet_lstm")

@@ -53,8 +53,9 @@ def read_card(folder: Path) -> dict:
 
 def _is_model(folder: Path) -> bool:
     # best.onnx: a model imported from a bioimage.io package with ONNX weights only (predicts, not fine-tuned)
-    return (folder / "config.json").is_file() and any((folder / "checkpoints" / name).is_file()
-                                                      for name in ("best.keras", "best.onnx"))
+    return (folder / "config.json").is_file() and any(
+        (folder / "checkpoints" / name).is_file() for name in ("best.keras", "best.onnx")
+    )
 
 
 def list_models(settings: Settings) -> list[ShippedModel]:
@@ -62,8 +63,11 @@ def list_models(settings: Settings) -> list[ShippedModel]:
     root = models_dir(settings)
     if not root.is_dir():
         return []
-    return [ShippedModel(folder.name, folder, read_card(folder)) for folder in sorted(root.iterdir())
-            if folder.is_dir() and not folder.name.startswith(".") and _is_model(folder)]
+    return [
+        ShippedModel(folder.name, folder, read_card(folder))
+        for folder in sorted(root.iterdir())
+        if folder.is_dir() and not folder.name.startswith(".") and _is_model(folder)
+    ]
 
 
 def ensure_models(settings: Settings, source: Path | None = None) -> list[str]:

@@ -13,12 +13,20 @@ def _encoder(inputs, config: ModelConfig):
     skips, x = [], inputs
     for level in range(config.depth):
         kernel, dropout = level_settings(level, config.depth, config.first_kernel, config.dropout)
-        x = conv_block(x, config.base_filters * 2 ** level, kernel, config.dilation if level == 0 else 1,
-                       config.batch_norm, dropout, name=f"enc{level}")
+        x = conv_block(
+            x,
+            config.base_filters * 2**level,
+            kernel,
+            config.dilation if level == 0 else 1,
+            config.batch_norm,
+            dropout,
+            name=f"enc{level}",
+        )
         skips.append(x)
         x = layers.MaxPooling2D(name=f"pool{level}")(x)
-    bottom = conv_block(x, config.base_filters * 2 ** config.depth, 3, 1, config.batch_norm, config.dropout,
-                        name="bottom")
+    bottom = conv_block(
+        x, config.base_filters * 2**config.depth, 3, 1, config.batch_norm, config.dropout, name="bottom"
+    )
     return skips, bottom
 
 
@@ -27,7 +35,7 @@ def build_unet(config: ModelConfig, channels: int) -> keras.Model:
     inputs = keras.Input((None, None, channels), name="image")
     skips, x = _encoder(inputs, config)
     for level in reversed(range(config.depth)):
-        filters = config.base_filters * 2 ** level
+        filters = config.base_filters * 2**level
         x = layers.Concatenate(name=f"dec{level}_cat")([up(x, filters, f"dec{level}"), skips[level]])
         x = conv_block(x, filters, 3, 1, config.batch_norm, 0.0, name=f"dec{level}")
     return keras.Model(inputs, output_head(x, config.output), name="unet")
@@ -47,7 +55,7 @@ def build_attention_unet(config: ModelConfig, channels: int) -> keras.Model:
     inputs = keras.Input((None, None, channels), name="image")
     skips, x = _encoder(inputs, config)
     for level in reversed(range(config.depth)):
-        filters = config.base_filters * 2 ** level
+        filters = config.base_filters * 2**level
         upsampled = up(x, filters, f"dec{level}")
         gated = _attention_gate(skips[level], upsampled, max(filters // 2, 1), name=f"att{level}")
         x = layers.Concatenate(name=f"dec{level}_cat")([upsampled, gated])
@@ -61,18 +69,26 @@ def build_unet_plus_plus(config: ModelConfig, channels: int) -> keras.Model:
     nodes: dict[tuple[int, int], object] = {}
     x = inputs
     for level in range(config.depth + 1):
-        kernel, dropout = level_settings(min(level, config.depth - 1), config.depth, config.first_kernel,
-                                         config.dropout)
+        kernel, dropout = level_settings(
+            min(level, config.depth - 1), config.depth, config.first_kernel, config.dropout
+        )
         source = x if level == 0 else layers.MaxPooling2D(name=f"pool{level}")(nodes[(level - 1, 0)])
-        nodes[(level, 0)] = conv_block(source, config.base_filters * 2 ** level, kernel,
-                                       config.dilation if level == 0 else 1, config.batch_norm, dropout,
-                                       name=f"x{level}_0")
+        nodes[(level, 0)] = conv_block(
+            source,
+            config.base_filters * 2**level,
+            kernel,
+            config.dilation if level == 0 else 1,
+            config.batch_norm,
+            dropout,
+            name=f"x{level}_0",
+        )
     for column in range(1, config.depth + 1):
         for level in range(config.depth - column + 1):
-            filters = config.base_filters * 2 ** level
+            filters = config.base_filters * 2**level
             parts = [nodes[(level, k)] for k in range(column)]
             parts.append(up(nodes[(level + 1, column - 1)], filters, f"x{level}_{column}"))
             merged = layers.Concatenate(name=f"x{level}_{column}_cat")(parts)
-            nodes[(level, column)] = conv_block(merged, filters, 3, 1, config.batch_norm, 0.0,
-                                                name=f"x{level}_{column}")
+            nodes[(level, column)] = conv_block(
+                merged, filters, 3, 1, config.batch_norm, 0.0, name=f"x{level}_{column}"
+            )
     return keras.Model(inputs, output_head(nodes[(0, config.depth)], config.output), name="unet_plus_plus")

@@ -68,8 +68,16 @@ from core.infer import InputSpec, Progress, TilePlan, predict_image
 from core.io import TIFF_SUFFIXES, write_json_atomic
 from core.jobs import JobDir
 from core.postprocess import PostProcessing
-from core.prediction.job import (PredictionError, PredictOptions, collect_inputs, output_names, prediction_settings,
-                                 read_input, write_outputs, write_summary)
+from core.prediction.job import (
+    PredictionError,
+    PredictOptions,
+    collect_inputs,
+    output_names,
+    prediction_settings,
+    read_input,
+    write_outputs,
+    write_summary,
+)
 from core.runs.folder import RunDir
 from core.runs.model import RunModel, checkpoint_path, load_run_model
 from core.text import plural
@@ -207,8 +215,9 @@ def predict_unit(source: ModelSource, unit: ImageUnit) -> dict:
     return mark_done(unit.out_dir, unit.name, unit.made_from, cells, row)
 
 
-def predict_block(source: ModelSource, block: np.ndarray, limits: tuple[float, float], plan: TilePlan,
-                  keep: tuple[slice, slice]) -> np.ndarray:
+def predict_block(
+    source: ModelSource, block: np.ndarray, limits: tuple[float, float], plan: TilePlan, keep: tuple[slice, slice]
+) -> np.ndarray:
     """The 8-bit probability of the ``keep`` part of one block of a slide.
 
     ``block`` holds the slide's raw pixels (all its channels) with the margin :func:`block_spans` gives;
@@ -217,12 +226,14 @@ def predict_block(source: ModelSource, block: np.ndarray, limits: tuple[float, f
     """
     model = worker_model(source)
     spec = _SlideRange(**{f.name: getattr(model.spec, f.name) for f in fields(model.spec)}, limits=limits)
-    maps, _ = predict_image(model.predict, block, spec, replace(plan, whole_pixels=0), model.multiple,
-                            out_dtype=np.uint8)
+    maps, _ = predict_image(
+        model.predict, block, spec, replace(plan, whole_pixels=0), model.multiple, out_dtype=np.uint8
+    )
     return np.ascontiguousarray(maps[keep])
 
 
 # --- cutting slides into blocks -------------------------------------------------------------------------------
+
 
 def block_spans(length: int, block: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """Blocks along one axis of a slide: ``(read start, read stop, own start, own stop)`` of each.
@@ -248,8 +259,10 @@ def block_spans(length: int, block: int, tile: int, overlap: int) -> list[tuple[
     while bounds and length - bounds[-1] < tile:
         bounds.pop()
     edges = [0, *bounds, length]
-    return [(max(0, start - stride), stop + overlap if stop < length else length, start, stop)
-            for start, stop in zip(edges, edges[1:])]
+    return [
+        (max(0, start - stride), stop + overlap if stop < length else length, start, stop)
+        for start, stop in zip(edges, edges[1:])
+    ]
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
@@ -306,18 +319,30 @@ class _Slide:
         plan = facts.plan
         height, width = image.shape[:2]
         maps = np.zeros((height, width, *(() if plan.channels == 1 else (plan.channels,))), np.uint8)
-        count = (len(block_spans(height, block, plan.tile, plan.overlap))
-                 * len(block_spans(width, block, plan.tile, plan.overlap)))
-        return cls(index, path, name, made, image, facts.spec.depth_note(image) + notes, limits, maps,
-                   iter_blocks(image, block, plan), count)
+        count = len(block_spans(height, block, plan.tile, plan.overlap)) * len(
+            block_spans(width, block, plan.tile, plan.overlap)
+        )
+        return cls(
+            index,
+            path,
+            name,
+            made,
+            image,
+            facts.spec.depth_note(image) + notes,
+            limits,
+            maps,
+            iter_blocks(image, block, plan),
+            count,
+        )
 
     @property
     def unsent(self) -> int:
         return self.count - self.sent
 
 
-def iter_blocks(image: np.ndarray, block: int, plan: TilePlan) -> Iterator[tuple[np.ndarray, tuple[slice, slice],
-                                                                                  tuple[slice, slice]]]:
+def iter_blocks(
+    image: np.ndarray, block: int, plan: TilePlan
+) -> Iterator[tuple[np.ndarray, tuple[slice, slice], tuple[slice, slice]]]:
     """Every block of ``image`` as :func:`predict_block` takes it: pixels, own part within, place in the image.
 
     >>> plan = TilePlan(tile=128, overlap=32)
@@ -327,11 +352,15 @@ def iter_blocks(image: np.ndarray, block: int, plan: TilePlan) -> Iterator[tuple
     for top, bottom, own_top, own_bottom in block_spans(image.shape[0], block, plan.tile, plan.overlap):
         for left, right, own_left, own_right in block_spans(image.shape[1], block, plan.tile, plan.overlap):
             keep = slice(own_top - top, own_bottom - top), slice(own_left - left, own_right - left)
-            yield (np.ascontiguousarray(image[top:bottom, left:right]), keep,
-                   (slice(own_top, own_bottom), slice(own_left, own_right)))
+            yield (
+                np.ascontiguousarray(image[top:bottom, left:right]),
+                keep,
+                (slice(own_top, own_bottom), slice(own_left, own_right)),
+            )
 
 
 # --- resuming -------------------------------------------------------------------------------------------------
+
 
 def made_from(path: Path, source: ModelSource, plan: TilePlan, settings: PostProcessing) -> dict:
     """What an image's outputs depend on: the input file (size and time), the checkpoint, the plan, the settings.
@@ -343,10 +372,23 @@ def made_from(path: Path, source: ModelSource, plan: TilePlan, settings: PostPro
         size, modified = stat.st_size, stat.st_mtime_ns
     except OSError:  # gone since it was listed: nothing matches, the worker says why it cannot read it
         size, modified = -1, -1
-    return json.loads(json.dumps({
-        "source": str(path), "size": size, "modified_ns": modified, "run": source.run_path,
-        "checkpoint": source.checkpoint, "checkpoint_modified_ns": source.stamp, "tile": plan.tile,
-        "overlap": plan.overlap, "tta": plan.tta, "channels": plan.channels, "postprocessing": settings.to_dict()}))
+    return json.loads(
+        json.dumps(
+            {
+                "source": str(path),
+                "size": size,
+                "modified_ns": modified,
+                "run": source.run_path,
+                "checkpoint": source.checkpoint,
+                "checkpoint_modified_ns": source.stamp,
+                "tile": plan.tile,
+                "overlap": plan.overlap,
+                "tta": plan.tta,
+                "channels": plan.channels,
+                "postprocessing": settings.to_dict(),
+            }
+        )
+    )
 
 
 def done_path(out_dir: Path, name: str) -> Path:
@@ -379,6 +421,7 @@ def finished_rows(out_dir: Path, name: str, made: dict) -> dict | None:
 
 # --- the client -----------------------------------------------------------------------------------------------
 
+
 def local_workers() -> int:
     """One worker per core this process may use."""
     try:
@@ -399,11 +442,15 @@ def local_cluster(options: ClusterOptions = ClusterOptions()):
     workers = options.workers or local_workers()
     memory = options.memory_limit or int(psutil.virtual_memory().total * WORKER_MEMORY_SHARE / workers)
     # one thread each: TensorFlow's own thread pools would otherwise take every core in every worker
-    env = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    env = {
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    }
     # the scheduler's web server on a free port: a second cluster on the machine neither fails nor warns
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory,
-                           dashboard_address=":0", env=env)
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory, dashboard_address=":0", env=env
+    )
     log.info("local Dask cluster at %s: %s", cluster.scheduler_address, plural(workers, "worker"))
     return cluster
 
@@ -419,15 +466,23 @@ def _open_client(address: str | None, options: ClusterOptions, stack: ExitStack)
         client = Client(address, timeout=options.connect_timeout, set_as_default=False)
     # MemoryError: a service other than a Dask scheduler on that port answers bytes read as an absurd length
     except (OSError, TimeoutError, ValueError, MemoryError) as exc:
-        raise PredictionError(f"No Dask scheduler answered at {address} within {options.connect_timeout:g} s "
-                              f"({exc}). Check the address (e.g. tcp://head-node:8786) and that the scheduler runs, "
-                              "or leave the address out to use a local cluster.") from exc
+        raise PredictionError(
+            f"No Dask scheduler answered at {address} within {options.connect_timeout:g} s "
+            f"({exc}). Check the address (e.g. tcp://head-node:8786) and that the scheduler runs, "
+            "or leave the address out to use a local cluster."
+        ) from exc
     return stack.enter_context(client)
 
 
-def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: PredictOptions = _DEFAULT_OPTIONS,
-                       address: str | None = None, progress: Progress | None = None,
-                       cluster: ClusterOptions = ClusterOptions()) -> dict:
+def predict_files_dask(
+    run: RunDir,
+    inputs: list[Path],
+    out_dir: Path,
+    options: PredictOptions = _DEFAULT_OPTIONS,
+    address: str | None = None,
+    progress: Progress | None = None,
+    cluster: ClusterOptions = ClusterOptions(),
+) -> dict:
     """Predict every input image with the run's model on Dask workers; write what :func:`predict_files` writes.
 
     Parameters
@@ -455,22 +510,31 @@ def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: 
     """
     acting.check("predict", run.run_id)
     if run.read_config().get("train", {}).get("model", {}).get("name") in RECURRENT_MODELS:
-        raise PredictionError(f"Model {run.run_id} sees several frames of a video at once; the cluster predicts "
-                              "images one by one, so predict videos with it without the cluster.")
+        raise PredictionError(
+            f"Model {run.run_id} sees several frames of a video at once; the cluster predicts "
+            "images one by one, so predict videos with it without the cluster."
+        )
     paths = collect_inputs(inputs)
     videos = [path for path in paths if is_video_file(path)]
     if videos and len(videos) == len(paths):
-        raise PredictionError(f"{', '.join(p.name for p in videos[:3])}{' …' if len(videos) > 3 else ''}: "
-                              "time-lapse videos are predicted without the cluster (their frames are linked into "
-                              "tracks in one process); predict them without --dask.")
+        raise PredictionError(
+            f"{', '.join(p.name for p in videos[:3])}{' …' if len(videos) > 3 else ''}: "
+            "time-lapse videos are predicted without the cluster (their frames are linked into "
+            "tracks in one process); predict them without --dask."
+        )
     paths = [path for path in paths if path not in set(videos)]
     out_dir = Path(out_dir).resolve()
     task = JobDir(out_dir)
-    task.start(len(paths), f"connecting to the Dask scheduler at {address}" if address
-               else "starting a local Dask cluster")
+    task.start(
+        len(paths), f"connecting to the Dask scheduler at {address}" if address else "starting a local Dask cluster"
+    )
     settings = prediction_settings(run, options)
-    source = ModelSource(str(run.path.resolve()), options.checkpoint,
-                         checkpoint_path(run, options.checkpoint).stat().st_mtime_ns, load_run_model)
+    source = ModelSource(
+        str(run.path.resolve()),
+        options.checkpoint,
+        checkpoint_path(run, options.checkpoint).stat().st_mtime_ns,
+        load_run_model,
+    )
     with ExitStack() as stack:
         client = _open_client(address, cluster, stack)
         task.progress(0, len(paths), "loading the model on a worker")
@@ -490,8 +554,17 @@ def predict_files_dask(run: RunDir, inputs: list[Path], out_dir: Path, options: 
 class _Batch:
     """The client's loop: images sent whole, slides sent block by block, results gathered as they finish."""
 
-    def __init__(self, client, source: ModelSource, facts: ModelFacts, settings: PostProcessing, out_dir: Path,
-                 block: int, task: JobDir, progress: Progress | None):
+    def __init__(
+        self,
+        client,
+        source: ModelSource,
+        facts: ModelFacts,
+        settings: PostProcessing,
+        out_dir: Path,
+        block: int,
+        task: JobDir,
+        progress: Progress | None,
+    ):
         self.client, self.source, self.facts, self.settings = client, source, facts, settings
         self.out_dir, self.block, self.task, self.progress = out_dir, block, task, progress
         self.results: list[dict | None] = []
@@ -518,8 +591,9 @@ class _Batch:
         owners = {}
         for index, path, name, made in whole:
             unit = ImageUnit(path, name, self.out_dir, self.settings, self.facts.plan, made)
-            future = self.client.submit(predict_unit, self.source, unit, pure=False,
-                                        key=f"predict-image-{self.tag}-{index}")
+            future = self.client.submit(
+                predict_unit, self.source, unit, pure=False, key=f"predict-image-{self.tag}-{index}"
+            )
             owners[future.key] = index
             pending.add(future)
         self._next_slide(large, pending)
@@ -562,8 +636,17 @@ class _Batch:
             self.slide.sent += 1
             data = self.client.scatter(pixels, hash=False)
             # before the whole images queued earlier: the slide's memory on the client is freed sooner
-            future = self.client.submit(predict_block, self.source, data, self.slide.limits, self.facts.plan, keep,
-                                        pure=False, priority=1, key=f"predict-block-{self.tag}-{uuid.uuid4().hex}")
+            future = self.client.submit(
+                predict_block,
+                self.source,
+                data,
+                self.slide.limits,
+                self.facts.plan,
+                keep,
+                pure=False,
+                priority=1,
+                key=f"predict-block-{self.tag}-{uuid.uuid4().hex}",
+            )
             self.blocks[future.key] = (data, where)
             pending.add(future)
 
@@ -575,11 +658,11 @@ class _Batch:
         slide.received += 1
         self._report(f"{slide.path.name}: block {slide.received} of {slide.count}")
         if slide.received == slide.count:
-            cells, row = write_outputs(self.out_dir, slide.path, slide.name, slide.image, slide.maps, slide.notes,
-                                       self.settings)
+            cells, row = write_outputs(
+                self.out_dir, slide.path, slide.name, slide.image, slide.maps, slide.notes, self.settings
+            )
             self.results[slide.index] = mark_done(self.out_dir, slide.name, slide.made, cells, row)
             self._report(f"predicted {self.finished} of {plural(len(self.results), 'image')}")
             self._next_slide(large, pending)
         else:
             self._send(pending)
-

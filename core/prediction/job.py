@@ -58,8 +58,19 @@ log = logging.getLogger(__name__)
 OVERLAY_MAX_SIDE = 4096
 # area is in pixels; area_um2 is left empty when the input states no pixel size (core.pixel_size)
 CELL_COLUMNS = ("image", "label", "area", "area_um2", "centroid_y", "centroid_x", "eccentricity", "mean_intensity")
-IMAGE_COLUMNS = ("image", "output", "width", "height", "cells", "covered_fraction", "mean_cell_area",
-                 "pixel_size_um", "notes", "source", "frame")  # frame: a video frame's place in ``source`` (from 0)
+IMAGE_COLUMNS = (
+    "image",
+    "output",
+    "width",
+    "height",
+    "cells",
+    "covered_fraction",
+    "mean_cell_area",
+    "pixel_size_um",
+    "notes",
+    "source",
+    "frame",
+)  # frame: a video frame's place in ``source`` (from 0)
 
 
 class PredictionError(ValueError):
@@ -142,8 +153,13 @@ def _write_labels(path: Path, labels: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def overlay_picture(image: np.ndarray, labels: np.ndarray, colour: tuple[int, int, int] | None = None,
-                    width: int | None = None, max_side: int = OVERLAY_MAX_SIDE) -> np.ndarray:
+def overlay_picture(
+    image: np.ndarray,
+    labels: np.ndarray,
+    colour: tuple[int, int, int] | None = None,
+    width: int | None = None,
+    max_side: int = OVERLAY_MAX_SIDE,
+) -> np.ndarray:
     """The image (at most ``max_side`` wide or high) with every cell outlined: in ``colour`` (default: the colour
     that stands out from the image's own) and ``width`` pixels wide (default: visible at that size)."""
     rgb = fit_within(to_display_rgb(image), max_side)
@@ -163,8 +179,15 @@ def read_input(path: Path) -> np.ndarray | str:
         return f"{path.name}: cannot be read as an image ({exc})"
 
 
-def write_outputs(out_dir: Path, path: Path, name: str, image: np.ndarray, maps: np.ndarray, notes: list[str],
-                  settings: PostProcessing) -> tuple[list[dict], dict]:
+def write_outputs(
+    out_dir: Path,
+    path: Path,
+    name: str,
+    image: np.ndarray,
+    maps: np.ndarray,
+    notes: list[str],
+    settings: PostProcessing,
+) -> tuple[list[dict], dict]:
     """Split one image's predicted maps into cells and write its probability, mask, labels and overlay.
 
     ``maps`` is :func:`~core.infer.predict_image`'s 8-bit result for ``image`` (read from ``path``); the outputs
@@ -175,9 +198,18 @@ def write_outputs(out_dir: Path, path: Path, name: str, image: np.ndarray, maps:
     return write_labelled(out_dir, path, name, image, probability, labels, notes, pixel_size_um(path))
 
 
-def write_labelled(out_dir: Path, path: Path, name: str, image: np.ndarray, probability: np.ndarray,
-                   labels: np.ndarray, notes: list[str], size: PixelSize | None, image_name: str | None = None,
-                   frame: int | None = None) -> tuple[list[dict], dict]:
+def write_labelled(
+    out_dir: Path,
+    path: Path,
+    name: str,
+    image: np.ndarray,
+    probability: np.ndarray,
+    labels: np.ndarray,
+    notes: list[str],
+    size: PixelSize | None,
+    image_name: str | None = None,
+    frame: int | None = None,
+) -> tuple[list[dict], dict]:
     """Write the probability, mask, labels and overlay of one image (or video frame) already split into cells.
 
     Parameters
@@ -209,14 +241,24 @@ def write_labelled(out_dir: Path, path: Path, name: str, image: np.ndarray, prob
     write_png(out_dir / "overlays" / f"{name}.png", overlay_picture(image, labels))
     measured = measure_cells(labels, image)
     areas = [row["area"] for row in measured]
-    row = {"image": image_name, "width": image.shape[1], "height": image.shape[0], "cells": len(measured),
-           "covered_fraction": round(float(mask.mean()), 5),
-           "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0,
-           "pixel_size_um": size.x_um if size else None, "notes": "; ".join(notes), "output": name,
-           "source": str(path), "frame": frame}
+    row = {
+        "image": image_name,
+        "width": image.shape[1],
+        "height": image.shape[0],
+        "cells": len(measured),
+        "covered_fraction": round(float(mask.mean()), 5),
+        "mean_cell_area": round(float(np.mean(areas)), 1) if areas else 0,
+        "pixel_size_um": size.x_um if size else None,
+        "notes": "; ".join(notes),
+        "output": name,
+        "source": str(path),
+        "frame": frame,
+    }
     per_pixel = size.x_um * size.y_um if size else None
-    return [{"image": image_name, **cell, **({"area_um2": round(cell["area"] * per_pixel, 4)} if per_pixel else {})}
-            for cell in measured], row
+    return [
+        {"image": image_name, **cell, **({"area_um2": round(cell["area"] * per_pixel, 4)} if per_pixel else {})}
+        for cell in measured
+    ], row
 
 
 def prediction_settings(run: RunDir, options: PredictOptions) -> PostProcessing:
@@ -269,9 +311,11 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
     task.start(total, "loading the model")
     model = load_run_model(run, options.checkpoint)
     if model.window and not videos:
-        raise ValueError(f"Model {run.run_id} ({model.config.model.name}) segments time-lapse videos from the "
-                         f"{model.window} frames around each frame, and none of the inputs is a video (a "
-                         "multi-frame TIFF or a folder of frames); use a model for single images.")
+        raise ValueError(
+            f"Model {run.run_id} ({model.config.model.name}) segments time-lapse videos from the "
+            f"{model.window} frames around each frame, and none of the inputs is a video (a "
+            "multi-frame TIFF or a folder of frames); use a model for single images."
+        )
     settings = prediction_settings(run, options)
     plan = model.plan(options.tile, options.overlap, options.tta)
     cells, images, skipped, tracked = [], [], [], []
@@ -280,8 +324,10 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
     def predict(job: tuple[int, tuple[Path, str]]) -> tuple[np.ndarray, np.ndarray, list[str]] | str:
         index, (path, _) = job
         if model.window:
-            return (f"{path.name}: a single image; model {run.run_id} ({model.config.model.name}) segments frames "
-                    f"of time-lapse videos from the {model.window} frames around each (give it a multi-frame TIFF)")
+            return (
+                f"{path.name}: a single image; model {run.run_id} ({model.config.model.name}) segments frames "
+                f"of time-lapse videos from the {model.window} frames around each (give it a multi-frame TIFF)"
+            )
         image = read_input(path)
         if isinstance(image, str):
             return image
@@ -304,13 +350,19 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         cells.extend(measured)
         images.extend([row] if row else [])
         skipped.extend([skip] if skip else [])
-        task.progress(index, total, f"predicted {index} of {plural(total, 'frame')}"
-                      if videos else f"predicted {index} of {plural(len(paths), 'image')}")
+        task.progress(
+            index,
+            total,
+            f"predicted {index} of {plural(total, 'frame')}"
+            if videos
+            else f"predicted {index} of {plural(len(paths), 'image')}",
+        )
     progress = _Progress(task, total, len(stills))
     for path in videos:
         try:
-            measured, rows, video = predict_video(model, plan, settings, options.temporal, path, names[path], out_dir,
-                                                  progress)
+            measured, rows, video = predict_video(
+                model, plan, settings, options.temporal, path, names[path], out_dir, progress
+            )
         except (OSError, ValueError) as exc:  # one unreadable video does not cost the other inputs their results
             log.warning("%s skipped: %s", path, exc)
             skipped.append(f"{path.name}: cannot be read as a video ({exc})")
@@ -318,12 +370,30 @@ def predict_files(run: RunDir, inputs: list[Path], out_dir: Path, options: Predi
         cells.extend(measured)
         images.extend(rows)
         tracked.append(video)
-    return write_summary(run, out_dir, task, settings, plan, cells, images, skipped,
-                         videos=tracked if videos else None, temporal=options.temporal if videos else None)
+    return write_summary(
+        run,
+        out_dir,
+        task,
+        settings,
+        plan,
+        cells,
+        images,
+        skipped,
+        videos=tracked if videos else None,
+        temporal=options.temporal if videos else None,
+    )
 
 
-def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: TemporalPostProcessing, path: Path,
-                  name: str, out_dir: Path, progress: _Progress | None = None) -> tuple[list[dict], list[dict], dict]:
+def predict_video(
+    model,
+    plan: TilePlan,
+    settings: PostProcessing,
+    temporal: TemporalPostProcessing,
+    path: Path,
+    name: str,
+    out_dir: Path,
+    progress: _Progress | None = None,
+) -> tuple[list[dict], list[dict], dict]:
     """Predict every frame of a video, fill it along time, link its cells into tracks and write the results.
 
     Frames are read and predicted one at a time; the video's masks (one byte a pixel), the seed maps of an
@@ -359,8 +429,11 @@ def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: Tem
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=out_dir) as scratch:
         seeds: np.ndarray | None = None
         # a recurrent model predicts each frame from the window centred on it, read as the video streams past
-        source = (streamed_windows(iter_frames(info), n_frames, model.window) if model.window
-                  else enumerate(iter_frames(info)))
+        source = (
+            streamed_windows(iter_frames(info), n_frames, model.window)
+            if model.window
+            else enumerate(iter_frames(info))
+        )
         for t, frame in source:
             if t >= n_frames:
                 raise ValueError(f"{path.name} holds more frames than its headers state ({n_frames})")
@@ -374,8 +447,10 @@ def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: Tem
             if masks is None:
                 masks = np.zeros((n_frames, *probability.shape), bool)
             if probability.shape != masks.shape[1:]:
-                raise ValueError(f"{path.name}: frame {t} is {probability.shape[1]}×{probability.shape[0]} px, "
-                                 f"frame 0 {masks.shape[2]}×{masks.shape[1]}")
+                raise ValueError(
+                    f"{path.name}: frame {t} is {probability.shape[1]}×{probability.shape[0]} px, "
+                    f"frame 0 {masks.shape[2]}×{masks.shape[1]}"
+                )
             if seed is not None and seeds is None:  # kept on disk: only the splitting after the filling needs it
                 seeds = np.lib.format.open_memmap(Path(scratch) / "seeds.npy", "w+", np.uint8, masks.shape)
             if seeds is not None:
@@ -399,33 +474,62 @@ def predict_video(model, plan: TilePlan, settings: PostProcessing, temporal: Tem
     return _write_video(out_dir, path, name, info, tracked, notes_of, temporal)
 
 
-def _write_video(out_dir: Path, path: Path, name: str, info: VideoInfo, tracked: np.ndarray, notes_of: list[list[str]],
-                 temporal: TemporalPostProcessing) -> tuple[list[dict], list[dict], dict]:
+def _write_video(
+    out_dir: Path,
+    path: Path,
+    name: str,
+    info: VideoInfo,
+    tracked: np.ndarray,
+    notes_of: list[list[str]],
+    temporal: TemporalPostProcessing,
+) -> tuple[list[dict], list[dict], dict]:
     """Write a tracked video's per-frame outputs, its label video, track table and CTC folder."""
     size = pixel_size_um(path)  # from the TIFF's metadata, as for a still image
     n_frames = len(tracked)
     cells, rows = [], []
     for t, frame in enumerate(iter_frames(info)):  # read again, one at a time, for overlays and intensities
-        notes = [f"frame {t} of {n_frames}, counted from 0 (video {path.name}; cell labels are track ids)"
-                 + ("; filled along time" if temporal.enabled else ""), *notes_of[t]]
-        measured, row = write_labelled(out_dir, path, frame_stem(name, t), frame,
-                                       _probability_of(out_dir, frame_stem(name, t)), tracked[t], notes, size,
-                                       image_name=f"{path.name} frame {t}", frame=t)
+        notes = [
+            f"frame {t} of {n_frames}, counted from 0 (video {path.name}; cell labels are track ids)"
+            + ("; filled along time" if temporal.enabled else ""),
+            *notes_of[t],
+        ]
+        measured, row = write_labelled(
+            out_dir,
+            path,
+            frame_stem(name, t),
+            frame,
+            _probability_of(out_dir, frame_stem(name, t)),
+            tracked[t],
+            notes,
+            size,
+            image_name=f"{path.name} frame {t}",
+            frame=t,
+        )
         cells.extend(measured)
         rows.append(row)
     folder = out_dir / "videos"
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     dtype = np.uint16 if tracked.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
-    tifffile.imwrite(buffer, tracked.astype(dtype, copy=False), compression="zlib", photometric="minisblack",
-                     metadata={"axes": "TYX"})
+    tifffile.imwrite(
+        buffer,
+        tracked.astype(dtype, copy=False),
+        compression="zlib",
+        photometric="minisblack",
+        metadata={"axes": "TYX"},
+    )
     write_bytes_atomic(folder / f"{name}_labels.tif", buffer.getvalue())
     table = tracks_table(tracked, pixel_size_um=size.x_um if size else None)
     write_bytes_atomic(folder / f"{name}_tracks.csv", table.to_csv(index=False).encode("utf-8"))
     write_ctc(tracked, folder / f"{name}_ctc")
     per_frame = [int(row["cells"]) for row in rows]
-    entry = {"name": name, "image": path.name, "frames": n_frames, "tracks": len(table),
-             "cells_per_frame_mean": round(float(np.mean(per_frame)), 2) if per_frame else 0.0}
+    entry = {
+        "name": name,
+        "image": path.name,
+        "frames": n_frames,
+        "tracks": len(table),
+        "cells_per_frame_mean": round(float(np.mean(per_frame)), 2) if per_frame else 0.0,
+    }
     log.info("%s: %s, %s", path.name, plural(n_frames, "frame"), plural(len(table), "track"))
     return cells, rows, entry
 
@@ -435,9 +539,18 @@ def _probability_of(out_dir: Path, name: str) -> np.ndarray:
     return read_image(out_dir / "probabilities" / f"{name}.png")
 
 
-def write_summary(run: RunDir, out_dir: Path, task: JobDir, settings: PostProcessing, plan: TilePlan,
-                  cells: list[dict], images: list[dict], skipped: list[str], videos: list[dict] | None = None,
-                  temporal: TemporalPostProcessing | None = None) -> dict:
+def write_summary(
+    run: RunDir,
+    out_dir: Path,
+    task: JobDir,
+    settings: PostProcessing,
+    plan: TilePlan,
+    cells: list[dict],
+    images: list[dict],
+    skipped: list[str],
+    videos: list[dict] | None = None,
+    temporal: TemporalPostProcessing | None = None,
+) -> dict:
     """Write ``cells.csv``, ``images.csv`` and ``prediction.json``, mark the task finished, return the summary.
 
     ``videos`` (the entries of :func:`predict_video`) and ``temporal`` are added to the summary when the inputs
@@ -447,13 +560,25 @@ def write_summary(run: RunDir, out_dir: Path, task: JobDir, settings: PostProces
         raise PredictionError("No image could be read: " + "; ".join(skipped))
     write_bytes_atomic(out_dir / "cells.csv", _csv(CELL_COLUMNS, cells))
     write_bytes_atomic(out_dir / "images.csv", _csv(IMAGE_COLUMNS, images))
-    summary = {"run_id": run.run_id, "images": len(images), "cells": len(cells), "threshold": settings.threshold,
-               "postprocessing": settings.to_dict(), "tile": plan.tile, "overlap": plan.overlap, "tta": plan.tta,
-               "finished": now(), "skipped": skipped, "per_image": images}
+    summary = {
+        "run_id": run.run_id,
+        "images": len(images),
+        "cells": len(cells),
+        "threshold": settings.threshold,
+        "postprocessing": settings.to_dict(),
+        "tile": plan.tile,
+        "overlap": plan.overlap,
+        "tta": plan.tta,
+        "finished": now(),
+        "skipped": skipped,
+        "per_image": images,
+    }
     if videos is not None:
         summary["videos"] = videos
         summary["temporal"] = (temporal or TemporalPostProcessing()).to_dict()
     write_json_atomic(out_dir / "prediction.json", summary)
-    task.finish(f"{plural(len(cells), 'cell')} in {plural(len(images), 'image')}",
-                summary={k: v for k, v in summary.items() if k != "per_image"})
+    task.finish(
+        f"{plural(len(cells), 'cell')} in {plural(len(images), 'image')}",
+        summary={k: v for k, v in summary.items() if k != "per_image"},
+    )
     return summary

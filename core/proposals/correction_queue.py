@@ -55,8 +55,11 @@ def image_signature(image: np.ndarray) -> np.ndarray:
         grey = grey.mean(axis=2)
     scale = SIGNATURE_SIDE / max(grey.shape)
     if scale < 1:
-        grey = cv2.resize(grey, (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale))),
-                          interpolation=cv2.INTER_AREA)
+        grey = cv2.resize(
+            grey,
+            (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
     low, high = np.percentile(grey, (1, 99))
     stretched = np.clip((grey - low) / max(float(high - low), 1e-6), 0.0, 1.0)
     rows, cols = np.gradient(stretched)
@@ -76,8 +79,12 @@ def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2)
 
 
-def correction_order(uncertainty: Mapping[str, float], signatures: Mapping[str, np.ndarray],
-                     training: Iterable[str] = (), limit: int | None = None) -> list[str]:
+def correction_order(
+    uncertainty: Mapping[str, float],
+    signatures: Mapping[str, np.ndarray],
+    training: Iterable[str] = (),
+    limit: int | None = None,
+) -> list[str]:
     """The waiting images (keys of ``uncertainty``) in the order a person should correct them.
 
     Each pick is the highest product of uncertainty rank and coverage gain (see the module's text); it then
@@ -98,17 +105,17 @@ def correction_order(uncertainty: Mapping[str, float], signatures: Mapping[str, 
     known = list(signatures)
     if len(known) < 2:
         return stems[:limit]
-    references = np.stack([signatures[stem] for stem in known[::max(1, len(known) // REFERENCES)]])
+    references = np.stack([signatures[stem] for stem in known[:: max(1, len(known) // REFERENCES)]])
     pairwise = distances(references, references)
     scale = float(np.median(pairwise[np.triu_indices(len(references), 1)])) or 1.0
     has_signature = np.array([stem in signatures for stem in stems])
     own = np.stack([signatures.get(stem, np.zeros_like(references[0])) for stem in stems])
     # similarity 1 for the same histograms, 0.37 at the dataset's median distance, near 0 for other kinds of image
-    similar = np.where(has_signature[:, None], np.exp(-(distances(own, references) / scale) ** 2), 0.0)
+    similar = np.where(has_signature[:, None], np.exp(-((distances(own, references) / scale) ** 2)), 0.0)
     covered = np.zeros(len(references))  # how well the training images already stand for each reference
     trained = [signatures[stem] for stem in training if stem in signatures]
     for start in range(0, len(trained), 256):  # in chunks: a big dataset's distance table need not fit at once
-        chunk = np.exp(-(distances(np.stack(trained[start:start + 256]), references) / scale) ** 2).max(axis=0)
+        chunk = np.exp(-((distances(np.stack(trained[start : start + 256]), references) / scale) ** 2)).max(axis=0)
         covered = np.maximum(covered, chunk)
     order: list[str] = []
     left = np.ones(len(stems), bool)
@@ -176,8 +183,11 @@ def queue(folder: Path, limit: int | None = None, exclude: Iterable[str] = ()) -
     excluded = set(exclude)
     proposals = {row["stem"]: float(row.get("uncertainty") or 0.0) for row in rows if label_of(row) == "proposed"}
     waiting = {stem: value for stem, value in proposals.items() if stem not in excluded}
-    about_to_train = {row["stem"] for row in rows if row["stem"] in excluded and row["stem"] in proposals
-                      and row.get("split") == "train"}
+    about_to_train = {
+        row["stem"]
+        for row in rows
+        if row["stem"] in excluded and row["stem"] in proposals and row.get("split") == "train"
+    }
     if len(waiting) < 2:  # nothing to weigh: no need to read every image of the dataset
         return list(waiting)[:limit]
     return correction_order(waiting, dataset_signatures(folder, rows), training_stems(rows) | about_to_train, limit)

@@ -61,8 +61,11 @@ def candidates(rows: list[dict], model: str) -> list[dict]:
     >>> [row["stem"] for row in candidates(rows, "new")]
     ['a', 'c']
     """
-    return [row for row in rows if label_of(row) == "unlabelled"
-            or (label_of(row) == "proposed" and row.get("proposed_by") != model)]
+    return [
+        row
+        for row in rows
+        if label_of(row) == "unlabelled" or (label_of(row) == "proposed" and row.get("proposed_by") != model)
+    ]
 
 
 def default_model(settings: Settings, dataset: str) -> str:
@@ -74,8 +77,11 @@ def default_model(settings: Settings, dataset: str) -> str:
     for run in list_runs(runs_dir(settings)):
         meta = run.read_config()
         train = meta.get("train", {})
-        if train.get("dataset") == dataset and train.get("preset") == "refine" \
-                and run.read_status().state == "finished":
+        if (
+            train.get("dataset") == dataset
+            and train.get("preset") == "refine"
+            and run.read_status().state == "finished"
+        ):
             return run.run_id
     return "generalist"
 
@@ -85,16 +91,25 @@ def proposals_task(settings: Settings, dataset: str) -> JobDir:
     return JobDir(settings.layout.tasks / "propose" / dataset)
 
 
-def propose_dataset(settings: Settings, dataset: str, model_name: str, task: JobDir, *,
-                    uncertainty: str = DEFAULT_SCORE, limit: int | None = None) -> dict:
+def propose_dataset(
+    settings: Settings,
+    dataset: str,
+    model_name: str,
+    task: JobDir,
+    *,
+    uncertainty: str = DEFAULT_SCORE,
+    limit: int | None = None,
+) -> dict:
     """Propose masks for the waiting images of ``dataset`` with ``model_name``; returns a summary."""
     acting.check("propose", dataset)
     folder = dataset_dir(settings, dataset)
     run = find_run(settings, model_name)
     waiting = candidates(read_manifest(folder)["images"], run.run_id)[:limit]
     if not waiting:
-        raise ProposalError(f"{dataset} has no image waiting for a mask (unlabelled, or proposed by another "
-                            f"model than {run.run_id}): nothing to propose.")
+        raise ProposalError(
+            f"{dataset} has no image waiting for a mask (unlabelled, or proposed by another "
+            f"model than {run.run_id}): nothing to propose."
+        )
     task.start(len(waiting), f"loading {run.run_id}")
     model = load_run_model(run)
     settings_pp = inference_settings(run)
@@ -118,22 +133,44 @@ def propose_dataset(settings: Settings, dataset: str, model_name: str, task: Job
             per_image.append(outcome)
             done += 1
         rate = (time.monotonic() - started) / index
-        task.progress(index, len(waiting), f"proposed {index} of {plural(len(waiting), 'image')} · about "
-                                           f"{rate * (len(waiting) - index):.0f} s left")
+        task.progress(
+            index,
+            len(waiting),
+            f"proposed {index} of {plural(len(waiting), 'image')} · about {rate * (len(waiting) - index):.0f} s left",
+        )
     seconds = time.monotonic() - started
     task.progress(len(waiting), len(waiting), "ordering the proposals for correction")
-    summary = {"dataset": dataset, "model": run.run_id, "proposed": done, "skipped": skipped,
-               "seconds_per_image": round(seconds / max(len(waiting), 1), 3), "uncertainty_score": uncertainty,
-               "per_image": sorted(per_image, key=lambda item: -item["uncertainty"]),
-               "correct_first": queue(folder, limit=10), "notes": sorted(notes), "finished": now()}
+    summary = {
+        "dataset": dataset,
+        "model": run.run_id,
+        "proposed": done,
+        "skipped": skipped,
+        "seconds_per_image": round(seconds / max(len(waiting), 1), 3),
+        "uncertainty_score": uncertainty,
+        "per_image": sorted(per_image, key=lambda item: -item["uncertainty"]),
+        "correct_first": queue(folder, limit=10),
+        "notes": sorted(notes),
+        "finished": now(),
+    }
     write_json_atomic(task.path / "summary.json", summary)
-    task.finish(f"{plural(done, 'proposal')} by {run.run_id}" + (f", {len(skipped)} skipped" if skipped else ""),
-                summary={k: v for k, v in summary.items() if k != "per_image"})
+    task.finish(
+        f"{plural(done, 'proposal')} by {run.run_id}" + (f", {len(skipped)} skipped" if skipped else ""),
+        summary={k: v for k, v in summary.items() if k != "per_image"},
+    )
     return summary
 
 
-def _propose_one(folder: Path, row: dict, run: RunDir, model, plan: TilePlan, settings_pp, uncertainty: str,
-                 notes: set, window: list[np.ndarray] | None = None) -> dict | str:
+def _propose_one(
+    folder: Path,
+    row: dict,
+    run: RunDir,
+    model,
+    plan: TilePlan,
+    settings_pp,
+    uncertainty: str,
+    notes: set,
+    window: list[np.ndarray] | None = None,
+) -> dict | str:
     """Predict, save and score one image (from ``window``, the frames around it, for a model that sees several);
     returns its record, or why it was skipped."""
     stem = row["stem"]
@@ -144,14 +181,23 @@ def _propose_one(folder: Path, row: dict, run: RunDir, model, plan: TilePlan, se
     probability, seeds = cell_and_seed_maps(maps)
     labels = instances(probability, settings_pp, seeds)
     if labels.max(initial=0) > np.iinfo(np.uint16).max:  # ids would wrap round in the dataset's 16-bit masks
-        return (f"{stem}: {int(labels.max())} cells found, more than the 65,535 a dataset mask can hold; "
-                "split the image into tiles to correct it")
+        return (
+            f"{stem}: {int(labels.max())} cells found, more than the 65,535 a dataset mask can hold; "
+            "split the image into tiles to correct it"
+        )
     binary = np.where(labels > 0, 255, 0).astype(np.uint8)
     target = {**row, "instances": row.get("instances") or f"{row['split']}/masks_instances/{stem}.png"}
     value = round(score(probability, uncertainty), 5)
     try:
-        save_mask(folder, target, MaskState(binary, labels.astype(np.uint16)), base,
-                  tool=f"proposal by {run.run_id}", proposed_by=run.run_id, uncertainty=value)
+        save_mask(
+            folder,
+            target,
+            MaskState(binary, labels.astype(np.uint16)),
+            base,
+            tool=f"proposal by {run.run_id}",
+            proposed_by=run.run_id,
+            uncertainty=value,
+        )
     except PersonsMask as exc:
         return f"{stem}: {exc}"
     except MaskChanged:

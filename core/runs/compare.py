@@ -57,18 +57,28 @@ class PairedDifference:
             interval = f"({level} {self.low:+.3f} to {self.high:+.3f}, {self.n} images)"
             if self.low > 0 or self.high < 0:
                 better, worse = ("B", "A") if self.low > 0 else ("A", "B")
-                return (f"{better} is better than {worse}, but the gain is tiny: {abs(self.mean_difference):.3f} "
-                        f"{self.metric} {interval}, all of it under {TINY:g}.")
-            return (f"No real difference: B − A = {self.mean_difference:+.3f} {self.metric} {interval}; any gain "
-                    f"either way is under {TINY:g}.")
+                return (
+                    f"{better} is better than {worse}, but the gain is tiny: {abs(self.mean_difference):.3f} "
+                    f"{self.metric} {interval}, all of it under {TINY:g}."
+                )
+            return (
+                f"No real difference: B − A = {self.mean_difference:+.3f} {self.metric} {interval}; any gain "
+                f"either way is under {TINY:g}."
+            )
         if self.low > 0:
-            return (f"B is better than A by {self.mean_difference:.3f} {self.metric} "
-                    f"({level} {self.low:.3f} to {self.high:.3f}, {self.n} images).")
+            return (
+                f"B is better than A by {self.mean_difference:.3f} {self.metric} "
+                f"({level} {self.low:.3f} to {self.high:.3f}, {self.n} images)."
+            )
         if self.high < 0:
-            return (f"A is better than B by {-self.mean_difference:.3f} {self.metric} "
-                    f"({level} {-self.high:.3f} to {-self.low:.3f}, {self.n} images).")
-        return (f"No clear difference: B − A = {self.mean_difference:+.3f} {self.metric} on {self.n} images "
-                f"({level} {self.low:+.3f} to {self.high:+.3f}); the interval includes 0.")
+            return (
+                f"A is better than B by {-self.mean_difference:.3f} {self.metric} "
+                f"({level} {-self.high:.3f} to {-self.low:.3f}, {self.n} images)."
+            )
+        return (
+            f"No clear difference: B − A = {self.mean_difference:+.3f} {self.metric} on {self.n} images "
+            f"({level} {self.low:+.3f} to {self.high:+.3f}); the interval includes 0."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The fields and the verdict, JSON-ready."""
@@ -111,8 +121,9 @@ def two_sided_p(means: np.ndarray, observed: float) -> float:
     return float(min(1.0, 2.0 * other_side.mean()))
 
 
-def paired_bootstrap(a: Any, b: Any, n_resamples: int = 10_000, confidence: float = 0.95,
-                     seed: int = 0) -> PairedDifference:
+def paired_bootstrap(
+    a: Any, b: Any, n_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+) -> PairedDifference:
     """Mean of the per-image differences ``b - a`` with a percentile bootstrap interval.
 
     The images are resampled with :func:`scipy.stats.bootstrap` (``paired=True``: a drawn image brings both
@@ -149,13 +160,27 @@ def paired_bootstrap(a: Any, b: Any, n_resamples: int = 10_000, confidence: floa
         raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence}.")
     observed = float(mean_gain(first, second))
     # paired: an image drawn keeps both its scores, so the interval is about the differences, not each run's spread
-    result = stats.bootstrap((first, second), mean_gain, paired=True, vectorized=True, n_resamples=n_resamples,
-                             batch=max(1, _BLOCK_ELEMENTS // first.size), confidence_level=confidence,
-                             method="percentile", rng=np.random.default_rng(seed))
-    return PairedDifference(n=int(first.size), mean_a=float(first.mean()), mean_b=float(second.mean()),
-                            mean_difference=observed, low=float(result.confidence_interval.low),
-                            high=float(result.confidence_interval.high), confidence=confidence,
-                            p_value=two_sided_p(result.bootstrap_distribution, observed))
+    result = stats.bootstrap(
+        (first, second),
+        mean_gain,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_resamples,
+        batch=max(1, _BLOCK_ELEMENTS // first.size),
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return PairedDifference(
+        n=int(first.size),
+        mean_a=float(first.mean()),
+        mean_b=float(second.mean()),
+        mean_difference=observed,
+        low=float(result.confidence_interval.low),
+        high=float(result.confidence_interval.high),
+        confidence=confidence,
+        p_value=two_sided_p(result.bootstrap_distribution, observed),
+    )
 
 
 def compare_pairs(pairs: pd.DataFrame, metric: str = "dice", **options: Any) -> PairedDifference:
@@ -235,8 +260,11 @@ def config_diff(configs: dict[str, dict]) -> pd.DataFrame:
         present = [key in values for values in flat.values()]
         if len(set(texts)) > 1 or not all(present):
             rows[key] = texts
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(flat)) if rows else \
-        pd.DataFrame(columns=list(flat), dtype=object)
+    frame = (
+        pd.DataFrame.from_dict(rows, orient="index", columns=list(flat))
+        if rows
+        else pd.DataFrame(columns=list(flat), dtype=object)
+    )
     frame.index.name = "key"
     return frame
 
@@ -257,8 +285,9 @@ def trained_precisions(con: Any, run_ids: list[str]) -> dict[str, str | None]:
     >>> trained_precisions(con, ["b", "a", "c", "gone"])
     {'b': 'bfloat16', 'a': 'float32', 'c': None, 'gone': None}
     """
-    rows = con.execute("SELECT id, precision FROM runs WHERE list_contains($ids, id)",
-                       {"ids": list(run_ids)}).fetchall()
+    rows = con.execute(
+        "SELECT id, precision FROM runs WHERE list_contains($ids, id)", {"ids": list(run_ids)}
+    ).fetchall()
     found = {run_id: precision for run_id, precision in rows}
     return {run_id: found.get(run_id) for run_id in run_ids}
 
@@ -279,8 +308,11 @@ def with_precision_row(diff: pd.DataFrame, precisions: dict[str, str | None]) ->
     if not any(precisions.values()):
         return diff
     columns = list(dict.fromkeys([*diff.columns, *precisions]))
-    row = pd.DataFrame([[precisions.get(column) or MISSING for column in columns]], columns=columns,
-                       index=pd.Index([USED_PRECISION], name=diff.index.name or "key"))
+    row = pd.DataFrame(
+        [[precisions.get(column) or MISSING for column in columns]],
+        columns=columns,
+        index=pd.Index([USED_PRECISION], name=diff.index.name or "key"),
+    )
     table = pd.concat([diff.reindex(columns=columns, fill_value=MISSING), row]) if not diff.empty else row
     table.index.name = diff.index.name or "key"
     return table
@@ -300,8 +332,10 @@ def precision_note(precisions: dict[str, str | None], labels: dict[str, str] | N
         return None
     names = labels or {}
     listed = ", ".join(f"{names.get(run_id, run_id)} {precision}" for run_id, precision in known.items())
-    return (f"These runs trained in different precisions: {listed}. Part of their difference may come from it: "
-            "choose the same Precision (custom preset) to compare like with like.")
+    return (
+        f"These runs trained in different precisions: {listed}. Part of their difference may come from it: "
+        "choose the same Precision (custom preset) to compare like with like."
+    )
 
 
 def masks_changed(first: dict[str, int], other: dict[str, int]) -> int:
@@ -331,11 +365,28 @@ def lineage_rows(run_configs: dict[str, dict]) -> pd.DataFrame:
         images = lineage.get("images") or {}
         versions = lineage.get("mask_versions") or {}
         first_versions = versions if first_versions is None else first_versions
-        rows.append({"run_id": run_id, "dataset": (config.get("train") or {}).get("dataset"),
-                     "dataset_revision": lineage.get("dataset_revision"), "n_train": images.get("train"),
-                     "n_valid": images.get("valid"), "n_test": images.get("test"),
-                     "edited_masks": lineage.get("edited_masks"), "parent_run": config.get("parent_run"),
-                     "masks_changed_vs_first": masks_changed(first_versions, versions)})
-    columns = ["run_id", "dataset", "dataset_revision", "n_train", "n_valid", "n_test", "edited_masks",
-               "parent_run", "masks_changed_vs_first"]
+        rows.append(
+            {
+                "run_id": run_id,
+                "dataset": (config.get("train") or {}).get("dataset"),
+                "dataset_revision": lineage.get("dataset_revision"),
+                "n_train": images.get("train"),
+                "n_valid": images.get("valid"),
+                "n_test": images.get("test"),
+                "edited_masks": lineage.get("edited_masks"),
+                "parent_run": config.get("parent_run"),
+                "masks_changed_vs_first": masks_changed(first_versions, versions),
+            }
+        )
+    columns = [
+        "run_id",
+        "dataset",
+        "dataset_revision",
+        "n_train",
+        "n_valid",
+        "n_test",
+        "edited_masks",
+        "parent_run",
+        "masks_changed_vs_first",
+    ]
     return pd.DataFrame(rows, columns=columns)

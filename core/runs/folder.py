@@ -41,8 +41,9 @@ def new_run_id(model: str) -> str:
 @dataclass(frozen=True)
 class RunDir(JobDir):
     # A run folder always has a status: one that cannot be found means the folder was damaged.
-    missing_status: ClassVar[JobStatus] = JobStatus(state=JobState.FAILED, error="status.json is missing",
-                                                    message="failed")
+    missing_status: ClassVar[JobStatus] = JobStatus(
+        state=JobState.FAILED, error="status.json is missing", message="failed"
+    )
 
     @property
     def run_id(self) -> str:
@@ -113,8 +114,9 @@ def create_run(runs_dir: Path, config: dict[str, Any], model: str, extra: dict[s
     run = RunDir(runs_dir / new_run_id(model))
     run.path.mkdir()
     write_json_atomic(run.config_path, {**config, **(extra or {})})
-    run.update(state=JobState.QUEUED.value, kind="train", created=now(), message="waiting to start",
-               owner=config.get("owner"))
+    run.update(
+        state=JobState.QUEUED.value, kind="train", created=now(), message="waiting to start", owner=config.get("owner")
+    )
     return run
 
 
@@ -122,5 +124,8 @@ def list_runs(runs_dir: Path) -> list[RunDir]:
     """Run folders, newest first (:func:`core.runs.queries.query_runs` asks the catalogue instead)."""
     if not runs_dir.is_dir():
         return []
-    return sorted((RunDir(p) for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()),
-                  key=lambda r: r.run_id, reverse=True)
+    return sorted(
+        (RunDir(p) for p in runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()),
+        key=lambda r: r.run_id,
+        reverse=True,
+    )

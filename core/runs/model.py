@@ -58,8 +58,9 @@ def checkpoint_path(run: RunDir, checkpoint: str = "best") -> Path:
             return path
     if (run.checkpoints / ONNX_CHECKPOINT).is_file():
         return run.checkpoints / ONNX_CHECKPOINT
-    raise FileNotFoundError(f"Run {run.run_id} has no {checkpoint} checkpoint yet (it saves one after its first "
-                            "epoch).")
+    raise FileNotFoundError(
+        f"Run {run.run_id} has no {checkpoint} checkpoint yet (it saves one after its first epoch)."
+    )
 
 
 @dataclass
@@ -77,8 +78,13 @@ class RunModel:
     # video from the window of frames centred on it: see :meth:`maps` and :func:`core.infer.predict_window`.
     window: int = 0
 
-    def maps(self, image: np.ndarray | list[np.ndarray], plan: TilePlan, progress: Progress | None = None,
-             out_dtype=np.float32) -> tuple[np.ndarray, list[str]]:
+    def maps(
+        self,
+        image: np.ndarray | list[np.ndarray],
+        plan: TilePlan,
+        progress: Progress | None = None,
+        out_dtype=np.float32,
+    ) -> tuple[np.ndarray, list[str]]:
         """The maps of one image, or of the centre frame of a window of frames for a recurrent model.
 
         A recurrent model given a single image refuses it (it needs the frames around it); a model of single
@@ -86,11 +92,12 @@ class RunModel:
         """
         if self.window:
             if not isinstance(image, list):
-                raise ValueError(f"model {self.run_id} segments frames of time-lapse videos from the "
-                                 f"{self.window} frames around each frame; give it a video, not a single image")
+                raise ValueError(
+                    f"model {self.run_id} segments frames of time-lapse videos from the "
+                    f"{self.window} frames around each frame; give it a video, not a single image"
+                )
             if len(image) != self.window:
-                raise ValueError(f"model {self.run_id} sees {self.window} frames at once, got a window of "
-                                 f"{len(image)}")
+                raise ValueError(f"model {self.run_id} sees {self.window} frames at once, got a window of {len(image)}")
             return predict_window(self.predict, image, self.spec, plan, self.multiple, progress, out_dtype)
         frame = image[len(image) // 2] if isinstance(image, list) else image
         return predict_image(self.predict, frame, self.spec, plan, self.multiple, progress, out_dtype)
@@ -109,8 +116,13 @@ class RunModel:
     def plan(self, tile: int | None = None, overlap: int = 64, tta: bool = False) -> TilePlan:
         """How this model cuts images: the given tile (default: :attr:`tile`), whole up to :attr:`whole_pixels`."""
         tile = tile or self.tile
-        return TilePlan(tile=tile, overlap=min(overlap, tile // 2), tta=tta, whole_pixels=self.whole_pixels,
-                        channels=2 if self.seeded else 1)
+        return TilePlan(
+            tile=tile,
+            overlap=min(overlap, tile // 2),
+            tta=tta,
+            whole_pixels=self.whole_pixels,
+            channels=2 if self.seeded else 1,
+        )
 
     @property
     def seeded(self) -> bool:
@@ -145,8 +157,11 @@ def load_run_model(run: RunDir, checkpoint: str = "best") -> RunModel:
     # calling the model eagerly costs a Python dispatch per layer and runs unfused kernels, about 1.5 times
     # slower on a whole 696×520 image; the numbers are the same.
     shape = [None, window, None, None, channels] if window else [None, None, None, channels]
-    forward = tf.function(lambda batch: model(batch, training=False), jit_compile=False,
-                          input_signature=[tf.TensorSpec(shape, tf.float32)])
+    forward = tf.function(
+        lambda batch: model(batch, training=False),
+        jit_compile=False,
+        input_signature=[tf.TensorSpec(shape, tf.float32)],
+    )
 
     def predict(batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, np.float32)

@@ -17,16 +17,34 @@ import pandas as pd
 
 MISSING_FOLDER = "run folder missing"
 # Columns of query_runs decoded from the run's settings (params key → column).
-PARAM_COLUMNS = {"learning_rate": "learning_rate", "batch_size": "batch_size", "data.patch_size": "patch_size",
-                 "loss": "loss", "augment_preset": "augment_preset"}
+PARAM_COLUMNS = {
+    "learning_rate": "learning_rate",
+    "batch_size": "batch_size",
+    "data.patch_size": "patch_size",
+    "loss": "loss",
+    "augment_preset": "augment_preset",
+}
 # The sortable columns of query_runs and the SQL each sorts by (a column name cannot be a parameter).
 SORTS = {
-    "id": "r.id", "name": "lower(r.name)", "status": "r.status", "dataset": "r.dataset", "model": "r.model",
-    "preset": "r.preset", "best_val_dice": "s.best_val_dice", "test_dice": "s.test_dice", "epochs": "s.epochs",
-    "duration_s": "s.duration_s", "images_per_s": "s.images_per_s", "device": "r.device", "created": "r.created",
-    "parent_run": "r.parent_run", "learning_rate": "TRY_CAST(p.learning_rate AS DOUBLE)",
-    "batch_size": "TRY_CAST(p.batch_size AS DOUBLE)", "patch_size": "TRY_CAST(p.patch_size AS DOUBLE)",
-    "loss": "p.loss", "augment_preset": "p.augment_preset",
+    "id": "r.id",
+    "name": "lower(r.name)",
+    "status": "r.status",
+    "dataset": "r.dataset",
+    "model": "r.model",
+    "preset": "r.preset",
+    "best_val_dice": "s.best_val_dice",
+    "test_dice": "s.test_dice",
+    "epochs": "s.epochs",
+    "duration_s": "s.duration_s",
+    "images_per_s": "s.images_per_s",
+    "device": "r.device",
+    "created": "r.created",
+    "parent_run": "r.parent_run",
+    "learning_rate": "TRY_CAST(p.learning_rate AS DOUBLE)",
+    "batch_size": "TRY_CAST(p.batch_size AS DOUBLE)",
+    "patch_size": "TRY_CAST(p.patch_size AS DOUBLE)",
+    "loss": "p.loss",
+    "augment_preset": "p.augment_preset",
 }
 CURVE_KEYS = ("loss", "val_loss", "dice", "val_dice", "lr", "seconds")
 
@@ -42,9 +60,13 @@ class UnknownRun(KeyError):
         return str(self.args[0])  # KeyError would show the message in quotes
 
 
-_PARAMS_CTE = "p AS (SELECT run_id, " + ", ".join(
-    f"max(value) FILTER (WHERE key = '{key}') AS {column}" for key, column in PARAM_COLUMNS.items()
-) + " FROM params WHERE key IN (" + ", ".join(f"'{key}'" for key in PARAM_COLUMNS) + ") GROUP BY run_id)"
+_PARAMS_CTE = (
+    "p AS (SELECT run_id, "
+    + ", ".join(f"max(value) FILTER (WHERE key = '{key}') AS {column}" for key, column in PARAM_COLUMNS.items())
+    + " FROM params WHERE key IN ("
+    + ", ".join(f"'{key}'" for key in PARAM_COLUMNS)
+    + ") GROUP BY run_id)"
+)
 _RUNS_SELECT = f"""
 WITH {_PARAMS_CTE}
 SELECT r.id, r.name, r.status, r.dataset, r.model, r.preset, r.tags, r.notes, s.best_val_dice, s.test_dice,
@@ -53,9 +75,15 @@ SELECT r.id, r.name, r.status, r.dataset, r.model, r.preset, r.tags, r.notes, s.
        coalesce(r.error = '{MISSING_FOLDER}', false) AS missing, r.owner
 FROM runs r LEFT JOIN run_summary s ON s.run_id = r.id LEFT JOIN p ON p.run_id = r.id
 """
-_SEARCHED = ("lower(r.id)", "lower(coalesce(r.name, ''))", "lower(coalesce(r.notes, ''))",
-             "lower(coalesce(r.dataset, ''))", "lower(coalesce(r.model, ''))",
-             "coalesce(array_to_string(r.tags, ','), '')", "lower(coalesce(r.owner, ''))")
+_SEARCHED = (
+    "lower(r.id)",
+    "lower(coalesce(r.name, ''))",
+    "lower(coalesce(r.notes, ''))",
+    "lower(coalesce(r.dataset, ''))",
+    "lower(coalesce(r.model, ''))",
+    "coalesce(array_to_string(r.tags, ','), '')",
+    "lower(coalesce(r.owner, ''))",
+)
 
 
 def decode(value: Any) -> Any:
@@ -84,10 +112,19 @@ def _finish_runs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def query_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str | None = None,
-               model: str | None = None, status: str | None = None, tag: str | None = None,
-               include_deleted: bool = False, sort: str = "created", descending: bool = True,
-               limit: int | None = None) -> pd.DataFrame:
+def query_runs(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    search: str = "",
+    dataset: str | None = None,
+    model: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    include_deleted: bool = False,
+    sort: str = "created",
+    descending: bool = True,
+    limit: int | None = None,
+) -> pd.DataFrame:
     """The catalogued runs, one row each, filtered and sorted.
 
     Parameters
@@ -119,16 +156,28 @@ def query_runs(con: duckdb.DuckDBPyConnection, *, search: str = "", dataset: str
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be 0 or more, got {limit}.")
     needle = search.strip().lower()
-    where = ["($all OR NOT coalesce(r.deleted, false))",
-             "($dataset IS NULL OR r.dataset = $dataset)", "($model IS NULL OR r.model = $model)",
-             "($status IS NULL OR r.status = $status)",
-             "($tag IS NULL OR list_contains(coalesce(r.tags, []), $tag))",
-             "($search = '' OR " + " OR ".join(f"contains({column}, $search)" for column in _SEARCHED) + ")"]
+    where = [
+        "($all OR NOT coalesce(r.deleted, false))",
+        "($dataset IS NULL OR r.dataset = $dataset)",
+        "($model IS NULL OR r.model = $model)",
+        "($status IS NULL OR r.status = $status)",
+        "($tag IS NULL OR list_contains(coalesce(r.tags, []), $tag))",
+        "($search = '' OR " + " OR ".join(f"contains({column}, $search)" for column in _SEARCHED) + ")",
+    ]
     direction = "DESC" if descending else "ASC"
-    sql = (f"{_RUNS_SELECT} WHERE {' AND '.join(where)} "
-           f"ORDER BY {SORTS[sort]} {direction} NULLS LAST, r.id {direction} LIMIT $limit")
-    values = {"all": include_deleted, "dataset": dataset, "model": model, "status": status,
-              "tag": tag.strip().lower() if tag else None, "search": needle, "limit": limit}
+    sql = (
+        f"{_RUNS_SELECT} WHERE {' AND '.join(where)} "
+        f"ORDER BY {SORTS[sort]} {direction} NULLS LAST, r.id {direction} LIMIT $limit"
+    )
+    values = {
+        "all": include_deleted,
+        "dataset": dataset,
+        "model": model,
+        "status": status,
+        "tag": tag.strip().lower() if tag else None,
+        "search": needle,
+        "limit": limit,
+    }
     return _finish_runs(con.execute(sql, values).df())
 
 
@@ -143,29 +192,31 @@ def params_wide(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFr
 
     A setting a run does not have is ``None`` in its row. Unknown runs are left out.
     """
-    long = con.execute("SELECT run_id, key, value FROM params WHERE list_contains($ids, run_id)",
-                       {"ids": list(run_ids)}).df()
+    long = con.execute(
+        "SELECT run_id, key, value FROM params WHERE list_contains($ids, run_id)", {"ids": list(run_ids)}
+    ).df()
     if long.empty:
         return pd.DataFrame(index=pd.Index([], name="run_id"))
     wide = long.pivot(index="run_id", columns="key", values="value").astype(object)
-    wide = wide.reindex(index=[r for r in dict.fromkeys(run_ids) if r in wide.index],
-                        columns=sorted(wide.columns))
+    wide = wide.reindex(index=[r for r in dict.fromkeys(run_ids) if r in wide.index], columns=sorted(wide.columns))
     wide.columns.name = None
     return wide.map(decode)
 
 
 def params_dicts(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Each run's settings as a flat dict ``{"model.depth": 4, …}`` (decoded; only the keys it has)."""
-    rows = con.execute("SELECT run_id, key, value FROM params WHERE list_contains($ids, run_id) ORDER BY key",
-                       {"ids": list(run_ids)}).fetchall()
+    rows = con.execute(
+        "SELECT run_id, key, value FROM params WHERE list_contains($ids, run_id) ORDER BY key", {"ids": list(run_ids)}
+    ).fetchall()
     found: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
     for run_id, key, value in rows:
         found[run_id][key] = decode(value)
     return found
 
 
-def metric_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str],
-                  keys: tuple[str, ...] = CURVE_KEYS) -> pd.DataFrame:
+def metric_curves(
+    con: duckdb.DuckDBPyConnection, run_ids: list[str], keys: tuple[str, ...] = CURVE_KEYS
+) -> pd.DataFrame:
     """Per-epoch metrics in long form: run_id, epoch, key, value, elapsed_s.
 
     ``elapsed_s`` is the run's training time up to and including that epoch (the cumulative sum of
@@ -220,8 +271,11 @@ def per_image_pairs(con: duckdb.DuckDBPyConnection, run_a: str, run_b: str, spli
 
 def evaluation_summaries(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, dict[str, Any]]:
     """The run's evaluation summaries by split (test first), each a dict of plain values."""
-    frame = con.execute("SELECT * EXCLUDE (run_id) FROM evaluation_summary WHERE run_id = ? "
-                        "ORDER BY split != 'test', split != 'valid', split", [run_id]).df()
+    frame = con.execute(
+        "SELECT * EXCLUDE (run_id) FROM evaluation_summary WHERE run_id = ? "
+        "ORDER BY split != 'test', split != 'valid', split",
+        [run_id],
+    ).df()
     return {row["split"]: {k: v for k, v in row.items() if k != "split"} for row in records(frame)}
 
 
@@ -235,8 +289,13 @@ def run_detail(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     if not rows:
         raise UnknownRun(run_id)
     run_dir, error = con.execute("SELECT run_dir, error FROM runs WHERE id = ?", [run_id]).fetchone()
-    return {**rows[0], "run_dir": run_dir, "error": error, "evaluations": evaluation_summaries(con, run_id),
-            "params": params_dicts(con, [run_id])[run_id]}
+    return {
+        **rows[0],
+        "run_dir": run_dir,
+        "error": error,
+        "evaluations": evaluation_summaries(con, run_id),
+        "params": params_dicts(con, [run_id])[run_id],
+    }
 
 
 def plain(value: Any) -> Any:

@@ -28,8 +28,18 @@ from core.evaluation.review import read_truth
 from core.io import encode_png, read_image
 from core.masks.pixels import overlay
 from core.postprocess import binary_mask
-from core.runs.compare import (MISSING, USED_PRECISION, PairedDifference, compare_pairs, config_diff, gains_and_losses,
-                               lineage_rows, precision_note, trained_precisions, with_precision_row)
+from core.runs.compare import (
+    MISSING,
+    USED_PRECISION,
+    PairedDifference,
+    compare_pairs,
+    config_diff,
+    gains_and_losses,
+    lineage_rows,
+    precision_note,
+    trained_precisions,
+    with_precision_row,
+)
 from core.runs.folder import RunDir
 from core.runs.model import inference_settings
 from core.runs.queries import UnknownRun, best_and_last, metric_curves, params_dicts, per_image_pairs, select_runs
@@ -38,9 +48,26 @@ log = logging.getLogger(__name__)
 THUMB_SIDE = 160
 TRUTH_COLOUR = (0, 200, 0)
 RUN_COLOUR = (255, 64, 160)
-SUMMARY_COLUMNS = ("id", "name", "status", "dataset", "model", "preset", "tags", "best_val_dice", "best_epoch",
-                   "last_epoch", "last_val_dice", "test_dice", "epochs", "duration_s", "device", "created",
-                   "parent_run", "notes")
+SUMMARY_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "dataset",
+    "model",
+    "preset",
+    "tags",
+    "best_val_dice",
+    "best_epoch",
+    "last_epoch",
+    "last_val_dice",
+    "test_dice",
+    "epochs",
+    "duration_s",
+    "device",
+    "created",
+    "parent_run",
+    "notes",
+)
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
 h1 { margin-bottom: 0.1em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
@@ -113,6 +140,7 @@ def runs_csv(frame: pd.DataFrame) -> bytes:
     >>> runs_csv(pd.DataFrame({"id": ["r1"], "tags": [["a", "b"]]})).decode()
     'id,tags\\nr1,a;b\\n'
     """
+
     def joined(value: Any) -> Any:
         return ";".join(map(str, value)) if isinstance(value, (list, tuple, np.ndarray)) else value
 
@@ -130,10 +158,24 @@ def curves_figure(curves: pd.DataFrame, key: str, title: str) -> go.Figure | Non
         return None
     figure = go.Figure()
     for run_id, group in chosen.groupby("run_id", sort=False):
-        figure.add_trace(go.Scatter(x=group["epoch"], y=group["value"], mode="lines+markers", name=str(run_id),
-                                    hovertemplate="epoch %{x}: %{y:.4f}"))
-    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=key, height=380, template="plotly_white",
-                         margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.2})
+        figure.add_trace(
+            go.Scatter(
+                x=group["epoch"],
+                y=group["value"],
+                mode="lines+markers",
+                name=str(run_id),
+                hovertemplate="epoch %{x}: %{y:.4f}",
+            )
+        )
+    figure.update_layout(
+        title=title,
+        xaxis_title="epoch",
+        yaxis_title=key,
+        height=380,
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return figure
 
 
@@ -167,8 +209,9 @@ def _predicted(runs_root: Path, run_id: str, split: str, stem: str, side: int) -
     return fit_within(mask.astype(np.uint8) * 255, side, nearest=True)
 
 
-def picture_row(runs_root: Path, run_a: str, run_b: str, split: str, item: dict,
-                side: int = THUMB_SIDE) -> list[str] | None:
+def picture_row(
+    runs_root: Path, run_a: str, run_b: str, split: str, item: dict, side: int = THUMB_SIDE
+) -> list[str] | None:
     """Data URIs of image | true outline | A's mask | B's mask for one evaluated image; None if unreadable."""
     stem = item["stem"]
     try:
@@ -196,10 +239,15 @@ def _pictures_section(runs_root: Path, run_a: str, run_b: str, split: str, pairs
         for stem in stems:
             uris = picture_row(runs_root, run_a, run_b, split, items[stem]) if stem in items else None
             change = dice.loc[stem, "dice_b"] - dice.loc[stem, "dice_a"]
-            caption = (f"{html.escape(stem)}<br>B {label} {abs(change):.3f} Dice<br>"
-                       f"A {dice.loc[stem, 'dice_a']:.3f} → B {dice.loc[stem, 'dice_b']:.3f}")
-            cells = "".join(f'<td><img src="{uri}" alt=""></td>' for uri in uris) if uris else \
-                '<td colspan="4" class="note">pictures not available (files missing or unreadable)</td>'
+            caption = (
+                f"{html.escape(stem)}<br>B {label} {abs(change):.3f} Dice<br>"
+                f"A {dice.loc[stem, 'dice_a']:.3f} → B {dice.loc[stem, 'dice_b']:.3f}"
+            )
+            cells = (
+                "".join(f'<td><img src="{uri}" alt=""></td>' for uri in uris)
+                if uris
+                else '<td colspan="4" class="note">pictures not available (files missing or unreadable)</td>'
+            )
             rows.append(f"<tr><td>{caption}</td>{cells}</tr>")
     if not rows:
         return '<p class="note">B and A score the same on every image.</p>'
@@ -245,40 +293,59 @@ def settings_section(diff: pd.DataFrame, precisions: dict[str, str | None]) -> s
         return '<p class="note">All settings are the same.</p>'
     parts = []
     if diff.empty:
-        parts.append('<p class="note">All settings are the same; the last row is the precision each run '
-                     "trained in.</p>")
+        parts.append(
+            '<p class="note">All settings are the same; the last row is the precision each run trained in.</p>'
+        )
     parts.append(html_table(table, index=True))
     if USED_PRECISION in table.index:
-        parts.append(f'<p class="note">The row <em>{USED_PRECISION}</em> is the precision each run really trained '
-                     "in (from its status): a setting of auto can mean either float32 or bfloat16.</p>")
+        parts.append(
+            f'<p class="note">The row <em>{USED_PRECISION}</em> is the precision each run really trained '
+            "in (from its status): a setting of auto can mean either float32 or bfloat16.</p>"
+        )
     note = precision_note(precisions)
     if note:
         parts.append(f'<p class="warning">{html.escape(note)}</p>')
     return "".join(parts)
 
 
-def _paired_section(con: duckdb.DuckDBPyConnection, runs_root: Path, run_a: str, run_b: str,
-                    split: str) -> str:
+def _paired_section(con: duckdb.DuckDBPyConnection, runs_root: Path, run_a: str, run_b: str, split: str) -> str:
     pairs = per_image_pairs(con, run_a, run_b, split)
     scored = pairs.dropna(subset=["dice_a", "dice_b"])
-    intro = (f"<p>A = <code>{html.escape(run_a)}</code>, B = <code>{html.escape(run_b)}</code>; "
-             f"Dice on the {html.escape(split)} images both runs were evaluated on.</p>")
+    intro = (
+        f"<p>A = <code>{html.escape(run_a)}</code>, B = <code>{html.escape(run_b)}</code>; "
+        f"Dice on the {html.escape(split)} images both runs were evaluated on.</p>"
+    )
     if len(scored) < 2:
         return intro + f'<p class="note">Not enough images evaluated by both runs ({len(scored)}) to compare.</p>'
     result: PairedDifference = compare_pairs(scored)
-    stats = pd.DataFrame([{"images": result.n, "mean Dice A": result.mean_a, "mean Dice B": result.mean_b,
-                           "B − A": result.mean_difference, "CI low": result.low, "CI high": result.high,
-                           "p-value": result.p_value}])
-    table = scored.assign(difference=scored["dice_b"] - scored["dice_a"]).sort_values("difference",
-                                                                                        ascending=False)
-    return (intro + f'<p class="verdict">{html.escape(result.verdict)}</p>' + html_table(stats)
-            + "<h2>Per-image Dice, A vs B</h2>"
-            + html_table(table[["stem", "dice_a", "dice_b", "difference"]], signed=("difference",))
-            + "<h2>Where B gained and lost most</h2>" + _pictures_section(runs_root, run_a, run_b, split, scored))
+    stats = pd.DataFrame(
+        [
+            {
+                "images": result.n,
+                "mean Dice A": result.mean_a,
+                "mean Dice B": result.mean_b,
+                "B − A": result.mean_difference,
+                "CI low": result.low,
+                "CI high": result.high,
+                "p-value": result.p_value,
+            }
+        ]
+    )
+    table = scored.assign(difference=scored["dice_b"] - scored["dice_a"]).sort_values("difference", ascending=False)
+    return (
+        intro
+        + f'<p class="verdict">{html.escape(result.verdict)}</p>'
+        + html_table(stats)
+        + "<h2>Per-image Dice, A vs B</h2>"
+        + html_table(table[["stem", "dice_a", "dice_b", "difference"]], signed=("difference",))
+        + "<h2>Where B gained and lost most</h2>"
+        + _pictures_section(runs_root, run_a, run_b, split, scored)
+    )
 
 
-def comparison_report(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: Path, *,
-                      split: str = "test") -> str:
+def comparison_report(
+    con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_root: Path, *, split: str = "test"
+) -> str:
     """The comparison of ``run_ids`` as a complete, self-contained HTML document.
 
     Parameters
@@ -303,18 +370,28 @@ def comparison_report(con: duckdb.DuckDBPyConnection, run_ids: list[str], runs_r
     diff = config_diff(params_dicts(con, run_ids))
     lineage = lineage_rows({run_id: _read_config(runs_root, run_id) for run_id in run_ids})
     curves = metric_curves(con, run_ids, ("val_dice", "loss"))
-    figures = [f for f in (curves_figure(curves, "val_dice", "Validation Dice"),
-                           curves_figure(curves, "loss", "Training loss")) if f is not None]
+    figures = [
+        f
+        for f in (curves_figure(curves, "val_dice", "Validation Dice"), curves_figure(curves, "loss", "Training loss"))
+        if f is not None
+    ]
     title = "Run comparison: " + " vs ".join(run_ids)
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f'<p class="meta">Made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {len(run_ids)} runs</p>',
-             "<h2>Runs</h2>", html_table(table),
-             "<h2>Settings that differ</h2>", settings_section(diff, trained_precisions(con, run_ids)),
-             "<h2>Training curves</h2>",
-             _figures_html(figures) if figures else '<p class="note">No training curves recorded.</p>']
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">Made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · {len(run_ids)} runs</p>',
+        "<h2>Runs</h2>",
+        html_table(table),
+        "<h2>Settings that differ</h2>",
+        settings_section(diff, trained_precisions(con, run_ids)),
+        "<h2>Training curves</h2>",
+        _figures_html(figures) if figures else '<p class="note">No training curves recorded.</p>',
+    ]
     if len(run_ids) >= 2:
         parts += ["<h2>Is B better than A?</h2>", _paired_section(con, runs_root, run_ids[0], run_ids[1], split)]
     parts += ["<h2>Data lineage</h2>", html_table(lineage)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )

@@ -85,8 +85,10 @@ class Sequence:
 def _frame_of(row: dict, dataset: str) -> int:
     frame = row.get("frame")
     if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
-        raise SequenceError(f"{dataset}: row {row.get('stem')!r} of sequence {row.get('sequence')!r} has frame "
-                            f"{frame!r}; expected a whole number >= 0 (the manifest is damaged).")
+        raise SequenceError(
+            f"{dataset}: row {row.get('stem')!r} of sequence {row.get('sequence')!r} has frame "
+            f"{frame!r}; expected a whole number >= 0 (the manifest is damaged)."
+        )
     return frame
 
 
@@ -136,7 +138,6 @@ def dataset_sequences(dataset_dir: Path | str, manifest: dict[str, Any] | None =
     return {name: sorted(grouped[name], key=lambda r: r["frame"]) for name in sorted(grouped)}
 
 
-
 def video_frames(dataset_dir: Path | str, manifest: dict[str, Any] | None = None) -> dict[str, FramePlace]:
     """Each frame of the dataset's videos: the image files of its whole video, in frame order, and its place there.
 
@@ -158,6 +159,7 @@ def video_frames(dataset_dir: Path | str, manifest: dict[str, Any] | None = None
             found[row["stem"]] = (paths, position)
     return found
 
+
 def check_sequence_rows(name: str, rows: list[dict]) -> None:
     """Raise :class:`SequenceError` unless ``rows`` (one sequence's, in frame order) make a whole video.
 
@@ -175,8 +177,9 @@ def check_sequence_rows(name: str, rows: list[dict]) -> None:
     frames = [row.get("frame") for row in rows]
     doubled = sorted(frame for frame, n in Counter(frames).items() if n > 1)
     if doubled:
-        raise SequenceError(f"sequence {name!r} has frame {', '.join(map(str, doubled))} more than once "
-                            "(the manifest is damaged).")
+        raise SequenceError(
+            f"sequence {name!r} has frame {', '.join(map(str, doubled))} more than once (the manifest is damaged)."
+        )
     last = max(frames)
     missing = sorted(set(range(last + 1)) - set(frames))
     if missing:
@@ -184,8 +187,9 @@ def check_sequence_rows(name: str, rows: list[dict]) -> None:
         raise SequenceError(f"sequence {name!r} lacks frame {shown}: expected frames 0 … {last}, each once.")
     splits = sorted({str(row.get("split")) for row in rows})
     if len(splits) > 1:
-        raise SequenceError(f"sequence {name!r} has frames in several splits ({', '.join(splits)}); "
-                            "a sequence belongs to one split.")
+        raise SequenceError(
+            f"sequence {name!r} has frames in several splits ({', '.join(splits)}); a sequence belongs to one split."
+        )
 
 
 def _read(dataset_dir: Path, relative: str, what: str, name: str) -> np.ndarray:
@@ -200,19 +204,25 @@ def _frame_labels(dataset_dir: Path, row: dict, name: str) -> tuple[np.ndarray, 
     if row.get("instances"):
         ids = _read(dataset_dir, row["instances"], "instances file", name)
         if ids.ndim != 2:
-            raise SequenceError(f"{dataset_dir.name}/{row['instances']} of sequence {name!r} has {ids.shape[-1]} "
-                                "channels; an instances file holds one channel of ids.")
+            raise SequenceError(
+                f"{dataset_dir.name}/{row['instances']} of sequence {name!r} has {ids.shape[-1]} "
+                "channels; an instances file holds one channel of ids."
+            )
         return ids.astype(np.uint16, copy=False), True
     if not row.get("mask"):
-        raise SequenceError(f"{dataset_dir.name}: frame {row.get('frame')} ({row.get('stem')}) of sequence "
-                            f"{name!r} has neither an instances file nor a mask.")
+        raise SequenceError(
+            f"{dataset_dir.name}: frame {row.get('frame')} ({row.get('stem')}) of sequence "
+            f"{name!r} has neither an instances file nor a mask."
+        )
     mask = _read(dataset_dir, row["mask"], "mask", name)
     if mask.ndim == 3:
         mask = mask.max(axis=2)  # a colour-saved mask: any channel on is foreground
     components = connected_components(mask > 0, connectivity=1)
     if components.max() > _UINT16_MAX:
-        raise SequenceError(f"{dataset_dir.name}/{row['mask']} of sequence {name!r} has {components.max()} cells, "
-                            f"more than 16-bit labels can number ({_UINT16_MAX}).")
+        raise SequenceError(
+            f"{dataset_dir.name}/{row['mask']} of sequence {name!r} has {components.max()} cells, "
+            f"more than 16-bit labels can number ({_UINT16_MAX})."
+        )
     return components.astype(np.uint16), False
 
 
@@ -222,14 +232,16 @@ def _pixel_size(manifest: dict, rows: list[dict], name: str) -> float | None:
     if any(size is None for size in sizes):
         return None
     first = sizes[0]
-    if not all(math.isclose(s.x_um, first.x_um, rel_tol=1e-6) and math.isclose(s.y_um, first.y_um, rel_tol=1e-6)
-               for s in sizes):
+    if not all(
+        math.isclose(s.x_um, first.x_um, rel_tol=1e-6) and math.isclose(s.y_um, first.y_um, rel_tol=1e-6) for s in sizes
+    ):
         log.info("sequence %s: its frames' pixel sizes differ; taken as unknown", name)
         return None
     if not first.square:
         # Speeds and distances in µm need one size for both axes; a rectangular pixel would skew them.
-        log.info("sequence %s: pixels of %g × %g µm are not square; distances stay in pixels", name,
-                 first.x_um, first.y_um)
+        log.info(
+            "sequence %s: pixels of %g × %g µm are not square; distances stay in pixels", name, first.x_um, first.y_um
+        )
         return None
     return first.x_um
 
@@ -312,20 +324,30 @@ def load_sequence(dataset_dir: Path | str, name: str, manifest: dict[str, Any] |
             images = np.empty((len(rows), *image.shape), image.dtype)
             labels = np.empty((len(rows), *image.shape[:2]), np.uint16)
         if image.shape != images.shape[1:] or image.dtype != images.dtype:
-            raise SequenceError(f"{dataset}: frame {t} of sequence {name!r} ({row['image']}) is {image.shape} "
-                                f"{image.dtype}, but frame 0 is {images.shape[1:]} {images.dtype}; the frames of a "
-                                "video have one size and pixel type.")
+            raise SequenceError(
+                f"{dataset}: frame {t} of sequence {name!r} ({row['image']}) is {image.shape} "
+                f"{image.dtype}, but frame 0 is {images.shape[1:]} {images.dtype}; the frames of a "
+                "video have one size and pixel type."
+            )
         if ids.shape != labels.shape[1:]:
-            raise SequenceError(f"{dataset}: the labels of frame {t} of sequence {name!r} are {ids.shape}, but its "
-                                f"image is {image.shape[:2]}.")
+            raise SequenceError(
+                f"{dataset}: the labels of frame {t} of sequence {name!r} are {ids.shape}, but its "
+                f"image is {image.shape[:2]}."
+            )
         images[t], labels[t] = image, ids
     if not tracked:
-        log.info("sequence %s: some frames have no instances file; their ids are mask components, not track ids",
-                 name)
+        log.info("sequence %s: some frames have no instances file; their ids are mask components, not track ids", name)
     images.setflags(write=False)
     labels.setflags(write=False)
-    return Sequence(name=name, split=str(rows[0].get("split")), stems=tuple(str(r["stem"]) for r in rows),
-                    images=images, labels=labels, pixel_size_um=_pixel_size(manifest, rows, name), tracked=tracked)
+    return Sequence(
+        name=name,
+        split=str(rows[0].get("split")),
+        stems=tuple(str(r["stem"]) for r in rows),
+        images=images,
+        labels=labels,
+        pixel_size_um=_pixel_size(manifest, rows, name),
+        tracked=tracked,
+    )
 
 
 def cell_counts(labels_video: np.ndarray) -> np.ndarray:

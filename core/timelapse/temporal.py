@@ -43,8 +43,10 @@ def _foreground_and_values(video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not np.issubdtype(video.dtype, np.floating):
         raise TypeError(f"binary_video must hold booleans, integers or probabilities, got {video.dtype}")
     if not np.isfinite(video).all() or video.min(initial=0.0) < 0 or video.max(initial=0.0) > 1:
-        raise ValueError("binary_video holds floats, read as probabilities: they must be finite and in 0 … 1, "
-                         f"got {np.nanmin(video):.3g} … {np.nanmax(video):.3g}")
+        raise ValueError(
+            "binary_video holds floats, read as probabilities: they must be finite and in 0 … 1, "
+            f"got {np.nanmin(video):.3g} … {np.nanmax(video):.3g}"
+        )
     return video >= _FOREGROUND_VOTE, video.astype(np.float32, copy=False)
 
 
@@ -136,8 +138,12 @@ class TemporalPostProcessing:
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
             raise ConfigError(f"enabled must be true or false, got {self.enabled!r}")
-        if (isinstance(self.sigma_frames, bool) or not isinstance(self.sigma_frames, (int, float))
-                or not math.isfinite(self.sigma_frames) or self.sigma_frames < 0):
+        if (
+            isinstance(self.sigma_frames, bool)
+            or not isinstance(self.sigma_frames, (int, float))
+            or not math.isfinite(self.sigma_frames)
+            or self.sigma_frames < 0
+        ):
             raise ConfigError(f"sigma_frames must be a number of frames >= 0, got {self.sigma_frames!r}")
         if isinstance(self.min_size_px, bool) or not isinstance(self.min_size_px, int) or self.min_size_px < 0:
             raise ConfigError(f"min_size_px must be a whole number of pixels >= 0, got {self.min_size_px!r}")

@@ -50,6 +50,7 @@ _TRACK_COLUMNS = ("track_id", "start_frame", "end_frame", "n_frames", "mean_spee
 # Checks and per-frame centres
 # ----------------------------------------------------------------------------------------------
 
+
 def _label_video(video: np.ndarray, name: str) -> np.ndarray:
     video = np.asarray(video)
     if video.ndim != 3:
@@ -92,6 +93,7 @@ def _id_dtype(largest: int) -> type:
 # ----------------------------------------------------------------------------------------------
 # Linking
 # ----------------------------------------------------------------------------------------------
+
 
 def link_tracks(labels_video: np.ndarray, max_distance_px: float = 25.0, gap_frames: int = 1) -> np.ndarray:
     """Link the cells of each frame into tracks: one id per cell over the whole video.
@@ -145,11 +147,15 @@ def link_tracks(labels_video: np.ndarray, max_distance_px: float = 25.0, gap_fra
         return np.zeros(video.shape, np.uint16)
     from laptrack import LapTrack  # imported here: it takes a few seconds and only tracking needs it
 
-    squared = max_distance_px ** 2  # laptrack's default metric is the squared Euclidean distance
-    tracker = LapTrack(cutoff=squared, splitting_cutoff=False, merging_cutoff=False,
-                       gap_closing_cutoff=squared if gap_frames > 0 else False,
-                       # laptrack counts the frame difference between the two ends: a gap of one frame is 2.
-                       gap_closing_max_frame_count=int(gap_frames) + 1)
+    squared = max_distance_px**2  # laptrack's default metric is the squared Euclidean distance
+    tracker = LapTrack(
+        cutoff=squared,
+        splitting_cutoff=False,
+        merging_cutoff=False,
+        gap_closing_cutoff=squared if gap_frames > 0 else False,
+        # laptrack counts the frame difference between the two ends: a gap of one frame is 2.
+        gap_closing_max_frame_count=int(gap_frames) + 1,
+    )
     graph = tracker.predict([centres for _, centres in per_frame])
     # Each node is (frame, row of that frame's centres); number them 0 … N-1 frame after frame.
     start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -170,8 +176,12 @@ def link_tracks(labels_video: np.ndarray, max_distance_px: float = 25.0, gap_fra
             rank += 1
     new_id_of_node = first_seen[track_of_node] + 1
     dtype = _id_dtype(n_tracks)
-    tracked = np.stack([_relabel_frame(frame, ids, new_id_of_node[start[t]:start[t] + counts[t]], dtype)
-                        for t, (frame, (ids, _)) in enumerate(zip(video, per_frame))])
+    tracked = np.stack(
+        [
+            _relabel_frame(frame, ids, new_id_of_node[start[t] : start[t] + counts[t]], dtype)
+            for t, (frame, (ids, _)) in enumerate(zip(video, per_frame))
+        ]
+    )
     log.info("linked %d cells in %d frames into %d tracks", n_nodes, len(counts), n_tracks)
     return tracked
 
@@ -180,20 +190,31 @@ def link_tracks(labels_video: np.ndarray, max_distance_px: float = 25.0, gap_fra
 # Track table
 # ----------------------------------------------------------------------------------------------
 
+
 def _detections(video: np.ndarray) -> pd.DataFrame:
     """One row per (frame, id): ``frame``, ``track_id``, ``y``, ``x`` (centroid), sorted by id then frame."""
     parts = []
     for t, frame in enumerate(video):
         ids, centres = _centres(frame)
-        parts.append(pd.DataFrame({"frame": np.full(ids.size, t, np.int64), "track_id": ids,
-                                   "y": centres[:, 0] if ids.size else [], "x": centres[:, 1] if ids.size else []}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "frame": np.full(ids.size, t, np.int64),
+                    "track_id": ids,
+                    "y": centres[:, 0] if ids.size else [],
+                    "x": centres[:, 1] if ids.size else [],
+                }
+            )
+        )
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["frame", "track_id", "y", "x"])
     return table.astype({"frame": np.int64, "track_id": np.int64, "y": float, "x": float}).sort_values(
-        ["track_id", "frame"], ignore_index=True)
+        ["track_id", "frame"], ignore_index=True
+    )
 
 
-def tracks_table(labels_video: np.ndarray, pixel_size_um: float | None = None,
-                 frame_interval_min: float | None = None) -> pd.DataFrame:
+def tracks_table(
+    labels_video: np.ndarray, pixel_size_um: float | None = None, frame_interval_min: float | None = None
+) -> pd.DataFrame:
     """One row per track of a tracked label video: when it is seen, how fast it moves and how far it gets.
 
     Parameters
@@ -237,18 +258,21 @@ def tracks_table(labels_video: np.ndarray, pixel_size_um: float | None = None,
     steps = np.hypot(cells.groupby("track_id")["y"].diff(), cells.groupby("track_id")["x"].diff())
     grouped = cells.assign(step=steps).groupby("track_id", sort=True)
     first, last = grouped.first(), grouped.last()
-    table = pd.DataFrame({
-        "track_id": first.index.to_numpy(np.int64),
-        "start_frame": first["frame"].to_numpy(np.int64),
-        "end_frame": last["frame"].to_numpy(np.int64),
-        "n_frames": grouped.size().to_numpy(np.int64),
-    })
+    table = pd.DataFrame(
+        {
+            "track_id": first.index.to_numpy(np.int64),
+            "start_frame": first["frame"].to_numpy(np.int64),
+            "end_frame": last["frame"].to_numpy(np.int64),
+            "n_frames": grouped.size().to_numpy(np.int64),
+        }
+    )
     elapsed = (table["end_frame"] - table["start_frame"]).to_numpy(float)
     path = grouped["step"].sum().to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         table["mean_speed_px_per_frame"] = np.where(elapsed > 0, path / elapsed, np.nan)
-    table["displacement_px"] = np.hypot(last["y"].to_numpy() - first["y"].to_numpy(),
-                                        last["x"].to_numpy() - first["x"].to_numpy())
+    table["displacement_px"] = np.hypot(
+        last["y"].to_numpy() - first["y"].to_numpy(), last["x"].to_numpy() - first["x"].to_numpy()
+    )
     if pixel is not None and interval is not None:
         table["mean_speed_um_per_min"] = table["mean_speed_px_per_frame"] * pixel / interval
     if pixel is not None:
@@ -260,6 +284,7 @@ def tracks_table(labels_video: np.ndarray, pixel_size_um: float | None = None,
 # ----------------------------------------------------------------------------------------------
 # Identity score
 # ----------------------------------------------------------------------------------------------
+
 
 def _matched_ids(truth_frame: np.ndarray, predicted_frame: np.ndarray, iou: float) -> dict[int, int]:
     """Truth id → predicted id of the one-to-one pairs with IoU >= ``iou`` (most pairs, then most IoU)."""
@@ -332,6 +357,7 @@ def id_kept_share(truth_video: np.ndarray, predicted_video: np.ndarray, iou: flo
 # Cell Tracking Challenge files
 # ----------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Piece:
     """A run of consecutive frames of one id: one CTC track."""
@@ -372,8 +398,10 @@ def _pieces(video: np.ndarray, renumber: bool) -> list[_Piece]:
             else:
                 spare += 1
                 labels[cell, index] = spare
-    return [_Piece(cell, begin, end, labels[cell, index], labels[cell, index - 1] if index else 0)
-            for cell, begin, end, index in runs]
+    return [
+        _Piece(cell, begin, end, labels[cell, index], labels[cell, index - 1] if index else 0)
+        for cell, begin, end, index in runs
+    ]
 
 
 def _frame_width(n_frames: int) -> int:
@@ -419,8 +447,9 @@ def _write_ctc_files(video: np.ndarray, pieces: list[_Piece], folder: Path, grou
     track_file.write_text("".join(lines), encoding="ascii")
 
 
-def write_ctc(labels_video: np.ndarray, out_dir: str | Path, *, ground_truth: bool = False,
-              renumber: bool = False) -> Path:
+def write_ctc(
+    labels_video: np.ndarray, out_dir: str | Path, *, ground_truth: bool = False, renumber: bool = False
+) -> Path:
     """Write a tracked label video as a Cell Tracking Challenge folder.
 
     A result folder holds ``mask000.tif``, ``mask001.tif`` … (uint16 label images, one per frame) and
@@ -484,8 +513,10 @@ def write_ctc(labels_video: np.ndarray, out_dir: str | Path, *, ground_truth: bo
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} is a file; write_ctc needs a folder there")
     if out_dir.is_dir() and not _only_own_files(out_dir):
-        raise FileExistsError(f"{out_dir} holds files other than Cell Tracking Challenge masks and track lists; "
-                              "choose a new or empty folder")
+        raise FileExistsError(
+            f"{out_dir} holds files other than Cell Tracking Challenge masks and track lists; "
+            "choose a new or empty folder"
+        )
     pieces = _pieces(video, renumber)
     with staged_folder(out_dir) as staging:  # the project's one way to build a folder and swap it into place
         _write_ctc_files(video, pieces, staging, ground_truth)
@@ -555,8 +586,10 @@ def score_tracking(truth_video: np.ndarray, predicted_video: np.ndarray) -> dict
         n_predicted = len((res / "res_track.txt").read_text().splitlines())
         if n_truth + 1 + n_predicted > _UINT16_MAX:
             # py-ctcmetrics shifts the predicted labels past the truth's within 16 bits when it pairs them.
-            raise ValueError(f"{n_truth} truth and {n_predicted} predicted tracks are too many to score together "
-                             f"in 16-bit CTC masks (at most {_UINT16_MAX - 1} in all)")
+            raise ValueError(
+                f"{n_truth} truth and {n_predicted} predicted tracks are too many to score together "
+                f"in 16-bit CTC masks (at most {_UINT16_MAX - 1} in all)"
+            )
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -38,14 +38,23 @@ from core.text import plural
 
 log = logging.getLogger(__name__)
 
-LARGE_VIDEO_BYTES = 2 * 1024 ** 3  # above this a file gets a note that it is imported one frame at a time
+LARGE_VIDEO_BYTES = 2 * 1024**3  # above this a file gets a note that it is imported one frame at a time
 MAX_TRACK_ID = int(np.iinfo(np.uint16).max)  # dataset label images store ids as 16-bit numbers
 _SPATIAL_AXES = "YXS"  # S: samples (RGB) of a pixel
 _MIN_SIDE = 16  # as for still images (core.datasets.analyse)
 _MIN_PIECEWISE_CONSTANT = 0.8  # as core.masks.kinds: neighbouring foreground pixels of an id map mostly agree
 _LISTED = 5  # frames or ids named in one finding before "and N more"
-_TIFF_ERRORS = (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError, TypeError, RuntimeError,
-                struct.error, MemoryError)
+_TIFF_ERRORS = (
+    tifffile.TiffFileError,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    RuntimeError,
+    struct.error,
+    MemoryError,
+)
 _NUMBER = re.compile(r"(\d+)")
 _JUNK = re.compile(r"^(\.|__macosx$|thumbs\.db$|desktop\.ini$)", re.IGNORECASE)
 
@@ -64,8 +73,9 @@ def natural_key(name: str) -> tuple:
     >>> sorted(["t10.tif", "t2.tif", "T1.tif"], key=natural_key)
     ['T1.tif', 't2.tif', 't10.tif']
     """
-    return tuple((0, int(part), part) if part.isdigit() else (1, part.lower(), part)
-                 for part in _NUMBER.split(name) if part)
+    return tuple(
+        (0, int(part), part) if part.isdigit() else (1, part.lower(), part) for part in _NUMBER.split(name) if part
+    )
 
 
 def list_frame_files(folder: Path) -> list[Path]:
@@ -136,40 +146,62 @@ def _probe_stack(path: Path) -> VideoInfo:
     notes: list[str] = []
     with tifffile.TiffFile(path) as tif:
         if not tif.series:
-            raise VideoReadError(path, "holds no image data (damaged TIFF).", "Re-export the file.",
-                                 code="unreadable-video")
+            raise VideoReadError(
+                path, "holds no image data (damaged TIFF).", "Re-export the file.", code="unreadable-video"
+            )
         series = tif.series[0]
         others = [s for s in tif.series[1:] if not getattr(s.keyframe, "is_reduced", False)]  # not thumbnails
         if others and not tif.is_ome:
             frame_shapes = [_spatial(s.axes, s.shape)[3] for s in [series, *others]]
             if len(set(frame_shapes)) > 1:
-                sizes = ", then ".join(f"{plural(int(np.prod(_spatial(s.axes, s.shape)[1] or (1,))), 'frame')} "
-                                       f"of {_size(shape)}" for s, shape in zip([series, *others], frame_shapes))
-                raise VideoReadError(path, f"holds frames of different sizes ({sizes}).",
-                                     "Every frame of a video must have the same size; re-export the video.",
-                                     code="frame-size-mismatch")
+                sizes = ", then ".join(
+                    f"{plural(int(np.prod(_spatial(s.axes, s.shape)[1] or (1,))), 'frame')} of {_size(shape)}"
+                    for s, shape in zip([series, *others], frame_shapes)
+                )
+                raise VideoReadError(
+                    path,
+                    f"holds frames of different sizes ({sizes}).",
+                    "Every frame of a video must have the same size; re-export the video.",
+                    code="frame-size-mismatch",
+                )
         if others:
-            notes.append(f"holds {len(others) + 1} image series; only the first ({series.axes}, shape "
-                         f"{'×'.join(map(str, series.shape))}) is imported.")
+            notes.append(
+                f"holds {len(others) + 1} image series; only the first ({series.axes}, shape "
+                f"{'×'.join(map(str, series.shape))}) is imported."
+            )
         lead_axes, lead_shape, plane_axes, plane_shape = _spatial(series.axes, series.shape)
         if "Y" not in plane_axes or "X" not in plane_axes:
-            raise VideoReadError(path, f"has axes {series.axes} (shape {series.shape}); expected frames of Y×X.",
-                                 code="not-a-video")
+            raise VideoReadError(
+                path, f"has axes {series.axes} (shape {series.shape}); expected frames of Y×X.", code="not-a-video"
+            )
         big = [(a, n) for a, n in zip(lead_axes, lead_shape) if n > 1]
         if any(a == "C" for a, _ in big):
-            raise VideoReadError(path, f"has {dict(big)['C']} channels (axes {series.axes}); "
-                                       "a time-lapse here has one channel per frame.",
-                                 "Export the channel to segment as its own video (e.g. in Fiji: Image > Color > "
-                                 "Split Channels).", code="not-a-video")
+            raise VideoReadError(
+                path,
+                f"has {dict(big)['C']} channels (axes {series.axes}); a time-lapse here has one channel per frame.",
+                "Export the channel to segment as its own video (e.g. in Fiji: Image > Color > Split Channels).",
+                code="not-a-video",
+            )
         if len(big) > 1:
-            raise VideoReadError(path, f"has {len(big)} dimensions besides the image plane (axes {series.axes}, "
-                                       f"shape {series.shape}); a time-lapse has one (time).",
-                                 "Export one z-plane or a projection per time point (e.g. in Fiji: Image > Stacks > "
-                                 "Z Project).", code="not-a-video")
+            raise VideoReadError(
+                path,
+                f"has {len(big)} dimensions besides the image plane (axes {series.axes}, "
+                f"shape {series.shape}); a time-lapse has one (time).",
+                "Export one z-plane or a projection per time point (e.g. in Fiji: Image > Stacks > Z Project).",
+                code="not-a-video",
+            )
         if plane_axes.startswith("S"):  # planar RGB: samples before Y×X in every page
             plane_shape = plane_shape[1:] + plane_shape[:1]
-        return VideoInfo(path, "stack", int(np.prod(lead_shape)) if lead_shape else 1, plane_shape,
-                         str(series.dtype), series.axes, path.stat().st_size, notes=tuple(notes))
+        return VideoInfo(
+            path,
+            "stack",
+            int(np.prod(lead_shape)) if lead_shape else 1,
+            plane_shape,
+            str(series.dtype),
+            series.axes,
+            path.stat().st_size,
+            notes=tuple(notes),
+        )
 
 
 def probe_video(path: Path | str) -> VideoInfo:
@@ -182,16 +214,25 @@ def probe_video(path: Path | str) -> VideoInfo:
     if path.is_dir():
         files = list_frame_files(path)
         if not files:
-            raise VideoReadError(path, "holds no frame files (PNG or TIFF images).",
-                                 "Put one image per frame in the folder, or remove it.", code="no-frames")
-        return VideoInfo(path, "frames", len(files), frame_files=tuple(files),
-                         size_bytes=sum(p.stat().st_size for p in files))
+            raise VideoReadError(
+                path,
+                "holds no frame files (PNG or TIFF images).",
+                "Put one image per frame in the folder, or remove it.",
+                code="no-frames",
+            )
+        return VideoInfo(
+            path, "frames", len(files), frame_files=tuple(files), size_bytes=sum(p.stat().st_size for p in files)
+        )
     if not path.is_file():
         raise VideoReadError(path, "does not exist.", code="unreadable-video")
     if path.suffix.lower() not in TIFF_SUFFIXES:
         if not is_image_file(path):
-            raise VideoReadError(path, f"is not an image file (suffix {path.suffix or 'none'!r}).",
-                                 "A video is a multi-frame TIFF or a folder of frame images.", code="unreadable-video")
+            raise VideoReadError(
+                path,
+                f"is not an image file (suffix {path.suffix or 'none'!r}).",
+                "A video is a multi-frame TIFF or a folder of frame images.",
+                code="unreadable-video",
+            )
         return VideoInfo(path, "still", 1, size_bytes=path.stat().st_size)
     if path.stat().st_size == 0:
         raise VideoReadError(path, "is empty (0 bytes).", "The copy or export probably failed; copy it again.")
@@ -200,8 +241,11 @@ def probe_video(path: Path | str) -> VideoInfo:
     except VideoReadError:
         raise
     except _TIFF_ERRORS as exc:
-        raise VideoReadError(path, f"could not be read as a TIFF ({type(exc).__name__}: {exc}).",
-                             "A video must be a multi-frame TIFF (or a folder of frames); re-export it.") from exc
+        raise VideoReadError(
+            path,
+            f"could not be read as a TIFF ({type(exc).__name__}: {exc}).",
+            "A video must be a multi-frame TIFF (or a folder of frames); re-export it.",
+        ) from exc
 
 
 def _planes(path: Path, info: VideoInfo) -> Iterator[np.ndarray]:
@@ -258,8 +302,11 @@ def iter_frames(video: Path | str | VideoInfo) -> Iterator[np.ndarray]:
                 squeezed = np.moveaxis(squeezed, 0, -1)  # planar RGB page (S×Y×X)
             yield squeezed
     except _TIFF_ERRORS as exc:
-        raise VideoReadError(info.path, f"could not be decoded ({type(exc).__name__}: {exc}).",
-                             "The file may be corrupt or truncated; re-export it.") from exc
+        raise VideoReadError(
+            info.path,
+            f"could not be decoded ({type(exc).__name__}: {exc}).",
+            "The file may be corrupt or truncated; re-export it.",
+        ) from exc
 
 
 def read_frame(video: Path | str | VideoInfo, index: int) -> np.ndarray:
@@ -376,8 +423,14 @@ class VideoPairReader:
     reports every problem.
     """
 
-    def __init__(self, image: Path | str, labels: Path | str | None, *, stem: str | None = None,
-                 rel: Callable[[Path], str] = lambda p: p.name):
+    def __init__(
+        self,
+        image: Path | str,
+        labels: Path | str | None,
+        *,
+        stem: str | None = None,
+        rel: Callable[[Path], str] = lambda p: p.name,
+    ):
         self.image = Path(image)
         self.labels = Path(labels) if labels is not None else None
         self.stem = stem
@@ -425,20 +478,35 @@ class VideoPairReader:
             for note in info.notes if info else ():
                 self._add("warning", "series-ignored", info.path, note)
             if info and info.size_bytes > LARGE_VIDEO_BYTES:
-                self._add("info", "large-video", info.path,
-                          f"is {info.size_bytes / 1024 ** 3:.1f} GB; it is read and imported one frame at a time.")
+                self._add(
+                    "info",
+                    "large-video",
+                    info.path,
+                    f"is {info.size_bytes / 1024**3:.1f} GB; it is read and imported one frame at a time.",
+                )
         if self.label_info is not None and self.label_info.n_frames != self.image_info.n_frames:
-            self._add("error", "frame-count-mismatch", self.image,
-                      f"has {plural(self.image_info.n_frames, 'frame')} but its labels {self.rel(self.labels)} have "
-                      f"{self.label_info.n_frames}.",
-                      "A label video needs one label image per frame; re-export the labels of every frame.")
+            self._add(
+                "error",
+                "frame-count-mismatch",
+                self.image,
+                f"has {plural(self.image_info.n_frames, 'frame')} but its labels {self.rel(self.labels)} have "
+                f"{self.label_info.n_frames}.",
+                "A label video needs one label image per frame; re-export the labels of every frame.",
+            )
             return False
-        if self.label_info is not None and None not in (self.image_info.frame_shape, self.label_info.frame_shape) \
-                and self.image_info.frame_shape[:2] != self.label_info.frame_shape[:2]:
-            self._add("error", "frame-size-mismatch", self.labels,
-                      f"has frames of {_size(self.label_info.frame_shape)} but its video {self.rel(self.image)} has "
-                      f"frames of {_size(self.image_info.frame_shape)}.",
-                      "Label images must have exactly the size of their frames; re-export them at full resolution.")
+        if (
+            self.label_info is not None
+            and None not in (self.image_info.frame_shape, self.label_info.frame_shape)
+            and self.image_info.frame_shape[:2] != self.label_info.frame_shape[:2]
+        ):
+            self._add(
+                "error",
+                "frame-size-mismatch",
+                self.labels,
+                f"has frames of {_size(self.label_info.frame_shape)} but its video {self.rel(self.image)} has "
+                f"frames of {_size(self.image_info.frame_shape)}.",
+                "Label images must have exactly the size of their frames; re-export them at full resolution.",
+            )
             return False
         return True
 
@@ -468,8 +536,13 @@ class VideoPairReader:
         if self._frame_shape is None:
             self._frame_shape, self.dtype = array.shape, str(array.dtype)
             if min(array.shape[:2]) < _MIN_SIDE:
-                self._add("error", "tiny-image", path, f"has frames of only {_size(array.shape)} pixels; at least "
-                                                       f"{_MIN_SIDE}×{_MIN_SIDE} is needed.", "Remove it.")
+                self._add(
+                    "error",
+                    "tiny-image",
+                    path,
+                    f"has frames of only {_size(array.shape)} pixels; at least {_MIN_SIDE}×{_MIN_SIDE} is needed.",
+                    "Remove it.",
+                )
         elif array.shape[:2] != self._frame_shape[:2]:
             self._bad.setdefault("frame-size-mismatch", []).append((index, path, array.shape))
             return None, False
@@ -504,8 +577,11 @@ class VideoPairReader:
             return None
         if not self.labels_kind and high > 0:
             # a uint8 video whose cells are all 255 is a binary mask video; anything else holds track ids
-            self.labels_kind = "binary" if array.dtype in (np.uint8, bool) and low in (0, 255) and \
-                set(np.unique(array).tolist()) <= {0, 255} else "instances"
+            self.labels_kind = (
+                "binary"
+                if array.dtype in (np.uint8, bool) and low in (0, 255) and set(np.unique(array).tolist()) <= {0, 255}
+                else "instances"
+            )
             self.label_dtype = str(array.dtype)
         if self.labels_kind == "binary":
             return np.where(array > 0, 255, 0).astype(np.uint8)
@@ -541,8 +617,12 @@ class VideoPairReader:
         except ImageReadError as exc:
             self._add("error", code, exc.path, exc.problem, exc.hint)
         except StopIteration:
-            self._add("error", code, path, f"ends after {plural(index, 'frame')}, before the "
-                                           f"{self.image_info.n_frames} its header announces.")
+            self._add(
+                "error",
+                code,
+                path,
+                f"ends after {plural(index, 'frame')}, before the {self.image_info.n_frames} its header announces.",
+            )
         return None
 
     def _read(self, image_frames: Iterator[np.ndarray], label_frames: Iterator[np.ndarray] | None) -> Iterator[Frame]:
@@ -551,8 +631,11 @@ class VideoPairReader:
             image_file = info.frame_file(index)
             label_file = label_info.frame_file(index) if label_info is not None else None
             raw = self._next(image_frames, image_file, index, "unreadable-image")
-            raw_labels = None if label_frames is None or raw is None else \
-                self._next(label_frames, label_file, index, "unreadable-mask")
+            raw_labels = (
+                None
+                if label_frames is None or raw is None
+                else self._next(label_frames, label_file, index, "unreadable-mask")
+            )
             if raw is None or (label_frames is not None and raw_labels is None):
                 return  # the frames after an unreadable one cannot be trusted to line up
             self.n_read = index + 1
@@ -570,71 +653,141 @@ class VideoPairReader:
         bad = self._bad
         if "frame-size-mismatch" in bad:
             index, path, shape = bad["frame-size-mismatch"][0]
-            self._add("error", "frame-size-mismatch", path,
-                      f"frame {index} is {_size(shape)} but frame 0 is {_size(self._frame_shape)} "
-                      f"({plural(len(bad['frame-size-mismatch']), 'frame')} of another size: frames "
-                      f"{_listed([i for i, _, _ in bad['frame-size-mismatch']])}).",
-                      "Every frame of a video must have the same size.")
+            self._add(
+                "error",
+                "frame-size-mismatch",
+                path,
+                f"frame {index} is {_size(shape)} but frame 0 is {_size(self._frame_shape)} "
+                f"({plural(len(bad['frame-size-mismatch']), 'frame')} of another size: frames "
+                f"{_listed([i for i, _, _ in bad['frame-size-mismatch']])}).",
+                "Every frame of a video must have the same size.",
+            )
         if "dtype-mismatch" in bad:
             index, path, dtype = bad["dtype-mismatch"][0]
-            self._add("error", "dtype-mismatch", path, f"frame {index} is {dtype} but frame 0 is {self.dtype}.",
-                      "Export every frame with the same bit depth.")
+            self._add(
+                "error",
+                "dtype-mismatch",
+                path,
+                f"frame {index} is {dtype} but frame 0 is {self.dtype}.",
+                "Export every frame with the same bit depth.",
+            )
         if "bad-dtype" in bad:
-            self._add("error", "bad-dtype", image, f"frames {_listed(bad['bad-dtype'])} have a pixel type other "
-                                                   "than 8- or 16-bit integers.",
-                      "Convert the video to 16-bit (e.g. in Fiji: Image > Type > 16-bit).")
+            self._add(
+                "error",
+                "bad-dtype",
+                image,
+                f"frames {_listed(bad['bad-dtype'])} have a pixel type other than 8- or 16-bit integers.",
+                "Convert the video to 16-bit (e.g. in Fiji: Image > Type > 16-bit).",
+            )
         if "label-size-mismatch" in bad:
             index, path, shape = bad["label-size-mismatch"][0]
-            self._add("error", "frame-size-mismatch", path,
-                      f"label frame {index} is {_size(shape)} but frame {index} of {self.rel(image)} is "
-                      f"{_size(self._frame_shape)} ({plural(len(bad['label-size-mismatch']), 'frame')} differ).",
-                      "Label images must have exactly the size of their frames.")
+            self._add(
+                "error",
+                "frame-size-mismatch",
+                path,
+                f"label frame {index} is {_size(shape)} but frame {index} of {self.rel(image)} is "
+                f"{_size(self._frame_shape)} ({plural(len(bad['label-size-mismatch']), 'frame')} differ).",
+                "Label images must have exactly the size of their frames.",
+            )
         for code, words in (("label-dtype", "pixel type"), ("label-range", "values")):
             if code in bad:
                 index, *what = bad[code][0]
                 detail = what[0] if code == "label-dtype" else f"{what[0]}–{what[1]}"
-                self._add("error", "not-a-mask", labels, f"frame {index} has {words} {detail}; labels must be "
-                                                         f"integer ids from 0 (background) to {MAX_TRACK_ID}.",
-                          "Export the label video as 16-bit instance ids.")
+                self._add(
+                    "error",
+                    "not-a-mask",
+                    labels,
+                    f"frame {index} has {words} {detail}; labels must be "
+                    f"integer ids from 0 (background) to {MAX_TRACK_ID}.",
+                    "Export the label video as 16-bit instance ids.",
+                )
         if "colour-labels" in bad:
-            self._add("error", "not-a-mask", labels, f"frames {_listed(bad['colour-labels'])} are colour images; "
-                                                     "labels must be single-channel integer ids.")
+            self._add(
+                "error",
+                "not-a-mask",
+                labels,
+                f"frames {_listed(bad['colour-labels'])} are colour images; labels must be single-channel integer ids.",
+            )
         if "not-a-mask" in bad:
-            self._add("error", "not-a-mask", labels,
-                      f"frames {_listed(bad['not-a-mask'])} look like images rather than instance ids (no "
-                      "background 0, or values that vary from pixel to pixel).",
-                      "Labels must be integer ids, 0 = background; check that the label and image folders are "
-                      "not swapped.")
+            self._add(
+                "error",
+                "not-a-mask",
+                labels,
+                f"frames {_listed(bad['not-a-mask'])} look like images rather than instance ids (no "
+                "background 0, or values that vary from pixel to pixel).",
+                "Labels must be integer ids, 0 = background; check that the label and image folders are not swapped.",
+            )
         if n == 1 and self.image_info is not None and self.image_info.n_frames == 1:
-            self._add("warning", "single-frame", image, "holds a single frame: imported as a still sequence of 1.",
-                      "If it should be a video, check that every frame was exported into the file.")
+            self._add(
+                "warning",
+                "single-frame",
+                image,
+                "holds a single frame: imported as a still sequence of 1.",
+                "If it should be a video, check that every frame was exported into the file.",
+            )
         if "blank-image" in bad:
-            self._add("warning", "blank-image", image, f"frames {_listed(bad['blank-image'])} have the same value "
-                                                       "everywhere.", "Check the export; they may be blank.")
+            self._add(
+                "warning",
+                "blank-image",
+                image,
+                f"frames {_listed(bad['blank-image'])} have the same value everywhere.",
+                "Check the export; they may be blank.",
+            )
         if "empty-mask" in bad and self.labels_kind:
-            self._add("warning", "empty-mask", labels, f"frames {_listed(bad['empty-mask'])} have no labelled cells.",
-                      "Fine for frames without cells; otherwise draw them in the editor after import.")
+            self._add(
+                "warning",
+                "empty-mask",
+                labels,
+                f"frames {_listed(bad['empty-mask'])} have no labelled cells.",
+                "Fine for frames without cells; otherwise draw them in the editor after import.",
+            )
         if self._tracks.gaps:
-            gaps = [f"id {track} (in frame {seen}, missing from frame {seen + 1}"
-                    f"{'' if back == seen + 2 else f' to {back - 1}'}, back in frame {back})"
-                    for track, (seen, back) in sorted(self._tracks.gaps.items())]
-            self._add("warning", "id-jump", labels,
-                      f"{plural(len(gaps), 'cell id')} {'leaves and comes' if len(gaps) == 1 else 'leave and come'} "
-                      f"back: {_listed(gaps, ' ids')}.",
-                      "Fine for a cell that leaves the focal plane or is missed for a frame; otherwise the tracker "
-                      "may have given one id to two cells.")
+            gaps = [
+                f"id {track} (in frame {seen}, missing from frame {seen + 1}"
+                f"{'' if back == seen + 2 else f' to {back - 1}'}, back in frame {back})"
+                for track, (seen, back) in sorted(self._tracks.gaps.items())
+            ]
+            self._add(
+                "warning",
+                "id-jump",
+                labels,
+                f"{plural(len(gaps), 'cell id')} {'leaves and comes' if len(gaps) == 1 else 'leave and come'} "
+                f"back: {_listed(gaps, ' ids')}.",
+                "Fine for a cell that leaves the focal plane or is missed for a frame; otherwise the tracker "
+                "may have given one id to two cells.",
+            )
         for note in sorted(self._notes):
-            self._add("info", note, image, "has an alpha channel; it was dropped (RGB kept)." if note == "alpha-dropped"
-                      else "has two channels; the first was kept.")
+            self._add(
+                "info",
+                note,
+                image,
+                "has an alpha channel; it was dropped (RGB kept)."
+                if note == "alpha-dropped"
+                else "has two channels; the first was kept.",
+            )
         if self.ok and self._frame_shape is not None:
-            what = (f"; labels {self.label_dtype} with {plural(self.n_tracks, 'track id')}" if self.labels_kind ==
-                    "instances" else "; binary masks" if self.labels_kind == "binary" else "")
-            self._add("info", "video", image, f"{plural(n, 'frame')} of {_size(self._frame_shape)}, {self.dtype} "
-                                              f"(kept){what}.")
+            what = (
+                f"; labels {self.label_dtype} with {plural(self.n_tracks, 'track id')}"
+                if self.labels_kind == "instances"
+                else "; binary masks"
+                if self.labels_kind == "binary"
+                else ""
+            )
+            self._add(
+                "info",
+                "video",
+                image,
+                f"{plural(n, 'frame')} of {_size(self._frame_shape)}, {self.dtype} (kept){what}.",
+            )
 
 
-def check_video_pair(image_path: Path | str, label_path: Path | str | None, *, stem: str | None = None,
-                     rel: Callable[[Path], str] = lambda p: p.name) -> list[Finding]:
+def check_video_pair(
+    image_path: Path | str,
+    label_path: Path | str | None,
+    *,
+    stem: str | None = None,
+    rel: Callable[[Path], str] = lambda p: p.name,
+) -> list[Finding]:
     """Check an image video against its label video, frame by frame in bounded memory; return the findings.
 
     Errors: frame counts that differ (naming both files and counts), frames of different sizes within a video

@@ -33,9 +33,18 @@ from core.timelapse.tracks import id_kept_share, link_tracks, score_tracking
 
 log = logging.getLogger(__name__)
 Maps = Callable[[str], tuple[np.ndarray, np.ndarray | None] | None]  # stem -> (probability, seeds), None if absent
-COLUMNS = {"sequence": "video", "frames": "frames", "dice": "Dice (mean of frames)", "f1_50": "F1 at IoU 0.5",
-           "tracks": "tracks found", "true_tracks": "true tracks", "id_kept": "ids kept frame to frame",
-           "SEG": "SEG", "TRA": "TRA", "DET": "DET"}
+COLUMNS = {
+    "sequence": "video",
+    "frames": "frames",
+    "dice": "Dice (mean of frames)",
+    "f1_50": "F1 at IoU 0.5",
+    "tracks": "tracks found",
+    "true_tracks": "true tracks",
+    "id_kept": "ids kept frame to frame",
+    "SEG": "SEG",
+    "TRA": "TRA",
+    "DET": "DET",
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,9 @@ class VideoScore:
         return asdict(self)
 
 
-def predicted_tracks(maps: list[tuple[np.ndarray, np.ndarray | None]], settings: PostProcessing,
-                     temporal: TemporalPostProcessing) -> np.ndarray:
+def predicted_tracks(
+    maps: list[tuple[np.ndarray, np.ndarray | None]], settings: PostProcessing, temporal: TemporalPostProcessing
+) -> np.ndarray:
     """The tracked label video ``(T, H, W)`` of a video's probability (and seed) maps, as the Predict page makes it.
 
     >>> probability = np.zeros((6, 6), np.uint8); probability[1:4, 1:4] = 255
@@ -86,8 +96,18 @@ def score_video(name: str, truth: np.ndarray, tracked_truth: bool, predicted: np
     if not tracked_truth:
         return VideoScore(name, len(truth), dice, f1, tracks, None, None, None, None, None)
     measures = score_tracking(truth, predicted) if truth.any() else {"SEG": None, "TRA": None, "DET": None}
-    return VideoScore(name, len(truth), dice, f1, tracks, int(len(np.unique(truth[truth > 0]))),
-                      id_kept_share(truth, predicted), measures["SEG"], measures["TRA"], measures["DET"])
+    return VideoScore(
+        name,
+        len(truth),
+        dice,
+        f1,
+        tracks,
+        int(len(np.unique(truth[truth > 0]))),
+        id_kept_share(truth, predicted),
+        measures["SEG"],
+        measures["TRA"],
+        measures["DET"],
+    )
 
 
 def saved_maps(folder: Path, seeds_dir: str = "seeds") -> Maps:
@@ -103,9 +123,14 @@ def saved_maps(folder: Path, seeds_dir: str = "seeds") -> Maps:
     return read
 
 
-def score_videos(dataset_dir: Path, maps: Maps, stems: set[str], settings: PostProcessing,
-                 temporal: TemporalPostProcessing,
-                 progress: Callable[[int, int, str], None] | None = None) -> tuple[list[VideoScore], list[str]]:
+def score_videos(
+    dataset_dir: Path,
+    maps: Maps,
+    stems: set[str],
+    settings: PostProcessing,
+    temporal: TemporalPostProcessing,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[list[VideoScore], list[str]]:
     """Scores of every video of ``dataset_dir`` whose frames are all among the evaluated ``stems``.
 
     Parameters
@@ -126,22 +151,27 @@ def score_videos(dataset_dir: Path, maps: Maps, stems: set[str], settings: PostP
     tuple of (list of VideoScore, list of str)
         The scores, in order of name, and notes on videos left out (some frames not evaluated).
     """
-    sequences = {name: rows for name, rows in dataset_sequences(dataset_dir).items()
-                 if any(row["stem"] in stems for row in rows)}
+    sequences = {
+        name: rows for name, rows in dataset_sequences(dataset_dir).items() if any(row["stem"] in stems for row in rows)
+    }
     scores, notes = [], []
     for index, (name, rows) in enumerate(sequences.items(), start=1):
         missing = [row["stem"] for row in rows if row["stem"] not in stems]
         found = [maps(row["stem"]) for row in rows] if not missing else []
         if missing or any(item is None for item in found):
-            notes.append(f"video {name}: {len(missing) or sum(item is None for item in found)} of {len(rows)} "
-                         "frames were not evaluated, so it cannot be followed over time")
+            notes.append(
+                f"video {name}: {len(missing) or sum(item is None for item in found)} of {len(rows)} "
+                "frames were not evaluated, so it cannot be followed over time"
+            )
         else:
             sequence = load_sequence(dataset_dir, name)
             predicted = predicted_tracks(found, settings, temporal)
             scores.append(score_video(name, sequence.labels, sequence.tracked, predicted))
             if not sequence.tracked:
-                notes.append(f"video {name}: its labels are not tracked (some frames have no instances file), so "
-                             "ids kept, SEG, TRA and DET are not scored")
+                notes.append(
+                    f"video {name}: its labels are not tracked (some frames have no instances file), so "
+                    "ids kept, SEG, TRA and DET are not scored"
+                )
         if progress is not None:
             progress(index, len(sequences), name)
     return scores, notes

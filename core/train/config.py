@@ -62,9 +62,18 @@ class DataConfig:
 
 # The allowed range of every numeric training setting (forms show it when a value falls outside).
 FIELD_RANGES: dict[str, tuple[float, float]] = {
-    "learning_rate": (1e-7, 1.0), "clip_norm": (0.0, 100.0), "batch_size": (1, 256), "epochs": (1, 10_000),
-    "steps_per_epoch": (0, 100_000), "minutes": (0.0, 10_080.0), "lr_patience": (1, 100), "lr_factor": (0.01, 0.99),
-    "early_stopping": (1, 1000), "preview_images": (0, 16), "threads": (0, 256), "seed": (0, 2**31 - 1),
+    "learning_rate": (1e-7, 1.0),
+    "clip_norm": (0.0, 100.0),
+    "batch_size": (1, 256),
+    "epochs": (1, 10_000),
+    "steps_per_epoch": (0, 100_000),
+    "minutes": (0.0, 10_080.0),
+    "lr_patience": (1, 100),
+    "lr_factor": (0.01, 0.99),
+    "early_stopping": (1, 1000),
+    "preview_images": (0, 16),
+    "threads": (0, 256),
+    "seed": (0, 2**31 - 1),
 }
 
 
@@ -104,8 +113,10 @@ class TrainConfig:
         for name, (low, high) in FIELD_RANGES.items():
             _check(self, name, low, high)
         if self.data.patch_size % self.model.size_multiple:
-            raise ConfigError(f"data.patch_size={self.data.patch_size} must be a multiple of "
-                              f"{self.model.size_multiple} for model {self.model.name} (depth {self.model.depth}).")
+            raise ConfigError(
+                f"data.patch_size={self.data.patch_size} must be a multiple of "
+                f"{self.model.size_multiple} for model {self.model.name} (depth {self.model.depth})."
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

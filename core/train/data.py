@@ -46,8 +46,9 @@ class DatasetSplits:
 
 def _is_colour(path: Path) -> bool:
     image = read_image(path)
-    return image.ndim == 3 and not (np.array_equal(image[..., 0], image[..., 1])
-                                    and np.array_equal(image[..., 0], image[..., 2]))
+    return image.ndim == 3 and not (
+        np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
+    )
 
 
 def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) -> DatasetSplits:
@@ -55,19 +56,36 @@ def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) 
     manifest = read_manifest(dataset_dir)
     every = manifest["images"]
     rows = [r for r in every if trainable(r)]  # only masks a person made (imported or corrected) teach
-    items = [Item(r["stem"], r["split"], dataset_dir / r["image"], dataset_dir / r["mask"],
-                  dataset_dir / r["instances"] if r.get("instances") else None) for r in rows]
+    items = [
+        Item(
+            r["stem"],
+            r["split"],
+            dataset_dir / r["image"],
+            dataset_dir / r["mask"],
+            dataset_dir / r["instances"] if r.get("instances") else None,
+        )
+        for r in rows
+    ]
     train = [i for i in items if i.split == "train"]
     valid = [i for i in items if i.split == "valid"]
     notes = []
     waiting = {state: n for state, n in label_counts(every).items() if state not in TRAINABLE and n}
     if waiting:
-        notes.append("Left out, waiting for a person: " + ", ".join(f"{n} {state}" for state, n in waiting.items())
-                     + " (only imported and corrected masks train).")
+        notes.append(
+            "Left out, waiting for a person: "
+            + ", ".join(f"{n} {state}" for state, n in waiting.items())
+            + " (only imported and corrected masks train)."
+        )
     if not train:
-        raise ConfigError(f"Dataset {dataset_dir.name} has no training images with a mask made by a person"
-                          + (f" ({', '.join(f'{n} {state}' for state, n in waiting.items())}): correct or accept "
-                             "some in the editor first." if waiting else "."))
+        raise ConfigError(
+            f"Dataset {dataset_dir.name} has no training images with a mask made by a person"
+            + (
+                f" ({', '.join(f'{n} {state}' for state, n in waiting.items())}): correct or accept "
+                "some in the editor first."
+                if waiting
+                else "."
+            )
+        )
     if not valid:
         by_stem = {r["stem"]: r for r in rows if r["split"] == "train"}
         stems = sorted(by_stem)
@@ -79,12 +97,16 @@ def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) 
         if len(train) >= 2:
             valid = [i for i in train if chosen[i.stem] == "valid"]
             train = [i for i in train if chosen[i.stem] == "train"]
-            notes.append(f"The dataset has no validation images: {len(valid)} of its training images were set "
-                         "aside for validation (near-identical images kept together).")
+            notes.append(
+                f"The dataset has no validation images: {len(valid)} of its training images were set "
+                "aside for validation (near-identical images kept together)."
+            )
         else:
             valid = list(train)
-            notes.append("Only one image has a mask made by a person: the model is validated on the image it "
-                         "trains on (correct a few more for an honest score).")
+            notes.append(
+                "Only one image has a mask made by a person: the model is validated on the image it "
+                "trains on (correct a few more for an honest score)."
+            )
     channels = max(int(r.get("channels") or 1) for r in rows)
     colour = channels >= 3 and any(_is_colour(i.image) for i in (train + valid)[:: max(1, len(train) // 20)])
     return DatasetSplits(train, valid, notes, channels, colour)
@@ -192,8 +214,9 @@ def _pad_to(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray,
     return (image if image.ndim == 3 else image[..., None]), mask
 
 
-def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig, rng: np.random.Generator,
-                 cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sample_patch(
+    image: np.ndarray, mask: np.ndarray, config: DataConfig, rng: np.random.Generator, cells: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One float32 training patch: a (foreground-aware) random crop, or the whole image resized.
 
     ``cells`` (flat indices of cell pixels) may be given to save finding them again.
@@ -206,8 +229,9 @@ def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig, rng: n
     size = config.patch_size
     if config.sampling == "resize":
         resized = cv2.resize(image.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-        return resized if resized.ndim == 3 else resized[..., None], cv2.resize(mask, (size, size),
-                                                                             interpolation=cv2.INTER_NEAREST)
+        return resized if resized.ndim == 3 else resized[..., None], cv2.resize(
+            mask, (size, size), interpolation=cv2.INTER_NEAREST
+        )
     if mask.shape[0] < size or mask.shape[1] < size:
         image, mask = _pad_to(image.astype(np.float32), mask, size)
         cells = None
@@ -225,13 +249,13 @@ def sample_patch(image: np.ndarray, mask: np.ndarray, config: DataConfig, rng: n
             x = int(np.clip(cx - rng.integers(0, size), 0, width - size))
         else:
             y, x = int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
-        share = float(mask[y:y + size, x:x + size].mean())
+        share = float(mask[y : y + size, x : x + size].mean())
         if best is None or share > best[0]:
             best = (share, y, x)
         if share >= config.min_foreground:
             break
     _, y, x = best
-    return image[y:y + size, x:x + size].astype(np.float32), mask[y:y + size, x:x + size]
+    return image[y : y + size, x : x + size].astype(np.float32), mask[y : y + size, x : x + size]
 
 
 def drop_a_channel(image: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:

@@ -68,11 +68,14 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     'Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz'
     """
     text = _cpuinfo() if cpuinfo is None else cpuinfo
-    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.startswith("model name") and ":" in line), "")
+    name = next(
+        (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name") and ":" in line),
+        "",
+    )
     name = name or platform.processor() or platform.machine() or "unknown CPU"
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags") and ":" in line), [])
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags") and ":" in line), []
+    )
     found = [flag for flag in BFLOAT16_FLAGS if flag in flags]
     return f"{name} [{' '.join(found)}]" if found else name
 
@@ -122,8 +125,7 @@ def bfloat16_wins(float32_s: float, bfloat16_s: float, margin: float = BFLOAT16_
     return bfloat16_s > 0 and float32_s >= bfloat16_s * (1 + margin)
 
 
-def summarise_probe(float32_steps: list[float], bfloat16_steps: list[float],
-                    margin: float = BFLOAT16_MARGIN) -> dict:
+def summarise_probe(float32_steps: list[float], bfloat16_steps: list[float], margin: float = BFLOAT16_MARGIN) -> dict:
     """The medians of the timed steps, bfloat16's speed relative to float32 and the decision.
 
     >>> summary = summarise_probe([1.0, 1.1, 0.9, 5.0], [0.5, 0.4, 0.6, 0.5])
@@ -134,10 +136,16 @@ def summarise_probe(float32_steps: list[float], bfloat16_steps: list[float],
     """
     float32_s, bfloat16_s = statistics.median(float32_steps), statistics.median(bfloat16_steps)
     faster = bfloat16_wins(float32_s, bfloat16_s, margin)
-    return {"float32_s": float32_s, "bfloat16_s": bfloat16_s,
-            "speed_ratio": round(float32_s / bfloat16_s, 3) if bfloat16_s > 0 else 0.0, "margin": margin,
-            "float32_steps": list(float32_steps), "bfloat16_steps": list(bfloat16_steps),
-            "bfloat16_faster": faster, "decision": "bfloat16" if faster else "float32"}
+    return {
+        "float32_s": float32_s,
+        "bfloat16_s": bfloat16_s,
+        "speed_ratio": round(float32_s / bfloat16_s, 3) if bfloat16_s > 0 else 0.0,
+        "margin": margin,
+        "float32_steps": list(float32_steps),
+        "bfloat16_steps": list(bfloat16_steps),
+        "bfloat16_faster": faster,
+        "decision": "bfloat16" if faster else "float32",
+    }
 
 
 def choose_precision(requested: str, has_gpu: bool, cpu_bf16_faster: bool) -> str:
@@ -200,8 +208,7 @@ def probe_report() -> None:
     """Entry point of the probe's child process: print the step times of both precisions as JSON."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     times = _probe_step_times()
-    sys.stdout.write(json.dumps({"float32_steps": times["float32"], "bfloat16_steps": times["mixed_bfloat16"]})
-                     + "\n")
+    sys.stdout.write(json.dumps({"float32_steps": times["float32"], "bfloat16_steps": times["mixed_bfloat16"]}) + "\n")
 
 
 def _run_probe() -> dict:
@@ -213,20 +220,31 @@ def _run_probe() -> dict:
     repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     try:
-        done = subprocess.run([sys.executable, "-c", "from core.train.environment import probe_report; "
-                               "probe_report()"], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
-                              env=env, cwd=repo)
+        done = subprocess.run(
+            [sys.executable, "-c", "from core.train.environment import probe_report; probe_report()"],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            env=env,
+            cwd=repo,
+        )
     except subprocess.TimeoutExpired:
         return {"bfloat16_usable": False, "reason": f"the probe took over {PROBE_TIMEOUT_S // 60} minutes"}
     if done.returncode != 0:
-        reason = (f"the probe crashed ({signal.Signals(-done.returncode).name})" if done.returncode < 0
-                  else f"the probe failed (exit {done.returncode})")
+        reason = (
+            f"the probe crashed ({signal.Signals(-done.returncode).name})"
+            if done.returncode < 0
+            else f"the probe failed (exit {done.returncode})"
+        )
         log.info("precision probe output: %s", done.stderr[-2000:])
         return {"bfloat16_usable": False, "reason": reason}
     try:
         times = json.loads(done.stdout.strip().splitlines()[-1])
-        return {"float32_steps": [float(t) for t in times["float32_steps"]],
-                "bfloat16_steps": [float(t) for t in times["bfloat16_steps"]], "bfloat16_usable": True}
+        return {
+            "float32_steps": [float(t) for t in times["float32_steps"]],
+            "bfloat16_steps": [float(t) for t in times["bfloat16_steps"]],
+            "bfloat16_usable": True,
+        }
     except (ValueError, IndexError, KeyError, TypeError):
         return {"bfloat16_usable": False, "reason": "the probe printed no result"}
 
@@ -288,13 +306,23 @@ def remembered_precision(cache_dir: Path | None = None) -> dict | None:
     """
     cpu, tensorflow = cpu_model(), tensorflow_version()
     if not cpu_supports_bfloat16():
-        return {"decision": "float32", "bfloat16_usable": False, "bfloat16_faster": False,
-                "reason": "no bfloat16 instructions", "cpu": cpu, "tensorflow": tensorflow}
+        return {
+            "decision": "float32",
+            "bfloat16_usable": False,
+            "bfloat16_faster": False,
+            "reason": "no bfloat16 instructions",
+            "cpu": cpu,
+            "tensorflow": tensorflow,
+        }
     key = machine_key(cpu, tensorflow)
     for path in record_paths(cache_dir):
         record = _read_records(path).get(key)
-        if record and record.get("cpu") == cpu and record.get("tensorflow") == tensorflow \
-                and "bfloat16_faster" in record:
+        if (
+            record
+            and record.get("cpu") == cpu
+            and record.get("tensorflow") == tensorflow
+            and "bfloat16_faster" in record
+        ):
             return {**record, "record_file": str(path)}
     return None
 
@@ -322,12 +350,16 @@ def measure_precision() -> dict:
     """
     cpu, tensorflow = cpu_model(), tensorflow_version()
     probe = _run_probe()
-    record = {"cpu": cpu, "tensorflow": tensorflow, "host": platform.node(),
-              "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "step": f"{PROBE_MODEL['name']} {PROBE_MODEL['base_filters']} filters, depth {PROBE_MODEL['depth']}, "
-                      f"batch {PROBE_BATCH[0]} of {PROBE_BATCH[1]}×{PROBE_BATCH[2]}×{PROBE_BATCH[3]}, "
-                      f"median of {PROBE_STEPS} steps after {PROBE_WARMUP} warm-up",
-              "bfloat16_usable": bool(probe["bfloat16_usable"])}
+    record = {
+        "cpu": cpu,
+        "tensorflow": tensorflow,
+        "host": platform.node(),
+        "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "step": f"{PROBE_MODEL['name']} {PROBE_MODEL['base_filters']} filters, depth {PROBE_MODEL['depth']}, "
+        f"batch {PROBE_BATCH[0]} of {PROBE_BATCH[1]}×{PROBE_BATCH[2]}×{PROBE_BATCH[3]}, "
+        f"median of {PROBE_STEPS} steps after {PROBE_WARMUP} warm-up",
+        "bfloat16_usable": bool(probe["bfloat16_usable"]),
+    }
     if probe["bfloat16_usable"]:
         record.update(summarise_probe(probe["float32_steps"], probe["bfloat16_steps"]))
     else:
@@ -371,8 +403,10 @@ def auto_precision_note(record: dict | None) -> str:
     'auto: measured at the first training on this machine (float32 against bfloat16, about 30 s); float16 on a GPU.'
     """
     if record is None:
-        return ("auto: measured at the first training on this machine (float32 against bfloat16, about 30 s); "
-                "float16 on a GPU.")
+        return (
+            "auto: measured at the first training on this machine (float32 against bfloat16, about 30 s); "
+            "float16 on a GPU."
+        )
     when = f" on {record['measured'][:10]}" if record.get("measured") else ""
     if not record.get("bfloat16_usable"):
         return f"auto on this machine: float32 (bfloat16 is not used here: {record.get('reason', 'unknown')}{when})."
@@ -380,8 +414,10 @@ def auto_precision_note(record: dict | None) -> str:
     if record.get("decision") == "bfloat16":
         return f"auto on this machine: bfloat16 (measured {ratio:.2f}× the speed of float32{when})."
     needed = 1 + float(record.get("margin", BFLOAT16_MARGIN))
-    return (f"auto on this machine: float32 (bfloat16 measured {ratio:.2f}× the speed of float32{when}; "
-            f"it needs {needed:.2f}×).")
+    return (
+        f"auto on this machine: float32 (bfloat16 measured {ratio:.2f}× the speed of float32{when}; "
+        f"it needs {needed:.2f}×)."
+    )
 
 
 @dataclass(frozen=True)
@@ -391,8 +427,13 @@ class Environment:
     threads: int
 
 
-def configure(requested_precision: str = "auto", threads: int = 0, seed: int | None = None,
-              deterministic: bool = False, cache_dir: Path | None = None) -> Environment:
+def configure(
+    requested_precision: str = "auto",
+    threads: int = 0,
+    seed: int | None = None,
+    deterministic: bool = False,
+    cache_dir: Path | None = None,
+) -> Environment:
     """Configure TensorFlow/Keras for this process (call once, before building models).
 
     ``cache_dir`` (the data root's ``cache/``) is where the precision decision is kept when the per-machine
@@ -424,8 +465,9 @@ def configure(requested_precision: str = "auto", threads: int = 0, seed: int | N
     if probe is not None and requested_precision == "auto":
         log.info("%s Decision kept in %s.", auto_precision_note(probe), probe.get("record_file") or "no file")
     if precision == "bfloat16" and probe is not None and not probe["bfloat16_usable"]:
-        log.warning("bfloat16 was asked for but does not work on this CPU (%s): training in float32",
-                    probe.get("reason"))
+        log.warning(
+            "bfloat16 was asked for but does not work on this CPU (%s): training in float32", probe.get("reason")
+        )
         precision = "float32"
     keras.mixed_precision.set_global_policy("float32" if precision == "float32" else f"mixed_{precision}")
     if seed is not None:

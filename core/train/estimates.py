@@ -15,8 +15,13 @@ from core.train.config import TrainConfig
 REFERENCE_IMAGES_PER_S = 12.5
 VALIDATION_GUESS_S = 0.15  # seconds to validate one image, until a run has measured it
 MIN_STEPS_PER_EPOCH = 16  # the worker's floor, so tiny datasets still give useful epochs
-MODEL_COST = {"unet": 1.0, "attention_unet": 1.15, "unet_plus_plus": 2.2, "mobilenetv2_unet": 0.8,
-              "deeplabv3_plus": 0.9}
+MODEL_COST = {
+    "unet": 1.0,
+    "attention_unet": 1.15,
+    "unet_plus_plus": 2.2,
+    "mobilenetv2_unet": 0.8,
+    "deeplabv3_plus": 0.9,
+}
 SPARSE = 0.02
 
 
@@ -32,8 +37,10 @@ def class_balance_warning(stats: pd.DataFrame) -> str | None:
     share = float(train["foreground_fraction"].mean())
     if share >= SPARSE:
         return None
-    return (f"Cells cover only {share:.1%} of the training images: expect all-black predictions at first. "
-            "The Dice, focal or weighted loss and a higher 'cells in a crop' share help.")
+    return (
+        f"Cells cover only {share:.1%} of the training images: expect all-black predictions at first. "
+        "The Dice, focal or weighted loss and a higher 'cells in a crop' share help."
+    )
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,12 @@ def steady_speed(batch_ends: list[float], batch_size: int) -> float | None:
 def images_per_second(config: TrainConfig) -> float:
     """A rough training speed for ``config`` on a 2-core CPU (images per second)."""
     model = config.model
-    cost = (MODEL_COST.get(model.name, 1.0) * (model.base_filters / 16) ** 2 * (config.data.patch_size / 256) ** 2
-            * (1.55 if model.batch_norm else 1.0))
+    cost = (
+        MODEL_COST.get(model.name, 1.0)
+        * (model.base_filters / 16) ** 2
+        * (config.data.patch_size / 256) ** 2
+        * (1.55 if model.batch_norm else 1.0)
+    )
     return REFERENCE_IMAGES_PER_S / max(cost, 1e-6)
 
 
@@ -77,8 +88,11 @@ def epoch_seconds(config: TrainConfig, n_train: int, n_valid: int, measured: Mea
     21.6
     """
     speed = measured.images_per_s if measured else images_per_second(config)
-    per_image = (measured.validation_s_per_image if measured and measured.validation_s_per_image is not None
-                 else VALIDATION_GUESS_S)
+    per_image = (
+        measured.validation_s_per_image
+        if measured and measured.validation_s_per_image is not None
+        else VALIDATION_GUESS_S
+    )
     validated = min(n_valid, config.data.max_validation_images)
     start = measured.epoch_start_s if measured else 0.0
     return start + steps_per_epoch(config, n_train) * config.batch_size / speed + validated * per_image
@@ -99,8 +113,10 @@ def epoch_estimate(config: TrainConfig, n_train: int, n_valid: int = 0, measured
     speed = measured.images_per_s if measured else images_per_second(config)
     seconds = epoch_seconds(config, n_train, n_valid, measured)
     source = "measured on earlier runs of this setup" if measured else "a rough guess until a run has measured it"
-    text = (f"About {seconds:.0f} s per epoch ({steps} steps of {config.batch_size} patches at {speed:.1f} "
-            f"images/s{', then validation' if n_valid else ''}; {source})")
+    text = (
+        f"About {seconds:.0f} s per epoch ({steps} steps of {config.batch_size} patches at {speed:.1f} "
+        f"images/s{', then validation' if n_valid else ''}; {source})"
+    )
     if config.minutes:
         epochs = max(1, int(config.minutes * 60 / seconds))
         text += f"; the {config.minutes:g}-minute budget allows about {plural(epochs, 'epoch')}"

@@ -27,7 +27,7 @@ def smooth(values: list[float], beta: float = 0.9) -> list[float]:
     average, out = 0.0, []
     for k, value in enumerate(values, start=1):
         average = beta * average + (1 - beta) * value
-        out.append(average / (1 - beta ** k))
+        out.append(average / (1 - beta**k))
     return out
 
 

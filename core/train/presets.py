@@ -19,17 +19,39 @@ from core.datasets.manifest import ManifestError, read_manifest
 from core.train.config import TrainConfig
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"model": {"name": "unet", "base_filters": 16, "depth": 4, "batch_norm": False},
-              "data": {"patch_size": 256},
-              "batch_size": 8, "epochs": 400, "minutes": 6.0, "learning_rate": 2e-3, "lr_patience": 4,
-              "early_stopping": 15, "augment_preset": DEFAULT_PRESET},
-    "standard": {"model": {"name": "unet", "base_filters": 24, "depth": 4, "batch_norm": False},
-                 "data": {"patch_size": 256},
-                 "batch_size": 8, "epochs": 1000, "minutes": 20.0, "learning_rate": 1e-3, "lr_patience": 6,
-                 "early_stopping": 25, "augment_preset": DEFAULT_PRESET},
-    "thorough": {"model": {"name": "unet", "base_filters": 32, "depth": 5}, "data": {"patch_size": 320},
-                 "batch_size": 8, "epochs": 3000, "minutes": 60.0, "learning_rate": 1e-3, "lr_patience": 8,
-                 "early_stopping": 40, "augment_preset": "strong"},
+    "quick": {
+        "model": {"name": "unet", "base_filters": 16, "depth": 4, "batch_norm": False},
+        "data": {"patch_size": 256},
+        "batch_size": 8,
+        "epochs": 400,
+        "minutes": 6.0,
+        "learning_rate": 2e-3,
+        "lr_patience": 4,
+        "early_stopping": 15,
+        "augment_preset": DEFAULT_PRESET,
+    },
+    "standard": {
+        "model": {"name": "unet", "base_filters": 24, "depth": 4, "batch_norm": False},
+        "data": {"patch_size": 256},
+        "batch_size": 8,
+        "epochs": 1000,
+        "minutes": 20.0,
+        "learning_rate": 1e-3,
+        "lr_patience": 6,
+        "early_stopping": 25,
+        "augment_preset": DEFAULT_PRESET,
+    },
+    "thorough": {
+        "model": {"name": "unet", "base_filters": 32, "depth": 5},
+        "data": {"patch_size": 320},
+        "batch_size": 8,
+        "epochs": 3000,
+        "minutes": 60.0,
+        "learning_rate": 1e-3,
+        "lr_patience": 8,
+        "early_stopping": 40,
+        "augment_preset": "strong",
+    },
 }
 # The output the presets use when the dataset's masks give each cell its own number: the best by F1 at IoU 0.5
 # with the Quick budget (tests/bench/bench_instances.py). Measured on this 2-core CPU (6 minutes, seed 0), the
@@ -40,14 +62,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 INSTANCE_OUTPUT = "binary"
 # Refine: fine-tune a model (the generalist, or the last refinement) on the masks people corrected, in minutes.
 # Its model settings come from the model it starts from (see core.train.runs.refine_config).
-REFINE = {"batch_size": 8, "epochs": 400, "minutes": 2.0, "learning_rate": 5e-4, "lr_patience": 3,
-          "early_stopping": 12}
+REFINE = {"batch_size": 8, "epochs": 400, "minutes": 2.0, "learning_rate": 5e-4, "lr_patience": 3, "early_stopping": 12}
 PRESET_HELP = {
     "quick": "About 6 minutes on a laptop-class CPU: a first good model to look at.",
     "standard": "About 20 minutes: a wider network trained longer.",
     "thorough": "About an hour: a deeper, wider network with strong augmentation, for the final model.",
     "refine": "About 2 minutes: continues from a model (the generalist, or your last refinement) on the masks "
-              "people made, then proposes new masks for the images still waiting.",
+    "people made, then proposes new masks for the images still waiting.",
     "custom": "Every setting open, with help on each.",
 }
 
@@ -82,8 +103,15 @@ def preset_config(name: str, dataset: str, data_root, *, output: str | None = No
     return TrainConfig.from_dict({**settings, "dataset": dataset, "preset": name, "augment": augment.to_dict()})
 
 
-SEED_LOSSES = {"bce_dice_loss": "bce_dice", "binary_crossentropy": "bce", "dice_loss": "dice", "bce_iou_loss": "iou",
-               "iou_loss": "iou", "focal_loss": "focal", "tversky_loss": "tversky"}
+SEED_LOSSES = {
+    "bce_dice_loss": "bce_dice",
+    "binary_crossentropy": "bce",
+    "dice_loss": "dice",
+    "bce_iou_loss": "iou",
+    "iou_loss": "iou",
+    "focal_loss": "focal",
+    "tversky_loss": "tversky",
+}
 
 
 def from_seed_keys(training: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:

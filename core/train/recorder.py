@@ -44,8 +44,16 @@ class RunRecorder(keras.callbacks.Callback):
     reduction and early stopping read.
     """
 
-    def __init__(self, run: RunDir, validator: Validator, stops: StopRequests,
-                 batch_size: int, epochs: int, preview_stems: list[str], best_so_far: float = -1.0):
+    def __init__(
+        self,
+        run: RunDir,
+        validator: Validator,
+        stops: StopRequests,
+        batch_size: int,
+        epochs: int,
+        preview_stems: list[str],
+        best_so_far: float = -1.0,
+    ):
         super().__init__()
         self.run = run
         self.validator = validator
@@ -77,14 +85,26 @@ class RunRecorder(keras.callbacks.Callback):
         validation_started = time.monotonic()
         train_seconds = validation_started - self.epoch_started
         scores, shown = self.validator.run(self._predict)
-        logs.update(val_loss=scores.loss, val_dice=scores.dice, val_dice_pooled=scores.dice_pooled,
-                    val_iou=scores.iou, val_precision=scores.precision, val_recall=scores.recall)
+        logs.update(
+            val_loss=scores.loss,
+            val_dice=scores.dice,
+            val_dice_pooled=scores.dice_pooled,
+            val_iou=scores.iou,
+            val_precision=scores.precision,
+            val_recall=scores.recall,
+        )
         seconds = time.monotonic() - self.epoch_started
         self.epoch_seconds.append(seconds)
-        row = {"epoch": epoch + 1, "time": now(), "seconds": round(seconds, 3),
-               "train_seconds": round(train_seconds, 3), "steps": len(self.batch_ends),
-               "validation_seconds": round(seconds - train_seconds, 3), "validated": len(self.validator.items),
-               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
+        row = {
+            "epoch": epoch + 1,
+            "time": now(),
+            "seconds": round(seconds, 3),
+            "train_seconds": round(train_seconds, 3),
+            "steps": len(self.batch_ends),
+            "validation_seconds": round(seconds - train_seconds, 3),
+            "validated": len(self.validator.items),
+            "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+        }
         speed = steady_speed(self.batch_ends, self.batch_size)
         if speed is not None:  # too few steps (a stop right after the start) measure nothing
             row["images_per_s"] = round(speed, 3)
@@ -101,8 +121,12 @@ class RunRecorder(keras.callbacks.Callback):
         eta = remaining * float(np.mean(self.epoch_seconds[-3:]))
         if math.isfinite(self.stops.deadline):
             eta = min(eta, max(0.0, self.stops.deadline - time.monotonic()))
-        self.run.update(epoch=epoch + 1, best_val_dice=round(self.best, 6), eta_seconds=round(eta, 1),
-                          message=f"epoch {epoch + 1} done: validation Dice {scores.dice:.3f}")
+        self.run.update(
+            epoch=epoch + 1,
+            best_val_dice=round(self.best, 6),
+            eta_seconds=round(eta, 1),
+            message=f"epoch {epoch + 1} done: validation Dice {scores.dice:.3f}",
+        )
 
     def _previews(self, epoch: int, shown: dict) -> None:
         folder = self.run.previews / f"epoch_{epoch:03d}"

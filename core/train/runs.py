@@ -34,12 +34,16 @@ def dataset_lineage(folder: Path) -> dict:
     for entry in read_log(folder):
         if entry["stem"] in usable:
             versions[entry["stem"]] = max(versions.get(entry["stem"], 0), int(entry["version"]))
-    return {"dataset_revision": manifest.get("revision"), "images": dict(counts),
-            "labels": label_counts(manifest["images"]), "edited_masks": len(versions), "mask_versions": versions}
+    return {
+        "dataset_revision": manifest.get("revision"),
+        "images": dict(counts),
+        "labels": label_counts(manifest["images"]),
+        "edited_masks": len(versions),
+        "mask_versions": versions,
+    }
 
 
-def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None = None,
-                trigger: str = "") -> RunDir:
+def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None = None, trigger: str = "") -> RunDir:
     """Check the config against the dataset and create the run folder (state ``queued``), owned by the
     person acting (``train.launch`` is checked first)."""
     owner = acting.check("train.launch", config.dataset).name
@@ -49,8 +53,14 @@ def prepare_run(settings: Settings, config: TrainConfig, *, parent: str | None =
         raise ConfigError(str(exc)) from exc
     if parent:
         find_run(settings, parent)  # a run id or a shipped model's name; says which exist when neither
-    meta = {"train": config.to_dict(), "dataset_dir": str(folder), "lineage": dataset_lineage(folder),
-            "parent_run": parent or (config.fine_tune_from or None), "trigger": trigger, "owner": owner}
+    meta = {
+        "train": config.to_dict(),
+        "dataset_dir": str(folder),
+        "lineage": dataset_lineage(folder),
+        "parent_run": parent or (config.fine_tune_from or None),
+        "trigger": trigger,
+        "owner": owner,
+    }
     return create_run(runs_dir(settings), meta, config.model.name)
 
 
@@ -66,8 +76,10 @@ def find_run(settings: Settings, run_id: str) -> RunDir:
         if run.config_path.is_file():
             return run
     shipped = ", ".join(model.name for model in list_models(settings)) or "none"
-    raise ConfigError(f"No run or model {run_id!r}: runs are under {runs_dir(settings)}; models (shipped: "
-                      f"{shipped}) under {models_dir(settings)}.")
+    raise ConfigError(
+        f"No run or model {run_id!r}: runs are under {runs_dir(settings)}; models (shipped: "
+        f"{shipped}) under {models_dir(settings)}."
+    )
 
 
 def refine_config(settings: Settings, dataset: str, donor: str, **overrides) -> TrainConfig:
@@ -78,11 +90,19 @@ def refine_config(settings: Settings, dataset: str, donor: str, **overrides) -> 
 
     source = find_run(settings, donor)
     if not (source.checkpoints / "best.keras").is_file() and (source.checkpoints / "best.onnx").is_file():
-        raise ConfigError(f"{source.run_id} came with ONNX weights only: it predicts, but cannot be fine-tuned. "
-                          "Import a package of it with Keras weights to refine it.")
+        raise ConfigError(
+            f"{source.run_id} came with ONNX weights only: it predicts, but cannot be fine-tuned. "
+            "Import a package of it with Keras weights to refine it."
+        )
     trained = source.read_config().get("train", {})
-    settings_dict = {**REFINE, "model": trained.get("model", {}), "data": {"patch_size": trained.get(
-        "data", {}).get("patch_size", 256)}, "augment": load_preset(settings.data_root, DEFAULT_PRESET).to_dict(),
-        "augment_preset": DEFAULT_PRESET, **overrides}
-    return TrainConfig.from_dict({**settings_dict, "dataset": dataset, "preset": "refine",
-                                  "fine_tune_from": source.run_id})
+    settings_dict = {
+        **REFINE,
+        "model": trained.get("model", {}),
+        "data": {"patch_size": trained.get("data", {}).get("patch_size", 256)},
+        "augment": load_preset(settings.data_root, DEFAULT_PRESET).to_dict(),
+        "augment_preset": DEFAULT_PRESET,
+        **overrides,
+    }
+    return TrainConfig.from_dict(
+        {**settings_dict, "dataset": dataset, "preset": "refine", "fine_tune_from": source.run_id}
+    )

@@ -23,15 +23,28 @@ from core.models.config import RECURRENT_MODELS, ModelConfig
 
 SECTION = "configuration"
 # The suite's architectures and ours: its recurrent ones (ConvLSTM over a window of frames) are ours by name.
-MODEL_NAMES = {"unet": "unet", "none": "unet", "mobilenet_mobileunet": "mobilenetv2_unet",
-               "unet_lstm": "unet_lstm", "mobilenet_mobileunet_lstm": "mobilenet_mobileunet_lstm",
-               "categorical_unet": "unet", "categorical_unet_transpose": "unet", "categorical_unet_fc": "unet",
-               "categorical_unet_fc_dil": "unet"}
+MODEL_NAMES = {
+    "unet": "unet",
+    "none": "unet",
+    "mobilenet_mobileunet": "mobilenetv2_unet",
+    "unet_lstm": "unet_lstm",
+    "mobilenet_mobileunet_lstm": "mobilenet_mobileunet_lstm",
+    "categorical_unet": "unet",
+    "categorical_unet_transpose": "unet",
+    "categorical_unet_fc": "unet",
+    "categorical_unet_fc_dil": "unet",
+}
 RECURRENT = ("unet_lstm", "mobilenet_mobileunet_lstm")  # the suite's names; they map to RECURRENT_MODELS
 WINDOW_RANGE = (3, 15)  # model.time_window: odd, from 3 to 15 frames (core.models.config.ModelConfig)
 DEFAULT_WINDOW = ModelConfig().time_window
-LOSSES = {"binary_cce": "bce", "weighted_bce": "weighted_bce", "weighted_bce_dice": "bce_dice",
-          "sparse_cce": "bce", "categorical_cce": "bce", "multiple_output": "bce"}
+LOSSES = {
+    "binary_cce": "bce",
+    "weighted_bce": "weighted_bce",
+    "weighted_bce_dice": "bce_dice",
+    "sparse_cce": "bce",
+    "categorical_cce": "bce",
+    "multiple_output": "bce",
+}
 NORMALISATIONS = {"PERCENTILE": "percentile", "MEAN": "percentile", "MEDIAN": "percentile"}
 # Keys with no setting here, and what the dashboard does instead.
 NOT_USED = {
@@ -120,8 +133,7 @@ MAPPED: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "datagen_batch_size": (("batch_size",), _whole),
     "datagen_dim_size": (("data", "patch_size"), lambda v: _square("datagen_dim_size", v)),
 }
-KNOWN = ("cnn_name", "model_lossfunction", "model_time_windows", "newinfer_normalization",
-         *MAPPED, *NOT_USED)
+KNOWN = ("cnn_name", "model_lossfunction", "model_time_windows", "newinfer_normalization", *MAPPED, *NOT_USED)
 
 
 def import_suite_config(text: str, source: str = "configuration.json") -> SuiteImport:
@@ -145,8 +157,9 @@ def import_suite_config(text: str, source: str = "configuration.json") -> SuiteI
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a JSON object of settings ({{\"cnn_name\": …}}), "
-                          f"found {type(data).__name__}.")
+        raise ConfigError(
+            f'{source}: expected a JSON object of settings ({{"cnn_name": …}}), found {type(data).__name__}.'
+        )
     result = SuiteImport()
     for key, value in data.items():
         _read(str(key), value, result)
@@ -174,8 +187,10 @@ def _window(value: Any) -> int:
     if not low <= frames <= high:
         raise ValueError(f"model_time_windows={value!r} is out of range; expected {expected}")
     if frames % 2 == 0:
-        raise ValueError(f"model_time_windows={value!r}: frames per window must be odd (3, 5, 7, … {high}), the "
-                         "window is centred on the frame it segments")
+        raise ValueError(
+            f"model_time_windows={value!r}: frames per window must be odd (3, 5, 7, … {high}), the "
+            "window is centred on the frame it segments"
+        )
     return frames
 
 
@@ -192,9 +207,14 @@ def _place_time_window(result: SuiteImport) -> None:
         line = LintLine("info", SECTION, "model_time_windows", "mapped", f"model.time_window = {result.time_window}")
         _put(result.training, ("model", "time_window"), result.time_window)
     else:
-        line = LintLine("info", SECTION, "model_time_windows", "frames per window of the recurrent models "
-                        f"({', '.join(RECURRENT_MODELS)}); not used by the 2-D model {name}",
-                        f"time window {result.time_window} (kept, not used)")
+        line = LintLine(
+            "info",
+            SECTION,
+            "model_time_windows",
+            "frames per window of the recurrent models "
+            f"({', '.join(RECURRENT_MODELS)}); not used by the 2-D model {name}",
+            f"time window {result.time_window} (kept, not used)",
+        )
     place = next(i for i, old in enumerate(result.report) if old.key == "model_time_windows")
     result.report[place] = line
 
@@ -212,16 +232,37 @@ def _read(key: str, value: Any, result: SuiteImport) -> None:
         name = str(value).strip().lower()
         ours = MODEL_NAMES.get(name.removesuffix("_tips"))
         if ours is None:
-            report.append(LintLine("error", SECTION, key, f"unknown architecture {value!r} (known: "
-                                   f"{', '.join(sorted(MODEL_NAMES))})", "model.name = unet"))
+            report.append(
+                LintLine(
+                    "error",
+                    SECTION,
+                    key,
+                    f"unknown architecture {value!r} (known: {', '.join(sorted(MODEL_NAMES))})",
+                    "model.name = unet",
+                )
+            )
             return
         _put(result.training, ("model", "name"), ours)
         if name.endswith("_tips") or name.startswith("categorical"):
-            report.append(LintLine("warning", SECTION, key, f"{value!r} predicts categories; the dashboard's model "
-                                   "predicts cell (and seed) probabilities", f"model.name = {ours}"))
+            report.append(
+                LintLine(
+                    "warning",
+                    SECTION,
+                    key,
+                    f"{value!r} predicts categories; the dashboard's model predicts cell (and seed) probabilities",
+                    f"model.name = {ours}",
+                )
+            )
         elif ours in RECURRENT_MODELS:
-            report.append(LintLine("info", SECTION, key, "mapped; it learns from time-lapse videos only (import "
-                                   "them with --layout timelapse)", f"model.name = {ours}"))
+            report.append(
+                LintLine(
+                    "info",
+                    SECTION,
+                    key,
+                    "mapped; it learns from time-lapse videos only (import them with --layout timelapse)",
+                    f"model.name = {ours}",
+                )
+            )
         else:
             report.append(LintLine("info", SECTION, key, "mapped", f"model.name = {ours}"))
     elif key in MAPPED:
@@ -236,20 +277,30 @@ def _read(key: str, value: Any, result: SuiteImport) -> None:
     elif key == "model_lossfunction":
         loss = LOSSES.get(str(value))
         if loss is None:
-            report.append(LintLine("error", SECTION, key, f"unknown loss {value!r} (known: {', '.join(LOSSES)})",
-                                   "loss = bce_dice"))
+            report.append(
+                LintLine(
+                    "error", SECTION, key, f"unknown loss {value!r} (known: {', '.join(LOSSES)})", "loss = bce_dice"
+                )
+            )
             return
         result.training["loss"] = loss
         categorical = str(value) in ("sparse_cce", "categorical_cce", "multiple_output")
-        report.append(LintLine("warning" if categorical else "info", SECTION, key,
-                               "a categorical loss becomes cross-entropy on the cell probability" if categorical
-                               else "mapped", f"loss = {loss}"))
+        report.append(
+            LintLine(
+                "warning" if categorical else "info",
+                SECTION,
+                key,
+                "a categorical loss becomes cross-entropy on the cell probability" if categorical else "mapped",
+                f"loss = {loss}",
+            )
+        )
     elif key == "model_time_windows":
         try:
             result.time_window = _window(value)
         except ValueError as exc:
-            report.append(LintLine("error", SECTION, key, str(exc), f"model.time_window = {DEFAULT_WINDOW} "
-                                                                     "(the default)"))
+            report.append(
+                LintLine("error", SECTION, key, str(exc), f"model.time_window = {DEFAULT_WINDOW} (the default)")
+            )
             return
         report.append(LintLine("info", SECTION, key, "read"))  # settled once cnn_name is known (_place_time_window)
     elif key == "newinfer_normalization":
@@ -282,8 +333,9 @@ def _check_together(result: SuiteImport) -> None:
             text = str(exc)
             culprit = next((path for path in keys_of if path.split(".")[-1] + "=" in text), None)
             if culprit is None:
-                result.report.append(LintLine("error", SECTION, "-", f"the settings do not fit together: {text}",
-                                              "defaults"))
+                result.report.append(
+                    LintLine("error", SECTION, "-", f"the settings do not fit together: {text}", "defaults")
+                )
                 result.training = {}
                 return
             _drop(result.training, culprit.split("."))

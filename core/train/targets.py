@@ -73,8 +73,9 @@ def _as_label_map(mask: np.ndarray, what: str) -> np.ndarray:
         return mask
     if np.issubdtype(mask.dtype, np.floating):
         if not np.isfinite(mask).all() or not np.array_equal(mask, np.round(mask)):
-            raise ValueError(f"{what} must hold whole-number cell ids (0 = background), "
-                             f"got non-integer {mask.dtype} values")
+            raise ValueError(
+                f"{what} must hold whole-number cell ids (0 = background), got non-integer {mask.dtype} values"
+            )
     elif not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"{what} must be an integer label map or a binary mask, got dtype {mask.dtype}")
     if mask.size and mask.min() < 0:

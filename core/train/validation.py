@@ -38,8 +38,7 @@ def validation_plan(multiple: int, tile: int | None) -> TilePlan:
     return TilePlan(tile=tile, overlap=min(64, tile // 4))
 
 
-def predict_probability(predict, image: np.ndarray, multiple: int, tile: int | None,
-                        resize_to: int = 0) -> np.ndarray:
+def predict_probability(predict, image: np.ndarray, multiple: int, tile: int | None, resize_to: int = 0) -> np.ndarray:
     """Cell probability (H×W float32) of one normalised H×W×C image, predicted as an evaluation predicts it.
 
     ``predict`` takes a batch ``N×h×w×C`` and returns ``N×h×w×K`` maps; channel 0 is the cell probability.
@@ -89,8 +88,14 @@ def score(masks: list[np.ndarray], probabilities: list[np.ndarray], threshold: f
         soft = (2 * float((truth * p).sum()) + 1) / (float(truth.sum() + p.sum()) + 1)
         losses.append(bce + 1 - soft)
     total = pooled(counts)
-    return Scores(dice=float(np.mean([c.dice for c in counts])), dice_pooled=total.dice, iou=total.iou,
-                  precision=total.precision, recall=total.recall, loss=float(np.mean(losses)))
+    return Scores(
+        dice=float(np.mean([c.dice for c in counts])),
+        dice_pooled=total.dice,
+        iou=total.iou,
+        precision=total.precision,
+        recall=total.recall,
+        loss=float(np.mean(losses)),
+    )
 
 
 def preview_picture(image: np.ndarray, truth: np.ndarray, probability: np.ndarray, side: int = 256) -> np.ndarray:

@@ -79,10 +79,13 @@ def window_splits(dataset_dir: Path, splits: DatasetSplits, model: str, window: 
     dataset_dir = Path(dataset_dir)
     sequences = dataset_sequences(dataset_dir, read_manifest(dataset_dir))
     if not sequences:
-        raise ConfigError(f"model {model} needs a time-lapse dataset; {dataset_dir.name} has none (import videos "
-                          "with the time-lapse layout, or choose a model for single images).")
-    where = {row["stem"]: (name, int(row["frame"]), t) for name, rows in sequences.items()
-             for t, row in enumerate(rows)}
+        raise ConfigError(
+            f"model {model} needs a time-lapse dataset; {dataset_dir.name} has none (import videos "
+            "with the time-lapse layout, or choose a model for single images)."
+        )
+    where = {
+        row["stem"]: (name, int(row["frame"]), t) for name, rows in sequences.items() for t, row in enumerate(rows)
+    }
     paths = {name: [dataset_dir / row["image"] for row in rows] for name, rows in sequences.items()}
     notes: list[str] = []
     still = sum(1 for item in splits.train + splits.valid if item.stem not in where)
@@ -104,8 +107,10 @@ def window_splits(dataset_dir: Path, splits: DatasetSplits, model: str, window: 
     train = {n: c for n, c in all_centres.items() if by_split[n] == "train"}
     valid = {n: c for n, c in all_centres.items() if by_split[n] == "valid"}
     if not train:
-        raise ConfigError(f"Dataset {dataset_dir.name} has no training video with a frame whose mask a person made: "
-                          f"model {model} learns from videos only.")
+        raise ConfigError(
+            f"Dataset {dataset_dir.name} has no training video with a frame whose mask a person made: "
+            f"model {model} learns from videos only."
+        )
     if not valid:
         if len(train) >= 2:
             kept = sorted(train)[-1]
@@ -113,12 +118,20 @@ def window_splits(dataset_dir: Path, splits: DatasetSplits, model: str, window: 
             notes.append(f"The dataset has no validation videos: video {kept} was set aside for validation.")
         else:
             valid = dict(train)
-            notes.append("Only one video has masks made by a person: the model is validated on the video it "
-                         "trains on (add another video for an honest score).")
+            notes.append(
+                "Only one video has masks made by a person: the model is validated on the video it "
+                "trains on (add another video for an honest score)."
+            )
     flat = lambda groups: [c for name in sorted(groups) for c in groups[name]]  # noqa: E731 - a one-line helper
     result = WindowSplits(flat(train), flat(valid), notes)
-    log.info("%d training and %d validation centre frames from %d and %d video(s), windows of %d frames",
-             len(result.train), len(result.valid), len(train), len(valid), window)
+    log.info(
+        "%d training and %d validation centre frames from %d and %d video(s), windows of %d frames",
+        len(result.train),
+        len(result.valid),
+        len(train),
+        len(valid),
+        window,
+    )
     return result
 
 
@@ -147,13 +160,20 @@ class FrameStore:
         frames = [image if path == centre.item.image else self.get(path) for path in centre.window]
         shapes = {frame.shape for frame in frames}
         if len(shapes) > 1:
-            raise ConfigError(f"The frames of video {centre.sequence} differ in size ({sorted(shapes)}): a window "
-                              "needs frames of one size.")
+            raise ConfigError(
+                f"The frames of video {centre.sequence} differ in size ({sorted(shapes)}): a window "
+                "needs frames of one size."
+            )
         return np.stack(frames).astype(np.float32), target
 
 
-def crop_window(frames: np.ndarray, target: np.ndarray, config: TrainConfig, rng: np.random.Generator,
-                cells: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def crop_window(
+    frames: np.ndarray,
+    target: np.ndarray,
+    config: TrainConfig,
+    rng: np.random.Generator,
+    cells: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The same (foreground-aware) crop of every frame of a ``(T, H, W, C)`` window, and of its target.
 
     The frames are stacked as channels so that :func:`core.train.data.sample_patch` picks one crop for all.
@@ -242,8 +262,9 @@ class WindowValidator:
         return score(masks, probabilities), shown
 
 
-def window_feeding(config: TrainConfig, dataset_dir: Path, splits: DatasetSplits, cache: ImageCache, steps: int,
-                   workers: int = 2) -> tuple[WindowBatches, WindowValidator, list[str]]:
+def window_feeding(
+    config: TrainConfig, dataset_dir: Path, splits: DatasetSplits, cache: ImageCache, steps: int, workers: int = 2
+) -> tuple[WindowBatches, WindowValidator, list[str]]:
     """What the training worker needs for a recurrent model: batches, a validator and notes for the run.
 
     Validation follows ``config.data``: whole frames, or tiles of ``patch_size``, at most
@@ -253,7 +274,8 @@ def window_feeding(config: TrainConfig, dataset_dir: Path, splits: DatasetSplits
     for note in found.notes:
         log.info(note)
     frames = FrameStore(cache)
-    valid = found.valid[:config.data.max_validation_images]
-    validator = WindowValidator(valid, frames, config.model.size_multiple,
-                                config.data.patch_size if config.data.validation == "tiles" else None)
+    valid = found.valid[: config.data.max_validation_images]
+    validator = WindowValidator(
+        valid, frames, config.model.size_multiple, config.data.patch_size if config.data.validation == "tiles" else None
+    )
     return WindowBatches(found.train, frames, config, steps, workers), validator, found.notes

@@ -51,8 +51,9 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def run_worker(run_path: Path, *, resume: bool = False, lr_find: bool = False,
-               extra_callbacks: list | None = None) -> str:
+def run_worker(
+    run_path: Path, *, resume: bool = False, lr_find: bool = False, extra_callbacks: list | None = None
+) -> str:
     """Train (or run the learning-rate finder for) the run in ``run_path``; return its final state."""
     acting.check("train.launch", Path(run_path).name)
     from core.jobs.heartbeat import Heartbeat
@@ -66,8 +67,11 @@ def run_worker(run_path: Path, *, resume: bool = False, lr_find: bool = False,
     beating.enter_context(Heartbeat(run))
     # A cluster's scheduler queues its own jobs; only workers on this machine take turns through the slot.
     on_cluster = run.read_status().executor not in (None, "local")
-    run.update(state="queued", pid=os.getpid(), message="waiting for the job slot (another job is running)"
-               if not on_cluster else "starting")
+    run.update(
+        state="queued",
+        pid=os.getpid(),
+        message="waiting for the job slot (another job is running)" if not on_cluster else "starting",
+    )
     try:
         meta = run.read_config()
         config = TrainConfig.from_dict(meta["train"])
@@ -97,8 +101,13 @@ def _setup(run: RunDir, config: TrainConfig, meta: dict):
     from core.train.data import ImageCache, input_channels, load_splits
     from core.train.environment import configure
 
-    env = configure(config.precision, config.threads, config.seed, config.deterministic,
-                    cache_dir=DataRoot(run.path.parent.parent).cache)
+    env = configure(
+        config.precision,
+        config.threads,
+        config.seed,
+        config.deterministic,
+        cache_dir=DataRoot(run.path.parent.parent).cache,
+    )
     run.update(device=env.device, precision=env.precision)
     dataset_dir = Path(meta["dataset_dir"])
     if not (dataset_dir / "dataset.json").is_file():
@@ -114,19 +123,27 @@ def _setup(run: RunDir, config: TrainConfig, meta: dict):
 
         wanted = int(keras.models.load_model(donor, compile=False).input_shape[-1])
         if wanted != channels:
-            run.update(notes=[*splits.notes, f"images fed as {wanted} channel(s), as the model fine-tuned from "
-                                               f"({config.fine_tune_from}) reads them"])
+            run.update(
+                notes=[
+                    *splits.notes,
+                    f"images fed as {wanted} channel(s), as the model fine-tuned from "
+                    f"({config.fine_tune_from}) reads them",
+                ]
+            )
         channels, colour = wanted, wanted == 3
     cache = ImageCache(config.data, colour, config.model.output, config.model.boundary_width)
     if config.model.seeded and not any(item.instances for item in splits.train):
-        note = (f"The {config.model.output.replace('_', '-')} output learns from masks that give each cell its own "
-                "number, and this dataset's masks only say cell or background: touching cells stay one cell in "
-                "what it learns.")
+        note = (
+            f"The {config.model.output.replace('_', '-')} output learns from masks that give each cell its own "
+            "number, and this dataset's masks only say cell or background: touching cells stay one cell in "
+            "what it learns."
+        )
         log.warning(note)
         splits.notes.append(note)
         run.update(notes=splits.notes)
-    log.info("%d training and %d validation images, %d input channel(s)", len(splits.train), len(splits.valid),
-             channels)
+    log.info(
+        "%d training and %d validation images, %d input channel(s)", len(splits.train), len(splits.valid), channels
+    )
     return env, splits, channels, cache
 
 
@@ -168,17 +185,22 @@ def _model(run: RunDir, config: TrainConfig, channels: int, resume: bool):
 
             taken, fresh = transfer_weights(donor, model)
             if fresh and not taken:
-                raise ConfigError(f"Cannot fine-tune from {config.fine_tune_from}: its model has another shape "
-                                  f"({exc}). Use the same model settings.") from exc
+                raise ConfigError(
+                    f"Cannot fine-tune from {config.fine_tune_from}: its model has another shape "
+                    f"({exc}). Use the same model settings."
+                ) from exc
             log.info("starting from the weights of %s for %d layers; new: %s", source, taken, ", ".join(fresh))
     clip = {"clipnorm": config.clip_norm} if config.clip_norm > 0 else {}
-    optimizer = {"adam": lambda: keras.optimizers.Adam(config.learning_rate, **clip),
-                 "adamw": lambda: keras.optimizers.AdamW(config.learning_rate, weight_decay=1e-4, **clip),
-                 "sgd": lambda: keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, **clip),
-                 }[config.optimizer]()
-    model.compile(optimizer=optimizer,
-                  loss=SegmentationLoss(config.loss, config.loss_settings, output=config.model.output),
-                  metrics=[MeanDice(), PooledIoU()])
+    optimizer = {
+        "adam": lambda: keras.optimizers.Adam(config.learning_rate, **clip),
+        "adamw": lambda: keras.optimizers.AdamW(config.learning_rate, weight_decay=1e-4, **clip),
+        "sgd": lambda: keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True, **clip),
+    }[config.optimizer]()
+    model.compile(
+        optimizer=optimizer,
+        loss=SegmentationLoss(config.loss, config.loss_settings, output=config.model.output),
+        metrics=[MeanDice(), PooledIoU()],
+    )
     return model
 
 
@@ -202,28 +224,55 @@ def _train(run: RunDir, config: TrainConfig, meta: dict, stops, resume: bool, ex
         run.update(notes=splits.notes)
         valid_items = validator.items
     else:
-        valid_items = splits.valid[:config.data.max_validation_images]
-        validator = Validator(valid_items, cache, config.model.size_multiple,
-                              config.data.patch_size if config.data.validation == "tiles" else None,
-                              config.data.patch_size if config.data.sampling == "resize" else 0)
+        valid_items = splits.valid[: config.data.max_validation_images]
+        validator = Validator(
+            valid_items,
+            cache,
+            config.model.size_multiple,
+            config.data.patch_size if config.data.validation == "tiles" else None,
+            config.data.patch_size if config.data.sampling == "resize" else 0,
+        )
         batches = PatchBatches(splits.train, cache, config, steps, workers=2)
     stops.deadline = time.monotonic() + config.minutes * 60 if config.minutes > 0 else math.inf
-    recorder = RunRecorder(run, validator, stops, config.batch_size, config.epochs,
-                           [i.stem for i in valid_items[:config.preview_images]], best)
+    recorder = RunRecorder(
+        run,
+        validator,
+        stops,
+        config.batch_size,
+        config.epochs,
+        [i.stem for i in valid_items[: config.preview_images]],
+        best,
+    )
     early = keras.callbacks.EarlyStopping(monitor="val_dice", mode="max", patience=config.early_stopping)
-    callbacks = [recorder, keras.callbacks.ReduceLROnPlateau(monitor="val_dice", mode="max", factor=config.lr_factor,
-                                                             patience=config.lr_patience,
-                                                             min_lr=config.min_learning_rate),
-                 early, *extra]
-    run.update(message=f"training: {steps} steps of {config.batch_size} patches per epoch", steps_per_epoch=steps,
-                 resumed_at_epoch=done_epochs if resume else None)
+    callbacks = [
+        recorder,
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_dice",
+            mode="max",
+            factor=config.lr_factor,
+            patience=config.lr_patience,
+            min_lr=config.min_learning_rate,
+        ),
+        early,
+        *extra,
+    ]
+    run.update(
+        message=f"training: {steps} steps of {config.batch_size} patches per epoch",
+        steps_per_epoch=steps,
+        resumed_at_epoch=done_epochs if resume else None,
+    )
     model.fit(batches, epochs=config.epochs, initial_epoch=done_epochs, callbacks=callbacks, verbose=0)
     reason = stops.reason or ("validation Dice stopped improving" if early.stopped_epoch else "all epochs done")
     state = "stopped" if stops.signal.is_set() else "failed" if "NaN" in reason else "finished"
     if state == "finished" and config.preset == "refine":
         _propose_after_refine(run, config)
-    run.update(state=state, ended=now(), message=reason, best_val_dice=round(recorder.best, 6),
-                 **({"error": reason} if state == "failed" else {}))
+    run.update(
+        state=state,
+        ended=now(),
+        message=reason,
+        best_val_dice=round(recorder.best, 6),
+        **({"error": reason} if state == "failed" else {}),
+    )
     log.info("run %s %s: %s (best validation Dice %.4f)", run.run_id, state, reason, recorder.best)
     return state
 
@@ -274,6 +323,10 @@ def _lr_find(run: RunDir, config: TrainConfig, meta: dict, stops, steps: int = 1
             break
     best = suggest(rates, losses)
     state = "stopped" if stops.signal.is_set() else "finished"
-    run.update(state=state, ended=now(), suggested_lr=best,
-                 message=f"suggested learning rate {best:.2g}" if best else "no clear suggestion: try 1e-3")
+    run.update(
+        state=state,
+        ended=now(),
+        suggested_lr=best,
+        message=f"suggested learning rate {best:.2g}" if best else "no clear suggestion: try 1e-3",
+    )
     return state

@@ -16,19 +16,49 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tests.bench import (bench_accounts, bench_augment, bench_baseline, bench_bioimageio, bench_cluster,
-                         bench_dashboard, bench_editor, bench_first_hour, bench_import, bench_infer, bench_instances,
-                         bench_interop, bench_predict_speed, bench_propose, bench_runs, bench_soak, bench_timelapse,
-                         bench_train)
+from tests.bench import (
+    bench_accounts,
+    bench_augment,
+    bench_baseline,
+    bench_bioimageio,
+    bench_cluster,
+    bench_dashboard,
+    bench_editor,
+    bench_first_hour,
+    bench_import,
+    bench_infer,
+    bench_instances,
+    bench_interop,
+    bench_predict_speed,
+    bench_propose,
+    bench_runs,
+    bench_soak,
+    bench_timelapse,
+    bench_train,
+)
 from tests.bench.common import Results, table
 from tests.e2e.server import REPO, SHARED
 
-SUITES = {"import": bench_import.run, "dashboard": bench_dashboard.run, "editor": bench_editor.run,
-          "augment": bench_augment.run, "train": bench_train.run, "infer": bench_infer.run, "runs": bench_runs.run,
-          "soak": bench_soak.run, "first-hour": bench_first_hour.run, "propose": bench_propose.run,
-          "predict-speed": bench_predict_speed.run, "instances": bench_instances.run, "cluster": bench_cluster.run,
-          "interop": bench_interop.run, "bioimageio": bench_bioimageio.run, "accounts": bench_accounts.run,
-          "timelapse": bench_timelapse.run, "baseline": bench_baseline.run}
+SUITES = {
+    "import": bench_import.run,
+    "dashboard": bench_dashboard.run,
+    "editor": bench_editor.run,
+    "augment": bench_augment.run,
+    "train": bench_train.run,
+    "infer": bench_infer.run,
+    "runs": bench_runs.run,
+    "soak": bench_soak.run,
+    "first-hour": bench_first_hour.run,
+    "propose": bench_propose.run,
+    "predict-speed": bench_predict_speed.run,
+    "instances": bench_instances.run,
+    "cluster": bench_cluster.run,
+    "interop": bench_interop.run,
+    "bioimageio": bench_bioimageio.run,
+    "accounts": bench_accounts.run,
+    "timelapse": bench_timelapse.run,
+    "baseline": bench_baseline.run,
+}
 
 
 def _versions() -> dict[str, str]:
@@ -56,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     results = Results()
     load_before = os.getloadavg()
     if load_before[0] > 0.5 * (os.cpu_count() or 1):
-        results.note(f"the machine was busy before the run (load average {load_before[0]:.1f} on "
-                     f"{os.cpu_count()} CPUs): other processes compete for the CPUs, expect noisy figures")
+        results.note(
+            f"the machine was busy before the run (load average {load_before[0]:.1f} on "
+            f"{os.cpu_count()} CPUs): other processes compete for the CPUs, expect noisy figures"
+        )
     started = time.perf_counter()
     failed = []
     try:
@@ -79,15 +111,27 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     for text in results.notes:
         print(f"note: {text}")
-    print(f"\ntotal benchmark time {total:.0f} s on {os.cpu_count()} CPU(s); load average "
-          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (1 min)")
+    print(
+        f"\ntotal benchmark time {total:.0f} s on {os.cpu_count()} CPU(s); load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (1 min)"
+    )
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc)
-    payload = {"started": stamp.isoformat(timespec="seconds"), "total_seconds": total,
-               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **_versions(),
-                           "load_average_before": load_before, "load_average_after": load_after},
-               "figures": [f.to_dict() for f in results.figures], "notes": results.notes, "failed": failed}
+    payload = {
+        "started": stamp.isoformat(timespec="seconds"),
+        "total_seconds": total,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            **_versions(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
+        "figures": [f.to_dict() for f in results.figures],
+        "notes": results.notes,
+        "failed": failed,
+    }
     target = args.out / f"bench-{stamp:%Y%m%d-%H%M%S}.json"
     target.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     shutil.copyfile(target, args.out / "latest.json")

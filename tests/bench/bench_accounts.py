@@ -60,8 +60,14 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     hasher = PasswordHasher()
     stored = hasher.hash(PASSWORD)
     verify_ms, rounds = _median_ms(lambda: hasher.verify(stored, PASSWORD), repeat)
-    baseline = results.add("accounts", "argon2id verify (defaults)", verify_ms, "ms", samples=rounds,
-                           note=f"m={hasher.memory_cost} KiB, t={hasher.time_cost}, p={hasher.parallelism}")
+    baseline = results.add(
+        "accounts",
+        "argon2id verify (defaults)",
+        verify_ms,
+        "ms",
+        samples=rounds,
+        note=f"m={hasher.memory_cost} KiB, t={hasher.time_cost}, p={hasher.parallelism}",
+    )
     hash_ms, rounds = _median_ms(lambda: hasher.hash(PASSWORD), repeat)
     results.add("accounts", "argon2id hash (defaults)", hash_ms, "ms", baseline=baseline, samples=rounds)
 
@@ -126,26 +132,55 @@ def _brute_force(results: Results, workdir: Path, hasher: PasswordHasher) -> lis
     clock.advance(DEFAULT_POLICY.lockout_s + 1)
     owner_after = _attempt(store, "ana", PASSWORD, OWNER)
 
-    results.add("accounts", f"brute force: wrong passwords until the account is locked out (of {GUESSES})",
-                locked_after, "attempts", note=f"target {DEFAULT_POLICY.account_failures}; default policy, a guess "
-                f"every {GUESS_EVERY_S:g} s")
-    results.add("accounts", "brute force: wall-clock time until the lock-out", lock_ms, "ms",
-                note=f"{locked_after or '?'} full verifications")
-    results.add("accounts", "brute force: later guesses refused as locked out", refused_later, "attempts",
-                note=f"target {len(later)} (all); the right password too: {right_while_locked}; the owner from "
-                     f"another address during the lock-out: {owner_while_locked}")
-    results.add("accounts", "brute force: one refusal during the lock-out", 1000 * median(refusal_s) if refusal_s
-                else None, "ms", samples=[1000 * s for s in refusal_s], note="no hashing: guessing costs nothing")
-    results.add("accounts", "legitimate user unaffected after the window", float(owner_after == "ok"), "1/0",
-                note=f"target 1; signs in from another address {DEFAULT_POLICY.lockout_s / 60:g} min after the "
-                     f"lock-out ({owner_after})")
+    results.add(
+        "accounts",
+        f"brute force: wrong passwords until the account is locked out (of {GUESSES})",
+        locked_after,
+        "attempts",
+        note=f"target {DEFAULT_POLICY.account_failures}; default policy, a guess every {GUESS_EVERY_S:g} s",
+    )
+    results.add(
+        "accounts",
+        "brute force: wall-clock time until the lock-out",
+        lock_ms,
+        "ms",
+        note=f"{locked_after or '?'} full verifications",
+    )
+    results.add(
+        "accounts",
+        "brute force: later guesses refused as locked out",
+        refused_later,
+        "attempts",
+        note=f"target {len(later)} (all); the right password too: {right_while_locked}; the owner from "
+        f"another address during the lock-out: {owner_while_locked}",
+    )
+    results.add(
+        "accounts",
+        "brute force: one refusal during the lock-out",
+        1000 * median(refusal_s) if refusal_s else None,
+        "ms",
+        samples=[1000 * s for s in refusal_s],
+        note="no hashing: guessing costs nothing",
+    )
+    results.add(
+        "accounts",
+        "legitimate user unaffected after the window",
+        float(owner_after == "ok"),
+        "1/0",
+        note=f"target 1; signs in from another address {DEFAULT_POLICY.lockout_s / 60:g} min after the "
+        f"lock-out ({owner_after})",
+    )
     missed = []
     if locked_after != DEFAULT_POLICY.account_failures:
-        missed.append(f"{GUESSES} wrong passwords: account locked out after {locked_after} "
-                      f"(target {DEFAULT_POLICY.account_failures})")
+        missed.append(
+            f"{GUESSES} wrong passwords: account locked out after {locked_after} "
+            f"(target {DEFAULT_POLICY.account_failures})"
+        )
     if not later or refused_later != len(later) or right_while_locked != "locked out":
-        missed.append(f"during the lock-out {refused_later} of {len(later)} guesses refused as locked out, the "
-                      f"right password: {right_while_locked}")
+        missed.append(
+            f"during the lock-out {refused_later} of {len(later)} guesses refused as locked out, the "
+            f"right password: {right_while_locked}"
+        )
     if owner_after != "ok":
         missed.append(f"the legitimate user after the window: {owner_after} (target ok)")
     return missed
@@ -169,16 +204,27 @@ def _password_spray(results: Results, workdir: Path, hasher: PasswordHasher) -> 
     accounts_locked = sum(counters.lockout(name, None) is not None for name in SPRAY_NAMES)
     right_from_guesser = _attempt(store, "ana", PASSWORD, GUESSER)
     owners_elsewhere = [_attempt(store, name, PASSWORD, OWNER) for name in SPRAY_NAMES[:3]]
-    results.add("accounts", f"password spray over {len(SPRAY_NAMES)} names: failures until the address is locked out",
-                locked_after, "attempts", note=f"target {DEFAULT_POLICY.client_failures}; accounts locked meanwhile: "
-                f"{accounts_locked}; the right password from that address then: {right_from_guesser}")
-    results.add("accounts", "password spray: the names' owners sign in from elsewhere",
-                float(all(outcome == "ok" for outcome in owners_elsewhere)), "1/0",
-                note=f"target 1 ({owners_elsewhere})")
+    results.add(
+        "accounts",
+        f"password spray over {len(SPRAY_NAMES)} names: failures until the address is locked out",
+        locked_after,
+        "attempts",
+        note=f"target {DEFAULT_POLICY.client_failures}; accounts locked meanwhile: "
+        f"{accounts_locked}; the right password from that address then: {right_from_guesser}",
+    )
+    results.add(
+        "accounts",
+        "password spray: the names' owners sign in from elsewhere",
+        float(all(outcome == "ok" for outcome in owners_elsewhere)),
+        "1/0",
+        note=f"target 1 ({owners_elsewhere})",
+    )
     missed = []
     if locked_after != DEFAULT_POLICY.client_failures or right_from_guesser != "locked out":
-        missed.append(f"password spray: address locked out after {locked_after} failures (target "
-                      f"{DEFAULT_POLICY.client_failures}), the right password from it then: {right_from_guesser}")
+        missed.append(
+            f"password spray: address locked out after {locked_after} failures (target "
+            f"{DEFAULT_POLICY.client_failures}), the right password from it then: {right_from_guesser}"
+        )
     if any(outcome != "ok" for outcome in owners_elsewhere):
         missed.append(f"password spray: owners from another address {owners_elsewhere} (target all ok)")
     return missed
@@ -197,8 +243,9 @@ def _browser_sign_ins(results: Results, workdir: Path, repeat: int) -> None:
     data_root = workdir / "signin-browser"
     AccountStore(data_root).add("ana", Role.ANNOTATOR, PASSWORD)
     (workdir / "signin-imports").mkdir(exist_ok=True)
-    server = DashboardServer(data_root=data_root, import_roots=(workdir / "signin-imports",),
-                             log_path=workdir / "signin-dashboard.log")
+    server = DashboardServer(
+        data_root=data_root, import_roots=(workdir / "signin-imports",), log_path=workdir / "signin-dashboard.log"
+    )
     timings = []
     with server, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
@@ -207,10 +254,21 @@ def _browser_sign_ins(results: Results, workdir: Path, repeat: int) -> None:
         for _ in range(BROWSER_SIGNINS * max(repeat, 1)):
             timings.append(_sign_in_once(browser, server.url))
         browser.close()
-    results.add("accounts", "browser: Sign in clicked until the Datasets heading shows", 1000 * median(timings), "ms",
-                samples=[1000 * t for t in timings], note=f"median of {len(timings)} fresh sessions, argon2 defaults")
-    results.add("accounts", "browser: the same, first sign-in after the server started", 1000 * first, "ms",
-                note="the first page run also imports the shipped sample")
+    results.add(
+        "accounts",
+        "browser: Sign in clicked until the Datasets heading shows",
+        1000 * median(timings),
+        "ms",
+        samples=[1000 * t for t in timings],
+        note=f"median of {len(timings)} fresh sessions, argon2 defaults",
+    )
+    results.add(
+        "accounts",
+        "browser: the same, first sign-in after the server started",
+        1000 * first,
+        "ms",
+        note="the first page run also imports the shipped sample",
+    )
 
 
 def _sign_in_once(browser, url: str) -> float:

@@ -26,11 +26,13 @@ from tests.bench.common import Results, median
 from tests.e2e.server import SHARED, DashboardServer, launch_chromium
 
 SAMPLES = 60
-ALL_GEOMETRIC = AugmentConfig.from_dict({
-    **{name: {"enabled": True, "p": 1.0} for name in GEOMETRIC},
-    "scale": {"enabled": True, "p": 1.0, "min_factor": 0.8, "max_factor": 1.2},
-    "elastic": {"enabled": True, "p": 1.0, "alpha": 300.0, "sigma": 12.0},
-})
+ALL_GEOMETRIC = AugmentConfig.from_dict(
+    {
+        **{name: {"enabled": True, "p": 1.0} for name in GEOMETRIC},
+        "scale": {"enabled": True, "p": 1.0, "min_factor": 0.8, "max_factor": 1.2},
+        "elastic": {"enabled": True, "p": 1.0, "alpha": 300.0, "sigma": 12.0},
+    }
+)
 
 
 def _pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -39,24 +41,36 @@ def _pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     blood = SHARED / "datasets" / "blood_cells_fullsize" / "test"
     slide = sorted(p.name for p in (blood / "images").iterdir())[0]
     rgb, rgb_mask = read_image(blood / "images" / slide), read_image(blood / "masks" / slide)
-    return {"grey 512×512": (read_image(phase / "images" / stem), read_image(phase / "masks" / stem)),
-            "RGB 512×512": (np.ascontiguousarray(rgb[300:812, 400:912]),
-                            np.ascontiguousarray(rgb_mask[300:812, 400:912]))}
+    return {
+        "grey 512×512": (read_image(phase / "images" / stem), read_image(phase / "masks" / stem)),
+        "RGB 512×512": (np.ascontiguousarray(rgb[300:812, 400:912]), np.ascontiguousarray(rgb_mask[300:812, 400:912])),
+    }
 
 
 def _albumentations():
     import albumentations as A
 
     reflect = cv2.BORDER_REFLECT_101
-    return A.Compose([
-        A.HorizontalFlip(p=1), A.VerticalFlip(p=1), A.RandomRotate90(p=1),
-        A.Affine(rotate=(-180, 180), scale=(0.8, 1.2), shear=(-5.7, 5.7), translate_percent=(-0.1, 0.1),
-                 border_mode=reflect, p=1),
-        A.ElasticTransform(alpha=300, sigma=12, border_mode=reflect, p=1),
-        A.GridDistortion(distort_limit=0.1, border_mode=reflect, p=1),
-        A.OpticalDistortion(distort_limit=(0.2, 0.2), border_mode=reflect, p=1),
-        A.OpticalDistortion(distort_limit=(-0.2, -0.2), border_mode=reflect, p=1),
-    ], seed=0)
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=1),
+            A.VerticalFlip(p=1),
+            A.RandomRotate90(p=1),
+            A.Affine(
+                rotate=(-180, 180),
+                scale=(0.8, 1.2),
+                shear=(-5.7, 5.7),
+                translate_percent=(-0.1, 0.1),
+                border_mode=reflect,
+                p=1,
+            ),
+            A.ElasticTransform(alpha=300, sigma=12, border_mode=reflect, p=1),
+            A.GridDistortion(distort_limit=0.1, border_mode=reflect, p=1),
+            A.OpticalDistortion(distort_limit=(0.2, 0.2), border_mode=reflect, p=1),
+            A.OpticalDistortion(distort_limit=(-0.2, -0.2), border_mode=reflect, p=1),
+        ],
+        seed=0,
+    )
 
 
 def _run_ours(job) -> float:
@@ -98,10 +112,22 @@ def throughput(results: Results, repeat: int) -> None:
             ours = [_throughput(_run_ours, lambda n: (image, mask, n, config), workers) for _ in range(repeat)]
             peer = [_throughput(_run_albumentations, lambda n: (image, mask, n), workers) for _ in range(repeat)]
             where = "1 core" if workers == 1 else "2 worker processes"
-            peer_figure = results.add("augment", f"{label}, all geometric, {where}: albumentations 2.0.8",
-                                      median(peer), "samples/s", samples=peer)
-            results.add("augment", f"{label}, all geometric, {where}: CellSeg pipeline", median(ours), "samples/s",
-                        baseline=peer_figure, samples=ours, note="ratio > 1: faster than the peer")
+            peer_figure = results.add(
+                "augment",
+                f"{label}, all geometric, {where}: albumentations 2.0.8",
+                median(peer),
+                "samples/s",
+                samples=peer,
+            )
+            results.add(
+                "augment",
+                f"{label}, all geometric, {where}: CellSeg pipeline",
+                median(ours),
+                "samples/s",
+                baseline=peer_figure,
+                samples=ours,
+                note="ratio > 1: faster than the peer",
+            )
 
 
 def _unet_images_per_second() -> float:
@@ -115,13 +141,13 @@ def _unet_images_per_second() -> float:
     inputs = keras.Input((256, 256, 1))
     skips, x = [], inputs
     for level in range(4):
-        x = block(x, 16 * 2 ** level)
+        x = block(x, 16 * 2**level)
         skips.append(x)
         x = keras.layers.MaxPooling2D()(x)
     x = block(x, 256)
     for level in reversed(range(4)):
-        x = keras.layers.Conv2DTranspose(16 * 2 ** level, 2, strides=2, padding="same")(x)
-        x = block(keras.layers.Concatenate()([x, skips[level]]), 16 * 2 ** level)
+        x = keras.layers.Conv2DTranspose(16 * 2**level, 2, strides=2, padding="same")(x)
+        x = block(keras.layers.Concatenate()([x, skips[level]]), 16 * 2**level)
     model = keras.Model(inputs, keras.layers.Conv2D(1, 1, activation="sigmoid")(x))
     model.compile(optimizer="adam", loss="binary_crossentropy")
     rng = np.random.default_rng(0)
@@ -144,15 +170,26 @@ def against_training(results: Results) -> None:
     image, mask = _pairs()["grey 512×512"]
     patch, patch_mask = np.ascontiguousarray(image[:256, :256]), np.ascontiguousarray(mask[:256, :256])
     aug = _throughput(_run_ours, lambda n: (patch, patch_mask, n, BUILTIN[DEFAULT_PRESET]), 1)
-    augment_figure = results.add("augment", f"default preset ({DEFAULT_PRESET}), 256×256 patches, 1 core",
-                                 aug, "samples/s")
+    augment_figure = results.add(
+        "augment", f"default preset ({DEFAULT_PRESET}), 256×256 patches, 1 core", aug, "samples/s"
+    )
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # TensorFlow stays out of this process
         train = pool.map(_train_job, [0])[0]
-    train_figure = results.add("augment", "U-Net training (base 16, depth 4, 256², batch 8, float32)", train,
-                               "images/s", note="stand-in for the training engine's default model")
-    results.add("augment", "augmentation throughput ÷ training throughput", aug / train, "×",
-                note=f"augmentation {augment_figure.value:.0f}/s on one core vs training "
-                     f"{train_figure.value:.1f}/s: training never waits when > 1")
+    train_figure = results.add(
+        "augment",
+        "U-Net training (base 16, depth 4, 256², batch 8, float32)",
+        train,
+        "images/s",
+        note="stand-in for the training engine's default model",
+    )
+    results.add(
+        "augment",
+        "augmentation throughput ÷ training throughput",
+        aug / train,
+        "×",
+        note=f"augmentation {augment_figure.value:.0f}/s on one core vs training "
+        f"{train_figure.value:.1f}/s: training never waits when > 1",
+    )
 
 
 def preview_latency(results: Results, workdir: Path, repeat: int) -> None:
@@ -178,15 +215,20 @@ def preview_latency(results: Results, workdir: Path, repeat: int) -> None:
         for sample in make_samples(pipeline, image, mask, 8, 0):
             sample_picture(sample.image, sample.mask)
         compute.append(time.perf_counter() - started)
-    baseline = results.add("augment", "preview: 8 samples of 512×512 computed and drawn, no browser", median(compute),
-                           "s", samples=compute)
-    js = ("() => { const cells = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')];"
-          " const imgs = cells.map(c => c.querySelector('img'));"
-          " return cells.length === 9 && imgs.every(i => i && i.complete && i.naturalWidth > 0) &&"
-          " cells.slice(1).every(c => c.innerText.includes('rotate') === WANT); }")
+    baseline = results.add(
+        "augment", "preview: 8 samples of 512×512 computed and drawn, no browser", median(compute), "s", samples=compute
+    )
+    js = (
+        "() => { const cells = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')];"
+        " const imgs = cells.map(c => c.querySelector('img'));"
+        " return cells.length === 9 && imgs.every(i => i && i.complete && i.naturalWidth > 0) &&"
+        " cells.slice(1).every(c => c.innerText.includes('rotate') === WANT); }"
+    )
     timings = []
-    with DashboardServer(data_root=root, import_roots=(workdir,), log_path=workdir / "augment.log") as server, \
-            sync_playwright() as playwright:
+    with (
+        DashboardServer(data_root=root, import_roots=(workdir,), log_path=workdir / "augment.log") as server,
+        sync_playwright() as playwright,
+    ):
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{server.url}/augment")
@@ -204,8 +246,15 @@ def preview_latency(results: Results, workdir: Path, repeat: int) -> None:
             timings.append(time.perf_counter() - started)
             wait_idle(page)
         browser.close()
-    results.add("augment", "preview in chromium: slider moved → 8 samples of 512×512 updated", median(timings), "s",
-                baseline=baseline, samples=timings, note="includes the rerun, image transfer and browser decoding")
+    results.add(
+        "augment",
+        "preview in chromium: slider moved → 8 samples of 512×512 updated",
+        median(timings),
+        "s",
+        baseline=baseline,
+        samples=timings,
+        note="includes the rerun, image transfer and browser decoding",
+    )
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:

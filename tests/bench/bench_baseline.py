@@ -49,9 +49,13 @@ from tests.e2e.server import REPO, SHARED
 
 MINUTES = float(os.environ.get("CELLSEG_BENCH_MINUTES", "6"))
 SEEDS = tuple(range(int(os.environ.get("CELLSEG_BENCH_BASELINE_SEEDS", "3"))))
-DATASETS = [d.strip() for d in os.environ.get(
-    "CELLSEG_BENCH_BASELINE_DATASETS", "dsb2018_nuclei,blood_cells_brightfield,usiigaci_phase_contrast").split(",")
-    if d.strip()]
+DATASETS = [
+    d.strip()
+    for d in os.environ.get(
+        "CELLSEG_BENCH_BASELINE_DATASETS", "dsb2018_nuclei,blood_cells_brightfield,usiigaci_phase_contrast"
+    ).split(",")
+    if d.strip()
+]
 PRECISION = os.environ.get("CELLSEG_BENCH_PRECISION", "auto")
 
 QUICK = "Quick preset"
@@ -105,8 +109,14 @@ def _train(settings, config) -> Path:
 
     run = prepare_run(settings, config, trigger="benchmark")
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root)}
-    subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO, env=env,
-                   check=False, capture_output=True, timeout=MINUTES * 60 + 900)
+    subprocess.run(
+        [sys.executable, "-m", "core", "train", "--run-dir", str(run.path)],
+        cwd=REPO,
+        env=env,
+        check=False,
+        capture_output=True,
+        timeout=MINUTES * 60 + 900,
+    )
     return run.path
 
 
@@ -119,9 +129,13 @@ def _evaluate(run_path: str) -> dict[str, dict[str, float]]:
     evaluate_run(run, dataset_items(Path(run.read_config()["dataset_dir"]), "test"), "test", checkpoint="best")
     with (evaluation_dir(run, "test") / "per_image.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {row["stem"]: {"dice": float(row["dice"]),
-                          "f1_50": float(row["f1_50"]) if row.get("f1_50") not in (None, "") else float("nan")}
-            for row in rows}
+    return {
+        row["stem"]: {
+            "dice": float(row["dice"]),
+            "f1_50": float(row["f1_50"]) if row.get("f1_50") not in (None, "") else float("nan"),
+        }
+        for row in rows
+    }
 
 
 def _per_image(scores: list[dict[str, dict[str, float]]], key: str, stems: list[str]) -> np.ndarray:
@@ -149,15 +163,19 @@ def compare(results: Results, workdir: Path) -> None:
             for label, changes in models.items():
                 run = RunDir(_train(settings, _config(settings, name, changes, seed)))
                 status = run.read_status()
-                assert status.state == "finished" and (run.checkpoints / "best.keras").is_file(), \
+                assert status.state == "finished" and (run.checkpoints / "best.keras").is_file(), (
                     f"{folder} {label} seed {seed}: {status.state}, {status.message}"
+                )
                 with context.Pool(1) as pool:
                     per_image = pool.apply(_evaluate, (str(run.path),))
                 scores[label].append(per_image)
                 epochs[label].append(int(status.epoch))
                 precisions.add(str(status.precision))
-                print(f"  {folder} · {label} · seed {seed}: {status.epoch} epochs, test Dice "
-                      f"{np.mean([s['dice'] for s in per_image.values()]):.4f}", flush=True)
+                print(
+                    f"  {folder} · {label} · seed {seed}: {status.epoch} epochs, test Dice "
+                    f"{np.mean([s['dice'] for s in per_image.values()]):.4f}",
+                    flush=True,
+                )
         stems = sorted(scores[QUICK][0])
         quick_dice = _per_image(scores[QUICK], "dice", stems)
         reference = None
@@ -167,10 +185,19 @@ def compare(results: Results, workdir: Path) -> None:
             note = f"{len(SEEDS)} seeds × {MINUTES:g} min, epochs {epochs[label]}"
             if label != QUICK:
                 d = paired_bootstrap(dice, quick_dice)
-                note += (f"; Quick − this: {d.mean_difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}] "
-                         f"({d.confidence:.0%} bootstrap over {d.n} images), p={d.p_value:.3f}")
-            figure = results.add(f"baseline: {folder}", f"{label} → test Dice", float(dice.mean()), "Dice",
-                                 baseline=reference, samples=seed_means, note=note)
+                note += (
+                    f"; Quick − this: {d.mean_difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}] "
+                    f"({d.confidence:.0%} bootstrap over {d.n} images), p={d.p_value:.3f}"
+                )
+            figure = results.add(
+                f"baseline: {folder}",
+                f"{label} → test Dice",
+                float(dice.mean()),
+                "Dice",
+                baseline=reference,
+                samples=seed_means,
+                note=note,
+            )
             reference = reference or figure
             f1 = _per_image(scores[label], "f1_50", stems)
             if np.isfinite(f1).all():

@@ -41,8 +41,14 @@ def _export(workdir: Path) -> tuple[Path, float]:
     out = workdir / "generalist-bioimageio"
     env = {**os.environ, "CELLSEG_DATA": str(data_root), "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "core", "export", "generalist", "--format", "bioimageio", "--out",
-                           str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "export", "generalist", "--format", "bioimageio", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode:
         raise RuntimeError(f"the bioimage.io export failed: {done.stderr[-2000:]}")
     return out, time.perf_counter() - started
@@ -77,26 +83,53 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
 
     print("bioimageio: exporting the generalist as a bioimage.io package", flush=True)
     package, export_seconds = _export(workdir)
-    results.add("bioimageio", "export + validate the generalist's package", export_seconds, "s",
-                note="python -m core export --format bioimageio, whole command")
+    results.add(
+        "bioimageio",
+        "export + validate the generalist's package",
+        export_seconds,
+        "s",
+        note="python -m core export --format bioimageio, whole command",
+    )
     keras_model = load_run_model(RunDir(GENERALIST))
     onnx = onnx_predictor(package / "weights.onnx", "byxc", "byxc")
     raw, expected = np.load(package / "test_input.npy"), np.load(package / "test_output.npy")
     test_input = keras_model.spec.scale(raw[0], *keras_model.spec.intensity_range(raw[0]))[None]
     difference = float(np.abs(onnx(test_input) - expected).max())
-    results.add("bioimageio", "|ONNX − Keras| on the test input", difference * MILLIONTHS, "1e-6",
-                note=f"largest, {raw.shape[1]}×{raw.shape[2]} test input; target ≤ {TOLERANCE * MILLIONTHS:g}e-6")
+    results.add(
+        "bioimageio",
+        "|ONNX − Keras| on the test input",
+        difference * MILLIONTHS,
+        "1e-6",
+        note=f"largest, {raw.shape[1]}×{raw.shape[2]} test input; target ≤ {TOLERANCE * MILLIONTHS:g}e-6",
+    )
 
     batch = _crop(keras_model)
     samples = max(5, repeat)
     tf_seconds, onnx_seconds, (tf_output, onnx_output) = _timed_pair(keras_model.predict, onnx, batch, samples)
-    results.add("bioimageio", f"|ONNX − Keras| on a {SIDE}×{SIDE} slide crop",
-                float(np.abs(onnx_output - tf_output).max()) * MILLIONTHS, "1e-6", note="largest")
-    baseline = results.add("bioimageio", f"TensorFlow predict {SIDE}×{SIDE}", statistics.median(tf_seconds), "s",
-                           samples=tf_seconds, note=f"median of {samples} after a warm-up")
-    results.add("bioimageio", f"ONNX Runtime predict {SIDE}×{SIDE}", statistics.median(onnx_seconds), "s",
-                baseline=baseline, samples=onnx_seconds, note=f"median of {samples} after a warm-up, "
-                                                               f"{os.cpu_count()} CPUs")
+    results.add(
+        "bioimageio",
+        f"|ONNX − Keras| on a {SIDE}×{SIDE} slide crop",
+        float(np.abs(onnx_output - tf_output).max()) * MILLIONTHS,
+        "1e-6",
+        note="largest",
+    )
+    baseline = results.add(
+        "bioimageio",
+        f"TensorFlow predict {SIDE}×{SIDE}",
+        statistics.median(tf_seconds),
+        "s",
+        samples=tf_seconds,
+        note=f"median of {samples} after a warm-up",
+    )
+    results.add(
+        "bioimageio",
+        f"ONNX Runtime predict {SIDE}×{SIDE}",
+        statistics.median(onnx_seconds),
+        "s",
+        baseline=baseline,
+        samples=onnx_seconds,
+        note=f"median of {samples} after a warm-up, {os.cpu_count()} CPUs",
+    )
     if not difference <= TOLERANCE:
         results.note(f"target missed: ONNX differs from Keras by {difference:.3g} on the test input")
         raise AssertionError(f"ONNX differs from Keras by {difference:.3g} (> {TOLERANCE:g})")

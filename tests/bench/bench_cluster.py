@@ -48,8 +48,11 @@ def _inputs(workdir: Path, count: int, side: int) -> tuple[Path, Path]:
     batch.mkdir(parents=True, exist_ok=True)
     large.mkdir(parents=True, exist_ok=True)
     slides = [read_image(path) for path in sorted(SLIDES.glob("*.png"))]
-    views = [np.ascontiguousarray(view) for slide in slides for view in (
-        slide, slide[::-1], slide[:, ::-1], slide[::-1, ::-1])]
+    views = [
+        np.ascontiguousarray(view)
+        for slide in slides
+        for view in (slide, slide[::-1], slide[:, ::-1], slide[::-1, ::-1])
+    ]
     for index in range(count):
         write_png(batch / f"slide{index:03d}.png", views[index % len(views)])
     height, width = slides[0].shape[:2]
@@ -72,8 +75,9 @@ def _sampled(args: list[str], data_root: Path, log: Path) -> dict:
     kinds: dict[int, str] = {}
     started = time.perf_counter()
     with log.open("w") as output:
-        process = psutil.Popen([sys.executable, "-m", "core", *args], cwd=REPO, env=env, stdout=output,
-                               stderr=subprocess.STDOUT)
+        process = psutil.Popen(
+            [sys.executable, "-m", "core", *args], cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
         while process.poll() is None:
             try:
                 family = [process, *process.children(recursive=True)]
@@ -84,8 +88,9 @@ def _sampled(args: list[str], data_root: Path, log: Path) -> dict:
                     rss = member.memory_info().rss
                     if member.pid not in kinds:
                         line = " ".join(member.cmdline())
-                        kinds[member.pid] = ("main" if member.pid == process.pid else
-                                             "worker" if "spawn_main" in line else "other")
+                        kinds[member.pid] = (
+                            "main" if member.pid == process.pid else "worker" if "spawn_main" in line else "other"
+                        )
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 peaks[member.pid] = max(peaks.get(member.pid, 0), rss)
@@ -100,18 +105,40 @@ def _sampled(args: list[str], data_root: Path, log: Path) -> dict:
 def _compare(results: Results, label: str, first: dict, second: dict, unit_per_second: bool, count: int) -> None:
     if unit_per_second:
         single = results.add("cluster", f"{label}, one process", count / first["seconds"], "images/s")
-        results.add("cluster", f"{label}, Dask LocalCluster of {WORKERS} workers", count / second["seconds"],
-                    "images/s", baseline=single)
+        results.add(
+            "cluster",
+            f"{label}, Dask LocalCluster of {WORKERS} workers",
+            count / second["seconds"],
+            "images/s",
+            baseline=single,
+        )
     else:
         single = results.add("cluster", f"{label}, one process", first["seconds"], "s")
-        results.add("cluster", f"{label}, blocks on a Dask LocalCluster of {WORKERS} workers", second["seconds"], "s",
-                    baseline=single)
+        results.add(
+            "cluster",
+            f"{label}, blocks on a Dask LocalCluster of {WORKERS} workers",
+            second["seconds"],
+            "s",
+            baseline=single,
+        )
     alone = results.add("cluster", f"{label}: peak memory of the one process", first["main_mib"], "MiB")
     workers = second["workers_mib"]
-    results.add("cluster", f"{label}: peak memory of the largest Dask worker", max(workers) if workers else None,
-                "MiB", baseline=alone, note="each worker: " + ", ".join(f"{w:,.0f}" for w in workers) + " MiB")
-    results.add("cluster", f"{label}: peak memory of the Dask client process", second["main_mib"], "MiB",
-                baseline=alone, note="scheduler, nannies, and the stitching of blocks")
+    results.add(
+        "cluster",
+        f"{label}: peak memory of the largest Dask worker",
+        max(workers) if workers else None,
+        "MiB",
+        baseline=alone,
+        note="each worker: " + ", ".join(f"{w:,.0f}" for w in workers) + " MiB",
+    )
+    results.add(
+        "cluster",
+        f"{label}: peak memory of the Dask client process",
+        second["main_mib"],
+        "MiB",
+        baseline=alone,
+        note="scheduler, nannies, and the stitching of blocks",
+    )
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
@@ -135,17 +162,29 @@ def _predictions(results: Results, workdir: Path) -> None:
     for key, folder in (("batch", batch), ("large", large)):
         for mode, extra in (("one", []), ("dask", ["--dask", "--dask-workers", str(WORKERS)])):
             print(f"cluster: {key}, {mode}", flush=True)
-            measured[key, mode] = _sampled(["predict", str(GENERALIST), str(folder), "--out", str(out / key / mode),
-                                            "--json", *extra], data_root, workdir / f"cluster-{key}-{mode}.log")
-    _compare(results, f"predict {count} slides of 1600×1200", measured["batch", "one"], measured["batch", "dask"],
-             True, count)
-    _compare(results, f"predict one {side:,}×{side:,} slide", measured["large", "one"], measured["large", "dask"],
-             False, 1)
+            measured[key, mode] = _sampled(
+                ["predict", str(GENERALIST), str(folder), "--out", str(out / key / mode), "--json", *extra],
+                data_root,
+                workdir / f"cluster-{key}-{mode}.log",
+            )
+    _compare(
+        results,
+        f"predict {count} slides of 1600×1200",
+        measured["batch", "one"],
+        measured["batch", "dask"],
+        True,
+        count,
+    )
+    _compare(
+        results, f"predict one {side:,}×{side:,} slide", measured["large", "one"], measured["large", "dask"], False, 1
+    )
     labels = [read_image(out / "large" / mode / "labels" / "large.tif") for mode in ("one", "dask")]
     same = float(np.mean((labels[0] > 0) == (labels[1] > 0)))
-    results.note(f"{side:,}×{side:,} slide: {int(labels[0].max()):,} cells in one process, "
-                 f"{int(labels[1].max()):,} from blocks; masks agree on {same:.4%} of the pixels"
-                 + ("; label images identical" if np.array_equal(labels[0], labels[1]) else ""))
+    results.note(
+        f"{side:,}×{side:,} slide: {int(labels[0].max()):,} cells in one process, "
+        f"{int(labels[1].max()):,} from blocks; masks agree on {same:.4%} of the pixels"
+        + ("; label images identical" if np.array_equal(labels[0], labels[1]) else "")
+    )
 
 
 def _launch_seconds(settings, executor: str) -> tuple[float, float]:
@@ -203,7 +242,18 @@ def _slurm_overhead(results: Results, workdir: Path) -> None:
         for executor, rows in measured.items():
             samples = [row[index] for row in rows]
             medians[executor] = float(np.median(samples))
-            results.add("cluster", f"Quick training, Launch to {what} ({executor})", medians[executor], "s",
-                        samples=samples, note=f"median of {len(samples)}")
-        results.add("cluster", f"Slurm's overhead, Launch to {what}", medians["slurm"] - medians["local"], "s",
-                    note="slurm minus local, medians")
+            results.add(
+                "cluster",
+                f"Quick training, Launch to {what} ({executor})",
+                medians[executor],
+                "s",
+                samples=samples,
+                note=f"median of {len(samples)}",
+            )
+        results.add(
+            "cluster",
+            f"Slurm's overhead, Launch to {what}",
+            medians["slurm"] - medians["local"],
+            "s",
+            note="slurm minus local, medians",
+        )

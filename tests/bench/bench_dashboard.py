@@ -26,14 +26,21 @@ from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.sample import SAMPLE_NAME
 from tests.bench.common import Results, data_settings, median, timed
-from tests.e2e.server import (GRID_IMAGES_JS, GRID_PAINTED_JS, SHARED, DashboardServer, launch_chromium,
-                              mapped_libraries, rss_bytes)
+from tests.e2e.server import (
+    GRID_IMAGES_JS,
+    GRID_PAINTED_JS,
+    SHARED,
+    DashboardServer,
+    launch_chromium,
+    mapped_libraries,
+    rss_bytes,
+)
 
 DSB = SHARED / "datasets" / "dsb2018_nuclei"
 BIG_NAME = "nuclei-1000"
 BIG_PAIRS = 1000
 PAGE = 24  # thumbnails on the grid's first page (default page size)
-MiB = 2 ** 20
+MiB = 2**20
 
 
 def build_big_source(target: Path, pairs: int = BIG_PAIRS) -> int:
@@ -74,12 +81,19 @@ def build_big_source(target: Path, pairs: int = BIG_PAIRS) -> int:
 
 def _python_rss(code: str, timeout: float = 180) -> tuple[int | None, int]:
     """(VmRSS in bytes, number of mapped tensorflow files) of a fresh interpreter after it ran ``code``."""
-    script = (code + "\nimport re\nstatus = open('/proc/self/status').read()\n"
-              "maps = {l.split(maxsplit=5)[-1] for l in open('/proc/self/maps') if 'tensorflow' in l}\n"
-              "print(re.search(r'VmRSS:\\s+(\\d+)', status).group(1), len(maps))")
+    script = (
+        code + "\nimport re\nstatus = open('/proc/self/status').read()\n"
+        "maps = {l.split(maxsplit=5)[-1] for l in open('/proc/self/maps') if 'tensorflow' in l}\n"
+        "print(re.search(r'VmRSS:\\s+(\\d+)', status).group(1), len(maps))"
+    )
     try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
-                              cwd=Path(__file__).resolve().parents[2])
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         rss_kib, tf_files = done.stdout.strip().splitlines()[-1].split()
         return (int(rss_kib) * 1024, int(tf_files)) if done.returncode == 0 else (None, 0)
     except (subprocess.TimeoutExpired, ValueError, IndexError):
@@ -104,8 +118,10 @@ def grid_paint(browser, url: str, count: int = PAGE) -> float:
 
 
 _SRCS_JS = f"() => {GRID_IMAGES_JS}.map(i => i.src)"
-_REPLACED_JS = (f"([n, old]) => {{ const imgs = {GRID_IMAGES_JS}; return imgs.length === n"
-                " && imgs.every(i => i.complete && i.naturalWidth > 0 && !old.includes(i.src)); }")
+_REPLACED_JS = (
+    f"([n, old]) => {{ const imgs = {GRID_IMAGES_JS}; return imgs.length === n"
+    " && imgs.every(i => i.complete && i.naturalWidth > 0 && !old.includes(i.src)); }"
+)
 
 
 def page_turns(browser, url: str, thumbs: Path, repeat: int) -> dict[str, list[float]]:
@@ -142,8 +158,14 @@ def cold_start(results: Results, browser, server: DashboardServer, label: str, d
         rss = rss_bytes(server.pid)
         tf = mapped_libraries(server.pid, "tensorflow")
     health = results.add("cold start", f"{label}: launch -> /_stcore/health", server.healthy_after_s, "s")
-    results.add("cold start", f"{label}: launch -> grid painted", total, "s", baseline=health,
-                note=f"page.goto -> painted {painted:.2f} s")
+    results.add(
+        "cold start",
+        f"{label}: launch -> grid painted",
+        total,
+        "s",
+        baseline=health,
+        note=f"page.goto -> painted {painted:.2f} s",
+    )
     return rss, tf
 
 
@@ -151,33 +173,45 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.server import CHROMIUM
+
     if not CHROMIUM.exists():
         results.note(f"chromium not found at {CHROMIUM}; dashboard benchmarks skipped")
         return
     root = workdir / "dashboard-data"
     logs = workdir / "logs"
     streamlit_rss, _ = _python_rss("import streamlit")
-    app_libs_rss, app_libs_tf = _python_rss("import streamlit, core.catalogue.datasets, dashboard.context, "
-                                            "dashboard.grid, dashboard.image_view, dashboard.import_form, "
-                                            "dashboard.dataset_admin, dashboard.figures")
+    app_libs_rss, app_libs_tf = _python_rss(
+        "import streamlit, core.catalogue.datasets, dashboard.context, "
+        "dashboard.grid, dashboard.image_view, dashboard.import_form, "
+        "dashboard.dataset_admin, dashboard.figures"
+    )
     print("dashboard benchmarks …", flush=True)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             # c. first start on an empty data root (imports the shipped sample), then a restart
-            first_rss, first_tf = cold_start(results, browser,
-                                             DashboardServer(root, (workdir,), logs / "first-start.log"),
-                                             "first start (imports sample)", SAMPLE_NAME)
+            first_rss, first_tf = cold_start(
+                results,
+                browser,
+                DashboardServer(root, (workdir,), logs / "first-start.log"),
+                "first start (imports sample)",
+                SAMPLE_NAME,
+            )
 
             # b. the 1,000-image dataset, imported with the real importer while no server runs
             source = workdir / "src-1000"
             build_s, pairs = timed(lambda: build_big_source(source))
-            import_s, result = timed(lambda: import_dataset(source, ImportOptions(name=BIG_NAME, layout="splits"),
-                                                            data_settings(root)))
+            import_s, result = timed(
+                lambda: import_dataset(source, ImportOptions(name=BIG_NAME, layout="splits"), data_settings(root))
+            )
             shutil.rmtree(source, ignore_errors=True)
-            results.add("1000 images", f"import {pairs} pairs (splits layout)", import_s, "s",
-                        note=f"{pairs / import_s:.0f} pairs/s; {result.report.summary()} "
-                             f"(source built in {build_s:.1f} s)")
+            results.add(
+                "1000 images",
+                f"import {pairs} pairs (splits layout)",
+                import_s,
+                "s",
+                note=f"{pairs / import_s:.0f} pairs/s; {result.report.summary()} (source built in {build_s:.1f} s)",
+            )
 
             server = DashboardServer(root, (workdir,), logs / "restart.log")
             restart_rss, restart_tf = cold_start(results, browser, server, "restart", SAMPLE_NAME)
@@ -197,41 +231,110 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
         finally:
             browser.close()
 
-    sample_cold = results.add("1000 images", f"{SAMPLE_NAME} (46 images): goto -> grid painted, cold thumbs",
-                              median(loads["sample cold"]), "s", samples=loads["sample cold"])
-    sample_warm = results.add("1000 images", f"{SAMPLE_NAME} (46 images): goto -> grid painted, warm thumbs",
-                              median(loads["sample warm"]), "s", samples=loads["sample warm"])
-    big_cold = results.add("1000 images", f"{BIG_NAME}: goto -> grid painted, cold thumbs (cache deleted)",
-                           median(loads["big cold"]), "s", samples=loads["big cold"], baseline=sample_cold,
-                           note="ratio vs the 46-image sample, cold")
-    results.add("1000 images", f"{BIG_NAME}: goto -> grid painted, warm thumbs", median(loads["big warm"]), "s",
-                samples=loads["big warm"], baseline=sample_warm, note="ratio vs the 46-image sample, warm")
-    results.add("1000 images", f"{BIG_NAME}: cold / warm", big_cold.value / median(loads["big warm"]), "×",
-                note="page load incl. building 24 thumbnails vs cached")
-    warm_next = results.add("1000 images", f"{BIG_NAME}: click Next -> page 2 painted, warm thumbs",
-                            median(turns["next warm"]), "s", samples=turns["next warm"])
-    results.add("1000 images", f"{BIG_NAME}: click Previous -> page 1 painted, warm thumbs",
-                median(turns["previous warm"]), "s", samples=turns["previous warm"], baseline=warm_next)
-    results.add("1000 images", f"{BIG_NAME}: click Next -> page 2 painted, cold thumbs", median(turns["next cold"]),
-                "s", samples=turns["next cold"], baseline=warm_next, note="ratio = cost of building 24 thumbnails")
+    sample_cold = results.add(
+        "1000 images",
+        f"{SAMPLE_NAME} (46 images): goto -> grid painted, cold thumbs",
+        median(loads["sample cold"]),
+        "s",
+        samples=loads["sample cold"],
+    )
+    sample_warm = results.add(
+        "1000 images",
+        f"{SAMPLE_NAME} (46 images): goto -> grid painted, warm thumbs",
+        median(loads["sample warm"]),
+        "s",
+        samples=loads["sample warm"],
+    )
+    big_cold = results.add(
+        "1000 images",
+        f"{BIG_NAME}: goto -> grid painted, cold thumbs (cache deleted)",
+        median(loads["big cold"]),
+        "s",
+        samples=loads["big cold"],
+        baseline=sample_cold,
+        note="ratio vs the 46-image sample, cold",
+    )
+    results.add(
+        "1000 images",
+        f"{BIG_NAME}: goto -> grid painted, warm thumbs",
+        median(loads["big warm"]),
+        "s",
+        samples=loads["big warm"],
+        baseline=sample_warm,
+        note="ratio vs the 46-image sample, warm",
+    )
+    results.add(
+        "1000 images",
+        f"{BIG_NAME}: cold / warm",
+        big_cold.value / median(loads["big warm"]),
+        "×",
+        note="page load incl. building 24 thumbnails vs cached",
+    )
+    warm_next = results.add(
+        "1000 images",
+        f"{BIG_NAME}: click Next -> page 2 painted, warm thumbs",
+        median(turns["next warm"]),
+        "s",
+        samples=turns["next warm"],
+    )
+    results.add(
+        "1000 images",
+        f"{BIG_NAME}: click Previous -> page 1 painted, warm thumbs",
+        median(turns["previous warm"]),
+        "s",
+        samples=turns["previous warm"],
+        baseline=warm_next,
+    )
+    results.add(
+        "1000 images",
+        f"{BIG_NAME}: click Next -> page 2 painted, cold thumbs",
+        median(turns["next cold"]),
+        "s",
+        samples=turns["next cold"],
+        baseline=warm_next,
+        note="ratio = cost of building 24 thumbnails",
+    )
 
     # memory and tensorflow
-    base = results.add("memory", "python -c 'import streamlit' (baseline)",
-                       streamlit_rss / MiB if streamlit_rss else None, "MiB")
-    results.add("memory", "python importing the app's modules (no server)",
-                app_libs_rss / MiB if app_libs_rss else None, "MiB", baseline=base,
-                note="streamlit, duckdb, opencv, pandas, plotly, core, dashboard")
-    for label, rss in (("server after first start", first_rss), ("server after restart", restart_rss),
-                       ("server after 1000-image grid loads", pages_rss)):
+    base = results.add(
+        "memory", "python -c 'import streamlit' (baseline)", streamlit_rss / MiB if streamlit_rss else None, "MiB"
+    )
+    results.add(
+        "memory",
+        "python importing the app's modules (no server)",
+        app_libs_rss / MiB if app_libs_rss else None,
+        "MiB",
+        baseline=base,
+        note="streamlit, duckdb, opencv, pandas, plotly, core, dashboard",
+    )
+    for label, rss in (
+        ("server after first start", first_rss),
+        ("server after restart", restart_rss),
+        ("server after 1000-image grid loads", pages_rss),
+    ):
         results.add("memory", f"{label} (VmRSS incl. children)", rss / MiB, "MiB", baseline=base)
     tf_rss, tf_reference_files = _python_rss("import tensorflow")
-    results.add("memory", "python -c 'import tensorflow' (reference)", tf_rss / MiB if tf_rss else None, "MiB",
-                baseline=base, note=f"what loading tensorflow alone costs; maps {tf_reference_files} tensorflow files "
-                                    "(shows the detector below works)")
+    results.add(
+        "memory",
+        "python -c 'import tensorflow' (reference)",
+        tf_rss / MiB if tf_rss else None,
+        "MiB",
+        baseline=base,
+        note=f"what loading tensorflow alone costs; maps {tf_reference_files} tensorflow files "
+        "(shows the detector below works)",
+    )
     loaded = sorted(set(first_tf + restart_tf + pages_tf))
-    results.add("memory", "tensorflow files mapped into the server", len(loaded), "files",
-                note="OK: tensorflow not loaded" if not loaded else "tensorflow IS loaded: " + ", ".join(loaded[:3]))
+    results.add(
+        "memory",
+        "tensorflow files mapped into the server",
+        len(loaded),
+        "files",
+        note="OK: tensorflow not loaded" if not loaded else "tensorflow IS loaded: " + ", ".join(loaded[:3]),
+    )
     if app_libs_tf:
         results.note(f"importing the app's modules maps {app_libs_tf} tensorflow files: tensorflow is imported")
-    print(f"  pages: sample cold {sample_cold.value:.2f} s / warm {sample_warm.value:.2f} s; "
-          f"{BIG_NAME} cold {big_cold.value:.2f} s / warm {median(loads['big warm']):.2f} s", flush=True)
+    print(
+        f"  pages: sample cold {sample_cold.value:.2f} s / warm {sample_warm.value:.2f} s; "
+        f"{BIG_NAME} cold {big_cold.value:.2f} s / warm {median(loads['big warm']):.2f} s",
+        flush=True,
+    )

@@ -44,8 +44,19 @@ def _stroke(window, y_fraction: float) -> dict:
     y = height * y_fraction
     points = [(width * (0.2 + 0.6 * k / 30), y + 3 * np.sin(k)) for k in range(31)]
     path = [["M", *points[0]]] + [["Q", *points[k - 1], *points[k]] for k in range(1, len(points))]
-    return {"type": "Path", "originX": "center", "originY": "center", "left": width / 2, "top": y,
-            "width": width * 0.6, "height": 6, "scaleX": 1, "scaleY": 1, "angle": 0, "path": path}
+    return {
+        "type": "Path",
+        "originX": "center",
+        "originY": "center",
+        "left": width / 2,
+        "top": y,
+        "width": width * 0.6,
+        "height": 6,
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+        "path": path,
+    }
 
 
 def _prepare(workdir: Path) -> Settings:
@@ -65,8 +76,15 @@ def _background_png(display: np.ndarray, mask: np.ndarray, window) -> bytes:
     from dashboard.editor_session import EditSession
     from dashboard.mask_style import MaskStyle
 
-    session = EditSession(dataset="bench", stem="bench", dataset_dir=Path("."), row={}, base_version=0,
-                          state=MaskState(mask), display=display)
+    session = EditSession(
+        dataset="bench",
+        stem="bench",
+        dataset_dir=Path("."),
+        row={},
+        base_version=0,
+        state=MaskState(mask),
+        display=display,
+    )
     return background(session, window, MaskStyle())
 
 
@@ -93,16 +111,40 @@ def engine(results: Results, settings: Settings, repeat: int) -> None:
                 continue  # the first round warms caches and imports
             for name, value in zip(steps, (t_apply, t_save, t_refresh, t_apply + t_save + t_refresh, t_raw)):
                 steps[name].append(value)
-        raw = results.add("editor", f"{label}: plain cv2.imwrite of the mask", median(steps["imwrite"]), "s",
-                          samples=steps["imwrite"])
-        results.add("editor", f"{label}: stroke applied to the mask", median(steps["apply"]), "s",
-                    samples=steps["apply"], note="rasterise at full resolution, update instance ids")
-        results.add("editor", f"{label}: save (history copy, atomic write, log, manifest)", median(steps["save"]),
-                    "s", baseline=raw, samples=steps["save"])
-        results.add("editor", f"{label}: canvas background re-rendered (PNG)", median(steps["refresh"]), "s",
-                    samples=steps["refresh"])
-        results.add("editor", f"{label}: stroke → saved → overlay refreshed", median(steps["total"]), "s",
-                    baseline=raw, samples=steps["total"])
+        raw = results.add(
+            "editor", f"{label}: plain cv2.imwrite of the mask", median(steps["imwrite"]), "s", samples=steps["imwrite"]
+        )
+        results.add(
+            "editor",
+            f"{label}: stroke applied to the mask",
+            median(steps["apply"]),
+            "s",
+            samples=steps["apply"],
+            note="rasterise at full resolution, update instance ids",
+        )
+        results.add(
+            "editor",
+            f"{label}: save (history copy, atomic write, log, manifest)",
+            median(steps["save"]),
+            "s",
+            baseline=raw,
+            samples=steps["save"],
+        )
+        results.add(
+            "editor",
+            f"{label}: canvas background re-rendered (PNG)",
+            median(steps["refresh"]),
+            "s",
+            samples=steps["refresh"],
+        )
+        results.add(
+            "editor",
+            f"{label}: stroke → saved → overlay refreshed",
+            median(steps["total"]),
+            "s",
+            baseline=raw,
+            samples=steps["total"],
+        )
 
 
 def undo_memory(results: Results, settings: Settings) -> None:
@@ -113,14 +155,21 @@ def undo_memory(results: Results, settings: Settings) -> None:
     history = UndoHistory()
     rng = np.random.default_rng(0)
     for _ in range(100):
-        edit = apply_drawing(state, [_stroke(window, float(rng.uniform(0.1, 0.9)))], window,
-                             "add" if rng.random() < 0.7 else "erase", int(rng.integers(3, 20)))
+        edit = apply_drawing(
+            state,
+            [_stroke(window, float(rng.uniform(0.1, 0.9)))],
+            window,
+            "add" if rng.random() < 0.7 else "erase",
+            int(rng.integers(3, 20)),
+        )
         history.record(state, edit.state, "paint")
         state = edit.state
-    copies = results.add("editor", "undo memory: 100 full copies of a 1600×1200 mask",
-                         100 * state.binary.nbytes / 1024, "KiB")
-    results.add("editor", "undo memory: 100 strokes as kept by the editor", history.nbytes / 1024, "KiB",
-                baseline=copies)
+    copies = results.add(
+        "editor", "undo memory: 100 full copies of a 1600×1200 mask", 100 * state.binary.nbytes / 1024, "KiB"
+    )
+    results.add(
+        "editor", "undo memory: 100 strokes as kept by the editor", history.nbytes / 1024, "KiB", baseline=copies
+    )
 
 
 def server_rerun(results: Results, settings: Settings, repeat: int) -> None:
@@ -148,8 +197,15 @@ def server_rerun(results: Results, settings: Settings, repeat: int) -> None:
             strokes.append(t_stroke)
     assert not app.exception, app.exception
     plain = results.add("editor", "server: page run with nothing new (1600×1200)", median(idle), "s", samples=idle)
-    results.add("editor", "server: page run after a stroke (1600×1200)", median(strokes), "s", baseline=plain,
-                samples=strokes, note="the stroke's run plus the rerun that shows it")
+    results.add(
+        "editor",
+        "server: page run after a stroke (1600×1200)",
+        median(strokes),
+        "s",
+        baseline=plain,
+        samples=strokes,
+        note="the stroke's run plus the rerun that shows it",
+    )
     st.cache_resource.clear()
 
 
@@ -186,10 +242,17 @@ def browser_round_trips(results: Results, settings: Settings, workdir: Path, rep
                 page.get_by_text(f"Saved version {expected}:").wait_for()
                 saved.append(time.perf_counter() - started)
             assert status.count() >= 1
-            results.add("editor", f"browser {label}: mouse up → stroke shown", median(applied), "s", samples=applied,
-                        note="includes the canvas component's own send delay")
-            results.add("editor", f"browser {label}: Save clicked → saved version shown", median(saved), "s",
-                        samples=saved)
+            results.add(
+                "editor",
+                f"browser {label}: mouse up → stroke shown",
+                median(applied),
+                "s",
+                samples=applied,
+                note="includes the canvas component's own send delay",
+            )
+            results.add(
+                "editor", f"browser {label}: Save clicked → saved version shown", median(saved), "s", samples=saved
+            )
             page.close()
         browser.close()
 

@@ -26,8 +26,15 @@ from tests.bench.common import Results
 from tests.e2e.server import REPO, SHARED, DashboardServer, launch_chromium
 
 MINUTES = float(os.environ.get("CELLSEG_FIRST_HOUR_MINUTES", "3"))
-PAGES = {"": "Datasets", "annotate": "Annotate", "augment": "Augment", "train": "Train", "results": "Results",
-         "predict": "Predict", "runs": "Runs"}
+PAGES = {
+    "": "Datasets",
+    "annotate": "Annotate",
+    "augment": "Augment",
+    "train": "Train",
+    "results": "Results",
+    "predict": "Predict",
+    "runs": "Runs",
+}
 
 
 def _estimate(results: Results, settings, first: Path, second: Path) -> None:
@@ -50,21 +57,43 @@ def _estimate(results: Results, settings, first: Path, second: Path) -> None:
     rows = RunDir(second).read_metrics()
     full = [r for r in rows[1:] if r.get("steps") == max(r.get("steps", 0) for r in rows)]  # not a cut last epoch
     actual = float(np.median([r["seconds"] for r in full or rows]))
-    truth = results.add("first hour", "seconds per epoch, as the second run took them", actual, "s",
-                        samples=[r["seconds"] for r in rows])
-    results.add("first hour", "seconds per epoch, as the Train page estimated them from the first run", estimate, "s",
-                baseline=truth, note="ratio near 1 (the old estimate was about 10× too high)")
+    truth = results.add(
+        "first hour",
+        "seconds per epoch, as the second run took them",
+        actual,
+        "s",
+        samples=[r["seconds"] for r in rows],
+    )
+    results.add(
+        "first hour",
+        "seconds per epoch, as the Train page estimated them from the first run",
+        estimate,
+        "s",
+        baseline=truth,
+        note="ratio near 1 (the old estimate was about 10× too high)",
+    )
     epoch = RunDir(first).read_metrics()[0]
     speed, batch = epoch["images_per_s"], config.batch_size
-    steady = results.add("first hour", "training speed recorded for the first epoch (steps after the first)", speed,
-                         "images/s")
+    steady = results.add(
+        "first hour", "training speed recorded for the first epoch (steps after the first)", speed, "images/s"
+    )
     old = epoch["steps"] * batch / epoch["train_seconds"]
-    results.add("first hour", "the same epoch counted the old way (its first step's start-up included)", old,
-                "images/s", baseline=steady)
+    results.add(
+        "first hour",
+        "the same epoch counted the old way (its first step's start-up included)",
+        old,
+        "images/s",
+        baseline=steady,
+    )
     start_up = epoch["train_seconds"] - (epoch["steps"] - 1) * batch / speed  # the first step, model building and all
-    results.add("first hour", "a run stopped after 3 steps, counted the old way",
-                3 * batch / (start_up + 2 * batch / speed), "images/s", baseline=steady,
-                note="what made the estimate many times too long after such a run")
+    results.add(
+        "first hour",
+        "a run stopped after 3 steps, counted the old way",
+        3 * batch / (start_up + 2 * batch / speed),
+        "images/s",
+        baseline=steady,
+        note="what made the estimate many times too long after such a run",
+    )
 
 
 def _prepared(settings, workdir: Path) -> tuple[Path, Path]:
@@ -74,12 +103,24 @@ def _prepared(settings, workdir: Path) -> tuple[Path, Path]:
     first = _run_worker(settings, {"minutes": MINUTES, "precision": "float32"}, "blood")
     second = _run_worker(settings, {"minutes": MINUTES, "precision": "float32"}, "blood")
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root)}
-    subprocess.run([sys.executable, "-m", "core", "evaluate", second.name, "--dataset", "blood", "--split", "test"],
-                   cwd=REPO, env=env, check=True, capture_output=True, timeout=1800)
+    subprocess.run(
+        [sys.executable, "-m", "core", "evaluate", second.name, "--dataset", "blood", "--split", "test"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
     slides = sorted((SHARED / "datasets" / "blood_cells_fullsize" / "test" / "images").iterdir())[:1]
     prediction = settings.data_root / "predictions" / "20260101-000000-bench"
-    subprocess.run([sys.executable, "-m", "core", "predict", second.name, *map(str, slides), "--out",
-                    str(prediction)], cwd=REPO, env=env, check=True, capture_output=True, timeout=1800)
+    subprocess.run(
+        [sys.executable, "-m", "core", "predict", second.name, *map(str, slides), "--out", str(prediction)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
     return first, second
 
 
@@ -115,8 +156,12 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     print(f"first hour: two Quick runs of {MINUTES:g} min on blood_cells_brightfield, then evaluation", flush=True)
     first, second = _prepared(settings, workdir)
     _estimate(results, settings, first, second)
-    with DashboardServer(data_root=settings.data_root, import_roots=(workdir,),
-                         log_path=workdir / "first-hour-dashboard.log") as server, sync_playwright() as playwright:
+    with (
+        DashboardServer(
+            data_root=settings.data_root, import_roots=(workdir,), log_path=workdir / "first-hour-dashboard.log"
+        ) as server,
+        sync_playwright() as playwright,
+    ):
         browser = launch_chromium(playwright)
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         problems = watch_console(page)
@@ -133,8 +178,13 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
             wait_idle(page, timeout_s=120)
             seen = problems[before:]
             total += len(seen)
-            results.add("first hour", f"{title}: console errors and failed requests", len(seen), "count",
-                        note="target 0" + (f"; first: {seen[0][:160]}" if seen else ""))
+            results.add(
+                "first hour",
+                f"{title}: console errors and failed requests",
+                len(seen),
+                "count",
+                note="target 0" + (f"; first: {seen[0][:160]}" if seen else ""),
+            )
             results.add("first hour", f"{title}: opened by its address until drawn", shown, "s")
         browser.close()
     results.add("first hour", "console errors and failed requests, all pages", total, "count", note="target 0")

@@ -75,19 +75,45 @@ def bench_source(results: Results, group: str, source: Path, name: str, workdir:
         parallel.append(seconds)
         single.append(import_once(source, workdir, name, single=True)[0])
     workers = importer._workers()
-    copy_fig = results.add(group, "shutil.copytree (raw copy)", median(copies), "s", samples=copies,
-                           note="naive baseline: bytes only, no checks")
-    single_fig = results.add(group, "import, 1 worker thread", median(single), "s", samples=single,
-                             baseline=copy_fig, note=f"{pairs / median(single):.0f} pairs/s; ratio = overhead vs copy")
-    par = results.add(group, f"import, {workers} worker threads (default)", median(parallel), "s",
-                      samples=parallel, baseline=copy_fig,
-                      note=f"{pairs} pairs; ratio = overhead vs raw copy")
-    rate = results.add(group, "import throughput (default)", pairs / par.value, "pairs/s",
-                       baseline=results.add(group, "import throughput, 1 worker", pairs / single_fig.value,
-                                            "pairs/s"),
-                       note="ratio = parallel speed-up")
-    print(f"  {group}: {pairs} pairs, default {par.value:.2f} s ({rate.value:.0f} pairs/s), "
-          f"1 worker {single_fig.value:.2f} s, copytree {copy_fig.value:.3f} s", flush=True)
+    copy_fig = results.add(
+        group,
+        "shutil.copytree (raw copy)",
+        median(copies),
+        "s",
+        samples=copies,
+        note="naive baseline: bytes only, no checks",
+    )
+    single_fig = results.add(
+        group,
+        "import, 1 worker thread",
+        median(single),
+        "s",
+        samples=single,
+        baseline=copy_fig,
+        note=f"{pairs / median(single):.0f} pairs/s; ratio = overhead vs copy",
+    )
+    par = results.add(
+        group,
+        f"import, {workers} worker threads (default)",
+        median(parallel),
+        "s",
+        samples=parallel,
+        baseline=copy_fig,
+        note=f"{pairs} pairs; ratio = overhead vs raw copy",
+    )
+    rate = results.add(
+        group,
+        "import throughput (default)",
+        pairs / par.value,
+        "pairs/s",
+        baseline=results.add(group, "import throughput, 1 worker", pairs / single_fig.value, "pairs/s"),
+        note="ratio = parallel speed-up",
+    )
+    print(
+        f"  {group}: {pairs} pairs, default {par.value:.2f} s ({rate.value:.0f} pairs/s), "
+        f"1 worker {single_fig.value:.2f} s, copytree {copy_fig.value:.3f} s",
+        flush=True,
+    )
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:

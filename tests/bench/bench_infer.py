@@ -56,12 +56,17 @@ def _slides_job(run_path: str) -> dict:
     from core.runs.model import load_run_model
 
     model = load_run_model(RunDir(Path(run_path)))
-    plans = {"whole": TilePlan(1664, 0), "tiles 512, overlap 0": TilePlan(512, 0),
-             "tiles 512, overlap 32": TilePlan(512, 32), "tiles 512, overlap 64": TilePlan(512, 64),
-             "tiles 512, overlap 64, flips": TilePlan(512, 64, tta=True)}
+    plans = {
+        "whole": TilePlan(1664, 0),
+        "tiles 512, overlap 0": TilePlan(512, 0),
+        "tiles 512, overlap 32": TilePlan(512, 32),
+        "tiles 512, overlap 64": TilePlan(512, 64),
+        "tiles 512, overlap 64, flips": TilePlan(512, 64, tta=True),
+    }
     slides = sorted((SLIDES / "images").glob("*.png"))
-    predict_image(model.predict, read_image(slides[0])[:512, :512], model.spec, TilePlan(512, 0),
-                  model.multiple)  # warm-up: build the graph
+    predict_image(
+        model.predict, read_image(slides[0])[:512, :512], model.spec, TilePlan(512, 0), model.multiple
+    )  # warm-up: build the graph
     seconds: dict[str, list[float]] = {name: [] for name in plans}
     agreement: dict[str, list[float]] = {name: [] for name in plans}
     truth_dice: dict[str, list[float]] = {name: [] for name in plans}
@@ -76,9 +81,12 @@ def _slides_job(run_path: str) -> dict:
             masks[name] = probability >= 0.5
             agreement[name].append(_dice(masks[name], masks["whole"]))
             truth_dice[name].append(_dice(masks[name], truth))
-    return {"seconds": {k: float(np.median(v)) for k, v in seconds.items()},
-            "agreement": {k: float(np.min(v)) for k, v in agreement.items()},
-            "dice": {k: float(np.mean(v)) for k, v in truth_dice.items()}, "slides": len(slides)}
+    return {
+        "seconds": {k: float(np.median(v)) for k, v in seconds.items()},
+        "agreement": {k: float(np.min(v)) for k, v in agreement.items()},
+        "dice": {k: float(np.mean(v)) for k, v in truth_dice.items()},
+        "slides": len(slides),
+    }
 
 
 def _rss_mib() -> float:
@@ -100,14 +108,21 @@ def _giant_job(run_path: str) -> dict:
     giant = np.empty((10_000, 10_000) + slide.shape[2:], slide.dtype)
     for y in range(0, 10_000, slide.shape[0]):  # the slide repeated, built in place
         for x in range(0, 10_000, slide.shape[1]):
-            block = giant[y:y + slide.shape[0], x:x + slide.shape[1]]
-            block[...] = slide[:block.shape[0], :block.shape[1]]
+            block = giant[y : y + slide.shape[0], x : x + slide.shape[1]]
+            block[...] = slide[: block.shape[0], : block.shape[1]]
     with_image = _rss_mib()
     started = time.perf_counter()
-    probability, _ = predict_image(model.predict, giant, model.spec, TilePlan(512, 64), model.multiple,
-                                   out_dtype=np.uint8)
-    return {"seconds": time.perf_counter() - started, "model_mib": ready, "image_mib": with_image - ready,
-            "peak_mib": _rss_mib(), "input_mb": giant.nbytes / 2**20, "shape": list(probability.shape)}
+    probability, _ = predict_image(
+        model.predict, giant, model.spec, TilePlan(512, 64), model.multiple, out_dtype=np.uint8
+    )
+    return {
+        "seconds": time.perf_counter() - started,
+        "model_mib": ready,
+        "image_mib": with_image - ready,
+        "peak_mib": _rss_mib(),
+        "input_mb": giant.nbytes / 2**20,
+        "shape": list(probability.shape),
+    }
 
 
 def slides(results: Results, run_path: Path) -> None:
@@ -116,16 +131,36 @@ def slides(results: Results, run_path: Path) -> None:
     whole = results.add("infer", "1600×1200 slide predicted whole", found["seconds"]["whole"], "s/image")
     for name in ("tiles 512, overlap 0", "tiles 512, overlap 32", "tiles 512, overlap 64"):
         results.add("infer", f"1600×1200 slide, {name}", found["seconds"][name], "s/image", baseline=whole)
-        results.add("infer", f"agreement with whole-slide masks, {name}", found["agreement"][name], "Dice",
-                    note="lowest of the 3 slides; seam check: ≥ 0.995")
-    plain = results.add("infer", "Dice against true masks, tiles 512 overlap 64",
-                        found["dice"]["tiles 512, overlap 64"], "Dice")
-    results.add("infer", "Dice against true masks, same + flips (TTA)", found["dice"]["tiles 512, overlap 64, flips"],
-                "Dice", baseline=plain)
-    base = results.add("infer", "1600×1200 slide, tiles 512 overlap 64 (again, for TTA)",
-                       found["seconds"]["tiles 512, overlap 64"], "s/image")
-    results.add("infer", "1600×1200 slide with flips (TTA)", found["seconds"]["tiles 512, overlap 64, flips"],
-                "s/image", baseline=base)
+        results.add(
+            "infer",
+            f"agreement with whole-slide masks, {name}",
+            found["agreement"][name],
+            "Dice",
+            note="lowest of the 3 slides; seam check: ≥ 0.995",
+        )
+    plain = results.add(
+        "infer", "Dice against true masks, tiles 512 overlap 64", found["dice"]["tiles 512, overlap 64"], "Dice"
+    )
+    results.add(
+        "infer",
+        "Dice against true masks, same + flips (TTA)",
+        found["dice"]["tiles 512, overlap 64, flips"],
+        "Dice",
+        baseline=plain,
+    )
+    base = results.add(
+        "infer",
+        "1600×1200 slide, tiles 512 overlap 64 (again, for TTA)",
+        found["seconds"]["tiles 512, overlap 64"],
+        "s/image",
+    )
+    results.add(
+        "infer",
+        "1600×1200 slide with flips (TTA)",
+        found["seconds"]["tiles 512, overlap 64, flips"],
+        "s/image",
+        baseline=base,
+    )
     results.add("infer", "Dice against true masks, whole slide", found["dice"]["whole"], "Dice")
 
 
@@ -133,8 +168,14 @@ def giant(results: Results, run_path: Path) -> None:
     with _pool() as pool:
         found = pool.map(_giant_job, [str(run_path)])[0]
     model = results.add("infer", "memory with the model loaded", found["model_mib"], "MiB")
-    results.add("infer", "peak memory predicting a 10,000 × 10,000 image", found["peak_mib"], "MiB", baseline=model,
-                note=f"the image itself is {found['input_mb']:.0f} MB; probabilities kept as 8-bit")
+    results.add(
+        "infer",
+        "peak memory predicting a 10,000 × 10,000 image",
+        found["peak_mib"],
+        "MiB",
+        baseline=model,
+        note=f"the image itself is {found['input_mb']:.0f} MB; probabilities kept as 8-bit",
+    )
     results.add("infer", "time for the 10,000 × 10,000 image", found["seconds"], "s")
 
 
@@ -160,15 +201,24 @@ def slider(results: Results, run_path: Path, workdir: Path, repeat: int) -> None
         started = time.perf_counter()
         score_cases(cases, PostProcessing(threshold=float(threshold)))
         times.append(time.perf_counter() - started)
-    results.add("infer", f"re-scoring {len(cases)} test images after a slider move, with cells split and matched",
-                median(times), "s")
+    results.add(
+        "infer",
+        f"re-scoring {len(cases)} test images after a slider move, with cells split and matched",
+        median(times),
+        "s",
+    )
     plain = []
     for threshold in np.linspace(0.3, 0.7, max(3, repeat * 2)):
         started = time.perf_counter()
         score_cases(cases, PostProcessing(threshold=float(threshold)), cells=False)
         plain.append(time.perf_counter() - started)
-    results.add("infer", f"re-scoring {len(cases)} images, pixel scores (shown first on the page)", median(plain),
-                "s", note="fill holes and small objects included; cell-level scores follow")
+    results.add(
+        "infer",
+        f"re-scoring {len(cases)} images, pixel scores (shown first on the page)",
+        median(plain),
+        "s",
+        note="fill holes and small objects included; cell-level scores follow",
+    )
 
 
 def _evaluate_job(args) -> None:

@@ -33,8 +33,7 @@ from tests.e2e.server import REPO, SHARED
 
 OUTPUTS = tuple(os.environ.get("CELLSEG_BENCH_OUTPUTS", "binary,three_class,distance").split(","))
 SEEDS = int(os.environ.get("CELLSEG_BENCH_SEEDS", "2"))
-FOLDERS = tuple(os.environ.get("CELLSEG_BENCH_INSTANCE_DATASETS",
-                               "dsb2018_nuclei,usiigaci_phase_contrast").split(","))
+FOLDERS = tuple(os.environ.get("CELLSEG_BENCH_INSTANCE_DATASETS", "dsb2018_nuclei,usiigaci_phase_contrast").split(","))
 STARTS = tuple(os.environ.get("CELLSEG_BENCH_INSTANCE_STARTS", "scratch,generalist").split(","))
 GENERALIST = REPO / "data" / "models" / "generalist" / "checkpoints" / "best.keras"
 # From the generalist, every output starts from the same trained network (its head adapted, see
@@ -71,18 +70,26 @@ def shape_split_ceiling(folder: str) -> float:
     from core.io import read_image
     from core.postprocess import PostProcessing, instances
 
-    truths = [read_image(path).astype(np.int32)
-              for path in sorted((SHARED / "datasets" / folder / "test" / "masks_instances").glob("*.png"))]
+    truths = [
+        read_image(path).astype(np.int32)
+        for path in sorted((SHARED / "datasets" / folder / "test" / "masks_instances").glob("*.png"))
+    ]
     settings = PostProcessing()
-    return pooled_matches([match_instances(truth, instances(np.where(truth > 0, 1.0, 0.0), settings), 0.5)
-                           for truth in truths]).f1
+    return pooled_matches(
+        [match_instances(truth, instances(np.where(truth > 0, 1.0, 0.0), settings), 0.5) for truth in truths]
+    ).f1
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     missed = []
     for folder in FOLDERS:
-        results.add("instances", f"{folder}: binary + shape split on the true foreground, F1 at IoU 0.5",
-                    shape_split_ceiling(folder), "", note="the binary output's ceiling: perfect pixels")
+        results.add(
+            "instances",
+            f"{folder}: binary + shape split on the true foreground, F1 at IoU 0.5",
+            shape_split_ceiling(folder),
+            "",
+            note="the binary output's ceiling: perfect pixels",
+        )
         name = DATASETS[folder]
         settings = _prepare_root(workdir, folder)
         from core.train.presets import preset_config
@@ -92,17 +99,38 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
             measured: dict[str, list[dict]] = {}
             for output in OUTPUTS:
                 for seed in range(SEEDS):
-                    print(f"instances: {folder}, from {start}, {output}, seed {seed}: training {MINUTES:g} min",
-                          flush=True)
-                    run_path = _run_worker(settings, {"model": {**model, "output": output}, "seed": seed,
-                                                      "minutes": MINUTES, "precision": "float32",
-                                                      **START_CHANGES[start]}, name)
+                    print(
+                        f"instances: {folder}, from {start}, {output}, seed {seed}: training {MINUTES:g} min",
+                        flush=True,
+                    )
+                    run_path = _run_worker(
+                        settings,
+                        {
+                            "model": {**model, "output": output},
+                            "seed": seed,
+                            "minutes": MINUTES,
+                            "precision": "float32",
+                            **START_CHANGES[start],
+                        },
+                        name,
+                    )
                     with _pool() as pool:
-                        summary = pool.apply(_score_job, ((str(run_path), str(settings.datasets_dir / name),
-                                                           str(workdir / f"predict-{name}-{start}-{output}-{seed}")),))
+                        summary = pool.apply(
+                            _score_job,
+                            (
+                                (
+                                    str(run_path),
+                                    str(settings.datasets_dir / name),
+                                    str(workdir / f"predict-{name}-{start}-{output}-{seed}"),
+                                ),
+                            ),
+                        )
                     measured.setdefault(output, []).append(summary)
-                    print(f"  Dice {summary['dice']:.3f}, F1@0.5 {summary.get('f1_50', float('nan')):.3f}, "
-                          f"PQ {summary.get('pq', float('nan')):.3f}", flush=True)
+                    print(
+                        f"  Dice {summary['dice']:.3f}, F1@0.5 {summary.get('f1_50', float('nan')):.3f}, "
+                        f"PQ {summary.get('pq', float('nan')):.3f}",
+                        flush=True,
+                    )
             missed += _report(results, f"{folder}, from {start}", folder, measured)
     for text in missed:
         results.note(f"target missed: {text}")
@@ -112,21 +140,33 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
 
 def _report(results: Results, label: str, folder: str, measured: dict[str, list[dict]]) -> list[str]:
     """Add the figures of one dataset and start; return the targets missed."""
-    means = {output: {key: float(np.mean([s[key] for s in rows])) for key in (*SCORES, "predict_s_per_image")}
-             for output, rows in measured.items()}
+    means = {
+        output: {key: float(np.mean([s[key] for s in rows])) for key in (*SCORES, "predict_s_per_image")}
+        for output, rows in measured.items()
+    }
     for output, values in means.items():
         for key, title in SCORES.items():
             samples = [s[key] for s in measured[output]]
-            results.add("instances", f"{label}: {output}, {title}", values[key], "", samples=samples,
-                        note=f"mean of {len(samples)} seeds, {MINUTES:g} min")
+            results.add(
+                "instances",
+                f"{label}: {output}, {title}",
+                values[key],
+                "",
+                samples=samples,
+                note=f"mean of {len(samples)} seeds, {MINUTES:g} min",
+            )
         results.add("instances", f"{label}: {output}, predict", values["predict_s_per_image"], "s/image")
     best = max(means, key=lambda output: means[output]["f1_50"])
     target, missed = F1_TARGETS.get(folder), []
-    results.note(f"{label}: best output by F1@0.5 is {best} ({means[best]['f1_50']:.3f}"
-                 + (f", target ≥ {target})" if target else ")"))
+    results.note(
+        f"{label}: best output by F1@0.5 is {best} ({means[best]['f1_50']:.3f}"
+        + (f", target ≥ {target})" if target else ")")
+    )
     if target and means[best]["f1_50"] < target:
         missed.append(f"{label}: F1@0.5 {means[best]['f1_50']:.3f} with {best} (target ≥ {target})")
     if "binary" in means and means[best]["dice"] < means["binary"]["dice"] - 1e-9:
-        missed.append(f"{label}: Dice {means[best]['dice']:.3f} with {best}, below the binary model's "
-                      f"{means['binary']['dice']:.3f}")
+        missed.append(
+            f"{label}: Dice {means[best]['dice']:.3f} with {best}, below the binary model's "
+            f"{means['binary']['dice']:.3f}"
+        )
     return missed

@@ -41,15 +41,25 @@ def _predicted_labels(workdir: Path) -> dict[str, np.ndarray]:
     from core.io import read_image
 
     out = workdir / "predicted"
-    subprocess.run([sys.executable, "-m", "core", "predict", str(GENERALIST), str(SLIDES), "--out", str(out)],
-                   cwd=REPO, check=True, capture_output=True, timeout=1800,
-                   env={"CELLSEG_DATA": str(workdir / "data"), "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [sys.executable, "-m", "core", "predict", str(GENERALIST), str(SLIDES), "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=1800,
+        env={"CELLSEG_DATA": str(workdir / "data"), "PATH": "/usr/bin:/bin"},
+    )
     return {path.stem: read_image(path) for path in sorted((out / "labels").glob("*.tif"))}
 
 
 def _written(fmt: str, labels: np.ndarray, path: Path) -> None:
-    from core.interop.cell_files import (geojson_collection, write_geojson, write_imagej_rois, write_ome_tiff,
-                                        write_ome_zarr)
+    from core.interop.cell_files import (
+        geojson_collection,
+        write_geojson,
+        write_imagej_rois,
+        write_ome_tiff,
+        write_ome_zarr,
+    )
 
     if fmt == "imagej-roi":
         write_imagej_rois(path, labels)
@@ -84,8 +94,7 @@ def changed(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
     >>> changed(np.array([[1, 1, 0, 2]]), np.array([[5, 5, 5, 0]]))
     (2, 2)
     """
-    pairs, overlap = np.unique(np.stack([before.ravel(), after.ravel()]).astype(np.int64), axis=1,
-                               return_counts=True)
+    pairs, overlap = np.unique(np.stack([before.ravel(), after.ravel()]).astype(np.int64), axis=1, return_counts=True)
     old, new = pairs
     order = np.lexsort((-overlap, old))  # for each cell of before, its largest overlap first
     first = order[np.r_[True, old[order][1:] != old[order][:-1]]]
@@ -95,8 +104,11 @@ def changed(before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
     kept = overlap[first]  # pixels of each cell of before that stay in its cell of after
     sizes_before = dict(zip(*np.unique(before, return_counts=True)))
     sizes_after = dict(zip(*np.unique(after, return_counts=True)))
-    cells_changed = sum(1 for cell, target, stay in zip(old[first], new[first], kept) if cell and (
-        target == 0 or stay != sizes_before[cell] or sizes_after[target] != stay))
+    cells_changed = sum(
+        1
+        for cell, target, stay in zip(old[first], new[first], kept)
+        if cell and (target == 0 or stay != sizes_before[cell] or sizes_after[target] != stay)
+    )
     lookup = np.vectorize(best.get, otypes=[np.int64])
     return int(cells_changed), int((lookup(before) != after).sum())
 
@@ -154,19 +166,41 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
             for name, labels in slides.items():
                 _written(fmt, labels, workdir / f"timed-{name}{SUFFIXES[fmt]}")
             seconds.append(time.perf_counter() - started)
-        results.add("interop", f"{fmt} round trip: cells changed", cells_changed, "cells",
-                    note=f"of {total_cells} cells on {len(slides)} slides")
+        results.add(
+            "interop",
+            f"{fmt} round trip: cells changed",
+            cells_changed,
+            "cells",
+            note=f"of {total_cells} cells on {len(slides)} slides",
+        )
         results.add("interop", f"{fmt} round trip: pixels changed", pixels_changed, "px")
-        results.add("interop", f"{fmt} export", 1000 * statistics.median(seconds) / total_cells, "s/1000 cells",
-                    samples=seconds, note=f"median of {repeat}, {total_cells} cells")
+        results.add(
+            "interop",
+            f"{fmt} export",
+            1000 * statistics.median(seconds) / total_cells,
+            "s/1000 cells",
+            samples=seconds,
+            note=f"median of {repeat}, {total_cells} cells",
+        )
         if cells_changed or pixels_changed:
             missed.append(f"{fmt}: {cells_changed} cells, {pixels_changed} pixels changed in the round trip")
     ours = sum(_area_mismatches(labels, _our_rois(labels)) for labels in slides.values())
     traced = sum(_area_mismatches(labels, _centre_traced(labels)) for labels in slides.values())
-    baseline = results.add("interop", "ROIs traced through pixel centres: cells off by more than 1 %", traced, "cells",
-                           note=f"of {total_cells}")
-    results.add("interop", "exported ROIs: cells off by more than 1 %", ours, "cells", baseline=baseline,
-                note="each ROI filled with ImageJ's rule (pixel centre inside)")
+    baseline = results.add(
+        "interop",
+        "ROIs traced through pixel centres: cells off by more than 1 %",
+        traced,
+        "cells",
+        note=f"of {total_cells}",
+    )
+    results.add(
+        "interop",
+        "exported ROIs: cells off by more than 1 %",
+        ours,
+        "cells",
+        baseline=baseline,
+        note="each ROI filled with ImageJ's rule (pixel centre inside)",
+    )
     if ours:
         missed.append(f"{ours} exported ROIs fill an area more than 1 % off their cell")
     for text in missed:

@@ -45,8 +45,8 @@ def _inputs(workdir: Path) -> tuple[Path, Path, Path]:
     for index in range(CROPS):
         image, truth = pairs[index % len(pairs)]
         y, x = int(rng.integers(0, image.shape[0] - 520)), int(rng.integers(0, image.shape[1] - 696))
-        write_png(crops / f"crop{index:03d}.png", image[y:y + 520, x:x + 696])
-        write_png(masks / f"crop{index:03d}.png", truth[y:y + 520, x:x + 696].astype(np.uint8) * 255)
+        write_png(crops / f"crop{index:03d}.png", image[y : y + 520, x : x + 696])
+        write_png(masks / f"crop{index:03d}.png", truth[y : y + 520, x : x + 696].astype(np.uint8) * 255)
     for index, (image, _) in enumerate(pairs):
         for turn, view in enumerate([image, image[::-1], image[:, ::-1], image[::-1, ::-1]]):
             write_png(slides / f"slide{index}-{turn}.png", np.ascontiguousarray(view))
@@ -55,8 +55,7 @@ def _inputs(workdir: Path) -> tuple[Path, Path, Path]:
 
 def _checkout(ref: str, workdir: Path) -> Path:
     folder = workdir / f"checkout-{ref.replace('/', '-')}"
-    subprocess.run(["git", "worktree", "add", "--detach", str(folder), ref], cwd=REPO, check=True,
-                   capture_output=True)
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), ref], cwd=REPO, check=True, capture_output=True)
     return folder
 
 
@@ -64,8 +63,9 @@ def _command(code: Path, data_root: Path, *args: str) -> float:
     """Wall seconds of ``python -m core ARGS`` run from the code in ``code``."""
     env = {**os.environ, "CELLSEG_DATA": str(data_root), "PYTHONPATH": str(code)}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "core", *args], cwd=code, env=env, capture_output=True, text=True,
-                          timeout=3600)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=code, env=env, capture_output=True, text=True, timeout=3600
+    )
     if done.returncode:
         raise RuntimeError(f"python -m core {' '.join(args)} failed: {done.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -77,8 +77,11 @@ def _measure(code: Path, data_root: Path, run: Path, inputs: tuple[Path, Path, P
     crop_seconds = _command(code, data_root, "predict", str(run), str(crops), "--out", str(out / "crops"))
     slide_seconds = _command(code, data_root, "predict", str(run), str(slides), "--out", str(out / "slides"))
     evaluate_seconds = _command(code, data_root, "evaluate", str(run), "--images", str(crops), "--masks", str(masks))
-    return {"crop": crop_seconds / CROPS, "slide": slide_seconds / len(list(slides.iterdir())),
-            "evaluate": evaluate_seconds}
+    return {
+        "crop": crop_seconds / CROPS,
+        "slide": slide_seconds / len(list(slides.iterdir())),
+        "evaluate": evaluate_seconds,
+    }
 
 
 def _quick_run(workdir: Path) -> Path:
@@ -96,7 +99,7 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     data_root = workdir / "speed-data"
     print("predict-speed: a Quick run with the default precision (1 minute)", flush=True)
     quick = _quick_run(workdir)
-    precision = (RunDir(quick).read_status().precision or "?")
+    precision = RunDir(quick).read_status().precision or "?"
     models = {f"Quick run ({precision})": quick, "generalist (float32)": REPO / "data" / "models" / "generalist"}
     before_ref = os.environ.get("CELLSEG_BENCH_BEFORE")
     before_code = _checkout(before_ref, workdir) if before_ref else None
@@ -104,17 +107,31 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     try:
         for label, run_path in models.items():
             print(f"predict-speed: {label}", flush=True)
-            before = (_measure(before_code, data_root, run_path, inputs, workdir / "out-before")
-                      if before_code and run_path == quick else {})
+            before = (
+                _measure(before_code, data_root, run_path, inputs, workdir / "out-before")
+                if before_code and run_path == quick
+                else {}
+            )
             now = _measure(REPO, data_root, run_path, inputs, workdir / "out")
-            names = {"crop": ("predict, 696×520 image, end to end", "s/image"),
-                     "slide": ("predict, 1600×1200 slide, end to end", "s/image"),
-                     "evaluate": (f"evaluate {CROPS} images of 696×520", "s")}
+            names = {
+                "crop": ("predict, 696×520 image, end to end", "s/image"),
+                "slide": ("predict, 1600×1200 slide, end to end", "s/image"),
+                "evaluate": (f"evaluate {CROPS} images of 696×520", "s"),
+            }
             for key, (name, unit) in names.items():
-                baseline = (results.add("predict-speed", f"{label}: {name}, {before_ref}", before[key], unit)
-                            if before else None)
-                results.add("predict-speed", f"{label}: {name}", now[key], unit, baseline=baseline,
-                            note=f"target ≤ {TARGETS[key]:g} {unit}")
+                baseline = (
+                    results.add("predict-speed", f"{label}: {name}, {before_ref}", before[key], unit)
+                    if before
+                    else None
+                )
+                results.add(
+                    "predict-speed",
+                    f"{label}: {name}",
+                    now[key],
+                    unit,
+                    baseline=baseline,
+                    note=f"target ≤ {TARGETS[key]:g} {unit}",
+                )
                 if now[key] > TARGETS[key]:
                     missed.append(f"{label}: {name} {now[key]:.2f} {unit} (target ≤ {TARGETS[key]:g})")
     finally:

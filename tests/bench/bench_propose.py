@@ -41,8 +41,9 @@ VARIANT_MODEL = os.environ.get("CELLSEG_VARIANT_MODEL")
 
 def _core(settings, *args: str, timeout: int = 3600) -> dict:
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root)}
-    done = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if done.returncode != 0:
         raise RuntimeError(f"python -m core {' '.join(args)} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -75,8 +76,11 @@ def _reveal(settings, dataset: str, stems: list[str]) -> None:
 def _waiting(settings, dataset: str) -> list[dict]:
     from core.datasets.manifest import read_manifest
 
-    return [row for row in read_manifest(settings.datasets_dir / dataset)["images"]
-            if row.get("label") in ("proposed", "unlabelled") and row["split"] == "train"]
+    return [
+        row
+        for row in read_manifest(settings.datasets_dir / dataset)["images"]
+        if row.get("label") in ("proposed", "unlabelled") and row["split"] == "train"
+    ]
 
 
 def _refine(settings, dataset: str, seed: int) -> str:
@@ -85,11 +89,18 @@ def _refine(settings, dataset: str, seed: int) -> str:
 
     donor = default_model(settings, dataset)
     donor = VARIANT if donor == "generalist" else donor
-    run = prepare_run(settings, refine_config(settings, dataset, donor, seed=seed, precision="float32"),
-                      trigger="benchmark")
+    run = prepare_run(
+        settings, refine_config(settings, dataset, donor, seed=seed, precision="float32"), trigger="benchmark"
+    )
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root)}
-    subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO, env=env,
-                   check=True, capture_output=True, timeout=3600)
+    subprocess.run(
+        [sys.executable, "-m", "core", "train", "--run-dir", str(run.path)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=3600,
+    )
     return run.run_id
 
 
@@ -114,7 +125,7 @@ def _scenario(settings, template: str, order: str, seed: int) -> dict[int, dict]
     for k in ROUNDS:
         if order == "uncertainty":  # the dashboard's queue, as the last model scored the proposals still waiting
             pool = {row["stem"] for row in _waiting(settings, dataset)}
-            chosen = [stem for stem in queue(settings.datasets_dir / dataset) if stem in pool][:k - corrected]
+            chosen = [stem for stem in queue(settings.datasets_dir / dataset) if stem in pool][: k - corrected]
         else:
             chosen = random_order[corrected:k]
         _reveal(settings, dataset, chosen)
@@ -138,11 +149,14 @@ def _ranking(settings, dataset: str, summary: dict) -> dict[str, float]:
     for line in (evaluation / "per_image.csv").read_text().splitlines()[1:]:
         stem, dice = line.split(",")[:2]
         per_image[stem] = float(dice)
-    maps = {stem: read_image(models_dir(settings) / VARIANT / "predictions" / summary["set"] / f"{stem}.png")
-            for stem in per_image}
+    maps = {
+        stem: read_image(models_dir(settings) / VARIANT / "predictions" / summary["set"] / f"{stem}.png")
+        for stem in per_image
+    }
     errors = [1 - per_image[stem] for stem in per_image]
-    return {name: float(spearmanr([score(maps[stem], name) for stem in per_image], errors).statistic)
-            for name in SCORES}
+    return {
+        name: float(spearmanr([score(maps[stem], name) for stem in per_image], errors).statistic) for name in SCORES
+    }
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:
@@ -157,48 +171,86 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     (settings.data_root / ".sample-imported").write_text("benchmark\n")
     if VARIANT_MODEL:
         print(f"propose: reusing the variant in {VARIANT_MODEL}", flush=True)
-        shutil.copytree(VARIANT_MODEL, models_dir(settings) / VARIANT,
-                        ignore=shutil.ignore_patterns("eval", "predictions"))
+        shutil.copytree(
+            VARIANT_MODEL, models_dir(settings) / VARIANT, ignore=shutil.ignore_patterns("eval", "predictions")
+        )
         card = json.loads((models_dir(settings) / VARIANT / "card.json").read_text())
         results.note(f"the variant was reused from {VARIANT_MODEL}, not trained in this run")
     else:
         print(f"propose: training the generalist without {POOL} ({VARIANT_EPOCHS} epochs)", flush=True)
-        card = build_generalist(SHARED, models_dir(settings) / VARIANT, workdir / "variant-build",
-                                epochs=VARIANT_EPOCHS, leave_out=(POOL,), name=VARIANT)
+        card = build_generalist(
+            SHARED,
+            models_dir(settings) / VARIANT,
+            workdir / "variant-build",
+            epochs=VARIANT_EPOCHS,
+            leave_out=(POOL,),
+            name=VARIANT,
+        )
     import_dataset(_raw_pool(workdir), ImportOptions(name="phase-raw", images_only=True), settings)
     import_dataset(SHARED / "datasets" / POOL, ImportOptions(name="phase-full"), settings)
     proposed = _core(settings, "propose", "phase-raw", "--model", VARIANT, "--json")
-    results.add("propose", "proposal speed, 512² phase-contrast images", proposed["seconds_per_image"], "s/image",
-                note=f"{proposed['proposed']} images, with the variant ({card['size_mb']} MB)")
+    results.add(
+        "propose",
+        "proposal speed, 512² phase-contrast images",
+        proposed["seconds_per_image"],
+        "s/image",
+        note=f"{proposed['proposed']} images, with the variant ({card['size_mb']} MB)",
+    )
     start = _score(settings, VARIANT, "phase-raw")
     for name, rho in _ranking(settings, "phase-raw", start).items():
-        results.add("propose", f"uncertainty ranks errors: Spearman ρ of {name} against 1 − Dice", rho, "ρ",
-                    note="default" if name == DEFAULT_SCORE else "")
-    quick = [_core(settings, "train", "--dataset", "phase-full", "--preset", "quick", "--seed", str(seed), "--json")
-             for seed in SEEDS]
+        results.add(
+            "propose",
+            f"uncertainty ranks errors: Spearman ρ of {name} against 1 − Dice",
+            rho,
+            "ρ",
+            note="default" if name == DEFAULT_SCORE else "",
+        )
+    quick = [
+        _core(settings, "train", "--dataset", "phase-full", "--preset", "quick", "--seed", str(seed), "--json")
+        for seed in SEEDS
+    ]
     full = [_score(settings, q["run_id"], "phase-full") for q in quick]
-    base = results.add("propose", "Quick from scratch on all 124 labelled training images: test Dice",
-                       float(np.mean([f["dice"] for f in full])), "Dice", samples=[f["dice"] for f in full])
-    results.add("propose", "k = 0 (the variant's proposals as they are): test Dice", start["dice"], "Dice",
-                baseline=base)
-    curves = {(order, seed): _scenario(settings, "phase-raw", order, seed)
-              for order in ("uncertainty", "random") for seed in SEEDS}
+    base = results.add(
+        "propose",
+        "Quick from scratch on all 124 labelled training images: test Dice",
+        float(np.mean([f["dice"] for f in full])),
+        "Dice",
+        samples=[f["dice"] for f in full],
+    )
+    results.add(
+        "propose", "k = 0 (the variant's proposals as they are): test Dice", start["dice"], "Dice", baseline=base
+    )
+    curves = {
+        (order, seed): _scenario(settings, "phase-raw", order, seed)
+        for order in ("uncertainty", "random")
+        for seed in SEEDS
+    }
     means = {}
     for order in ("uncertainty", "random"):
         for k in ROUNDS:
             dice = [curves[(order, seed)][k]["dice"] for seed in SEEDS]
             f1 = [curves[(order, seed)][k].get("f1_50") or 0.0 for seed in SEEDS]
             means[(order, k)] = float(np.mean(dice))
-            results.add("propose", f"k = {k} corrected, {order} order: test Dice (F1@0.5 {np.mean(f1):.3f})",
-                        means[(order, k)], "Dice", baseline=base, samples=dice)
+            results.add(
+                "propose",
+                f"k = {k} corrected, {order} order: test Dice (F1@0.5 {np.mean(f1):.3f})",
+                means[(order, k)],
+                "Dice",
+                baseline=base,
+                samples=dice,
+            )
     missed = []
     if means[("uncertainty", 10)] < base.value - 0.02:
-        missed.append(f"k = 10 uncertainty-ordered {means[('uncertainty', 10)]:.3f} is more than 0.02 below full-data "
-                      f"Quick {base.value:.3f}")
+        missed.append(
+            f"k = 10 uncertainty-ordered {means[('uncertainty', 10)]:.3f} is more than 0.02 below full-data "
+            f"Quick {base.value:.3f}"
+        )
     for k in (5, 10):
         if means[("uncertainty", k)] <= means[("random", k)]:
-            missed.append(f"at k = {k} uncertainty order {means[('uncertainty', k)]:.3f} is not ahead of random "
-                          f"{means[('random', k)]:.3f}")
+            missed.append(
+                f"at k = {k} uncertainty order {means[('uncertainty', k)]:.3f} is not ahead of random "
+                f"{means[('random', k)]:.3f}"
+            )
     for text in missed:
         results.note(f"target missed: {text}")
     if missed:

@@ -78,8 +78,10 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     process.wait(timeout=ALONE_MINUTES * 60 + 600)
     log_path = workdir / "soak-dashboard.log"
     print(f"soak: training with three browsing sessions for {MINUTES:g} min", flush=True)
-    with DashboardServer(data_root=settings.data_root, import_roots=(workdir,), log_path=log_path) as server, \
-            sync_playwright() as playwright:
+    with (
+        DashboardServer(data_root=settings.data_root, import_roots=(workdir,), log_path=log_path) as server,
+        sync_playwright() as playwright,
+    ):
         browser = launch_chromium(playwright)
         pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(3)]
         for page in pages:
@@ -94,19 +96,38 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     log_text = log_path.read_text(encoding="utf-8", errors="replace")
     errors = sum(log_text.count(marker) for marker in ERROR_MARKERS)
     base = results.add("soak", "training speed, nobody browsing", _speed(RunDir(alone.path)), "images/s")
-    results.add("soak", "training speed, three sessions browsing the grid and the Runs table",
-                _speed(RunDir(soaked.path)), "images/s", baseline=base,
-                note="the three browsers share the machine's 2 cores here")
+    results.add(
+        "soak",
+        "training speed, three sessions browsing the grid and the Runs table",
+        _speed(RunDir(soaked.path)),
+        "images/s",
+        baseline=base,
+        note="the three browsers share the machine's 2 cores here",
+    )
     start = results.add("soak", "server memory at the start of the soak", rss[0] / 2**20, "MiB")
     series = [round(r / 2**20, 1) for r in rss]
     half = len(series) // 2
-    results.add("soak", "server memory, highest during the soak", max(series), "MiB", baseline=start,
-                samples=series, note="samples: every 6 page actions")
-    first = results.add("soak", "server memory, highest in the first half of the soak", max(series[:half] or series),
-                        "MiB")
-    results.add("soak", "server memory, highest in the second half (stable: ratio near 1)",
-                max(series[half:] or series), "MiB", baseline=first)
+    results.add(
+        "soak",
+        "server memory, highest during the soak",
+        max(series),
+        "MiB",
+        baseline=start,
+        samples=series,
+        note="samples: every 6 page actions",
+    )
+    first = results.add(
+        "soak", "server memory, highest in the first half of the soak", max(series[:half] or series), "MiB"
+    )
+    results.add(
+        "soak",
+        "server memory, highest in the second half (stable: ratio near 1)",
+        max(series[half:] or series),
+        "MiB",
+        baseline=first,
+    )
     results.add("soak", "server memory at the end of the soak", rss[-1] / 2**20, "MiB", baseline=start)
     results.add("soak", f"page actions in {MINUTES:g} min (grid pages, Runs table loads)", actions, "actions")
-    results.add("soak", "errors in the server log + exceptions shown on pages", errors + problems, "count",
-                note="must be 0")
+    results.add(
+        "soak", "errors in the server log + exceptions shown on pages", errors + problems, "count", note="must be 0"
+    )

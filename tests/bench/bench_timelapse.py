@@ -48,16 +48,24 @@ MINUTES = float(os.environ.get("CELLSEG_BENCH_MINUTES", "6"))
 SEEDS = tuple(range(int(os.environ.get("CELLSEG_BENCH_SEEDS", "2"))))
 FOLDER = SHARED / "datasets" / "usiigaci_t98g_timelapse"
 WINDOW = 5
-MODELS = {"unet (2-D, frames as stills)": {"name": "unet"},
-          "unet_lstm": {"name": "unet_lstm", "time_window": WINDOW},
-          "mobilenet_mobileunet_lstm": {"name": "mobilenet_mobileunet_lstm", "time_window": WINDOW}}
+MODELS = {
+    "unet (2-D, frames as stills)": {"name": "unet"},
+    "unet_lstm": {"name": "unet_lstm", "time_window": WINDOW},
+    "mobilenet_mobileunet_lstm": {"name": "mobilenet_mobileunet_lstm", "time_window": WINDOW},
+}
 # a subset of MODELS (their names before any space, comma-separated), and a precision for every run (default: the
 # presets' auto, decided once per machine), e.g. to repeat one model under the conditions of an earlier run
 ONLY = [name for name in os.environ.get("CELLSEG_BENCH_TIMELAPSE_MODELS", "").split(",") if name]
 PRECISION = os.environ.get("CELLSEG_BENCH_PRECISION", "")
-FIGURES = (("dice", "per-frame Dice", "Dice"), ("f1_50", "per-frame F1 at IoU 0.5", "F1"),
-           ("id_kept", "cells whose id is kept frame to frame", "share"), ("SEG", "SEG", "CTC"),
-           ("TRA", "TRA", "CTC"), ("DET", "DET", "CTC"), ("tracks", "tracks found", "tracks"))
+FIGURES = (
+    ("dice", "per-frame Dice", "Dice"),
+    ("f1_50", "per-frame F1 at IoU 0.5", "F1"),
+    ("id_kept", "cells whose id is kept frame to frame", "share"),
+    ("SEG", "SEG", "CTC"),
+    ("TRA", "TRA", "CTC"),
+    ("DET", "DET", "CTC"),
+    ("tracks", "tracks found", "tracks"),
+)
 
 
 def _train(settings, model: dict, seed: int) -> Path:
@@ -73,8 +81,14 @@ def _train(settings, model: dict, seed: int) -> Path:
         data["precision"] = PRECISION
     run = prepare_run(settings, type(config).from_dict(data), trigger="benchmark")
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root)}
-    subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO, env=env,
-                   check=False, capture_output=True, timeout=MINUTES * 60 + 900)
+    subprocess.run(
+        [sys.executable, "-m", "core", "train", "--run-dir", str(run.path)],
+        cwd=REPO,
+        env=env,
+        check=False,
+        capture_output=True,
+        timeout=MINUTES * 60 + 900,
+    )
     return run.path
 
 
@@ -98,14 +112,23 @@ def _score_video(args) -> dict:
     summary = predict_files(RunDir(Path(run_path)), [video], Path(out_dir), options)
     seconds = time.perf_counter() - started
     entry = summary["videos"][0]
-    predicted = np.stack([read_image(Path(out_dir) / "labels" / f"{entry['name']}_t{t:04d}.tif")
-                          for t in range(entry["frames"])])
+    predicted = np.stack(
+        [read_image(Path(out_dir) / "labels" / f"{entry['name']}_t{t:04d}.tif") for t in range(entry["frames"])]
+    )
     dice = [pixel_counts(truth[t], predicted[t]).dice for t in range(len(truth))]
     f1 = [match_instances(truth[t], predicted[t], 0.5).f1 for t in range(len(truth))]
-    return {"frames": int(entry["frames"]), "truth_frames": int(len(truth)), "seconds": seconds,
-            "frames_per_s": entry["frames"] / seconds, "dice": float(np.mean(dice)), "f1_50": float(np.mean(f1)),
-            "id_kept": id_kept_share(truth, predicted), "tracks": int(entry["tracks"]),
-            "truth_tracks": int(len(np.unique(truth[truth > 0]))), **score_tracking(truth, predicted)}
+    return {
+        "frames": int(entry["frames"]),
+        "truth_frames": int(len(truth)),
+        "seconds": seconds,
+        "frames_per_s": entry["frames"] / seconds,
+        "dice": float(np.mean(dice)),
+        "f1_50": float(np.mean(f1)),
+        "id_kept": id_kept_share(truth, predicted),
+        "tracks": int(entry["tracks"]),
+        "truth_tracks": int(len(np.unique(truth[truth > 0]))),
+        **score_tracking(truth, predicted),
+    }
 
 
 def _mean(rows: list[dict], key: str) -> float:
@@ -128,14 +151,17 @@ def videos(results: Results, workdir: Path) -> None:
             print(f"  training {label}, seed {seed}, {MINUTES:g} min", flush=True)
             run = RunDir(_train(settings, model, seed))
             status = run.read_status()
-            assert status.state == "finished" and (run.checkpoints / "best.keras").is_file(), \
+            assert status.state == "finished" and (run.checkpoints / "best.keras").is_file(), (
                 f"{label} seed {seed}: {status.state}, {status.message}"
+            )
             epochs.setdefault(label, []).append(int(status.epoch))
             precisions.add(str(status.precision))
             for temporal_on in (False, True):
                 with context.Pool(1) as pool:
-                    row = pool.apply(_score_video, ((str(run.path), str(workdir / f"pred-{run.run_id}-"
-                                                                               f"{int(temporal_on)}"), temporal_on),))
+                    row = pool.apply(
+                        _score_video,
+                        ((str(run.path), str(workdir / f"pred-{run.run_id}-{int(temporal_on)}"), temporal_on),),
+                    )
                 assert row["frames"] == row["truth_frames"], f"{label}: {row['frames']} of {row['truth_frames']}"
                 for key in ("dice", "f1_50", "id_kept", "SEG", "TRA", "DET"):
                     assert 0.0 <= row[key] <= 1.0, f"{label} {key}={row[key]}"
@@ -146,15 +172,29 @@ def videos(results: Results, workdir: Path) -> None:
         seeds = f"{len(rows)} seeds, {MINUTES:g} min each, epochs {epochs[label]}"
         for key, name, unit in FIGURES:
             value = _mean(rows, key)
-            figure = results.add(group, name, value, unit, baseline=baseline.get((key, temporal_on)),
-                                 samples=[float(r[key]) for r in rows], note=seeds if key == "dice" else "")
+            figure = results.add(
+                group,
+                name,
+                value,
+                unit,
+                baseline=baseline.get((key, temporal_on)),
+                samples=[float(r[key]) for r in rows],
+                note=seeds if key == "dice" else "",
+            )
             if label.startswith("unet (2-D"):
                 baseline[(key, temporal_on)] = figure
-        results.add(group, "frames/s predicting the test video", _mean(rows, "frames_per_s"), "frames/s",
-                    samples=[float(r["frames_per_s"]) for r in rows])
+        results.add(
+            group,
+            "frames/s predicting the test video",
+            _mean(rows, "frames_per_s"),
+            "frames/s",
+            samples=[float(r["frames_per_s"]) for r in rows],
+        )
     truth_tracks = next(iter(found.values()))[0]["truth_tracks"]
-    results.note(f"time-lapse: the test video's labels hold {truth_tracks} tracks (from Usiigaci, not people); "
-                 f"every run trained in {', '.join(sorted(precisions))}")
+    results.note(
+        f"time-lapse: the test video's labels hold {truth_tracks} tracks (from Usiigaci, not people); "
+        f"every run trained in {', '.join(sorted(precisions))}"
+    )
     assert len(precisions) == 1, f"the runs trained in different precisions: {sorted(precisions)}"
 
 
@@ -169,13 +209,14 @@ def _write_big_video(path: Path) -> int:
 
     frames = max(2, int(BIG_GB * 2**30 // (BIG_SIDE * BIG_SIDE * 2)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    video = tifffile.memmap(path, shape=(frames, BIG_SIDE, BIG_SIDE), dtype=np.uint16, photometric="minisblack",
-                            metadata={"axes": "TYX"})
+    video = tifffile.memmap(
+        path, shape=(frames, BIG_SIDE, BIG_SIDE), dtype=np.uint16, photometric="minisblack", metadata={"axes": "TYX"}
+    )
     ramp = np.linspace(100, 1100, BIG_SIDE, dtype=np.uint16)[None, :]
     for t in range(frames):
         video[t] = ramp
         top = 200 + t % 1000
-        video[t, top:top + 200, 800:1000] = 30000
+        video[t, top : top + 200, 800:1000] = 30000
     video.flush()
     del video
     return frames
@@ -204,13 +245,20 @@ def _import_big(args) -> dict:
     findings = check_video_pair(next((source / "input").glob("*.tif")), None)
     checked = time.perf_counter() - started
     started = time.perf_counter()
-    imported = import_dataset(source, ImportOptions(name="big", layout="timelapse", images_only=True),
-                              data_settings(data_root))
+    imported = import_dataset(
+        source, ImportOptions(name="big", layout="timelapse", images_only=True), data_settings(data_root)
+    )
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    return {"check_s": checked, "import_s": seconds, "private_peak": peak[0], "rss_peak": peak[1],
-            "frames": int(imported.report.n_pairs), "errors": [str(f) for f in findings if f.severity == "error"]}
+    return {
+        "check_s": checked,
+        "import_s": seconds,
+        "private_peak": peak[0],
+        "rss_peak": peak[1],
+        "frames": int(imported.report.n_pairs),
+        "errors": [str(f) for f in findings if f.severity == "error"],
+    }
 
 
 def big_video(results: Results, workdir: Path) -> None:
@@ -226,8 +274,13 @@ def big_video(results: Results, workdir: Path) -> None:
     results.add(group, "check (every frame read)", row["check_s"], "s")
     results.add(group, "import", row["import_s"], "s", note=f"{frames / row['import_s']:.1f} frames/s")
     resident = f"resident incl. shared file pages {row['rss_peak'] / 2**20:,.0f} MiB"
-    results.add(group, "peak private memory of the import", row["private_peak"] / 2**20, "MiB",
-                note=f"file {size / 2**20:,.0f} MiB; {resident}")
+    results.add(
+        group,
+        "peak private memory of the import",
+        row["private_peak"] / 2**20,
+        "MiB",
+        note=f"file {size / 2**20:,.0f} MiB; {resident}",
+    )
     assert row["private_peak"] < BIG_LIMIT, f"the import took {row['private_peak'] / 2**20:.0f} MiB"
 
 

@@ -54,12 +54,19 @@ def _run_worker(settings, config_changes: dict, dataset: str) -> Path:
     config = type(config).from_dict({**config.to_dict(), **config_changes})
     run = prepare_run(settings, config, trigger="benchmark")
     env = {**os.environ, "CELLSEG_DATA": str(settings.data_root)}
-    subprocess.run([sys.executable, "-m", "core", "train", "--run-dir", str(run.path)], cwd=REPO, env=env,
-                   check=False, capture_output=True, timeout=MINUTES * 60 + 900)
+    subprocess.run(
+        [sys.executable, "-m", "core", "train", "--run-dir", str(run.path)],
+        cwd=REPO,
+        env=env,
+        check=False,
+        capture_output=True,
+        timeout=MINUTES * 60 + 900,
+    )
     return run.path
 
 
 # ---------------------------------------------------------------- feeding speed (A)
+
 
 def _feeding_job(args) -> dict:
     data_root, dataset, steps = args
@@ -88,12 +95,13 @@ def _feeding_job(args) -> dict:
     arrays = [batches[k] for k in range(steps)]
     x = np.concatenate([a[0] for a in arrays])
     y = np.concatenate([a[1] for a in arrays])
-    fits = {"plain": lambda m: m.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0),
-            "pipeline": lambda m: m.fit(PatchBatches(splits.train, cache, config, steps, workers=2), epochs=1,
-                                        verbose=0)}
+    fits = {
+        "plain": lambda m: m.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0),
+        "pipeline": lambda m: m.fit(PatchBatches(splits.train, cache, config, steps, workers=2), epochs=1, verbose=0),
+    }
     models = {name: compiled() for name in fits}
     for model in models.values():
-        model.fit(x[:config.batch_size * 3], y[:config.batch_size * 3], batch_size=config.batch_size, verbose=0)
+        model.fit(x[: config.batch_size * 3], y[: config.batch_size * 3], batch_size=config.batch_size, verbose=0)
     samples: dict[str, list[float]] = {name: [] for name in fits}
     for _ in range(3):  # alternate, so that machine noise hits both alike
         for name, fit in fits.items():
@@ -108,13 +116,21 @@ def feeding(results: Results, workdir: Path) -> None:
     settings = _prepare_root(workdir, "dsb2018_nuclei")
     with _pool() as pool:
         speeds = pool.map(_feeding_job, [(str(settings.data_root), "dsb", 24)])[0]
-    plain = results.add("train", "plain model.fit on in-memory patches (Quick model, batch 8)", speeds["plain"],
-                        "images/s")
-    results.add("train", "Quick preset feeding: random crops + augmentation in 2 threads", speeds["pipeline"],
-                "images/s", baseline=plain, note="ratio ≥ 0.9: the model does not wait for data")
+    plain = results.add(
+        "train", "plain model.fit on in-memory patches (Quick model, batch 8)", speeds["plain"], "images/s"
+    )
+    results.add(
+        "train",
+        "Quick preset feeding: random crops + augmentation in 2 threads",
+        speeds["pipeline"],
+        "images/s",
+        baseline=plain,
+        note="ratio ≥ 0.9: the model does not wait for data",
+    )
 
 
 # ---------------------------------------------------------------- precision (B)
+
 
 def precision(results: Results, workdir: Path) -> None:
     from core.runs.folder import RunDir
@@ -124,8 +140,13 @@ def precision(results: Results, workdir: Path) -> None:
 
     probe = precision_probe(None)
     if not probe["bfloat16_usable"]:
-        results.add("train", "bfloat16 training on this CPU", 0.0, "usable",
-                    note=f"not usable: {probe['reason']}; workers fall back to float32")
+        results.add(
+            "train",
+            "bfloat16 training on this CPU",
+            0.0,
+            "usable",
+            note=f"not usable: {probe['reason']}; workers fall back to float32",
+        )
         return
     settings = _prepare_root(workdir, "dsb2018_nuclei")
     minutes = max(2.0, MINUTES / 2)
@@ -133,17 +154,27 @@ def precision(results: Results, workdir: Path) -> None:
     for mode in ("float32", "bfloat16"):
         run = RunDir(_run_worker(settings, {"precision": mode, "minutes": minutes}, "dsb"))
         metrics = run.read_metrics()
-        figures[mode] = (float(np.median([m["images_per_s"] for m in metrics[1:] or metrics])),
-                         max(m["val_dice"] for m in metrics))
+        figures[mode] = (
+            float(np.median([m["images_per_s"] for m in metrics[1:] or metrics])),
+            max(m["val_dice"] for m in metrics),
+        )
     speed = results.add("train", "float32 training speed (Quick model)", figures["float32"][0], "images/s")
-    results.add("train", "bfloat16 training speed (Quick model)", figures["bfloat16"][0], "images/s",
-                baseline=speed, note=f"CPU has bfloat16 instructions: {cpu_supports_bfloat16()}")
+    results.add(
+        "train",
+        "bfloat16 training speed (Quick model)",
+        figures["bfloat16"][0],
+        "images/s",
+        baseline=speed,
+        note=f"CPU has bfloat16 instructions: {cpu_supports_bfloat16()}",
+    )
     dice = results.add("train", f"float32 validation Dice after {minutes:g} min", figures["float32"][1], "Dice")
-    results.add("train", f"bfloat16 validation Dice after {minutes:g} min", figures["bfloat16"][1], "Dice",
-                baseline=dice)
+    results.add(
+        "train", f"bfloat16 validation Dice after {minutes:g} min", figures["bfloat16"][1], "Dice", baseline=dice
+    )
 
 
 # ---------------------------------------------------------------- the dashboard watching (C)
+
 
 def _cpu_seconds(pid: int) -> float:
     times = psutil.Process(pid).cpu_times()
@@ -169,8 +200,12 @@ def dashboard_cost(results: Results, workdir: Path) -> None:
     minutes = max(1.5, MINUTES / 3)
     alone = RunDir(_run_worker(settings, {"minutes": minutes, "precision": "float32"}, "dsb"))
     speed_alone = float(np.median([m["images_per_s"] for m in alone.read_metrics()[1:]]))
-    with DashboardServer(data_root=settings.data_root, import_roots=(workdir,),
-                         log_path=workdir / "train-dashboard.log") as server, sync_playwright() as playwright:
+    with (
+        DashboardServer(
+            data_root=settings.data_root, import_roots=(workdir,), log_path=workdir / "train-dashboard.log"
+        ) as server,
+        sync_playwright() as playwright,
+    ):
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         from core.train.presets import preset_config
@@ -189,11 +224,22 @@ def dashboard_cost(results: Results, workdir: Path) -> None:
         browser.close()
     speed_watched = float(np.median([m["images_per_s"] for m in run.read_metrics()[1:]]))
     base = results.add("train", "training speed, nobody watching", speed_alone, "images/s")
-    results.add("train", "training speed, the Train page open and polling", speed_watched, "images/s",
-                baseline=base, note="must stay above 0.95")
+    results.add(
+        "train",
+        "training speed, the Train page open and polling",
+        speed_watched,
+        "images/s",
+        baseline=base,
+        note="must stay above 0.95",
+    )
     results.add("train", "dashboard server CPU while polling a running job", 100 * server_cpu, "% of one core")
-    results.add("train", "the browser (chromium, same machine here) showing the Train page", 100 * browser_cpu,
-                "% of one core", note="in real use the browser runs on the biologist's own computer")
+    results.add(
+        "train",
+        "the browser (chromium, same machine here) showing the Train page",
+        100 * browser_cpu,
+        "% of one core",
+        note="in real use the browser runs on the biologist's own computer",
+    )
 
 
 def run(results: Results, workdir: Path, repeat: int = 3) -> None:

@@ -41,10 +41,27 @@ class Results:
         self.figures: list[Figure] = []
         self.notes: list[str] = []
 
-    def add(self, group: str, name: str, value: float | None, unit: str, *, baseline: Figure | None = None,
-            note: str = "", samples: list[float] | None = None) -> Figure:
-        figure = Figure(group, name, value, unit, baseline.name if baseline else "",
-                        baseline.value if baseline else None, note, list(samples or []))
+    def add(
+        self,
+        group: str,
+        name: str,
+        value: float | None,
+        unit: str,
+        *,
+        baseline: Figure | None = None,
+        note: str = "",
+        samples: list[float] | None = None,
+    ) -> Figure:
+        figure = Figure(
+            group,
+            name,
+            value,
+            unit,
+            baseline.name if baseline else "",
+            baseline.value if baseline else None,
+            note,
+            list(samples or []),
+        )
         self.figures.append(figure)
         return figure
 
@@ -55,8 +72,9 @@ class Results:
 
 def data_settings(root: Path) -> Settings:
     """Settings for a private data root (what load_settings() gives with CELLSEG_DATA=root)."""
-    return Settings(data_root=root, import_roots=(root,), max_upload_mb=2048, max_unzipped_mb=8192,
-                    max_zip_members=100_000)
+    return Settings(
+        data_root=root, import_roots=(root,), max_upload_mb=2048, max_unzipped_mb=8192, max_zip_members=100_000
+    )
 
 
 def timed(action: Callable[[], object]) -> tuple[float, object]:
@@ -96,8 +114,9 @@ def table(results: Results) -> str:
     widths[-1] = min(widths[-1], 60)
 
     def line(cells) -> str:
-        return "  ".join(str(c).ljust(w) if i != 1 and i != 4 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            str(c).ljust(w) if i != 1 and i != 4 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     out = [line(header), line("-" * w for w in widths)]
     out += [line(r) for r in rows]

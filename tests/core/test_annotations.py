@@ -15,14 +15,24 @@ from core.datasets.adding import add_images
 from core.datasets.importer import check_source, import_dataset
 from core.datasets.layouts import scan_source
 from core.datasets.manifest import read_manifest
-from core.interop.annotations import (AnnotationReadError, CellPolygon, GeoJsonError, RoiFileError, annotation_stem,
-                                      labels_from_polygons, read_annotations, read_geojson, read_imagej_rois)
+from core.interop.annotations import (
+    AnnotationReadError,
+    CellPolygon,
+    GeoJsonError,
+    RoiFileError,
+    annotation_stem,
+    labels_from_polygons,
+    read_annotations,
+    read_geojson,
+    read_imagej_rois,
+)
 from core.interop.geometry import cell_outlines
 from core.io import read_image
 from tests.helpers import blobs, make_flat, write_image
 
 
 # --- building ROIs and GeoJSON -------------------------------------------------------------------------------
+
 
 def _rect(left, top, right, bottom, name="rect", roitype=ROI_TYPE.RECT):
     return ImagejRoi(roitype=roitype, left=left, top=top, right=right, bottom=bottom, name=name)
@@ -41,8 +51,16 @@ def _composite(rings, name="ring"):
         (x0, y0), *rest = ring
         path += [0, x0, y0] + [v for x, y in rest for v in (1, x, y)] + [4]
     xs, ys = [p[0] for r in rings for p in r], [p[1] for r in rings for p in r]
-    return ImagejRoi(roitype=ROI_TYPE.RECT, left=min(xs), top=min(ys), right=max(xs), bottom=max(ys), name=name,
-                     shape_roi_size=len(path), multi_coordinates=np.array(path, np.float32))
+    return ImagejRoi(
+        roitype=ROI_TYPE.RECT,
+        left=min(xs),
+        top=min(ys),
+        right=max(xs),
+        bottom=max(ys),
+        name=name,
+        shape_roi_size=len(path),
+        multi_coordinates=np.array(path, np.float32),
+    )
 
 
 def _point(x, y, name="count"):
@@ -73,7 +91,7 @@ def _pixels(labels):
 
 def _oval_pixels(left, top, right, bottom, shape):
     """The pixels whose centres lie inside or on the ellipse in the bounds (ImageJ's OvalRoi mask)."""
-    rows, columns = np.mgrid[:shape[0], :shape[1]]
+    rows, columns = np.mgrid[: shape[0], : shape[1]]
     centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
     radius_x, radius_y = (right - left) / 2, (bottom - top) / 2
     return ((columns + 0.5 - centre_x) / radius_x) ** 2 + ((rows + 0.5 - centre_y) / radius_y) ** 2 <= 1  # as ImageJ
@@ -111,8 +129,9 @@ def test_rectangle_lands_exactly_where_drawn(tmp_path):
     assert labels.tolist() == [[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 0]]
 
 
-@pytest.mark.parametrize("bounds", [(2, 3, 10, 9), (0, 0, 4, 4), (3, 2, 20, 13), (16, 6, 84, 124), (1, 1, 2, 60),
-                                    (-5, 10, 30, 30)])
+@pytest.mark.parametrize(
+    "bounds", [(2, 3, 10, 9), (0, 0, 4, 4), (3, 2, 20, 13), (16, 6, 84, 124), (1, 1, 2, 60), (-5, 10, 30, 30)]
+)
 def test_oval_holds_the_pixel_centres_inside_its_ellipse(tmp_path, bounds):
     roi = ImagejRoi(roitype=ROI_TYPE.OVAL, left=bounds[0], top=bounds[1], right=bounds[2], bottom=bounds[3])
     labels, _ = labels_from_polygons(read_imagej_rois(_write_rois(tmp_path / "o.zip", [roi])), (128, 96))
@@ -120,8 +139,18 @@ def test_oval_holds_the_pixel_centres_inside_its_ellipse(tmp_path, bounds):
 
 
 def test_subpixel_oval_keeps_its_float_bounds(tmp_path):
-    roi = ImagejRoi(roitype=ROI_TYPE.OVAL, options=ROI_OPTIONS.SUB_PIXEL_RESOLUTION, left=1, top=1, right=9, bottom=7,
-                    xd=1.3, yd=1.2, widthd=7.4, heightd=5.5)
+    roi = ImagejRoi(
+        roitype=ROI_TYPE.OVAL,
+        options=ROI_OPTIONS.SUB_PIXEL_RESOLUTION,
+        left=1,
+        top=1,
+        right=9,
+        bottom=7,
+        xd=1.3,
+        yd=1.2,
+        widthd=7.4,
+        heightd=5.5,
+    )
     labels, _ = labels_from_polygons(read_imagej_rois(_write_rois(tmp_path / "o.zip", [roi])), (10, 10))
     assert np.array_equal(labels > 0, _oval_pixels(1.3, 1.2, 8.7, 6.7, (10, 10)))
 
@@ -134,12 +163,18 @@ def test_overlap_goes_to_the_smaller_cell_which_stays_whole(tmp_path):
 
 
 def test_warnings_name_the_cells(tmp_path):
-    rois = [_rect(-2, 0, 2, 2, "0001-0002"), _rect(30, 30, 32, 32, "far away"), _point(1, 1, "Count 3"),
-            _rect(5, 5, 7, 7)]
+    rois = [
+        _rect(-2, 0, 2, 2, "0001-0002"),
+        _rect(30, 30, 32, 32, "far away"),
+        _point(1, 1, "Count 3"),
+        _rect(5, 5, 7, 7),
+    ]
     _, notes = labels_from_polygons(read_imagej_rois(_write_rois(tmp_path / "a.zip", rois)), (10, 10))
     messages = {note.code: note.message for note in notes}
-    assert "1 cell reaches beyond the 10×10 image and was clipped to it (rectangle '0001-0002')" \
+    assert (
+        "1 cell reaches beyond the 10×10 image and was clipped to it (rectangle '0001-0002')"
         in messages["clipped-cells"]
+    )
     assert "rectangle 'far away'" in messages["cells-outside"]
     assert "point 'Count 3'" in messages["not-a-cell"]
 
@@ -150,19 +185,44 @@ _HOLED = [_square(0, 0, 4) + [[0, 0]], _square(1, 1, 2) + [[1, 1]]]  # a 4×4 sq
 GEOJSON_CASES = [
     ("polygon-with-hole", _feature(_HOLED), [12], []),
     ("multipolygon-is-one-cell", _feature([[_square(0, 0, 2)], [_square(5, 5, 1)]], multi=True), [5], []),
-    ("feature-collection", {"type": "FeatureCollection",
-                            "features": [_feature([_square(0, 0, 2)]), _feature([_square(4, 4, 3)], "detection")]},
-     [4, 9], []),
+    (
+        "feature-collection",
+        {
+            "type": "FeatureCollection",
+            "features": [_feature([_square(0, 0, 2)]), _feature([_square(4, 4, 3)], "detection")],
+        },
+        [4, 9],
+        [],
+    ),
     ("list-of-features", [_feature([_square(0, 0, 2)]), _feature([_square(4, 4, 3)])], [4, 9], []),
-    ("qupath-cell-uses-its-outline", _feature([_square(2, 2, 4)], "cell", nucleusGeometry={
-        "type": "Polygon", "coordinates": [_square(3, 3, 1)]}), [16], []),
-    ("qupath-0.2-legacy-id", {"type": "Feature", "id": "PathCellObject",
-                              "geometry": {"type": "Polygon", "coordinates": [_square(1, 1, 2)]}}, [4], []),
-    ("overlap", [_feature([_square(0, 0, 6)], name="big"), _feature([_square(1, 1, 2)], name="small")], [32, 4],
-     ["overlapping-objects"]),
-    ("point-and-tile-skipped", [_feature([_square(0, 0, 2)]),
-                                {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]}},
-                                _feature([_square(4, 4, 4)], "tile")], [4], ["not-a-cell"]),
+    (
+        "qupath-cell-uses-its-outline",
+        _feature([_square(2, 2, 4)], "cell", nucleusGeometry={"type": "Polygon", "coordinates": [_square(3, 3, 1)]}),
+        [16],
+        [],
+    ),
+    (
+        "qupath-0.2-legacy-id",
+        {"type": "Feature", "id": "PathCellObject", "geometry": {"type": "Polygon", "coordinates": [_square(1, 1, 2)]}},
+        [4],
+        [],
+    ),
+    (
+        "overlap",
+        [_feature([_square(0, 0, 6)], name="big"), _feature([_square(1, 1, 2)], name="small")],
+        [32, 4],
+        ["overlapping-objects"],
+    ),
+    (
+        "point-and-tile-skipped",
+        [
+            _feature([_square(0, 0, 2)]),
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [5, 5]}},
+            _feature([_square(4, 4, 4)], "tile"),
+        ],
+        [4],
+        ["not-a-cell"],
+    ),
 ]
 
 
@@ -176,11 +236,13 @@ def test_geojson_polygons_fill_the_pixels_whose_centres_they_hold(tmp_path, cont
 
 # --- bad files ------------------------------------------------------------------------------------------------
 
+
 def _zip_of(entries):
     def build(path):
         with zipfile.ZipFile(path, "w") as archive:
             for name, payload in entries.items():
                 archive.writestr(name, payload)
+
     return build
 
 
@@ -190,16 +252,37 @@ BAD_FILES = [
     ("not-a-zip", "a.roi.zip", lambda p: p.write_bytes(b"Rar!\x1a\x07 nope"), RoiFileError, "not a readable zip"),
     ("corrupt-roi", "a.roi", lambda p: p.write_bytes(b"Iout" + bytes(10)), RoiFileError, "not a readable ImageJ ROI"),
     ("corrupt-entry", "a.zip", _zip_of({"0001-0002.roi": b"garbage" * 20}), RoiFileError, "entry '0001-0002.roi'"),
-    ("points-only", "a.zip", lambda p: _write_rois(p, [_point(1, 1), _point(2, 2, "b")]), RoiFileError,
-     "none outlines a cell"),
+    (
+        "points-only",
+        "a.zip",
+        lambda p: _write_rois(p, [_point(1, 1), _point(2, 2, "b")]),
+        RoiFileError,
+        "none outlines a cell",
+    ),
     ("invalid-json", "a.geojson", lambda p: p.write_text('{"type": "Feature",'), GeoJsonError, "is not valid JSON"),
-    ("not-geojson", "a.json", lambda p: p.write_text('{"images": [], "annotations": []}'), GeoJsonError,
-     "expected a FeatureCollection"),
-    ("no-polygons", "a.geojson", lambda p: p.write_text(json.dumps(
-        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0, 0], [3, 3]]}})), GeoJsonError,
-     "none outlines a cell (linestring 'feature 1'); expected polygons"),
-    ("bad-coordinates", "a.geojson", lambda p: p.write_text(json.dumps(_feature([[[0, 0], [1]]], name="c7"))),
-     GeoJsonError, "feature 'c7' has malformed coordinates"),
+    (
+        "not-geojson",
+        "a.json",
+        lambda p: p.write_text('{"images": [], "annotations": []}'),
+        GeoJsonError,
+        "expected a FeatureCollection",
+    ),
+    (
+        "no-polygons",
+        "a.geojson",
+        lambda p: p.write_text(
+            json.dumps({"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0, 0], [3, 3]]}})
+        ),
+        GeoJsonError,
+        "none outlines a cell (linestring 'feature 1'); expected polygons",
+    ),
+    (
+        "bad-coordinates",
+        "a.geojson",
+        lambda p: p.write_text(json.dumps(_feature([[[0, 0], [1]]], name="c7"))),
+        GeoJsonError,
+        "feature 'c7' has malformed coordinates",
+    ),
     ("not-utf8", "a.geojson", lambda p: p.write_bytes(b"\xff\xfe\x00junk"), GeoJsonError, "is not UTF-8"),
 ]
 
@@ -213,10 +296,13 @@ def test_bad_files_raise_an_error_naming_the_file(tmp_path, name, build, error, 
     assert str(raised.value).startswith(f"{name}: ") and message in str(raised.value)
 
 
-@pytest.mark.parametrize("mask_name, content, message", [
-    ("masks/a.geojson", "not json", "is not valid JSON"),
-    ("images/a.roi.zip", "not a zip", "is not a readable zip archive"),
-])
+@pytest.mark.parametrize(
+    "mask_name, content, message",
+    [
+        ("masks/a.geojson", "not json", "is not valid JSON"),
+        ("images/a.roi.zip", "not a zip", "is not a readable zip archive"),
+    ],
+)
 def test_the_import_report_names_the_bad_file(tmp_path, settings, mask_name, content, message):
     write_image(tmp_path / "src" / "images" / "a.png", blobs(0)[0])
     (tmp_path / "src" / mask_name).parent.mkdir(exist_ok=True)
@@ -238,11 +324,19 @@ def test_more_cells_than_a_dataset_mask_holds_is_an_error(tmp_path, settings, mo
 
 # --- where the files sit --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("image, outline", [
-    ("images/a.png", "images/a.roi.zip"), ("a.tif", "a.geojson"), ("images/a.png", "masks/a.json"),
-    ("images/a.png", "masks/a_RoiSet.zip"), ("images/a.png", "masks/RoiSet_a.zip"), ("a.png", "a.roi"),
-    ("images/a.png", "masks/a.tif.geojson"),
-])
+
+@pytest.mark.parametrize(
+    "image, outline",
+    [
+        ("images/a.png", "images/a.roi.zip"),
+        ("a.tif", "a.geojson"),
+        ("images/a.png", "masks/a.json"),
+        ("images/a.png", "masks/a_RoiSet.zip"),
+        ("images/a.png", "masks/RoiSet_a.zip"),
+        ("a.png", "a.roi"),
+        ("images/a.png", "masks/a.tif.geojson"),
+    ],
+)
 def test_outline_files_pair_with_their_images(tmp_path, image, outline):
     write_image(tmp_path / "src" / image, blobs(0)[0])
     (tmp_path / "src" / outline).parent.mkdir(exist_ok=True)
@@ -276,6 +370,7 @@ def test_annotation_stem_matches_the_image_name():
 
 # --- round trip and import ------------------------------------------------------------------------------------
 
+
 def _as_rois(labels):
     """One ROI per cell: a freehand ROI for a simple outline, a composite one for a cell with holes or pieces."""
     rois = []
@@ -287,9 +382,13 @@ def _as_rois(labels):
 
 
 def _as_geojson(labels):
-    return {"type": "FeatureCollection", "features": [
-        _feature([np.vstack([ring, ring[:1]]).tolist() for ring in cell.rings], "detection", f"cell{cell.label}")
-        for cell in cell_outlines(labels)]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            _feature([np.vstack([ring, ring[:1]]).tolist() for ring in cell.rings], "detection", f"cell{cell.label}")
+            for cell in cell_outlines(labels)
+        ],
+    }
 
 
 def test_real_masks_round_trip_through_roi_zips_and_geojson(shared, tmp_path):
@@ -320,8 +419,10 @@ def test_import_takes_outlines_beside_images_and_in_masks(tmp_path, settings):
         assert instances.dtype == np.uint16
         assert np.array_equal(instances, relabel_sequential(truth[stem].astype(np.int64))[0])
         assert rows[stem]["object_count"] == len(np.unique(truth[stem])) - 1
-    assert any(f.code == "mask-converted" and f.file == "images/a.roi.zip" and "ImageJ ROIs" in f.message
-               for f in result.report.findings)
+    assert any(
+        f.code == "mask-converted" and f.file == "images/a.roi.zip" and "ImageJ ROIs" in f.message
+        for f in result.report.findings
+    )
 
 
 def test_records_are_frozen():
@@ -360,7 +461,9 @@ def test_outlines_touching_themselves_at_a_corner_are_not_crossing():
 def test_most_cells_outside_the_image_suggest_another_unit():
     from core.interop.annotations import CellPolygon, labels_from_polygons
 
-    far = [CellPolygon(str(k), (np.array([[100, 100], [104, 100], [104, 104], [100, 104]]) * (k + 1),), "polygon")
-           for k in range(3)]
+    far = [
+        CellPolygon(str(k), (np.array([[100, 100], [104, 100], [104, 104], [100, 104]]) * (k + 1),), "polygon")
+        for k in range(3)
+    ]
     _, notes = labels_from_polygons(far, (20, 20))
     assert [n.code for n in notes] == ["cells-outside"] and "instead of pixels" in notes[0].message

@@ -14,10 +14,13 @@ IMAGE = np.arange(12, dtype=np.uint8).reshape(3, 4)
 MASK = np.array([[0, 255, 255, 0], [0, 255, 0, 0], [0, 0, 0, 255]], np.uint8)
 
 
-@pytest.mark.parametrize("horizontal, expected", [
-    (True, [[3, 2, 1, 0], [7, 6, 5, 4], [11, 10, 9, 8]]),
-    (False, [[8, 9, 10, 11], [4, 5, 6, 7], [0, 1, 2, 3]]),
-])
+@pytest.mark.parametrize(
+    "horizontal, expected",
+    [
+        (True, [[3, 2, 1, 0], [7, 6, 5, 4], [11, 10, 9, 8]]),
+        (False, [[8, 9, 10, 11], [4, 5, 6, 7], [0, 1, 2, 3]]),
+    ],
+)
 def test_flip_is_exact_and_moves_the_mask_too(horizontal, expected):
     image, mask = geometric.flip(IMAGE, MASK, horizontal)
     assert image.tolist() == expected
@@ -48,8 +51,12 @@ def test_one_composed_warp_equals_applying_the_transforms_one_after_another():
     mask = np.zeros((64, 64), np.uint8)
     mask[20:40, 10:30] = 255
     shape = image.shape
-    steps = [geometric.affine_matrix(shape, angle_deg=20), geometric.affine_matrix(shape, scale=1.1),
-             geometric.affine_matrix(shape, shear_x=0.05), geometric.affine_matrix(shape, shift_x=3, shift_y=-2)]
+    steps = [
+        geometric.affine_matrix(shape, angle_deg=20),
+        geometric.affine_matrix(shape, scale=1.1),
+        geometric.affine_matrix(shape, shear_x=0.05),
+        geometric.affine_matrix(shape, shift_x=3, shift_y=-2),
+    ]
     composed = np.linalg.multi_dot(steps[::-1])
     one_image, one_mask = geometric.warp_affine(image, mask, composed)
     seq_mask = mask
@@ -80,10 +87,15 @@ def test_radial_distortion_leaves_outside_of_its_circle_alone(pinch):
     assert (dx[25, 30] > 0) == pinch
 
 
-@pytest.mark.parametrize("function, args", [
-    (photometric.brightness_contrast, (0.1, 0.2)), (photometric.gamma, (0.7,)), (photometric.blur, (1.5,)),
-    (photometric.sharpen, (1.0,)),
-])
+@pytest.mark.parametrize(
+    "function, args",
+    [
+        (photometric.brightness_contrast, (0.1, 0.2)),
+        (photometric.gamma, (0.7,)),
+        (photometric.blur, (1.5,)),
+        (photometric.sharpen, (1.0,)),
+    ],
+)
 def test_photometric_helpers_keep_shape(function, args):
     unit = np.random.default_rng(0).random((16, 16)).astype(np.float32)
     assert function(unit, *args).shape == unit.shape
@@ -129,7 +141,7 @@ def test_masks_stay_masks_for_random_settings():
     instances = np.zeros((48, 56), np.uint16)
     for k in range(1, 8):
         y, x = rng.integers(4, 44), rng.integers(4, 52)
-        instances[max(0, y - 4):y + 4, max(0, x - 4):x + 4] = k * 37
+        instances[max(0, y - 4) : y + 4, max(0, x - 4) : x + 4] = k * 37
     binary = np.where(instances > 0, 255, 0).astype(np.uint8)
     ids = set(np.unique(instances).tolist())
     for trial in range(60):
@@ -153,16 +165,23 @@ def test_masks_stay_masks_for_random_settings():
         assert out_instances.dtype == np.uint16 and out_binary.shape == binary.shape
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda: Rotate(min_deg=30, max_deg=10), "min_deg=30 must not exceed max_deg=10"),
-    (lambda: Scale(min_factor=0.1), "min_factor=0.1 is out of range; allowed 0.3 to 3.0"),
-    (lambda: Radial(centres=((0.5, 1.5),)), "centres contains (0.5, 1.5)"),
-    (lambda: AugmentConfig.from_dict({"elastic": {"alpah": 3}}),
-     "Unknown setting elastic.'alpah' (did you mean 'alpha'?)"),
-    (lambda: AugmentConfig.from_dict({"elastic": {"sigma": 0}}),
-     "elastic.sigma=0.0 is out of range; allowed 1.0 to 100.0"),
-    (lambda: AugmentConfig.from_dict({"border": "wrap"}), "border='wrap' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: Rotate(min_deg=30, max_deg=10), "min_deg=30 must not exceed max_deg=10"),
+        (lambda: Scale(min_factor=0.1), "min_factor=0.1 is out of range; allowed 0.3 to 3.0"),
+        (lambda: Radial(centres=((0.5, 1.5),)), "centres contains (0.5, 1.5)"),
+        (
+            lambda: AugmentConfig.from_dict({"elastic": {"alpah": 3}}),
+            "Unknown setting elastic.'alpah' (did you mean 'alpha'?)",
+        ),
+        (
+            lambda: AugmentConfig.from_dict({"elastic": {"sigma": 0}}),
+            "elastic.sigma=0.0 is out of range; allowed 1.0 to 100.0",
+        ),
+        (lambda: AugmentConfig.from_dict({"border": "wrap"}), "border='wrap' is not allowed"),
+    ],
+)
 def test_invalid_settings_are_refused_with_the_parameter_and_range(build, message):
     with pytest.raises(ConfigError) as raised:
         build()
@@ -170,8 +189,9 @@ def test_invalid_settings_are_refused_with_the_parameter_and_range(build, messag
 
 
 def test_config_round_trips_through_json_dict():
-    config = AugmentConfig.from_dict({"rotate": {"enabled": True, "angles": [90, 180]},
-                                      "barrel": {"enabled": True, "centres": [[0.3, 0.3]]}})
+    config = AugmentConfig.from_dict(
+        {"rotate": {"enabled": True, "angles": [90, 180]}, "barrel": {"enabled": True, "centres": [[0.3, 0.3]]}}
+    )
     assert AugmentConfig.from_dict(config.to_dict()) == config
 
 

@@ -71,22 +71,27 @@ def test_seed_settings_are_translated(imported):
     assert config.brightness_contrast.contrast == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("section, key, severity, message, effective", [
-    ("augmentor", "angles", "error", "cannot read the value '[90. 180, 270,]'", "rotate.angles = none"),
-    ("deformation", "alpah", "warning", "misspelt key, read as 'alpha'", ""),
-    ("augmentor", "colour_jitter", "warning", "unknown key", ""),
-    ("distortion", "distortions", "warning", "0.3 is outside 0.0–0.2", "distortion.amount = 0.2"),
-    ("model", "base_kernels", "info", "kept for the training form", "(5, 5)"),
-    ("mask", "threshold", "info", "not used by the dashboard", ""),
-])
+@pytest.mark.parametrize(
+    "section, key, severity, message, effective",
+    [
+        ("augmentor", "angles", "error", "cannot read the value '[90. 180, 270,]'", "rotate.angles = none"),
+        ("deformation", "alpah", "warning", "misspelt key, read as 'alpha'", ""),
+        ("augmentor", "colour_jitter", "warning", "unknown key", ""),
+        ("distortion", "distortions", "warning", "0.3 is outside 0.0–0.2", "distortion.amount = 0.2"),
+        ("model", "base_kernels", "info", "kept for the training form", "(5, 5)"),
+        ("mask", "threshold", "info", "not used by the dashboard", ""),
+    ],
+)
 def test_lint_report_names_each_finding_and_the_value_used(imported, section, key, severity, message, effective):
     line = _line(imported, section, key)
     assert line.severity == severity and message in line.message and effective in line.effective
 
 
 def test_training_settings_are_kept_for_later(imported):
-    assert imported.training == {"model": {"image_width": 512, "base_kernels": (5, 5), "loss": "bce_dice_loss"},
-                                 "train": {"epochs": 100, "batch_size": 4}}
+    assert imported.training == {
+        "model": {"image_width": 512, "base_kernels": (5, 5), "loss": "bce_dice_loss"},
+        "train": {"epochs": 100, "batch_size": 4},
+    }
 
 
 @pytest.mark.parametrize("text", ["not an ini file at all", "[augmentor\nvflip = True"])
@@ -102,7 +107,7 @@ def test_values_are_never_executed():
 
 
 def test_presets_builtin_saved_and_refused(tmp_path):
-    assert list_presets(tmp_path)[:len(BUILTIN)] == list(BUILTIN)
+    assert list_presets(tmp_path)[: len(BUILTIN)] == list(BUILTIN)
     assert load_preset(tmp_path, DEFAULT_PRESET).enabled()
     mine = AugmentConfig().solo("blur")
     save_preset(tmp_path, "mine", mine)
@@ -119,8 +124,12 @@ def test_presets_builtin_saved_and_refused(tmp_path):
 def test_harm_warnings_for_cells_leaving_and_breaking():
     image, labels = blobs(3, size=64, n=6)
     mask = binary(labels)
-    zoom_in = AugmentConfig.from_dict({"scale": {"enabled": True, "p": 1.0, "min_factor": 3.0, "max_factor": 3.0},
-                                       "translate": {"enabled": True, "p": 1.0, "max_fraction": 0.5}})
+    zoom_in = AugmentConfig.from_dict(
+        {
+            "scale": {"enabled": True, "p": 1.0, "min_factor": 3.0, "max_factor": 3.0},
+            "translate": {"enabled": True, "p": 1.0, "max_fraction": 0.5},
+        }
+    )
     warnings = harm_warnings(image, mask, make_samples(AugmentPipeline(zoom_in), image, mask, 6, 0))
     assert any("lose" in w or "lost every cell" in w for w in warnings)
     assert all("zoom out" not in w for w in warnings), "zooming in is to blame, not zooming out"
@@ -139,8 +148,22 @@ def test_cli_preview_and_config_import(tmp_path, data_env, capsys):
     write_image(tmp_path / "img.png", image)
     write_image(tmp_path / "mask.png", binary(labels))
     out = tmp_path / "grid.png"
-    code = main(["augment", "preview", "--image", str(tmp_path / "img.png"), "--mask", str(tmp_path / "mask.png"),
-                 "--preset", "strong", "--n", "5", "--out", str(out)])
+    code = main(
+        [
+            "augment",
+            "preview",
+            "--image",
+            str(tmp_path / "img.png"),
+            "--mask",
+            str(tmp_path / "mask.png"),
+            "--preset",
+            "strong",
+            "--n",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0 and "ms per sample" in capsys.readouterr().out
     assert read_image(out).shape[2] == 3
 
@@ -153,12 +176,17 @@ def test_cli_preview_and_config_import(tmp_path, data_env, capsys):
     assert load_preset(data_env.data_root, "from-seed").elastic.alpha == 1300
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["augment", "preview", "--image", "nope.png", "--mask", "nope.png", "--out", "x.png"], "cannot be opened"),
-    (["augment", "preview", "--image", "{img}", "--mask", "{img}", "--preset", "nope", "--out", "x.png"],
-     "No augmentation preset 'nope'"),
-    (["config", "import", "missing.config"], "cannot read"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["augment", "preview", "--image", "nope.png", "--mask", "nope.png", "--out", "x.png"], "cannot be opened"),
+        (
+            ["augment", "preview", "--image", "{img}", "--mask", "{img}", "--preset", "nope", "--out", "x.png"],
+            "No augmentation preset 'nope'",
+        ),
+        (["config", "import", "missing.config"], "cannot read"),
+    ],
+)
 def test_cli_bad_input_messages(tmp_path, data_env, capsys, argv, message):
     write_image(tmp_path / "img.png", blobs(1)[0])
     code = main([a.format(img=tmp_path / "img.png") for a in argv])

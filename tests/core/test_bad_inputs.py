@@ -74,6 +74,7 @@ def _same_image_in_two_splits(src):
 def _near_duplicate_in_two_splits(src):
     make_splits(src)
     from core.io import read_image
+
     brighter = np.clip(read_image(src / "train" / "images" / "img001.png").astype(int) + 12, 0, 255).astype(np.uint8)
     write_image(src / "valid" / "images" / "nearly.png", brighter)
     (src / "valid" / "masks" / "nearly.png").write_bytes((src / "train" / "masks" / "img001.png").read_bytes())
@@ -149,10 +150,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("builder, options, severity, code, file_part, message_part", CASES,
-                         ids=[case[0].__name__.strip("_") for case in CASES])
-def test_bad_input_is_reported_clearly(tmp_path, settings, builder, options, severity, code, file_part,
-                                       message_part):
+@pytest.mark.parametrize(
+    "builder, options, severity, code, file_part, message_part",
+    CASES,
+    ids=[case[0].__name__.strip("_") for case in CASES],
+)
+def test_bad_input_is_reported_clearly(tmp_path, settings, builder, options, severity, code, file_part, message_part):
     src = tmp_path / "src"
     src.mkdir()
     builder(src)
@@ -219,9 +222,14 @@ def test_unpacked_size_cap_is_enforced(tmp_path, settings):
     assert "would unpack to 75 MB; the limit is 64 MB" in raised.value.report.errors[0].message
 
 
-@pytest.mark.parametrize("name, message", [
-    ("my dataset", "is not allowed"), ("../escape", "is not allowed"), ("", "is not allowed"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("my dataset", "is not allowed"),
+        ("../escape", "is not allowed"),
+        ("", "is not allowed"),
+    ],
+)
 def test_bad_dataset_names_are_refused(tmp_path, settings, name, message):
     with pytest.raises(ImportFailed) as raised:
         import_dataset(make_flat(tmp_path / "src", n=3), ImportOptions(name=name), settings)

@@ -25,8 +25,9 @@ SAVED = PostProcessing(threshold=0.45, min_size=3)  # not the defaults, so the i
 
 
 def _settings(root) -> Settings:
-    return Settings(data_root=root / "data", import_roots=(root,), max_upload_mb=50, max_unzipped_mb=64,
-                    max_zip_members=2000)
+    return Settings(
+        data_root=root / "data", import_roots=(root,), max_upload_mb=50, max_unzipped_mb=64, max_zip_members=2000
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,26 @@ def exported(tmp_path_factory):
         patch.setenv("CELLSEG_IMPORT_ROOTS", str(root))
         run = trained_run(settings, root)
         build_model(ModelConfig(name="unet", base_filters=4, depth=2, batch_norm=False), 1).save(
-            run.checkpoints / "best.keras")
+            run.checkpoints / "best.keras"
+        )
         save_inference_settings(run, SAVED)
-        assert main(["export", run.run_id, "--format", "bioimageio", "--out", str(root / "package"),
-                     "--author", "A Lab", "--license", "CC-BY-4.0"]) == 0
+        assert (
+            main(
+                [
+                    "export",
+                    run.run_id,
+                    "--format",
+                    "bioimageio",
+                    "--out",
+                    str(root / "package"),
+                    "--author",
+                    "A Lab",
+                    "--license",
+                    "CC-BY-4.0",
+                ]
+            )
+            == 0
+        )
     return settings, run, root / "package"
 
 
@@ -72,8 +89,16 @@ def test_a_run_exports_a_valid_package_whose_onnx_agrees_and_that_imports_back(e
     from bioimageio.spec import load_description
 
     settings, run, package = exported
-    assert {"rdf.yaml", "README.md", "cover.png", "weights.keras", "tf_saved_model.zip", "weights.onnx",
-            "test_input.npy", "test_output.npy"} <= {p.name for p in package.iterdir()}
+    assert {
+        "rdf.yaml",
+        "README.md",
+        "cover.png",
+        "weights.keras",
+        "tf_saved_model.zip",
+        "weights.onnx",
+        "test_input.npy",
+        "test_output.npy",
+    } <= {p.name for p in package.iterdir()}
     for source in (package / "rdf.yaml", package.with_name("package.zip")):
         descr = load_description(source, perform_io_checks=True)  # offline: the package names no address
         assert descr.validation_summary.status == "valid-format", descr.validation_summary.format()
@@ -124,8 +149,9 @@ def test_a_package_with_only_savedmodel_weights_is_converted_and_predicts_the_sa
     settings, run, package = exported
     saved_only = shutil.copytree(package, tmp_path / "saved-only")
     rdf = yaml.safe_load((saved_only / "rdf.yaml").read_text())
-    rdf["weights"] = {"tensorflow_saved_model_bundle": {**rdf["weights"]["tensorflow_saved_model_bundle"],
-                                                        "parent": None}}
+    rdf["weights"] = {
+        "tensorflow_saved_model_bundle": {**rdf["weights"]["tensorflow_saved_model_bundle"], "parent": None}
+    }
     del rdf["weights"]["tensorflow_saved_model_bundle"]["parent"], rdf["config"]
     (saved_only / "rdf.yaml").write_text(yaml.safe_dump(rdf))
 
@@ -144,8 +170,11 @@ def test_an_rdf_with_a_bad_field_is_refused_naming_the_field(exported, tmp_path)
     (broken / "rdf.yaml").write_text(yaml.safe_dump(rdf))
     models = settings.data_root / "models"
     before = sorted(models.iterdir()) if models.exists() else []
-    with pytest.raises(PackageError, match=r"rdf\.yaml is not a valid bioimage\.io description: "
-                                           r"inputs\.0\.axes\.1.*step"):
+    with pytest.raises(
+        PackageError,
+        match=r"rdf\.yaml is not a valid bioimage\.io description: "
+        r"inputs\.0\.axes\.1.*step",
+    ):
         import_package(settings, broken)
     assert (sorted(models.iterdir()) if models.exists() else []) == before, "nothing half-imported stays behind"
 
@@ -153,9 +182,16 @@ def test_an_rdf_with_a_bad_field_is_refused_naming_the_field(exported, tmp_path)
 def test_a_package_with_only_pytorch_weights_is_refused_naming_the_formats(tmp_path, data_env, capsys):
     package = tmp_path / "torch"
     package.mkdir()
-    (package / "rdf.yaml").write_text(yaml.safe_dump({"type": "model", "format_version": "0.5.4", "name": "Torch net",
-                                                      "weights": {"pytorch_state_dict": {"source": "weights.pt"},
-                                                                  "torchscript": {"source": "model.pt"}}}))
+    (package / "rdf.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "type": "model",
+                "format_version": "0.5.4",
+                "name": "Torch net",
+                "weights": {"pytorch_state_dict": {"source": "weights.pt"}, "torchscript": {"source": "model.pt"}},
+            }
+        )
+    )
     assert main(["models", "import", str(package)]) == 2
     message = capsys.readouterr().err
     assert "weights holds pytorch_state_dict, torchscript" in message

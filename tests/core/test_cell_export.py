@@ -104,13 +104,17 @@ def test_geojson_features_fill_back_with_measurements_and_holes():
     labels[1:8, 1:8] = 6
     labels[3:5, 3:5] = 0
     labels[0, 8] = 2
-    collection = geojson_collection(labels, {6: {"Mean intensity": 1.5}}, object_type="annotation",
-                                    image_name="a")
+    collection = geojson_collection(labels, {6: {"Mean intensity": 1.5}}, object_type="annotation", image_name="a")
     by_id = {f["id"]: f for f in collection["features"]}
     assert set(by_id) == {"2", "6"}
-    assert by_id["6"]["properties"] == {"objectType": "annotation", "name": "cell 6", "cell_id": 6,
-                                        "classification": {"name": "Cell"}, "image": "a",
-                                        "measurements": {"Area px": 45, "Mean intensity": 1.5}}
+    assert by_id["6"]["properties"] == {
+        "objectType": "annotation",
+        "name": "cell 6",
+        "cell_id": 6,
+        "classification": {"name": "Cell"},
+        "image": "a",
+        "measurements": {"Area px": 45, "Mean intensity": 1.5},
+    }
     polygon = geometry_shape(by_id["6"]["geometry"])
     assert polygon.is_valid and len(polygon.interiors) == 1 and polygon.area == 45
     rings = [np.array(polygon.exterior.coords)[:-1], np.array(polygon.interiors[0].coords)[:-1]]
@@ -134,8 +138,16 @@ def dataset(settings, tmp_path):
     return settings
 
 
-@pytest.mark.parametrize("fmt, suffix", [("imagej-roi", ".roi.zip"), ("geojson", ".geojson"),
-                                         ("ome-tiff", ".ome.tif"), ("ome-zarr", ".ome.zarr"), ("csv", None)])
+@pytest.mark.parametrize(
+    "fmt, suffix",
+    [
+        ("imagej-roi", ".roi.zip"),
+        ("geojson", ".geojson"),
+        ("ome-tiff", ".ome.tif"),
+        ("ome-zarr", ".ome.zarr"),
+        ("csv", None),
+    ],
+)
 def test_a_dataset_exports_in_every_format_with_ids_that_join(dataset, tmp_path, fmt, suffix):
     kind, sources = resolve_sources(dataset, "cells", split="test")
     assert kind == "dataset" and len(sources) == 1
@@ -187,10 +199,13 @@ def test_an_unreadable_label_image_is_skipped_and_named(tmp_path):
     assert len(summary.skipped) == 1 and summary.skipped[0].startswith("bad:")
 
 
-@pytest.mark.parametrize("source, message", [
-    ("nowhere", "neither a prediction folder"),
-    ("cells", r"no masks to export in split 'train' in state\(s\) corrected"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("nowhere", "neither a prediction folder"),
+        ("cells", r"no masks to export in split 'train' in state\(s\) corrected"),
+    ],
+)
 def test_sources_that_cannot_be_exported_say_why(dataset, source, message):
     with pytest.raises(ExportError, match=message):
         resolve_sources(dataset, source, split="train", states=("corrected",))

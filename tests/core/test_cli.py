@@ -77,14 +77,27 @@ def test_unknown_dataset_name_lists_the_known_ones(tmp_path, data_env, capsys):
 def test_import_while_the_dashboard_holds_the_catalogue(tmp_path, data_env, capsys):
     holder = store.connect(data_env.catalogue_path)  # stands in for the running dashboard
     try:
-        script = ("from core.cli import main; import sys; "
-                  f"sys.exit(main(['datasets', 'import', {str(make_flat(tmp_path / 'src', n=3))!r}, '--name', 'x']))")
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO)
+        script = (
+            "from core.cli import main; import sys; "
+            f"sys.exit(main(['datasets', 'import', {str(make_flat(tmp_path / 'src', n=3))!r}, '--name', 'x']))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=REPO,
+        )
         assert done.returncode == 0, done.stderr
         assert "the dashboard is running and holds the catalogue" in done.stderr.lower()
-        listed = subprocess.run([sys.executable, "-m", "core", "datasets", "list", "--json"], capture_output=True,
-                                text=True, timeout=120, cwd=REPO)
+        listed = subprocess.run(
+            [sys.executable, "-m", "core", "datasets", "list", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
         assert [row["name"] for row in json.loads(listed.stdout)] == ["x"]
     finally:
         holder.close()
@@ -92,8 +105,13 @@ def test_import_while_the_dashboard_holds_the_catalogue(tmp_path, data_env, caps
 
 @pytest.mark.slow
 def test_python_dash_m_core_with_progress_on_stderr(shared, tmp_path, data_env):
-    done = subprocess.run([sys.executable, "-m", "core", "datasets", "import", str(shared / "formats" / "ctc_tif"),
-                           "--name", "ctc"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "datasets", "import", str(shared / "formats" / "ctc_tif"), "--name", "ctc"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr
     assert "Imported ctc: train 1, valid 1, test 1" in done.stdout
     assert "importing ctc" in done.stderr  # the progress bar
@@ -106,8 +124,7 @@ def test_images_only_import_then_add_more_and_list_the_label_states(tmp_path, da
         write_image(tmp_path / "raw" / f"slide{k}.png", blobs(k)[0])
     code, _, err = run(capsys, "datasets", "import", str(tmp_path / "raw"), "--name", "raw")
     assert code == 1 and "Import them as unlabelled images" in err + _
-    code, out, _ = run(capsys, "datasets", "import", str(tmp_path / "raw"), "--name", "raw", "--images-only",
-                       "--json")
+    code, out, _ = run(capsys, "datasets", "import", str(tmp_path / "raw"), "--name", "raw", "--images-only", "--json")
     assert code == 0 and json.loads(out)["imported"]
     source = make_flat(tmp_path / "labelled", n=2)
     code, out, _ = run(capsys, "datasets", "add", "raw", str(source), "--split", "valid", "--json")

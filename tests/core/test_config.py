@@ -6,14 +6,17 @@ from core.config import ConfigError, ImportOptions, SplitOptions, from_dict, to_
 from core.settings import load_settings, resolve_inside_roots
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"name": "x", "layuot": "flat"}, "Unknown setting 'layuot' (did you mean 'layout'?)"),
-    ({"name": "x", "layout": "zip"}, "layout='zip' is not allowed"),
-    ({"name": "x", "mask_threshold": 300}, "mask_threshold=300 must be between 1 and 254"),
-    ({"name": "x", "skip_invalid": "yes"}, "skip_invalid must be true or false"),
-    ({"name": "x", "split": {"train": 0.9, "valid": 0.2, "test": 0.0}}, "must add up to 1"),
-    ({"name": "x", "split": {"seeed": 1}}, "Unknown setting split.'seeed'"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"name": "x", "layuot": "flat"}, "Unknown setting 'layuot' (did you mean 'layout'?)"),
+        ({"name": "x", "layout": "zip"}, "layout='zip' is not allowed"),
+        ({"name": "x", "mask_threshold": 300}, "mask_threshold=300 must be between 1 and 254"),
+        ({"name": "x", "skip_invalid": "yes"}, "skip_invalid must be true or false"),
+        ({"name": "x", "split": {"train": 0.9, "valid": 0.2, "test": 0.0}}, "must add up to 1"),
+        ({"name": "x", "split": {"seeed": 1}}, "Unknown setting split.'seeed'"),
+    ],
+)
 def test_bad_import_options(data, message):
     with pytest.raises(ConfigError) as raised:
         ImportOptions.from_dict(data)
@@ -25,9 +28,14 @@ def test_round_trip_through_dict():
     assert ImportOptions.from_dict(to_dict(options)) == options
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("0.7,0.15,0.15", (0.7, 0.15, 0.15)), ("80/10/10", (0.8, 0.1, 0.1)), ("1,0,0", (1.0, 0.0, 0.0)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("0.7,0.15,0.15", (0.7, 0.15, 0.15)),
+        ("80/10/10", (0.8, 0.1, 0.1)),
+        ("1,0,0", (1.0, 0.0, 0.0)),
+    ],
+)
 def test_split_parse(text, expected):
     split = SplitOptions.parse(text)
     assert (split.train, split.valid, split.test) == pytest.approx(expected)

@@ -14,8 +14,17 @@ from scipy import ndimage
 
 from core.prediction import dask_cluster as dask_predict
 from core.cli import main
-from core.prediction.dask_cluster import (ClusterOptions, ModelSource, block_spans, image_size, iter_blocks,
-                                          local_cluster, model_loads, predict_block, predict_files_dask)
+from core.prediction.dask_cluster import (
+    ClusterOptions,
+    ModelSource,
+    block_spans,
+    image_size,
+    iter_blocks,
+    local_cluster,
+    model_loads,
+    predict_block,
+    predict_files_dask,
+)
 from core.infer import InputSpec, TilePlan, predict_image
 from core.io import read_image
 from core.prediction.job import PredictionError, PredictOptions, predict_files
@@ -60,8 +69,9 @@ def slide_crops(folder, sizes):
 def same_files(first, second, names):
     for name in names:
         for pattern in PIXEL_OUTPUTS:
-            assert (first / pattern.format(name)).read_bytes() == (second / pattern.format(name)).read_bytes(), \
+            assert (first / pattern.format(name)).read_bytes() == (second / pattern.format(name)).read_bytes(), (
                 pattern.format(name)
+            )
     for table in ("cells.csv", "images.csv"):
         assert (first / table).read_bytes() == (second / table).read_bytes(), table
 
@@ -85,8 +95,9 @@ def test_a_slide_cut_into_blocks_gives_the_outputs_of_one_process(cluster, tmp_p
     tiles the image itself (as it does beyond the model's one-piece budget), and close to the one-piece map."""
     inputs = slide_crops(tmp_path / "in", [(1000, 1100)])
     whole = predict_files(GENERALIST, [inputs], tmp_path / "whole")
-    predict_files_dask(GENERALIST, [inputs], tmp_path / "blocks", address=cluster.scheduler_address,
-                       cluster=ClusterOptions(block=448))
+    predict_files_dask(
+        GENERALIST, [inputs], tmp_path / "blocks", address=cluster.scheduler_address, cluster=ClusterOptions(block=448)
+    )
     monkeypatch.setattr(RunModel, "whole_pixels", property(lambda self: 0))
     predict_files(GENERALIST, [inputs], tmp_path / "tiled")
     same_files(tmp_path / "tiled", tmp_path / "blocks", ["crop0"])
@@ -103,6 +114,7 @@ def test_a_slide_cut_into_blocks_gives_the_outputs_of_one_process(cluster, tmp_p
 
 def edgy_model(run, checkpoint="best"):
     """A stand-in whose answer depends on its neighbourhood and on the tile's edges, as a network's does."""
+
     def predict(batch):
         local = ndimage.uniform_filter(batch[..., :1], size=(1, 9, 9, 1), mode="constant")
         return 1 / (1 + np.exp(-(local - 0.4) * 8))
@@ -110,8 +122,15 @@ def edgy_model(run, checkpoint="best"):
     return RunModel("edgy", None, InputSpec(DataConfig(normalisation="minmax"), 1, False), 16, predict, None, None)
 
 
-@pytest.mark.parametrize("shape, block, tile, overlap", [((700, 530), 100, 128, 32), ((300, 1200, 3), 200, 64, 16),
-                                                         ((129, 500), 96, 128, 32), ((1000, 1000), 448, 512, 64)])
+@pytest.mark.parametrize(
+    "shape, block, tile, overlap",
+    [
+        ((700, 530), 100, 128, 32),
+        ((300, 1200, 3), 200, 64, 16),
+        ((129, 500), 96, 128, 32),
+        ((1000, 1000), 448, 512, 64),
+    ],
+)
 def test_blocks_hold_every_tile_of_their_part(shape, block, tile, overlap):
     rng = np.random.default_rng(0)
     image = (ndimage.gaussian_filter(rng.random(shape), 3) * 60000).astype(np.uint16)
@@ -135,8 +154,12 @@ def test_block_spans_cover_the_axis_once():
 
 
 def test_sizes_come_from_the_headers(tmp_path):
-    for suffix, image in ((".png", np.zeros((30, 50), np.uint8)), (".tif", np.zeros((1, 40, 20), np.uint16)),
-                          (".jpg", np.zeros((17, 23, 3), np.uint8)), (".bmp", np.zeros((9, 11), np.uint8))):
+    for suffix, image in (
+        (".png", np.zeros((30, 50), np.uint8)),
+        (".tif", np.zeros((1, 40, 20), np.uint16)),
+        (".jpg", np.zeros((17, 23, 3), np.uint8)),
+        (".bmp", np.zeros((9, 11), np.uint8)),
+    ):
         path = write_image(tmp_path / f"a{suffix}", image)
         assert image_size(path) == read_image(path).shape[:2], suffix
     tifffile.imwrite(tmp_path / "planes.tif", np.zeros((3, 40, 20), np.uint16), photometric="minisblack")
@@ -165,17 +188,27 @@ def test_a_restart_skips_finished_images(cluster, settings, tmp_path, monkeypatc
     (out / "masks" / "img1.png").unlink()  # an image whose outputs are incomplete is predicted again
     time.sleep(0.01)
     seen = []
-    again = predict_files_dask(run, [tmp_path / "in"], out, address=address,
-                               progress=lambda done, total: seen.append((done, total)))
-    rewritten = sorted(path.relative_to(out).as_posix() for path, stamp in written.items()
-                       if not path.exists() or path.stat().st_mtime_ns != stamp)
-    assert rewritten == ["done/img1.json", "labels/img1.tif", "masks/img1.png", "overlays/img1.png",
-                         "probabilities/img1.png"]
+    again = predict_files_dask(
+        run, [tmp_path / "in"], out, address=address, progress=lambda done, total: seen.append((done, total))
+    )
+    rewritten = sorted(
+        path.relative_to(out).as_posix()
+        for path, stamp in written.items()
+        if not path.exists() or path.stat().st_mtime_ns != stamp
+    )
+    assert rewritten == [
+        "done/img1.json",
+        "labels/img1.tif",
+        "masks/img1.png",
+        "overlays/img1.png",
+        "probabilities/img1.png",
+    ]
     assert ((out / "cells.csv").read_bytes(), (out / "images.csv").read_bytes()) == tables
     assert again["per_image"] == first["per_image"] and seen[-1] == (4, 4)
     changed = predict_files_dask(run, [tmp_path / "in"], out, PredictOptions(threshold=0.9), address=address)
-    assert all((out / "done" / f"img{k}.json").stat().st_mtime_ns > written[out / "done" / f"img{k}.json"]
-               for k in range(3)), "other settings: every image is predicted again"
+    assert all(
+        (out / "done" / f"img{k}.json").stat().st_mtime_ns > written[out / "done" / f"img{k}.json"] for k in range(3)
+    ), "other settings: every image is predicted again"
     assert changed["threshold"] == 0.9
 
 
@@ -192,8 +225,13 @@ def test_a_scheduler_that_does_not_answer_is_named(settings, tmp_path, monkeypat
 
     monkeypatch.setattr(distributed, "Client", recording_client)
     with pytest.raises(PredictionError, match="No Dask scheduler answered at tcp://127.0.0.1:9 within 2 s"):
-        predict_files_dask(run, [tmp_path / "in"], tmp_path / "out", address="tcp://127.0.0.1:9",
-                           cluster=ClusterOptions(connect_timeout=2))
+        predict_files_dask(
+            run,
+            [tmp_path / "in"],
+            tmp_path / "out",
+            address="tcp://127.0.0.1:9",
+            cluster=ClusterOptions(connect_timeout=2),
+        )
     assert timeouts == [2]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png")), "nothing was predicted"
 
@@ -201,12 +239,26 @@ def test_a_scheduler_that_does_not_answer_is_named(settings, tmp_path, monkeypat
 def test_the_command_line_predicts_on_dask(cluster, data_env, tmp_path, monkeypatch, capsys):
     run = stand_in_inputs(data_env, tmp_path, monkeypatch)
     out = tmp_path / "out"
-    assert main(["predict", run.run_id, str(tmp_path / "in"), "--out", str(out), "--json",
-                 "--dask", cluster.scheduler_address]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                run.run_id,
+                str(tmp_path / "in"),
+                "--out",
+                str(out),
+                "--json",
+                "--dask",
+                cluster.scheduler_address,
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["images"] == 3 and len(list((out / "done").glob("*.json"))) == 3
-    assert main(["predict", run.run_id, str(tmp_path / "in"), "--out", str(out), "--dask",
-                 "--dask-workers", "1"]) == 0  # a local cluster of its own; everything was done already
+    assert (
+        main(["predict", run.run_id, str(tmp_path / "in"), "--out", str(out), "--dask", "--dask-workers", "1"]) == 0
+    )  # a local cluster of its own; everything was done already
     assert "3 images" in capsys.readouterr().out
     assert main(["predict", run.run_id, str(tmp_path / "in"), "--out", str(out), "--dask-workers", "2"]) == 2
     assert "--dask-workers sizes a local cluster" in capsys.readouterr().err
@@ -214,13 +266,21 @@ def test_the_command_line_predicts_on_dask(cluster, data_env, tmp_path, monkeypa
 
 def test_the_client_process_never_imports_tensorflow(cluster, tmp_path):
     slide_crops(tmp_path / "in", [(120, 160)])
-    script = ("import sys; from pathlib import Path; from core.prediction.dask_cluster import predict_files_dask; "
-              "from core.runs.folder import RunDir; "
-              f"predict_files_dask(RunDir(Path({str(GENERALIST.path)!r})), [Path({str(tmp_path / 'in')!r})], "
-              f"Path({str(tmp_path / 'out')!r}), address={cluster.scheduler_address!r}); "
-              "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    script = (
+        "import sys; from pathlib import Path; from core.prediction.dask_cluster import predict_files_dask; "
+        "from core.runs.folder import RunDir; "
+        f"predict_files_dask(RunDir(Path({str(GENERALIST.path)!r})), [Path({str(tmp_path / 'in')!r})], "
+        f"Path({str(tmp_path / 'out')!r}), address={cluster.scheduler_address!r}); "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "False"]
     assert (tmp_path / "out" / "labels" / "crop0.tif").is_file()

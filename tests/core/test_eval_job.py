@@ -8,8 +8,16 @@ import pytest
 
 from core.catalogue import store
 from core.catalogue.runs import ingest_run
-from core.evaluation.job import (EvaluationError, dataset_items, evaluate_run, evaluation_sets, folder_items,
-                                 load_cases, read_evaluation, set_label)
+from core.evaluation.job import (
+    EvaluationError,
+    dataset_items,
+    evaluate_run,
+    evaluation_sets,
+    folder_items,
+    load_cases,
+    read_evaluation,
+    set_label,
+)
 from core.evaluation.review import score_cases
 from core.io import read_image
 from core.postprocess import PostProcessing
@@ -60,16 +68,19 @@ def test_evaluations_reach_the_catalogue_once(settings, tmp_path, monkeypatch):
     ingest_run(con, run)
     ingest_run(con, run)  # idempotent
     assert con.execute("SELECT count(*) FROM evaluations WHERE run_id = ?", [run.run_id]).fetchone()[0] == 4
-    dice, n = con.execute("SELECT dice, n_images FROM evaluation_summary WHERE run_id = ? AND split = 'test'",
-                          [run.run_id]).fetchone()
+    dice, n = con.execute(
+        "SELECT dice, n_images FROM evaluation_summary WHERE run_id = ? AND split = 'test'", [run.run_id]
+    ).fetchone()
     assert n == 4 and dice == pytest.approx(read_evaluation(run, "test")["summary"]["dice"])
-    assert con.execute("SELECT test_dice FROM run_summary WHERE run_id = ?", [run.run_id]).fetchone()[0] == \
-        pytest.approx(dice)
+    assert con.execute("SELECT test_dice FROM run_summary WHERE run_id = ?", [run.run_id]).fetchone()[
+        0
+    ] == pytest.approx(dice)
     ap50 = con.execute("SELECT min(ap_50), max(ap_50) FROM evaluations").fetchone()
     assert 0 <= ap50[0] <= ap50[1] <= 1
     saved = read_evaluation(run, "test")["summary"]
-    row = con.execute("SELECT ap_50, ap_75, pq, mean_matched_iou FROM evaluation_summary WHERE run_id = ?",
-                      [run.run_id]).fetchone()
+    row = con.execute(
+        "SELECT ap_50, ap_75, pq, mean_matched_iou FROM evaluation_summary WHERE run_id = ?", [run.run_id]
+    ).fetchone()
     assert row == pytest.approx(tuple(saved[k] for k in ("ap_50", "ap_75", "pq", "mean_matched_iou")))
 
 
@@ -112,11 +123,14 @@ def test_folder_evaluation_pairs_by_name(settings, tmp_path, monkeypatch):
     assert label == "folder-new-images" and summary["n_images"] == 3 and "f1_50" in summary
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: (p / "missing", p), "is not a folder"),
-    (lambda p: (p, p / "missing"), "is not a folder"),
-    (lambda p: (p, p), "has a mask of the same name"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: (p / "missing", p), "is not a folder"),
+        (lambda p: (p, p / "missing"), "is not a folder"),
+        (lambda p: (p, p), "has a mask of the same name"),
+    ],
+)
 def test_folder_evaluation_problems_are_named(tmp_path, make, message):
     (tmp_path / "notes.txt").write_text("no images here")
     with pytest.raises(EvaluationError, match=message):
@@ -136,12 +150,13 @@ def test_prediction_writes_masks_labels_overlays_and_tables(settings, tmp_path, 
     for name, (height, width) in sizes.items():
         image = np.zeros((height, width), np.uint16)
         piece, _ = blobs(7, 64, n=3, depth="uint16")
-        image[:min(64, height), :min(64, width)] = piece[:height, :width]
+        image[: min(64, height), : min(64, width)] = piece[:height, :width]
         write_image(tmp_path / "in" / f"{name}.tif", image)
     write_image(tmp_path / "other" / "a.png", blobs(8, 64, n=2)[0])
     out = tmp_path / "out"
-    summary = predict_files(run, [tmp_path / "in", tmp_path / "other" / "a.png"], out,
-                            PredictOptions(tile=128, overlap=32))
+    summary = predict_files(
+        run, [tmp_path / "in", tmp_path / "other" / "a.png"], out, PredictOptions(tile=128, overlap=32)
+    )
     assert summary["images"] == 3
     names = sorted(p.stem for p in (out / "masks").glob("*.png"))
     assert names == ["a", "a_2", "b"]  # same name from two folders: nothing overwritten

@@ -34,7 +34,7 @@ from core.evaluation.scores import (
 
 def square(size: int, top: int, left: int, side: int, value: int = 1) -> np.ndarray:
     canvas = np.zeros((size, size), np.int32)
-    canvas[top:top + side, left:left + side] = value
+    canvas[top : top + side, left : left + side] = value
     return canvas
 
 
@@ -46,6 +46,7 @@ TOP_HALF = np.kron([[1], [0]], np.ones((2, 4), np.uint8))
 
 # ---------------------------------------------------------------------------------------------- pixels
 
+
 @pytest.mark.parametrize(
     "truth, predicted, expected_counts, dice, iou, precision, recall",
     [
@@ -54,13 +55,22 @@ TOP_HALF = np.kron([[1], [0]], np.ones((2, 4), np.uint8))
         pytest.param(FULL, EMPTY, (0, 0, 16, 0), 0.0, 0.0, 0.0, 0.0, id="full-truth-empty-prediction"),
         pytest.param(FULL, FULL, (16, 0, 0, 0), 1.0, 1.0, 1.0, 1.0, id="full-vs-full"),
         # 3×3 square moved one column: 6 shared pixels, 3 missed, 3 extra -> Dice 12/18, IoU 6/12.
-        pytest.param(square(6, 1, 1, 3), square(6, 1, 2, 3), (6, 3, 3, 24), 2 / 3, 0.5, 2 / 3, 2 / 3,
-                     id="one-pixel-shift"),
+        pytest.param(
+            square(6, 1, 1, 3), square(6, 1, 2, 3), (6, 3, 3, 24), 2 / 3, 0.5, 2 / 3, 2 / 3, id="one-pixel-shift"
+        ),
         # Left half against top half of a 4×4 image: each quadrant is one of tp, fp, fn, tn.
         pytest.param(LEFT_HALF, TOP_HALF, (4, 4, 4, 4), 0.5, 1 / 3, 0.5, 0.5, id="half-overlap"),
         # Prediction inside the truth: perfect precision, half the recall.
-        pytest.param(LEFT_HALF, LEFT_HALF * np.kron([[1], [0]], np.ones((2, 4), np.uint8)), (4, 0, 4, 8),
-                     2 / 3, 0.5, 1.0, 0.5, id="prediction-inside-truth"),
+        pytest.param(
+            LEFT_HALF,
+            LEFT_HALF * np.kron([[1], [0]], np.ones((2, 4), np.uint8)),
+            (4, 0, 4, 8),
+            2 / 3,
+            0.5,
+            1.0,
+            0.5,
+            id="prediction-inside-truth",
+        ),
     ],
 )
 def test_pixel_counts_and_scores(truth, predicted, expected_counts, dice, iou, precision, recall):
@@ -104,12 +114,22 @@ def test_shape_mismatch_is_refused():
 
 # ------------------------------------------------------------------------------ threshold-fast path
 
+
 @pytest.mark.parametrize(
     "threshold, level",
-    [(0.5, 128), (0.2, 51), (51 / 255, 51), (50.5 / 255, 51), (0.3, 77), (0.0, 0), (-0.2, 0), (1.0, 255),
-     (1.2, 256),
-     (np.linspace(0.05, 0.95, 19)[7], 102),  # 0.39999999999999997
-     (np.arange(0.5, 1.0, 0.05)[2], 153)],  # 0.6000000000000001, whose product with 255 is 153.00000000000003
+    [
+        (0.5, 128),
+        (0.2, 51),
+        (51 / 255, 51),
+        (50.5 / 255, 51),
+        (0.3, 77),
+        (0.0, 0),
+        (-0.2, 0),
+        (1.0, 255),
+        (1.2, 256),
+        (np.linspace(0.05, 0.95, 19)[7], 102),  # 0.39999999999999997
+        (np.arange(0.5, 1.0, 0.05)[2], 153),
+    ],  # 0.6000000000000001, whose product with 255 is 153.00000000000003
 )
 def test_threshold_level(threshold, level):
     assert threshold_level(threshold) == level
@@ -208,7 +228,8 @@ def test_every_dice_and_f1_is_the_one_formula(seed):
         assert PixelCounts(tp, fp, fn, tn).dice == f1_from_counts(tp, fp, fn) == expected
         assert InstanceMatch(n_true=tp + fn, n_pred=tp + fp, tp=tp, fp=fp, fn=fn).f1 == expected
     assert f1_from_counts(counts[:, 0], counts[:, 1], counts[:, 2]).tolist() == [
-        PixelCounts(*row).dice for row in counts.tolist()]
+        PixelCounts(*row).dice for row in counts.tolist()
+    ]
     truths = [rng.random((5, 7)) < 0.4 for _ in range(4)]
     maps = [rng.random((5, 7)) for _ in range(4)]
     (row,) = threshold_sweep([probability_histograms(t, p) for t, p in zip(truths, maps)], [0.5])
@@ -242,14 +263,20 @@ CROSSED_PREDICTION = np.array([[2] * 9 + [1] * 31])
     "truth, predicted, threshold, expected",  # expected: n_true, n_pred, tp, fp, fn
     [
         pytest.param(THREE_OBJECTS, THREE_OBJECTS, 0.5, (3, 3, 3, 0, 0), id="identical"),
-        pytest.param(THREE_OBJECTS, THREE_OBJECTS * 7 + 100 * (THREE_OBJECTS > 0), 0.95, (3, 3, 3, 0, 0),
-                     id="identical-other-ids"),
+        pytest.param(
+            THREE_OBJECTS,
+            THREE_OBJECTS * 7 + 100 * (THREE_OBJECTS > 0),
+            0.95,
+            (3, 3, 3, 0, 0),
+            id="identical-other-ids",
+        ),
         # Pieces of 4 out of 10 pixels, gap between: IoU 0.4 each.
         pytest.param(ROW_OF_FIVE, np.array([[1, 1, 0, 2, 2]] * 2), 0.5, (1, 2, 0, 2, 1), id="split-under-half"),
         # Exact halves have IoU exactly 0.5, which counts (>=): one half matches, the other is extra.
         pytest.param(np.ones((2, 4), int), np.array([[1, 1, 2, 2]] * 2), 0.5, (1, 2, 1, 1, 0), id="split-halves"),
-        pytest.param(np.ones((2, 4), int), np.array([[1, 1, 2, 2]] * 2), 0.51, (1, 2, 0, 2, 1),
-                     id="split-halves-stricter"),
+        pytest.param(
+            np.ones((2, 4), int), np.array([[1, 1, 2, 2]] * 2), 0.51, (1, 2, 0, 2, 1), id="split-halves-stricter"
+        ),
         pytest.param(np.array([[1, 1, 0, 2, 2]] * 2), ROW_OF_FIVE, 0.5, (2, 1, 0, 1, 2), id="merged-under-half"),
         pytest.param(np.array([[1, 1, 2, 2]] * 2), np.ones((2, 4), int), 0.5, (2, 1, 1, 0, 1), id="merged-halves"),
         # 4×4 square moved one column: 12 shared of 20 -> IoU 0.6.
@@ -262,11 +289,15 @@ CROSSED_PREDICTION = np.array([[2] * 9 + [1] * 31])
         pytest.param(CROSSED_TRUTH, CROSSED_PREDICTION, 0.25, (2, 2, 2, 0, 0), id="crossed-low-threshold"),
         # One strong pair (IoU 9/11) against two weak crossed pairs (1/10 and 1/12): at a low threshold the
         # most matches come from the weak pairs, though their IoU sum is smaller.
-        pytest.param(np.array([[1] * 10 + [2] * 3]), np.array([[2] + [1] * 10 + [0] * 2]), 0.08, (2, 2, 2, 0, 0),
-                     id="most-matches-beat-highest-iou-sum"),
+        pytest.param(
+            np.array([[1] * 10 + [2] * 3]),
+            np.array([[2] + [1] * 10 + [0] * 2]),
+            0.08,
+            (2, 2, 2, 0, 0),
+            id="most-matches-beat-highest-iou-sum",
+        ),
         pytest.param(np.zeros((3, 3), int), np.zeros((3, 3), int), 0.5, (0, 0, 0, 0, 0), id="both-empty"),
-        pytest.param(np.zeros((2, 5), int), np.array([[1, 0, 2, 0, 0]] * 2), 0.5, (0, 2, 0, 2, 0),
-                     id="empty-truth"),
+        pytest.param(np.zeros((2, 5), int), np.array([[1, 0, 2, 0, 0]] * 2), 0.5, (0, 2, 0, 2, 0), id="empty-truth"),
         pytest.param(ROW_OF_FIVE, np.zeros((2, 5), int), 0.5, (1, 0, 0, 0, 1), id="empty-prediction"),
     ],
 )
@@ -334,8 +365,12 @@ def test_float_range_thresholds_still_accept_exact_iou():
 
 
 def test_average_precision_of_known_matches():
-    matches = [InstanceMatch(2, 2, 2, 0, 0), InstanceMatch(2, 2, 1, 1, 1), InstanceMatch(2, 2, 0, 2, 2),
-               InstanceMatch(0, 0, 0, 0, 0)]
+    matches = [
+        InstanceMatch(2, 2, 2, 0, 0),
+        InstanceMatch(2, 2, 1, 1, 1),
+        InstanceMatch(2, 2, 0, 2, 2),
+        InstanceMatch(0, 0, 0, 0, 0),
+    ]
     assert average_precision(matches) == pytest.approx((1 + 1 / 3 + 0 + 1) / 4)
 
 
@@ -351,12 +386,25 @@ def test_average_precision_needs_thresholds():
 
 # ------------------------------------------------------------------------------ images and summary
 
+
 def test_score_image_without_instances_leaves_instance_fields_empty():
     scores = score_image("a", LEFT_HALF, LEFT_HALF.astype(float))
     assert (scores.dice, scores.iou, scores.precision, scores.recall) == (1.0, 1.0, 1.0, 1.0)
     row = scores.to_dict()
-    instance_fields = ["n_true", "n_pred", "tp50", "fp50", "fn50", "f1_50", "ap_50", "ap_75", "ap", "pq",
-                       "mean_matched_iou", "count_error"]
+    instance_fields = [
+        "n_true",
+        "n_pred",
+        "tp50",
+        "fp50",
+        "fn50",
+        "f1_50",
+        "ap_50",
+        "ap_75",
+        "ap",
+        "pq",
+        "mean_matched_iou",
+        "count_error",
+    ]
     assert [row[name] for name in instance_fields] == [None] * 12 and "sweep" not in row
     assert score_image("a", LEFT_HALF, LEFT_HALF.astype(float), true_labels=LEFT_HALF).ap is None
 
@@ -383,8 +431,10 @@ def instance_rows() -> list[ImageScores]:
     a_pred = square(8, 2, 3, 4) + square(8, 0, 7, 1, value=5)
     b_truth = square(6, 1, 1, 2)
     b_pred = square(6, 1, 1, 2) + square(6, 4, 4, 1, value=2) + square(6, 0, 5, 1, value=3)
-    rows = [score_image(name, truth > 0, (pred > 0).astype(float), 0.5, truth, pred)
-            for name, truth, pred in (("a", a_truth, a_pred), ("b", b_truth, b_pred))]
+    rows = [
+        score_image(name, truth > 0, (pred > 0).astype(float), 0.5, truth, pred)
+        for name, truth, pred in (("a", a_truth, a_pred), ("b", b_truth, b_pred))
+    ]
     return rows + [score_image("c", LEFT_HALF, LEFT_HALF.astype(float))]
 
 
@@ -395,8 +445,9 @@ def test_instance_rows_per_image():
     assert (a.tp50, a.fp50, a.fn50, a.count_error) == (2, 0, 1, -1)
     assert (a.ap_50, a.ap_75, a.pq, a.mean_matched_iou) == pytest.approx((2 / 3, 1 / 4, 1.6 / 2.5, 0.8))
     # b: the cell found exactly, two extra -> F1 = 2 / 4, AP = 1/3 at every threshold, PQ = 1 / 2.
-    assert (b.f1_50, b.ap_50, b.ap_75, b.ap, b.pq, b.mean_matched_iou) == pytest.approx((0.5, 1 / 3, 1 / 3, 1 / 3,
-                                                                                         0.5, 1.0))
+    assert (b.f1_50, b.ap_50, b.ap_75, b.ap, b.pq, b.mean_matched_iou) == pytest.approx(
+        (0.5, 1 / 3, 1 / 3, 1 / 3, 0.5, 1.0)
+    )
     assert not c.has_instances and c.pq is None
 
 
@@ -406,23 +457,29 @@ def test_summarise_with_instances():
     expected_means = {"dice": np.mean([r.dice for r in rows]), "iou": np.mean([r.iou for r in rows])}
     # Pooled over a and b at 0.5: tp 3, fp 2, fn 1, matched IoU 0.6 + 1 + 1.
     assert {k: summary[k] for k in ("n_images", "n_images_with_cells", "n_true", "n_pred")} == {
-        "n_images": 3, "n_images_with_cells": 2, "n_true": 4, "n_pred": 5}
+        "n_images": 3,
+        "n_images_with_cells": 2,
+        "n_true": 4,
+        "n_pred": 5,
+    }
     curve = summary.pop("ap_by_iou")
-    assert summary == pytest.approx({
-        **{k: summary[k] for k in ("n_images", "n_images_with_cells", "n_true", "n_pred")},
-        **expected_means,
-        "dice_pooled": 60 / 90,
-        "iou_pooled": 0.5,
-        "precision": 0.75,
-        "recall": 0.6,
-        "f1_50": 6 / 9,
-        "ap_50": 3 / 6,
-        "ap_75": 2 / 7,  # a: 1 tp (the 1×1 cell), 1 fp, 2 fn; b: 1 tp, 2 fp
-        "pq": 2.6 / (3 + 1.5),
-        "mean_matched_iou": 2.6 / 3,
-        "ap": np.mean([rows[0].ap, rows[1].ap]),
-        "count_error_mean_abs": 1.5,
-    })
+    assert summary == pytest.approx(
+        {
+            **{k: summary[k] for k in ("n_images", "n_images_with_cells", "n_true", "n_pred")},
+            **expected_means,
+            "dice_pooled": 60 / 90,
+            "iou_pooled": 0.5,
+            "precision": 0.75,
+            "recall": 0.6,
+            "f1_50": 6 / 9,
+            "ap_50": 3 / 6,
+            "ap_75": 2 / 7,  # a: 1 tp (the 1×1 cell), 1 fp, 2 fn; b: 1 tp, 2 fp
+            "pq": 2.6 / (3 + 1.5),
+            "mean_matched_iou": 2.6 / 3,
+            "ap": np.mean([rows[0].ap, rows[1].ap]),
+            "count_error_mean_abs": 1.5,
+        }
+    )
     assert [row["iou"] for row in curve] == list(DSB_IOU_THRESHOLDS)
     assert curve[0]["ap"] == pytest.approx(0.5) and curve[0]["f1"] == pytest.approx(6 / 9)
     assert [row["ap"] for row in curve] == sorted((row["ap"] for row in curve), reverse=True)

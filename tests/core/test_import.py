@@ -12,17 +12,22 @@ from core.datasets.importer import check_source, import_dataset
 from core.datasets.manifest import read_manifest
 from core.datasets.report import ImportFailed
 from core.io import read_image
-from tests.helpers import (binary, blobs, make_dsb, make_flat, make_splits, make_tif_pairs, tree_fingerprint,
-                           write_image)
+from tests.helpers import binary, blobs, make_dsb, make_flat, make_splits, make_tif_pairs, tree_fingerprint, write_image
 
 
 def _files(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("builder, has_instances", [
-    (make_splits, False), (make_flat, False), (make_dsb, True), (make_tif_pairs, True),
-])
+@pytest.mark.parametrize(
+    "builder, has_instances",
+    [
+        (make_splits, False),
+        (make_flat, False),
+        (make_dsb, True),
+        (make_tif_pairs, True),
+    ],
+)
 def test_every_layout_lands_in_the_internal_layout(tmp_path, settings, builder, has_instances):
     source = builder(tmp_path / "src")
     before = tree_fingerprint(source)
@@ -57,8 +62,9 @@ def test_jpeg_masks_are_thresholded_to_binary(shared, settings):
 def test_real_dsb_per_object_masks_become_instances(shared, settings):
     result = import_dataset(shared / "formats" / "dsb_per_object", ImportOptions(name="dsb"), settings)
     rows = read_manifest(result.path)["images"]
-    source_objects = sum(len(list((shared / "formats" / "dsb_per_object" / r["stem"] / "masks").glob("*.png")))
-                         for r in rows)
+    source_objects = sum(
+        len(list((shared / "formats" / "dsb_per_object" / r["stem"] / "masks").glob("*.png"))) for r in rows
+    )
     assert sum(r["object_count"] for r in rows) == source_objects
 
 
@@ -131,8 +137,12 @@ def test_check_reports_without_writing(tmp_path, settings):
 
 def test_progress_reaches_the_total(tmp_path, settings):
     calls = []
-    import_dataset(make_flat(tmp_path / "src", n=9), ImportOptions(name="p"), settings,
-                   progress=lambda done, total, text: calls.append((done, total)))
+    import_dataset(
+        make_flat(tmp_path / "src", n=9),
+        ImportOptions(name="p"),
+        settings,
+        progress=lambda done, total, text: calls.append((done, total)),
+    )
     assert calls[-1] == (9, 9) and all(total == 9 for _, total in calls)
 
 

@@ -18,18 +18,21 @@ def scaled(image: np.ndarray) -> np.ndarray:
     return (data - data.min()) / (data.max() - data.min())
 
 
-@pytest.mark.parametrize("length, tile, overlap, expected", [
-    (100, 32, 0, [0, 32, 64, 68]),
-    (100, 32, 8, [0, 24, 48, 68]),
-    (32, 32, 8, [0]),
-    (10, 32, 8, [0]),
-])
+@pytest.mark.parametrize(
+    "length, tile, overlap, expected",
+    [
+        (100, 32, 0, [0, 32, 64, 68]),
+        (100, 32, 8, [0, 24, 48, 68]),
+        (32, 32, 8, [0]),
+        (10, 32, 8, [0]),
+    ],
+)
 def test_tile_starts_cover_everything(length, tile, overlap, expected):
     starts = tile_starts(length, tile, overlap)
     assert starts == expected
     covered = np.zeros(length, bool)
     for start in starts:
-        covered[start:start + tile] = True
+        covered[start : start + tile] = True
     assert covered.all()
 
 
@@ -41,13 +44,16 @@ def test_blend_window_is_symmetric_and_positive():
     np.testing.assert_allclose(window, window[::-1, ::-1])
 
 
-@pytest.mark.parametrize("shape, tile, overlap", [
-    ((300, 250), 64, 16),   # many tiles, last row and column moved back
-    ((37, 53), 32, 8),      # barely bigger than a tile
-    ((20, 20), 32, 8),      # smaller than a tile: predicted whole, padded
-    ((5, 3), 32, 0),        # tiny
-    ((129, 64), 64, 0),     # no overlap
-])
+@pytest.mark.parametrize(
+    "shape, tile, overlap",
+    [
+        ((300, 250), 64, 16),  # many tiles, last row and column moved back
+        ((37, 53), 32, 8),  # barely bigger than a tile
+        ((20, 20), 32, 8),  # smaller than a tile: predicted whole, padded
+        ((5, 3), 32, 0),  # tiny
+        ((129, 64), 64, 0),  # no overlap
+    ],
+)
 @pytest.mark.parametrize("tta", [False, True])
 def test_identity_model_gives_the_image_back(shape, tile, overlap, tta):
     image = np.random.default_rng(1).integers(0, 255, shape).astype(np.uint8)
@@ -60,8 +66,9 @@ def test_identity_model_gives_the_image_back(shape, tile, overlap, tta):
 def test_constant_model_has_no_seams():
     image = np.zeros((200, 170), np.uint8)
     image[0, 0] = 255
-    probability, _ = predict_image(lambda b: np.full(b.shape[:3] + (1,), 0.3, np.float32), image, GREY,
-                                   TilePlan(48, 16))
+    probability, _ = predict_image(
+        lambda b: np.full(b.shape[:3] + (1,), 0.3, np.float32), image, GREY, TilePlan(48, 16)
+    )
     np.testing.assert_allclose(probability, 0.3, atol=1e-6)
 
 
@@ -77,8 +84,9 @@ def test_tiles_agree_with_whole_image_for_a_local_model():
     np.testing.assert_allclose(tiled, whole, atol=1e-6)
 
 
-@pytest.mark.parametrize("plan", [TilePlan(256, 0), TilePlan(64, 16), TilePlan(64, 16, tta=True)],
-                         ids=["whole", "tiled", "tiled-flipped"])
+@pytest.mark.parametrize(
+    "plan", [TilePlan(256, 0), TilePlan(64, 16), TilePlan(64, 16, tta=True)], ids=["whole", "tiled", "tiled-flipped"]
+)
 def test_seed_maps_come_through_like_the_cell_map(plan):
     """With two channels kept, each map is what a one-channel prediction of that channel gives."""
     image = np.random.default_rng(3).integers(0, 255, (150, 190)).astype(np.uint8)
@@ -88,10 +96,11 @@ def test_seed_maps_come_through_like_the_cell_map(plan):
 
     maps, _ = predict_image(two_maps, image, GREY, TilePlan(plan.tile, plan.overlap, tta=plan.tta, channels=2))
     for channel in (0, 1):
-        alone, _ = predict_image(lambda b, c=channel: two_maps(b)[..., c:c + 1], image, GREY, plan)
+        alone, _ = predict_image(lambda b, c=channel: two_maps(b)[..., c : c + 1], image, GREY, plan)
         np.testing.assert_allclose(maps[..., channel], alone, atol=1e-6)
-    as_bytes, _ = predict_image(two_maps, image, GREY, TilePlan(plan.tile, plan.overlap, channels=2),
-                                out_dtype=np.uint8)
+    as_bytes, _ = predict_image(
+        two_maps, image, GREY, TilePlan(plan.tile, plan.overlap, channels=2), out_dtype=np.uint8
+    )
     assert as_bytes.shape == (150, 190, 2) and as_bytes.dtype == np.uint8
     with pytest.raises(ValueError, match="channels=3"):
         TilePlan(64, 16, channels=3)
@@ -106,24 +115,36 @@ def test_eight_bit_output_is_probability_times_255():
 
 def test_progress_is_reported_per_tile():
     calls = []
-    predict_image(identity, np.zeros((100, 100), np.uint8), GREY, TilePlan(32, 0, batch_size=2),
-                  progress=lambda done, total: calls.append((done, total)))
+    predict_image(
+        identity,
+        np.zeros((100, 100), np.uint8),
+        GREY,
+        TilePlan(32, 0, batch_size=2),
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls[-1] == (16, 16)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
 
-@pytest.mark.parametrize("spec, image, channels, note", [
-    (InputSpec(DataConfig(), 3, True), np.zeros((8, 8), np.uint8), 3, "grey image given to a colour model"),
-    (InputSpec(DataConfig(), 1, False), np.dstack([np.zeros((8, 8)), np.ones((8, 8)), np.ones((8, 8))]), 1,
-     "colour image given to a grey model"),
-    (InputSpec(DataConfig(), 1, False), np.zeros((8, 8, 3), np.uint8), 1, None),
-    (InputSpec(DataConfig(), 3, True), np.zeros((8, 8, 4), np.uint8), 3, None),
-    (InputSpec(DataConfig(channels=(1,)), 1, False), np.zeros((8, 8, 3), np.uint16), 1, None),
-])
+@pytest.mark.parametrize(
+    "spec, image, channels, note",
+    [
+        (InputSpec(DataConfig(), 3, True), np.zeros((8, 8), np.uint8), 3, "grey image given to a colour model"),
+        (
+            InputSpec(DataConfig(), 1, False),
+            np.dstack([np.zeros((8, 8)), np.ones((8, 8)), np.ones((8, 8))]),
+            1,
+            "colour image given to a grey model",
+        ),
+        (InputSpec(DataConfig(), 1, False), np.zeros((8, 8, 3), np.uint8), 1, None),
+        (InputSpec(DataConfig(), 3, True), np.zeros((8, 8, 4), np.uint8), 3, None),
+        (InputSpec(DataConfig(channels=(1,)), 1, False), np.zeros((8, 8, 3), np.uint16), 1, None),
+    ],
+)
 def test_channels_are_converted_with_a_note(spec, image, channels, note):
     view, notes = spec.select(image)
     assert view.shape[2] == channels
-    assert (notes[0].startswith(note) if note else notes == [])
+    assert notes[0].startswith(note) if note else notes == []
 
 
 def test_missing_channel_is_refused_with_a_message():
@@ -131,8 +152,9 @@ def test_missing_channel_is_refused_with_a_message():
         InputSpec(DataConfig(channels=(2,)), 1, False).select(np.zeros((8, 8), np.uint8))
 
 
-@pytest.mark.parametrize("tile, overlap, message", [(8, 0, "at least 16"), (64, 40, "half the tile"),
-                                                    (64, -1, "between 0")])
+@pytest.mark.parametrize(
+    "tile, overlap, message", [(8, 0, "at least 16"), (64, 40, "half the tile"), (64, -1, "between 0")]
+)
 def test_bad_tile_plans_are_refused(tile, overlap, message):
     with pytest.raises(ValueError, match=message):
         TilePlan(tile, overlap)
@@ -146,10 +168,12 @@ def test_tile_must_suit_the_model():
 def test_flips_are_undone_before_averaging():
     """A model that sees only where it is (a left-to-right ramp) averaged over flips gives the mean of the ramp
     and its mirror image: flat along x, whatever the tile."""
+
     def ramp(batch):
         width = batch.shape[2]
-        return np.broadcast_to(np.linspace(0, 1, width, dtype=np.float32)[None, None, :, None],
-                               batch.shape[:3] + (1,)).copy()
+        return np.broadcast_to(
+            np.linspace(0, 1, width, dtype=np.float32)[None, None, :, None], batch.shape[:3] + (1,)
+        ).copy()
 
     image = np.random.default_rng(3).integers(0, 255, (40, 64)).astype(np.uint8)
     probability, _ = predict_image(ramp, image, GREY, TilePlan(64, 0, tta=True))
@@ -158,13 +182,16 @@ def test_flips_are_undone_before_averaging():
     assert plain[0, 0] == 0 and plain[0, -1] == 1
 
 
-@pytest.mark.parametrize("height, width, tile, whole_pixels, one_piece", [
-    (520, 696, 512, 0, False),           # wider than a tile, no budget: tiled
-    (520, 696, 512, 528 * 704, True),    # within the budget once padded to 16
-    (520, 696, 512, 528 * 704 - 1, False),
-    (500, 500, 512, 0, True),            # fits one tile
-    (1200, 1600, 512, 3_000_000, True),
-])
+@pytest.mark.parametrize(
+    "height, width, tile, whole_pixels, one_piece",
+    [
+        (520, 696, 512, 0, False),  # wider than a tile, no budget: tiled
+        (520, 696, 512, 528 * 704, True),  # within the budget once padded to 16
+        (520, 696, 512, 528 * 704 - 1, False),
+        (500, 500, 512, 0, True),  # fits one tile
+        (1200, 1600, 512, 3_000_000, True),
+    ],
+)
 def test_whole_image_budget(height, width, tile, whole_pixels, one_piece):
     assert TilePlan(tile, 64, whole_pixels=whole_pixels).in_one_piece(height, width) is one_piece
 
@@ -248,7 +275,8 @@ def test_resized_prediction_undoes_flips_and_reports_progress():
     calls = []
     image = np.random.default_rng(1).integers(0, 255, (96, 80)).astype(np.uint8)
     plain, _ = predict_image(identity, image, RESIZED, TilePlan(32, 8), progress=lambda done, total: None)
-    flipped, _ = predict_image(identity, image, RESIZED, TilePlan(32, 8, tta=True),
-                               progress=lambda done, total: calls.append((done, total)))
+    flipped, _ = predict_image(
+        identity, image, RESIZED, TilePlan(32, 8, tta=True), progress=lambda done, total: calls.append((done, total))
+    )
     np.testing.assert_allclose(plain, flipped, atol=1e-6)
     assert calls == [(1, 1)]

@@ -13,10 +13,20 @@ RGB = np.dstack([GREY8, GREY8 // 2, 255 - GREY8])
 RGBA = np.dstack([RGB, np.full((8, 8), 255, np.uint8)])
 
 
-@pytest.mark.parametrize("name, array", [
-    ("grey.png", GREY8), ("grey16.png", GREY16), ("rgb.png", RGB), ("rgba.png", RGBA),
-    ("grey.tif", GREY8), ("grey16.tif", GREY16), ("rgb.tiff", RGB), ("grey.bmp", GREY8), ("rgb.bmp", RGB),
-])
+@pytest.mark.parametrize(
+    "name, array",
+    [
+        ("grey.png", GREY8),
+        ("grey16.png", GREY16),
+        ("rgb.png", RGB),
+        ("rgba.png", RGBA),
+        ("grey.tif", GREY8),
+        ("grey16.tif", GREY16),
+        ("rgb.tiff", RGB),
+        ("grey.bmp", GREY8),
+        ("rgb.bmp", RGB),
+    ],
+)
 def test_lossless_round_trip(tmp_path, name, array):
     path = write_image(tmp_path / name, array)
     read = read_image(path)
@@ -44,12 +54,15 @@ def test_unicode_and_space_file_names(tmp_path):
     np.testing.assert_array_equal(read_image(path), GREY8)
 
 
-@pytest.mark.parametrize("name, payload, problem", [
-    ("empty.png", b"", "is empty (0 bytes)"),
-    ("broken.png", b"\x89PNG\r\n\x1a\nthis is not really a png", "could not be decoded"),
-    ("broken.tif", b"II*\x00garbage-garbage", "could not be decoded"),
-    ("notes.txt", b"hello", "is not an image file"),
-])
+@pytest.mark.parametrize(
+    "name, payload, problem",
+    [
+        ("empty.png", b"", "is empty (0 bytes)"),
+        ("broken.png", b"\x89PNG\r\n\x1a\nthis is not really a png", "could not be decoded"),
+        ("broken.tif", b"II*\x00garbage-garbage", "could not be decoded"),
+        ("notes.txt", b"hello", "is not an image file"),
+    ],
+)
 def test_unreadable_files_are_named_with_the_problem(tmp_path, name, payload, problem):
     path = tmp_path / name
     path.write_bytes(payload)

@@ -28,12 +28,15 @@ def _folder(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["run", "task"])
-@pytest.mark.parametrize("pid, heartbeat_s, state, error", [
-    (2**22 + 12345, 1, "failed", "ended without saying why"),      # no such process
-    ("self", 600, "failed", "no sign of life from the worker for 10 min"),  # the id is alive but not a worker
-    ("self", 3, "running", None),                                   # alive and beating
-    ("self", None, "running", None),                                # not started beating yet
-])
+@pytest.mark.parametrize(
+    "pid, heartbeat_s, state, error",
+    [
+        (2**22 + 12345, 1, "failed", "ended without saying why"),  # no such process
+        ("self", 600, "failed", "no sign of life from the worker for 10 min"),  # the id is alive but not a worker
+        ("self", 3, "running", None),  # alive and beating
+        ("self", None, "running", None),  # not started beating yet
+    ],
+)
 def test_stale_or_dead_workers_are_marked_failed(tmp_path, kind, pid, heartbeat_s, state, error):
     job = _folder(tmp_path, kind)
     changes = {"state": "running", "pid": os.getpid() if pid == "self" else pid}
@@ -59,12 +62,18 @@ def test_a_worker_that_wrote_its_end_is_not_overwritten(tmp_path):
     assert jobs.refresh(job).message == "12 cells in 1 image"
 
 
-@pytest.mark.parametrize("data, expected", [
-    ({"state": "running", "epoch": 3, "notes": ["a"]}, {"state": jobs.JobState.RUNNING, "epoch": 3, "notes": ("a",)}),
-    ({"state": "no-such-state"}, {"state": jobs.JobState.FAILED}),
-    ({}, {"state": None, "active": False}),
-    ({"state": "queued", "newer_field": [1]}, {"active": True, "other": {"newer_field": [1]}}),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (
+            {"state": "running", "epoch": 3, "notes": ["a"]},
+            {"state": jobs.JobState.RUNNING, "epoch": 3, "notes": ("a",)},
+        ),
+        ({"state": "no-such-state"}, {"state": jobs.JobState.FAILED}),
+        ({}, {"state": None, "active": False}),
+        ({"state": "queued", "newer_field": [1]}, {"active": True, "other": {"newer_field": [1]}}),
+    ],
+)
 def test_status_record_reads_known_fields_typed_and_keeps_unknown_ones(data, expected):
     status = jobs.JobStatus.from_dict(data)
     for name, value in expected.items():
@@ -80,38 +89,82 @@ def test_update_removes_fields_set_to_none_and_stamps_the_time(tmp_path):
     assert "error" not in json.loads(job.status_path.read_text())
 
 
-@pytest.mark.parametrize("request_, arguments", [
-    (jobs.TrainRequest(), ["train", "--run-dir", "J"]),
-    (jobs.TrainRequest(resume=True, lr_find=True), ["train", "--run-dir", "J", "--resume", "--lr-find"]),
-    (jobs.EvaluateRequest("r1", "nuclei", "test", tta=True),
-     ["evaluate", "r1", "--dataset", "nuclei", "--split", "test", "--tta"]),
-    (jobs.PredictRequest("r1", ("a.png", "b"), tile=512, overlap=32, threshold=0.45),
-     ["predict", "r1", "a.png", "b", "--out", "J", "--overlap", "32", "--checkpoint", "best", "--tile", "512",
-      "--threshold", "0.45"]),
-    (jobs.PredictRequest("r1", ("in",), dask="local"),
-     ["predict", "r1", "in", "--out", "J", "--overlap", "64", "--checkpoint", "best", "--dask"]),
-    (jobs.PredictRequest("r1", ("in",), dask="tcp://10.0.0.5:8786"),
-     ["predict", "r1", "in", "--out", "J", "--overlap", "64", "--checkpoint", "best", "--dask", "tcp://10.0.0.5:8786"]),
-    (jobs.ExportRequest("r1", "/out"), ["export", "r1", "--out", "/out"]),
-    (jobs.ExportRequest("r1", "/out", format="bioimageio"),
-     ["export", "r1", "--out", "/out", "--format", "bioimageio"]),
-    (jobs.ProposeRequest("lab", "generalist"), ["propose", "lab", "--model", "generalist", "--task-dir", "J"]),
-    (jobs.ModelImportRequest("/in/pkg.zip"), ["models", "import", "/in/pkg.zip", "--task-dir", "J"]),
-    (jobs.ModelImportRequest("/in/pkg", name="zoo-nuclei"),
-     ["models", "import", "/in/pkg", "--task-dir", "J", "--name", "zoo-nuclei"]),
-])
+@pytest.mark.parametrize(
+    "request_, arguments",
+    [
+        (jobs.TrainRequest(), ["train", "--run-dir", "J"]),
+        (jobs.TrainRequest(resume=True, lr_find=True), ["train", "--run-dir", "J", "--resume", "--lr-find"]),
+        (
+            jobs.EvaluateRequest("r1", "nuclei", "test", tta=True),
+            ["evaluate", "r1", "--dataset", "nuclei", "--split", "test", "--tta"],
+        ),
+        (
+            jobs.PredictRequest("r1", ("a.png", "b"), tile=512, overlap=32, threshold=0.45),
+            [
+                "predict",
+                "r1",
+                "a.png",
+                "b",
+                "--out",
+                "J",
+                "--overlap",
+                "32",
+                "--checkpoint",
+                "best",
+                "--tile",
+                "512",
+                "--threshold",
+                "0.45",
+            ],
+        ),
+        (
+            jobs.PredictRequest("r1", ("in",), dask="local"),
+            ["predict", "r1", "in", "--out", "J", "--overlap", "64", "--checkpoint", "best", "--dask"],
+        ),
+        (
+            jobs.PredictRequest("r1", ("in",), dask="tcp://10.0.0.5:8786"),
+            [
+                "predict",
+                "r1",
+                "in",
+                "--out",
+                "J",
+                "--overlap",
+                "64",
+                "--checkpoint",
+                "best",
+                "--dask",
+                "tcp://10.0.0.5:8786",
+            ],
+        ),
+        (jobs.ExportRequest("r1", "/out"), ["export", "r1", "--out", "/out"]),
+        (
+            jobs.ExportRequest("r1", "/out", format="bioimageio"),
+            ["export", "r1", "--out", "/out", "--format", "bioimageio"],
+        ),
+        (jobs.ProposeRequest("lab", "generalist"), ["propose", "lab", "--model", "generalist", "--task-dir", "J"]),
+        (jobs.ModelImportRequest("/in/pkg.zip"), ["models", "import", "/in/pkg.zip", "--task-dir", "J"]),
+        (
+            jobs.ModelImportRequest("/in/pkg", name="zoo-nuclei"),
+            ["models", "import", "/in/pkg", "--task-dir", "J", "--name", "zoo-nuclei"],
+        ),
+    ],
+)
 def test_requests_survive_json_and_become_the_verbs_arguments(request_, arguments):
     again = request_from_dict(json.loads(json.dumps(request_to_dict(request_))))
     assert again == request_
     assert again.arguments("J") == arguments
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"kind": "train", "epochs": 3}, "a train request has no field 'epochs'"),
-    ({"kind": "paint"}, "unknown job kind 'paint'"),
-    ({"kind": "evaluate", "run_id": "r1"}, "a evaluate request is incomplete"),
-    ([1, 2], "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"kind": "train", "epochs": 3}, "a train request has no field 'epochs'"),
+        ({"kind": "paint"}, "unknown job kind 'paint'"),
+        ({"kind": "evaluate", "run_id": "r1"}, "a evaluate request is incomplete"),
+        ([1, 2], "must be a JSON object"),
+    ],
+)
 def test_bad_requests_are_refused_by_name(data, message):
     with pytest.raises(jobs.RequestError, match=message):
         request_from_dict(data)
@@ -131,8 +184,9 @@ def test_two_processes_writing_one_status_lose_nothing(tmp_path):
     """Read-merge-write under the folder's lock: every field of both writers is there at the end."""
     job = _folder(tmp_path, "task")
     job.update(state="running")
-    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(job.path), prefix], cwd=REPO)
-               for prefix in ("a", "b")]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(job.path), prefix], cwd=REPO) for prefix in ("a", "b")
+    ]
     assert all(writer.wait(timeout=120) == 0 for writer in writers)
     other = job.read_status().other
     assert sorted(other) == sorted([f"a{i}" for i in range(150)] + [f"b{i}" for i in range(150)])
@@ -171,8 +225,13 @@ def test_a_broken_request_file_fails_the_job_naming_the_file(tmp_path, data_env)
     job = jobs.JobDir(tmp_path / "job")
     job.path.mkdir()
     job.request_path.write_text('{"kind": "export", "run_id": "r1", "out": "x", "colour": "red"}')
-    done = subprocess.run([sys.executable, "-m", "core", "job", "--job-dir", str(job.path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "job", "--job-dir", str(job.path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     status = job.read_status()
     assert status.state == "failed" and "request.json" in status.error and "'colour'" in status.error

@@ -34,8 +34,9 @@ def test_a_folder_of_raw_images_imports_as_unlabelled(tmp_path, settings):
     assert read_manifest(settings.datasets_dir / "raw")["layout"] == "images"
     mask = read_image(settings.datasets_dir / "raw" / next(iter(rows.values()))["mask"])
     assert mask.shape == (48, 48) and mask.max() == 0, "an empty mask stands in until someone draws one"
-    assert not result.report.errors and any(f.code == "unlabelled" and f.severity == "info"
-                                            for f in result.report.findings)
+    assert not result.report.errors and any(
+        f.code == "unlabelled" and f.severity == "info" for f in result.report.findings
+    )
 
 
 def test_without_images_only_a_folder_of_images_is_refused_with_the_way_out(tmp_path, settings):
@@ -51,8 +52,14 @@ def test_images_only_keeps_the_masks_there_are(tmp_path, settings):
         (source / "masks" / f"{stem}.png").unlink()
     import_dataset(source, ImportOptions(name="half", images_only=True), settings)
     labels = {stem: row["label"] for stem, row in _rows(settings, "half").items()}
-    assert labels == {"cell00": "truth", "cell01": "unlabelled", "cell02": "truth", "cell03": "truth",
-                      "cell04": "unlabelled", "cell05": "truth"}
+    assert labels == {
+        "cell00": "truth",
+        "cell01": "unlabelled",
+        "cell02": "truth",
+        "cell03": "truth",
+        "cell04": "unlabelled",
+        "cell05": "truth",
+    }
 
 
 def test_the_catalogue_indexes_label_states(tmp_path, settings):
@@ -87,8 +94,15 @@ def test_a_person_s_save_corrects_and_a_proposal_never_overwrites_it(mixed, sett
     for stem, base in (("img000", 2), ("img002", 0)):  # corrected by a person / imported with a mask
         target = next(r for r in read_manifest(mixed)["images"] if r["stem"] == stem)
         with pytest.raises(PersonsMask, match="never replaces a mask a person made"):
-            save_mask(mixed, target, MaskState(np.zeros((48, 48), np.uint8)), base, tool="proposal",
-                      proposed_by="generalist", force=True)
+            save_mask(
+                mixed,
+                target,
+                MaskState(np.zeros((48, 48), np.uint8)),
+                base,
+                tool="proposal",
+                proposed_by="generalist",
+                force=True,
+            )
     assert (mixed / row["mask"]).read_bytes() == before and current_version(mixed, "img000") == 2
 
 
@@ -139,8 +153,9 @@ def test_adding_an_image_the_dataset_has_is_refused_by_name_and_changes_nothing(
 
 
 @pytest.mark.parametrize(("corrected", "train", "valid"), [(1, 1, 1), (2, 1, 1), (3, 2, 1)])
-def test_raw_images_all_join_the_training_pool_and_a_few_corrections_can_train(tmp_path, settings, corrected,
-                                                                              train, valid):
+def test_raw_images_all_join_the_training_pool_and_a_few_corrections_can_train(
+    tmp_path, settings, corrected, train, valid
+):
     import_dataset(_raw_folder(tmp_path / "raw", n=4), ImportOptions(name="raw", images_only=True), settings)
     folder = settings.datasets_dir / "raw"
     rows = read_manifest(folder)["images"]

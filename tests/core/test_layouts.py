@@ -9,9 +9,15 @@ from core.datasets.layouts import LayoutError, detect_layout, match_key, scan_so
 from tests.helpers import make_dsb, make_flat, make_splits, make_tif_pairs, write_image, blobs
 
 
-@pytest.mark.parametrize("builder, layout, n_pairs", [
-    (make_splits, "splits", 8), (make_flat, "flat", 10), (make_dsb, "dsb", 4), (make_tif_pairs, "tif-pairs", 3),
-])
+@pytest.mark.parametrize(
+    "builder, layout, n_pairs",
+    [
+        (make_splits, "splits", 8),
+        (make_flat, "flat", 10),
+        (make_dsb, "dsb", 4),
+        (make_tif_pairs, "tif-pairs", 3),
+    ],
+)
 def test_each_layout_is_detected_and_scanned(tmp_path, builder, layout, n_pairs):
     root = builder(tmp_path / "src")
     assert detect_layout(root) == layout
@@ -20,10 +26,15 @@ def test_each_layout_is_detected_and_scanned(tmp_path, builder, layout, n_pairs)
     assert not [f for f in scan.findings if f.severity == "error"]
 
 
-@pytest.mark.parametrize("folder, layout, n_pairs", [
-    ("formats/ctc_tif", "tif-pairs", 3), ("formats/dsb_per_object", "dsb", 8),
-    ("formats/jpeg_masks", "splits", 6), ("datasets/dsb2018_nuclei", "splits", 400),
-])
+@pytest.mark.parametrize(
+    "folder, layout, n_pairs",
+    [
+        ("formats/ctc_tif", "tif-pairs", 3),
+        ("formats/dsb_per_object", "dsb", 8),
+        ("formats/jpeg_masks", "splits", 6),
+        ("datasets/dsb2018_nuclei", "splits", 400),
+    ],
+)
 def test_real_samples_are_recognised(shared, folder, layout, n_pairs):
     scan = scan_source(shared / folder)
     assert (scan.layout, len(scan.pairs)) == (layout, n_pairs)
@@ -47,9 +58,15 @@ def test_instance_folder_is_paired(tmp_path):
     assert all(p.instances is not None for p in scan_source(root).pairs)
 
 
-@pytest.mark.parametrize("image_stem, mask_stem", [
-    ("cell01", "cell01_mask"), ("raw_007", "instance_ids_007"), ("img_3", "mask_3"), ("t012", "man_seg012"),
-])
+@pytest.mark.parametrize(
+    "image_stem, mask_stem",
+    [
+        ("cell01", "cell01_mask"),
+        ("raw_007", "instance_ids_007"),
+        ("img_3", "mask_3"),
+        ("t012", "man_seg012"),
+    ],
+)
 def test_masks_match_images_despite_affixes(tmp_path, image_stem, mask_stem):
     image, labels = blobs(0)
     write_image(tmp_path / "src" / "images" / f"{image_stem}.png", image)
@@ -101,8 +118,10 @@ def test_ome_tiff_masks_and_label_images_beside_their_images_are_paired(tmp_path
     assert any(f.code == "mask-beside" and f.file == "images/b_labels.ome.tif" for f in result.report.findings)
 
 
-@pytest.mark.parametrize("name, stem", [("a.ome.tif", "a"), ("a.OME.TIFF", "a"), ("a.roi.zip", "a"),
-                                        ("a.tif.geojson", "a"), ("a.b.png", "a.b")])
+@pytest.mark.parametrize(
+    "name, stem",
+    [("a.ome.tif", "a"), ("a.OME.TIFF", "a"), ("a.roi.zip", "a"), ("a.tif.geojson", "a"), ("a.b.png", "a.b")],
+)
 def test_file_stems_drop_compound_suffixes(name, stem):
     from core.datasets.layouts import file_stem
 

@@ -18,22 +18,35 @@ from core.datasets.manifest import read_manifest
 from core.io import read_image
 from core.masks.pixels import apply_layers, diff_overlay, fill_holes, object_at, remove_small, update_instances
 from core.masks.undo import MaskState, UndoHistory
-from core.masks.versions import (MaskChanged, MaskSaveError, current_version, dataset_lock, read_log, read_version,
-                                 reviewed, save_mask, set_reviewed)
+from core.masks.versions import (
+    MaskChanged,
+    MaskSaveError,
+    current_version,
+    dataset_lock,
+    read_log,
+    read_version,
+    reviewed,
+    save_mask,
+    set_reviewed,
+)
 from tests.helpers import REPO, make_dsb
 
 A = np.array
 
 
-@pytest.mark.parametrize("mask, add, erase, expected, added, removed", [
-    (A([[0, 0]]), A([[1, 0]]), None, [[255, 0]], 1, 0),
-    (A([[255, 255]]), None, A([[0, 1]]), [[255, 0]], 0, 1),
-    (A([[0, 255]]), A([[1, 1]]), A([[1, 1]]), [[0, 0]], 0, 1),  # erase wins where both
-    (A([[1, 1]]), A([[1, 0]]), None, [[255, 255]], 0, 0),  # 0/1 input comes out 0/255
-])
+@pytest.mark.parametrize(
+    "mask, add, erase, expected, added, removed",
+    [
+        (A([[0, 0]]), A([[1, 0]]), None, [[255, 0]], 1, 0),
+        (A([[255, 255]]), None, A([[0, 1]]), [[255, 0]], 0, 1),
+        (A([[0, 255]]), A([[1, 1]]), A([[1, 1]]), [[0, 0]], 0, 1),  # erase wins where both
+        (A([[1, 1]]), A([[1, 0]]), None, [[255, 255]], 0, 0),  # 0/1 input comes out 0/255
+    ],
+)
 def test_apply_layers(mask, add, erase, expected, added, removed):
-    new, n_added, n_removed = apply_layers(mask.astype(np.uint8), None if add is None else add.astype(bool),
-                                           None if erase is None else erase.astype(bool))
+    new, n_added, n_removed = apply_layers(
+        mask.astype(np.uint8), None if add is None else add.astype(bool), None if erase is None else erase.astype(bool)
+    )
     assert new.tolist() == expected and (n_added, n_removed) == (added, removed) and new.dtype == np.uint8
 
 
@@ -49,21 +62,25 @@ def test_fill_holes_keeps_open_background():
 @pytest.mark.parametrize("min_pixels, kept", [(1, 3), (2, 2), (5, 1), (10, 0)])
 def test_remove_small_counts_8_connected_objects(min_pixels, kept):
     mask = np.zeros((8, 8), np.uint8)
-    mask[0, 0] = 255                    # 1 px
-    mask[2, 2] = mask[3, 3] = 255       # 2 px, diagonal = one object
-    mask[5:8, 5:8] = 255                # 9 px
+    mask[0, 0] = 255  # 1 px
+    mask[2, 2] = mask[3, 3] = 255  # 2 px, diagonal = one object
+    mask[5:8, 5:8] = 255  # 9 px
     from core.masks.kinds import count_objects
+
     assert count_objects(remove_small(mask, min_pixels)) == kept
 
 
-@pytest.mark.parametrize("x, with_instances, size", [
-    (0, True, 1),    # two touching cells: only the clicked one
-    (1, True, 1),
-    (0, False, 2),   # no instance ids: the connected region
-    (3, False, 1),
-    (2, False, None),  # background
-    (9, False, None),  # outside the image
-])
+@pytest.mark.parametrize(
+    "x, with_instances, size",
+    [
+        (0, True, 1),  # two touching cells: only the clicked one
+        (1, True, 1),
+        (0, False, 2),  # no instance ids: the connected region
+        (3, False, 1),
+        (2, False, None),  # background
+        (9, False, None),  # outside the image
+    ],
+)
 def test_object_at(x, with_instances, size):
     mask = A([[255, 255, 0, 255]]).astype(np.uint8)
     instances = A([[1, 2, 0, 3]]).astype(np.uint16) if with_instances else None
@@ -71,18 +88,21 @@ def test_object_at(x, with_instances, size):
     assert (None if found is None else int(found.sum())) == size
 
 
-@pytest.mark.parametrize("instances, new_mask, expected", [
-    # erase part of cell 1
-    ([[1, 1, 1, 0, 2]], [[255, 255, 0, 0, 255]], [[1, 1, 0, 0, 2]]),
-    # cut cell 1 in two: two cells
-    ([[1, 1, 1, 0, 0]], [[255, 0, 255, 0, 0]], [[1, 0, 2, 0, 0]]),
-    # paint touching cell 2 grows it
-    ([[1, 0, 0, 0, 2]], [[255, 0, 0, 255, 255]], [[1, 0, 0, 2, 2]]),
-    # paint touching nothing makes a new cell
-    ([[1, 0, 0, 0, 0]], [[255, 0, 255, 0, 0]], [[1, 0, 2, 0, 0]]),
-    # paint bridging two cells is split between them by distance
-    ([[1, 0, 0, 0, 2]], [[255, 255, 255, 255, 255]], [[1, 1, 1, 2, 2]]),
-])
+@pytest.mark.parametrize(
+    "instances, new_mask, expected",
+    [
+        # erase part of cell 1
+        ([[1, 1, 1, 0, 2]], [[255, 255, 0, 0, 255]], [[1, 1, 0, 0, 2]]),
+        # cut cell 1 in two: two cells
+        ([[1, 1, 1, 0, 0]], [[255, 0, 255, 0, 0]], [[1, 0, 2, 0, 0]]),
+        # paint touching cell 2 grows it
+        ([[1, 0, 0, 0, 2]], [[255, 0, 0, 255, 255]], [[1, 0, 0, 2, 2]]),
+        # paint touching nothing makes a new cell
+        ([[1, 0, 0, 0, 0]], [[255, 0, 255, 0, 0]], [[1, 0, 2, 0, 0]]),
+        # paint bridging two cells is split between them by distance
+        ([[1, 0, 0, 0, 2]], [[255, 255, 255, 255, 255]], [[1, 1, 1, 2, 2]]),
+    ],
+)
 def test_update_instances(instances, new_mask, expected):
     out = update_instances(A(instances, np.uint16), A(new_mask, np.uint8))
     assert out.tolist() == expected and out.dtype == np.uint16
@@ -99,8 +119,8 @@ def test_undo_redo_round_trip_with_instances():
     for k in range(5):
         binary = states[-1].binary.copy()
         instances = states[-1].instances.copy()
-        binary[k * 4:k * 4 + 3, 2:6] = 255
-        instances[k * 4:k * 4 + 3, 2:6] = k + 1
+        binary[k * 4 : k * 4 + 3, 2:6] = 255
+        instances[k * 4 : k * 4 + 3, 2:6] = k + 1
         states.append(MaskState(binary, instances))
         history.record(states[-2], states[-1], "paint")
     current = states[-1]
@@ -121,7 +141,7 @@ def test_undo_memory_for_100_strokes_on_a_large_mask_is_small():
     for _ in range(100):
         binary = state.binary.copy()
         y, x = rng.integers(0, 1150), rng.integers(0, 1550)
-        binary[y:y + 40, x:x + 40] = 255
+        binary[y : y + 40, x : x + 40] = 255
         new = MaskState(binary)
         history.record(state, new, "paint")
         state = new
@@ -202,8 +222,9 @@ with dataset_lock(Path(sys.argv[1])):
 
 
 def test_dataset_lock_is_held_across_processes_and_freed_when_its_holder_dies(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
-                              cwd=REPO)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(Timeout):
@@ -270,8 +291,14 @@ def test_read_only_dataset_gives_a_clear_message(dataset):
 def test_reviews_and_catalogue_ingest_of_edits(dataset, settings):
     folder, row = dataset
     state = _state(folder, row)
-    saved = save_mask(folder, row, MaskState(np.zeros_like(state.binary), np.zeros_like(state.instances)), 0,
-                      tool="clear", note="no cells here")
+    saved = save_mask(
+        folder,
+        row,
+        MaskState(np.zeros_like(state.binary), np.zeros_like(state.instances)),
+        0,
+        tool="clear",
+        note="no cells here",
+    )
     when = set_reviewed(folder, row["stem"], True)
     assert reviewed(folder) == {row["stem"]: when}
     con = store.connect(settings.catalogue_path)

@@ -58,10 +58,16 @@ def test_colour_coded_mask_becomes_instances():
     [
         (np.tile(np.arange(1, 65, dtype=U8), (64, 1)), False, "no background"),
         (np.random.default_rng(1).integers(0, 200, (32, 32)).astype(U8), False, "vary from pixel to pixel"),
-        (np.dstack([np.full((4, 4), 10, U8), np.full((4, 4), 200, U8), np.zeros((4, 4), U8)]), False,
-         "no black background"),
-        (np.dstack([np.array([[0, 200], [0, 0]], U8), np.zeros((2, 2), U8), np.zeros((2, 2), U8)]), True,
-         "colour JPEG"),
+        (
+            np.dstack([np.full((4, 4), 10, U8), np.full((4, 4), 200, U8), np.zeros((4, 4), U8)]),
+            False,
+            "no black background",
+        ),
+        (
+            np.dstack([np.array([[0, 200], [0, 0]], U8), np.zeros((2, 2), U8), np.zeros((2, 2), U8)]),
+            True,
+            "colour JPEG",
+        ),
     ],
 )
 def test_refused_masks_say_why(array, lossy, message):
@@ -85,11 +91,14 @@ def test_merge_object_masks_counts_overlap_and_orders_ids():
     assert labels[0, 0] == 1 and labels[1, 1] == 2 and labels[2, 2] == 2
 
 
-@pytest.mark.parametrize("mask, expected", [
-    (np.zeros((3, 3), U8), 0),
-    (np.eye(3, dtype=U8), 1),  # diagonal neighbours are one object (8-connectivity)
-    (np.array([[1, 0, 1]], U8), 2),
-])
+@pytest.mark.parametrize(
+    "mask, expected",
+    [
+        (np.zeros((3, 3), U8), 0),
+        (np.eye(3, dtype=U8), 1),  # diagonal neighbours are one object (8-connectivity)
+        (np.array([[1, 0, 1]], U8), 2),
+    ],
+)
 def test_count_objects(mask, expected):
     assert count_objects(mask) == expected
 

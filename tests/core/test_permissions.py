@@ -64,8 +64,11 @@ def _import_tiny(settings, tmp_path: Path, name: str = "cells") -> None:
 def _inputs(settings, actor_name: str) -> dict:
     """What some calls act on, made before the call (and before the test takes its fingerprint)."""
     with acting.acting_as(shell_operator()):
-        return {"run": _run(settings), "my job": _job(settings, actor_name),
-                "their job": _job(settings, "somebody-else")}
+        return {
+            "run": _run(settings),
+            "my job": _job(settings, actor_name),
+            "their job": _job(settings, "somebody-else"),
+        }
 
 
 def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
@@ -87,8 +90,9 @@ def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
     missing = tmp_path / "missing"
     calls = {
         "cells.export": lambda: export_cells([], "csv", tmp_path / "cells-out"),
-        "mask.save": lambda: save_mask(missing, {"stem": "a", "mask": "a.png"},
-                                       MaskState(np.zeros((4, 4), np.uint8)), 0, tool="paint"),
+        "mask.save": lambda: save_mask(
+            missing, {"stem": "a", "mask": "a.png"}, MaskState(np.zeros((4, 4), np.uint8)), 0, tool="paint"
+        ),
         "mask.review": lambda: set_reviewed(missing, "a", True),
         "propose": lambda: propose_dataset(settings, "no-such-dataset", "generalist", JobDir(tmp_path / "p")),
         "dataset.import": lambda: import_dataset(missing, ImportOptions(name="new"), settings),
@@ -108,10 +112,12 @@ def _call(action: str, settings, tmp_path: Path, inputs: dict) -> None:
         "dataset.rename": lambda: rename_dataset(settings, "no-such-dataset", "other"),
         "dataset.delete": lambda: delete_dataset(settings, "no-such-dataset"),
         "run.delete": lambda: write_notes(inputs["run"], RunNotes(deleted=True)),
-        "model.train_generalist": lambda: build_generalist(missing, tmp_path / "g", tmp_path / "w",
-                                                           leave_out=("no-such-source",)),
-        "users.manage": lambda: add_user(AccountStore.for_settings(settings), acting.current().actor, "newcomer",
-                                         "viewer", PASSWORD),
+        "model.train_generalist": lambda: build_generalist(
+            missing, tmp_path / "g", tmp_path / "w", leave_out=("no-such-source",)
+        ),
+        "users.manage": lambda: add_user(
+            AccountStore.for_settings(settings), acting.current().actor, "newcomer", "viewer", PASSWORD
+        ),
         "audit.read": lambda: _read_audit(settings),
     }
     assert set(calls) == set(ACTIONS), "every action of the permission table is tried"
@@ -154,22 +160,35 @@ def test_engine_role_matrix(action, role, settings, tmp_path, stoppable):
             assert not allowed, f"{role} was refused {action}: {refusal}"
             assert refusal.needed == least_role(action) and str(least_role(action)) in str(refusal)
             after = tree_fingerprint(settings.data_root)
-            changed = {path for path in set(after) | set(before) if not path.startswith("audit/")
-                       and after.get(path) != before.get(path)}
+            changed = {
+                path
+                for path in set(after) | set(before)
+                if not path.startswith("audit/") and after.get(path) != before.get(path)
+            }
             assert not changed, f"a refused {action} changed {changed}"
             [line] = (settings.data_root / "audit" / "audit.jsonl").read_text().splitlines()
             recorded = "users.add" if action == "users.manage" else action  # account changes log their own verb
             assert json.loads(line) | {"time": None} == json.loads(line) | {
-                "time": None, "user": actor.name, "action": recorded, "outcome": "refused"}
+                "time": None,
+                "user": actor.name,
+                "action": recorded,
+                "outcome": "refused",
+            }
             return
         except Exception:  # noqa: BLE001 — allowed, then stopped by the missing inputs: the check let it through
             pass
     assert allowed, f"{role} was allowed {action}"
 
 
-@pytest.mark.parametrize("owner_is_me, role, allowed", [
-    (True, "trainer", True), (True, "annotator", False), (False, "trainer", False), (False, "admin", True),
-])
+@pytest.mark.parametrize(
+    "owner_is_me, role, allowed",
+    [
+        (True, "trainer", True),
+        (True, "annotator", False),
+        (False, "trainer", False),
+        (False, "admin", True),
+    ],
+)
 def test_a_trainer_stops_only_their_own_jobs(owner_is_me, role, allowed, settings, stoppable):
     job = _job(settings, "ana" if owner_is_me else "bo")
     with acting.acting_as(Operator("ana", Role(role))):
@@ -182,8 +201,10 @@ def test_a_trainer_stops_only_their_own_jobs(owner_is_me, role, allowed, setting
 
 
 def test_disabled_account_may_do_nothing(settings):
-    with acting.acting_as(Operator("gone", Role.ADMIN, disabled=True)), pytest.raises(PermissionDenied,
-                                                                                       match="disabled"):
+    with (
+        acting.acting_as(Operator("gone", Role.ADMIN, disabled=True)),
+        pytest.raises(PermissionDenied, match="disabled"),
+    ):
         _call("cells.export", settings, settings.data_root, {})
 
 
@@ -242,6 +263,7 @@ def test_a_job_worker_acts_for_its_owner_as_the_account_stands_now(settings):
 
 # ------------------------------------------------------------------------------------------ the command line
 
+
 @pytest.fixture
 def lab(data_env, tmp_path):
     """A data root with one account per role, a tiny dataset and a run folder (never trained)."""
@@ -278,14 +300,26 @@ def _commands(settings, run: RunDir, tmp_path: Path) -> dict[str, list[str]]:
     }
 
 
-CLI_NEEDS = {"datasets import": "dataset.import", "datasets add": "dataset.add_images",
-             "datasets pixel-size": "dataset.set_pixel_size", "datasets rename": "dataset.rename",
-             "datasets delete": "dataset.delete", "train": "train.launch", "evaluate": "evaluate",
-             "predict": "predict", "export": "export", "export-cells": "cells.export", "tracks export": "cells.export",
-             "propose": "propose",
-             "models import": "model.import", "models train-generalist": "model.train_generalist",
-             "jobs probe": "cluster.probe", "users list": "users.manage", "users audit": "audit.read",
-             "users disable": "users.manage"}
+CLI_NEEDS = {
+    "datasets import": "dataset.import",
+    "datasets add": "dataset.add_images",
+    "datasets pixel-size": "dataset.set_pixel_size",
+    "datasets rename": "dataset.rename",
+    "datasets delete": "dataset.delete",
+    "train": "train.launch",
+    "evaluate": "evaluate",
+    "predict": "predict",
+    "export": "export",
+    "export-cells": "cells.export",
+    "tracks export": "cells.export",
+    "propose": "propose",
+    "models import": "model.import",
+    "models train-generalist": "model.train_generalist",
+    "jobs probe": "cluster.probe",
+    "users list": "users.manage",
+    "users audit": "audit.read",
+    "users disable": "users.manage",
+}
 CLI_MATRIX = [(command, role) for command in CLI_NEEDS for role in ROLES]
 
 

@@ -16,8 +16,19 @@ from core.datasets.adding import add_images
 from core.datasets.importer import import_dataset
 from core.datasets.manage import DatasetNotFound, set_pixel_size
 from core.datasets.manifest import read_manifest, write_manifest
-from core.pixel_size import (HAND, PixelSize, check_pixel_size, common_pixel_size, dataset_pixel_size, from_manifest,
-                             pixel_size_of, pixel_size_um, read_pixel_size, to_manifest, with_summary)
+from core.pixel_size import (
+    HAND,
+    PixelSize,
+    check_pixel_size,
+    common_pixel_size,
+    dataset_pixel_size,
+    from_manifest,
+    pixel_size_of,
+    pixel_size_um,
+    read_pixel_size,
+    to_manifest,
+    with_summary,
+)
 from core.prediction.job import PredictOptions, predict_files
 from tests.evaluation_helpers import trained_run, use_brightness_model
 from tests.helpers import binary, blobs, catalogue_at_schema, write_image
@@ -33,47 +44,69 @@ def ome(x, x_unit=None, y=None, y_unit=None):
 
 
 def imagej(unit, x_um_per_unit, y_um_per_unit=None):
-    return {"imagej": True, "metadata": {"unit": unit},
-            "resolution": (1 / x_um_per_unit, 1 / (y_um_per_unit or x_um_per_unit))}
+    return {
+        "imagej": True,
+        "metadata": {"unit": unit},
+        "resolution": (1 / x_um_per_unit, 1 / (y_um_per_unit or x_um_per_unit)),
+    }
 
 
 def resolution(x_per_unit, unit, y_per_unit=None):
     return {"resolution": (x_per_unit, y_per_unit or x_per_unit), "resolutionunit": unit}
 
 
-@pytest.mark.parametrize("write, expected", [
-    (ome(0.325, "µm"), (0.325, 0.325, "OME")),
-    (ome(325, "nm"), (0.325, 0.325, "OME")),
-    (ome(0.5), (0.5, 0.5, "OME")),  # OME's default unit is µm
-    (ome(0.0005, "mm"), (0.5, 0.5, "OME")),
-    (ome(0.5, "µm", 0.6), (0.5, 0.6, "OME")),
-    (imagej("micron", 0.325), (0.325, 0.325, "ImageJ")),
-    (imagej("\\u00B5m", 0.65), (0.65, 0.65, "ImageJ")),  # as ImageJ writes it, escaped
-    (imagej("nm", 250), (0.25, 0.25, "ImageJ")),
-    (imagej("micron", 0.5, 0.25), (0.5, 0.25, "ImageJ")),
-    (resolution(20_000, "CENTIMETER"), (0.5, 0.5, "TIFF resolution")),
-    (resolution(50_800, "INCH"), (0.5, 0.5, "TIFF resolution")),
-    (resolution(20_000, "CENTIMETER", 10_000), (0.5, 1.0, "TIFF resolution")),
-], ids=["ome-um", "ome-nm", "ome-default-unit", "ome-mm", "ome-anisotropic", "imagej-micron", "imagej-escaped-um",
-        "imagej-nm", "imagej-anisotropic", "resolution-cm", "resolution-inch", "resolution-anisotropic"])
+@pytest.mark.parametrize(
+    "write, expected",
+    [
+        (ome(0.325, "µm"), (0.325, 0.325, "OME")),
+        (ome(325, "nm"), (0.325, 0.325, "OME")),
+        (ome(0.5), (0.5, 0.5, "OME")),  # OME's default unit is µm
+        (ome(0.0005, "mm"), (0.5, 0.5, "OME")),
+        (ome(0.5, "µm", 0.6), (0.5, 0.6, "OME")),
+        (imagej("micron", 0.325), (0.325, 0.325, "ImageJ")),
+        (imagej("\\u00B5m", 0.65), (0.65, 0.65, "ImageJ")),  # as ImageJ writes it, escaped
+        (imagej("nm", 250), (0.25, 0.25, "ImageJ")),
+        (imagej("micron", 0.5, 0.25), (0.5, 0.25, "ImageJ")),
+        (resolution(20_000, "CENTIMETER"), (0.5, 0.5, "TIFF resolution")),
+        (resolution(50_800, "INCH"), (0.5, 0.5, "TIFF resolution")),
+        (resolution(20_000, "CENTIMETER", 10_000), (0.5, 1.0, "TIFF resolution")),
+    ],
+    ids=[
+        "ome-um",
+        "ome-nm",
+        "ome-default-unit",
+        "ome-mm",
+        "ome-anisotropic",
+        "imagej-micron",
+        "imagej-escaped-um",
+        "imagej-nm",
+        "imagej-anisotropic",
+        "resolution-cm",
+        "resolution-inch",
+        "resolution-anisotropic",
+    ],
+)
 def test_pixel_size_is_read_from_tiff_metadata(tmp_path, write, expected):
     path = tmp_path / "slide.tif"
     tifffile.imwrite(path, PIXELS, **write)
     size = pixel_size_um(path)
-    assert (size.x_um, size.y_um, size.source) == (pytest.approx(expected[0]), pytest.approx(expected[1]),
-                                                   expected[2])
+    assert (size.x_um, size.y_um, size.source) == (pytest.approx(expected[0]), pytest.approx(expected[1]), expected[2])
     assert size.square == (expected[0] == expected[1])
 
 
-@pytest.mark.parametrize("write, reason", [
-    (resolution(72, "INCH"), "72 dpi"),
-    (resolution(300, "INCH"), "300 dpi"),
-    (resolution(96 / 2.54, "CENTIMETER"), "96 dpi"),  # a screen resolution written per centimetre
-    (imagej("inch", 1 / 72), "72 dpi"),  # ImageJ turns a JPEG's 72 dpi into an inch calibration
-    (resolution(10, "CENTIMETER"), "larger than a microscope's pixel"),  # 1 mm per pixel
-    (ome(1, "pixel"), "is not a length"),
-    (imagej("furlong", 1.0), "not a length"),
-], ids=["72dpi", "300dpi", "96dpi-in-cm", "imagej-72dpi", "1mm-pixels", "ome-pixel-unit", "imagej-odd-unit"])
+@pytest.mark.parametrize(
+    "write, reason",
+    [
+        (resolution(72, "INCH"), "72 dpi"),
+        (resolution(300, "INCH"), "300 dpi"),
+        (resolution(96 / 2.54, "CENTIMETER"), "96 dpi"),  # a screen resolution written per centimetre
+        (imagej("inch", 1 / 72), "72 dpi"),  # ImageJ turns a JPEG's 72 dpi into an inch calibration
+        (resolution(10, "CENTIMETER"), "larger than a microscope's pixel"),  # 1 mm per pixel
+        (ome(1, "pixel"), "is not a length"),
+        (imagej("furlong", 1.0), "not a length"),
+    ],
+    ids=["72dpi", "300dpi", "96dpi-in-cm", "imagej-72dpi", "1mm-pixels", "ome-pixel-unit", "imagej-odd-unit"],
+)
 def test_print_and_screen_resolutions_are_not_pixel_sizes(tmp_path, write, reason):
     path = tmp_path / "figure.tif"
     tifffile.imwrite(path, PIXELS, **write)
@@ -81,14 +114,17 @@ def test_print_and_screen_resolutions_are_not_pixel_sizes(tmp_path, write, reaso
     assert size is None and reason in note and "ignored" in note
 
 
-@pytest.mark.parametrize("name, content", [
-    ("plain.tif", None),  # tifffile's default: 1 pixel per pixel, no unit
-    ("slide.png", None),
-    ("damaged.tif", b"II*\x00\x08\x00\x00\x00\xff\xff garbage"),
-    ("truncated.tif", "truncate"),
-    ("empty.tif", b""),
-    ("absent.tif", "absent"),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("plain.tif", None),  # tifffile's default: 1 pixel per pixel, no unit
+        ("slide.png", None),
+        ("damaged.tif", b"II*\x00\x08\x00\x00\x00\xff\xff garbage"),
+        ("truncated.tif", "truncate"),
+        ("empty.tif", b""),
+        ("absent.tif", "absent"),
+    ],
+)
 def test_no_pixel_size_gives_none_and_never_raises(tmp_path, name, content):
     path = tmp_path / name
     if content is None:
@@ -111,10 +147,20 @@ def test_the_real_timelapse_carries_its_documented_pixel_size(shared):
     assert pixel_size_um(shared / "formats" / "ctc_tif" / "input" / "raw_000.tif") is None  # 1 pixel per pixel
 
 
-@pytest.mark.parametrize("value, expected", [
-    (0.325, PixelSize(0.325, 0.325, "OME")), ([0.5, 0.6], PixelSize(0.5, 0.6, "OME")), (None, None), ("0.5", None),
-    (True, None), (-1, None), (0, None), ([0.5], None), (float("nan"), None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (0.325, PixelSize(0.325, 0.325, "OME")),
+        ([0.5, 0.6], PixelSize(0.5, 0.6, "OME")),
+        (None, None),
+        ("0.5", None),
+        (True, None),
+        (-1, None),
+        (0, None),
+        ([0.5], None),
+        (float("nan"), None),
+    ],
+)
 def test_manifest_values_are_read_leniently(value, expected):
     assert from_manifest(value, "OME") == expected
 
@@ -124,14 +170,22 @@ def test_manifest_representation_round_trips():
         assert from_manifest(json.loads(json.dumps(to_manifest(size))), size.source) == size
 
 
-@pytest.mark.parametrize("rows, expected", [
-    ([{"pixel_size_um": 0.5, "pixel_size_source": "OME"}] * 3, PixelSize(0.5, 0.5, "OME")),
-    ([{"pixel_size_um": 0.5, "pixel_size_source": "OME"}, {"pixel_size_um": 0.5000001, "pixel_size_source": "ImageJ"}],
-     PixelSize(0.5, 0.5, "metadata")),
-    ([{"pixel_size_um": 0.5}, {"pixel_size_um": 0.6}], None),
-    ([{"pixel_size_um": 0.5}, {}], None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        ([{"pixel_size_um": 0.5, "pixel_size_source": "OME"}] * 3, PixelSize(0.5, 0.5, "OME")),
+        (
+            [
+                {"pixel_size_um": 0.5, "pixel_size_source": "OME"},
+                {"pixel_size_um": 0.5000001, "pixel_size_source": "ImageJ"},
+            ],
+            PixelSize(0.5, 0.5, "metadata"),
+        ),
+        ([{"pixel_size_um": 0.5}, {"pixel_size_um": 0.6}], None),
+        ([{"pixel_size_um": 0.5}, {}], None),
+        ([], None),
+    ],
+)
 def test_the_dataset_size_is_the_one_all_images_share(rows, expected):
     assert common_pixel_size(rows) == expected
 
@@ -151,6 +205,7 @@ def test_bad_hand_sizes_are_refused_with_the_allowed_range(value):
 
 
 # --- import, add, set by hand, catalogue ----------------------------------------------------------------------
+
 
 def tiff_source(root, n=3, **write):
     """A flat ``images/*.tif`` + ``masks/*.png`` source whose TIFFs are written with ``write`` options."""
@@ -181,8 +236,9 @@ def test_import_stores_each_image_size_and_the_shared_one(tmp_path, settings):
 
 
 def test_images_without_a_size_have_no_keys_and_dpi_defaults_are_noted(tmp_path, settings):
-    result = import_dataset(tiff_source(tmp_path / "src", **resolution(72, "INCH")), ImportOptions(name="dpi"),
-                            settings)
+    result = import_dataset(
+        tiff_source(tmp_path / "src", **resolution(72, "INCH")), ImportOptions(name="dpi"), settings
+    )
     manifest = read_manifest(settings.datasets_dir / "dpi")
     assert not any("pixel_size_um" in row or "pixel_size_source" in row for row in manifest["images"])
     assert "pixel_size_um" not in manifest
@@ -200,8 +256,9 @@ def test_added_images_keep_their_own_sizes_and_split_the_shared_one(tmp_path, se
     assert dataset_pixel_size(folder, "slide0") == 0.5 and dataset_pixel_size(folder, "extra0") is None
     assert set_pixel_size(settings, "ij", 0.45) == PixelSize(0.45, 0.45, HAND)
     add_images(settings, "ij", png_source(tmp_path / "later", first=5))
-    assert all(dataset_pixel_size(folder, stem) == 0.45 for stem in ("slide0", "extra0", "extra5")), \
+    assert all(dataset_pixel_size(folder, stem) == 0.45 for stem in ("slide0", "extra0", "extra5")), (
         "a size set by hand holds for every image, those added later too"
+    )
     assert set_pixel_size(settings, "ij", 0) is None
     assert (dataset_pixel_size(folder, "slide0"), dataset_pixel_size(folder, "extra0")) == (0.5, None)
 
@@ -235,8 +292,10 @@ def test_setting_by_hand_names_the_problem(settings, tmp_path):
 
 def test_schema_8_catalogue_gains_a_nullable_pixel_size_keeping_its_rows(settings, tmp_path):
     old = catalogue_at_schema(settings.catalogue_path, 8)
-    old.execute("INSERT INTO images (dataset, split, stem, image_path, mask_path) "
-                "VALUES ('d', 'train', 'old-image', 'i.png', 'm.png')")
+    old.execute(
+        "INSERT INTO images (dataset, split, stem, image_path, mask_path) "
+        "VALUES ('d', 'train', 'old-image', 'i.png', 'm.png')"
+    )
     old.execute("INSERT INTO datasets (name, revision, manifest_stamp, path) VALUES ('d', 'r', 's', '/d')")
     old.close()
     con = store.connect(settings.catalogue_path)
@@ -247,8 +306,10 @@ def test_schema_8_catalogue_gains_a_nullable_pixel_size_keeping_its_rows(setting
     import_dataset(tiff_source(tmp_path / "src", **ome(0.25, "µm")), ImportOptions(name="ome"), settings)
     import_dataset(png_source(tmp_path / "pngs"), ImportOptions(name="pngs"), settings)
     sync_datasets(con, settings.datasets_dir)
-    assert con.execute("SELECT DISTINCT dataset, pixel_size_um FROM images ORDER BY dataset").fetchall() == \
-        [("ome", 0.25), ("pngs", None)], "unknown is NULL, not NaN"
+    assert con.execute("SELECT DISTINCT dataset, pixel_size_um FROM images ORDER BY dataset").fetchall() == [
+        ("ome", 0.25),
+        ("pngs", None),
+    ], "unknown is NULL, not NaN"
     listed = list_datasets(con).set_index("name")["pixel_size_um"]
     assert listed["ome"] == 0.25 and np.isnan(listed["pngs"])
     set_pixel_size(settings, "pngs", 0.4)
@@ -265,8 +326,9 @@ def test_command_line_prints_and_sets_the_pixel_size(tmp_path, data_env, capsys)
         return code, *capsys.readouterr()
 
     code, out, _ = run("ome")
-    assert code == 0 and out.strip() == ("ome: pixel size unknown for the dataset "
-                                         "(3 images at 0.325 µm, 1 image unknown).")
+    assert code == 0 and out.strip() == (
+        "ome: pixel size unknown for the dataset (3 images at 0.325 µm, 1 image unknown)."
+    )
     code, out, _ = run("ome", "0.5")
     assert code == 0 and out.startswith("ome: pixel size 0.5 µm (set by hand).")
     assert run("ome")[1].strip() == "ome: pixel size 0.5 µm (set by hand)"

@@ -10,8 +10,19 @@ from scipy import ndimage
 from skimage.draw import disk
 from skimage.segmentation import watershed
 
-from core.postprocess import (HELP, MEASUREMENT_COLUMNS, PostProcessing, binary_mask, error_picture,
-                              fill_holes, foreground_of, instances, measure_cells, outline, split_instances)
+from core.postprocess import (
+    HELP,
+    MEASUREMENT_COLUMNS,
+    PostProcessing,
+    binary_mask,
+    error_picture,
+    fill_holes,
+    foreground_of,
+    instances,
+    measure_cells,
+    outline,
+    split_instances,
+)
 from core.postprocess import _flood
 
 RAW = PostProcessing(fill_holes=False, min_size=0)  # thresholding only
@@ -37,10 +48,17 @@ def discs(*centres: tuple[int, int], radius: int = 12) -> np.ndarray:
 
 # --- settings ---------------------------------------------------------------------------------------------------
 
+
 def test_defaults_and_round_trip():
     settings = PostProcessing()
-    assert settings.to_dict() == {"threshold": 0.5, "fill_holes": True, "min_size": 15, "split_touching": True,
-                                  "min_distance": 5, "seed_threshold": 0.5}
+    assert settings.to_dict() == {
+        "threshold": 0.5,
+        "fill_holes": True,
+        "min_size": 15,
+        "split_touching": True,
+        "min_distance": 5,
+        "seed_threshold": 0.5,
+    }
     changed = PostProcessing.from_dict({"threshold": 0.25, "split_touching": False})
     assert changed == PostProcessing(threshold=0.25, split_touching=False)
     assert PostProcessing.from_dict(changed.to_dict()) == changed
@@ -49,8 +67,9 @@ def test_defaults_and_round_trip():
 
 
 def test_numpy_values_become_plain_python():
-    settings = PostProcessing(threshold=np.float32(0.5), min_size=np.int64(3), fill_holes=np.bool_(False),
-                              seed_threshold=np.float64(0.4))
+    settings = PostProcessing(
+        threshold=np.float32(0.5), min_size=np.int64(3), fill_holes=np.bool_(False), seed_threshold=np.float64(0.4)
+    )
     assert [type(v) for v in settings.to_dict().values()] == [float, bool, int, bool, int, float]
 
 
@@ -93,6 +112,7 @@ def test_help_has_one_sentence_per_field():
 
 
 # --- binary mask --------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "probability, threshold, pixels",
@@ -155,6 +175,7 @@ def test_holes_are_filled_before_small_objects_are_counted():
 
 # --- instances ----------------------------------------------------------------------------------------------------
 
+
 def test_two_touching_discs_are_split():
     labels = split_instances(discs((32, 22), (32, 42)), min_distance=5)
     assert labels.dtype == np.int32
@@ -202,7 +223,7 @@ def square_on_a_thread(bump: np.ndarray) -> np.ndarray:
     mask[1:10, 1:10] = True
     mask[5, 10:12] = True
     top = 5 - bump.shape[0] // 2
-    mask[top:top + bump.shape[0], 12:12 + bump.shape[1]] = bump
+    mask[top : top + bump.shape[0], 12 : 12 + bump.shape[1]] = bump
     return mask
 
 
@@ -263,6 +284,7 @@ def test_split_instances_checks_min_distance():
 
 # --- measurements -------------------------------------------------------------------------------------------------
 
+
 def rectangles() -> np.ndarray:
     labels = np.zeros((8, 8), np.int32)
     labels[0:2, 0:4] = 1  # 8 pixels, centre (0.5, 1.5)
@@ -275,7 +297,10 @@ def test_measure_cells_areas_and_centroids():
     rows = measure_cells(rectangles())
     assert [tuple(row) for row in rows] == [MEASUREMENT_COLUMNS[:5]] * 3
     assert [(r["label"], r["area"], r["centroid_y"], r["centroid_x"]) for r in rows] == [
-        (1, 8, 0.5, 1.5), (2, 3, 5.0, 5.0), (4, 4, 5.5, 1.5)]
+        (1, 8, 0.5, 1.5),
+        (2, 3, 5.0, 5.0),
+        (4, 4, 5.5, 1.5),
+    ]
     assert rows[1]["eccentricity"] == pytest.approx(1.0)  # a line
     assert rows[2]["eccentricity"] == pytest.approx(0.0)  # a square
     assert all(type(r["label"]) is int and type(r["area"]) is int and type(r["centroid_x"]) is float for r in rows)
@@ -285,8 +310,10 @@ def test_measure_cells_areas_and_centroids():
     "image, means",
     [
         (np.arange(64, dtype=np.uint8).reshape(8, 8), [5.5, 45.0, 45.5]),
-        (np.dstack([np.full((8, 8), 10), np.full((8, 8), 20), np.full((8, 8), 60)]).astype(np.uint8),
-         [30.0, 30.0, 30.0]),
+        (
+            np.dstack([np.full((8, 8), 10), np.full((8, 8), 20), np.full((8, 8), 60)]).astype(np.uint8),
+            [30.0, 30.0, 30.0],
+        ),
         (np.dstack([np.full((8, 8), 90)] * 3 + [np.zeros((8, 8))]).astype(np.uint8), [90.0, 90.0, 90.0]),
         (np.arange(64, dtype=np.float32).reshape(8, 8) / 64, [5.5 / 64, 45 / 64, 45.5 / 64]),
     ],
@@ -306,6 +333,7 @@ def test_measure_cells_edge_cases():
 
 
 # --- pictures -----------------------------------------------------------------------------------------------------
+
 
 def test_outline_of_a_filled_square_is_its_border_ring():
     labels = np.zeros((6, 6), np.int32)
@@ -330,12 +358,13 @@ PREDICTED = np.array([[1, 0], [1, 0]])  # top-left right, top-right missed, bott
 @pytest.mark.parametrize(
     "image, opacity, expected",
     [
-        (np.full((2, 2, 3), (100, 50, 20), np.uint8), 0.5,
-         [[(50, 125, 10), (178, 110, 10)], [(165, 25, 125), (100, 50, 20)]]),
-        (np.full((2, 2), 100, np.uint8), 1.0,
-         [[(0, 200, 0), (255, 170, 0)], [(230, 0, 230), (100, 100, 100)]]),
-        (np.full((2, 2), 100, np.uint8), 0.0,
-         [[(100, 100, 100)] * 2, [(100, 100, 100)] * 2]),
+        (
+            np.full((2, 2, 3), (100, 50, 20), np.uint8),
+            0.5,
+            [[(50, 125, 10), (178, 110, 10)], [(165, 25, 125), (100, 50, 20)]],
+        ),
+        (np.full((2, 2), 100, np.uint8), 1.0, [[(0, 200, 0), (255, 170, 0)], [(230, 0, 230), (100, 100, 100)]]),
+        (np.full((2, 2), 100, np.uint8), 0.0, [[(100, 100, 100)] * 2, [(100, 100, 100)] * 2]),
     ],
 )
 def test_error_picture_colours(image, opacity, expected):
@@ -368,8 +397,11 @@ def _random_masks(count: int, seed: int = 0) -> list[np.ndarray]:
     return masks
 
 
-@pytest.mark.parametrize("mask", [np.zeros((3, 4), bool), np.ones((3, 4), bool), ring() > 0.5, ring()[:5] > 0.5,
-                                  *_random_masks(40)], ids=lambda m: f"{m.shape}-{int(m.sum())}")
+@pytest.mark.parametrize(
+    "mask",
+    [np.zeros((3, 4), bool), np.ones((3, 4), bool), ring() > 0.5, ring()[:5] > 0.5, *_random_masks(40)],
+    ids=lambda m: f"{m.shape}-{int(m.sum())}",
+)
 def test_fill_holes_fills_what_scipy_fills(mask):
     np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
 

@@ -20,7 +20,7 @@ MOVING, STILL = (12, 10), (34, 34)  # centres (row, column) at frame 0; the movi
 
 def _disc(frame: np.ndarray, centre: tuple[int, int]) -> None:
     rows, columns = np.ogrid[:SIDE, :SIDE]
-    frame[(rows - centre[0]) ** 2 + (columns - centre[1]) ** 2 <= RADIUS ** 2] = 220
+    frame[(rows - centre[0]) ** 2 + (columns - centre[1]) ** 2 <= RADIUS**2] = 220
 
 
 def _video() -> np.ndarray:
@@ -36,8 +36,14 @@ def _video() -> np.ndarray:
 def inputs(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    tifffile.imwrite(folder / "movie.tif", _video(), photometric="minisblack", imagej=True,
-                     resolution=(1 / 0.5, 1 / 0.5), metadata={"axes": "TYX", "unit": "um"})
+    tifffile.imwrite(
+        folder / "movie.tif",
+        _video(),
+        photometric="minisblack",
+        imagej=True,
+        resolution=(1 / 0.5, 1 / 0.5),
+        metadata={"axes": "TYX", "unit": "um"},
+    )
     still = np.full((SIDE, SIDE), 10, np.uint8)
     _disc(still, (20, 20))
     write_image(folder / "still.png", still)
@@ -57,12 +63,20 @@ def _still_has_cell(folder, t):
 
 
 def test_a_video_without_temporal_filling_misses_the_cell_in_the_frame_it_is_absent(
-        settings, tmp_path, monkeypatch, inputs):
+    settings, tmp_path, monkeypatch, inputs
+):
     summary, out = _predict(settings, tmp_path, monkeypatch, inputs, "plain", temporal=False)
     assert not _still_has_cell(out, MISSING_FRAME)
     assert all(_still_has_cell(out, t) for t in range(FRAMES) if t != MISSING_FRAME)
-    assert summary["videos"] == [{"name": "movie", "image": "movie.tif", "frames": FRAMES, "tracks": 2,
-                                  "cells_per_frame_mean": round((2 * FRAMES - 1) / FRAMES, 2)}]
+    assert summary["videos"] == [
+        {
+            "name": "movie",
+            "image": "movie.tif",
+            "frames": FRAMES,
+            "tracks": 2,
+            "cells_per_frame_mean": round((2 * FRAMES - 1) / FRAMES, 2),
+        }
+    ]
     assert summary["temporal"]["enabled"] is False
     assert summary["images"] == FRAMES + 1  # one row per frame, and the still image
     # the gap of one frame is closed by the linking: the still disc keeps its id before and after
@@ -89,7 +103,8 @@ def test_temporal_filling_restores_the_cell_and_ids_stay_one_per_disc(settings, 
     assert len((ctc / "res_track.txt").read_text().splitlines()) == 2
     # per-frame outputs the page shows, named by frame, with the track id as the cell's label
     assert sorted(p.name for p in (out / "overlays").iterdir()) == sorted(
-        [f"movie_t{t:04d}.png" for t in range(FRAMES)] + ["still.png"])
+        [f"movie_t{t:04d}.png" for t in range(FRAMES)] + ["still.png"]
+    )
     cells = list(csv.DictReader((out / "cells.csv").open(encoding="utf-8")))
     frame_cells = [c for c in cells if c["image"].startswith("movie.tif frame")]
     assert len(frame_cells) == 2 * FRAMES and {int(c["label"]) for c in frame_cells} == {1, 2}
@@ -103,13 +118,14 @@ def test_a_still_image_is_predicted_as_before(settings, tmp_path, monkeypatch, i
     alone_summary, alone = _predict(settings, tmp_path, monkeypatch, inputs, "alone", temporal=True)
     assert "videos" not in alone_summary and "temporal" not in alone_summary and not (alone / "videos").exists()
     assert np.array_equal(read_image(mixed / "labels" / "still.tif"), read_image(alone / "labels" / "still.tif"))
-    rows = [next(r for r in csv.DictReader((folder / "images.csv").open(encoding="utf-8")) if r["image"] == "still.png")
-            for folder in (mixed, alone)]
+    rows = [
+        next(r for r in csv.DictReader((folder / "images.csv").open(encoding="utf-8")) if r["image"] == "still.png")
+        for folder in (mixed, alone)
+    ]
     assert {k: v for k, v in rows[0].items() if k != "source"} == {k: v for k, v in rows[1].items() if k != "source"}
 
 
-def test_the_cells_of_a_video_frame_are_exported_with_that_frames_brightness(settings, tmp_path, monkeypatch,
-                                                                            inputs):
+def test_the_cells_of_a_video_frame_are_exported_with_that_frames_brightness(settings, tmp_path, monkeypatch, inputs):
     from core.interop.export import export_cells, prediction_sources
 
     _, out = _predict(settings, tmp_path, monkeypatch, inputs, "out", temporal=False)
@@ -132,10 +148,20 @@ def test_the_command_line_passes_the_temporal_settings_on(tmp_path, monkeypatch,
     seen = []
     monkeypatch.setattr(evaluate_cli, "load_settings", lambda: None)
     monkeypatch.setattr(evaluate_cli, "_run", lambda settings, run_id: run_id)
-    monkeypatch.setattr(predict_job, "predict_files", lambda run, inputs, out, options: seen.append(options) or
-                        {"per_image": [], "skipped": [], "cells": 0, "images": 0,
-                         "videos": [{"name": "m", "image": "m.tif", "frames": 5, "tracks": 2,
-                                     "cells_per_frame_mean": 2.0}]})
+    monkeypatch.setattr(
+        predict_job,
+        "predict_files",
+        lambda run, inputs, out, options: (
+            seen.append(options)
+            or {
+                "per_image": [],
+                "skipped": [],
+                "cells": 0,
+                "images": 0,
+                "videos": [{"name": "m", "image": "m.tif", "frames": 5, "tracks": 2, "cells_per_frame_mean": 2.0}],
+            }
+        ),
+    )
     parser = argparse.ArgumentParser()
     evaluate_cli.add_commands(parser.add_subparsers())
     request = PredictRequest(run_id="r1", inputs=("a.tif",), temporal=True, temporal_sigma=1.5, temporal_min_size=30)
@@ -144,6 +170,7 @@ def test_the_command_line_passes_the_temporal_settings_on(tmp_path, monkeypatch,
     assert seen[0].temporal == TemporalPostProcessing(True, 1.5, 30)
     assert "m.tif: 5 frames, 2 tracks" in capsys.readouterr().out
     assert "--temporal" not in PredictRequest(run_id="r1", inputs=("a.tif",)).arguments(tmp_path)
-    bad = parser.parse_args(["predict", "r1", "a.tif", "--out", str(tmp_path / "o2"), "--temporal",
-                             "--temporal-sigma", "-1"])
+    bad = parser.parse_args(
+        ["predict", "r1", "a.tif", "--out", str(tmp_path / "o2"), "--temporal", "--temporal-sigma", "-1"]
+    )
     assert bad.handler(bad) == 2 and "--temporal-sigma" in capsys.readouterr().err

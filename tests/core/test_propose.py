@@ -37,7 +37,8 @@ def test_unlabelled_images_get_proposals_with_cells_and_an_uncertainty(lab):
     proposed = [stem for stem, row in rows.items() if row["label"] == "proposed"]
     assert summary["proposed"] == 4 and len(proposed) == 4
     assert [item["uncertainty"] for item in summary["per_image"]] == sorted(
-        (item["uncertainty"] for item in summary["per_image"]), reverse=True), "most uncertain first"
+        (item["uncertainty"] for item in summary["per_image"]), reverse=True
+    ), "most uncertain first"
     folder = settings.datasets_dir / "lab"
     assert sorted(summary["correct_first"]) == sorted(proposed) and summary["correct_first"] == queue(folder)
     for stem in proposed:
@@ -57,8 +58,13 @@ def test_a_second_run_of_the_same_model_has_nothing_to_do_and_another_refreshes_
         propose_dataset(settings, "lab", run.run_id, proposals_task(settings, "lab"))
     folder = settings.datasets_dir / "lab"
     stem = sorted(_rows(settings))[0]
-    save_mask(folder, _rows(settings)[stem], MaskState(np.zeros((64, 64), np.uint8)), current_version(folder, stem),
-              tool="erase")  # a person corrects one proposal
+    save_mask(
+        folder,
+        _rows(settings)[stem],
+        MaskState(np.zeros((64, 64), np.uint8)),
+        current_version(folder, stem),
+        tool="erase",
+    )  # a person corrects one proposal
     newer = trained_run(settings, tmp_path, name="cells")
     summary = propose_dataset(settings, "lab", newer.run_id, proposals_task(settings, "lab"))
     assert summary["proposed"] == 3 and _rows(settings)[stem]["label"] == "corrected"

@@ -32,8 +32,9 @@ def test_streamed_windows_match_the_centred_windows_and_read_no_further_than_nee
         assert len(read) == min(n_frames, t + window // 2 + 1), "a window is given as soon as its last frame is read"
 
 
-@pytest.mark.parametrize("given, expected, message", [(2, 3, "holds 2 frames; 3 were expected"),
-                                                     (4, 3, "more than the 3 frames expected")])
+@pytest.mark.parametrize(
+    "given, expected, message", [(2, 3, "holds 2 frames; 3 were expected"), (4, 3, "more than the 3 frames expected")]
+)
 def test_streamed_windows_catch_a_video_that_is_not_as_long_as_its_headers_say(given, expected, message):
     with pytest.raises(ValueError, match=message):
         list(streamed_windows(iter(range(given)), expected, 3))
@@ -84,9 +85,14 @@ def recurrent_run(tmp_path, settings):
 
     source, videos = flat_stacks(tmp_path / "src", n=3, frames=5)
     folder = import_dataset(source, ImportOptions(name="clips"), settings).path
-    config = TrainConfig.from_dict({"dataset": "clips", "precision": "float32", "data": {"patch_size": 32},
-                                    "model": {"name": "unet_lstm", "base_filters": 4, "depth": 2,
-                                              "time_window": WINDOW}})
+    config = TrainConfig.from_dict(
+        {
+            "dataset": "clips",
+            "precision": "float32",
+            "data": {"patch_size": 32},
+            "model": {"name": "unet_lstm", "base_filters": 4, "depth": 2, "time_window": WINDOW},
+        }
+    )
     run = prepare_run(settings, config)
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     model = build_model(config.model, 1)
@@ -121,8 +127,7 @@ def test_predicting_videos_with_a_recurrent_run_refuses_single_images_by_name(re
     tifffile.imwrite(inputs / "still.tif", images[0])
     summary = predict_files(run, [inputs], tmp_path / "out")
     assert [v["frames"] for v in summary["videos"]] == [4]
-    assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir()) == [f"movie_t{t:04d}.tif"
-                                                                               for t in range(4)]
+    assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir()) == [f"movie_t{t:04d}.tif" for t in range(4)]
     assert any("still.tif: a single image" in s and "multi-frame TIFF" in s for s in summary["skipped"])
     with pytest.raises(ValueError, match="none of the inputs is a video"):
         predict_files(run, [inputs / "still.tif"], tmp_path / "out-still")

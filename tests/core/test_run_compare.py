@@ -15,9 +15,19 @@ import pytest
 from core.catalogue import store
 from core.catalogue.runs import flatten_config_as_json, sync_runs
 from core.evaluation import job as eval_job
-from core.runs.compare import (USED_PRECISION, PairedDifference, compare_pairs, config_diff, flatten_config,
-                               gains_and_losses, lineage_rows, paired_bootstrap, precision_note, trained_precisions,
-                               with_precision_row)
+from core.runs.compare import (
+    USED_PRECISION,
+    PairedDifference,
+    compare_pairs,
+    config_diff,
+    flatten_config,
+    gains_and_losses,
+    lineage_rows,
+    paired_bootstrap,
+    precision_note,
+    trained_precisions,
+    with_precision_row,
+)
 from core.runs.folder import create_run
 from core.runs.notes import RunNotes, write_notes
 from core.runs.report import comparison_report, html_table, runs_csv, runs_table
@@ -31,13 +41,17 @@ def scores(seed: int = 1, n: int = 200) -> np.ndarray:
 
 # --- paired bootstrap --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("a", "b", "low", "high", "p_value"), [
-    ([0.5, 0.5], [0.5, 0.5], 0.0, 0.0, 1.0),                      # identical scores: no difference at all
-    ([0.2, 0.4, 0.9], [0.2, 0.4, 0.9], 0.0, 0.0, 1.0),
-    ([0.5, 0.6, 0.7, 0.8], [0.6, 0.7, 0.8, 0.9], 0.1, 0.1, 0.0),  # every image gains 0.1: so does every resample
-    ([0.9, 0.8, 0.3], [0.7, 0.6, 0.1], -0.2, -0.2, 0.0),
-    ([0.0, 0.0], [0.0, 1.0], 0.0, 1.0, 0.5),                      # two images: resamples mean 0, 0.5 or 1
-])
+
+@pytest.mark.parametrize(
+    ("a", "b", "low", "high", "p_value"),
+    [
+        ([0.5, 0.5], [0.5, 0.5], 0.0, 0.0, 1.0),  # identical scores: no difference at all
+        ([0.2, 0.4, 0.9], [0.2, 0.4, 0.9], 0.0, 0.0, 1.0),
+        ([0.5, 0.6, 0.7, 0.8], [0.6, 0.7, 0.8, 0.9], 0.1, 0.1, 0.0),  # every image gains 0.1: so does every resample
+        ([0.9, 0.8, 0.3], [0.7, 0.6, 0.1], -0.2, -0.2, 0.0),
+        ([0.0, 0.0], [0.0, 1.0], 0.0, 1.0, 0.5),  # two images: resamples mean 0, 0.5 or 1
+    ],
+)
 def test_tiny_samples_with_known_answers(a, b, low, high, p_value):
     result = paired_bootstrap(a, b, n_resamples=2000)
     assert (result.low, result.high) == pytest.approx((low, high), abs=1e-12)
@@ -64,9 +78,14 @@ def test_pure_noise_gives_no_clear_difference():
     assert result.verdict.startswith("No clear difference") and "includes 0" in result.verdict
 
 
-@pytest.mark.parametrize(("shift", "start"), [(0.004, "B is better than A, but the gain is tiny"),
-                                             (-0.004, "A is better than B, but the gain is tiny"),
-                                             (0.0, "No real difference")])
+@pytest.mark.parametrize(
+    ("shift", "start"),
+    [
+        (0.004, "B is better than A, but the gain is tiny"),
+        (-0.004, "A is better than B, but the gain is tiny"),
+        (0.0, "No real difference"),
+    ],
+)
 def test_a_difference_within_a_hundredth_is_called_tiny(shift, start):
     a = scores()
     b = np.clip(a + shift + np.random.default_rng(5).normal(0, 0.002, a.size), 0, 1)
@@ -94,15 +113,18 @@ def test_interval_narrows_with_lower_confidence():
     assert "99 % CI" in wide.verdict
 
 
-@pytest.mark.parametrize("a, b, options, message", [
-    ([0.1, 0.2, 0.3], [0.1, 0.2], {}, "equal lengths; got 3 for A and 2 for B"),
-    ([0.1], [0.2], {}, "at least 2 images"),
-    ([], [], {}, "at least 2 images"),
-    ([0.1, float("nan")], [0.2, 0.3], {}, "finite"),
-    ([0.1, 0.2], [0.2, 0.3], {"confidence": 95}, "confidence must be between 0 and 1"),
-    ([0.1, 0.2], [0.2, 0.3], {"n_resamples": 0}, "n_resamples must be at least 2"),
-    ([0.1, 0.2], [0.2, 0.3], {"n_resamples": 1}, "n_resamples must be at least 2"),
-])
+@pytest.mark.parametrize(
+    "a, b, options, message",
+    [
+        ([0.1, 0.2, 0.3], [0.1, 0.2], {}, "equal lengths; got 3 for A and 2 for B"),
+        ([0.1], [0.2], {}, "at least 2 images"),
+        ([], [], {}, "at least 2 images"),
+        ([0.1, float("nan")], [0.2, 0.3], {}, "finite"),
+        ([0.1, 0.2], [0.2, 0.3], {"confidence": 95}, "confidence must be between 0 and 1"),
+        ([0.1, 0.2], [0.2, 0.3], {"n_resamples": 0}, "n_resamples must be at least 2"),
+        ([0.1, 0.2], [0.2, 0.3], {"n_resamples": 1}, "n_resamples must be at least 2"),
+    ],
+)
 def test_bad_input_is_refused(a, b, options, message):
     with pytest.raises(ValueError, match=message):
         paired_bootstrap(a, b, **options)
@@ -124,13 +146,17 @@ def test_gains_and_losses():
 
 # --- settings and lineage ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("settings", "values"), [
-    ({}, {}),
-    ({"loss": "bce", "lr": 0.001}, {"loss": "bce", "lr": 0.001}),
-    ({"model": {"depth": 4, "widths": [8, 16]}}, {"model.depth": 4, "model.widths": [8, 16]}),
-    ({"augment": {}, "data": {"patch": {"size": 256}}}, {"augment": {}, "data.patch.size": 256}),
-    ({"a": {"b": None, "c": True}}, {"a.b": None, "a.c": True}),
-])
+
+@pytest.mark.parametrize(
+    ("settings", "values"),
+    [
+        ({}, {}),
+        ({"loss": "bce", "lr": 0.001}, {"loss": "bce", "lr": 0.001}),
+        ({"model": {"depth": 4, "widths": [8, 16]}}, {"model.depth": 4, "model.widths": [8, 16]}),
+        ({"augment": {}, "data": {"patch": {"size": 256}}}, {"augment": {}, "data.patch.size": 256}),
+        ({"a": {"b": None, "c": True}}, {"a.b": None, "a.c": True}),
+    ],
+)
 def test_the_two_flattenings_share_keys_and_differ_only_in_json_text(settings, values):
     assert flatten_config(settings) == values
     assert flatten_config_as_json(settings) == {key: json.dumps(value) for key, value in values.items()}
@@ -151,19 +177,34 @@ def test_config_diff_keeps_only_differing_settings():
 
 
 def test_config_diff_accepts_flat_settings_from_the_catalogue():
-    diff = config_diff({"a": {"model.depth": 4, "augment.flip": True}, "b": {"model": {"depth": 4},
-                                                                           "augment": {"flip": False}}})
+    diff = config_diff(
+        {"a": {"model.depth": 4, "augment.flip": True}, "b": {"model": {"depth": 4}, "augment": {"flip": False}}}
+    )
     assert diff.to_dict(orient="index") == {"augment.flip": {"a": "true", "b": "false"}}
 
 
 def test_lineage_rows_count_masks_changed_since_the_first_run():
     configs = {
-        "r1": {"train": {"dataset": "cells"}, "parent_run": None,
-               "lineage": {"dataset_revision": "aaa", "images": {"train": 10, "valid": 2, "test": 3},
-                           "edited_masks": 1, "mask_versions": {"x": 1}}},
-        "r2": {"train": {"dataset": "cells"}, "parent_run": "r1",
-               "lineage": {"dataset_revision": "bbb", "images": {"train": 10, "valid": 2, "test": 3},
-                           "edited_masks": 3, "mask_versions": {"x": 2, "y": 1, "z": 1}}},
+        "r1": {
+            "train": {"dataset": "cells"},
+            "parent_run": None,
+            "lineage": {
+                "dataset_revision": "aaa",
+                "images": {"train": 10, "valid": 2, "test": 3},
+                "edited_masks": 1,
+                "mask_versions": {"x": 1},
+            },
+        },
+        "r2": {
+            "train": {"dataset": "cells"},
+            "parent_run": "r1",
+            "lineage": {
+                "dataset_revision": "bbb",
+                "images": {"train": 10, "valid": 2, "test": 3},
+                "edited_masks": 3,
+                "mask_versions": {"x": 2, "y": 1, "z": 1},
+            },
+        },
         "r3": {"train": {"dataset": "cells"}, "lineage": {"mask_versions": {"x": 1}}},
         "r4": {},  # an unreadable config: an empty row, not an error
     }
@@ -171,16 +212,27 @@ def test_lineage_rows_count_masks_changed_since_the_first_run():
     assert rows["masks_changed_vs_first"].tolist() == [0, 3, 0, 1]
     assert rows.loc["r2", "parent_run"] == "r1" and rows.loc["r2", "dataset_revision"] == "bbb"
     assert rows.loc["r1", "n_train"] == 10 and rows.loc["r2", "edited_masks"] == 3
-    assert rows.columns.tolist() == ["dataset", "dataset_revision", "n_train", "n_valid", "n_test",
-                                     "edited_masks", "parent_run", "masks_changed_vs_first"]
+    assert rows.columns.tolist() == [
+        "dataset",
+        "dataset_revision",
+        "n_train",
+        "n_valid",
+        "n_test",
+        "edited_masks",
+        "parent_run",
+        "masks_changed_vs_first",
+    ]
 
 
-@pytest.mark.parametrize(("precisions", "row", "note"), [
-    ({"a": "float32", "b": "bfloat16"}, ["float32", "bfloat16"], "A float32, B bfloat16"),
-    ({"a": "float32", "b": "float32"}, ["float32", "float32"], None),
-    ({"a": "bfloat16", "b": None}, ["bfloat16", "—"], None),  # B recorded none: nothing to compare
-    ({"a": None, "b": None}, None, None),  # no run recorded one: no row
-])
+@pytest.mark.parametrize(
+    ("precisions", "row", "note"),
+    [
+        ({"a": "float32", "b": "bfloat16"}, ["float32", "bfloat16"], "A float32, B bfloat16"),
+        ({"a": "float32", "b": "float32"}, ["float32", "float32"], None),
+        ({"a": "bfloat16", "b": None}, ["bfloat16", "—"], None),  # B recorded none: nothing to compare
+        ({"a": None, "b": None}, None, None),  # no run recorded one: no row
+    ],
+)
 def test_the_precision_each_run_trained_in(precisions, row, note):
     diff = config_diff({"a": {"lr": 0.001, "precision": "auto"}, "b": {"lr": 0.01, "precision": "auto"}})
     table = with_precision_row(diff, precisions)
@@ -190,13 +242,17 @@ def test_the_precision_each_run_trained_in(precisions, row, note):
     else:
         assert table.index.tolist() == ["lr", USED_PRECISION] and table.loc[USED_PRECISION].tolist() == row
     found = precision_note(precisions, {"a": "A", "b": "B"})
-    assert (found is None) if note is None else (found.startswith("These runs trained in different precisions")
-                                                 and note in found)
+    assert (
+        (found is None)
+        if note is None
+        else (found.startswith("These runs trained in different precisions") and note in found)
+    )
 
 
 def test_the_precision_row_covers_a_run_without_settings():
-    table = with_precision_row(config_diff({"a": {"lr": 0.001}, "b": {"lr": 0.01}}),
-                               {"a": "float32", "b": "float32", "c": "bfloat16"})
+    table = with_precision_row(
+        config_diff({"a": {"lr": 0.001}, "b": {"lr": 0.01}}), {"a": "float32", "b": "float32", "c": "bfloat16"}
+    )
     assert table.columns.tolist() == ["a", "b", "c"] and table.loc["lr", "c"] == "—"
     assert table.loc[USED_PRECISION].tolist() == ["float32", "float32", "bfloat16"]
 
@@ -212,12 +268,17 @@ def test_trained_precisions_come_from_each_runs_status_through_the_catalogue(set
         sync_runs(con, root)
         ids = [run.run_id for run in runs]
         assert trained_precisions(con, [ids[1], ids[0], ids[2], "gone"]) == {
-            ids[1]: "bfloat16", ids[0]: "float32", ids[2]: None, "gone": None}
+            ids[1]: "bfloat16",
+            ids[0]: "float32",
+            ids[2]: None,
+            "gone": None,
+        }
     finally:
         con.close()
 
 
 # --- the report --------------------------------------------------------------------------------------------
+
 
 def shifted_model(run, checkpoint: str = "best"):
     """B's stand-in model: the brightness model's map moved 2 pixels sideways, so B misses cell edges."""
@@ -232,8 +293,9 @@ def two_evaluated_runs(settings, tmp_path, monkeypatch):
     run_a = evaluated_run(settings, tmp_path, monkeypatch)
     run_b = trained_run(settings, tmp_path)
     monkeypatch.setattr(eval_job, "load_run_model", shifted_model)
-    eval_job.evaluate_run(run_b, eval_job.dataset_items(settings.datasets_dir / "cells", "test"), "test",
-                          source={"dataset": "cells"})
+    eval_job.evaluate_run(
+        run_b, eval_job.dataset_items(settings.datasets_dir / "cells", "test"), "test", source={"dataset": "cells"}
+    )
     for run, values in ((run_a, (0.5, 0.7)), (run_b, (0.6, 0.75))):
         for epoch, value in enumerate(values, start=1):
             run.append_metrics({"epoch": epoch, "loss": 1 / epoch, "val_dice": value, "seconds": 2.0})
@@ -253,22 +315,42 @@ def test_report_is_self_contained_and_escaped(settings, two_evaluated_runs):
     assert not re.search(r"<(link|img)[^>]*\b(href|src)\s*=\s*\"https?:", page)
     assert "<script>alert" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert page.count("Plotly.newPlot") == 2  # validation Dice and loss
-    for heading in ("Runs", "Settings that differ", "Training curves", "Is B better than A?",
-                    "Per-image Dice, A vs B", "Data lineage", "Where B gained and lost most"):
+    for heading in (
+        "Runs",
+        "Settings that differ",
+        "Training curves",
+        "Is B better than A?",
+        "Per-image Dice, A vs B",
+        "Data lineage",
+        "Where B gained and lost most",
+    ):
         assert f"<h2>{heading}</h2>" in page
     assert 'class="verdict">A is better than B by' in page  # B's masks are shifted off the cells
     assert page.count('<td><img src="data:image/png;base64,') == 4 * 3  # image, truth, A, B × 3 losses
 
 
-
-@pytest.mark.parametrize(("trained", "expected"), [
-    ((None, None), ['<h2>Settings that differ</h2>\n<p class="note">All settings are the same.</p>\n']),
-    (("float32", "float32"), ["All settings are the same; the last row is the precision each run trained in.",
-                              "<td>precision used</td><td>float32</td><td>float32</td>"]),
-    (("float32", "bfloat16"), ["<td>precision used</td><td>float32</td><td>bfloat16</td>",
-                               '<p class="warning">These runs trained in different precisions: {a} float32, '
-                               "{b} bfloat16. Part of their difference may come from it"]),
-], ids=["none", "same", "different"])
+@pytest.mark.parametrize(
+    ("trained", "expected"),
+    [
+        ((None, None), ['<h2>Settings that differ</h2>\n<p class="note">All settings are the same.</p>\n']),
+        (
+            ("float32", "float32"),
+            [
+                "All settings are the same; the last row is the precision each run trained in.",
+                "<td>precision used</td><td>float32</td><td>float32</td>",
+            ],
+        ),
+        (
+            ("float32", "bfloat16"),
+            [
+                "<td>precision used</td><td>float32</td><td>bfloat16</td>",
+                '<p class="warning">These runs trained in different precisions: {a} float32, '
+                "{b} bfloat16. Part of their difference may come from it",
+            ],
+        ),
+    ],
+    ids=["none", "same", "different"],
+)
 def test_report_shows_the_precision_each_run_trained_in(settings, two_evaluated_runs, trained, expected):
     con, run_a, run_b = two_evaluated_runs  # trained with the same settings: only the precision can differ
     for run, precision in zip((run_a, run_b), trained):
@@ -280,6 +362,7 @@ def test_report_shows_the_precision_each_run_trained_in(settings, two_evaluated_
         assert text.format(a=run_a.run_id, b=run_b.run_id) in page
     assert ('class="warning"' in page) == (trained == ("float32", "bfloat16"))
     assert ("<td>precision used</td>" in page) == any(trained)
+
 
 def test_report_skips_missing_pictures(settings, two_evaluated_runs):
     con, run_a, run_b = two_evaluated_runs
@@ -311,4 +394,3 @@ def test_runs_table_and_csv(two_evaluated_runs):
 def test_html_table_escapes_headers_and_cells():
     page = html_table(pd.DataFrame({"<k>": ["a & b"], "d": [0.25]}), signed=("d",))
     assert "<th>&lt;k&gt;</th>" in page and "a &amp; b" in page and 'class="num up">0.250' in page
-

@@ -15,27 +15,65 @@ from core.catalogue.runs import ingest_run, sync_runs
 from core.io import write_json_atomic
 from core.runs.folder import RunDir
 from core.runs.notes import RunNotes, normalise_tags, notes_path, read_notes, update_notes, write_notes
-from core.runs.queries import (best_and_last, metric_curves, params_wide, per_image_pairs, query_runs, run_detail,
-                               select_runs)
+from core.runs.queries import (
+    best_and_last,
+    metric_curves,
+    params_wide,
+    per_image_pairs,
+    query_runs,
+    run_detail,
+    select_runs,
+)
 from tests.helpers import catalogue_at_schema
 
 
-def make_run(root: Path, run_id: str, *, dataset: str = "cells", model: str = "unet", lr: float = 1e-3,
-             batch_size: int = 8, patch_size: int = 256, loss: str = "bce_dice", state: str = "finished",
-             created: str = "2026-11-01T10:00:00+00:00", val_dice: tuple[float, ...] = (0.5, 0.7, 0.6),
-             seconds: float = 10.0, per_image: dict[str, tuple[float, float]] | None = None,
-             lineage: dict | None = None, parent: str | None = None) -> RunDir:
+def make_run(
+    root: Path,
+    run_id: str,
+    *,
+    dataset: str = "cells",
+    model: str = "unet",
+    lr: float = 1e-3,
+    batch_size: int = 8,
+    patch_size: int = 256,
+    loss: str = "bce_dice",
+    state: str = "finished",
+    created: str = "2026-11-01T10:00:00+00:00",
+    val_dice: tuple[float, ...] = (0.5, 0.7, 0.6),
+    seconds: float = 10.0,
+    per_image: dict[str, tuple[float, float]] | None = None,
+    lineage: dict | None = None,
+    parent: str | None = None,
+) -> RunDir:
     """A run folder as the worker leaves it: config, status, one metrics row per ``val_dice`` value and,
     when ``per_image`` ({stem: (dice, iou)}) is given, a finished test evaluation."""
     run = RunDir(root / run_id)
     run.path.mkdir(parents=True)
-    train = {"dataset": dataset, "model": {"name": model, "depth": 4}, "data": {"patch_size": patch_size},
-             "preset": "quick", "loss": loss, "learning_rate": lr, "batch_size": batch_size, "augment_preset": ""}
+    train = {
+        "dataset": dataset,
+        "model": {"name": model, "depth": 4},
+        "data": {"patch_size": patch_size},
+        "preset": "quick",
+        "loss": loss,
+        "learning_rate": lr,
+        "batch_size": batch_size,
+        "augment_preset": "",
+    }
     write_json_atomic(run.config_path, {"train": train, "lineage": lineage or {}, "parent_run": parent})
     write_json_atomic(run.status_path, {"state": state, "created": created, "device": "cpu"})
     for epoch, value in enumerate(val_dice, start=1):
-        run.append_metrics({"epoch": epoch, "time": created, "loss": 1.0 / epoch, "val_loss": 1.1 / epoch,
-                            "dice": value - 0.05, "val_dice": value, "lr": lr, "seconds": seconds * epoch})
+        run.append_metrics(
+            {
+                "epoch": epoch,
+                "time": created,
+                "loss": 1.0 / epoch,
+                "val_loss": 1.1 / epoch,
+                "dice": value - 0.05,
+                "val_dice": value,
+                "lr": lr,
+                "seconds": seconds * epoch,
+            }
+        )
     if per_image is not None:
         folder = run.path / "eval" / "test"
         folder.mkdir(parents=True)
@@ -44,8 +82,10 @@ def make_run(root: Path, run_id: str, *, dataset: str = "cells", model: str = "u
             writer.writerow(["stem", "dice", "iou"])
             writer.writerows([stem, dice, iou] for stem, (dice, iou) in per_image.items())
         dice = sum(d for d, _ in per_image.values()) / len(per_image)
-        write_json_atomic(folder / "summary.json", {"summary": {"n_images": len(per_image), "dice": dice,
-                                                                "threshold": 0.5}, "items": []})
+        write_json_atomic(
+            folder / "summary.json",
+            {"summary": {"n_images": len(per_image), "dice": dice, "threshold": 0.5}, "items": []},
+        )
     return run
 
 
@@ -60,10 +100,18 @@ def catalogue(settings):
 def three_runs(settings, catalogue):
     """r1 (cells, lr 1e-3), r2 (cells, lr 1e-2, tagged), r3 (nuclei, failed); r1 and r2 evaluated."""
     root = settings.data_root / "runs"
-    make_run(root, "r1", created="2026-11-01T10:00:00+00:00",
-             per_image={"a": (0.5, 0.4), "b": (0.6, 0.5), "c": (0.7, 0.6)})
-    r2 = make_run(root, "r2", lr=1e-2, batch_size=16, created="2026-11-02T10:00:00+00:00",
-                  val_dice=(0.6, 0.8, 0.8, 0.7), per_image={"b": (0.65, 0.55), "c": (0.9, 0.8), "d": (0.1, 0.1)})
+    make_run(
+        root, "r1", created="2026-11-01T10:00:00+00:00", per_image={"a": (0.5, 0.4), "b": (0.6, 0.5), "c": (0.7, 0.6)}
+    )
+    r2 = make_run(
+        root,
+        "r2",
+        lr=1e-2,
+        batch_size=16,
+        created="2026-11-02T10:00:00+00:00",
+        val_dice=(0.6, 0.8, 0.8, 0.7),
+        per_image={"b": (0.65, 0.55), "c": (0.9, 0.8), "d": (0.1, 0.1)},
+    )
     make_run(root, "r3", dataset="nuclei", model="attention_unet", state="failed", created="2026-11-03T10:00:00+00:00")
     write_notes(r2, RunNotes(name="Higher LR", notes="tried a 10× learning rate", tags=("Fast", "lr")))
     assert sorted(sync_runs(catalogue, root)) == ["r1", "r2", "r3"]
@@ -72,32 +120,43 @@ def three_runs(settings, catalogue):
 
 # --- run notes ---------------------------------------------------------------------------------------------
 
+
 def test_notes_round_trip_through_the_run_folder(tmp_path):
     run = make_run(tmp_path, "r1")
     assert read_notes(run) == RunNotes()  # no file yet: defaults
     notes = RunNotes(name="  Baseline ", notes="first try\n<b>bold</b>", tags=("B", " a ", "b"), deleted=True)
     write_notes(run, notes)
     assert read_notes(run) == notes == RunNotes.from_dict(notes.to_dict())
-    assert json.loads(notes_path(run).read_text()) == {"name": "Baseline", "notes": "first try\n<b>bold</b>",
-                                                      "tags": ["a", "b"], "deleted": True}
+    assert json.loads(notes_path(run).read_text()) == {
+        "name": "Baseline",
+        "notes": "first try\n<b>bold</b>",
+        "tags": ["a", "b"],
+        "deleted": True,
+    }
     assert update_notes(run, deleted=False).deleted is False and read_notes(run).name == "Baseline"
 
 
-@pytest.mark.parametrize("tags, expected", [
-    (["Best", " best ", "", "GPU"], ("best", "gpu")),
-    ("new masks, Baseline,,", ("baseline", "new masks")),
-    ((), ()),
-])
+@pytest.mark.parametrize(
+    "tags, expected",
+    [
+        (["Best", " best ", "", "GPU"], ("best", "gpu")),
+        ("new masks, Baseline,,", ("baseline", "new masks")),
+        ((), ()),
+    ],
+)
 def test_tags_are_normalised(tags, expected):
     assert normalise_tags(tags) == expected == RunNotes(tags=tags).tags
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"name": "x", "colour": "red", "pinned": True}, "Unknown notes key.*colour, pinned.*Allowed: name"),
-    ({"name": "x" * 121}, "at most 120 characters"),
-    ({"deleted": "yes"}, "deleted must be true or false"),
-    ({"tags": [1]}, "A tag must be text"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"name": "x", "colour": "red", "pinned": True}, "Unknown notes key.*colour, pinned.*Allowed: name"),
+        ({"name": "x" * 121}, "at most 120 characters"),
+        ({"deleted": "yes"}, "deleted must be true or false"),
+        ({"tags": [1]}, "A tag must be text"),
+    ],
+)
 def test_bad_notes_are_refused(data, message):
     with pytest.raises(ValueError, match=message):
         RunNotes.from_dict(data)
@@ -113,24 +172,32 @@ def test_unreadable_notes_give_defaults_and_a_warning(tmp_path, caplog):
 
 # --- catalogue: migration, ingest, sync --------------------------------------------------------------------
 
+
 def test_schema_5_catalogue_migrates_to_the_newest_keeping_its_rows(settings):
     old = catalogue_at_schema(settings.catalogue_path, 5)
-    old.execute("INSERT INTO runs (id, name, status, run_dir, notes, tags) "
-                "VALUES ('old', 'Old run', 'finished', '/runs/old', 'kept', ['x'])")
+    old.execute(
+        "INSERT INTO runs (id, name, status, run_dir, notes, tags) "
+        "VALUES ('old', 'Old run', 'finished', '/runs/old', 'kept', ['x'])"
+    )
     old.execute("INSERT INTO metrics VALUES ('old', 1, 'val_dice', 0.5, NULL)")
     old.execute("INSERT INTO evaluations (run_id, split, stem, dice, ap50) VALUES ('old', 'test', 's', 0.4, 0.25)")
-    old.execute("INSERT INTO images (dataset, split, stem, image_path, mask_path) "
-                "VALUES ('d', 'train', 'old-image', 'i.png', 'm.png')")
+    old.execute(
+        "INSERT INTO images (dataset, split, stem, image_path, mask_path) "
+        "VALUES ('d', 'train', 'old-image', 'i.png', 'm.png')"
+    )
     old.close()
     con = store.connect(settings.catalogue_path)
     assert store.schema_version(con) == store.SCHEMA_VERSION
-    assert con.execute("SELECT stem, label FROM images").fetchall() == [("old-image", "truth")], \
+    assert con.execute("SELECT stem, label FROM images").fetchall() == [("old-image", "truth")], (
         "images from before label states held imported masks"
-    assert con.execute("SELECT id, name, notes, tags, deleted FROM runs").fetchall() == \
-        [("old", "Old run", "kept", ["x"], False)]
+    )
+    assert con.execute("SELECT id, name, notes, tags, deleted FROM runs").fetchall() == [
+        ("old", "Old run", "kept", ["x"], False)
+    ]
     assert con.execute("SELECT count(*) FROM metrics").fetchone()[0] == 1
-    assert con.execute("SELECT dice, ap_50, pq FROM evaluations").fetchall() == [(0.4, 0.25, None)], \
+    assert con.execute("SELECT dice, ap_50, pq FROM evaluations").fetchall() == [(0.4, 0.25, None)], (
         "the AP at IoU 0.5 keeps its values under its new name; panoptic quality is new"
+    )
     assert query_runs(con)["id"].tolist() == ["old"]
 
 
@@ -144,8 +211,11 @@ def test_editing_notes_json_is_picked_up_by_the_next_sync(three_runs, catalogue)
     run = RunDir(three_runs / "r1")
     update_notes(run, name="Baseline", tags=("keep",), deleted=True)
     assert sync_runs(catalogue, three_runs) == ["r1"]
-    assert catalogue.execute("SELECT name, tags, deleted FROM runs WHERE id = 'r1'").fetchone() == \
-        ("Baseline", ["keep"], True)
+    assert catalogue.execute("SELECT name, tags, deleted FROM runs WHERE id = 'r1'").fetchone() == (
+        "Baseline",
+        ["keep"],
+        True,
+    )
     assert sync_runs(catalogue, three_runs) == []  # nothing changed since
 
 
@@ -184,12 +254,35 @@ def test_deleted_run_folder_shows_as_missing(three_runs, catalogue):
 
 # --- queries -----------------------------------------------------------------------------------------------
 
+
 def test_query_runs_columns_and_decoded_settings(three_runs, catalogue):
     frame = query_runs(catalogue)
     assert frame.columns.tolist() == [
-        "id", "name", "status", "dataset", "model", "preset", "tags", "notes", "best_val_dice", "test_dice",
-        "epochs", "duration_s", "images_per_s", "device", "created", "parent_run", "deleted", "learning_rate",
-        "batch_size", "patch_size", "loss", "augment_preset", "missing", "owner"]
+        "id",
+        "name",
+        "status",
+        "dataset",
+        "model",
+        "preset",
+        "tags",
+        "notes",
+        "best_val_dice",
+        "test_dice",
+        "epochs",
+        "duration_s",
+        "images_per_s",
+        "device",
+        "created",
+        "parent_run",
+        "deleted",
+        "learning_rate",
+        "batch_size",
+        "patch_size",
+        "loss",
+        "augment_preset",
+        "missing",
+        "owner",
+    ]
     assert frame["id"].tolist() == ["r3", "r2", "r1"]  # newest first
     r2 = frame.set_index("id").loc["r2"]
     assert (r2["learning_rate"], r2["batch_size"], r2["patch_size"], r2["loss"]) == (0.01, 16, 256, "bce_dice")
@@ -198,24 +291,27 @@ def test_query_runs_columns_and_decoded_settings(three_runs, catalogue):
     assert frame.set_index("id").loc["r1", "tags"] == []
 
 
-@pytest.mark.parametrize("filters, expected", [
-    ({"search": "HIGHER"}, ["r2"]),  # the name, any case
-    ({"search": "10×"}, ["r2"]),  # the notes
-    ({"search": "fas"}, ["r2"]),  # part of a tag
-    ({"search": "nuclei"}, ["r3"]),  # the dataset
-    ({"search": "attention"}, ["r3"]),  # the model
-    ({"search": "r1"}, ["r1"]),  # the id
-    ({"search": "%"}, []),  # no wildcards
-    ({"dataset": "cells"}, ["r2", "r1"]),
-    ({"model": "attention_unet"}, ["r3"]),
-    ({"status": "failed"}, ["r3"]),
-    ({"tag": " LR "}, ["r2"]),
-    ({"tag": "l"}, []),  # a tag filter is exact
-    ({"sort": "learning_rate", "descending": False}, ["r1", "r3", "r2"]),  # r1, r3 tie at 1e-3: by id
-    ({"sort": "best_val_dice"}, ["r2", "r3", "r1"]),  # r1, r3 tie at 0.7: by id, descending
-    ({"sort": "test_dice", "descending": False}, ["r2", "r1", "r3"]),  # 0.55, 0.6, then missing
-    ({"limit": 1}, ["r3"]),
-])
+@pytest.mark.parametrize(
+    "filters, expected",
+    [
+        ({"search": "HIGHER"}, ["r2"]),  # the name, any case
+        ({"search": "10×"}, ["r2"]),  # the notes
+        ({"search": "fas"}, ["r2"]),  # part of a tag
+        ({"search": "nuclei"}, ["r3"]),  # the dataset
+        ({"search": "attention"}, ["r3"]),  # the model
+        ({"search": "r1"}, ["r1"]),  # the id
+        ({"search": "%"}, []),  # no wildcards
+        ({"dataset": "cells"}, ["r2", "r1"]),
+        ({"model": "attention_unet"}, ["r3"]),
+        ({"status": "failed"}, ["r3"]),
+        ({"tag": " LR "}, ["r2"]),
+        ({"tag": "l"}, []),  # a tag filter is exact
+        ({"sort": "learning_rate", "descending": False}, ["r1", "r3", "r2"]),  # r1, r3 tie at 1e-3: by id
+        ({"sort": "best_val_dice"}, ["r2", "r3", "r1"]),  # r1, r3 tie at 0.7: by id, descending
+        ({"sort": "test_dice", "descending": False}, ["r2", "r1", "r3"]),  # 0.55, 0.6, then missing
+        ({"limit": 1}, ["r3"]),
+    ],
+)
 def test_query_runs_filters_and_sorts(three_runs, catalogue, filters, expected):
     assert query_runs(catalogue, **filters)["id"].tolist() == expected
 
@@ -253,8 +349,7 @@ def test_metric_curves_with_elapsed_time(three_runs, catalogue):
     r1 = curves[(curves.run_id == "r1") & (curves.key == "val_dice")]
     assert r1["epoch"].tolist() == [1, 2, 3] and r1["value"].tolist() == pytest.approx([0.5, 0.7, 0.6])
     assert r1["elapsed_s"].tolist() == pytest.approx([10, 30, 60])  # 10 + 20 + 30 seconds
-    assert set(metric_curves(catalogue, ["r1"])["key"]) == {"loss", "val_loss", "dice", "val_dice", "lr",
-                                                            "seconds"}
+    assert set(metric_curves(catalogue, ["r1"])["key"]) == {"loss", "val_loss", "dice", "val_dice", "lr", "seconds"}
 
 
 def test_best_and_last(three_runs, catalogue):

@@ -45,8 +45,19 @@ def test_list_json_is_one_object_with_the_runs(two_runs, capsys):
     listed = json.loads(out)
     assert code == 0 and listed["count"] == 2 and {r["id"] for r in listed["runs"]} == {a, b}
     row = next(r for r in listed["runs"] if r["id"] == a)
-    assert {"id", "name", "status", "dataset", "tags", "best_val_dice", "test_dice", "batch_size", "learning_rate",
-            "missing", "deleted"} <= set(row)
+    assert {
+        "id",
+        "name",
+        "status",
+        "dataset",
+        "tags",
+        "best_val_dice",
+        "test_dice",
+        "batch_size",
+        "learning_rate",
+        "missing",
+        "deleted",
+    } <= set(row)
     assert row["name"] == "Baseline" and row["tags"] == ["baseline"] and row["test_dice"] > 0.8
 
     code, out, _ = run(capsys, "runs", "list", "--tag", "Baseline", "--json")
@@ -101,20 +112,29 @@ def test_compare_text(two_runs, capsys):
     assert f"A = {a}, B = {b}" in out and "% CI" in out and "A is better than B" in out
 
 
-
-@pytest.mark.parametrize(("trained", "row", "warned"), [
-    ((None, None), None, False),  # neither run recorded a precision: no row, no warning
-    (("float32", "float32"), ["float32", "float32"], False),
-    (("float32", "bfloat16"), ["float32", "bfloat16"], True),
-    (("bfloat16", None), ["bfloat16", "—"], False),  # one run recorded none: nothing to compare it with
-], ids=["none", "same", "different", "one-unknown"])
+@pytest.mark.parametrize(
+    ("trained", "row", "warned"),
+    [
+        ((None, None), None, False),  # neither run recorded a precision: no row, no warning
+        (("float32", "float32"), ["float32", "float32"], False),
+        (("float32", "bfloat16"), ["float32", "bfloat16"], True),
+        (("bfloat16", None), ["bfloat16", "—"], False),  # one run recorded none: nothing to compare it with
+    ],
+    ids=["none", "same", "different", "one-unknown"],
+)
 def test_compare_shows_the_precision_each_run_trained_in(two_runs, capsys, data_env, tmp_path, trained, row, warned):
     a, b = two_runs
     for run_id, precision in zip((a, b), trained):
         if precision:
             RunDir(data_env.data_root / "runs" / run_id).update(precision=precision)
-    note = (f"These runs trained in different precisions: {a} float32, {b} bfloat16. Part of their difference may "
-            "come from it: choose the same Precision (custom preset) to compare like with like.") if warned else None
+    note = (
+        (
+            f"These runs trained in different precisions: {a} float32, {b} bfloat16. Part of their difference may "
+            "come from it: choose the same Precision (custom preset) to compare like with like."
+        )
+        if warned
+        else None
+    )
     report = tmp_path / "report.html"
     code, out, _ = run(capsys, "runs", "compare", a, b, "--html", str(report), "--json")
     result = json.loads(out)
@@ -129,7 +149,9 @@ def test_compare_shows_the_precision_each_run_trained_in(two_runs, capsys, data_
     code, out, _ = run(capsys, "runs", "compare", a, b)
     settings = out.split("Settings that differ:\n")[1].split("\n\n")[0].splitlines()  # run ids, "key", rows
     assert code == 0 and [line.split() for line in settings[2:]] == [
-        ["batch_size", "2", "16"], *([["precision", "used", *row]] if row else [])]
+        ["batch_size", "2", "16"],
+        *([["precision", "used", *row]] if row else []),
+    ]
     assert (f"Warning: {note}" in out) if warned else "Warning" not in out
 
 
@@ -140,11 +162,14 @@ def test_compare_without_shared_evaluations_says_so(two_runs, capsys):
     assert "No paired comparison" in run(capsys, "runs", "compare", a, b, "--split", "valid")[1]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (("runs", "show", "nope"), "error: No run 'nope' in the catalogue."),
-    (("runs", "compare", "A_PLACEHOLDER", "nope"), "error: No run 'nope' in the catalogue."),
-    (("runs", "compare", "A_PLACEHOLDER"), "error: give at least two runs"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("runs", "show", "nope"), "error: No run 'nope' in the catalogue."),
+        (("runs", "compare", "A_PLACEHOLDER", "nope"), "error: No run 'nope' in the catalogue."),
+        (("runs", "compare", "A_PLACEHOLDER"), "error: give at least two runs"),
+    ],
+)
 def test_unknown_runs_exit_2_with_one_line(two_runs, capsys, argv, message):
     argv = [two_runs[0] if arg == "A_PLACEHOLDER" else arg for arg in argv]
     code, out, err = run(capsys, *argv)

@@ -21,29 +21,34 @@ def random_discs(seed: int, shape: tuple[int, int] = (96, 96), tries: int = 80) 
 
 
 # A 3×8 blob made of two cells; seeds at both ends, and a separate 1×2 blob without any seed.
-BLOB = np.array([[1, 1, 1, 1, 1, 1, 1, 1, 0, 0],
-                 [1, 1, 1, 1, 1, 1, 1, 1, 0, 1],
-                 [1, 1, 1, 1, 1, 1, 1, 1, 0, 1]], bool)
-BOTH_ENDS = np.array([[1, 1, 0, 0, 0, 0, 1, 1, 0, 0],
-                      [1, 1, 0, 0, 0, 0, 1, 1, 0, 0],
-                      [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], float)
-SPLIT_IN_THE_MIDDLE = np.array([[1, 1, 1, 1, 2, 2, 2, 2, 0, 0],
-                                [1, 1, 1, 1, 2, 2, 2, 2, 0, 3],
-                                [1, 1, 1, 1, 2, 2, 2, 2, 0, 3]])
+BLOB = np.array([[1, 1, 1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 0, 1], [1, 1, 1, 1, 1, 1, 1, 1, 0, 1]], bool)
+BOTH_ENDS = np.array(
+    [[1, 1, 0, 0, 0, 0, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], float
+)
+SPLIT_IN_THE_MIDDLE = np.array(
+    [[1, 1, 1, 1, 2, 2, 2, 2, 0, 0], [1, 1, 1, 1, 2, 2, 2, 2, 0, 3], [1, 1, 1, 1, 2, 2, 2, 2, 0, 3]]
+)
 
 
-@pytest.mark.parametrize("foreground, seeds, kwargs, expected", [
-    (BLOB, BOTH_ENDS, {}, SPLIT_IN_THE_MIDDLE),
-    (BLOB.astype(np.uint8), (BOTH_ENDS * 255).astype(np.uint8), {}, SPLIT_IN_THE_MIDDLE),  # uint8 = /255
-    (BLOB, BOTH_ENDS > 0, {}, SPLIT_IN_THE_MIDDLE),  # bool seeds
-    (BLOB, BOTH_ENDS * 0.6, {"seed_threshold": 0.7}, np.where(BLOB, ndimage.label(BLOB, EIGHT)[0], 0)),
-    # No seed anywhere: every connected piece of foreground is still one cell.
-    (BLOB, np.zeros(BLOB.shape), {}, np.where(BLOB, ndimage.label(BLOB, EIGHT)[0], 0)),
-    (np.zeros((2, 3), bool), np.ones((2, 3)), {}, np.zeros((2, 3))),
-    # Seeds outside the foreground do not count.
-    (np.array([[1, 1, 0, 0, 1]], bool), np.array([[0, 0, 1, 1, 0]], float), {"min_seed_size": 1},
-     np.array([[1, 1, 0, 0, 2]])),
-])
+@pytest.mark.parametrize(
+    "foreground, seeds, kwargs, expected",
+    [
+        (BLOB, BOTH_ENDS, {}, SPLIT_IN_THE_MIDDLE),
+        (BLOB.astype(np.uint8), (BOTH_ENDS * 255).astype(np.uint8), {}, SPLIT_IN_THE_MIDDLE),  # uint8 = /255
+        (BLOB, BOTH_ENDS > 0, {}, SPLIT_IN_THE_MIDDLE),  # bool seeds
+        (BLOB, BOTH_ENDS * 0.6, {"seed_threshold": 0.7}, np.where(BLOB, ndimage.label(BLOB, EIGHT)[0], 0)),
+        # No seed anywhere: every connected piece of foreground is still one cell.
+        (BLOB, np.zeros(BLOB.shape), {}, np.where(BLOB, ndimage.label(BLOB, EIGHT)[0], 0)),
+        (np.zeros((2, 3), bool), np.ones((2, 3)), {}, np.zeros((2, 3))),
+        # Seeds outside the foreground do not count.
+        (
+            np.array([[1, 1, 0, 0, 1]], bool),
+            np.array([[0, 0, 1, 1, 0]], float),
+            {"min_seed_size": 1},
+            np.array([[1, 1, 0, 0, 2]]),
+        ),
+    ],
+)
 def test_known_answers(foreground, seeds, kwargs, expected):
     cells = cells_from_seeds(foreground, seeds, **kwargs)
     assert cells.dtype == np.int32
@@ -85,10 +90,10 @@ def test_flood_decides_where_cells_meet():
     seeds = np.array([[1, 0, 0, 0, 0, 0, 1]], float)
     # Flooding a landscape that is low near the left seed lets the left cell grow further.
     flood = np.array([[0, 0.1, 0.2, 0.3, 0.4, 0.9, 0]])
-    np.testing.assert_array_equal(cells_from_seeds(foreground, seeds, min_seed_size=1, flood=flood),
-                                  [[1, 1, 1, 1, 1, 2, 2]])
-    np.testing.assert_array_equal(cells_from_seeds(foreground, seeds, min_seed_size=1),
-                                  [[1, 1, 1, 1, 2, 2, 2]])
+    np.testing.assert_array_equal(
+        cells_from_seeds(foreground, seeds, min_seed_size=1, flood=flood), [[1, 1, 1, 1, 1, 2, 2]]
+    )
+    np.testing.assert_array_equal(cells_from_seeds(foreground, seeds, min_seed_size=1), [[1, 1, 1, 1, 2, 2, 2]])
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -134,22 +139,29 @@ def test_round_trip_from_distance_targets_recovers_every_cell(seed):
 GOOD = np.zeros((4, 5), bool), np.zeros((4, 5))
 
 
-@pytest.mark.parametrize("foreground, seeds, kwargs, message", [
-    (np.zeros((4, 5, 1), bool), GOOD[1], {}, r"foreground must be a 2-D array .* got shape \(4, 5, 1\)"),
-    (GOOD[0], np.zeros(20), {}, r"seeds must be a 2-D array .* got shape \(20,\)"),
-    (GOOD[0], np.zeros((5, 4)), {}, r"seeds must have the shape of foreground \(4, 5\), got \(5, 4\)"),
-    (GOOD[0], GOOD[1], {"flood": np.zeros((4, 4))}, r"flood must have the shape of foreground"),
-    (GOOD[0], GOOD[1], {"flood": np.full((4, 5), np.nan)}, r"flood must be a finite real-valued map"),
-    (np.full((4, 5), 2), GOOD[1], {}, r"foreground must be a boolean mask"),
-    (GOOD[0], np.full((4, 5), 1.5), {}, r"seeds must lie in 0\.\.1 .* from 1\.5 to 1\.5"),
-    (GOOD[0], np.full((4, 5), np.nan), {}, r"seeds must lie in 0\.\.1"),
-    (GOOD[0], np.zeros((4, 5), np.int16), {},
-     r"seeds must be float 0\.\.1, uint8 0\.\.255 or bool, got dtype int16"),
-    (*GOOD, {"seed_threshold": 0}, r"seed_threshold must be a number in \(0, 1\], got 0"),
-    (*GOOD, {"seed_threshold": 1.5}, r"seed_threshold must be a number in \(0, 1\]"),
-    (*GOOD, {"min_seed_size": 0}, r"min_seed_size must be a whole number >= 1 \(pixels\), got 0"),
-    (*GOOD, {"min_seed_size": 2.5}, r"min_seed_size must be a whole number >= 1"),
-])
+@pytest.mark.parametrize(
+    "foreground, seeds, kwargs, message",
+    [
+        (np.zeros((4, 5, 1), bool), GOOD[1], {}, r"foreground must be a 2-D array .* got shape \(4, 5, 1\)"),
+        (GOOD[0], np.zeros(20), {}, r"seeds must be a 2-D array .* got shape \(20,\)"),
+        (GOOD[0], np.zeros((5, 4)), {}, r"seeds must have the shape of foreground \(4, 5\), got \(5, 4\)"),
+        (GOOD[0], GOOD[1], {"flood": np.zeros((4, 4))}, r"flood must have the shape of foreground"),
+        (GOOD[0], GOOD[1], {"flood": np.full((4, 5), np.nan)}, r"flood must be a finite real-valued map"),
+        (np.full((4, 5), 2), GOOD[1], {}, r"foreground must be a boolean mask"),
+        (GOOD[0], np.full((4, 5), 1.5), {}, r"seeds must lie in 0\.\.1 .* from 1\.5 to 1\.5"),
+        (GOOD[0], np.full((4, 5), np.nan), {}, r"seeds must lie in 0\.\.1"),
+        (
+            GOOD[0],
+            np.zeros((4, 5), np.int16),
+            {},
+            r"seeds must be float 0\.\.1, uint8 0\.\.255 or bool, got dtype int16",
+        ),
+        (*GOOD, {"seed_threshold": 0}, r"seed_threshold must be a number in \(0, 1\], got 0"),
+        (*GOOD, {"seed_threshold": 1.5}, r"seed_threshold must be a number in \(0, 1\]"),
+        (*GOOD, {"min_seed_size": 0}, r"min_seed_size must be a whole number >= 1 \(pixels\), got 0"),
+        (*GOOD, {"min_seed_size": 2.5}, r"min_seed_size must be a whole number >= 1"),
+    ],
+)
 def test_bad_input_is_refused(foreground, seeds, kwargs, message):
     with pytest.raises(ValueError, match=message):
         cells_from_seeds(foreground, seeds, **kwargs)

@@ -21,11 +21,25 @@ def _shipped(root, name="generalist", version=1):
     folder = root / name
     (folder / "checkpoints").mkdir(parents=True)
     (folder / "checkpoints" / "best.keras").write_bytes(b"weights")
-    write_json_atomic(folder / "config.json", {"train": TrainConfig.from_dict({**CONFIG, "dataset": "mix"}).to_dict(),
-                                               "dataset_dir": "", "trigger": "shipped model"})
+    write_json_atomic(
+        folder / "config.json",
+        {
+            "train": TrainConfig.from_dict({**CONFIG, "dataset": "mix"}).to_dict(),
+            "dataset_dir": "",
+            "trigger": "shipped model",
+        },
+    )
     write_json_atomic(folder / "status.json", {"state": "finished", "pid": None})
-    write_json_atomic(folder / "card.json", {"name": name, "version": version, "title": "Generalist",
-                                             "scores": {"dsb": {"dice": 0.8, "f1_50": 0.7}}, "size_mb": 7.6})
+    write_json_atomic(
+        folder / "card.json",
+        {
+            "name": name,
+            "version": version,
+            "title": "Generalist",
+            "scores": {"dsb": {"dice": 0.8, "f1_50": 0.7}},
+            "size_mb": 7.6,
+        },
+    )
     return root
 
 
@@ -49,8 +63,9 @@ def test_a_shipped_model_is_found_by_name_and_unknown_names_list_what_exists(tmp
 
 def test_list_predict_and_evaluate_by_name_from_the_command_line(tmp_path, data_env, monkeypatch, capsys):
     monkeypatch.setattr("core.models.shipped.SHIPPED_DIR", _shipped(tmp_path / "repo-models"))
-    monkeypatch.setattr("core.cli.models_cli.ensure_models",
-                        lambda settings: ensure_models(settings, tmp_path / "repo-models"))
+    monkeypatch.setattr(
+        "core.cli.models_cli.ensure_models", lambda settings: ensure_models(settings, tmp_path / "repo-models")
+    )
     monkeypatch.setattr(predict_job, "load_run_model", brightness_model)
     monkeypatch.setattr(eval_job, "load_run_model", brightness_model)
     assert main(["models", "list", "--json"]) == 0
@@ -62,6 +77,7 @@ def test_list_predict_and_evaluate_by_name_from_the_command_line(tmp_path, data_
     assert json.loads(capsys.readouterr().out)["images"] == 1
     from core.config import ImportOptions
     from core.datasets.importer import import_dataset
+
     import_dataset(make_splits(tmp_path / "lab"), ImportOptions(name="lab"), data_env)
     assert main(["evaluate", "generalist", "--dataset", "lab", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["set"] == "test-lab", "one evaluation per dataset for a shipped model"

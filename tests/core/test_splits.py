@@ -8,13 +8,16 @@ from core.datasets.hashing import hamming_matrix, perceptual_hash, pixel_checksu
 from core.datasets.splits import assign_splits, leakage_findings, near_pairs, similarity_groups, split_counts
 
 
-@pytest.mark.parametrize("n, options, expected", [
-    (20, SplitOptions(), {"train": 14, "valid": 3, "test": 3}),
-    (3, SplitOptions(), {"train": 1, "valid": 1, "test": 1}),
-    (2, SplitOptions(), {"train": 2, "valid": 0, "test": 0}),
-    (10, SplitOptions(train=0.8, valid=0.2, test=0.0), {"train": 8, "valid": 2, "test": 0}),
-    (100, SplitOptions(train=0.5, valid=0.25, test=0.25), {"train": 50, "valid": 25, "test": 25}),
-])
+@pytest.mark.parametrize(
+    "n, options, expected",
+    [
+        (20, SplitOptions(), {"train": 14, "valid": 3, "test": 3}),
+        (3, SplitOptions(), {"train": 1, "valid": 1, "test": 1}),
+        (2, SplitOptions(), {"train": 2, "valid": 0, "test": 0}),
+        (10, SplitOptions(train=0.8, valid=0.2, test=0.0), {"train": 8, "valid": 2, "test": 0}),
+        (100, SplitOptions(train=0.5, valid=0.25, test=0.25), {"train": 50, "valid": 25, "test": 25}),
+    ],
+)
 def test_split_counts(n, options, expected):
     assert split_counts(n, options) == expected
 
@@ -45,9 +48,14 @@ def test_near_pairs_in_blocks_match_the_full_matrix():
 
 
 def test_leakage_findings_kinds():
-    findings = leakage_findings(["a.png", "b.png", "c.png", "d.png"], ["train", "test", "train", "valid"],
-                                ["x", "x", "y", "z"], [0, 0, 0xFFFF0000, 0xFFFF0001], max_bits=2,
-                                stems=["a", "b", "c", "d"])
+    findings = leakage_findings(
+        ["a.png", "b.png", "c.png", "d.png"],
+        ["train", "test", "train", "valid"],
+        ["x", "x", "y", "z"],
+        [0, 0, 0xFFFF0000, 0xFFFF0001],
+        max_bits=2,
+        stems=["a", "b", "c", "d"],
+    )
     codes = sorted(f.code for f in findings)
     assert codes == ["leak-duplicate", "leak-near-duplicate"]
     duplicate = next(f for f in findings if f.code == "leak-duplicate")

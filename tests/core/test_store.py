@@ -18,8 +18,9 @@ from tests.helpers import make_flat, make_splits
 
 @pytest.fixture
 def imported(tmp_path, settings):
-    import_dataset(make_splits(tmp_path / "src", {"train": 5, "valid": 2, "test": 2}), ImportOptions(name="cells"),
-                   settings)
+    import_dataset(
+        make_splits(tmp_path / "src", {"train": 5, "valid": 2, "test": 2}), ImportOptions(name="cells"), settings
+    )
     return settings
 
 
@@ -50,12 +51,16 @@ def test_newer_schema_is_refused_with_advice(settings):
         store.connect(settings.catalogue_path)
 
 
-@pytest.mark.parametrize(("statements", "raised", "kept"), [
-    (["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"], None, [(1,), (2,)]),
-    (["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (1)"], duckdb.ConstraintException, []),
-    (["INSERT INTO t VALUES (1)", "INSERT INTO no_such_table VALUES (2)"], duckdb.CatalogException, []),
-    (["INSERT INTO t VALUES (1)", ValueError("a damaged file")], ValueError, []),
-], ids=["succeeds", "duplicate-key", "missing-table", "python-error"])
+@pytest.mark.parametrize(
+    ("statements", "raised", "kept"),
+    [
+        (["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"], None, [(1,), (2,)]),
+        (["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (1)"], duckdb.ConstraintException, []),
+        (["INSERT INTO t VALUES (1)", "INSERT INTO no_such_table VALUES (2)"], duckdb.CatalogException, []),
+        (["INSERT INTO t VALUES (1)", ValueError("a damaged file")], ValueError, []),
+    ],
+    ids=["succeeds", "duplicate-key", "missing-table", "python-error"],
+)
 def test_transaction_keeps_the_whole_body_or_nothing(statements, raised, kept):
     con = duckdb.connect(":memory:")
     con.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
@@ -69,6 +74,7 @@ def test_transaction_keeps_the_whole_body_or_nothing(statements, raised, kept):
     with store.transaction(con):  # no transaction was left open: a new one can begin
         con.execute("INSERT INTO t VALUES (3)")
     assert con.execute("SELECT count(*) FROM t").fetchone()[0] == len(kept) + 1
+
 
 def test_sync_adds_changes_and_removes_datasets(tmp_path, imported):
     con = store.connect(imported.catalogue_path)

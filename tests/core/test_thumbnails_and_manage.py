@@ -37,15 +37,21 @@ def test_thumbnail_is_built_once_and_rebuilt_after_a_mask_edit(tmp_path, setting
 def test_sixteen_bit_thumbnail_is_stretched(tmp_path, settings):
     result = import_dataset(make_tif_pairs(tmp_path / "src"), ImportOptions(name="deep"), settings)
     row = _first_row(result.path)
-    rgb, _ = load_or_build(settings.cache_dir, "deep", result.path, row["stem"], row["checksum"], row["image"],
-                           row["mask"])
+    rgb, _ = load_or_build(
+        settings.cache_dir, "deep", result.path, row["stem"], row["checksum"], row["image"], row["mask"]
+    )
     assert rgb.dtype == np.uint8 and rgb.max() > 200 and rgb.min() < 40
 
 
-@pytest.mark.parametrize("image, shape", [
-    (np.zeros((4, 5), np.uint8), (4, 5, 3)), (np.zeros((4, 5, 4), np.uint8), (4, 5, 3)),
-    (np.zeros((4, 5), np.uint16), (4, 5, 3)), (np.zeros((4, 5, 1), np.uint8), (4, 5, 3)),
-])
+@pytest.mark.parametrize(
+    "image, shape",
+    [
+        (np.zeros((4, 5), np.uint8), (4, 5, 3)),
+        (np.zeros((4, 5, 4), np.uint8), (4, 5, 3)),
+        (np.zeros((4, 5), np.uint16), (4, 5, 3)),
+        (np.zeros((4, 5, 1), np.uint8), (4, 5, 3)),
+    ],
+)
 def test_display_is_always_rgb8(image, shape):
     out = to_display_rgb(image)
     assert out.shape == shape and out.dtype == np.uint8

@@ -18,8 +18,14 @@ from core.datasets.report import ImportFailed
 from core.datasets.splits import split_counts
 from core.io import read_image, write_png
 from core.masks.kinds import count_objects
-from core.timelapse.video_files import (check_video_pair, iter_frames, list_frame_files, natural_key, probe_video,
-                                        read_frame)
+from core.timelapse.video_files import (
+    check_video_pair,
+    iter_frames,
+    list_frame_files,
+    natural_key,
+    probe_video,
+    read_frame,
+)
 from tests.helpers import tree_fingerprint
 
 USIIGACI = "datasets/usiigaci_t98g_timelapse"
@@ -141,10 +147,17 @@ def test_split_folders_of_the_source_are_kept(tmp_path, settings):
     assert manifest["split_from"] == "source"
 
 
-@pytest.mark.parametrize("n, ratios, seed", [
-    (7, (0.7, 0.15, 0.15), 0), (7, (0.7, 0.15, 0.15), 3), (5, (0.6, 0.2, 0.2), 1), (4, (0.5, 0.25, 0.25), 9),
-    (2, (0.7, 0.15, 0.15), 0), (6, (1.0, 0.0, 0.0), 2),
-])
+@pytest.mark.parametrize(
+    "n, ratios, seed",
+    [
+        (7, (0.7, 0.15, 0.15), 0),
+        (7, (0.7, 0.15, 0.15), 3),
+        (5, (0.6, 0.2, 0.2), 1),
+        (4, (0.5, 0.25, 0.25), 9),
+        (2, (0.7, 0.15, 0.15), 0),
+        (6, (1.0, 0.0, 0.0), 2),
+    ],
+)
 def test_whole_sequences_are_shared_out_with_the_ratios_and_seed(tmp_path, settings, n, ratios, seed):
     source, _ = flat_stacks(tmp_path / "src", n=n, frames=4)
     split = SplitOptions(*ratios, seed=seed)
@@ -170,7 +183,8 @@ def test_frame_count_mismatch_is_an_error_naming_both_files_and_counts(tmp_path,
     with pytest.raises(ImportFailed) as failed:
         import_dataset(source, ImportOptions(name="bad"), settings)
     assert _messages(failed.value.report, "frame-count-mismatch") == [
-        "input/clip1.tif: has 5 frames but its labels labels/clip1.tif have 3."]
+        "input/clip1.tif: has 5 frames but its labels labels/clip1.tif have 3."
+    ]
     assert not settings.datasets_dir.exists() or not list(settings.datasets_dir.iterdir())
     kept = import_dataset(source, ImportOptions(name="rest", skip_invalid=True), settings)
     assert {r["sequence"] for r in read_manifest(kept.path)["images"]} == {"clip0"}, "the bad sequence left out whole"
@@ -181,13 +195,16 @@ def test_frame_sizes_that_differ_are_errors(tmp_path, settings):
     write_stack(source / "labels" / "clip0.tif", np.zeros((5, 32, 40), np.uint16))
     report = check_source(source, ImportOptions(name="c"), settings)
     assert _messages(report, "frame-size-mismatch") == [
-        "labels/clip0.tif: has frames of 40×32 but its video input/clip0.tif has frames of 32×32."]
+        "labels/clip0.tif: has frames of 40×32 but its video input/clip0.tif has frames of 32×32."
+    ]
     folders, _ = frame_folders(tmp_path / "folders", n=1)
     write_png(folders / "input" / "movie0" / "f9.png", np.zeros((20, 32), np.uint16))
     report = check_source(folders, ImportOptions(name="c"), settings)
     assert not report.ok
-    assert any("input/movie0/f9.png: frame 3 is 32×20 but frame 0 is 32×32" in m
-               for m in _messages(report, "frame-size-mismatch"))
+    assert any(
+        "input/movie0/f9.png: frame 3 is 32×20 but frame 0 is 32×32" in m
+        for m in _messages(report, "frame-size-mismatch")
+    )
 
 
 def test_a_single_frame_is_a_still_sequence_of_one_with_a_warning(tmp_path, settings):
@@ -197,7 +214,8 @@ def test_a_single_frame_is_a_still_sequence_of_one_with_a_warning(tmp_path, sett
     tifffile.imwrite(source / "labels" / "still.tif", labels[0])
     result = import_dataset(source, ImportOptions(name="s", layout="timelapse"), settings)
     assert _messages(result.report, "single-frame") == [
-        "input/still.tif: holds a single frame: imported as a still sequence of 1."]
+        "input/still.tif: holds a single frame: imported as a still sequence of 1."
+    ]
     rows = by_sequence(read_manifest(result.path)["images"])["still"]
     assert [(r["stem"], r["frame"]) for r in rows] == [("still_t0000", 0)]
 
@@ -240,8 +258,9 @@ def test_unlabelled_and_binary_videos(tmp_path, settings):
     assert _messages(failed.value.report, "missing-mask") == ["input/clip1.tif: has no labels in labels."]
     masks = np.where(videos["clip0"][1] > 0, 255, 0).astype(np.uint8)
     write_stack(source / "labels" / "clip0.tif", masks)
-    rows = by_sequence(read_manifest(import_dataset(source, ImportOptions(name="y", images_only=True),
-                                                    settings).path)["images"])
+    rows = by_sequence(
+        read_manifest(import_dataset(source, ImportOptions(name="y", images_only=True), settings).path)["images"]
+    )
     assert {r["label"] for r in rows["clip1"]} == {"unlabelled"} and len(rows["clip1"]) == 5
     assert {(r["mask_kind"], r["has_instances"], r["instances"]) for r in rows["clip0"]} == {("binary", False, None)}
     assert [r["object_count"] for r in rows["clip0"]] == [count_objects(m) for m in masks]  # touching discs: one

@@ -27,10 +27,20 @@ RADIUS = 3
 FRAMES = 4
 # sequence → split and, per disc id, its centre (row, column) in each frame it is present in
 SEQUENCES = {
-    "alpha": ("train", {10: {t: (6, 5 + 2 * t) for t in range(FRAMES)},     # 2 px right per frame
-                        20: {t: (17, 18 - 2 * t) for t in range(FRAMES)}}),  # 2 px left per frame
-    "beta": ("test", {7: {t: (5 + t, 12) for t in range(FRAMES)},           # 1 px down per frame
-                      8: {t: (18, 6) for t in (2, 3)}}),                    # appears in frame 2, stays
+    "alpha": (
+        "train",
+        {
+            10: {t: (6, 5 + 2 * t) for t in range(FRAMES)},  # 2 px right per frame
+            20: {t: (17, 18 - 2 * t) for t in range(FRAMES)},
+        },
+    ),  # 2 px left per frame
+    "beta": (
+        "test",
+        {
+            7: {t: (5 + t, 12) for t in range(FRAMES)},  # 1 px down per frame
+            8: {t: (18, 6) for t in (2, 3)},
+        },
+    ),  # appears in frame 2, stays
 }
 
 
@@ -65,15 +75,35 @@ def build_dataset(folder, sequences=SEQUENCES, ids=None, pixel_size_um=None, mas
             if (name, t) not in mask_only:
                 instances = f"{split}/masks_instances/{stem}.png"
                 write_png(folder / instances, video[t])
-            rows.append({"stem": stem, "split": split, "image": f"{split}/images/{stem}.png",
-                         "mask": f"{split}/masks/{stem}.png", "instances": instances,
-                         "has_instances": instances is not None, "width": SIZE, "height": SIZE,
-                         "object_count": int(np.count_nonzero(np.unique(video[t]))), "sequence": name, "frame": t})
+            rows.append(
+                {
+                    "stem": stem,
+                    "split": split,
+                    "image": f"{split}/images/{stem}.png",
+                    "mask": f"{split}/masks/{stem}.png",
+                    "instances": instances,
+                    "has_instances": instances is not None,
+                    "width": SIZE,
+                    "height": SIZE,
+                    "object_count": int(np.count_nonzero(np.unique(video[t]))),
+                    "sequence": name,
+                    "frame": t,
+                }
+            )
     still = disc_frame({1: (12, 12)})
     write_png(folder / "train" / "images" / "still.png", image_of(still, 0))
     write_png(folder / "train" / "masks" / "still.png", np.where(still > 0, 255, 0).astype(np.uint8))
-    rows.insert(1, {"stem": "still", "split": "train", "image": "train/images/still.png",
-                    "mask": "train/masks/still.png", "instances": None, "has_instances": False})
+    rows.insert(
+        1,
+        {
+            "stem": "still",
+            "split": "train",
+            "image": "train/images/still.png",
+            "mask": "train/masks/still.png",
+            "instances": None,
+            "has_instances": False,
+        },
+    )
     rows.reverse()  # the manifest's order is not the frame order: grouping must sort
     manifest = {"format": 1, "name": folder.name, "images": rows}
     if pixel_size_um is not None:
@@ -99,6 +129,7 @@ def tracks(capsys, *argv):
 
 
 # --- the library ------------------------------------------------------------------------------------------
+
 
 def test_rows_are_grouped_by_sequence_in_frame_order(clips):
     grouped = dataset_sequences(clips)
@@ -146,8 +177,11 @@ def test_unknown_sequences_and_broken_rows_say_what_is_wrong(clips):
     with pytest.raises(SequenceError, match=r"several splits \(test, train\)"):
         check_sequence_rows("a", [{"frame": 0, "split": "train"}, {"frame": 1, "split": "test"}])
     (clips / "test" / "masks_instances" / "beta_t0002.png").unlink()
-    with pytest.raises(SequenceError, match=r"instances file test/masks_instances/beta_t0002.png of sequence "
-                                            r"'beta' is missing"):
+    with pytest.raises(
+        SequenceError,
+        match=r"instances file test/masks_instances/beta_t0002.png of sequence "
+        r"'beta' is missing",
+    ):
         load_sequence(clips, "beta")
     manifest = read_manifest(clips)
     next(r for r in manifest["images"] if r["stem"] == "alpha_t0001")["frame"] = "one"
@@ -156,6 +190,7 @@ def test_unknown_sequences_and_broken_rows_say_what_is_wrong(clips):
 
 
 # --- tracks list / export / score ----------------------------------------------------------------------------
+
 
 def test_list_shows_frames_size_split_and_cells(clips, capsys):
     code, out, _ = tracks(capsys, "list", "clips")
@@ -166,8 +201,9 @@ def test_list_shows_frames_size_split_and_cells(clips, capsys):
     assert lines["beta"][:5] == ["beta", "test", "4", "24×24", "1–2"]
     code, out, _ = tracks(capsys, "list", str(clips), "--json")  # a dataset folder works as well as its name
     listing = json.loads(out)
-    assert code == 0 and [(s["sequence"], s["cells_min"], s["cells_max"], s["track_ids"])
-                          for s in listing["sequences"]] == [("alpha", 2, 2, True), ("beta", 1, 2, True)]
+    assert code == 0 and [
+        (s["sequence"], s["cells_min"], s["cells_max"], s["track_ids"]) for s in listing["sequences"]
+    ] == [("alpha", 2, 2, True), ("beta", 1, 2, True)]
 
 
 def test_export_writes_ctc_folders_and_track_tables(clips, tmp_path, capsys):
@@ -178,12 +214,25 @@ def test_export_writes_ctc_folders_and_track_tables(clips, tmp_path, capsys):
     assert "Pixel size unknown for alpha, beta" in out
     assert sorted(p.name for p in out_dir.iterdir()) == ["alpha", "alpha_tracks.csv", "beta", "beta_tracks.csv"]
     assert sorted(p.name for p in (out_dir / "beta").iterdir()) == [
-        "mask000.tif", "mask001.tif", "mask002.tif", "mask003.tif", "res_track.txt"]
+        "mask000.tif",
+        "mask001.tif",
+        "mask002.tif",
+        "mask003.tif",
+        "res_track.txt",
+    ]
     assert (out_dir / "beta" / "res_track.txt").read_text() == "7 0 3 0\n8 2 3 0\n"
     assert np.array_equal(tifffile.imread(out_dir / "beta" / "mask002.tif"), label_video(SEQUENCES["beta"][1])[2])
     table = pd.read_csv(out_dir / "alpha_tracks.csv")
-    assert list(table.columns) == ["sequence", "track_id", "start_frame", "end_frame", "n_frames",
-                                   "mean_speed_px_per_frame", "displacement_px", "parent"]
+    assert list(table.columns) == [
+        "sequence",
+        "track_id",
+        "start_frame",
+        "end_frame",
+        "n_frames",
+        "mean_speed_px_per_frame",
+        "displacement_px",
+        "parent",
+    ]
     assert table["track_id"].tolist() == [10, 20] and set(table["sequence"]) == {"alpha"}
     assert table["mean_speed_px_per_frame"].tolist() == pytest.approx([2.0, 2.0])
     assert table["displacement_px"].tolist() == pytest.approx([6.0, 6.0])
@@ -191,8 +240,19 @@ def test_export_writes_ctc_folders_and_track_tables(clips, tmp_path, capsys):
 
 def test_export_in_micrometres_when_the_pixel_size_is_known(data_env, tmp_path, capsys):
     build_dataset(data_env.datasets_dir / "sized", pixel_size_um=0.5)
-    code, out, err = tracks(capsys, "export", "sized", "--out", tmp_path / "out", "--sequence", "alpha",
-                            "--format", "csv", "--frame-minutes", "2")
+    code, out, err = tracks(
+        capsys,
+        "export",
+        "sized",
+        "--out",
+        tmp_path / "out",
+        "--sequence",
+        "alpha",
+        "--format",
+        "csv",
+        "--frame-minutes",
+        "2",
+    )
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["alpha_tracks.csv"], "csv only, alpha only"
     table = pd.read_csv(tmp_path / "out" / "alpha_tracks.csv")
@@ -207,14 +267,16 @@ def test_relink_gives_one_track_per_disc_whatever_the_stored_ids(data_env, tmp_p
     for t, (a, b) in enumerate([(1, 2), (5, 3), (2, 9), (4, 1)]):  # ids meaning nothing from frame to frame
         shuffled[t][truth[t] == 10], shuffled[t][truth[t] == 20] = a, b
     build_dataset(data_env.datasets_dir / "shuffled", ids={"alpha": shuffled})
-    code, out, err = tracks(capsys, "export", "shuffled", "--out", tmp_path / "kept", "--sequence", "alpha",
-                            "--format", "ctc")
+    code, out, err = tracks(
+        capsys, "export", "shuffled", "--out", tmp_path / "kept", "--sequence", "alpha", "--format", "ctc"
+    )
     assert code == 0, err
     assert "alpha: 4 frames, 6 tracks" in out, "without --relink the stored ids are trusted"
     # ids 1 and 2 leave and come back: the CTC writes each as two tracks, the second a child of the first
     assert len((tmp_path / "kept" / "alpha" / "res_track.txt").read_text().splitlines()) == 8
-    code, out, err = tracks(capsys, "export", "shuffled", "--out", tmp_path / "linked", "--sequence", "alpha",
-                            "--relink")
+    code, out, err = tracks(
+        capsys, "export", "shuffled", "--out", tmp_path / "linked", "--sequence", "alpha", "--relink"
+    )
     assert code == 0, err
     assert "alpha: 4 frames, 2 tracks (re-linked)" in out
     assert (tmp_path / "linked" / "alpha" / "res_track.txt").read_text() == "1 0 3 0\n2 0 3 0\n"
@@ -275,6 +337,7 @@ def test_a_dataset_of_still_images_has_no_sequences(data_env, tmp_path, capsys):
 
 # --- with the importer --------------------------------------------------------------------------------------
 
+
 def test_a_video_imported_with_the_timelapse_layout(data_env, tmp_path, capsys):
     source = tmp_path / "src"
     (source / "input").mkdir(parents=True)
@@ -299,8 +362,10 @@ def test_the_real_time_lapse_test_split(shared, data_env, tmp_path, capsys):
     listing = json.loads(out)
     assert code == 0 and listing["pixel_size_um"] == pytest.approx(0.87)
     # the dataset's README: 20 frames of 336 × 512, 18–21 cells per frame, 22 track ids
-    assert [(s["sequence"], s["frames"], s["width"], s["height"], s["cells_min"], s["cells_max"])
-            for s in listing["sequences"]] == [(name, 20, 512, 336, 18, 21)]
+    assert [
+        (s["sequence"], s["frames"], s["width"], s["height"], s["cells_min"], s["cells_max"])
+        for s in listing["sequences"]
+    ] == [(name, 20, 512, 336, 18, 21)]
     code, out, err = tracks(capsys, "export", "usiigaci", "--out", tmp_path / "out", "--frame-minutes", "10.2")
     assert code == 0, err
     table = pd.read_csv(tmp_path / "out" / f"{name}_tracks.csv")

@@ -25,14 +25,18 @@ def disc_video(centres: list[tuple[int, int] | None], radius: int = 8) -> np.nda
 
 # --- windows ----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n_frames, window, expected", [
-    (1, 1, [[0]]),
-    (3, 1, [[0], [1], [2]]),
-    (1, 3, [[0, 0, 0]]),
-    (5, 3, [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 4]]),
-    (5, 5, [[0, 0, 0, 1, 2], [0, 0, 1, 2, 3], [0, 1, 2, 3, 4], [1, 2, 3, 4, 4], [2, 3, 4, 4, 4]]),
-    (2, 7, [[0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1]]),
-])
+
+@pytest.mark.parametrize(
+    "n_frames, window, expected",
+    [
+        (1, 1, [[0]]),
+        (3, 1, [[0], [1], [2]]),
+        (1, 3, [[0, 0, 0]]),
+        (5, 3, [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 4]]),
+        (5, 5, [[0, 0, 0, 1, 2], [0, 0, 1, 2, 3], [0, 1, 2, 3, 4], [1, 2, 3, 4, 4], [2, 3, 4, 4, 4]]),
+        (2, 7, [[0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1]]),
+    ],
+)
 def test_centred_windows_repeat_the_edge_frame(n_frames, window, expected):
     windows = centred_windows(n_frames, window)
     assert [w.tolist() for w in windows] == expected
@@ -72,6 +76,7 @@ def test_stack_window_refuses_bad_indices(indices):
 
 
 # --- temporal_fill ----------------------------------------------------------------------------------------------
+
 
 def test_disc_missing_in_one_frame_is_filled():
     still = [(24, 32)] * 7
@@ -140,20 +145,24 @@ def test_no_deprecation_warnings():
         temporal_fill(disc_video([(24, 32), None, (24, 32)]), min_size=50)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"binary_video": np.zeros((4, 4), bool)}, "binary_video"),
-    ({"binary_video": np.full((2, 3, 3), 1.5)}, "binary_video"),
-    ({"binary_video": np.zeros((2, 3, 3), bool), "sigma": -1.0}, "sigma"),
-    ({"binary_video": np.zeros((2, 3, 3), bool), "sigma": float("nan")}, "sigma"),
-    ({"binary_video": np.zeros((2, 3, 3), bool), "min_size": -5}, "min_size"),
-    ({"binary_video": np.zeros((2, 3, 3), bool), "min_size": 2.5}, "min_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"binary_video": np.zeros((4, 4), bool)}, "binary_video"),
+        ({"binary_video": np.full((2, 3, 3), 1.5)}, "binary_video"),
+        ({"binary_video": np.zeros((2, 3, 3), bool), "sigma": -1.0}, "sigma"),
+        ({"binary_video": np.zeros((2, 3, 3), bool), "sigma": float("nan")}, "sigma"),
+        ({"binary_video": np.zeros((2, 3, 3), bool), "min_size": -5}, "min_size"),
+        ({"binary_video": np.zeros((2, 3, 3), bool), "min_size": 2.5}, "min_size"),
+    ],
+)
 def test_bad_arguments_are_refused_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
         temporal_fill(**kwargs)
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
+
 
 def test_settings_defaults_and_round_trip():
     settings = TemporalPostProcessing()
@@ -164,14 +173,17 @@ def test_settings_defaults_and_round_trip():
         changed.enabled = False  # frozen
 
 
-@pytest.mark.parametrize("data, name", [
-    ({"sigma": 1.0}, "sigma"),
-    ({"enabled": True, "min_size": 10}, "min_size"),
-    ({"sigma_frames": -1.0}, "sigma_frames"),
-    ({"min_size_px": -1}, "min_size_px"),
-    ({"min_size_px": 1.5}, "min_size_px"),
-    ({"enabled": "yes"}, "enabled"),
-])
+@pytest.mark.parametrize(
+    "data, name",
+    [
+        ({"sigma": 1.0}, "sigma"),
+        ({"enabled": True, "min_size": 10}, "min_size"),
+        ({"sigma_frames": -1.0}, "sigma_frames"),
+        ({"min_size_px": -1}, "min_size_px"),
+        ({"min_size_px": 1.5}, "min_size_px"),
+        ({"enabled": "yes"}, "enabled"),
+    ],
+)
 def test_settings_refuse_unknown_keys_and_bad_values_by_name(data, name):
     with pytest.raises(ValueError, match=name):
         TemporalPostProcessing.from_dict(data)

@@ -56,6 +56,7 @@ def moving(start: tuple[float, float], step: tuple[float, float], frames) -> dic
 
 # --- link_tracks ------------------------------------------------------------------------------------------------
 
+
 def test_disc_moving_3_px_per_frame_is_one_track_despite_shuffled_ids():
     path = moving((32, 10), (0, 3), range(8))
     video = shuffle_ids(disc_video({1: path}, 8), seed=1)
@@ -68,8 +69,11 @@ def test_disc_moving_3_px_per_frame_is_one_track_despite_shuffled_ids():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_three_discs_keep_their_tracks_whatever_the_input_ids(seed):
-    paths = {1: moving((10, 10), (0, 3), range(6)), 2: moving((32, 80), (0, -3), range(6)),
-             3: moving((54, 40), (-1, 2), range(6))}
+    paths = {
+        1: moving((10, 10), (0, 3), range(6)),
+        2: moving((32, 80), (0, -3), range(6)),
+        3: moving((54, 40), (-1, 2), range(6)),
+    }
     truth = disc_video(paths, 6)
     tracked = link_tracks(shuffle_ids(truth, seed))
     assert id_kept_share(truth, tracked) == 1.0
@@ -86,12 +90,15 @@ def test_two_discs_crossing_far_apart_stay_two_tracks():
     assert {id_at(tracked, t, paths[2][t]) for t in range(14)} == {2}
 
 
-@pytest.mark.parametrize("missing, gap_frames, n_tracks", [
-    ([3], 1, 1),      # a gap of one frame is closed
-    ([3], 0, 2),      # ... unless gaps are not closed at all
-    ([3, 4], 1, 2),   # a gap of two frames is longer than allowed
-    ([3, 4], 2, 1),
-])
+@pytest.mark.parametrize(
+    "missing, gap_frames, n_tracks",
+    [
+        ([3], 1, 1),  # a gap of one frame is closed
+        ([3], 0, 2),  # ... unless gaps are not closed at all
+        ([3, 4], 1, 2),  # a gap of two frames is longer than allowed
+        ([3, 4], 2, 1),
+    ],
+)
 def test_gaps_are_closed_up_to_gap_frames(missing, gap_frames, n_tracks):
     path = {t: c for t, c in moving((32, 10), (0, 3), range(8)).items() if t not in missing}
     tracked = link_tracks(shuffle_ids(disc_video({1: path}, 8)), gap_frames=gap_frames)
@@ -121,13 +128,16 @@ def test_link_tracks_raises_no_warnings():
         link_tracks(video)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"labels_video": np.zeros((8, 8), np.uint16)}, "labels_video"),
-    ({"labels_video": -np.ones((2, 8, 8), np.int32)}, "labels_video"),
-    ({"labels_video": np.zeros((2, 8, 8), np.uint16), "max_distance_px": 0}, "max_distance_px"),
-    ({"labels_video": np.zeros((2, 8, 8), np.uint16), "max_distance_px": float("inf")}, "max_distance_px"),
-    ({"labels_video": np.zeros((2, 8, 8), np.uint16), "gap_frames": -1}, "gap_frames"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"labels_video": np.zeros((8, 8), np.uint16)}, "labels_video"),
+        ({"labels_video": -np.ones((2, 8, 8), np.int32)}, "labels_video"),
+        ({"labels_video": np.zeros((2, 8, 8), np.uint16), "max_distance_px": 0}, "max_distance_px"),
+        ({"labels_video": np.zeros((2, 8, 8), np.uint16), "max_distance_px": float("inf")}, "max_distance_px"),
+        ({"labels_video": np.zeros((2, 8, 8), np.uint16), "gap_frames": -1}, "gap_frames"),
+    ],
+)
 def test_link_tracks_refuses_bad_arguments_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
         link_tracks(**kwargs)
@@ -140,18 +150,28 @@ def test_link_tracks_refuses_float_videos():
 
 # --- tracks_table -----------------------------------------------------------------------------------------------
 
+
 def tracked_example() -> np.ndarray:
-    paths = {1: moving((20, 10), (0, 3), range(5)),        # 3 px/frame to the right, frames 0–4
-             2: moving((50, 40), (4, 3), [1, 2]),           # 5 px/frame (3-4-5), frames 1–2
-             3: {3: (10, 80)},                              # seen once
-             4: {0: (40, 70), 2: (40, 76)}}                 # 6 px across a gap of one frame
+    paths = {
+        1: moving((20, 10), (0, 3), range(5)),  # 3 px/frame to the right, frames 0–4
+        2: moving((50, 40), (4, 3), [1, 2]),  # 5 px/frame (3-4-5), frames 1–2
+        3: {3: (10, 80)},  # seen once
+        4: {0: (40, 70), 2: (40, 76)},
+    }  # 6 px across a gap of one frame
     return disc_video(paths, 5)
 
 
 def test_tracks_table_in_pixels():
     table = tracks_table(tracked_example())
-    assert list(table.columns) == ["track_id", "start_frame", "end_frame", "n_frames", "mean_speed_px_per_frame",
-                                   "displacement_px", "parent"]
+    assert list(table.columns) == [
+        "track_id",
+        "start_frame",
+        "end_frame",
+        "n_frames",
+        "mean_speed_px_per_frame",
+        "displacement_px",
+        "parent",
+    ]
     rows = {row.track_id: row for row in table.itertuples()}
     assert (rows[1].start_frame, rows[1].end_frame, rows[1].n_frames) == (0, 4, 5)
     assert rows[1].mean_speed_px_per_frame == pytest.approx(3.0) and rows[1].displacement_px == pytest.approx(12.0)
@@ -183,6 +203,7 @@ def test_tracks_table_of_an_empty_video():
 
 
 # --- id_kept_share ----------------------------------------------------------------------------------------------
+
 
 def two_discs(n_frames: int = 5) -> tuple[np.ndarray, dict]:
     paths = {1: moving((16, 10), (0, 3), range(n_frames)), 2: moving((48, 80), (0, -3), range(n_frames))}
@@ -227,6 +248,7 @@ def test_id_kept_share_without_steps_and_bad_arguments():
 
 # --- write_ctc --------------------------------------------------------------------------------------------------
 
+
 def test_write_ctc_result_folder(tmp_path):
     video = tracked_example()
     folder = write_ctc(video, tmp_path / "01_RES")
@@ -245,12 +267,17 @@ def test_write_ctc_ground_truth_layout_and_renumbering(tmp_path):
     video = disc_video({9: moving((20, 10), (0, 3), range(3)), 3: {2: (50, 50)}}, 3)
     folder = write_ctc(video, tmp_path / "01_GT", ground_truth=True, renumber=True)
     assert sorted(p.name for p in (folder / "TRA").iterdir()) == [
-        "man_track.txt", "man_track000.tif", "man_track001.tif", "man_track002.tif"]
+        "man_track.txt",
+        "man_track000.tif",
+        "man_track001.tif",
+        "man_track002.tif",
+    ]
     assert sorted(p.name for p in (folder / "SEG").iterdir()) == ["man_seg000.tif", "man_seg001.tif", "man_seg002.tif"]
     # Renumbered in order of first frame: cell 9 (from frame 0) is 1, cell 3 (from frame 2) is 2.
     assert (folder / "TRA" / "man_track.txt").read_text() == "1 0 2 0\n2 2 2 0\n"
-    np.testing.assert_array_equal(tifffile.imread(folder / "SEG" / "man_seg002.tif"),
-                                  np.select([video[2] == 9, video[2] == 3], [1, 2], 0))
+    np.testing.assert_array_equal(
+        tifffile.imread(folder / "SEG" / "man_seg002.tif"), np.select([video[2] == 9, video[2] == 3], [1, 2], 0)
+    )
 
 
 def test_write_ctc_numbers_long_videos_with_four_digits(tmp_path):
@@ -278,6 +305,7 @@ def test_write_ctc_replaces_its_own_folder_but_nothing_else(tmp_path):
 
 
 # --- score_tracking ---------------------------------------------------------------------------------------------
+
 
 def test_score_tracking_of_the_truth_against_itself_is_perfect():
     truth = tracked_example()
@@ -312,6 +340,7 @@ def test_score_tracking_edge_cases():
 
 
 # --- the real time-lapse ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(not REAL_LABELS.exists(), reason=f"{REAL_LABELS} is not there")
 def test_linking_recovers_the_real_tracks_from_shuffled_ids():

@@ -33,8 +33,19 @@ def store(data_env) -> AccountStore:
 
 @pytest.fixture
 def admin(capsys, monkeypatch, store):
-    code, out, err = run(capsys, monkeypatch, "users", "add", "Ana", "--role", "admin", "--email",
-                         "ana@lab.example", "--password-stdin", stdin=PASSWORD + "\n")
+    code, out, err = run(
+        capsys,
+        monkeypatch,
+        "users",
+        "add",
+        "Ana",
+        "--role",
+        "admin",
+        "--email",
+        "ana@lab.example",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert (code, out, err) == (0, "Added Ana (admin, enabled).\n", "")
     return store.get("ana")
 
@@ -50,8 +61,10 @@ def test_list_json_never_shows_hashes(capsys, monkeypatch, admin):
     code, out, _ = run(capsys, monkeypatch, "users", "list", "--json")
     listed = json.loads(out)
     assert code == 0 and listed["count"] == 2 and "argon2" not in out
-    assert [(u["name"], u["role"], u["disabled"]) for u in listed["users"]] == [("Ana", "admin", False),
-                                                                                ("bob", "viewer", False)]
+    assert [(u["name"], u["role"], u["disabled"]) for u in listed["users"]] == [
+        ("Ana", "admin", False),
+        ("bob", "viewer", False),
+    ]
     code, out, _ = run(capsys, monkeypatch, "users", "list")
     assert code == 0 and out.splitlines()[0].split() == ["name", "role", "state", "email", "changed", "note"]
     assert "ana@lab.example" in out and "bob" in out
@@ -62,23 +75,29 @@ def test_list_says_when_there_are_no_accounts(capsys, monkeypatch, store):
     assert code == 0 and "No accounts" in out and "users add NAME --role admin" in out
 
 
-@pytest.mark.parametrize("argv, stdin, says", [
-    (("add", "ANA", "--role", "viewer", "--password-stdin"), PASSWORD, "a user named 'Ana' already exists"),
-    (("add", "ana lima", "--role", "viewer", "--password-stdin"), PASSWORD, "name: 'ana lima' contains ' '"),
-    (("add", "", "--role", "viewer", "--password-stdin"), PASSWORD, "name: it is empty"),
-    (("add", "bob", "--role", "viewer", "--password-stdin"), "short\n", "password: it has 5 characters"),
-    (("add", "bob", "--role", "viewer", "--password-stdin"), "bob\n", "password: it has 3 characters"),
-    (("add", "bob", "--role", "viewer", "--password-stdin", "--email", "bob"), PASSWORD, "email: 'bob' is not"),
-    (("add", "bob", "--role", "viewer"), "", "no terminal to ask for the password on; give it as one line on "
-                                             "standard input with --password-stdin"),
-    (("passwd", "zoe", "--password-stdin"), PASSWORD, "there is no user named 'zoe'"),
-    (("disable", "ana"), "", "Ana is the last enabled admin: disabling them"),
-    (("role", "ana", "trainer"), "", "Ana is the last enabled admin: demoting them"),
-    (("delete", "ana", "--yes"), "", "Ana is the last enabled admin: deleting them"),
-    (("delete", "ana"), "", "repeat with --yes"),
-    (("enable", "zoe"), "", "there is no user named 'zoe'"),
-    (("audit", "--last", "-1"), "", "--last -1: give a number of records"),
-])
+@pytest.mark.parametrize(
+    "argv, stdin, says",
+    [
+        (("add", "ANA", "--role", "viewer", "--password-stdin"), PASSWORD, "a user named 'Ana' already exists"),
+        (("add", "ana lima", "--role", "viewer", "--password-stdin"), PASSWORD, "name: 'ana lima' contains ' '"),
+        (("add", "", "--role", "viewer", "--password-stdin"), PASSWORD, "name: it is empty"),
+        (("add", "bob", "--role", "viewer", "--password-stdin"), "short\n", "password: it has 5 characters"),
+        (("add", "bob", "--role", "viewer", "--password-stdin"), "bob\n", "password: it has 3 characters"),
+        (("add", "bob", "--role", "viewer", "--password-stdin", "--email", "bob"), PASSWORD, "email: 'bob' is not"),
+        (
+            ("add", "bob", "--role", "viewer"),
+            "",
+            "no terminal to ask for the password on; give it as one line on standard input with --password-stdin",
+        ),
+        (("passwd", "zoe", "--password-stdin"), PASSWORD, "there is no user named 'zoe'"),
+        (("disable", "ana"), "", "Ana is the last enabled admin: disabling them"),
+        (("role", "ana", "trainer"), "", "Ana is the last enabled admin: demoting them"),
+        (("delete", "ana", "--yes"), "", "Ana is the last enabled admin: deleting them"),
+        (("delete", "ana"), "", "repeat with --yes"),
+        (("enable", "zoe"), "", "there is no user named 'zoe'"),
+        (("audit", "--last", "-1"), "", "--last -1: give a number of records"),
+    ],
+)
 def test_errors_exit_2_with_the_message_on_stderr(capsys, monkeypatch, admin, store, argv, stdin, says):
     before = store.users_path.read_text()
     code, out, err = run(capsys, monkeypatch, "users", *argv, stdin=stdin)
@@ -86,13 +105,16 @@ def test_errors_exit_2_with_the_message_on_stderr(capsys, monkeypatch, admin, st
     assert store.users_path.read_text() == before  # nothing changed
 
 
-@pytest.mark.parametrize("argv, says", [
-    (("add", "bob", "--role", "boss"), "invalid choice: 'boss'"),
-    (("add", "bob", "--role", "viewer", "--password", PASSWORD), "--password: a password is never given as an"),
-    (("passwd", "ana", f"--password={PASSWORD}"), "--password: a password is never given as an argument"),
-    (("passwd", "ana", "--pass", PASSWORD), "unrecognized arguments: --pass"),  # no abbreviations
-    (("role", "ana"), "the following arguments are required: role"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (("add", "bob", "--role", "boss"), "invalid choice: 'boss'"),
+        (("add", "bob", "--role", "viewer", "--password", PASSWORD), "--password: a password is never given as an"),
+        (("passwd", "ana", f"--password={PASSWORD}"), "--password: a password is never given as an argument"),
+        (("passwd", "ana", "--pass", PASSWORD), "unrecognized arguments: --pass"),  # no abbreviations
+        (("role", "ana"), "the following arguments are required: role"),
+    ],
+)
 def test_bad_arguments_exit_2(capsys, monkeypatch, admin, argv, says):
     with pytest.raises(SystemExit) as caught:
         run(capsys, monkeypatch, "users", *argv)
@@ -102,8 +124,9 @@ def test_bad_arguments_exit_2(capsys, monkeypatch, admin, argv, says):
 
 
 def test_passwd_from_stdin_ends_open_sessions(capsys, monkeypatch, admin, store):
-    code, out, _ = run(capsys, monkeypatch, "users", "passwd", "ANA", "--password-stdin",
-                       stdin="a brand new password\r\n")
+    code, out, _ = run(
+        capsys, monkeypatch, "users", "passwd", "ANA", "--password-stdin", stdin="a brand new password\r\n"
+    )
     changed = store.get("ana")
     assert code == 0 and "Changed the password of Ana" in out and changed.session_epoch == admin.session_epoch + 1
     assert authenticate(store, "ana", "a brand new password", "127.0.0.1").name == "Ana"
@@ -137,7 +160,10 @@ def test_audit_shows_what_the_commands_did(capsys, monkeypatch, admin):
     code, out, _ = run(capsys, monkeypatch, "users", "audit", "--json")
     records = json.loads(out)["records"]
     assert code == 0 and [(r["action"], r["target"], r["outcome"]) for r in records] == [
-        ("users.add", "Ana", "ok"), ("users.add", "bob", "ok"), ("users.disable", "ana", "refused")]
+        ("users.add", "Ana", "ok"),
+        ("users.add", "bob", "ok"),
+        ("users.disable", "ana", "refused"),
+    ]
     assert all(r["user"].startswith("shell:") and r["client"] == "command line" for r in records)
     code, out, _ = run(capsys, monkeypatch, "users", "audit", "--last", "1", "--json")
     assert [r["action"] for r in json.loads(out)["records"]] == ["users.disable"]

@@ -38,8 +38,7 @@ def test_a_perfect_prediction_scores_one_everywhere():
     truth = _apart()
     predicted = predicted_tracks(_as_maps(truth), SETTINGS, OFF)
     score = score_video("v", truth, True, predicted)
-    assert (score.dice, score.f1_50, score.id_kept, score.SEG, score.TRA, score.DET) == (1.0, 1.0, 1.0, 1.0, 1.0,
-                                                                                       1.0)
+    assert (score.dice, score.f1_50, score.id_kept, score.SEG, score.TRA, score.DET) == (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
     assert score.tracks == score.true_tracks == 3
 
 

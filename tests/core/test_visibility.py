@@ -10,9 +10,14 @@ from core.masks.pixels import MASK_COLOURS, standing_out_colour
 from core.prediction.job import overlay_picture
 
 
-@pytest.mark.parametrize("folder", ["datasets/blood_cells_brightfield/train/images",  # stained smears
-                                    "datasets/dsb2018_nuclei/train/images",  # grey fluorescence and stained tissue
-                                    "datasets/usiigaci_phase_contrast/train/images"])  # grey phase contrast
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "datasets/blood_cells_brightfield/train/images",  # stained smears
+        "datasets/dsb2018_nuclei/train/images",  # grey fluorescence and stained tissue
+        "datasets/usiigaci_phase_contrast/train/images",
+    ],
+)  # grey phase contrast
 def test_the_automatic_colour_stands_out_on_real_images(shared, folder):
     """Grey images keep pink; stained (coloured) images get a colour away from pink and purple."""
     paths = sorted((shared / folder).glob("*"))[:12]
@@ -47,6 +52,7 @@ def test_prediction_overlays_shrink_with_ids_kept_and_outline_wide_enough():
     picture = overlay_picture(image, labels, max_side=1500)
     assert picture.shape == (1000, 1500, 3)
     coloured = np.any(picture > 0, axis=2)
-    assert coloured[250, 50:53].all() and not coloured[250, 45:50].any() and not coloured[250, 60], \
+    assert coloured[250, 50:53].all() and not coloured[250, 45:50].any() and not coloured[250, 60], (
         "a 3 px outline (for a 1500 px picture) inside the cell"
+    )
     assert tuple(picture[250, 50]) == MASK_COLOURS["pink"], "grey image: pink outlines"

@@ -18,35 +18,41 @@ from tests.helpers import REPO
 PASSWORD = "nuclei-Ø-2024"
 
 
-@pytest.mark.parametrize("address, configured, given, expected", [
-    ("127.0.0.1", None, None, "open"),  # make run, tests: local and no password
-    ("localhost", None, None, "open"),
-    ("::1", None, None, "open"),
-    ("0.0.0.0", None, None, "refuse"),  # the Procfile without a password
-    ("", None, None, "refuse"),  # Streamlit's default address: every interface
-    ("192.168.1.20", None, "anything", "refuse"),
-    ("0.0.0.0", PASSWORD, None, "ask"),
-    ("0.0.0.0", PASSWORD, "wrong", "ask"),
-    ("0.0.0.0", PASSWORD, "", "ask"),
-    ("0.0.0.0", PASSWORD, PASSWORD, "open"),
-    ("127.0.0.1", PASSWORD, None, "ask"),  # a configured password applies locally too
-    ("127.0.0.1", PASSWORD, PASSWORD, "open"),
-])
+@pytest.mark.parametrize(
+    "address, configured, given, expected",
+    [
+        ("127.0.0.1", None, None, "open"),  # make run, tests: local and no password
+        ("localhost", None, None, "open"),
+        ("::1", None, None, "open"),
+        ("0.0.0.0", None, None, "refuse"),  # the Procfile without a password
+        ("", None, None, "refuse"),  # Streamlit's default address: every interface
+        ("192.168.1.20", None, "anything", "refuse"),
+        ("0.0.0.0", PASSWORD, None, "ask"),
+        ("0.0.0.0", PASSWORD, "wrong", "ask"),
+        ("0.0.0.0", PASSWORD, "", "ask"),
+        ("0.0.0.0", PASSWORD, PASSWORD, "open"),
+        ("127.0.0.1", PASSWORD, None, "ask"),  # a configured password applies locally too
+        ("127.0.0.1", PASSWORD, PASSWORD, "open"),
+    ],
+)
 def test_access_decision(address, configured, given, expected):
     assert access_decision(address, configured, given) == expected
 
 
-@pytest.mark.parametrize("configured, given, expected", [
-    ("secret", "secret", True),
-    ("secret", "Secret", False),
-    ("secret", "secret ", False),
-    ("secret", "secre", False),
-    ("pässwörd", "pässwörd", True),  # compared as UTF-8 bytes (compare_digest rejects non-ASCII str)
-    ("pässwörd", "passwort", False),
-    ("secret", None, False),
-    (None, "", False),
-    (None, None, False),
-])
+@pytest.mark.parametrize(
+    "configured, given, expected",
+    [
+        ("secret", "secret", True),
+        ("secret", "Secret", False),
+        ("secret", "secret ", False),
+        ("secret", "secre", False),
+        ("pässwörd", "pässwörd", True),  # compared as UTF-8 bytes (compare_digest rejects non-ASCII str)
+        ("pässwörd", "passwort", False),
+        ("secret", None, False),
+        (None, "", False),
+        (None, None, False),
+    ],
+)
 def test_password_matches(configured, given, expected):
     assert password_matches(configured, given) is expected
 
@@ -63,23 +69,38 @@ def test_password_compare_is_constant_time(monkeypatch):
     assert calls == [("pässwörd".encode("utf-8"), "pässwörd".encode("utf-8"))]
 
 
-@pytest.mark.parametrize("address, expected", [
-    ("127.0.0.1", True), ("127.0.1.1", True), ("localhost", True), ("LOCALHOST", True), ("::1", True),
-    ("[::1]", True), ("0.0.0.0", False), ("::", False), ("", False), (None, False), ("10.0.0.5", False),
-    ("lab-server", False),
-])
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("127.0.0.1", True),
+        ("127.0.1.1", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("", False),
+        (None, False),
+        ("10.0.0.5", False),
+        ("lab-server", False),
+    ],
+)
 def test_is_local_address(address, expected):
     assert is_local_address(address) is expected
 
 
-@pytest.mark.parametrize("env_value, secret_value, expected", [
-    ("from-env", "from-secrets", "from-env"),
-    (None, "from-secrets", "from-secrets"),
-    ("", "from-secrets", "from-secrets"),
-    ("   ", None, None),
-    (None, None, None),
-    (None, 12345, "12345"),  # TOML may hold a bare number
-])
+@pytest.mark.parametrize(
+    "env_value, secret_value, expected",
+    [
+        ("from-env", "from-secrets", "from-env"),
+        (None, "from-secrets", "from-secrets"),
+        ("", "from-secrets", "from-secrets"),
+        ("   ", None, None),
+        (None, None, None),
+        (None, 12345, "12345"),  # TOML may hold a bare number
+    ],
+)
 def test_configured_password(env_value, secret_value, expected):
     assert configured_password(env_value, secret_value) == expected
 
@@ -99,6 +120,7 @@ def test_config_enables_xsrf_protection_and_upload_cap():
 
 
 # --- the gate in front of the pages (AppTest through the real entry point) ---
+
 
 @pytest.fixture
 def gated(data_env, monkeypatch):
@@ -203,10 +225,13 @@ def test_network_address_with_password_asks(gated, monkeypatch):
 
 def test_streamlit_reads_xsrf_protection_from_the_repository_config():
     """Streamlit itself, started in the repository as ``make run`` does, sees the flag (the file parses)."""
-    code = ("from streamlit import config; "
-            "print(config.get_option('server.enableXsrfProtection'), config.get_option('server.maxUploadSize'))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          check=True)
+    code = (
+        "from streamlit import config; "
+        "print(config.get_option('server.enableXsrfProtection'), config.get_option('server.maxUploadSize'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.split() == ["True", "2048"]
 
 

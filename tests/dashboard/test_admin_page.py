@@ -42,8 +42,12 @@ def signed_in(store: AccountStore, name: str, page: str = ADMIN_PAGE, script: st
     """A session signed in as ``name`` on ``page`` (through ``dashboard/app.py``, or ``script`` run alone), run once."""
     user = store.get(name)
     app = AppTest.from_file(script or str(REPO / "dashboard" / "app.py"), default_timeout=90)
-    app.session_state[access.ACCOUNT_KEY] = {"name": user.name, "epoch": user.session_epoch, "seen": time.time(),
-                                             "since": time.time()}
+    app.session_state[access.ACCOUNT_KEY] = {
+        "name": user.name,
+        "epoch": user.session_epoch,
+        "seen": time.time(),
+        "since": time.time(),
+    }
     if script is None:
         app.switch_page(page)
     return app.run()
@@ -93,18 +97,27 @@ def audit(store: AccountStore, action: str) -> list:
 
 # --- what an admin sees ---
 
+
 def test_an_admin_sees_the_accounts_and_never_a_hash(accounts):
     app = ok(signed_in(accounts, "boss"))
     assert titles(app) == ["Admin"] and not errors(app)
     table = users_table(app)
     assert table.columns.tolist() == ["name", "role", "state", "e-mail", "created", "changed", "note"]
-    assert table[["name", "role", "state"]].values.tolist() == [["boss", "admin", "enabled"],
-                                                               ["tina", "trainer", "enabled"]]
+    assert table[["name", "role", "state"]].values.tolist() == [
+        ["boss", "admin", "enabled"],
+        ["tina", "trainer", "enabled"],
+    ]
     shown = " ".join(str(value) for frame in app.dataframe for value in frame.value.to_numpy().ravel())
     assert "$argon2" not in shown
     assert [s.value for s in app.subheader] == ["Accounts", "Audit log"]
-    controls = [*app.text_input, *app.selectbox, *app.checkbox, *app.date_input, *app.number_input,
-                *(button for button in app.button if button.key != "sign-out")]
+    controls = [
+        *app.text_input,
+        *app.selectbox,
+        *app.checkbox,
+        *app.date_input,
+        *app.number_input,
+        *(button for button in app.button if button.key != "sign-out"),
+    ]
     assert controls and all(control.help for control in controls), [c.label for c in controls if not c.help]
 
 
@@ -120,6 +133,7 @@ def test_the_admin_page_is_listed_for_admins_only(accounts, name, listed):
 
 # --- adding accounts ---
 
+
 def fill_add_form(app: AppTest, name: str, role: str, password: str, again: str, email: str = "") -> AppTest:
     app.text_input(key="admin-add-name").input(name)
     app.selectbox(key="admin-add-role").select(role)
@@ -130,29 +144,47 @@ def fill_add_form(app: AppTest, name: str, role: str, password: str, again: str,
 
 
 def test_adding_an_account(accounts):
-    app = fill_add_form(ok(signed_in(accounts, "boss")), "ana", "annotator", "ana-password-1", "ana-password-1",
-                        "ana@lab.example")
+    app = fill_add_form(
+        ok(signed_in(accounts, "boss")), "ana", "annotator", "ana-password-1", "ana-password-1", "ana@lab.example"
+    )
     assert successes(app) == ["Added ana (annotator)."] and not errors(app)
     row = users_table(app).set_index("name").loc["ana"]
     assert (row["role"], row["state"], row["e-mail"]) == ("annotator", "enabled", "ana@lab.example")
     assert verify_password(accounts.get("ana").password_hash, "ana-password-1")
     [added] = audit(accounts, "users.add")
-    assert (added.user, added.target, added.outcome, dict(added.details)) == \
-        ("boss", "ana", "ok", {"role": "annotator", "email": "ana@lab.example"})
-    assert [app.text_input(key=f"admin-add-{box}").value for box in ("name", "password", "again", "email")] == \
-        ["", "", "", ""]  # emptied (a typed password is not kept); the role stays for the next account
+    assert (added.user, added.target, added.outcome, dict(added.details)) == (
+        "boss",
+        "ana",
+        "ok",
+        {"role": "annotator", "email": "ana@lab.example"},
+    )
+    assert [app.text_input(key=f"admin-add-{box}").value for box in ("name", "password", "again", "email")] == [
+        "",
+        "",
+        "",
+        "",
+    ]  # emptied (a typed password is not kept); the role stays for the next account
     assert app.selectbox(key="admin-add-role").value == "annotator"
     shown = audit_table(app)
     assert shown.iloc[0][["user", "action", "outcome", "target"]].tolist() == ["boss", "users.add", "ok", "ana"]
 
 
-@pytest.mark.parametrize("name, password, again, email, says", [
-    ("ana", "ana-password-1", "ana-password-2", "", "password: the two passwords differ; type them again."),
-    ("ana", "short", "short", "", "password: it has 5 characters; use at least 8"),
-    ("TINA", "ana-password-1", "ana-password-1", "", "name: a user named 'tina' already exists (names ignore case)"),
-    ("ana lima", "ana-password-1", "ana-password-1", "", "name: 'ana lima' contains ' ' (U+0020)"),
-    ("ana", "ana-password-1", "ana-password-1", "ana at lab", "email: 'ana at lab' is not an e-mail address"),
-])
+@pytest.mark.parametrize(
+    "name, password, again, email, says",
+    [
+        ("ana", "ana-password-1", "ana-password-2", "", "password: the two passwords differ; type them again."),
+        ("ana", "short", "short", "", "password: it has 5 characters; use at least 8"),
+        (
+            "TINA",
+            "ana-password-1",
+            "ana-password-1",
+            "",
+            "name: a user named 'tina' already exists (names ignore case)",
+        ),
+        ("ana lima", "ana-password-1", "ana-password-1", "", "name: 'ana lima' contains ' ' (U+0020)"),
+        ("ana", "ana-password-1", "ana-password-1", "ana at lab", "email: 'ana at lab' is not an e-mail address"),
+    ],
+)
 def test_an_account_that_cannot_be_added_is_refused_with_the_reason(accounts, name, password, again, email, says):
     app = fill_add_form(ok(signed_in(accounts, "boss")), name, "viewer", password, again, email)
     assert len(errors(app)) == 1 and errors(app)[0].startswith(says), errors(app)
@@ -161,6 +193,7 @@ def test_an_account_that_cannot_be_added_is_refused_with_the_reason(accounts, na
 
 
 # --- changing one account ---
+
 
 def test_changing_a_role(accounts):
     app = choose(ok(signed_in(accounts, "boss")), "tina")
@@ -221,15 +254,20 @@ def _delete(app):
     return press(app, "Delete account")
 
 
-@pytest.mark.parametrize("change, event, verb", [
-    (_disable, "users.disable", "disabling"),
-    (_demote, "users.role", "demoting"),
-    (_delete, "users.delete", "deleting"),
-])
+@pytest.mark.parametrize(
+    "change, event, verb",
+    [
+        (_disable, "users.disable", "disabling"),
+        (_demote, "users.role", "demoting"),
+        (_delete, "users.delete", "deleting"),
+    ],
+)
 def test_the_last_admin_cannot_be_removed(accounts, change, event, verb):
     app = change(choose(ok(signed_in(accounts, "boss")), "boss"))
-    assert errors(app) == [f"boss is the last enabled admin: {verb} them would leave nobody able to manage the "
-                           "users. Make another user admin first."]
+    assert errors(app) == [
+        f"boss is the last enabled admin: {verb} them would leave nobody able to manage the "
+        "users. Make another user admin first."
+    ]
     assert not successes(app)
     boss = accounts.get("boss")
     assert boss.role == "admin" and not boss.disabled
@@ -240,6 +278,7 @@ def test_the_last_admin_cannot_be_removed(accounts, change, event, verb):
 
 # --- my password ---
 
+
 def fill_own_password(app: AppTest, old: str, new: str, again: str) -> AppTest:
     app.text_input(key="admin-own-old").input(old)
     app.text_input(key="admin-own-new").input(new)
@@ -247,13 +286,24 @@ def fill_own_password(app: AppTest, old: str, new: str, again: str) -> AppTest:
     return press(app, "Change my password")
 
 
-@pytest.mark.parametrize("old, new, again, says", [
-    ("not-my-password", "boss-new-password", "boss-new-password",
-     "Current password: it is not your password; nothing was changed."),
-    (BOSS_PASSWORD, "boss-new-password", "boss-other-password",
-     "password: the two new passwords differ; type them again."),
-    (BOSS_PASSWORD, "boss", "boss", "password: it has 4 characters"),
-])
+@pytest.mark.parametrize(
+    "old, new, again, says",
+    [
+        (
+            "not-my-password",
+            "boss-new-password",
+            "boss-new-password",
+            "Current password: it is not your password; nothing was changed.",
+        ),
+        (
+            BOSS_PASSWORD,
+            "boss-new-password",
+            "boss-other-password",
+            "password: the two new passwords differ; type them again.",
+        ),
+        (BOSS_PASSWORD, "boss", "boss", "password: it has 4 characters"),
+    ],
+)
 def test_my_password_refusals(accounts, old, new, again, says):
     app = fill_own_password(ok(signed_in(accounts, "boss")), old, new, again)
     assert len(errors(app)) == 1 and errors(app)[0].startswith(says), errors(app)
@@ -267,8 +317,7 @@ def test_a_wrong_current_password_is_recorded(accounts):
 
 
 def test_changing_my_password_keeps_this_session(accounts):
-    app = fill_own_password(ok(signed_in(accounts, "boss")), BOSS_PASSWORD, "boss-new-password",
-                            "boss-new-password")
+    app = fill_own_password(ok(signed_in(accounts, "boss")), BOSS_PASSWORD, "boss-new-password", "boss-new-password")
     assert successes(app) == ["Changed your password. Your other open sessions must sign in again."]
     assert verify_password(accounts.get("boss").password_hash, "boss-new-password")
     assert titles(app) == ["Admin"] and users_table(app) is not None
@@ -279,6 +328,7 @@ def test_changing_my_password_keeps_this_session(accounts):
 
 # --- everyone else is refused ---
 
+
 def test_a_trainer_following_a_link_to_the_admin_page_gets_the_default_page(accounts):
     app = ok(signed_in(accounts, "tina"))  # the page is not in a trainer's navigation at all
     assert "Admin" not in titles(app) and users_table(app) is None
@@ -287,20 +337,30 @@ def test_a_trainer_following_a_link_to_the_admin_page_gets_the_default_page(acco
 
 def test_the_page_itself_refuses_a_trainer_and_records_it(accounts):
     app = ok(signed_in(accounts, "tina", script=str(REPO / "pages" / "admin.py")))  # the page, whatever led there
-    assert errors(app) == ["tina (role trainer) may not users.manage: it needs the role admin or higher. "
-                           "Ask an administrator to change your role."]
+    assert errors(app) == [
+        "tina (role trainer) may not users.manage: it needs the role admin or higher. "
+        "Ask an administrator to change your role."
+    ]
     assert not app.dataframe and not app.text_input and not app.selectbox and "Admin" not in titles(app)
     [refused] = audit(accounts, "users.manage")
-    assert (refused.user, refused.outcome, refused.target, refused.details["needs"]) == \
-        ("tina", "refused", "admin page", "admin")
+    assert (refused.user, refused.outcome, refused.target, refused.details["needs"]) == (
+        "tina",
+        "refused",
+        "admin page",
+        "admin",
+    )
 
 
 def test_the_page_refuses_a_session_whose_admin_was_demoted(accounts):
     accounts.add("ana", "admin", "ana-password-1")
     app = AppTest.from_file(str(REPO / "pages" / "admin.py"), default_timeout=90)
     boss = accounts.get("boss")
-    app.session_state[access.ACCOUNT_KEY] = {"name": "boss", "epoch": boss.session_epoch, "seen": time.time(),
-                                             "since": time.time()}
+    app.session_state[access.ACCOUNT_KEY] = {
+        "name": "boss",
+        "epoch": boss.session_epoch,
+        "seen": time.time(),
+        "since": time.time(),
+    }
     assert users_table(ok(app.run())) is not None
     accounts.set_role("boss", "annotator")  # by another admin, meanwhile
     ok(app.run())
@@ -310,26 +370,32 @@ def test_the_page_refuses_a_session_whose_admin_was_demoted(accounts):
 
 # --- the audit log ---
 
+
 @pytest.fixture
 def history(accounts):
     audit_log = AuditLog(accounts.data_root)
-    for user, action, outcome, target in (("tina", "signin", "ok", "tina"),
-                                          ("tina", "dataset.delete", "refused", "cells"),
-                                          ("boss", "users.role", "ok", "tina"),
-                                          ("ghost", "signin", "refused", "ghost"),
-                                          ("boss", "users.disable", "ok", "tina")):
+    for user, action, outcome, target in (
+        ("tina", "signin", "ok", "tina"),
+        ("tina", "dataset.delete", "refused", "cells"),
+        ("boss", "users.role", "ok", "tina"),
+        ("ghost", "signin", "refused", "ghost"),
+        ("boss", "users.disable", "ok", "tina"),
+    ):
         audit_log.record(user, action, outcome, target, "10.0.0.5", {"note": f"{user} {action}"})
     return accounts
 
 
-@pytest.mark.parametrize("user, action, outcome, expected", [
-    ("", "(all)", "(all)", ["users.disable", "signin", "users.role", "dataset.delete", "signin"]),
-    ("TINA", "(all)", "(all)", ["dataset.delete", "signin"]),
-    ("", "users", "(all)", ["users.disable", "users.role"]),
-    ("", "users.role", "(all)", ["users.role"]),
-    ("", "(all)", "refused", ["signin", "dataset.delete"]),
-    ("tina", "signin", "refused", []),
-])
+@pytest.mark.parametrize(
+    "user, action, outcome, expected",
+    [
+        ("", "(all)", "(all)", ["users.disable", "signin", "users.role", "dataset.delete", "signin"]),
+        ("TINA", "(all)", "(all)", ["dataset.delete", "signin"]),
+        ("", "users", "(all)", ["users.disable", "users.role"]),
+        ("", "users.role", "(all)", ["users.role"]),
+        ("", "(all)", "refused", ["signin", "dataset.delete"]),
+        ("tina", "signin", "refused", []),
+    ],
+)
 def test_the_audit_log_filters(history, user, action, outcome, expected):
     app = ok(signed_in(history, "boss"))
     app.text_input(key="audit-user").input(user)
@@ -349,8 +415,15 @@ def test_the_audit_log_filters(history, user, action, outcome, expected):
 def test_the_action_choices_hold_the_groups(history):
     app = ok(signed_in(history, "boss"))
     select = app.selectbox(key="audit-action")
-    assert select.options == ["(all actions)", "dataset (all)", "dataset.delete", "signin", "users (all)",
-                              "users.disable", "users.role"]
+    assert select.options == [
+        "(all actions)",
+        "dataset (all)",
+        "dataset.delete",
+        "signin",
+        "users (all)",
+        "users.disable",
+        "users.role",
+    ]
 
 
 @pytest.mark.parametrize("days, shown", [(-2, 5), (2, 0)])
@@ -371,6 +444,7 @@ def test_new_records_appear_on_the_next_run(history):
 
 
 # --- a computer without accounts yet ---
+
 
 def test_without_accounts_the_first_one_must_be_an_admin(data_env, tmp_path, monkeypatch):
     st.cache_resource.clear()

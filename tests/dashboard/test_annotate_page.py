@@ -28,8 +28,9 @@ def mask_file(app):
 
 
 def texts(app):
-    return " ".join(str(e.value) for kind in ("success", "error", "warning", "caption", "markdown")
-                    for e in app.get(kind))
+    return " ".join(
+        str(e.value) for kind in ("success", "error", "warning", "caption", "markdown") for e in app.get(kind)
+    )
 
 
 def test_opens_the_first_image_of_the_sample(page):
@@ -132,6 +133,7 @@ def test_review_mark_and_next_unreviewed(page):
     page.button(key="nav-unreviewed").click().run()
     assert session(page).stem != first
     from core.masks.versions import reviewed
+
     assert first in reviewed(session(page).dataset_dir)
 
 
@@ -183,8 +185,9 @@ def test_drawing_an_unlabelled_image_and_saving_makes_it_corrected(tmp_path, dat
     import_dataset(tmp_path / "raw", ImportOptions(name="raw", images_only=True), data_env)
     page = open_page("annotate", dataset="raw", stem="slide0")
     assert session(page).label == "unlabelled" and "Saved · version 0 · unlabelled" in texts(page)
-    assert any(o.startswith("slide0 · ") and o.endswith(" · unlabelled")
-               for o in page.selectbox(key="editor-stem").options)
+    assert any(
+        o.startswith("slide0 · ") and o.endswith(" · unlabelled") for o in page.selectbox(key="editor-stem").options
+    )
     draw(page, canvas_key(page), [rect(0, 0, 60, 60)])
     page.button(key="editor-save").click().run()
     assert session(page).label == "corrected" and "Saved · version 1 · corrected" in texts(page)
@@ -206,6 +209,7 @@ def test_proposals_in_queue_order_accept_and_next_and_the_heat_map(proposed, ope
     page.button(key="queue-accept-next").click().run()
     assert session(page).stem == order[1], "accepted, then the next in the queue"
     from core.datasets.manifest import read_manifest
+
     labels = {r["stem"]: r["label"] for r in read_manifest(settings.datasets_dir / "lab")["images"]}
     assert labels[order[0]] == "corrected" and labels[order[1]] == "proposed"
     assert page.button(key="queue-next").label == "Next to correct (3 waiting)"
@@ -215,6 +219,7 @@ def test_proposals_in_queue_order_accept_and_next_and_the_heat_map(proposed, ope
 
 def test_propose_and_refine_start_from_the_editor(proposed, open_page, monkeypatch):
     from core import jobs
+
     started = []
     monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append((job, request)))
     page = open_page("annotate", dataset="lab")

@@ -35,8 +35,9 @@ def _open_buttons(app):
 
 
 def _texts(app):
-    return " ".join(str(e.value) for kind in ("success", "error", "warning", "info", "caption", "markdown")
-                    for e in app.get(kind))
+    return " ".join(
+        str(e.value) for kind in ("success", "error", "warning", "info", "caption", "markdown") for e in app.get(kind)
+    )
 
 
 def test_statistics_tab_draws_three_charts(page):
@@ -145,8 +146,9 @@ def test_the_dataset_box_switches_even_when_the_address_names_another(tmp_path, 
     from core.config import ImportOptions
     from core.datasets.importer import import_dataset
 
-    import_dataset(make_splits(tmp_path / "second", {"train": 2, "valid": 1, "test": 1}), ImportOptions(name="second"),
-                   data_env)
+    import_dataset(
+        make_splits(tmp_path / "second", {"train": 2, "valid": 1, "test": 1}), ImportOptions(name="second"), data_env
+    )
     page = open_page("datasets", dataset="nuclei-sample")
     assert page.selectbox(key="datasets-selected").value == "nuclei-sample"
     page.selectbox(key="datasets-selected").set_value("second").run()
@@ -174,8 +176,9 @@ def test_import_says_why_it_is_greyed_out_and_a_new_source_clears_the_old_report
     good = make_flat(tmp_path / "good", n=3)
     folder_input(page).set_value(str(good)).run()
     assert not any("cell01" in m.value for m in page.markdown), "the old report went with the old source"
-    assert all("file" not in table.value or "images/cell01.png" not in set(table.value["file"])
-               for table in page.dataframe)
+    assert all(
+        "file" not in table.value or "images/cell01.png" not in set(table.value["file"]) for table in page.dataframe
+    )
 
 
 def test_raw_images_import_as_unlabelled_are_counted_filtered_and_added_to(tmp_path, page):

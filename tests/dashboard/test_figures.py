@@ -4,10 +4,16 @@ import pandas as pd
 
 from dashboard import figures
 
-STATS = pd.DataFrame({
-    "split": ["train", "train", "valid", "test"], "stem": list("abcd"), "width": [256, 256, 320, 256],
-    "height": [256, 256, 256, 256], "foreground_fraction": [0.1, 0.2, 0.3, 0.0], "object_count": [3, 5, 9, 0],
-})
+STATS = pd.DataFrame(
+    {
+        "split": ["train", "train", "valid", "test"],
+        "stem": list("abcd"),
+        "width": [256, 256, 320, 256],
+        "height": [256, 256, 256, 256],
+        "foreground_fraction": [0.1, 0.2, 0.3, 0.0],
+        "object_count": [3, 5, 9, 0],
+    }
+)
 
 
 def test_foreground_histogram_in_percent_per_split():
@@ -29,11 +35,15 @@ def test_image_size_chart_counts_each_image_once_in_size_order():
 
 # ----- comparing runs -----
 
-CURVES = pd.DataFrame({
-    "run_id": ["r1"] * 4 + ["r2"] * 2, "epoch": [1, 2, 1, 2, 1, 2],
-    "key": ["val_dice", "val_dice", "loss", "loss", "val_dice", "val_dice"],
-    "value": [0.5, 0.6, 0.9, 0.7, 0.4, 0.8], "elapsed_s": [60.0, 120.0, 60.0, 120.0, 30.0, 90.0],
-})
+CURVES = pd.DataFrame(
+    {
+        "run_id": ["r1"] * 4 + ["r2"] * 2,
+        "epoch": [1, 2, 1, 2, 1, 2],
+        "key": ["val_dice", "val_dice", "loss", "loss", "val_dice", "val_dice"],
+        "value": [0.5, 0.6, 0.9, 0.7, 0.4, 0.8],
+        "elapsed_s": [60.0, 120.0, 60.0, 120.0, 30.0, 90.0],
+    }
+)
 
 
 def test_compare_curves_one_legend_entry_per_run_and_minutes_by_wall_time():

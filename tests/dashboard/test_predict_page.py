@@ -24,7 +24,8 @@ def _predict(page, folder):
 
 @pytest.mark.parametrize("scheduler, expected_dask", [("", None), ("tcp://10.1.2.3:8786", "tcp://10.1.2.3:8786")])
 def test_predict_sends_one_typed_request_and_uses_the_cluster_when_one_is_configured(
-        open_page, data_env, folder, monkeypatch, scheduler, expected_dask):
+    open_page, data_env, folder, monkeypatch, scheduler, expected_dask
+):
     shipped_model(data_env)
     monkeypatch.setenv("CELLSEG_DASK_SCHEDULER", scheduler)
     started = []
@@ -37,8 +38,9 @@ def test_predict_sends_one_typed_request_and_uses_the_cluster_when_one_is_config
     _predict(page, folder)
     assert not page.exception and len(started) == 1
     job, request = started[0]
-    assert request == jobs.PredictRequest(run_id="generalist", inputs=(str(folder),), tile=512, overlap=64,
-                                          threshold=0.5, tta=False, dask=expected_dask)
+    assert request == jobs.PredictRequest(
+        run_id="generalist", inputs=(str(folder),), tile=512, overlap=64, threshold=0.5, tta=False, dask=expected_dask
+    )
     assert job.path.parent.name == "predictions"
 
 
@@ -110,7 +112,7 @@ def test_the_temporal_toggle_explains_itself_and_goes_into_the_request(open_page
     assert (request.temporal, request.temporal_sigma, request.temporal_min_size) == (True, 2.0, 40)
     arguments = request.arguments(data_env.data_root)
     at = arguments.index("--temporal")
-    assert arguments[at:at + 5] == ["--temporal", "--temporal-sigma", "2.0", "--temporal-min-size", "40"]
+    assert arguments[at : at + 5] == ["--temporal", "--temporal-sigma", "2.0", "--temporal-min-size", "40"]
 
 
 def test_a_predicted_video_is_listed_with_its_tracks_to_download(open_page, data_env, tmp_path, monkeypatch):
@@ -123,11 +125,15 @@ def test_a_predicted_video_is_listed_with_its_tracks_to_download(open_page, data
     run = trained_run(data_env, tmp_path)
     video = np.full((3, 32, 32), 10, np.uint8)
     for t in range(3):
-        video[t, 8:18, 4 + 2 * t:14 + 2 * t] = 220
+        video[t, 8:18, 4 + 2 * t : 14 + 2 * t] = 220
     (tmp_path / "in").mkdir()
     tifffile.imwrite(tmp_path / "in" / "movie.tif", video, photometric="minisblack")
-    predict_files(run, [tmp_path / "in"], data_env.data_root / "predictions" / "20261123-120000-test",
-                  PredictOptions(tile=64, overlap=16))
+    predict_files(
+        run,
+        [tmp_path / "in"],
+        data_env.data_root / "predictions" / "20261123-120000-test",
+        PredictOptions(tile=64, overlap=16),
+    )
     page = open_page("predict", run=run.run_id)
     table = next(frame.value for frame in page.dataframe if "tracks" in frame.value.columns)
     assert table.to_dict("records") == [{"video": "movie.tif", "frames": 3, "tracks": 1, "cells per frame": 1.0}]

@@ -5,8 +5,9 @@ from core.jobs import JobDir
 from tests.evaluation_helpers import evaluated_run
 
 
-def test_the_bioimageio_format_is_exported_in_the_background_and_offered_as_a_zip(data_env, tmp_path, monkeypatch,
-                                                                                  open_page):
+def test_the_bioimageio_format_is_exported_in_the_background_and_offered_as_a_zip(
+    data_env, tmp_path, monkeypatch, open_page
+):
     run = evaluated_run(data_env, tmp_path, monkeypatch)
     started = []
     monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(request))

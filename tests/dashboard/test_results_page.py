@@ -51,8 +51,12 @@ def test_cell_scores_ap_curve_and_worst_first_by_f1(evaluated, open_page):
     app = open_page("results", run=evaluated.run_id)
     saved = json.loads((evaluated.path / "eval" / "test" / "summary.json").read_text())["summary"]
     metrics = metric_values(app)
-    for label, key in (("AP at IoU 0.5", "ap_50"), ("AP at IoU 0.75", "ap_75"), ("Panoptic quality", "pq"),
-                       ("Mean IoU of matched cells", "mean_matched_iou")):
+    for label, key in (
+        ("AP at IoU 0.5", "ap_50"),
+        ("AP at IoU 0.75", "ap_75"),
+        ("Panoptic quality", "pq"),
+        ("Mean IoU of matched cells", "mean_matched_iou"),
+    ):
         assert metrics[label] == f"{saved[key]:.3f}", label
     table = app.dataframe[0].value
     assert {"f1_50", "count_error", "pq"} <= set(table.columns)
@@ -153,9 +157,12 @@ def test_predict_page_lists_a_finished_prediction(evaluated, data_env, tmp_path,
     app.select_slider(key="predict-outline-width").set_value(6).run()
     assert not app.exception and len(app.get("image")) == 1
     from dashboard.predict_view import restyled_overlay
+
     source = str(tmp_path / "new" / "slide.png")
-    wide, thin = (np.all(restyled_overlay(str(out), "slide", source, "yellow", width) == (255, 215, 0), axis=2).sum()
-                  for width in (6, 1))
+    wide, thin = (
+        np.all(restyled_overlay(str(out), "slide", source, "yellow", width) == (255, 215, 0), axis=2).sum()
+        for width in (6, 1)
+    )
     assert wide > 2 * thin > 0, "the chosen colour, and a wider outline paints more"
 
 
@@ -207,8 +214,12 @@ def test_the_shipped_model_is_scored_on_a_dataset_and_refined_on_it(data_env, tm
     shipped = shipped_model(data_env)
     trained_run(data_env, tmp_path)  # imports the 'cells' dataset
     monkeypatch.setattr(eval_job, "load_run_model", brightness_model)
-    eval_job.evaluate_run(shipped, eval_job.dataset_items(data_env.datasets_dir / "cells", "test"), "test-cells",
-                          source={"dataset": "cells"})
+    eval_job.evaluate_run(
+        shipped,
+        eval_job.dataset_items(data_env.datasets_dir / "cells", "test"),
+        "test-cells",
+        source={"dataset": "cells"},
+    )
     started = []
     monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(job))
     app = open_page("results", run="generalist", dataset="cells")
@@ -227,8 +238,10 @@ def _exported(app, key):
     app.button(key=f"{key}-go").click().run()
     assert not app.exception and not app.error
     fmt = app.selectbox(key=f"{key}-format").value
-    assert any(b.proto.label.startswith("Download ") and b.proto.label.endswith(f"-{fmt}.zip")
-               for b in app.get("download_button"))
+    assert any(
+        b.proto.label.startswith("Download ") and b.proto.label.endswith(f"-{fmt}.zip")
+        for b in app.get("download_button")
+    )
     return zipfile.ZipFile(io.BytesIO(app.session_state[f"{key}-prepared"][1]))
 
 
@@ -240,13 +253,20 @@ def test_results_export_the_cells_as_the_sliders_split_them(evaluated, open_page
     app.number_input(key=f"pp-{evaluated.run_id}-min").set_value(60).run()  # shown, not saved
     app.selectbox(key="results-cells-format").set_value("geojson").run()
     archive = _exported(app, "results-cells")
-    exported = {name[:-len(".geojson")]: sum(f["properties"]["measurements"]["Area px"]
-                                             for f in json.loads(archive.read(name))["features"])
-                for name in archive.namelist() if name.endswith(".geojson")}
+    exported = {
+        name[: -len(".geojson")]: sum(
+            f["properties"]["measurements"]["Area px"] for f in json.loads(archive.read(name))["features"]
+        )
+        for name in archive.namelist()
+        if name.endswith(".geojson")
+    }
 
     def cell_pixels(settings=None):
-        return {source.name: int((source.read_labels() > 0).sum())
-                for source in evaluation_sources(evaluated.path, "test", settings)}
+        return {
+            source.name: int((source.read_labels() > 0).sum())
+            for source in evaluation_sources(evaluated.path, "test", settings)
+        }
+
     assert exported == cell_pixels(PostProcessing(min_size=60)) and len(exported) == 4
     assert exported != cell_pixels(), "the saved settings keep the small cells, so the test can tell"
 
@@ -277,8 +297,9 @@ def evaluated_videos(data_env, tmp_path, monkeypatch):
     use_brightness_model(monkeypatch)
     run = trained_run(data_env, tmp_path, name="clips")
     split = next(s for s in ("test", "valid") if any(r["split"] == s for r in read_manifest(folder)["images"]))
-    eval_job.evaluate_run(run, eval_job.dataset_items(folder, split), split,
-                          source={"dataset": "clips", "split": split})
+    eval_job.evaluate_run(
+        run, eval_job.dataset_items(folder, split), split, source={"dataset": "clips", "split": split}
+    )
     return run, split
 
 

@@ -21,8 +21,18 @@ def finished_run(settings, learning_rate: float = 1e-3, epochs: int = 3) -> RunD
     config = TrainConfig(dataset="nuclei-sample", learning_rate=learning_rate)
     run = create_run(settings.data_root / "runs", {"train": config.to_dict(), "dataset_dir": "x"}, "unet")
     for epoch in range(1, epochs + 1):
-        run.append_metrics({"epoch": epoch, "loss": 1 / epoch, "val_loss": 1.2 / epoch, "dice": 0.3 * epoch,
-                            "val_dice": 0.25 * epoch, "lr": learning_rate, "seconds": 20, "images_per_s": 12.0})
+        run.append_metrics(
+            {
+                "epoch": epoch,
+                "loss": 1 / epoch,
+                "val_loss": 1.2 / epoch,
+                "dice": 0.3 * epoch,
+                "val_dice": 0.25 * epoch,
+                "lr": learning_rate,
+                "seconds": 20,
+                "images_per_s": 12.0,
+            }
+        )
     run.update(state="finished", epoch=epochs, best_val_dice=0.25 * epochs, message="all epochs done")
     return run
 
@@ -31,13 +41,20 @@ def evaluated(settings, tmp_path, min_size: int, learning_rate: float) -> RunDir
     """A run on the small "cells" dataset, with curves, evaluated on its test images; cells smaller than
     ``min_size`` pixels are dropped from its predictions (so two runs can score differently)."""
     trained_run(settings, tmp_path)  # imports the dataset once (the run itself is not used)
-    run = prepare_run(settings, TrainConfig.from_dict({**CONFIG, "dataset": "cells",
-                                                       "learning_rate": learning_rate}))
+    run = prepare_run(settings, TrainConfig.from_dict({**CONFIG, "dataset": "cells", "learning_rate": learning_rate}))
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     (run.checkpoints / "best.keras").write_bytes(b"placeholder")
     for epoch in (1, 2):
-        run.append_metrics({"epoch": epoch, "loss": 0.9 / epoch, "val_loss": 1.0 / epoch, "val_dice": 0.4 * epoch,
-                            "lr": learning_rate, "seconds": 30 * epoch})
+        run.append_metrics(
+            {
+                "epoch": epoch,
+                "loss": 0.9 / epoch,
+                "val_loss": 1.0 / epoch,
+                "val_dice": 0.4 * epoch,
+                "lr": learning_rate,
+                "seconds": 30 * epoch,
+            }
+        )
     run.update(state="finished", best_val_dice=0.8, epoch=2, message="finished")
     save_inference_settings(run, PostProcessing(min_size=min_size))
     items = eval_job.dataset_items(settings.datasets_dir / "cells", "test")
@@ -53,8 +70,11 @@ def edit(app, changes: dict[str, dict]) -> None:
     """Edit cells of the runs table as the browser would (by run id), then rerun the page."""
     editor = table(app)
     rows = list(editor.value.index)
-    app.session_state[editor.key] = {"edited_rows": {rows.index(run_id): cells for run_id, cells in changes.items()},
-                                     "added_rows": [], "deleted_rows": []}
+    app.session_state[editor.key] = {
+        "edited_rows": {rows.index(run_id): cells for run_id, cells in changes.items()},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     app.run()
     assert not app.exception, app.exception
 

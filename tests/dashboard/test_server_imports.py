@@ -38,24 +38,34 @@ def forbidden_imports(source: str, forbidden: tuple[str, ...]) -> list[str]:
     return sorted({name for name in names if any(name == f or name.startswith(f + ".") for f in forbidden)})
 
 
-@pytest.mark.parametrize("source, found", [
-    ("import tensorflow as tf", ["tensorflow"]),
-    ("from tensorflow import keras", ["tensorflow"]),
-    ("def build():\n    import keras.layers", ["keras.layers"]),
-    ("import numpy, keras", ["keras"]),
-    ("import tensorflowjs\nfrom kerastuner import x\nfrom . import keras", []),  # other names; a relative import
-])
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("import tensorflow as tf", ["tensorflow"]),
+        ("from tensorflow import keras", ["tensorflow"]),
+        ("def build():\n    import keras.layers", ["keras.layers"]),
+        ("import numpy, keras", ["keras"]),
+        ("import tensorflowjs\nfrom kerastuner import x\nfrom . import keras", []),  # other names; a relative import
+    ],
+)
 def test_forbidden_imports_finds_direct_imports_at_any_depth(source, found):
     assert forbidden_imports(source, ("tensorflow", "keras")) == found
 
 
-@pytest.mark.parametrize("pattern, forbidden", [
-    ("pages/*.py", ("tensorflow", "keras")),  # a page runs in the server: models run in workers
-    ("core/**/*.py", ("streamlit", "streamlit_drawable_canvas", "dashboard")),  # the engine runs without the UI
-], ids=["pages-without-tensorflow", "core-without-streamlit"])
+@pytest.mark.parametrize(
+    "pattern, forbidden",
+    [
+        ("pages/*.py", ("tensorflow", "keras")),  # a page runs in the server: models run in workers
+        ("core/**/*.py", ("streamlit", "streamlit_drawable_canvas", "dashboard")),  # the engine runs without the UI
+    ],
+    ids=["pages-without-tensorflow", "core-without-streamlit"],
+)
 def test_no_file_imports_what_its_layer_must_not(pattern, forbidden):
     files = sorted(REPO.glob(pattern))
     assert files, f"no file matches {pattern}"
-    offenders = {str(path.relative_to(REPO)): names for path in files
-                 if (names := forbidden_imports(path.read_text(encoding="utf-8"), forbidden))}
+    offenders = {
+        str(path.relative_to(REPO)): names
+        for path in files
+        if (names := forbidden_imports(path.read_text(encoding="utf-8"), forbidden))
+    }
     assert offenders == {}

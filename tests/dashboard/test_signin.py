@@ -54,8 +54,12 @@ def _sign_in(app: AppTest, name: str, password: str = PASSWORD) -> AppTest:
 def signed_in(app: AppTest, store: AccountStore, name: str) -> AppTest:
     """``app`` with ``name`` already signed in (as the sign-in form leaves the session)."""
     user = store.get(name)
-    app.session_state[access.ACCOUNT_KEY] = {"name": user.name, "epoch": user.session_epoch, "seen": time.time(),
-                                             "since": time.time()}
+    app.session_state[access.ACCOUNT_KEY] = {
+        "name": user.name,
+        "epoch": user.session_epoch,
+        "seen": time.time(),
+        "since": time.time(),
+    }
     return app
 
 
@@ -63,18 +67,23 @@ def test_accounts_mean_a_sign_in_form_even_on_this_machine(accounts):
     app = _app().run()
     assert not app.exception, app.exception
     assert "Datasets" not in _titles(app) and not app.dataframe
-    assert app.text_input(key=access.SIGNIN_PASSWORD_KEY).proto.type == app.text_input(
-        key=access.SIGNIN_PASSWORD_KEY).proto.PASSWORD
+    assert (
+        app.text_input(key=access.SIGNIN_PASSWORD_KEY).proto.type
+        == app.text_input(key=access.SIGNIN_PASSWORD_KEY).proto.PASSWORD
+    )
 
 
-@pytest.mark.parametrize("name, password, opens", [
-    ("ana", PASSWORD, True),
-    ("ANA", PASSWORD, True),  # names are not case-sensitive
-    ("ana", "wrong-password", False),
-    ("nobody", PASSWORD, False),
-    ("", "", False),
-    ("ä" * 70, PASSWORD, False),  # over-long unicode name: refused like any other
-])
+@pytest.mark.parametrize(
+    "name, password, opens",
+    [
+        ("ana", PASSWORD, True),
+        ("ANA", PASSWORD, True),  # names are not case-sensitive
+        ("ana", "wrong-password", False),
+        ("nobody", PASSWORD, False),
+        ("", "", False),
+        ("ä" * 70, PASSWORD, False),  # over-long unicode name: refused like any other
+    ],
+)
 def test_sign_in(accounts, name, password, opens):
     app = _sign_in(_app().run(), name, password)
     assert not app.exception, app.exception
@@ -92,11 +101,14 @@ def test_signed_in_session_shows_who_and_signs_out(accounts):
     assert [r for r in acting.AuditLog(accounts.data_root).read() if r.action == "signout"][0].user == "tom"
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda store: store.set_password("ana", "another-long-password"), "Your password was changed"),
-    (lambda store: store.set_disabled("ana", True), "Your account was disabled"),
-    (lambda store: store.delete("ana"), "Your account was removed"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda store: store.set_password("ana", "another-long-password"), "Your password was changed"),
+        (lambda store: store.set_disabled("ana", True), "Your account was disabled"),
+        (lambda store: store.delete("ana"), "Your account was removed"),
+    ],
+)
 def test_changes_to_the_account_end_its_open_session(accounts, change, message):
     app = signed_in(_app(), accounts, "ana").run()
     assert "Datasets" in _titles(app)
@@ -151,8 +163,9 @@ def test_a_refused_action_says_why_and_changes_nothing(accounts, tmp_path, monke
     from core.runs.folder import RunDir, create_run
     from core.train.config import TrainConfig
 
-    run = create_run(load_settings().data_root / "runs", {"train": TrainConfig(dataset="cells").to_dict(),
-                                                          "owner": "tom"}, "unet")
+    run = create_run(
+        load_settings().data_root / "runs", {"train": TrainConfig(dataset="cells").to_dict(), "owner": "tom"}, "unet"
+    )
     run.update(state="running", executor="local", owner="tom")
     # a worker that looks alive, and an executor that would "cancel" it: nothing here may signal a process
     for where in ("core.jobs.refresh", "core.jobs.control.refresh"):
@@ -173,9 +186,15 @@ def test_a_refused_action_says_why_and_changes_nothing(accounts, tmp_path, monke
     assert [(r.user, r.action) for r in refused] == [("tom", "train.stop")]
 
 
-@pytest.mark.parametrize("email, expected", [
-    ("ana@lab.org", "ana"), ("ANA@Lab.org ", "ana"), ("other@lab.org", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "email, expected",
+    [
+        ("ana@lab.org", "ana"),
+        ("ANA@Lab.org ", "ana"),
+        ("other@lab.org", None),
+        ("", None),
+    ],
+)
 def test_single_sign_on_maps_to_the_account_with_that_email(accounts, email, expected):
     accounts.set_email("ana", "ana@lab.org")
     found = access.account_for_email(accounts, email)

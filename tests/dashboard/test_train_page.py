@@ -39,26 +39,40 @@ def test_the_form_says_what_auto_precision_means_on_this_machine(open_page, tmp_
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # this machine's remembered decision
     monkeypatch.setattr(environment, "cpu_supports_bfloat16", lambda: True)
     app = open_page("train")
-    assert any(c.value == "Precision: auto: measured at the first training on this machine (float32 against "
-               "bfloat16, about 30 s); float16 on a GPU." for c in app.caption)
-    environment._remember({"cpu": environment.cpu_model(), "tensorflow": environment.tensorflow_version(),
-                           "measured": "2026-12-02T09:30:00+00:00", "bfloat16_usable": True,
-                           **environment.summarise_probe([1.0] * 8, [1.11] * 8)}, None)
+    assert any(
+        c.value == "Precision: auto: measured at the first training on this machine (float32 against "
+        "bfloat16, about 30 s); float16 on a GPU."
+        for c in app.caption
+    )
+    environment._remember(
+        {
+            "cpu": environment.cpu_model(),
+            "tensorflow": environment.tensorflow_version(),
+            "measured": "2026-12-02T09:30:00+00:00",
+            "bfloat16_usable": True,
+            **environment.summarise_probe([1.0] * 8, [1.11] * 8),
+        },
+        None,
+    )
     app.run()
-    expected = ("auto on this machine: float32 (bfloat16 measured 0.90× the speed of float32 on 2026-12-02; "
-                "it needs 1.15×).")
+    expected = (
+        "auto on this machine: float32 (bfloat16 measured 0.90× the speed of float32 on 2026-12-02; it needs 1.15×)."
+    )
     assert any(c.value == f"Precision: {expected}" for c in app.caption)
     app.get("button_group")[0].set_value("custom").run()  # beside the Precision box itself
     assert app.selectbox(key="train-precision").value == "auto" and app.selectbox(key="train-precision").help
     assert any(c.value == expected for c in app.caption)
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), [
-    ("train-epochs", 99999999999, "**Most epochs**: 99,999,999,999 is outside the allowed range, 1 to 10,000."),
-    ("train-minutes", -5.0, "**Time budget (minutes)**: -5 is outside the allowed range, 0 to 10,080."),
-    ("train-learning-rate", None, "**Learning rate** is empty: enter a number from 1e-07 to 1."),
-    ("train-early", 0, "**Stop after (epochs)**: 0 is outside the allowed range, 1 to 1,000."),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("train-epochs", 99999999999, "**Most epochs**: 99,999,999,999 is outside the allowed range, 1 to 10,000."),
+        ("train-minutes", -5.0, "**Time budget (minutes)**: -5 is outside the allowed range, 0 to 10,080."),
+        ("train-learning-rate", None, "**Learning rate** is empty: enter a number from 1e-07 to 1."),
+        ("train-early", 0, "**Stop after (epochs)**: 0 is outside the allowed range, 1 to 1,000."),
+    ],
+)
 def test_launch_refuses_a_value_outside_its_range_and_names_the_field(page, data_env, key, value, expected):
     """The number boxes have no limits of their own (the browser would quietly keep an older value); the form
     names each bad field with its range, and Launch stays off."""
@@ -72,24 +86,38 @@ def test_launch_refuses_a_value_outside_its_range_and_names_the_field(page, data
 
 def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(page, data_env, monkeypatch):
     from core import jobs
+
     started = []
     monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append((job, request)))
-    earlier = create_run(data_env.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
-                                                       "dataset_dir": "x"}, "unet")
+    earlier = create_run(
+        data_env.data_root / "runs",
+        {"train": TrainConfig(dataset="nuclei-sample").to_dict(), "dataset_dir": "x"},
+        "unet",
+    )
     earlier.update(state="finished", pid=None)
     page.run()
     assert page.selectbox(key="train-run-pick").value == earlier.run_id
     page.get("button_group")[0].set_value("custom").run()
-    for key, value in (("train-epochs", 123), ("train-minutes", 7.5), ("train-learning-rate", 0.0004),
-                       ("train-early", 9), ("train-seed", 42)):
+    for key, value in (
+        ("train-epochs", 123),
+        ("train-minutes", 7.5),
+        ("train-learning-rate", 0.0004),
+        ("train-early", 9),
+        ("train-seed", 42),
+    ):
         page.number_input(key=key).set_value(value).run()
     page.text_input(key="train-run-name").set_value("slower rate").run()
     launch_button(page).click().run()
     assert not page.exception and len(started) == 1
     run = started[0][0]
     train = run.read_config()["train"]
-    assert (train["epochs"], train["minutes"], train["learning_rate"], train["early_stopping"], train["seed"]) == \
-        (123, 7.5, 0.0004, 9, 42) and train["preset"] == "custom"
+    assert (train["epochs"], train["minutes"], train["learning_rate"], train["early_stopping"], train["seed"]) == (
+        123,
+        7.5,
+        0.0004,
+        9,
+        42,
+    ) and train["preset"] == "custom"
     assert page.selectbox(key="train-run-pick").value == run.run_id, "the page shows the run just started"
     assert any("slower rate" in s.value and "started" in s.value for s in page.success)
     assert json.loads((run.path / "notes.json").read_text())["name"] == "slower rate"
@@ -98,6 +126,7 @@ def test_launch_trains_with_exactly_what_the_form_shows_and_shows_the_new_run(pa
 
 def test_the_output_type_is_chosen_with_help_and_reaches_the_run(page, data_env, monkeypatch):
     from core import jobs
+
     started = []
     monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(job))
     page.run()
@@ -113,6 +142,7 @@ def test_the_output_type_is_chosen_with_help_and_reaches_the_run(page, data_env,
 
 def test_sparse_cells_give_a_warning(tmp_path, data_env, open_page):
     from core.datasets.manifest import read_manifest, write_manifest
+
     app = open_page("train")
     folder = data_env.datasets_dir / "nuclei-sample"
     manifest = read_manifest(folder)
@@ -127,8 +157,18 @@ def test_a_finished_run_is_shown_with_curves_and_state(data_env, open_page):
     config = TrainConfig(dataset="nuclei-sample")
     run = create_run(data_env.data_root / "runs", {"train": config.to_dict(), "dataset_dir": "x"}, "unet")
     for epoch in (1, 2):
-        run.append_metrics({"epoch": epoch, "loss": 1 / epoch, "val_loss": 1.2 / epoch, "dice": 0.4 * epoch,
-                            "val_dice": 0.35 * epoch, "lr": 1e-3, "seconds": 20, "images_per_s": 12.0})
+        run.append_metrics(
+            {
+                "epoch": epoch,
+                "loss": 1 / epoch,
+                "val_loss": 1.2 / epoch,
+                "dice": 0.4 * epoch,
+                "val_dice": 0.35 * epoch,
+                "lr": 1e-3,
+                "seconds": 20,
+                "images_per_s": 12.0,
+            }
+        )
     run.update(state="finished", epoch=2, best_val_dice=0.7, message="all epochs done", pid=None)
     app = open_page("train")
     metrics = {m.label: m.value for m in app.metric}
@@ -138,8 +178,11 @@ def test_a_finished_run_is_shown_with_curves_and_state(data_env, open_page):
 
 
 def test_a_dead_worker_shows_as_failed(data_env, open_page):
-    run = create_run(data_env.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
-                                                   "dataset_dir": "x"}, "unet")
+    run = create_run(
+        data_env.data_root / "runs",
+        {"train": TrainConfig(dataset="nuclei-sample").to_dict(), "dataset_dir": "x"},
+        "unet",
+    )
     run.update(state="running", pid=2**22 + 12345)  # no such process
     app = open_page("train")
     assert any("The run failed" in e.value for e in app.error)
@@ -163,9 +206,13 @@ def test_refine_continues_from_a_chosen_model(page, data_env, monkeypatch):
 
 def test_without_a_cluster_runs_train_here_and_no_choice_is_shown(page, data_env, monkeypatch):
     from core import jobs
+
     started = []
-    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None, cluster_options=None:
-                        started.append((executor, cluster_options)))
+    monkeypatch.setattr(
+        jobs,
+        "submit",
+        lambda job, request, settings, executor=None, cluster_options=None: started.append((executor, cluster_options)),
+    )
     assert not [r for r in page.radio if r.key == "train-executor"]
     launch_button(page).click().run()
     assert started == [("local", {})]
@@ -175,13 +222,17 @@ def test_with_a_cluster_the_run_goes_there_with_its_own_resources(open_page, dat
     """CELLSEG_EXECUTOR=slurm offers the cluster (the default) and this machine; resources start at the lab's
     settings and only what the person changed travels with the run."""
     from core import jobs
+
     monkeypatch.setenv("CELLSEG_EXECUTOR", "slurm")
     monkeypatch.setenv("CELLSEG_SLURM_GPUS", "1")
     monkeypatch.setenv("CELLSEG_SLURM_TIME_MIN", "120")
     monkeypatch.setattr("dashboard.task_progress.executor_named", lambda name, settings: name)  # no cluster here
     started = []
-    monkeypatch.setattr(jobs, "submit", lambda job, request, settings, executor=None, cluster_options=None:
-                        started.append((executor, cluster_options)))
+    monkeypatch.setattr(
+        jobs,
+        "submit",
+        lambda job, request, settings, executor=None, cluster_options=None: started.append((executor, cluster_options)),
+    )
     page = open_page("train")
     where = page.radio(key="train-executor")
     assert where.value == "slurm" and "shared data folder" in where.help
@@ -196,8 +247,7 @@ def test_with_a_cluster_the_run_goes_there_with_its_own_resources(open_page, dat
     assert started[-1] == ("local", {})
 
 
-def test_a_cluster_that_cannot_take_work_is_explained_and_nothing_is_queued(open_page, data_env, monkeypatch,
-                                                                            tmp_path):
+def test_a_cluster_that_cannot_take_work_is_explained_and_nothing_is_queued(open_page, data_env, monkeypatch, tmp_path):
     """No Slurm commands on this machine: Launch says so, and no run folder is left waiting for ever."""
     monkeypatch.setenv("CELLSEG_EXECUTOR", "slurm")
     empty = tmp_path / "no-slurm-here"
@@ -227,6 +277,7 @@ def film(tmp_path, data_env):
 
 def test_a_recurrent_model_asks_for_its_frames_per_window_and_the_run_gets_them(film, open_page, monkeypatch):
     from core import jobs
+
     started = []
     monkeypatch.setattr(jobs, "submit", lambda job, request, settings, **_: started.append(job))
     page = open_page("train", dataset=film)
@@ -243,11 +294,14 @@ def test_a_recurrent_model_asks_for_its_frames_per_window_and_the_run_gets_them(
     assert (model["name"], model["time_window"]) == ("unet_lstm", 7)
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (6, "**Frames per window**: 6 is not allowed; enter an odd number from 3 to 15"),
-    (17, "**Frames per window**: 17 is not allowed; enter an odd number from 3 to 15"),
-    (None, "**Frames per window** is empty: enter an odd number from 3 to 15"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (6, "**Frames per window**: 6 is not allowed; enter an odd number from 3 to 15"),
+        (17, "**Frames per window**: 17 is not allowed; enter an odd number from 3 to 15"),
+        (None, "**Frames per window** is empty: enter an odd number from 3 to 15"),
+    ],
+)
 def test_frames_per_window_must_be_odd_and_in_range(film, open_page, value, expected):
     page = open_page("train", dataset=film)
     page.selectbox(key="train-model").set_value("mobilenet_mobileunet_lstm").run()

@@ -31,8 +31,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def _failed(request: pytest.FixtureRequest) -> bool:
-    return any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
-               for when in ("setup", "call"))
+    return any(getattr(getattr(request.node, f"report_{when}", None), "failed", False) for when in ("setup", "call"))
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +49,9 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; CI is expected to install it", pytrace=False)
         pytest.skip(reason)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                                                                   "(pip install -r requirements-test.txt)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -r requirements-test.txt)"
+    )
     with sync_api.sync_playwright() as playwright:
         launched = launch_chromium(playwright)
         yield launched
@@ -78,8 +78,9 @@ def page(browser, request: pytest.FixtureRequest, artifacts: Path):
             print(f"(no failure screenshot: {exc})")
     context.close()
     if problems and not _failed(request) and request.node.get_closest_marker("allow_console_errors") is None:
-        pytest.fail(f"{len(problems)} console error(s) or failed request(s):\n" + "\n".join(problems[:20]),
-                    pytrace=False)
+        pytest.fail(
+            f"{len(problems)} console error(s) or failed request(s):\n" + "\n".join(problems[:20]), pytrace=False
+        )
 
 
 @pytest.fixture
@@ -93,8 +94,7 @@ def dashboard(browser, tmp_path: Path, request: pytest.FixtureRequest):
     """
     imports = tmp_path / "imports"
     imports.mkdir()
-    server = DashboardServer(data_root=tmp_path / "data", import_roots=(imports,),
-                             log_path=tmp_path / "server.log")
+    server = DashboardServer(data_root=tmp_path / "data", import_roots=(imports,), log_path=tmp_path / "server.log")
     server.start()
     yield server
     server.stop()

@@ -23,8 +23,16 @@ import psutil
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (REPO.parent / "shared").resolve()
 CHROMIUM = Path(os.environ.get("CELLSEG_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -37,11 +45,14 @@ def entry_point() -> Path:
             return candidate
     raise FileNotFoundError(f"no dashboard entry point (dashboard/serve.py or dashboard/app.py) in {REPO}")
 
+
 # JavaScript predicates for page.wait_for_function: thumbnails of the grid (st.image in the main area,
 # outside the modal dialog) that the browser has fully decoded.
 GRID_IMAGES_JS = "[...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')]"
-GRID_PAINTED_JS = (f"n => {{ const imgs = {GRID_IMAGES_JS}; "
-                   "return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }")
+GRID_PAINTED_JS = (
+    f"n => {{ const imgs = {GRID_IMAGES_JS}; "
+    "return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }"
+)
 
 
 def free_port() -> int:
@@ -78,16 +89,39 @@ class DashboardServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # the checkout's own `core` and `dashboard` come first on the import path, whatever is installed
         python_path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "CELLSEG_DATA": str(self.data_root),
-               "CELLSEG_IMPORT_ROOTS": os.pathsep.join(str(p) for p in self.import_roots),
-               "PYTHONPATH": python_path, "PYTHONUNBUFFERED": "1", **self.extra_env}
-        command = [sys.executable, "-m", "streamlit", "run", str(entry_point()), "--server.address", "127.0.0.1",
-                   "--server.port", str(self.port), "--server.headless", "true"]
+        env = {
+            **os.environ,
+            "CELLSEG_DATA": str(self.data_root),
+            "CELLSEG_IMPORT_ROOTS": os.pathsep.join(str(p) for p in self.import_roots),
+            "PYTHONPATH": python_path,
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(entry_point()),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(self.port),
+            "--server.headless",
+            "true",
+        ]
         log = open(self.log_path, "wb")
         self.started_at = time.perf_counter()
         # own process group, so that teardown can stop the server and anything it started
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         try:
             self._wait_healthy(timeout)
@@ -101,8 +135,9 @@ class DashboardServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"dashboard exited with code {self.process.returncode} before it answered; "
-                                   f"log:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"dashboard exited with code {self.process.returncode} before it answered; log:\n{self.log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as answer:
                     if answer.status == 200 and answer.read().strip() == b"ok":
@@ -110,8 +145,9 @@ class DashboardServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"dashboard did not answer {self.url}/_stcore/health within {timeout:.0f} s; "
-                           f"log:\n{self.log_tail()}")
+        raise TimeoutError(
+            f"dashboard did not answer {self.url}/_stcore/health within {timeout:.0f} s; log:\n{self.log_tail()}"
+        )
 
     def stop(self, grace: float = 10.0) -> None:
         """Terminate the server's process group (SIGTERM, then SIGKILL after ``grace`` seconds)."""
@@ -204,9 +240,11 @@ def full_page_screenshot(page, path: Path) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
-    height = page.evaluate("() => Math.max(document.documentElement.scrollHeight, "
-                           "...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')]"
-                           ".map(e => e.scrollHeight))")
+    height = page.evaluate(
+        "() => Math.max(document.documentElement.scrollHeight, "
+        "...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')]"
+        ".map(e => e.scrollHeight))"
+    )
     if size and height > size["height"]:
         page.set_viewport_size({"width": size["width"], "height": min(int(height) + 40, 8000)})
         page.wait_for_timeout(300)  # let the layout settle at the new height

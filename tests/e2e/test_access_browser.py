@@ -23,8 +23,12 @@ def guarded(browser, tmp_path: Path):
     """The dashboard with a password set; depends on ``browser`` so that a missing chromium skips first."""
     imports = tmp_path / "imports"
     imports.mkdir()
-    server = DashboardServer(data_root=tmp_path / "data", import_roots=(imports,), log_path=tmp_path / "server.log",
-                             extra_env={"CELLSEG_PASSWORD": PASSWORD})
+    server = DashboardServer(
+        data_root=tmp_path / "data",
+        import_roots=(imports,),
+        log_path=tmp_path / "server.log",
+        extra_env={"CELLSEG_PASSWORD": PASSWORD},
+    )
     with server:
         yield server
 

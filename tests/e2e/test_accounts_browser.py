@@ -38,8 +38,9 @@ def dashboard(browser, tmp_path_factory):
     store = AccountStore(root / "data")
     for name, role in ROLES.items():
         add_user(store, shell_operator(), name, role, PASSWORDS[name])
-    with DashboardServer(data_root=root / "data", import_roots=(root / "imports",),
-                         log_path=root / "server.log") as server:
+    with DashboardServer(
+        data_root=root / "data", import_roots=(root / "imports",), log_path=root / "server.log"
+    ) as server:
         yield server
 
 
@@ -106,8 +107,11 @@ def _history_rows(page) -> list[dict[str, str]]:
     """The rows of "History of this mask": the table is drawn on a canvas, its cells are in the grid's
     accessible twin (a ``table[role=grid]``)."""
     page.locator("[data-testid=stExpander] summary").filter(has_text="History of this mask").click()
-    grid = page.locator("[data-testid=stExpander]").filter(has_text="History of this mask") \
+    grid = (
+        page.locator("[data-testid=stExpander]")
+        .filter(has_text="History of this mask")
         .locator("[data-testid=stDataFrame] table[role=grid]")
+    )
     expect(grid).to_have_count(1, timeout=30_000)
     return grid.evaluate("""table => {
         const heads = [...table.querySelectorAll('thead th')].map(th => th.innerText.trim());

@@ -68,8 +68,10 @@ def test_paint_erase_save_reload(dashboard, page, artifacts):
 
     dashboard.stop()  # only one process may open the catalogue
     with duckdb.connect(str(dashboard.data_root / "catalogue.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT version, pixels_added, pixels_removed, tool, note FROM mask_edits "
-                           "WHERE dataset = ? AND stem = ?", [DATASET, STEM]).fetchall()
+        rows = con.execute(
+            "SELECT version, pixels_added, pixels_removed, tool, note FROM mask_edits WHERE dataset = ? AND stem = ?",
+            [DATASET, STEM],
+        ).fetchall()
     assert len(rows) == 1
     version, added, removed, tool, note = rows[0]
     assert version == 1 and added > 400 and removed == 0 and note == "browser test"

@@ -10,8 +10,7 @@ from tests.e2e.ui import no_exception, wait_idle
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
-PREVIEW_JS = ("() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')]"
-              ".map(e => e.innerText)")
+PREVIEW_JS = "() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')].map(e => e.innerText)"
 
 
 def _captions(page) -> list[str]:

@@ -108,10 +108,12 @@ def test_upload_import_browse_and_open_large(dashboard, page, artifacts, tmp_pat
     _open_buttons(page, "r0c0").first.click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for()
-    page.wait_for_function("() => { const d = document.querySelector('[role=dialog]');"
-                           " const imgs = d ? [...d.querySelectorAll('[data-testid=stImage] img')] : [];"
-                           " return imgs.length === 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => { const d = document.querySelector('[role=dialog]');"
+        " const imgs = d ? [...d.querySelectorAll('[data-testid=stImage] img')] : [];"
+        " return imgs.length === 3 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=30_000,
+    )
     text = dialog.inner_text()
     assert NEW_STEM in text and "400×400 px" in text
     for caption in ("Image", "Mask", "Overlay"):

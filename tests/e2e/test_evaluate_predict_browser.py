@@ -21,18 +21,26 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 
 # An untrained tiny U-Net: what it finds depends on its random start, so the start is fixed. With seed 0 it finds
 # 61 cells on the uploaded slide below; some other starts find none, and the export would have nothing to hold.
-SAVE_TINY_UNET = ("import sys, keras; from core.models.config import ModelConfig; from core.models.registry import "
-                  "build_model; keras.utils.set_random_seed(0); "
-                  "build_model(ModelConfig(name='unet', base_filters=4, depth=2, batch_norm=False), 1)"
-                  ".save(sys.argv[1])")
+SAVE_TINY_UNET = (
+    "import sys, keras; from core.models.config import ModelConfig; from core.models.registry import "
+    "build_model; keras.utils.set_random_seed(0); "
+    "build_model(ModelConfig(name='unet', base_filters=4, depth=2, batch_norm=False), 1)"
+    ".save(sys.argv[1])"
+)
 
 
 def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_path):
-    settings = Settings(data_root=dashboard.data_root, import_roots=dashboard.import_roots, max_upload_mb=50,
-                        max_unzipped_mb=64, max_zip_members=2000)
+    settings = Settings(
+        data_root=dashboard.data_root,
+        import_roots=dashboard.import_roots,
+        max_upload_mb=50,
+        max_unzipped_mb=64,
+        max_zip_members=2000,
+    )
     run = trained_run(settings, tmp_path)
-    subprocess.run([sys.executable, "-c", SAVE_TINY_UNET, str(run.checkpoints / "best.keras")], cwd=REPO,
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", SAVE_TINY_UNET, str(run.checkpoints / "best.keras")], cwd=REPO, check=True, timeout=300
+    )
 
     page.goto(f"{dashboard.url}/results?run={run.run_id}")
     page.get_by_role("button", name="Evaluate").click()
@@ -45,8 +53,9 @@ def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_
 
     earlier = JobDir(dashboard.data_root / "predictions" / "20260101-000000-earlier")  # a prediction made before
     earlier.start(1, "predicting")
-    (earlier.path / "images.csv").write_text("image,output,width,height,cells,covered_fraction,mean_cell_area,notes\n"
-                                             "old.png,old,10,10,0,0,0,\n")
+    (earlier.path / "images.csv").write_text(
+        "image,output,width,height,cells,covered_fraction,mean_cell_area,notes\nold.png,old,10,10,0,0,0,\n"
+    )
     (earlier.path / "cells.csv").write_text("")
     earlier.finish("0 cells in 1 image")
 
@@ -73,8 +82,10 @@ def test_evaluate_then_predict_from_the_browser(dashboard, page, artifacts, tmp_
     # the cells for Fiji and for QuPath, downloaded from the same page
     page.get_by_text("Export cells for Fiji, QuPath, OMERO…").click()
     wait_idle(page)
-    for fmt, name, member in (("imagej-roi", "Fiji / ImageJ ROIs", "new_slide.roi.zip"),
-                              ("geojson", "QuPath GeoJSON", "new_slide.geojson")):
+    for fmt, name, member in (
+        ("imagej-roi", "Fiji / ImageJ ROIs", "new_slide.roi.zip"),
+        ("geojson", "QuPath GeoJSON", "new_slide.geojson"),
+    ):
         box = page.get_by_role("combobox", name="Format", exact=True)
         box.scroll_into_view_if_needed()
         box.click()

@@ -30,37 +30,56 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
 EPOCHS = 300
-TINY = {"model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
-        "data": {"patch_size": 32, "max_validation_images": 2}, "batch_size": 2, "steps_per_epoch": 2,
-        "epochs": EPOCHS, "precision": "float32", "preview_images": 1, "early_stopping": 1000,
-        "learning_rate": 1e-3, "dataset": "tiny"}
+TINY = {
+    "model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
+    "data": {"patch_size": 32, "max_validation_images": 2},
+    "batch_size": 2,
+    "steps_per_epoch": 2,
+    "epochs": EPOCHS,
+    "precision": "float32",
+    "preview_images": 1,
+    "early_stopping": 1000,
+    "learning_rate": 1e-3,
+    "dataset": "tiny",
+}
 EPOCH_TEXT = re.compile(rf"^(\d+) / {EPOCHS}$")
 
 
 def _settings(tmp_path: Path) -> Settings:
     imports = tmp_path / "imports"
     imports.mkdir(exist_ok=True)
-    return Settings(data_root=tmp_path / "data", import_roots=(imports,), max_upload_mb=50, max_unzipped_mb=64,
-                    max_zip_members=2000)
+    return Settings(
+        data_root=tmp_path / "data", import_roots=(imports,), max_upload_mb=50, max_unzipped_mb=64, max_zip_members=2000
+    )
 
 
 def _server(settings: Settings, log_name: str, port: int | None = None) -> DashboardServer:
     extra = {"port": port} if port else {}
-    return DashboardServer(data_root=settings.data_root, import_roots=settings.import_roots,
-                           log_path=settings.data_root.parent / log_name, **extra)
+    return DashboardServer(
+        data_root=settings.data_root,
+        import_roots=settings.import_roots,
+        log_path=settings.data_root.parent / log_name,
+        **extra,
+    )
 
 
 def _launch_tiny_run(settings: Settings, tmp_path: Path) -> RunDir:
-    import_dataset(make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"),
-                   settings)
+    import_dataset(
+        make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"), settings
+    )
     run = prepare_run(settings, TrainConfig.from_dict(TINY))
     launch(run, settings)
     return run
 
 
 def _epoch(page) -> int:
-    shown = [EPOCH_TEXT.match(text.strip()) for text in page.locator("[data-testid=stMetric]")
-             .filter(has_text="Epoch").locator("[data-testid=stMetricValue]").all_inner_texts()]
+    shown = [
+        EPOCH_TEXT.match(text.strip())
+        for text in page.locator("[data-testid=stMetric]")
+        .filter(has_text="Epoch")
+        .locator("[data-testid=stMetricValue]")
+        .all_inner_texts()
+    ]
     return max((int(match.group(1)) for match in shown if match), default=-1)
 
 
@@ -129,8 +148,10 @@ def test_dashboard_restart_during_training_reattaches(browser, page, artifacts, 
         expect(metric_value(page, "Epoch", EPOCH_TEXT)).to_be_visible(timeout=60_000)
         shown = _epoch(page)
         recovered = time.perf_counter() - second.started_at
-        print(f"[faults] dashboard restart: server healthy after {second.healthy_after_s:.2f} s; "
-              f"server start -> page shows the live run (epoch {shown}) after {recovered:.2f} s")
+        print(
+            f"[faults] dashboard restart: server healthy after {second.healthy_after_s:.2f} s; "
+            f"server start -> page shows the live run (epoch {shown}) after {recovered:.2f} s"
+        )
         assert shown >= before and shown >= down_epochs - 1, (before, down_epochs, shown)
         after = _wait_epoch_above(page, shown)  # and it keeps counting after the restart
         print(f"[faults] epoch counter before restart {before}, after reload {shown}, then {after}")
@@ -180,13 +201,15 @@ def test_killed_worker_shows_failed_then_resumes(browser, page, artifacts, tmp_p
         page.get_by_role("button", name="Resume").click()
         expect(metric_value(page, "State", re.compile(r"^(queued|running)$"))).to_be_visible(timeout=30_000)
         grown = _wait_epoch_above(page, shown_failed)
-        print(f"[faults] Resume click -> epoch counter past {shown_failed} (shows {grown}) after "
-              f"{time.perf_counter() - resumed_click:.2f} s")
+        print(
+            f"[faults] Resume click -> epoch counter past {shown_failed} (shows {grown}) after "
+            f"{time.perf_counter() - resumed_click:.2f} s"
+        )
         deadline = time.monotonic() + 60
         while len(run.read_metrics()) <= recorded and time.monotonic() < deadline:
             time.sleep(0.2)
         epochs = [r["epoch"] for r in run.read_metrics()]
-        assert epochs[:recorded + 1] == list(range(1, recorded + 2)), epochs
+        assert epochs[: recorded + 1] == list(range(1, recorded + 2)), epochs
         wait_idle(page)
         no_exception(page)
         full_page_screenshot(page, artifacts / "66-faults-killed-then-resumed.png")

@@ -27,13 +27,25 @@ from tests.helpers import make_splits
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
-PAGES = {"datasets": "Datasets", "annotate": "Annotate", "augment": "Augment", "train": "Train",
-         "results": "Results", "predict": "Predict", "runs": "Runs"}
+PAGES = {
+    "datasets": "Datasets",
+    "annotate": "Annotate",
+    "augment": "Augment",
+    "train": "Train",
+    "results": "Results",
+    "predict": "Predict",
+    "runs": "Runs",
+}
 
 
 def _settings(dashboard) -> Settings:
-    return Settings(data_root=dashboard.data_root, import_roots=dashboard.import_roots, max_upload_mb=50,
-                    max_unzipped_mb=64, max_zip_members=2000)
+    return Settings(
+        data_root=dashboard.data_root,
+        import_roots=dashboard.import_roots,
+        max_upload_mb=50,
+        max_unzipped_mb=64,
+        max_zip_members=2000,
+    )
 
 
 def _sidebar(page, title: str) -> None:
@@ -67,8 +79,11 @@ def test_every_page_by_address_and_by_sidebar_offline_without_console_errors(das
 
 def test_the_dataset_box_switches_datasets_whatever_the_address(dashboard, page, artifacts, tmp_path):
     # imported before the first page opens the catalogue
-    import_dataset(make_splits(tmp_path / "second", {"train": 3, "valid": 1, "test": 1}),
-                   ImportOptions(name="second-set"), _settings(dashboard))
+    import_dataset(
+        make_splits(tmp_path / "second", {"train": 3, "valid": 1, "test": 1}),
+        ImportOptions(name="second-set"),
+        _settings(dashboard),
+    )
     page.goto(f"{dashboard.url}/?dataset=nuclei-sample")
     box = page.get_by_role("combobox", name="Dataset", exact=True)
     expect(box).to_have_value("nuclei-sample", timeout=60_000)
@@ -90,7 +105,8 @@ def test_the_dataset_box_switches_datasets_whatever_the_address(dashboard, page,
 
 def _editor_status(page):
     return page.locator("[data-testid=stCaptionContainer]").filter(
-        has_text=re.compile(r"^(Saved · version|Unsaved changes)"))
+        has_text=re.compile(r"^(Saved · version|Unsaved changes)")
+    )
 
 
 def test_an_unsaved_edit_survives_the_sidebar_and_closing_the_tab_asks(dashboard, page, artifacts):

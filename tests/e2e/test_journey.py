@@ -30,6 +30,7 @@ EPOCHS = 300  # far more than will run: every run here is stopped by hand
 
 # ---------------------------------------------------------------- small helpers
 
+
 def _zip_folder(folder: Path, target: Path) -> Path:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
@@ -82,7 +83,8 @@ def _run_id_from_url(page) -> str:
 
 def _editor_status(page):
     return page.locator("[data-testid=stCaptionContainer]").filter(
-        has_text=re.compile(r"^(Saved · version|Unsaved changes)"))
+        has_text=re.compile(r"^(Saved · version|Unsaved changes)")
+    )
 
 
 def _stroke(page, row: dict, start: tuple[float, float], end: tuple[float, float], what: str) -> None:
@@ -116,6 +118,7 @@ def _stop_run(page) -> None:
 
 
 # ---------------------------------------------------------------- the journey's steps
+
 
 def _import(page, dashboard, artifacts: Path, upload: Path) -> None:
     page.goto(dashboard.url)  # Datasets is the default page
@@ -233,7 +236,7 @@ def _evaluate(page, dashboard, artifacts: Path, run_id: str) -> None:
 
 
 def _fix_worst(page, dashboard, artifacts: Path) -> str:
-    """"Fix this mask" on the worst test image: the editor opens on it; paint a stroke and save. Returns its stem."""
+    """ "Fix this mask" on the worst test image: the editor opens on it; paint a stroke and save. Returns its stem."""
     page.get_by_role("link", name="Fix this mask").first.click()
     page.wait_for_url(re.compile(r"/annotate\?.*stem="), timeout=60_000)
     stem = re.search(r"stem=([^&#]+)", page.url).group(1)

@@ -36,7 +36,8 @@ def _labels(dashboard) -> dict[str, dict]:
 
 def _editor_status(page):
     return page.locator("[data-testid=stCaptionContainer]").filter(
-        has_text=re.compile(r"^(Saved · version|Unsaved changes)"))
+        has_text=re.compile(r"^(Saved · version|Unsaved changes)")
+    )
 
 
 def test_raw_images_proposed_corrected_refined_and_proposed_again(dashboard, page, artifacts, tmp_path):
@@ -60,7 +61,8 @@ def test_raw_images_proposed_corrected_refined_and_proposed_again(dashboard, pag
     expect(page.get_by_role("combobox", name="Model", exact=True)).to_have_value("generalist")
     page.get_by_role("button", name=f"Propose masks ({N} images)").click()
     expect(page.get_by_role("button", name=re.compile(rf"^Next to correct \({N} waiting\)"))).to_be_visible(
-        timeout=240_000)
+        timeout=240_000
+    )
     assert {row["label"] for row in _labels(dashboard).values()} == {"proposed"}
     full_page_screenshot(page, artifacts / "80-raw-proposed.png")
 
@@ -93,6 +95,7 @@ def test_raw_images_proposed_corrected_refined_and_proposed_again(dashboard, pag
     run_id = re.search(r"[?&]run=([^&#]+)", page.url).group(1)
     full_page_screenshot(page, artifacts / "82-raw-refined.png")
     waiting = [row for row in _labels(dashboard).values() if row["label"] == "proposed"]
-    assert len(waiting) == N - 2 and {row["proposed_by"] for row in waiting} == {run_id}, \
+    assert len(waiting) == N - 2 and {row["proposed_by"] for row in waiting} == {run_id}, (
         "the images still waiting were proposed again by the refined model"
+    )
     no_exception(page)

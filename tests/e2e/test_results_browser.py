@@ -17,8 +17,13 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 
 
 def test_fix_the_worst_mask_from_results(dashboard, page, artifacts, tmp_path, monkeypatch):
-    settings = Settings(data_root=dashboard.data_root, import_roots=dashboard.import_roots, max_upload_mb=50,
-                        max_unzipped_mb=64, max_zip_members=2000)
+    settings = Settings(
+        data_root=dashboard.data_root,
+        import_roots=dashboard.import_roots,
+        max_upload_mb=50,
+        max_unzipped_mb=64,
+        max_zip_members=2000,
+    )
     run = evaluated_run(settings, tmp_path, monkeypatch)
     time.sleep(1.1)  # run ids start with their second: the newer run comes first in the run box
     newer = trained_run(settings, tmp_path)

@@ -17,8 +17,13 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 
 
 def test_compare_two_runs(dashboard, page, artifacts, tmp_path, monkeypatch):
-    settings = Settings(data_root=dashboard.data_root, import_roots=dashboard.import_roots, max_upload_mb=50,
-                        max_unzipped_mb=64, max_zip_members=2000)
+    settings = Settings(
+        data_root=dashboard.data_root,
+        import_roots=dashboard.import_roots,
+        max_upload_mb=50,
+        max_unzipped_mb=64,
+        max_zip_members=2000,
+    )
     run_a = evaluated_run(settings, tmp_path, monkeypatch)
     run_b = trained_run(settings, tmp_path)
     # B drops cells under 60 pixels: it misses the small ones, so the runs differ image by image
@@ -26,8 +31,16 @@ def test_compare_two_runs(dashboard, page, artifacts, tmp_path, monkeypatch):
     eval_job.evaluate_run(run_b, eval_job.dataset_items(settings.datasets_dir / "cells", "test"), "test")
     for run, speed in ((run_a, 1.0), (run_b, 1.5)):
         for epoch in (1, 2, 3):
-            run.append_metrics({"epoch": epoch, "loss": 0.9 / epoch / speed, "val_loss": 1.0 / epoch / speed,
-                                "val_dice": min(0.95, 0.3 * epoch * speed), "lr": 1e-3 / epoch, "seconds": 25 * speed})
+            run.append_metrics(
+                {
+                    "epoch": epoch,
+                    "loss": 0.9 / epoch / speed,
+                    "val_loss": 1.0 / epoch / speed,
+                    "val_dice": min(0.95, 0.3 * epoch * speed),
+                    "lr": 1e-3 / epoch,
+                    "seconds": 25 * speed,
+                }
+            )
 
     # the shareable link form of a comparison (ticking the boxes is the next test)
     page.goto(f"{dashboard.url}/runs?compare={run_a.run_id},{run_b.run_id}")
@@ -47,8 +60,13 @@ def test_compare_two_runs(dashboard, page, artifacts, tmp_path, monkeypatch):
 
 
 def test_ticking_two_compare_boxes_opens_the_compare_view(dashboard, page, artifacts, tmp_path, monkeypatch):
-    settings = Settings(data_root=dashboard.data_root, import_roots=dashboard.import_roots, max_upload_mb=50,
-                        max_unzipped_mb=64, max_zip_members=2000)
+    settings = Settings(
+        data_root=dashboard.data_root,
+        import_roots=dashboard.import_roots,
+        max_upload_mb=50,
+        max_unzipped_mb=64,
+        max_zip_members=2000,
+    )
     runs = [evaluated_run(settings, tmp_path, monkeypatch) for _ in range(2)]
     page.goto(f"{dashboard.url}/runs")
     page.get_by_text("Tick the Compare box of two or more runs").wait_for(timeout=60_000)

@@ -18,8 +18,11 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 
 
 def test_launch_watch_and_stop(dashboard, page, artifacts):
-    earlier = create_run(dashboard.data_root / "runs", {"train": TrainConfig(dataset="nuclei-sample").to_dict(),
-                                                        "dataset_dir": "x"}, "unet")
+    earlier = create_run(
+        dashboard.data_root / "runs",
+        {"train": TrainConfig(dataset="nuclei-sample").to_dict(), "dataset_dir": "x"},
+        "unet",
+    )
     earlier.update(state="finished", pid=None, message="all epochs done")
     page.goto(f"{dashboard.url}/train")
     page.get_by_text("New run").wait_for(timeout=60_000)

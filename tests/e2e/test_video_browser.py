@@ -48,7 +48,8 @@ def test_upload_play_and_copy_a_cell_forward(dashboard, page, artifacts, video_z
     wait_idle(page)
     page.get_by_role("button", name="Import", exact=True).click()
     page.locator("[data-testid=stAlert]").filter(has_text=re.compile(rf"Imported\s+{DATASET}")).wait_for(
-        timeout=180_000)
+        timeout=180_000
+    )
     wait_idle(page)
     manifest = json.loads((dashboard.data_root / "datasets" / DATASET / "dataset.json").read_text())
     assert manifest["layout"] == "timelapse" and len(manifest["images"]) == 20
@@ -69,22 +70,23 @@ def test_upload_play_and_copy_a_cell_forward(dashboard, page, artifacts, video_z
     stem = re.search(r"stem=([^&#]+)", page.url).group(1)
     rows = {row["stem"]: row for row in manifest["images"]}
     here = rows[stem]
-    following = next(row for row in manifest["images"]
-                     if row["sequence"] == here["sequence"] and row["frame"] == here["frame"] + 1)
+    following = next(
+        row for row in manifest["images"] if row["sequence"] == here["sequence"] and row["frame"] == here["frame"] + 1
+    )
     page.get_by_text("Copy a cell to the next frame").click()
     copy = page.get_by_role("button", name=re.compile(r"^Copy cell \d+ to frame \d+"))
     expect(copy).to_be_visible(timeout=30_000)
     cell = int(re.search(r"Copy cell (\d+)", copy.inner_text()).group(1))
     copy.click()
-    expect(page.get_by_text(re.compile(rf"^Cell {cell} copied to {following['stem']}"))).to_be_visible(
-        timeout=30_000)
+    expect(page.get_by_text(re.compile(rf"^Cell {cell} copied to {following['stem']}"))).to_be_visible(timeout=30_000)
     full_page_screenshot(page, artifacts / "95-video-cell-copied.png")
 
     folder = dashboard.data_root / "datasets" / DATASET
     source_ids = read_image(folder / here["instances"])
     next_ids = read_image(folder / following["instances"])
-    assert np.array_equal(next_ids == cell, (source_ids == cell) & np.isin(next_ids, [0, cell])), \
+    assert np.array_equal(next_ids == cell, (source_ids == cell) & np.isin(next_ids, [0, cell])), (
         "the cell is in the next frame under its own id (its track id is kept)"
+    )
     page.get_by_role("button", name="Next frame", exact=True).click()
     expect(page.get_by_text(re.compile(rf"frame {following['frame'] + 1} of 20"))).to_be_visible(timeout=30_000)
     full_page_screenshot(page, artifacts / "95-video-next-frame.png")

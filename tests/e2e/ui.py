@@ -67,14 +67,23 @@ def drag(page, canvas, points) -> None:
 def watch_console(page) -> list[str]:
     """A list that fills with the page's console errors, failed requests and HTTP answers of 400 and up."""
     problems: list[str] = []
-    page.on("console", lambda message: message.type == "error"
-            and problems.append(f"console: {message.text[:300]} ({page.url})"))
+    page.on(
+        "console",
+        lambda message: message.type == "error" and problems.append(f"console: {message.text[:300]} ({page.url})"),
+    )
     page.on("pageerror", lambda error: problems.append(f"page error: {str(error)[:300]} ({page.url})"))
     # a request the browser itself abandons (a navigation away, an image replaced) is not an error
-    page.on("requestfailed", lambda request: "ERR_ABORTED" not in (request.failure or "")
-            and problems.append(f"request failed: {request.url[:200]} ({request.failure})"))
-    page.on("response", lambda response: response.status >= 400
-            and problems.append(f"HTTP {response.status}: {response.url[:200]}"))
+    page.on(
+        "requestfailed",
+        lambda request: (
+            "ERR_ABORTED" not in (request.failure or "")
+            and problems.append(f"request failed: {request.url[:200]} ({request.failure})")
+        ),
+    )
+    page.on(
+        "response",
+        lambda response: response.status >= 400 and problems.append(f"HTTP {response.status}: {response.url[:200]}"),
+    )
     return problems
 
 

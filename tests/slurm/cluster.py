@@ -27,10 +27,23 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-TOOLS = ("slurmctld", "slurmd", "sbatch", "srun", "squeue", "sacct", "scancel", "sinfo", "scontrol", "munged",
-         "mungekey", "munge")
-INSTALL_HINT = ("Slurm and munge are not installed on this machine; .ci/run installs them "
-                "(.ci/install-slurm.sh, as root).")
+TOOLS = (
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "srun",
+    "squeue",
+    "sacct",
+    "scancel",
+    "sinfo",
+    "scontrol",
+    "munged",
+    "mungekey",
+    "munge",
+)
+INSTALL_HINT = (
+    "Slurm and munge are not installed on this machine; .ci/run installs them (.ci/install-slurm.sh, as root)."
+)
 PARTITION = "cellseg"
 MUNGE_DIRS = (Path("/etc/munge"), Path("/var/lib/munge"), Path("/var/log/munge"), Path("/run/munge"))
 
@@ -56,40 +69,42 @@ def free_ports(count: int) -> list[int]:
 def slurm_conf(root: Path, host: str, cpus: int, memory_mb: int) -> str:
     """The text of a one-node ``slurm.conf`` whose state, spool and logs live under ``root``."""
     controller_port, node_port = free_ports(2)
-    return "\n".join([
-        "ClusterName=cellseg-test",
-        f"SlurmctldHost={host}",
-        f"SlurmctldPort={controller_port}",
-        f"SlurmdPort={node_port}",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        "AuthType=auth/munge",
-        "CredType=cred/munge",
-        "MpiDefault=none",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core",
-        "SchedulerType=sched/backfill",
-        "ReturnToService=2",
-        "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
-        "JobCompType=jobcomp/filetxt",
-        f"JobCompLoc={root / 'jobcomp.txt'}",
-        "KillWait=5",
-        "MinJobAge=300",
-        f"StateSaveLocation={root / 'state'}",
-        f"SlurmdSpoolDir={root / 'spool'}",
-        f"SlurmctldPidFile={root / 'slurmctld.pid'}",
-        f"SlurmdPidFile={root / 'slurmd.pid'}",
-        f"SlurmctldLogFile={root / 'slurmctld.log'}",
-        f"SlurmdLogFile={root / 'slurmd.log'}",
-        "SlurmctldDebug=info",
-        "SlurmdDebug=info",
-        f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
-        f"PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP",
-        "",
-    ])
+    return "\n".join(
+        [
+            "ClusterName=cellseg-test",
+            f"SlurmctldHost={host}",
+            f"SlurmctldPort={controller_port}",
+            f"SlurmdPort={node_port}",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            "MpiDefault=none",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core",
+            "SchedulerType=sched/backfill",
+            "ReturnToService=2",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+            "JobCompType=jobcomp/filetxt",
+            f"JobCompLoc={root / 'jobcomp.txt'}",
+            "KillWait=5",
+            "MinJobAge=300",
+            f"StateSaveLocation={root / 'state'}",
+            f"SlurmdSpoolDir={root / 'spool'}",
+            f"SlurmctldPidFile={root / 'slurmctld.pid'}",
+            f"SlurmdPidFile={root / 'slurmd.pid'}",
+            f"SlurmctldLogFile={root / 'slurmctld.log'}",
+            f"SlurmdLogFile={root / 'slurmd.log'}",
+            "SlurmctldDebug=info",
+            "SlurmdDebug=info",
+            f"NodeName={host} CPUs={cpus} RealMemory={memory_mb} State=UNKNOWN",
+            f"PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP",
+            "",
+        ]
+    )
 
 
 @dataclass
@@ -123,15 +138,15 @@ class Cluster:
                 process.kill()
                 process.wait(timeout=5)
 
-
     def cancel_all(self, timeout_s: float = 20) -> None:
         """Cancel every job of this cluster and wait until their processes are gone."""
         env = {**os.environ, **self.env}
 
         def live_jobs() -> list[str]:
             try:
-                listing = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=5,
-                                         env=env)
+                listing = subprocess.run(
+                    ["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=5, env=env
+                )
             except (OSError, subprocess.TimeoutExpired):
                 return []
             return listing.stdout.split()
@@ -166,14 +181,21 @@ def start_munge(log_path: Path) -> subprocess.Popen | None:
     for folder in MUNGE_DIRS:
         folder.chmod(0o755 if folder.name == "munge" and folder.parent == Path("/run") else 0o700)
     with open(log_path, "ab") as output:
-        process = subprocess.Popen(["munged", "--foreground"], user="munge", group="munge",
-                                   stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ["munged", "--foreground"],
+            user="munge",
+            group="munge",
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     wait_until(munge_answers, 15, "munged did not answer", process, log_path)
     return process
 
 
-def wait_until(condition, timeout_s: float, failure: str, process: subprocess.Popen | None = None,
-               log_path: Path | None = None) -> None:
+def wait_until(
+    condition, timeout_s: float, failure: str, process: subprocess.Popen | None = None, log_path: Path | None = None
+) -> None:
     """Poll ``condition`` until true; raise RuntimeError with ``failure`` (and the daemon's log) otherwise."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -189,8 +211,9 @@ def wait_until(condition, timeout_s: float, failure: str, process: subprocess.Po
 def node_state(env: dict[str, str]) -> str:
     """What ``sinfo`` says about the node (``idle``, ``down``, …; empty while the controller does not answer)."""
     try:
-        result = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=5,
-                                env={**os.environ, **env})
+        result = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=5, env={**os.environ, **env}
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return result.stdout.strip() if result.returncode == 0 else ""
@@ -217,11 +240,20 @@ def start_cluster(root: Path, cpus: int = 2, memory_mb: int = 20000) -> Cluster:
         # -D: stay in the foreground, so the process id is the daemon's own; -i: ignore state of an older cluster
         for name, arguments in (("slurmctld", ["-D", "-i"]), ("slurmd", ["-D"])):
             with open(root / f"{name}.out", "ab") as output:
-                cluster.processes[name] = subprocess.Popen([name, *arguments, "-f", str(cluster.conf)], env=env,
-                                                           stdout=output, stderr=subprocess.STDOUT,
-                                                           stdin=subprocess.DEVNULL)
-        wait_until(lambda: node_state(cluster.env) == "idle", 60, "the Slurm node did not become idle",
-                   cluster.processes["slurmd"], root / "slurmd.log")
+                cluster.processes[name] = subprocess.Popen(
+                    [name, *arguments, "-f", str(cluster.conf)],
+                    env=env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+        wait_until(
+            lambda: node_state(cluster.env) == "idle",
+            60,
+            "the Slurm node did not become idle",
+            cluster.processes["slurmd"],
+            root / "slurmd.log",
+        )
     except BaseException:
         cluster.stop()
         raise

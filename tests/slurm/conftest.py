@@ -12,8 +12,10 @@ from tests.slurm.cluster import INSTALL_HINT, Cluster, missing_tools, start_clus
 
 def pytest_configure(config: pytest.Config) -> None:
     # also in pytest.ini; registered here too so that these tests run under --strict-markers on their own
-    config.addinivalue_line("markers", "slurm: runs jobs on a real one-node Slurm cluster that the tests start "
-                                       "(needs root and .ci/install-slurm.sh)")
+    config.addinivalue_line(
+        "markers",
+        "slurm: runs jobs on a real one-node Slurm cluster that the tests start (needs root and .ci/install-slurm.sh)",
+    )
 
 
 @pytest.fixture(scope="session")

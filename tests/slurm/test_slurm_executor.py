@@ -25,16 +25,25 @@ from tests.helpers import REPO, make_splits
 
 pytestmark = pytest.mark.slurm
 
-TINY = {"model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
-        "data": {"patch_size": 32, "max_validation_images": 2}, "batch_size": 2, "steps_per_epoch": 2,
-        "epochs": 3, "precision": "float32", "preview_images": 1, "early_stopping": 1000, "learning_rate": 1e-3}
+TINY = {
+    "model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
+    "data": {"patch_size": 32, "max_validation_images": 2},
+    "batch_size": 2,
+    "steps_per_epoch": 2,
+    "epochs": 3,
+    "precision": "float32",
+    "preview_images": 1,
+    "early_stopping": 1000,
+    "learning_rate": 1e-3,
+}
 LONG = 500  # epochs: a training that runs until something stops it
 
 
 @pytest.fixture
 def dataset(tmp_path, data_env, slurm_cluster):
-    import_dataset(make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"),
-                   data_env)
+    import_dataset(
+        make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"), data_env
+    )
     return data_env
 
 
@@ -58,6 +67,7 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.2):
 def ended(run: RunDir, settings, timeout: float = 120.0):
     """The run's status once it ended and its Slurm job is over (so the launch on the node has recorded how
     Slurm ended it), as every reader sees it: refresh asks Slurm."""
+
     def over():
         status = refresh(run, settings)
         return status if not status.active and gone_from_slurm(status.external_id) else None
@@ -113,8 +123,14 @@ def test_stop_ends_a_running_training_gracefully(dataset):
 
 def _cli(settings, *arguments) -> subprocess.CompletedProcess:
     """``python -m core ARGUMENTS`` in a fresh process, as after a restart of the dashboard."""
-    return subprocess.run([sys.executable, "-m", "core", *arguments], capture_output=True, text=True, timeout=120,
-                          cwd=REPO, env={**os.environ, "CELLSEG_DATA": str(settings.data_root)})
+    return subprocess.run(
+        [sys.executable, "-m", "core", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "CELLSEG_DATA": str(settings.data_root)},
+    )
 
 
 def test_a_fresh_process_re_attaches_to_a_slurm_job_and_stops_it(dataset):
@@ -167,7 +183,7 @@ def assert_resume_continues(run: RunDir, settings) -> None:
     assert stop(run, settings)
     assert ended(run, settings, 60).state == "stopped"
     epochs = [row["epoch"] for row in run.read_metrics()]
-    assert epochs[:done + 1] == list(range(1, done + 2)), epochs
+    assert epochs[: done + 1] == list(range(1, done + 2)), epochs
 
 
 def test_a_worker_killed_on_the_node_shows_failed_with_slurms_reason(dataset):
@@ -184,8 +200,10 @@ def test_waiting_jobs_show_their_place_and_stop_cancels_one_at_once(dataset):
     runs = [tiny_run(dataset, slurm={"sbatch_options": ["--hold"]}) for _ in range(2)]  # held: they wait
     job_ids = [submit(run, TrainRequest(), dataset, executor="slurm").external_id for run in runs]
     statuses = [refresh(run, dataset) for run in runs]
-    assert [(s.state, s.external_state, s.queue_position) for s in statuses] == [("queued", "PENDING", 1),
-                                                                                ("queued", "PENDING", 2)]
+    assert [(s.state, s.external_state, s.queue_position) for s in statuses] == [
+        ("queued", "PENDING", 1),
+        ("queued", "PENDING", 2),
+    ]
     for run, job_id in zip(runs, job_ids):
         assert stop(run, dataset)
         assert ended(run, dataset, 30).state == "stopped" and query_job(job_id).state == "CANCELLED"
@@ -195,8 +213,9 @@ def test_waiting_jobs_show_their_place_and_stop_cancels_one_at_once(dataset):
 def test_the_end_of_a_job_the_controller_forgot_comes_from_the_completion_log(dataset, monkeypatch):
     import core.jobs.slurm as slurm
 
-    result = subprocess.run(["sbatch", "--parsable", "--output=/dev/null", "--wrap", "exit 3"], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["sbatch", "--parsable", "--output=/dev/null", "--wrap", "exit 3"], check=True, capture_output=True, text=True
+    )
     job_id = result.stdout.strip()
     wait_for(lambda: gone_from_slurm(job_id), 30)
     real = slurm._slurm
@@ -256,6 +275,8 @@ def test_probe_explains_a_data_root_the_nodes_cannot_see(dataset, monkeypatch):
         return real(arguments, timeout_s)
 
     monkeypatch.setattr(slurm, "_slurm", node_without_the_share)
-    with pytest.raises(ExecutorUnavailable, match="could not see the data root .* must be a folder that this "
-                                                  "machine and the compute nodes share"):
+    with pytest.raises(
+        ExecutorUnavailable,
+        match="could not see the data root .* must be a folder that this machine and the compute nodes share",
+    ):
         probe(dataset)

@@ -12,33 +12,47 @@ from pathlib import Path
 import pytest
 
 from core.train import environment
-from core.train.environment import (BFLOAT16_MARGIN, PROBE_FILE, auto_precision_note, bfloat16_wins,
-                                    machine_cache_dir, precision_probe, record_paths, remembered_precision,
-                                    summarise_probe)
+from core.train.environment import (
+    BFLOAT16_MARGIN,
+    PROBE_FILE,
+    auto_precision_note,
+    bfloat16_wins,
+    machine_cache_dir,
+    precision_probe,
+    record_paths,
+    remembered_precision,
+    summarise_probe,
+)
 
 
-@pytest.mark.parametrize(("float32_s", "bfloat16_s", "expected"), [
-    (1.0, 0.5, True),       # 2× faster (AMX)
-    (1.15, 1.0, True),      # exactly 15 % faster: enough
-    (1.149, 1.0, False),    # just under 15 %
-    (1.10, 1.0, False),     # 10 % faster: within the noise of a busy CPU, not worth a less precise training
-    (1.0, 1.0, False),
-    (0.9, 1.0, False),      # slower (AVX-512 BF16 without AMX)
-    (0.050, 0.043, True),   # 16 % faster
-    (1.0, 0.0, False),      # no bfloat16 time: never chosen
-])
+@pytest.mark.parametrize(
+    ("float32_s", "bfloat16_s", "expected"),
+    [
+        (1.0, 0.5, True),  # 2× faster (AMX)
+        (1.15, 1.0, True),  # exactly 15 % faster: enough
+        (1.149, 1.0, False),  # just under 15 %
+        (1.10, 1.0, False),  # 10 % faster: within the noise of a busy CPU, not worth a less precise training
+        (1.0, 1.0, False),
+        (0.9, 1.0, False),  # slower (AVX-512 BF16 without AMX)
+        (0.050, 0.043, True),  # 16 % faster
+        (1.0, 0.0, False),  # no bfloat16 time: never chosen
+    ],
+)
 def test_bfloat16_needs_to_be_15_percent_faster(float32_s, bfloat16_s, expected):
     assert bfloat16_wins(float32_s, bfloat16_s) is expected
 
 
-@pytest.mark.parametrize(("float32_steps", "bfloat16_steps", "decision", "ratio"), [
-    ([1.0] * 8, [0.5] * 8, "bfloat16", 2.0),
-    ([1.0] * 8, [0.9] * 8, "float32", 1.111),
-    ([0.8] * 8, [1.0] * 8, "float32", 0.8),
-    # one slow step each (another process woke up): the medians ignore it
-    ([1.0] * 7 + [9.0], [0.8] * 7 + [0.1], "bfloat16", 1.25),
-    ([1.0] * 7 + [0.1], [0.9] * 7 + [20.0], "float32", 1.111),
-])
+@pytest.mark.parametrize(
+    ("float32_steps", "bfloat16_steps", "decision", "ratio"),
+    [
+        ([1.0] * 8, [0.5] * 8, "bfloat16", 2.0),
+        ([1.0] * 8, [0.9] * 8, "float32", 1.111),
+        ([0.8] * 8, [1.0] * 8, "float32", 0.8),
+        # one slow step each (another process woke up): the medians ignore it
+        ([1.0] * 7 + [9.0], [0.8] * 7 + [0.1], "bfloat16", 1.25),
+        ([1.0] * 7 + [0.1], [0.9] * 7 + [20.0], "float32", 1.111),
+    ],
+)
 def test_the_decision_compares_median_steps(float32_steps, bfloat16_steps, decision, ratio):
     summary = summarise_probe(float32_steps, bfloat16_steps)
     assert summary["decision"] == decision and summary["bfloat16_faster"] is (decision == "bfloat16")
@@ -52,8 +66,7 @@ class FakeProbe:
 
     def __init__(self, float32_s: float = 1.0, bfloat16_s: float = 0.9) -> None:
         self.calls = 0
-        self.result = {"bfloat16_usable": True, "float32_steps": [float32_s] * 8,
-                       "bfloat16_steps": [bfloat16_s] * 8}
+        self.result = {"bfloat16_usable": True, "float32_steps": [float32_s] * 8, "bfloat16_steps": [bfloat16_s] * 8}
 
     def __call__(self) -> dict:
         self.calls += 1
@@ -110,8 +123,9 @@ def test_a_record_of_the_old_short_probe_is_not_reused(machine, tmp_path):
     _, probe, record_file = machine
     old = tmp_path / "data" / "cache" / "precision-probe-v2.json"
     old.parent.mkdir(parents=True)
-    old.write_text(json.dumps({"bfloat16_usable": True, "bfloat16_faster": True, "float32_s": 0.05,
-                               "bfloat16_s": 0.043}))
+    old.write_text(
+        json.dumps({"bfloat16_usable": True, "bfloat16_faster": True, "float32_s": 0.05, "bfloat16_s": 0.043})
+    )
     assert precision_probe(tmp_path / "data" / "cache")["decision"] == "float32" and probe.calls == 1
 
 
@@ -158,23 +172,31 @@ def test_a_cpu_without_bfloat16_instructions_is_not_measured(tmp_path, monkeypat
 
 
 def test_the_child_reports_both_precisions_step_by_step(monkeypatch, capsys):
-    monkeypatch.setattr(environment, "_probe_step_times",
-                        lambda: {"float32": [1.0, 1.1], "mixed_bfloat16": [0.5, 0.6]})
+    monkeypatch.setattr(environment, "_probe_step_times", lambda: {"float32": [1.0, 1.1], "mixed_bfloat16": [0.5, 0.6]})
     environment.probe_report()
     assert json.loads(capsys.readouterr().out) == {"float32_steps": [1.0, 1.1], "bfloat16_steps": [0.5, 0.6]}
 
 
-@pytest.mark.parametrize(("returncode", "stdout", "expected"), [
-    (0, 'warming up\n{"float32_steps": [1.0], "bfloat16_steps": [0.5]}\n',
-     {"bfloat16_usable": True, "float32_steps": [1.0], "bfloat16_steps": [0.5]}),
-    (-4, "", {"bfloat16_usable": False, "reason": "the probe crashed (SIGILL)"}),
-    (1, "", {"bfloat16_usable": False, "reason": "the probe failed (exit 1)"}),
-    (0, "", {"bfloat16_usable": False, "reason": "the probe printed no result"}),
-    (0, '{"float32_s": 0.05}', {"bfloat16_usable": False, "reason": "the probe printed no result"}),  # a v2 child
-])
+@pytest.mark.parametrize(
+    ("returncode", "stdout", "expected"),
+    [
+        (
+            0,
+            'warming up\n{"float32_steps": [1.0], "bfloat16_steps": [0.5]}\n',
+            {"bfloat16_usable": True, "float32_steps": [1.0], "bfloat16_steps": [0.5]},
+        ),
+        (-4, "", {"bfloat16_usable": False, "reason": "the probe crashed (SIGILL)"}),
+        (1, "", {"bfloat16_usable": False, "reason": "the probe failed (exit 1)"}),
+        (0, "", {"bfloat16_usable": False, "reason": "the probe printed no result"}),
+        (0, '{"float32_s": 0.05}', {"bfloat16_usable": False, "reason": "the probe printed no result"}),  # a v2 child
+    ],
+)
 def test_the_child_process_outcomes(monkeypatch, returncode, stdout, expected):
-    monkeypatch.setattr(environment.subprocess, "run",
-                        lambda *args, **kwargs: subprocess.CompletedProcess(args, returncode, stdout, "stderr"))
+    monkeypatch.setattr(
+        environment.subprocess,
+        "run",
+        lambda *args, **kwargs: subprocess.CompletedProcess(args, returncode, stdout, "stderr"),
+    )
     assert environment._run_probe() == expected
 
 
@@ -189,28 +211,49 @@ def test_a_child_that_runs_too_long_means_float32(monkeypatch):
 def test_the_machine_cache_follows_xdg_and_comes_before_the_data_root(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert machine_cache_dir() == tmp_path / "xdg" / "cellseg"
-    assert record_paths(tmp_path / "cache") == [tmp_path / "xdg" / "cellseg" / PROBE_FILE,
-                                                tmp_path / "cache" / PROBE_FILE]
+    assert record_paths(tmp_path / "cache") == [
+        tmp_path / "xdg" / "cellseg" / PROBE_FILE,
+        tmp_path / "cache" / PROBE_FILE,
+    ]
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert machine_cache_dir() == Path(tmp_path / "home" / ".cache" / "cellseg")
 
 
-@pytest.mark.parametrize(("record", "expected"), [
-    (None, "auto: measured at the first training on this machine"),
-    ({"decision": "float32", "bfloat16_usable": True, "speed_ratio": 0.9, "margin": 0.15,
-      "measured": "2026-12-02T10:00:00+00:00"},
-     "auto on this machine: float32 (bfloat16 measured 0.90× the speed of float32 on 2026-12-02; it needs 1.15×)."),
-    ({"decision": "bfloat16", "bfloat16_usable": True, "speed_ratio": 2.75, "margin": 0.15,
-      "measured": "2026-12-02T10:00:00+00:00"},
-     "auto on this machine: bfloat16 (measured 2.75× the speed of float32 on 2026-12-02)."),
-])
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (None, "auto: measured at the first training on this machine"),
+        (
+            {
+                "decision": "float32",
+                "bfloat16_usable": True,
+                "speed_ratio": 0.9,
+                "margin": 0.15,
+                "measured": "2026-12-02T10:00:00+00:00",
+            },
+            "auto on this machine: float32 (bfloat16 measured 0.90× the speed of float32 on 2026-12-02; "
+            "it needs 1.15×).",
+        ),
+        (
+            {
+                "decision": "bfloat16",
+                "bfloat16_usable": True,
+                "speed_ratio": 2.75,
+                "margin": 0.15,
+                "measured": "2026-12-02T10:00:00+00:00",
+            },
+            "auto on this machine: bfloat16 (measured 2.75× the speed of float32 on 2026-12-02).",
+        ),
+    ],
+)
 def test_the_train_page_sentence(record, expected):
     assert auto_precision_note(record).startswith(expected)
 
 
 def test_the_cpu_model_names_the_bfloat16_instructions():
-    info = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
-            "flags\t\t: fpu avx512f amx_bf16 avx512_bf16\n")
+    info = (
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\nflags\t\t: fpu avx512f amx_bf16 avx512_bf16\n"
+    )
     assert environment.cpu_model(info) == "Intel(R) Xeon(R) Platinum 8480+ [avx512_bf16 amx_bf16]"
     assert environment.cpu_model("model name : AMD EPYC\nflags : fpu avx2\n") == "AMD EPYC"

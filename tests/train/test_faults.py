@@ -49,8 +49,18 @@ BROKEN_STATUS = {
 def _run_with_status(settings, payload: bytes | None) -> RunDir:
     config = TrainConfig(dataset="nuclei-sample")
     run = create_run(settings.data_root / "runs", {"train": config.to_dict(), "dataset_dir": "x"}, "unet")
-    run.append_metrics({"epoch": 1, "loss": 0.9, "val_loss": 1.0, "dice": 0.3, "val_dice": 0.25, "lr": 1e-3,
-                        "seconds": 20, "images_per_s": 12.0})
+    run.append_metrics(
+        {
+            "epoch": 1,
+            "loss": 0.9,
+            "val_loss": 1.0,
+            "dice": 0.3,
+            "val_dice": 0.25,
+            "lr": 1e-3,
+            "seconds": 20,
+            "images_per_s": 12.0,
+        }
+    )
     if payload is None:
         run.status_path.unlink()
     else:
@@ -97,11 +107,19 @@ def test_worker_outlives_its_launcher_and_a_fresh_process_sees_it_die(dataset): 
     from the folder alone, sees it running, and sees a kill -9 as failed at its next look (no waiting for the
     heartbeat to go stale)."""
     run = tiny_run(dataset, epochs=200)
-    launcher = ("import sys; from core.settings import load_settings; "
-                "from core.runs.folder import RunDir; from pathlib import Path; from tests.helpers import launch; "
-                "p = launch(RunDir(Path(sys.argv[1])), load_settings()); print(p.pid)")
-    done = subprocess.run([sys.executable, "-c", launcher, str(run.path)], capture_output=True, text=True,
-                          cwd=REPO, timeout=60, env={**os.environ, "CELLSEG_DATA": str(dataset.data_root)})
+    launcher = (
+        "import sys; from core.settings import load_settings; "
+        "from core.runs.folder import RunDir; from pathlib import Path; from tests.helpers import launch; "
+        "p = launch(RunDir(Path(sys.argv[1])), load_settings()); print(p.pid)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", launcher, str(run.path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env={**os.environ, "CELLSEG_DATA": str(dataset.data_root)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     pid = int(done.stdout.strip().splitlines()[-1])
     try:
@@ -122,8 +140,14 @@ def test_worker_outlives_its_launcher_and_a_fresh_process_sees_it_die(dataset): 
 
 
 def _cli_state(settings, *arguments) -> dict:
-    done = subprocess.run([sys.executable, "-m", "core", "runs", *arguments, "--json"], capture_output=True,
-                          text=True, cwd=REPO, timeout=120, env={**os.environ, "CELLSEG_DATA": str(settings.data_root)})
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "runs", *arguments, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "CELLSEG_DATA": str(settings.data_root)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -148,6 +172,7 @@ def test_the_command_line_reports_a_killed_worker_as_failed(dataset):  # noqa: F
 
 
 # --- a full disk during a mask save ----------------------------------------------------------------------
+
 
 @pytest.fixture
 def cells(tmp_path, settings):
@@ -213,7 +238,6 @@ def test_disk_full_after_the_history_copy_leaves_no_phantom_version(cells, monke
     try:
         saved = save_mask(folder, row, _edit(folder, row), 0, tool="paint")  # the same tab tries again
     except MaskChanged as exc:
-        pytest.fail(f"retry after freeing space refused: {exc}; current_version="
-                    f"{current_version(folder, row['stem'])}")
+        pytest.fail(f"retry after freeing space refused: {exc}; current_version={current_version(folder, row['stem'])}")
     assert saved.version == 1 and current_version(folder, row["stem"]) == 1
     assert len(read_log(folder, row["stem"])) == 1

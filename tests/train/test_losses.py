@@ -14,11 +14,15 @@ def value(x):
     return float(np.asarray(x))
 
 
-@pytest.mark.parametrize("y_true, y_pred, expected", [
-    (ONE, ONE, 1.0), (ZERO, ZERO, 1.0),  # smooth term: an empty mask predicted empty is perfect
-    (HALF_TRUE, ONE, (2 * 2 + 1) / (2 + 4 + 1)),
-    (HALF_TRUE, ZERO, 1 / 3),
-])
+@pytest.mark.parametrize(
+    "y_true, y_pred, expected",
+    [
+        (ONE, ONE, 1.0),
+        (ZERO, ZERO, 1.0),  # smooth term: an empty mask predicted empty is perfect
+        (HALF_TRUE, ONE, (2 * 2 + 1) / (2 + 4 + 1)),
+        (HALF_TRUE, ZERO, 1 / 3),
+    ],
+)
 def test_dice_per_image(y_true, y_pred, expected):
     assert value(losses.dice_per_image(y_true, y_pred)[0]) == pytest.approx(expected)
 
@@ -61,17 +65,24 @@ def _metric(metric, batches):
 
 def test_mean_dice_averages_images_and_pooled_dice_pools_pixels():
     small_perfect = (np.pad(ONE, ((0, 0), (0, 6), (0, 6), (0, 0))), np.pad(ONE, ((0, 0), (0, 6), (0, 6), (0, 0))))
-    big_half = (np.ones((1, 8, 8, 1), np.float32), np.pad(np.ones((1, 8, 4, 1), np.float32), ((0, 0), (0, 0),
-                                                                                              (0, 4), (0, 0))))
+    big_half = (
+        np.ones((1, 8, 8, 1), np.float32),
+        np.pad(np.ones((1, 8, 4, 1), np.float32), ((0, 0), (0, 0), (0, 4), (0, 0))),
+    )
     mean = _metric(losses.MeanDice(), [small_perfect, big_half])
     pooled = _metric(losses.PooledDice(), [small_perfect, big_half])
     assert mean == pytest.approx((1.0 + 2 * 32 / (64 + 32)) / 2)
     assert pooled == pytest.approx(2 * 36 / (36 + 68))
 
 
-@pytest.mark.parametrize("metric, expected", [
-    (losses.PooledIoU(), 0.5), (losses.Precision(), 1.0), (losses.Recall(), 0.5),
-])
+@pytest.mark.parametrize(
+    "metric, expected",
+    [
+        (losses.PooledIoU(), 0.5),
+        (losses.Precision(), 1.0),
+        (losses.Recall(), 0.5),
+    ],
+)
 def test_threshold_metrics(metric, expected):
     y_pred = np.array([[[[0.9], [0.2]], [[0.1], [0.3]]]], np.float32)  # only the first cell pixel found
     y_true = HALF_TRUE
@@ -96,12 +107,20 @@ def test_training_metrics_agree_with_the_metrics_core(seed, threshold, empty):
         probability[1] = 0
     masks, maps = list(truth[..., 0]), list(probability[..., 0])
     counts = [pixel_counts(t, foreground_at(p, threshold)) for t, p in zip(masks, maps)]
-    core_scores = {"dice": np.mean([c.dice for c in counts]), "dice_pooled": pooled(counts).dice,
-                   "iou": pooled(counts).iou, "precision": pooled(counts).precision, "recall": pooled(counts).recall}
-    keras_metrics = {"dice": losses.MeanDice(threshold=threshold),
-                     "dice_pooled": losses.PooledDice(threshold=threshold),
-                     "iou": losses.PooledIoU(threshold=threshold), "precision": losses.Precision(threshold=threshold),
-                     "recall": losses.Recall(threshold=threshold)}
+    core_scores = {
+        "dice": np.mean([c.dice for c in counts]),
+        "dice_pooled": pooled(counts).dice,
+        "iou": pooled(counts).iou,
+        "precision": pooled(counts).precision,
+        "recall": pooled(counts).recall,
+    }
+    keras_metrics = {
+        "dice": losses.MeanDice(threshold=threshold),
+        "dice_pooled": losses.PooledDice(threshold=threshold),
+        "iou": losses.PooledIoU(threshold=threshold),
+        "precision": losses.Precision(threshold=threshold),
+        "recall": losses.Recall(threshold=threshold),
+    }
     validation = score(masks, maps, threshold)
     for name, metric in keras_metrics.items():
         assert _metric(metric, [(truth, probability)]) == pytest.approx(core_scores[name], abs=1e-6), name

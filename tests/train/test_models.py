@@ -58,25 +58,35 @@ def test_saved_model_loads_back_with_the_same_output(tmp_path):
 def test_encoder_weights_from_a_local_file(tmp_path):
     donor = keras.applications.MobileNetV2(input_shape=(None, None, 3), include_top=False, weights=None)
     donor.save_weights(tmp_path / "encoder.weights.h5")
-    model = build_model(ModelConfig(name="mobilenetv2_unet", encoder_weights=str(tmp_path / "encoder.weights.h5"),
-                                    **SMALL), 3)
+    model = build_model(
+        ModelConfig(name="mobilenetv2_unet", encoder_weights=str(tmp_path / "encoder.weights.h5"), **SMALL), 3
+    )
     encoder = model.get_layer("mobilenetv2_encoder")
-    np.testing.assert_array_equal(encoder.get_layer("Conv1").get_weights()[0],
-                                  donor.get_layer("Conv1").get_weights()[0])
+    np.testing.assert_array_equal(
+        encoder.get_layer("Conv1").get_weights()[0], donor.get_layer("Conv1").get_weights()[0]
+    )
 
 
-@pytest.mark.parametrize("weights, message", [
-    ("/nonexistent/encoder.h5", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ("/nonexistent/encoder.h5", "does not exist"),
+    ],
+)
 def test_bad_encoder_weights_are_explained(weights, message):
     with pytest.raises(ConfigError, match=message):
         build_model(ModelConfig(name="mobilenetv2_unet", encoder_weights=weights, **SMALL), 1)
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"depth": 9}, "depth=9 is out of range"), ({"first_kernel": 4}, "must be odd"),
-    ({"encoder_alpha": 0.6}, "encoder_alpha=0.6"), ({"name": "resnet"}, "name='resnet' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"depth": 9}, "depth=9 is out of range"),
+        ({"first_kernel": 4}, "must be odd"),
+        ({"encoder_alpha": 0.6}, "encoder_alpha=0.6"),
+        ({"name": "resnet"}, "name='resnet' is not allowed"),
+    ],
+)
 def test_model_settings_are_checked(settings, message):
     with pytest.raises(ConfigError, match=message):
         ModelConfig.from_dict(settings)

@@ -27,7 +27,7 @@ def crops(tmp_path_factory):
     slide = read_image(sorted(SLIDES.glob("*.png"))[0])
     folder = tmp_path_factory.mktemp("crops")
     for index, (y, x) in enumerate([(0, 0), (300, 500), (680, 904)]):
-        write_image(folder / f"crop{index}.png", slide[y:y + 520, x:x + 696])
+        write_image(folder / f"crop{index}.png", slide[y : y + 520, x : x + 696])
     write_image(folder / "small.png", slide[:200, :300])
     return folder
 
@@ -36,8 +36,9 @@ def test_the_compiled_model_gives_the_eager_models_numbers_at_any_size(model):
     rng = np.random.default_rng(0)
     for shape in [(1, 528, 704, 3), (2, 64, 96, 3), (1, 528, 704, 3)]:
         batch = rng.random(shape, dtype=np.float32)
-        np.testing.assert_array_equal(model.predict(batch),
-                                      np.asarray(model.keras_model(batch, training=False), np.float32))
+        np.testing.assert_array_equal(
+            model.predict(batch), np.asarray(model.keras_model(batch, training=False), np.float32)
+        )
 
 
 def test_a_696_by_520_image_is_predicted_whole_and_a_slide_too(model):
@@ -54,8 +55,9 @@ def test_prediction_files_are_those_of_one_image_at_a_time(model, crops, tmp_pat
     for row in summary["per_image"]:
         image = read_image(crops / f"{row['output']}.png")
         probability, _ = predict_image(model.predict, image, model.spec, plan, model.multiple, out_dtype=np.uint8)
-        np.testing.assert_array_equal(read_image(tmp_path / "out" / "probabilities" / f"{row['output']}.png"),
-                                      probability)
+        np.testing.assert_array_equal(
+            read_image(tmp_path / "out" / "probabilities" / f"{row['output']}.png"), probability
+        )
         expected = binary_mask(probability, settings)
         np.testing.assert_array_equal(read_image(tmp_path / "out" / "masks" / f"{row['output']}.png") > 0, expected)
         labels = read_image(tmp_path / "out" / "labels" / f"{row['output']}.tif")

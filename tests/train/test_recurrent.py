@@ -1,6 +1,5 @@
 """Recurrent models for videos: a window of frames in, the centre frame's prediction out; windowed training data."""
 
-
 import numpy as np
 import pytest
 
@@ -46,8 +45,10 @@ def test_saved_recurrent_model_loads_back_without_custom_objects(tmp_path):
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(again(x)), atol=1e-6)
 
 
-@pytest.mark.parametrize("window, message", [(4, "time_window=4 must be odd"), (1, "time_window=1 is out of range"),
-                                             (17, "time_window=17 is out of range")])
+@pytest.mark.parametrize(
+    "window, message",
+    [(4, "time_window=4 must be odd"), (1, "time_window=1 is out of range"), (17, "time_window=17 is out of range")],
+)
 def test_time_window_is_checked(window, message):
     with pytest.raises(ConfigError, match=message):
         ModelConfig(name="unet_lstm", time_window=window)
@@ -65,9 +66,15 @@ def test_recurrent_models_say_so_and_only_they():
 
 
 def _config(**model) -> TrainConfig:
-    return TrainConfig.from_dict({"dataset": "clips", "model": {"name": "unet_lstm", **SMALL, **model},
-                                  "data": {"patch_size": 32, "min_foreground": 0.0}, "batch_size": 2,
-                                  "precision": "float32"})
+    return TrainConfig.from_dict(
+        {
+            "dataset": "clips",
+            "model": {"name": "unet_lstm", **SMALL, **model},
+            "data": {"patch_size": 32, "min_foreground": 0.0},
+            "batch_size": 2,
+            "precision": "float32",
+        }
+    )
 
 
 @pytest.fixture
@@ -127,8 +134,7 @@ def test_recurrent_validation_dice_equals_the_evaluations_dice_of_the_same_frame
     folder, _ = clips
     config = _config()
     splits = load_splits(folder)
-    _, validator, _ = window_feeding(config, folder, splits, ImageCache(config.data, splits.colour), steps=1,
-                                     workers=1)
+    _, validator, _ = window_feeding(config, folder, splits, ImageCache(config.data, splits.colour), steps=1, workers=1)
 
     def windows_model(batch):  # (N, T, h, w, C): the mean of the frames' neighbourhoods, zero outside the batch
         near = ndimage.uniform_filter(batch[..., :1].mean(axis=1), size=(1, 5, 5, 1), mode="constant")
@@ -140,13 +146,22 @@ def test_recurrent_validation_dice_equals_the_evaluations_dice_of_the_same_frame
 
     scores, shown = validator.run(windows_model)
     run = prepare_run(settings, config)
-    model = RunModel(run.run_id, config, InputSpec(config.data, 1, False), config.model.size_multiple, stacked_model,
-                     None, run.checkpoints / "best.keras", window=3)
+    model = RunModel(
+        run.run_id,
+        config,
+        InputSpec(config.data, 1, False),
+        config.model.size_multiple,
+        stacked_model,
+        None,
+        run.checkpoints / "best.keras",
+        window=3,
+    )
     monkeypatch.setattr(eval_job, "load_run_model", lambda run, checkpoint="best": model)
     save_inference_settings(run, PostProcessing(fill_holes=False, min_size=0, split_touching=False))
     stems = {item.stem for item in validator.items}
-    items = [item for split in ("train", "valid") for item in eval_job.dataset_items(folder, split)
-             if item.stem in stems]
+    items = [
+        item for split in ("train", "valid") for item in eval_job.dataset_items(folder, split) if item.stem in stems
+    ]
     summary = eval_job.evaluate_run(run, items, "valid")
     assert summary["n_images"] == len(shown) == len(stems) > 0
     assert 0.3 < scores.dice < 0.999
@@ -155,8 +170,9 @@ def test_recurrent_validation_dice_equals_the_evaluations_dice_of_the_same_frame
 
 
 def test_a_dataset_without_videos_is_refused_by_name(tmp_path, settings):
-    folder = import_dataset(make_splits(tmp_path / "src", {"train": 2, "valid": 1}), ImportOptions(name="stills"),
-                            settings).path
+    folder = import_dataset(
+        make_splits(tmp_path / "src", {"train": 2, "valid": 1}), ImportOptions(name="stills"), settings
+    ).path
     with pytest.raises(ConfigError, match="model unet_lstm needs a time-lapse dataset; stills has none"):
         window_splits(folder, load_splits(folder), "unet_lstm", 3)
 
@@ -169,9 +185,19 @@ def test_unet_lstm_trains_through_the_worker_and_leaves_a_checkpoint(tmp_path, d
 
     source, _ = flat_stacks(tmp_path / "src", n=3, frames=5)
     import_dataset(source, ImportOptions(name="clips"), data_env)
-    config = TrainConfig.from_dict({"dataset": "clips", "model": {"name": "unet_lstm", **SMALL},
-                                    "data": {"patch_size": 32}, "batch_size": 2, "steps_per_epoch": 3, "epochs": 2,
-                                    "precision": "float32", "preview_images": 1, "early_stopping": 50})
+    config = TrainConfig.from_dict(
+        {
+            "dataset": "clips",
+            "model": {"name": "unet_lstm", **SMALL},
+            "data": {"patch_size": 32},
+            "batch_size": 2,
+            "steps_per_epoch": 3,
+            "epochs": 2,
+            "precision": "float32",
+            "preview_images": 1,
+            "early_stopping": 50,
+        }
+    )
     run = RunDir(prepare_run(data_env, config).path)
     assert run_worker(run.path) == "finished", run.read_status()
     assert (run.checkpoints / "best.keras").is_file()

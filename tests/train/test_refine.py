@@ -21,21 +21,33 @@ from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 
-SAVE_COLOUR_UNET = ("import sys; from core.models.config import ModelConfig; from core.models.registry import "
-                    "build_model; build_model(ModelConfig(name='unet', base_filters=4, depth=2, batch_norm=False), 3)"
-                    ".save(sys.argv[1])")
+SAVE_COLOUR_UNET = (
+    "import sys; from core.models.config import ModelConfig; from core.models.registry import "
+    "build_model; build_model(ModelConfig(name='unet', base_filters=4, depth=2, batch_norm=False), 3)"
+    ".save(sys.argv[1])"
+)
 
 
 def _shipped_colour_model(settings) -> None:
     """A 'generalist' in the data root: a tiny real U-Net that reads colour (3 channels)."""
     folder = models_dir(settings) / "generalist"
     (folder / "checkpoints").mkdir(parents=True)
-    subprocess.run([sys.executable, "-c", SAVE_COLOUR_UNET, str(folder / "checkpoints" / "best.keras")], cwd=REPO,
-                   check=True, timeout=300)
-    config = TrainConfig.from_dict({"dataset": "mix", "model": {"name": "unet", "base_filters": 4, "depth": 2,
-                                                                "batch_norm": False}, "data": {"patch_size": 32}})
-    write_json_atomic(folder / "config.json", {"train": config.to_dict(), "dataset_dir": "",
-                                               "trigger": "shipped model"})
+    subprocess.run(
+        [sys.executable, "-c", SAVE_COLOUR_UNET, str(folder / "checkpoints" / "best.keras")],
+        cwd=REPO,
+        check=True,
+        timeout=300,
+    )
+    config = TrainConfig.from_dict(
+        {
+            "dataset": "mix",
+            "model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
+            "data": {"patch_size": 32},
+        }
+    )
+    write_json_atomic(
+        folder / "config.json", {"train": config.to_dict(), "dataset_dir": "", "trigger": "shipped model"}
+    )
     write_json_atomic(folder / "status.json", {"state": "finished", "pid": None})
 
 
@@ -46,9 +58,28 @@ def test_refine_from_the_generalist_on_grey_images_then_propose(tmp_path, data_e
     import_dataset(source, ImportOptions(name="lab", images_only=True), data_env)
     _shipped_colour_model(data_env)
     env = {**os.environ, "CELLSEG_DATA": str(data_env.data_root)}
-    done = subprocess.run([sys.executable, "-m", "core", "train", "--dataset", "lab", "--preset", "refine",
-                           "--epochs", "1", "--batch-size", "2", "--json"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "train",
+            "--dataset",
+            "lab",
+            "--preset",
+            "refine",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--json",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     run = RunDir(Path(result["run_dir"]))

@@ -12,17 +12,23 @@ from core.train.presets import PRESETS, from_seed_keys, preset_config
 from tests.helpers import make_flat, make_splits
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"dataset": ""}, "dataset must name an imported dataset"),
-    ({"dataset": "d", "learning_rate": 5.0}, "learning_rate=5.0 is out of range"),
-    ({"dataset": "d", "batch_size": 0}, "batch_size=0 is out of range"),
-    ({"dataset": "d", "data": {"patch_size": 100}}, "patch_size=100 must be a multiple of 32"),
-    ({"dataset": "d", "data": {"patch_size": 96}, "model": {"depth": 6}}, "must be a multiple of 64"),
-    ({"dataset": "d", "data": {"patch_sise": 96}}, "Unknown setting data.'patch_sise' (did you mean 'patch_size'?)"),
-    ({"dataset": "d", "model": {"name": "vgg"}}, "model.name='vgg' is not allowed"),
-    ({"dataset": "d", "loss": "hinge"}, "loss='hinge' is not allowed"),
-    ({"dataset": "d", "augment": {"scale": {"min_factor": 9}}}, "scale.min_factor=9.0 is out of range"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"dataset": ""}, "dataset must name an imported dataset"),
+        ({"dataset": "d", "learning_rate": 5.0}, "learning_rate=5.0 is out of range"),
+        ({"dataset": "d", "batch_size": 0}, "batch_size=0 is out of range"),
+        ({"dataset": "d", "data": {"patch_size": 100}}, "patch_size=100 must be a multiple of 32"),
+        ({"dataset": "d", "data": {"patch_size": 96}, "model": {"depth": 6}}, "must be a multiple of 64"),
+        (
+            {"dataset": "d", "data": {"patch_sise": 96}},
+            "Unknown setting data.'patch_sise' (did you mean 'patch_size'?)",
+        ),
+        ({"dataset": "d", "model": {"name": "vgg"}}, "model.name='vgg' is not allowed"),
+        ({"dataset": "d", "loss": "hinge"}, "loss='hinge' is not allowed"),
+        ({"dataset": "d", "augment": {"scale": {"min_factor": 9}}}, "scale.min_factor=9.0 is out of range"),
+    ],
+)
 def test_invalid_training_settings_name_the_field(data, message):
     with pytest.raises(ConfigError) as raised:
         TrainConfig.from_dict(data)
@@ -37,10 +43,20 @@ def test_presets_are_valid_and_round_trip(tmp_path, name):
 
 
 def test_seed_model_and_train_keys_are_mapped():
-    fields, notes = from_seed_keys({"model": {"base_filters": 16, "base_kernels": (7, 7), "num_layers": 8,
-                                              "dilation": (2, 2), "learning_rate": 1e-4, "loss": "bce_dice_loss",
-                                              "image_width": 512},
-                                    "train": {"epochs": 100, "batch_size": 4, "patience": 10, "reducer_factor": 0.2}})
+    fields, notes = from_seed_keys(
+        {
+            "model": {
+                "base_filters": 16,
+                "base_kernels": (7, 7),
+                "num_layers": 8,
+                "dilation": (2, 2),
+                "learning_rate": 1e-4,
+                "loss": "bce_dice_loss",
+                "image_width": 512,
+            },
+            "train": {"epochs": 100, "batch_size": 4, "patience": 10, "reducer_factor": 0.2},
+        }
+    )
     assert fields["model"] == {"base_filters": 16, "first_kernel": 7, "depth": 6, "dilation": 2}
     assert fields["learning_rate"] == 1e-4 and fields["loss"] == "bce_dice" and fields["early_stopping"] == 10
     assert fields["data"] == {"patch_size": 512} and fields["lr_factor"] == 0.2
@@ -55,6 +71,7 @@ def test_unknown_seed_loss_is_noted_not_fatal():
 
 def test_class_balance_and_epoch_estimate():
     import pandas as pd
+
     balanced = pd.DataFrame({"split": ["train"] * 2, "foreground_fraction": [0.3, 0.2]})
     assert class_balance_warning(balanced) is None
     sparse = pd.DataFrame({"split": ["train"], "foreground_fraction": [0.005]})
@@ -77,12 +94,15 @@ def test_grey_dataset_gives_one_channel(tmp_path, settings):
     assert input_channels(DataConfig(channels=(0,)), splits) == 1
 
 
-@pytest.mark.parametrize("image, config, channels", [
-    (np.zeros((4, 4, 3), np.uint8), DataConfig(), 1),
-    (np.zeros((4, 4), np.uint16), DataConfig(), 1),
-    (np.zeros((4, 4, 3), np.uint8), DataConfig(channels=(0, 2)), 2),
-    (np.zeros((4, 4, 3), np.uint8), DataConfig(channels=(0, 2), merge_channels=True), 1),
-])
+@pytest.mark.parametrize(
+    "image, config, channels",
+    [
+        (np.zeros((4, 4, 3), np.uint8), DataConfig(), 1),
+        (np.zeros((4, 4), np.uint16), DataConfig(), 1),
+        (np.zeros((4, 4, 3), np.uint8), DataConfig(channels=(0, 2)), 2),
+        (np.zeros((4, 4, 3), np.uint8), DataConfig(channels=(0, 2), merge_channels=True), 1),
+    ],
+)
 def test_normalise_picks_channels(image, config, channels):
     assert normalise(image, config, colour=False).shape == (4, 4, channels)
 
@@ -113,12 +133,15 @@ def test_patches_have_the_patch_size_and_find_cells(shape):
         assert patch_mask.any()
 
 
-@pytest.mark.parametrize(("channels", "probability", "maxima"), [
-    (3, 1.0, [0.0, 1.0, 1.0]),  # one of three channels blanked
-    (2, 1.0, [0.0, 1.0]),
-    (3, 0.0, [1.0, 1.0, 1.0]),  # never
-    (1, 1.0, [1.0]),  # a single channel is never blanked: nothing would be left to see
-])
+@pytest.mark.parametrize(
+    ("channels", "probability", "maxima"),
+    [
+        (3, 1.0, [0.0, 1.0, 1.0]),  # one of three channels blanked
+        (2, 1.0, [0.0, 1.0]),
+        (3, 0.0, [1.0, 1.0, 1.0]),  # never
+        (1, 1.0, [1.0]),  # a single channel is never blanked: nothing would be left to see
+    ],
+)
 def test_channel_dropout_blanks_at_most_one_channel(channels, probability, maxima):
     image = np.ones((4, 4, channels), np.float32)
     out = drop_a_channel(image, probability, np.random.default_rng(0))

@@ -60,10 +60,14 @@ class Float32Cache(ImageCache):
 
 
 @pytest.mark.parametrize("cache_kind", [ImageCache, Float32Cache], ids=["cache", "float32"])
-@pytest.mark.parametrize("tiles, resized", [(False, False), (True, False), (False, True)],
-                         ids=["whole images", "tiles", "trained on resized images"])
-def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(odd_run, settings, monkeypatch, tiles,
-                                                                         resized, cache_kind):
+@pytest.mark.parametrize(
+    "tiles, resized",
+    [(False, False), (True, False), (False, True)],
+    ids=["whole images", "tiles", "trained on resized images"],
+)
+def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(
+    odd_run, settings, monkeypatch, tiles, resized, cache_kind
+):
     run = odd_run
     config = TrainConfig.from_dict(run.read_config()["train"])
     if resized:  # whole images shrunk to the patch size: validation and evaluation shrink them alike
@@ -71,8 +75,15 @@ def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(odd_run,
     multiple = config.model.size_multiple
     folder = settings.datasets_dir / "odd"
     kind = TiledModel if tiles else RunModel
-    model = kind(run.run_id, config, InputSpec(config.data, 1, False), multiple, context_model, None,
-                 run.checkpoints / "best.keras")
+    model = kind(
+        run.run_id,
+        config,
+        InputSpec(config.data, 1, False),
+        multiple,
+        context_model,
+        None,
+        run.checkpoints / "best.keras",
+    )
     monkeypatch.setattr(eval_job, "load_run_model", lambda run, checkpoint="best": model)
     tile = config.data.patch_size if tiles else None
     evaluation_plan = model.plan(overlap=min(64, model.tile // 4))  # as eval_job.evaluate_run cuts the images
@@ -82,8 +93,9 @@ def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(odd_run,
         assert evaluation_plan.in_one_piece(54, 54, multiple)
 
     splits = load_splits(folder, seed=config.seed)
-    validator = Validator(splits.valid, cache_kind(config.data, splits.colour), multiple, tile,
-                          config.data.patch_size if resized else 0)
+    validator = Validator(
+        splits.valid, cache_kind(config.data, splits.colour), multiple, tile, config.data.patch_size if resized else 0
+    )
     scores, shown = validator.run(context_model)
     # the Results page's Dice is of the mask after post-processing: with none, it is the thresholded map's
     save_inference_settings(run, PostProcessing(fill_holes=False, min_size=0, split_touching=False))

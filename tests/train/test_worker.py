@@ -23,15 +23,24 @@ from tests.helpers import REPO, launch, make_splits
 
 pytestmark = pytest.mark.slow
 
-TINY = {"model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
-        "data": {"patch_size": 32, "max_validation_images": 2}, "batch_size": 2, "steps_per_epoch": 2,
-        "epochs": 2, "precision": "float32", "preview_images": 1, "early_stopping": 50, "learning_rate": 1e-3}
+TINY = {
+    "model": {"name": "unet", "base_filters": 4, "depth": 2, "batch_norm": False},
+    "data": {"patch_size": 32, "max_validation_images": 2},
+    "batch_size": 2,
+    "steps_per_epoch": 2,
+    "epochs": 2,
+    "precision": "float32",
+    "preview_images": 1,
+    "early_stopping": 50,
+    "learning_rate": 1e-3,
+}
 
 
 @pytest.fixture
 def dataset(tmp_path, data_env):
-    import_dataset(make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"),
-                   data_env)
+    import_dataset(
+        make_splits(tmp_path / "src", {"train": 4, "valid": 2, "test": 1}), ImportOptions(name="tiny"), data_env
+    )
     return data_env
 
 
@@ -62,8 +71,19 @@ def test_a_run_records_everything(dataset):
     assert status.device.startswith(("CPU", "GPU")) and status.precision == "float32"
     rows = run.read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2]
-    for key in ("loss", "val_loss", "dice", "val_dice", "iou", "lr", "seconds", "train_seconds", "validation_seconds",
-                "steps", "validated"):
+    for key in (
+        "loss",
+        "val_loss",
+        "dice",
+        "val_dice",
+        "iou",
+        "lr",
+        "seconds",
+        "train_seconds",
+        "validation_seconds",
+        "steps",
+        "validated",
+    ):
         assert key in rows[0], key
     assert "images_per_s" not in rows[0], "two steps are too few to measure a speed"
     assert (run.checkpoints / "best.keras").is_file() and (run.checkpoints / "last.keras").is_file()
@@ -193,8 +213,7 @@ def test_fine_tune_from_another_run(dataset):
 def test_fine_tune_from_a_different_architecture_fails_clearly(dataset):
     donor = tiny_run(dataset, epochs=1)
     finish(launch(donor, dataset))
-    child = tiny_run(dataset, fine_tune_from=donor.run_id, epochs=1,
-                     model={**TINY["model"], "base_filters": 8})
+    child = tiny_run(dataset, fine_tune_from=donor.run_id, epochs=1, model={**TINY["model"], "base_filters": 8})
     finish(launch(child, dataset))
     status = child.read_status()
     assert status.state == "failed" and "has another shape" in status.error
@@ -208,9 +227,27 @@ def test_unknown_dataset_is_refused_before_a_run_exists(dataset):
 def test_command_line_training_prints_one_json_object(dataset, tmp_path):
     settings_file = tmp_path / "tiny.json"
     settings_file.write_text(json.dumps({k: v for k, v in TINY.items()}))
-    done = subprocess.run([sys.executable, "-m", "core", "train", "--dataset", "tiny", "--config", str(settings_file),
-                           "--name", "tiny baseline", "--note", "first try", "--json"],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "train",
+            "--dataset",
+            "tiny",
+            "--config",
+            str(settings_file),
+            "--name",
+            "tiny baseline",
+            "--note",
+            "first try",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     notes = json.loads((Path(result["run_dir"]) / "notes.json").read_text())

@@ -86,7 +86,7 @@ def _centre_crop(view: np.ndarray, multiple: int) -> np.ndarray:
     view = pad_symmetric(view, multiple, multiple)
     height, width = (min(TEST_SIDE, side) // multiple * multiple for side in view.shape[:2])
     top, left = (view.shape[0] - height) // 2, (view.shape[1] - width) // 2
-    return view[top:top + height, left:left + width]
+    return view[top : top + height, left : left + width]
 
 
 def package_sample(run: RunDir, model) -> PackageSample:
@@ -158,14 +158,17 @@ def _write_weights(model, staging: Path, sample: PackageSample, expected: np.nda
     write_onnx(model.keras_model, staging / FILES["onnx"], facts.input_id, facts.output_id)
     difference = onnx_difference(staging / FILES["onnx"], sample.normalised, expected)
     if not difference <= ONNX_TOLERANCE:
-        raise PackageError(f"{FILES['onnx']}: ONNX Runtime's output differs from Keras's by up to {difference:.3g} "
-                           f"on the test input (at most {ONNX_TOLERANCE:g} is accepted), so no package was written; "
-                           "export with --format keras, or report the model's architecture as unsupported by tf2onnx")
+        raise PackageError(
+            f"{FILES['onnx']}: ONNX Runtime's output differs from Keras's by up to {difference:.3g} "
+            f"on the test input (at most {ONNX_TOLERANCE:g} is accepted), so no package was written; "
+            "export with --format keras, or report the model's architecture as unsupported by tf2onnx"
+        )
     return difference
 
 
-def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, authors: tuple[str, ...] = (),
-                      licence: str = "") -> Path:
+def export_bioimageio(
+    run: RunDir, out_dir: Path, checkpoint: str = "best", *, authors: tuple[str, ...] = (), licence: str = ""
+) -> Path:
     """Write ``run``'s model as a validated bioimage.io package into ``out_dir`` and ``out_dir.zip``.
 
     Parameters
@@ -199,12 +202,16 @@ def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, a
     task.start(STEPS, "loading the model")
     model = load_run_model(run, checkpoint)
     if model.window:
-        raise PackageError(f"{run.run_id} is a {model.config.model.name} model, which sees {model.window} frames "
-                           "of a video at once; bioimage.io packages here describe models of single images, so "
-                           "export it with the Keras format instead")
+        raise PackageError(
+            f"{run.run_id} is a {model.config.model.name} model, which sees {model.window} frames "
+            "of a video at once; bioimage.io packages here describe models of single images, so "
+            "export it with the Keras format instead"
+        )
     if model.keras_model is None:
-        raise PackageError(f"{run.run_id} has no Keras weights ({model.checkpoint.name}): only models with Keras "
-                           "weights can be exported; export the package it was imported from instead")
+        raise PackageError(
+            f"{run.run_id} has no Keras weights ({model.checkpoint.name}): only models with Keras "
+            "weights can be exported; export the package it was imported from instead"
+        )
     out_dir = Path(out_dir)
     with staged_folder(out_dir) as staging:
         task.progress(1, STEPS, "choosing the test image")
@@ -223,10 +230,20 @@ def export_bioimageio(run: RunDir, out_dir: Path, checkpoint: str = "best", *, a
         task.progress(5, STEPS, "zipping the package")
         _shareable(staging)
         archive = zip_package(staging, out_dir.with_name(out_dir.name + ".zip"))
-    log.info("bioimage.io package of %s written to %s (ONNX within %.2g of Keras; %d validation note(s))",
-             run.run_id, out_dir, difference, len(warnings))
-    task.finish(f"bioimage.io package written to {out_dir}", out_dir=str(out_dir), archive=str(archive),
-                onnx_max_abs_difference=difference, format="bioimageio")
+    log.info(
+        "bioimage.io package of %s written to %s (ONNX within %.2g of Keras; %d validation note(s))",
+        run.run_id,
+        out_dir,
+        difference,
+        len(warnings),
+    )
+    task.finish(
+        f"bioimage.io package written to {out_dir}",
+        out_dir=str(out_dir),
+        archive=str(archive),
+        onnx_max_abs_difference=difference,
+        format="bioimageio",
+    )
     return out_dir
 
 
@@ -243,4 +260,3 @@ def _write_examples(staging: Path, sample: PackageSample, expected: np.ndarray, 
     tifffile.imwrite(staging / FILES["sample_input"], sample.raw[0])
     tifffile.imwrite(staging / FILES["sample_output"], expected[0])
     write_png(staging / FILES["cover"], cover_picture(sample, expected[0, ..., 0], threshold))
-

@@ -63,8 +63,10 @@ def chosen_weights(rdf: dict, rdf_path: Path) -> str:
     for name in ACCEPTED_WEIGHTS:
         if name in held:
             return name
-    raise PackageError(f"{rdf_path}: weights holds {', '.join(held) or 'nothing'}; the dashboard runs "
-                       f"{', '.join(ACCEPTED_WEIGHTS)} (e.g. convert PyTorch weights to ONNX first)")
+    raise PackageError(
+        f"{rdf_path}: weights holds {', '.join(held) or 'nothing'}; the dashboard runs "
+        f"{', '.join(ACCEPTED_WEIGHTS)} (e.g. convert PyTorch weights to ONNX first)"
+    )
 
 
 def _axes(tensor, where: str) -> tuple[str, int, int]:
@@ -73,16 +75,20 @@ def _axes(tensor, where: str) -> tuple[str, int, int]:
     for axis in tensor.axes:
         key = axis.type if axis.type in ("batch", "channel") else str(axis.id)
         if axis.type not in ("batch", "channel", "space") or key not in AXIS_LETTERS:
-            raise PackageError(f"{where}.axes: axis {axis.id!s} ({axis.type}) — the dashboard predicts 2D images "
-                               "with axes batch, channel, y and x (in any order)")
+            raise PackageError(
+                f"{where}.axes: axis {axis.id!s} ({axis.type}) — the dashboard predicts 2D images "
+                "with axes batch, channel, y and x (in any order)"
+            )
         letters += AXIS_LETTERS[key]
         if axis.type == "channel":
             channels = len(axis.channel_names)
         size = getattr(axis, "size", None)
         if axis.type == "space" and where.startswith("inputs"):
             if not hasattr(size, "step"):
-                raise PackageError(f"{where}.axes.{axis.id}.size: {size!r} — the dashboard needs a size in steps "
-                                   "(min and step) to predict images of any size")
+                raise PackageError(
+                    f"{where}.axes.{axis.id}.size: {size!r} — the dashboard needs a size in steps "
+                    "(min and step) to predict images of any size"
+                )
             step = max(step, int(size.step))
     if "y" not in letters or "x" not in letters:
         raise PackageError(f"{where}.axes: {letters!r} has no y and x axes")
@@ -93,17 +99,23 @@ def _normalisation(steps, where: str) -> tuple[str, list[str]]:
     notes, method = [], ""
     for step in steps:
         if step.id not in PREPROCESSING:
-            raise PackageError(f"{where}.preprocessing: '{step.id}' is not a step the dashboard reproduces "
-                               f"(it does {', '.join(PREPROCESSING)})")
+            raise PackageError(
+                f"{where}.preprocessing: '{step.id}' is not a step the dashboard reproduces "
+                f"(it does {', '.join(PREPROCESSING)})"
+            )
         if step.id == "scale_range":
             low, high = float(step.kwargs.min_percentile), float(step.kwargs.max_percentile)
             method = "minmax" if (low, high) == (0.0, 100.0) else "percentile"
             if method == "percentile" and (low, high) != (0.5, 99.8):
-                notes.append(f"the package normalises between percentiles {low:g} and {high:g}; the dashboard "
-                             "uses percentiles 0.5 and 99.8")
+                notes.append(
+                    f"the package normalises between percentiles {low:g} and {high:g}; the dashboard "
+                    "uses percentiles 0.5 and 99.8"
+                )
     if not method:
-        raise PackageError(f"{where}.preprocessing: no scale_range step — the dashboard feeds images scaled to 0–1 "
-                           "by percentiles or by minimum and maximum, and the package does not say it expects that")
+        raise PackageError(
+            f"{where}.preprocessing: no scale_range step — the dashboard feeds images scaled to 0–1 "
+            "by percentiles or by minimum and maximum, and the package does not say it expects that"
+        )
     return method, notes
 
 
@@ -111,8 +123,10 @@ def _output_processing(steps, where: str) -> tuple[bool, float | None]:
     sigmoid, threshold = False, None
     for step in steps:
         if step.id not in POSTPROCESSING:
-            raise PackageError(f"{where}.postprocessing: '{step.id}' is not a step the dashboard reproduces "
-                               f"(it does {', '.join(POSTPROCESSING)})")
+            raise PackageError(
+                f"{where}.postprocessing: '{step.id}' is not a step the dashboard reproduces "
+                f"(it does {', '.join(POSTPROCESSING)})"
+            )
         sigmoid = sigmoid or step.id == "sigmoid"
         if step.id == "binarize" and isinstance(getattr(step.kwargs, "threshold", None), float):
             threshold = float(step.kwargs.threshold)
@@ -131,8 +145,20 @@ def plan_of(descr, weights: str, own: dict) -> PackagePlan:
     if weights.startswith("keras") and (input_axes, output_axes) != ("byxc", "byxc"):
         raise PackageError(f"inputs.0.axes: {input_axes!r} — Keras weights must take batch, y, x, channel")
     threshold = own.get("threshold") or binarize or 0.5
-    return PackagePlan(descr.name, descr.description, weights, input_axes, output_axes, channels, step,
-                       normalisation, float(threshold), sigmoid, binarize is not None, tuple(notes))
+    return PackagePlan(
+        descr.name,
+        descr.description,
+        weights,
+        input_axes,
+        output_axes,
+        channels,
+        step,
+        normalisation,
+        float(threshold),
+        sigmoid,
+        binarize is not None,
+        tuple(notes),
+    )
 
 
 def _train_config(plan: PackagePlan, own: dict, name: str) -> dict:
@@ -141,13 +167,20 @@ def _train_config(plan: PackagePlan, own: dict, name: str) -> dict:
 
     if own.get("train"):
         return TrainConfig.from_dict(own["train"]).to_dict()
-    depth = next((d for d in range(2, 7) if 2 ** d % plan.step == 0), None)
+    depth = next((d for d in range(2, 7) if 2**d % plan.step == 0), None)
     if depth is None:
-        raise PackageError(f"inputs.0.axes: a size step of {plan.step} pixels — the dashboard pads images to a power "
-                           "of two between 4 and 64")
+        raise PackageError(
+            f"inputs.0.axes: a size step of {plan.step} pixels — the dashboard pads images to a power "
+            "of two between 4 and 64"
+        )
     channels = list(range(plan.channels)) if plan.channels not in (1, 3) else []
-    return TrainConfig.from_dict({"dataset": name, "model": {"name": "unet", "depth": depth},
-                                  "data": {"normalisation": plan.normalisation, "channels": channels}}).to_dict()
+    return TrainConfig.from_dict(
+        {
+            "dataset": name,
+            "model": {"name": "unet", "depth": depth},
+            "data": {"normalisation": plan.normalisation, "channels": channels},
+        }
+    ).to_dict()
 
 
 def model_name(text: str) -> str:
@@ -201,21 +234,53 @@ def _write_model(folder: Path, descr, plan: PackagePlan, own: dict, train: dict,
     (folder / "checkpoints").mkdir(parents=True)
     (folder / "bioimageio").mkdir()
     checkpoint = write_checkpoint(descr, plan, folder / "checkpoints")
-    write_json_atomic(folder / "config.json", {"train": train, "dataset_dir": "",
-                                               "lineage": card.get("training_data", {}).get("lineage", {}),
-                                               "trigger": "shipped model", "parent_run": None})
-    write_json_atomic(folder / "status.json", {"state": "finished", "pid": None, "created": now(), "ended": now(),
-                                               "message": "imported from a bioimage.io package",
-                                               "best_val_dice": card.get("metrics", {}).get("best_val_dice")})
+    write_json_atomic(
+        folder / "config.json",
+        {
+            "train": train,
+            "dataset_dir": "",
+            "lineage": card.get("training_data", {}).get("lineage", {}),
+            "trigger": "shipped model",
+            "parent_run": None,
+        },
+    )
+    write_json_atomic(
+        folder / "status.json",
+        {
+            "state": "finished",
+            "pid": None,
+            "created": now(),
+            "ended": now(),
+            "message": "imported from a bioimage.io package",
+            "best_val_dice": card.get("metrics", {}).get("best_val_dice"),
+        },
+    )
     settings = PostProcessing.from_dict(own.get("postprocessing") or {"threshold": plan.threshold})
     write_json_atomic(folder / "inference.json", settings.to_dict())
-    runtime = {"weights": plan.weights, "file": checkpoint.name, "input_axes": plan.input_axes,
-               "output_axes": plan.output_axes, "channels": plan.channels, "sigmoid": plan.sigmoid}
-    write_json_atomic(folder / "card.json", {
-        "name": name, "version": 1, "title": plan.title, "description": plan.description,
-        "scores": own.get("scores", {}), "imported": now(), "source": "bioimage.io package",
-        "input_channels": plan.channels, "notes": list(plan.notes), "runtime": runtime,
-        "size_mb": round(checkpoint.stat().st_size / 2**20, 2)})
+    runtime = {
+        "weights": plan.weights,
+        "file": checkpoint.name,
+        "input_axes": plan.input_axes,
+        "output_axes": plan.output_axes,
+        "channels": plan.channels,
+        "sigmoid": plan.sigmoid,
+    }
+    write_json_atomic(
+        folder / "card.json",
+        {
+            "name": name,
+            "version": 1,
+            "title": plan.title,
+            "description": plan.description,
+            "scores": own.get("scores", {}),
+            "imported": now(),
+            "source": "bioimage.io package",
+            "input_channels": plan.channels,
+            "notes": list(plan.notes),
+            "runtime": runtime,
+            "size_mb": round(checkpoint.stat().st_size / 2**20, 2),
+        },
+    )
     _write_documents(folder, descr, plan)
 
 
@@ -228,9 +293,11 @@ def _record_reproduction(folder: Path, descr, plan: PackagePlan, name: str) -> N
     card = read_card(folder)
     card["test_max_abs_difference"] = difference
     if difference is not None and difference > REPRODUCTION_TOLERANCE:
-        card["notes"].append(f"the dashboard's prediction of the package's test input differs from its test output "
-                             f"by up to {difference:.3g}: its normalisation or processing may differ from the "
-                             "dashboard's")
+        card["notes"].append(
+            f"the dashboard's prediction of the package's test input differs from its test output "
+            f"by up to {difference:.3g}: its normalisation or processing may differ from the "
+            "dashboard's"
+        )
         log.warning("model %s: %s", name, card["notes"][-1])
     write_json_atomic(folder / "card.json", card)
 
@@ -244,5 +311,6 @@ def _write_documents(folder: Path, descr, plan: PackagePlan) -> None:
     if descr.documentation is not None:
         text = descr.documentation.get_reader().read().decode("utf-8", errors="replace")
     notes = "".join(f"\n- {note}" for note in plan.notes)
-    (folder / "README.md").write_text(text or f"# {plan.title}\n\n{plan.description}\n" + (
-        f"\nNotes:{notes}\n" if notes else ""), encoding="utf-8")
+    (folder / "README.md").write_text(
+        text or f"# {plan.title}\n\n{plan.description}\n" + (f"\nNotes:{notes}\n" if notes else ""), encoding="utf-8"
+    )

@@ -56,7 +56,7 @@ def onnx_predictor(path: Path, input_axes: str, output_axes: str, sigmoid: bool 
         if "b" in input_axes:
             output = run_one(batch)
         else:  # a network without a batch axis takes one image at a time
-            output = np.concatenate([run_one(batch[i:i + 1]) for i in range(len(batch))])
+            output = np.concatenate([run_one(batch[i : i + 1]) for i in range(len(batch))])
         output = output.astype(np.float32)
         return 1.0 / (1.0 + np.exp(-output)) if sigmoid else output
 
@@ -73,12 +73,18 @@ def onnx_run_model(run, path: Path):
     config = TrainConfig.from_dict(run.read_config()["train"])
     runtime = read_card(run.path).get("runtime", {})
     if not runtime.get("input_axes"):
-        raise ValueError(f"{run.path / 'card.json'}: 'runtime' must say the ONNX network's axes (input_axes, "
-                         "output_axes); import the package again with 'python -m core models import'")
+        raise ValueError(
+            f"{run.path / 'card.json'}: 'runtime' must say the ONNX network's axes (input_axes, "
+            "output_axes); import the package again with 'python -m core models import'"
+        )
     channels = int(runtime.get("channels", 1))
     colour = channels == 3 and not config.data.channels
-    predict = onnx_predictor(path, runtime["input_axes"], runtime.get("output_axes", runtime["input_axes"]),
-                             bool(runtime.get("sigmoid", False)))
+    predict = onnx_predictor(
+        path,
+        runtime["input_axes"],
+        runtime.get("output_axes", runtime["input_axes"]),
+        bool(runtime.get("sigmoid", False)),
+    )
     spec = InputSpec(config.data, channels, colour)
     log.info("predicting with ONNX Runtime from %s (axes %s)", path, runtime["input_axes"])
     return RunModel(run.run_id, config, spec, config.model.size_multiple, predict, None, path)

@@ -49,8 +49,10 @@ def find_rdf(source: Path) -> Path:
     for name in RDF_NAMES:
         if (source / name).is_file():
             return source / name
-    raise PackageError(f"{source} holds no rdf.yaml: a bioimage.io package describes itself in rdf.yaml "
-                       "(or bioimageio.yaml) at its top level")
+    raise PackageError(
+        f"{source} holds no rdf.yaml: a bioimage.io package describes itself in rdf.yaml "
+        "(or bioimageio.yaml) at its top level"
+    )
 
 
 def _where(loc: tuple) -> str:
@@ -122,13 +124,18 @@ def validate_package(source: Path, latest: bool = False) -> tuple[Any, list[str]
     rdf_path = find_rdf(Path(source))
     # Files inside the package are opened and hashed; addresses are "known" so the validator does not
     # send a request for each of them (it would only warn when offline, after a timeout).
-    descr = load_description(rdf_path, perform_io_checks=True, known_files=_remote_addresses(read_rdf(rdf_path)),
-                             format_version="latest" if latest else "discover")
+    descr = load_description(
+        rdf_path,
+        perform_io_checks=True,
+        known_files=_remote_addresses(read_rdf(rdf_path)),
+        format_version="latest" if latest else "discover",
+    )
     summary = descr.validation_summary
     if isinstance(descr, InvalidDescr) or summary.status == "failed":
         errors = _entries(summary, "errors")
-        listed = "; ".join(errors[:MAX_LISTED]) + (f"; and {len(errors) - MAX_LISTED} more" if
-                                                   len(errors) > MAX_LISTED else "")
+        listed = "; ".join(errors[:MAX_LISTED]) + (
+            f"; and {len(errors) - MAX_LISTED} more" if len(errors) > MAX_LISTED else ""
+        )
         raise PackageError(f"{rdf_path} is not a valid bioimage.io description: {listed or summary.status}")
     warnings = _entries(summary, "warnings")
     for warning in warnings:

@@ -24,11 +24,22 @@ from core.interop.model_zoo.package import CONFIG_KEY
 
 ONNX_OPSET = 17
 PERCENTILES = {"percentile": (0.5, 99.8), "minmax": (0.0, 100.0)}
-FILES = {"keras": "weights.keras", "saved_model": "tf_saved_model.zip", "onnx": "weights.onnx",
-         "test_input": "test_input.npy", "test_output": "test_output.npy", "sample_input": "sample_input.tif",
-         "sample_output": "sample_output.tif", "cover": "cover.png", "readme": "README.md"}
-UNET_CITATION = {"text": "Ronneberger, Fischer and Brox. U-Net: Convolutional Networks for Biomedical Image "
-                         "Segmentation. MICCAI 2015.", "doi": "10.1007/978-3-319-24574-4_28"}
+FILES = {
+    "keras": "weights.keras",
+    "saved_model": "tf_saved_model.zip",
+    "onnx": "weights.onnx",
+    "test_input": "test_input.npy",
+    "test_output": "test_output.npy",
+    "sample_input": "sample_input.tif",
+    "sample_output": "sample_output.tif",
+    "cover": "cover.png",
+    "readme": "README.md",
+}
+UNET_CITATION = {
+    "text": "Ronneberger, Fischer and Brox. U-Net: Convolutional Networks for Biomedical Image "
+    "Segmentation. MICCAI 2015.",
+    "doi": "10.1007/978-3-319-24574-4_28",
+}
 OUTPUT_NAMES = ("cell_probability", "seed")
 
 
@@ -96,14 +107,27 @@ class Facts:
         trained_on = card["training_data"]["dataset"]
         description = shipped.get("description") or (
             f"Segments cells in 2D microscopy images: a {architecture} trained with CellSeg Dashboard on the "
-            f"dataset {trained_on!r} (run {run.run_id}); gives each pixel's probability of being a cell.")
+            f"dataset {trained_on!r} (run {run.run_id}); gives each pixel's probability of being a cell."
+        )
         outputs = int(model.keras_model.output_shape[-1])
         names = OUTPUT_NAMES[:outputs] + tuple(f"channel{i}" for i in range(len(OUTPUT_NAMES), outputs))
-        return cls(run.run_id, title if len(title) >= 5 else f"CellSeg {title}", description[:512], architecture,
-                   channel_names(model.spec), names, model.multiple, model.spec.data.normalisation,
-                   float(card["threshold"]), card, authors=tuple(authors), licence=licence,
-                   scores=shipped.get("scores", {}), train=model.config.to_dict(),
-                   versions={"tensorflow": tf.__version__, "keras": keras.__version__})
+        return cls(
+            run.run_id,
+            title if len(title) >= 5 else f"CellSeg {title}",
+            description[:512],
+            architecture,
+            channel_names(model.spec),
+            names,
+            model.multiple,
+            model.spec.data.normalisation,
+            float(card["threshold"]),
+            card,
+            authors=tuple(authors),
+            licence=licence,
+            scores=shipped.get("scores", {}),
+            train=model.config.to_dict(),
+            versions={"tensorflow": tf.__version__, "keras": keras.__version__},
+        )
 
     def with_onnx_difference(self, difference: float) -> "Facts":
         return replace(self, onnx_difference=difference)
@@ -120,38 +144,60 @@ def _file(folder: Path, key: str) -> dict:
 def _input(facts: Facts, folder: Path) -> dict:
     low, high = PERCENTILES[facts.normalisation]
     size = {"min": facts.multiple, "step": facts.multiple}
-    return {"id": facts.input_id, "description": f"image, {len(facts.channels)} channel(s): "
-                                                 f"{', '.join(facts.channels)}; any size, sides multiples of "
-                                                 f"{facts.multiple}",
-            "axes": [{"type": "batch"}, {"type": "space", "id": "y", "size": size},
-                     {"type": "space", "id": "x", "size": size},
-                     {"type": "channel", "channel_names": list(facts.channels)}],
-            "test_tensor": _file(folder, "test_input"), "sample_tensor": _file(folder, "sample_input"),
-            "data": {"type": "float32"},
-            "preprocessing": [{"id": "scale_range", "kwargs": {"axes": ["y", "x", "channel"], "min_percentile": low,
-                                                               "max_percentile": high, "eps": 1e-6}},
-                              {"id": "clip", "kwargs": {"min": 0.0, "max": 1.0}}]}
+    return {
+        "id": facts.input_id,
+        "description": f"image, {len(facts.channels)} channel(s): "
+        f"{', '.join(facts.channels)}; any size, sides multiples of "
+        f"{facts.multiple}",
+        "axes": [
+            {"type": "batch"},
+            {"type": "space", "id": "y", "size": size},
+            {"type": "space", "id": "x", "size": size},
+            {"type": "channel", "channel_names": list(facts.channels)},
+        ],
+        "test_tensor": _file(folder, "test_input"),
+        "sample_tensor": _file(folder, "sample_input"),
+        "data": {"type": "float32"},
+        "preprocessing": [
+            {
+                "id": "scale_range",
+                "kwargs": {"axes": ["y", "x", "channel"], "min_percentile": low, "max_percentile": high, "eps": 1e-6},
+            },
+            {"id": "clip", "kwargs": {"min": 0.0, "max": 1.0}},
+        ],
+    }
 
 
 def _output(facts: Facts, folder: Path) -> dict:
-    return {"id": facts.output_id,
-            "description": f"probability per pixel; cells are pixels at or above {facts.threshold:g}",
-            "axes": [{"type": "batch"}] + [{"type": "space", "id": axis, "size": {"tensor_id": facts.input_id,
-                                                                                   "axis_id": axis}}
-                                           for axis in ("y", "x")]
-                    + [{"type": "channel", "channel_names": list(facts.outputs)}],
-            "test_tensor": _file(folder, "test_output"), "sample_tensor": _file(folder, "sample_output"),
-            "data": {"type": "float32", "range": [0.0, 1.0]}}
+    return {
+        "id": facts.output_id,
+        "description": f"probability per pixel; cells are pixels at or above {facts.threshold:g}",
+        "axes": [{"type": "batch"}]
+        + [{"type": "space", "id": axis, "size": {"tensor_id": facts.input_id, "axis_id": axis}} for axis in ("y", "x")]
+        + [{"type": "channel", "channel_names": list(facts.outputs)}],
+        "test_tensor": _file(folder, "test_output"),
+        "sample_tensor": _file(folder, "sample_output"),
+        "data": {"type": "float32", "range": [0.0, 1.0]},
+    }
 
 
 def _weights(facts: Facts, folder: Path) -> dict:
     tensorflow, keras = facts.versions["tensorflow"], facts.versions["keras"]
-    return {"keras_v3": {**_file(folder, "keras"), "keras_version": keras, "backend": ["tensorflow", tensorflow]},
-            "tensorflow_saved_model_bundle": {**_file(folder, "saved_model"), "tensorflow_version": tensorflow,
-                                              "parent": "keras_v3"},
-            "onnx": {**_file(folder, "onnx"), "opset_version": ONNX_OPSET, "parent": "keras_v3",
-                     "comment": "converted with tf2onnx; agrees with the Keras weights within "
-                                f"{facts.onnx_difference:.2g} on the test input"}}
+    return {
+        "keras_v3": {**_file(folder, "keras"), "keras_version": keras, "backend": ["tensorflow", tensorflow]},
+        "tensorflow_saved_model_bundle": {
+            **_file(folder, "saved_model"),
+            "tensorflow_version": tensorflow,
+            "parent": "keras_v3",
+        },
+        "onnx": {
+            **_file(folder, "onnx"),
+            "opset_version": ONNX_OPSET,
+            "parent": "keras_v3",
+            "comment": "converted with tf2onnx; agrees with the Keras weights within "
+            f"{facts.onnx_difference:.2g} on the test input",
+        },
+    }
 
 
 def _tags(facts: Facts) -> list[str]:
@@ -163,16 +209,32 @@ def _tags(facts: Facts) -> list[str]:
 
 def rdf_document(facts: Facts, folder: Path) -> dict:
     """The ``rdf.yaml`` content of a package whose files are in ``folder`` (their SHA-256 are included)."""
-    document = {"type": "model", "format_version": _format_version(), "name": facts.title,
-                "description": facts.description, "tags": _tags(facts), "cite": [UNET_CITATION],
-                "documentation": _file(folder, "readme"), "covers": [_file(folder, "cover")],
-                "inputs": [_input(facts, folder)], "outputs": [_output(facts, folder)],
-                "weights": _weights(facts, folder),
-                "config": {CONFIG_KEY: {"format": 1, "run_id": facts.run_id, "threshold": facts.threshold,
-                                        "postprocessing": facts.card["postprocessing"],
-                                        "normalisation": facts.normalisation, "size_multiple": facts.multiple,
-                                        "card": _card_for_rdf(facts.card), "scores": facts.scores,
-                                        "train": facts.train}}}
+    document = {
+        "type": "model",
+        "format_version": _format_version(),
+        "name": facts.title,
+        "description": facts.description,
+        "tags": _tags(facts),
+        "cite": [UNET_CITATION],
+        "documentation": _file(folder, "readme"),
+        "covers": [_file(folder, "cover")],
+        "inputs": [_input(facts, folder)],
+        "outputs": [_output(facts, folder)],
+        "weights": _weights(facts, folder),
+        "config": {
+            CONFIG_KEY: {
+                "format": 1,
+                "run_id": facts.run_id,
+                "threshold": facts.threshold,
+                "postprocessing": facts.card["postprocessing"],
+                "normalisation": facts.normalisation,
+                "size_multiple": facts.multiple,
+                "card": _card_for_rdf(facts.card),
+                "scores": facts.scores,
+                "train": facts.train,
+            }
+        },
+    }
     if facts.authors:
         document["authors"] = [{"name": name} for name in facts.authors]
     if facts.licence:
@@ -183,8 +245,9 @@ def rdf_document(facts: Facts, folder: Path) -> dict:
 def _card_for_rdf(card: dict) -> dict:
     """The run's card without what only the Keras export needs or what grows with the dataset."""
     kept = {key: value for key, value in card.items() if key != "usage"}
-    lineage = {key: value for key, value in (card["training_data"].get("lineage") or {}).items()
-               if key != "mask_versions"}
+    lineage = {
+        key: value for key, value in (card["training_data"].get("lineage") or {}).items() if key != "mask_versions"
+    }
     return {**kept, "training_data": {**card["training_data"], "lineage": lineage}}
 
 

@@ -12,9 +12,15 @@ from core.interop.model_zoo.rdf import FILES, ONNX_OPSET, PERCENTILES, Facts
 def _score_rows(facts: Facts) -> str:
     metrics = {label: values for label, values in facts.card.get("metrics", {}).items() if isinstance(values, dict)}
     metrics.update({f"test of {name}": values for name, values in facts.scores.items()})
-    rows = [f"| {label} | {values.get('n_images', values.get('images', '—'))} | "
-            + " | ".join(f"{values[key]:.3f}" if isinstance(values.get(key), (int, float)) else "—"
-                         for key in ("dice", "iou", "f1_50", "ap")) + " |" for label, values in metrics.items()]
+    rows = [
+        f"| {label} | {values.get('n_images', values.get('images', '—'))} | "
+        + " | ".join(
+            f"{values[key]:.3f}" if isinstance(values.get(key), (int, float)) else "—"
+            for key in ("dice", "iou", "f1_50", "ap")
+        )
+        + " |"
+        for label, values in metrics.items()
+    ]
     return "\n".join(rows) or "| (not evaluated yet) | | | | | |"
 
 
@@ -46,10 +52,15 @@ def _channel_sentence(channels: tuple[str, ...]) -> str:
 
 def _processing_sentence(settings: dict) -> str:
     """What the dashboard does after the threshold (:class:`core.postprocess.PostProcessing`), in words."""
-    steps = (["holes inside cells are filled"] if settings.get("fill_holes") else []) + [
-        f"cells under {settings.get('min_size', 0)} pixels are removed"] + (
-        [f"touching cells are split where their centres lie at least {settings.get('min_distance')} pixels apart"]
-        if settings.get("split_touching") else [])
+    steps = (
+        (["holes inside cells are filled"] if settings.get("fill_holes") else [])
+        + [f"cells under {settings.get('min_size', 0)} pixels are removed"]
+        + (
+            [f"touching cells are split where their centres lie at least {settings.get('min_distance')} pixels apart"]
+            if settings.get("split_touching")
+            else []
+        )
+    )
     return "After it the dashboard's post-processing: " + "; ".join(steps) + "."
 
 
@@ -64,8 +75,8 @@ def readme_text(facts: Facts) -> str:
 
 ## Training data
 
-Dataset `{card['training_data']['dataset']}`{_training_images(card['training_data'].get('lineage') or {})}, in
-patches of {card['patch_size']} pixels (run `{facts.run_id}`; best validation Dice
+Dataset `{card["training_data"]["dataset"]}`{_training_images(card["training_data"].get("lineage") or {})}, in
+patches of {card["patch_size"]} pixels (run `{facts.run_id}`; best validation Dice
 {f"{best:.3f}" if isinstance(best, (int, float)) else "not recorded"}).
 
 ## Validation
@@ -80,7 +91,7 @@ Scores of the run (mean per image; F1 at IoU 0.5 and AP over IoU 0.5–0.95 coun
 
 ## Input
 
-A 2D image with axes batch, y, x, channel and {len(facts.channels)} channel(s) ({', '.join(facts.channels)}); height
+A 2D image with axes batch, y, x, channel and {len(facts.channels)} channel(s) ({", ".join(facts.channels)}); height
 and width multiples of {facts.multiple}. Each image is normalised on its own: the {low:g}th–{high:g}th percentile of
 all its pixels and channels is mapped to 0–1 and values outside are clipped (`scale_range` then `clip` in rdf.yaml).
 {_channel_sentence(facts.channels)}
@@ -88,13 +99,13 @@ The dashboard estimates the percentiles on a regular grid of about 500,000 pixel
 
 ## Output and threshold
 
-{len(facts.outputs)} channel(s) ({', '.join(facts.outputs)}) of the same height and width: channel 0 is the
+{len(facts.outputs)} channel(s) ({", ".join(facts.outputs)}) of the same height and width: channel 0 is the
 probability that the pixel belongs to a cell. **Threshold it at {facts.threshold:g}** (chosen for this run;
-`config.cellseg.threshold` in rdf.yaml). {_processing_sentence(card['postprocessing'])}
+`config.cellseg.threshold` in rdf.yaml). {_processing_sentence(card["postprocessing"])}
 
 ## Weights
 
-Keras 3 (`{FILES['keras']}`, the original), TensorFlow SavedModel (`{FILES['saved_model']}`) and ONNX
-(`{FILES['onnx']}`, opset {ONNX_OPSET}; largest difference to Keras on the test input
+Keras 3 (`{FILES["keras"]}`, the original), TensorFlow SavedModel (`{FILES["saved_model"]}`) and ONNX
+(`{FILES["onnx"]}`, opset {ONNX_OPSET}; largest difference to Keras on the test input
 {facts.onnx_difference:.2g}).
 """

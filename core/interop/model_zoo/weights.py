@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 def _read(entry, where: str) -> bytes:
     """The bytes of a file a description names (inside the package; a remote address is not fetched)."""
     if str(entry.source).startswith(("http://", "https://")):
-        raise PackageError(f"{where}: {entry.source} is on the internet; download the full package (a zip with "
-                           "its weights) and import that")
+        raise PackageError(
+            f"{where}: {entry.source} is on the internet; download the full package (a zip with "
+            "its weights) and import that"
+        )
     try:
         return entry.get_reader().read()
     except (OSError, ValueError) as exc:
@@ -44,8 +46,9 @@ def _keras_checkpoint(payload: bytes, suffix: str, target: Path, channels: int, 
         except (ValueError, TypeError, OSError) as exc:
             raise PackageError(f"{where}: Keras {keras.__version__} cannot load these weights ({exc})") from exc
     if int(model.input_shape[-1]) != channels:
-        raise PackageError(f"{where}: the network reads {model.input_shape[-1]} channel(s) but inputs.0 describes "
-                           f"{channels}")
+        raise PackageError(
+            f"{where}: the network reads {model.input_shape[-1]} channel(s) but inputs.0 describes {channels}"
+        )
     model.save(target)
     return target
 
@@ -62,18 +65,22 @@ def _saved_model_to_onnx(payload: bytes, target: Path, plan, where: str) -> Path
     with tempfile.TemporaryDirectory(prefix="bioimageio-saved-model-") as scratch:
         try:
             # a package from elsewhere: no paths outside the folder, no links, a cap on the unpacked size
-            extract_zip_safely(io.BytesIO(payload), Path(scratch), max_total_bytes=_MAX_SAVED_MODEL_BYTES,
-                               label=f"{where} (the SavedModel zip)")
+            extract_zip_safely(
+                io.BytesIO(payload),
+                Path(scratch),
+                max_total_bytes=_MAX_SAVED_MODEL_BYTES,
+                label=f"{where} (the SavedModel zip)",
+            )
             loaded = tf.saved_model.load(scratch)  # kept referenced: the signature's variables live in it
             signature = loaded.signatures["serving_default"]
         except (OSError, KeyError, ValueError) as exc:  # UnsafeArchive is a ValueError
-            raise PackageError(f"{where}: not a zipped TensorFlow SavedModel with a serving_default signature "
-                               f"({exc})") from exc
+            raise PackageError(
+                f"{where}: not a zipped TensorFlow SavedModel with a serving_default signature ({exc})"
+            ) from exc
         input_name = next(iter(signature.structured_input_signature[1]))
         shape = [plan.channels if letter == "c" else None for letter in plan.input_axes]
         spec = [tf.TensorSpec(shape, tf.float32, name=input_name)]
-        forward = tf.function(lambda batch: next(iter(signature(**{input_name: batch}).values())),
-                              input_signature=spec)
+        forward = tf.function(lambda batch: next(iter(signature(**{input_name: batch}).values())), input_signature=spec)
         proto, _external = tf2onnx.convert.from_function(forward, input_signature=spec, opset=ONNX_OPSET)
     target.write_bytes(proto.SerializeToString())
     return target
@@ -121,8 +128,10 @@ def reproduction_difference(folder: Path, descr, plan) -> float | None:
         predicted = (predicted >= plan.threshold).astype(np.float32)
     expected = to_axes(expected.astype(np.float32), plan.output_axes, DASHBOARD_AXES)
     if predicted.shape != expected.shape:
-        raise PackageError(f"outputs.0.test_tensor: shape {expected.shape} (as batch, y, x, channel), but the model "
-                           f"gives {predicted.shape} for the test input")
+        raise PackageError(
+            f"outputs.0.test_tensor: shape {expected.shape} (as batch, y, x, channel), but the model "
+            f"gives {predicted.shape} for the test input"
+        )
     return float(np.max(np.abs(predicted - expected)))
 
 

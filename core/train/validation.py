@@ -14,10 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.display import fit_within
-from core.evaluation.scores import foreground_at, pixel_counts, pooled
+from core.evaluation.scores import foreground_at, pixel_counts, pooled, quantise_probability
 from core.infer import ScaledInput, TilePlan, predict_image
 from core.masks.pixels import overlay
+from core.postprocess import PostProcessing, binary_mask
 from core.train.data import ImageCache, Item
+
+# What a new run's evaluation turns its maps into masks with (no settings saved yet:
+# core.runs.model.inference_settings), so that the best validation Dice is the Results page's Dice of the same images.
+VALIDATION_POSTPROCESSING = PostProcessing()
 
 
 def validation_plan(multiple: int, tile: int | None) -> TilePlan:
@@ -64,23 +69,35 @@ class Scores:
     loss: float
 
 
-def score(masks: list[np.ndarray], probabilities: list[np.ndarray], threshold: float = 0.5) -> Scores:
-    """Per-image mean Dice and pooled Dice/IoU/precision/recall at ``threshold``, plus BCE+Dice loss.
+def score(
+    masks: list[np.ndarray],
+    probabilities: list[np.ndarray],
+    threshold: float = 0.5,
+    settings: PostProcessing | None = None,
+) -> Scores:
+    """Per-image mean Dice and pooled Dice/IoU/precision/recall, plus BCE+Dice loss.
 
-    The scores come from :mod:`core.evaluation.scores` (the same thresholding and counts as an evaluation), so the
+    The predicted mask is the map at ``threshold`` or, with ``settings``, the map turned into a mask as an
+    evaluation does (:func:`core.postprocess.binary_mask`: threshold, holes filled, specks removed). The
+    scores come from :mod:`core.evaluation.scores` (the same thresholding and counts as an evaluation), so the
     best validation Dice of a run and the Dice of the same images on the Results page agree. A probability
-    map may be float (0–1) or ``uint8`` (× 255, as an evaluation saves it): :func:`core.evaluation.scores.foreground_at`
-    rounds a float map to the 8-bit levels first, so both give the same pixels, and the same Dice.
+    map may be float (0–1) or ``uint8`` (× 255, as an evaluation saves it): it is rounded to the 8-bit levels
+    first (:func:`core.evaluation.scores.quantise_probability`), so both give the same pixels, and the same Dice.
+    The loss is of the map itself.
 
     >>> s = score([np.array([[1, 0]])], [np.array([[0.9, 0.2]])])
     >>> s.dice, s.iou
     (1.0, 1.0)
     >>> score([np.array([[1, 0]])], [np.array([[230, 51]], np.uint8)]).dice
     1.0
+    >>> truth, speck = np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.float32)
+    >>> speck[0, 0] = 0.9  # one pixel called cell where there is none: removed as a speck by post-processing
+    >>> score([truth], [speck]).dice, score([truth], [speck], settings=PostProcessing(min_size=2)).dice
+    (0.0, 1.0)
     """
     counts, losses = [], []
     for truth, probability in zip(masks, probabilities):
-        counts.append(pixel_counts(truth, foreground_at(probability, threshold)))
+        counts.append(pixel_counts(truth, predicted_mask(probability, threshold, settings)))
         truth = truth > 0
         p = probability.astype(np.float64) / (255 if probability.dtype == np.uint8 else 1)
         p = np.clip(p, 1e-7, 1 - 1e-7)
@@ -98,13 +115,23 @@ def score(masks: list[np.ndarray], probabilities: list[np.ndarray], threshold: f
     )
 
 
+def predicted_mask(
+    probability: np.ndarray, threshold: float = 0.5, settings: PostProcessing | None = None
+) -> np.ndarray:
+    """The cells a map shows: at ``threshold``, or post-processed with ``settings`` (on the 8-bit levels either way)."""
+    if settings is None:
+        return foreground_at(probability, threshold)
+    return binary_mask(quantise_probability(probability), settings)
+
+
 def preview_picture(image: np.ndarray, truth: np.ndarray, probability: np.ndarray, side: int = 256) -> np.ndarray:
     """The image with the true outline (magenta) and the predicted outline (green)."""
     grey = image.astype(np.float32)
     rgb = (np.clip(grey if grey.shape[2] == 3 else np.repeat(grey[..., :1], 3, axis=2), 0, 1) * 255).astype(np.uint8)
     rgb = fit_within(rgb, side)
     small_truth = fit_within((truth > 0).astype(np.uint8) * 255, side, nearest=True)
-    small_guess = fit_within(foreground_at(probability, 0.5).astype(np.uint8) * 255, side, nearest=True)
+    guess = predicted_mask(probability, settings=VALIDATION_POSTPROCESSING)
+    small_guess = fit_within(guess.astype(np.uint8) * 255, side, nearest=True)
     rgb = overlay(rgb, small_truth, opacity=1.0, mode="contour", colour=(255, 64, 160))
     return overlay(rgb, small_guess, opacity=1.0, mode="contour", colour=(60, 230, 60))
 
@@ -113,15 +140,25 @@ class Validator:
     """Scores a model on the validation images; keeps them decoded between epochs.
 
     ``tile`` None predicts whole images, else tiles of ``tile`` pixels (see :func:`validation_plan`);
-    ``resize_to`` as in :func:`predict_probability`.
+    ``resize_to`` as in :func:`predict_probability`; ``settings``: how the maps become masks before they are
+    scored (a new run's evaluation's, :data:`VALIDATION_POSTPROCESSING`).
     """
 
-    def __init__(self, items: list[Item], cache: ImageCache, multiple: int, tile: int | None, resize_to: int = 0):
+    def __init__(
+        self,
+        items: list[Item],
+        cache: ImageCache,
+        multiple: int,
+        tile: int | None,
+        resize_to: int = 0,
+        settings: PostProcessing = VALIDATION_POSTPROCESSING,
+    ):
         self.items = items
         self.cache = cache
         self.multiple = multiple
         self.tile = tile
         self.resize_to = resize_to
+        self.settings = settings
 
     def run(self, predict) -> tuple[Scores, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         masks, probabilities, shown = [], [], {}
@@ -131,4 +168,4 @@ class Validator:
             masks.append(mask)
             probabilities.append(probability)
             shown[item.stem] = (image, mask, probability)
-        return score(masks, probabilities), shown
+        return score(masks, probabilities, settings=self.settings), shown

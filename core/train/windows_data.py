@@ -29,7 +29,7 @@ from core.train.config import TrainConfig
 from core.train.data import DatasetSplits, ImageCache, Item, normalise, sample_patch
 from core.train.feeding import SeededBatches
 from core.train.targets import unpack_targets
-from core.train.validation import Scores, predict_probability, score
+from core.train.validation import VALIDATION_POSTPROCESSING, Scores, predict_probability, score
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ class WindowValidator:
             masks.append(mask)
             probabilities.append(probability)
             shown[centre.item.stem] = (frames[window // 2], mask, probability)
-        return score(masks, probabilities), shown
+        return score(masks, probabilities, settings=VALIDATION_POSTPROCESSING), shown
 
 
 def window_feeding(

@@ -13,10 +13,10 @@ from core.evaluation.scores import foreground_at, quantise_probability
 from core.infer import InputSpec, TilePlan
 from core.io import read_image
 from core.postprocess import PostProcessing
-from core.runs.model import RunModel, save_inference_settings
+from core.runs.model import RunModel, inference_settings, save_inference_settings
 from core.train.config import TrainConfig
 from core.train.data import ImageCache, load_splits, normalise
-from core.train.validation import Validator, predict_probability, validation_plan
+from core.train.validation import VALIDATION_POSTPROCESSING, Validator, predict_probability, score, validation_plan
 from tests.evaluation_helpers import make_instance_splits, trained_run
 
 
@@ -93,12 +93,14 @@ def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(
         assert evaluation_plan.in_one_piece(54, 54, multiple)
 
     splits = load_splits(folder, seed=config.seed)
-    validator = Validator(
-        splits.valid, cache_kind(config.data, splits.colour), multiple, tile, config.data.patch_size if resized else 0
-    )
+    # a new run is validated with what its evaluation will use, the defaults; these remove more, so that they matter
+    assert inference_settings(run) == PostProcessing() == VALIDATION_POSTPROCESSING
+    settings_used = PostProcessing(min_size=40)
+    cache = cache_kind(config.data, splits.colour)
+    validator = Validator(splits.valid, cache, multiple, tile, config.data.patch_size if resized else 0, settings_used)
     scores, shown = validator.run(context_model)
-    # the Results page's Dice is of the mask after post-processing: with none, it is the thresholded map's
-    save_inference_settings(run, PostProcessing(fill_holes=False, min_size=0, split_touching=False))
+    # the Results page's Dice is of the mask after the run's post-processing (here removing the smaller cells)
+    save_inference_settings(run, settings_used)
     summary = eval_job.evaluate_run(run, eval_job.dataset_items(folder, "valid"), "valid")
 
     assert sorted(shown) == sorted(item.stem for item in splits.valid) and summary["n_images"] == 3
@@ -117,9 +119,11 @@ def test_validation_dice_equals_the_evaluations_dice_of_the_same_images(
     assert scores.iou == pytest.approx(summary["iou_pooled"], abs=1e-12)
     assert scores.precision == pytest.approx(summary["precision"], abs=1e-12)
     assert scores.recall == pytest.approx(summary["recall"], abs=1e-12)
-    # the threshold sweep (no post-processing whatever the run's settings) agrees as well
+    # the threshold sweep has no post-processing, whatever the run's settings: it agrees with the maps at 0.5
+    raw = score([mask for _, mask, _ in shown.values()], [probability for *_, probability in shown.values()])
     at_half = next(row for row in eval_job.read_evaluation(run, "valid")["sweep"] if row["threshold"] == 0.5)
-    assert scores.dice == pytest.approx(at_half["dice"], abs=1e-12)
+    assert raw.dice == pytest.approx(at_half["dice"], abs=1e-12)
+    assert raw.dice != pytest.approx(scores.dice, abs=1e-4)  # post-processing changed some pixels here
 
 
 def test_whole_image_validation_is_one_piece_at_any_size():

@@ -16,6 +16,7 @@ from core.config import ConfigError
 from core.datasets.labels import TRAINABLE, label_counts, trainable
 from core.datasets.manifest import read_manifest
 from core.datasets.splits import assign_splits, similarity_groups
+from core.infer import InputSpec
 from core.config import SplitOptions
 from core.io import read_image
 from core.train.config import DataConfig
@@ -114,42 +115,39 @@ def load_splits(dataset_dir: Path, valid_fraction: float = 0.15, seed: int = 0) 
 
 def input_channels(config: DataConfig, splits: DatasetSplits) -> int:
     """How many channels the model sees."""
+    return model_channels(config, splits.colour)
+
+
+def model_channels(config: DataConfig, colour: bool) -> int:
+    """How many channels a model reads: one when they are merged, the chosen ones, else three for colour.
+
+    >>> model_channels(DataConfig(), True), model_channels(DataConfig(channels=(0, 2)), True)
+    (3, 2)
+    """
     if config.merge_channels:
         return 1
     if config.channels:
         return len(config.channels)
-    return 3 if splits.colour else 1
+    return 3 if colour else 1
 
 
 def normalise(image: np.ndarray, config: DataConfig, colour: bool) -> np.ndarray:
     """Image (any depth) → float32 H×W×C on 0–1, with the configured channels.
 
+    The channels are picked and the intensities scaled by :class:`core.infer.InputSpec`, the code prediction
+    prepares images with, so a model sees the same numbers in training and in prediction.
+
     >>> normalise(np.array([[0, 50], [100, 200]], np.uint8), DataConfig(normalisation="minmax"), False)[..., 0]
     array([[0.  , 0.25],
            [0.5 , 1.  ]], dtype=float32)
     """
-    data = image if image.ndim == 3 else image[..., None]
-    if data.shape[2] == 4:
-        data = data[..., :3]
-    if config.channels:
-        missing = [c for c in config.channels if c >= data.shape[2]]
-        if missing:
-            raise ConfigError(f"channels {missing} do not exist: the images have {data.shape[2]} channel(s).")
-        data = data[..., list(config.channels)]
-    elif not colour:
-        data = data[..., :1]
-    elif data.shape[2] == 1:
-        data = np.repeat(data, 3, axis=2)
-    data = data.astype(np.float32)
-    if config.merge_channels and data.shape[2] > 1:
-        data = data.mean(axis=2, keepdims=True)
-    if config.normalisation == "percentile":
-        step = max(1, data.size // 500_000)
-        low, high = np.percentile(data.ravel()[::step], [0.5, 99.8])
-    else:
-        low, high = float(data.min()), float(data.max())
-    scale = 1.0 / max(float(high - low), 1e-6)
-    return np.clip((data - np.float32(low)) * np.float32(scale), 0.0, 1.0).astype(np.float32)
+    present = image.shape[2] if image.ndim == 3 else 1
+    missing = [c for c in config.channels if c >= present]
+    if missing:
+        raise ConfigError(f"channels {missing} do not exist: the images have {present} channel(s).")
+    spec = InputSpec(config, model_channels(config, colour), colour)
+    view, _ = spec.select(image)
+    return spec.scale(view, *spec.intensity_range(view))
 
 
 class ImageCache:

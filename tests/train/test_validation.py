@@ -10,11 +10,11 @@ from core.config import ImportOptions
 from core.datasets.importer import import_dataset
 from core.evaluation import job as eval_job
 from core.evaluation.scores import foreground_at, quantise_probability
-from core.infer import InputSpec, TilePlan
+from core.infer import InputSpec, TilePlan, predict_image
 from core.io import read_image
 from core.postprocess import PostProcessing
 from core.runs.model import RunModel, inference_settings, save_inference_settings
-from core.train.config import TrainConfig
+from core.train.config import DataConfig, TrainConfig
 from core.train.data import ImageCache, load_splits, normalise
 from core.train.validation import VALIDATION_POSTPROCESSING, Validator, predict_probability, score, validation_plan
 from tests.evaluation_helpers import make_instance_splits, trained_run
@@ -157,3 +157,19 @@ def test_an_image_smaller_than_a_tile_is_predicted_whole_padded_to_the_models_mu
     probability = predict_probability(model, np.zeros((30, 45, 1), np.float16), 16, 64)
     assert seen == [(1, 32, 48, 1)] and probability.shape == (30, 45) and probability.dtype == np.float32
     assert float(probability.min()) == 0.75
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.random.default_rng(0).integers(0, 4000, (1500, 1200)).astype(np.uint16),  # above the 500k-pixel sample
+        np.random.default_rng(1).integers(0, 255, (60, 70, 3)).astype(np.uint8),  # colour, for a grey model
+    ],
+    ids=["large 16-bit", "colour to grey"],
+)
+def test_training_normalises_images_as_prediction_does(image):
+    """The numbers a model trains on are the numbers prediction gives it for the same image."""
+    config = DataConfig()
+    trained = normalise(image, config, colour=False)[..., 0]
+    predicted, _ = predict_image(lambda batch: batch[..., :1], image, InputSpec(config, 1, False), TilePlan(1024, 0))
+    np.testing.assert_array_equal(trained, predicted)

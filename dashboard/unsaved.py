@@ -1,6 +1,6 @@
 """Unsaved mask edits are never lost quietly: a note on every page, and the browser asks before the tab closes.
 
-The edit itself lives in the session (``dashboard.editor_session``), so it survives moving between
+The edit itself lives in the session (``dashboard.editor.session``), so it survives moving between
 pages; only closing or reloading the tab would drop it, and for that the browser's own
 "Leave site?" question is switched on while an edit is unsaved.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.editor_session import current
+from dashboard.editor.session import current
 from dashboard.pages_index import page_path
 
 # Runs in the page (not in a frame); the listener is added once and reads the flag the latest run set.

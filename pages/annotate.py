@@ -6,8 +6,8 @@ import streamlit as st
 from core.catalogue.datasets import image_row
 from dashboard import context
 from dashboard.access import current_actor, may
-from dashboard.editor_canvas import draw_canvas, minimap
-from dashboard.editor_nav import (
+from dashboard.editor.canvas import draw_canvas, minimap
+from dashboard.editor.nav import (
     DATASET_KEY,
     SPLITS,
     choose_image,
@@ -18,11 +18,11 @@ from dashboard.editor_nav import (
     remember_link,
     review_box,
 )
-from dashboard.editor_panels import action_panel, history_panel, save_panel, tool_panel
-from dashboard.editor_queue import proposals_panel, queue_panel, uncertainty_layer
-from dashboard.editor_results import results_bar
-from dashboard.editor_session import open_image
-from dashboard.editor_video import video_panel
+from dashboard.editor.panels import action_panel, history_panel, save_panel, tool_panel
+from dashboard.editor.queue import proposals_panel, queue_panel, uncertainty_layer
+from dashboard.editor.results import results_bar
+from dashboard.editor.session import open_image
+from dashboard.editor.video import video_panel
 from dashboard.widget_state import keep
 
 st.title("Annotate")

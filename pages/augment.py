@@ -6,9 +6,9 @@ from core.augment.config import AugmentConfig
 from core.catalogue.datasets import image_files
 from core.catalogue.presets import sync_presets
 from dashboard import context
-from dashboard.augment_form import augment_form
-from dashboard.augment_presets import ensure_form_initialised, preset_bar, seed_config_import
-from dashboard.augment_preview import preview_controls, render_preview
+from dashboard.augment.form import augment_form
+from dashboard.augment.presets import ensure_form_initialised, preset_bar, seed_config_import
+from dashboard.augment.preview import preview_controls, render_preview
 from dashboard.widget_state import keep
 
 st.title("Augment")

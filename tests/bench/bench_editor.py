@@ -72,8 +72,8 @@ def _first_row(settings: Settings, dataset: str) -> dict:
 
 def _background_png(display: np.ndarray, mask: np.ndarray, window) -> bytes:
     """What the page sends after a stroke: the editor's own canvas background for this window."""
-    from dashboard.editor_canvas import background
-    from dashboard.editor_session import EditSession
+    from dashboard.editor.canvas import background
+    from dashboard.editor.session import EditSession
     from dashboard.mask_style import MaskStyle
 
     session = EditSession(

@@ -12,9 +12,9 @@ from tests.helpers import REPO
 
 SCRIPT = """
 import importlib, pathlib, sys
-for path in sorted(pathlib.Path("dashboard").glob("*.py")):
+for path in sorted(pathlib.Path("dashboard").rglob("*.py")):
     if path.stem not in ("app", "serve"):  # these two start the server when imported
-        importlib.import_module("dashboard." + path.stem)
+        importlib.import_module(".".join(path.with_suffix("").parts).removesuffix(".__init__"))
 for path in sorted(pathlib.Path("pages").glob("*.py")):
     compile(path.read_text(), str(path), "exec")
 print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
@@ -56,9 +56,10 @@ def test_forbidden_imports_finds_direct_imports_at_any_depth(source, found):
     "pattern, forbidden",
     [
         ("pages/*.py", ("tensorflow", "keras")),  # a page runs in the server: models run in workers
+        ("dashboard/**/*.py", ("tensorflow", "keras")),
         ("core/**/*.py", ("streamlit", "streamlit_drawable_canvas", "dashboard")),  # the engine runs without the UI
     ],
-    ids=["pages-without-tensorflow", "core-without-streamlit"],
+    ids=["pages-without-tensorflow", "dashboard-without-tensorflow", "core-without-streamlit"],
 )
 def test_no_file_imports_what_its_layer_must_not(pattern, forbidden):
     files = sorted(REPO.glob(pattern))

@@ -21,7 +21,7 @@ from core.io import encode_png
 from core.masks.drawing import ViewWindow, click_positions, fit_view, zoom_view
 from core.masks.editor import apply_drawing
 from core.masks.pixels import MASK_COLOURS, overlay
-from dashboard.editor_session import EditSession, current
+from dashboard.editor.session import EditSession, current
 from dashboard.mask_style import MaskStyle
 
 PREDICTION_COLOUR = MASK_COLOURS["cyan"]  # cyan outline of a model's prediction; yellow when the mask itself is cyan

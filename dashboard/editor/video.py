@@ -12,8 +12,8 @@ from core.masks.undo import MaskState
 from core.masks.versions import MaskChanged, MaskSaveError, current_version, save_mask
 from core.timelapse.editing import copy_cell
 from dashboard import context
-from dashboard.editor_nav import go_to
-from dashboard.editor_session import EditSession
+from dashboard.editor.nav import go_to
+from dashboard.editor.session import EditSession
 from dashboard.widget_state import keep
 
 SHOW_KEY = "editor-neighbours"

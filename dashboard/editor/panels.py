@@ -13,8 +13,8 @@ from core.masks.editor import cleared, filled, replaced, without_small
 from core.masks.pixels import diff_overlay
 from core.masks.versions import read_version
 from dashboard import context
-from dashboard.editor_canvas import CANVAS_SIDES, TOOLS, zoom_choices
-from dashboard.editor_session import EditSession, current, reload_from_disk
+from dashboard.editor.canvas import CANVAS_SIDES, TOOLS, zoom_choices
+from dashboard.editor.session import EditSession, current, reload_from_disk
 from dashboard.mask_style import MaskStyle, mask_style_controls
 from dashboard.pictures import inline
 from dashboard.widget_state import keep

@@ -18,8 +18,8 @@ from core.runs.folder import RunDir
 from core.runs.model import inference_settings
 from core.train.runs import runs_dir
 from dashboard import context
-from dashboard.editor_nav import results_origin
-from dashboard.editor_session import EditSession
+from dashboard.editor.nav import results_origin
+from dashboard.editor.session import EditSession
 from dashboard.pages_index import page_path
 from dashboard.widget_state import KEPT_KEY, keep
 

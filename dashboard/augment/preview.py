@@ -13,7 +13,7 @@ from core.augment.config import AugmentConfig
 from core.augment.pipeline import AugmentPipeline
 from core.augment.preview import Sample, harm_warnings, make_samples, sample_picture
 from core.io import ImageReadError, read_image
-from dashboard.augment_form import TITLES
+from dashboard.augment.form import TITLES
 from dashboard.pictures import inline
 from dashboard.widget_state import keep, put
 

@@ -13,7 +13,7 @@ from core.config import ConfigError
 from core.text import plural
 from dashboard.access import may
 from dashboard import context
-from dashboard.augment_form import TITLES, put_in_form
+from dashboard.augment.form import TITLES, put_in_form
 from dashboard.import_form import SEVERITY_STYLE, SEVERITY_WORDS
 from dashboard.widget_state import keep, put
 

@@ -27,8 +27,8 @@ from core.train.runs import prepare_run, refine_config, runs_dir
 from core.proposals.uncertainty import uncertainty_map
 from dashboard.access import may
 from dashboard import context
-from dashboard.editor_nav import go_to
-from dashboard.editor_session import EditSession, current
+from dashboard.editor.nav import go_to
+from dashboard.editor.session import EditSession, current
 from dashboard.pages_index import page_path
 from dashboard.task_progress import executor_ready, start_job, task_progress
 from dashboard.widget_state import keep

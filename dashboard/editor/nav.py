@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.catalogue import datasets as catalogue
 from core.text import plural
-from dashboard.editor_session import SESSION_KEY, current
+from dashboard.editor.session import SESSION_KEY, current
 from dashboard.widget_state import forget, keep, put
 
 SPLITS = ["train", "valid", "test"]

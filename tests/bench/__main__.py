@@ -94,11 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     try:
         for name in args.only or list(SUITES):
+            missed_before = len(results.missed)
             try:
                 SUITES[name](results, workdir, repeat=args.repeat)
             except Exception as exc:  # report what was measured, then fail at the end
                 failed.append(name)
                 results.note(f"{name} benchmarks failed: {type(exc).__name__}: {exc}"[:2000])
+            if len(results.missed) > missed_before and name not in failed:  # a target missed fails the suite
+                failed.append(name)
     finally:
         if args.keep:
             print(f"work folder kept: {workdir}")
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "figures": [f.to_dict() for f in results.figures],
         "notes": results.notes,
+        "missed": results.missed,
         "failed": failed,
     }
     target = args.out / f"bench-{stamp:%Y%m%d-%H%M%S}.json"

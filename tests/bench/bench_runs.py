@@ -206,7 +206,7 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
         rows = len(query_runs(con))
         value, samples = _time_ms(lambda: compare_runs(con, five), repeat)
         verdict = "OK" if value < COMPARE_BUDGET_MS else "TOO SLOW"
-        results.add(
+        comparison = results.add(
             "runs",
             "whole comparison, 5 runs (curves + best/last + diff + 10k bootstrap)",
             value,
@@ -214,6 +214,7 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
             samples=samples,
             note=f"must be < {COMPARE_BUDGET_MS:.0f} ms: {verdict}",
         )
+        results.require(comparison, at_most=COMPARE_BUDGET_MS)
     finally:
         con.close()
     page_figures(results, path, ids, repeat)

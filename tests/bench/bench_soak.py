@@ -128,6 +128,7 @@ def run(results: Results, workdir: Path, repeat: int = 3) -> None:
     )
     results.add("soak", "server memory at the end of the soak", rss[-1] / 2**20, "MiB", baseline=start)
     results.add("soak", f"page actions in {MINUTES:g} min (grid pages, Runs table loads)", actions, "actions")
-    results.add(
+    failures = results.add(
         "soak", "errors in the server log + exceptions shown on pages", errors + problems, "count", note="must be 0"
     )
+    results.require(failures, at_most=0)

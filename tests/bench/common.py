@@ -40,6 +40,7 @@ class Results:
     def __init__(self) -> None:
         self.figures: list[Figure] = []
         self.notes: list[str] = []
+        self.missed: list[str] = []  # the targets missed; a suite that misses one fails (tests.bench.__main__)
 
     def add(
         self,
@@ -64,6 +65,32 @@ class Results:
         )
         self.figures.append(figure)
         return figure
+
+    def require(
+        self, figure: Figure, *, at_least: float | None = None, at_most: float | None = None, ratio: bool = False
+    ) -> bool:
+        """Check ``figure`` (its value, or its ratio to its baseline) against an issue's target; note a miss.
+
+        >>> results = Results()
+        >>> fast = results.add("g", "speed", 9.0, "images/s", baseline=results.add("g", "plain", 10.0, "images/s"))
+        >>> results.require(fast, at_least=0.9, ratio=True), results.require(fast, at_most=8)
+          note: target missed: [g] speed: 9 images/s (target ≤ 8)
+        (True, False)
+        >>> results.missed
+        ['[g] speed: 9 images/s (target ≤ 8)']
+        """
+        value = figure.ratio if ratio else figure.value
+        if at_least is None and at_most is None:
+            raise ValueError("a target needs at_least or at_most")
+        ok = value is not None and (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+        if not ok:
+            bound = " and ".join(
+                f"{sign} {limit:g}" for sign, limit in (("≥", at_least), ("≤", at_most)) if limit is not None
+            )
+            shown = "n/a" if value is None else (f"{value:.3g}×" if ratio else f"{value:.4g} {figure.unit}")
+            self.missed.append(f"[{figure.group}] {figure.name}: {shown} (target {bound})")
+            self.note(f"target missed: {self.missed[-1]}")
+        return ok
 
     def note(self, text: str) -> None:
         self.notes.append(text)

@@ -48,7 +48,8 @@ from core.io import channels_of, write_json_atomic, write_png
 from core.masks.kinds import MaskReading, count_objects
 from core.pixel_size import read_pixel_size, row_fields, with_summary
 from core.settings import Settings
-from core.timelapse.video_files import Frame, VideoPairReader, frame_stem
+from core.timelapse.video_files import frame_stem
+from core.timelapse.video_pairs import Frame, VideoPairReader
 
 log = logging.getLogger(__name__)
 

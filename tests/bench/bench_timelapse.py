@@ -229,7 +229,7 @@ def _import_big(args) -> dict:
 
     import psutil
 
-    from core.timelapse.video_files import check_video_pair
+    from core.timelapse.video_pairs import check_video_pair
 
     me, peak, done = psutil.Process(), [0, 0], threading.Event()
 

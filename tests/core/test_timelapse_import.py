@@ -19,13 +19,13 @@ from core.datasets.splits import split_counts
 from core.io import read_image, write_png
 from core.masks.kinds import count_objects
 from core.timelapse.video_files import (
-    check_video_pair,
     iter_frames,
     list_frame_files,
     natural_key,
     probe_video,
     read_frame,
 )
+from core.timelapse.video_pairs import check_video_pair
 from tests.helpers import tree_fingerprint
 
 USIIGACI = "datasets/usiigaci_t98g_timelapse"

@@ -151,7 +151,12 @@ def _header(run: RunDir, status: jobs.JobStatus, config: dict) -> None:
     cols[0].metric("State", state)
     cols[1].metric("Epoch", f"{(status.epoch or 0)} / {train.get('epochs', '?')}")
     best = status.best_val_dice
-    cols[2].metric("Best validation Dice", f"{best:.3f}" if isinstance(best, (int, float)) else "–")
+    cols[2].metric(
+        "Best validation Dice",
+        f"{best:.3f}" if isinstance(best, (int, float)) else "–",
+        help="Mean Dice over the validation images, with the masks made as the Results page makes them "
+        "(threshold 0.5, holes filled, specks removed). The best epoch's model is the one kept.",
+    )
     eta = status.eta_seconds
     cols[3].metric(
         "Time left (about)", f"{eta / 60:.1f} min" if isinstance(eta, (int, float)) and state in ACTIVE else "–"
